@@ -1,0 +1,28 @@
+import ms from 'ms';
+
+/**
+ * Parses a human duration: `90s`, `2h`, `1.5m`, `500ms`. A bare number means seconds,
+ * as for GNU `timeout`. Returns milliseconds, or undefined when the text is not a duration.
+ */
+export function parseDuration(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (trimmed === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  // ms() accepts a few forms we do not want (negative values); the regex keeps it to "<number><unit>".
+  if (!/^\d+(\.\d+)?\s*[a-z]+$/i.test(trimmed)) return undefined;
+  const value = ms(trimmed as ms.StringValue);
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
+}
+
+/** Formats milliseconds for people: `850ms`, `12.3s`, `4m05s`, `2h03m`. */
+export function formatDuration(totalMs: number): string {
+  if (!Number.isFinite(totalMs) || totalMs < 0) return '?';
+  if (totalMs < 1000) return `${Math.round(totalMs)}ms`;
+  const seconds = totalMs / 1000;
+  if (seconds < 60) return `${seconds.toFixed(1)}s`;
+  const wholeSeconds = Math.round(seconds);
+  const minutes = Math.floor(wholeSeconds / 60);
+  if (minutes < 60) return `${minutes}m${String(wholeSeconds % 60).padStart(2, '0')}s`;
+  const hours = Math.floor(minutes / 60);
+  return `${hours}h${String(minutes % 60).padStart(2, '0')}m`;
+}

@@ -1,0 +1,30 @@
+import { relative, sep } from 'node:path';
+
+/** Facts about a workdir that decide whether `--clean` may empty it. */
+export interface CleanFacts {
+  /** Real path of the workdir. */
+  workdir: string;
+  /** Real path of the user's home directory. */
+  home: string;
+  isEmpty: boolean;
+  /** Holds the marker directory of an earlier tasker run. */
+  hasMarker: boolean;
+  force: boolean;
+}
+
+function isSameOrAncestor(ancestor: string, path: string): boolean {
+  const rel = relative(ancestor, path);
+  return rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep) && rel !== '..');
+}
+
+/** Why `--clean` must not empty this workdir, or undefined when it may. Pure. */
+export function cleanRefusal(facts: CleanFacts): string | undefined {
+  if (facts.workdir === '/' || facts.workdir === '') {
+    return '--clean refuses to empty / (choose a dedicated --workdir)';
+  }
+  if (isSameOrAncestor(facts.workdir, facts.home)) {
+    return `--clean refuses to empty ${facts.workdir}: it is or contains your home directory (choose a dedicated --workdir)`;
+  }
+  if (facts.isEmpty || facts.hasMarker || facts.force) return undefined;
+  return `--clean refuses to empty ${facts.workdir}: it is not empty and no tasker run was ever made there (no .tasker directory). Check the path, or add --force-clean if everything in it may be deleted`;
+}

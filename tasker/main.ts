@@ -1,0 +1,149 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
+import { createExecutor } from '../shared/executor.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { splitPresets, type SplitPreset } from '../shared/plan.js';
+import { loadRunConfig, type RunFlags } from './config.js';
+import { formatPlanText, scanAndPlan, writePlanJson } from './planning.js';
+import { runRun } from './run-command.js';
+
+/** Composition root of the tasker: parses the command line, wires the parts, owns the exit code. */
+
+const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function writeStdout(chunk: string): Promise<void> {
+  if (!process.stdout.write(chunk)) {
+    await new Promise<void>((resolve) => process.stdout.once('drain', () => resolve()));
+  }
+}
+
+async function planAction(files: string[], flags: { split?: string; json?: boolean }): Promise<number> {
+  if (flags.split !== undefined && !(splitPresets as readonly string[]).includes(flags.split)) {
+    throw new InputError('usage', `--split must be one of: ${splitPresets.join(', ')}; got "${flags.split}"`);
+  }
+  const plan = await scanAndPlan(files, flags.split as SplitPreset | undefined);
+  if (flags.json === true) await writePlanJson(plan, writeStdout);
+  else await writeStdout(await formatPlanText(plan));
+  return ExitCode.ok;
+}
+
+async function runAction(files: string[], flags: RunFlags): Promise<number> {
+  const config = loadRunConfig(files, flags, process.env, process.cwd());
+  const terminal = process.stderr.isTTY ? process.stderr : undefined;
+  const logger = createLogger({ level: config.logLevel, pretty: terminal !== undefined, name: 'tasker' });
+  const executor = createExecutor({ directExec: config.directExec });
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals === 1) {
+      logger.warn({ signal }, 'interrupted: stopping running commands (send again to kill them at once)');
+      controller.abort();
+    } else {
+      logger.warn({ signal }, 'killing running commands now');
+      executor.killAllNow();
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await runRun(config, {
+      logger,
+      executor,
+      writeOut: (text) => process.stdout.write(text),
+      terminal,
+      signal: controller.signal,
+      now: Date.now,
+    });
+  } catch (error) {
+    reportError(error, logger);
+    return error instanceof InputError ? error.exitCode : ExitCode.internal;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function reportError(error: unknown, logger?: Logger): void {
+  if (error instanceof InputError) {
+    process.stderr.write(`tasker: ${error.message}\n`);
+    return;
+  }
+  if (logger !== undefined) logger.error({ err: error }, 'tasker failed');
+  process.stderr.write(`tasker: internal error: ${errorMessage(error)}\n`);
+}
+
+function buildProgram(setExitCode: (code: number) => void): Command {
+  const program = new Command();
+  program
+    .name('tasker')
+    .description('Run a jobs file (one shell command per line) phase by phase, here or across workers.')
+    .version(packageJson.version)
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+    .configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `tasker: ${text}` : text) });
+
+  program
+    .command('plan')
+    .description('Print the phases and commands a run would execute, without running anything.')
+    .argument('<files...>', 'jobs files: one phase per file, split further by "# phase:" lines')
+    .addOption(new Option('--split <preset>', 'split one file with a preset').choices([...splitPresets]))
+    .option('--json', 'print the plan as JSON')
+    .exitOverride()
+    .action(async (files: string[], flags: { split?: string; json?: boolean }) => {
+      setExitCode(await planAction(files, flags));
+    });
+
+  program
+    .command('run')
+    .description('Run jobs files phase by phase. Without AMQP_URL, everything runs on this machine.')
+    .argument('[files...]', 'jobs files: one phase per file, split further by "# phase:" lines')
+    .option('-j, --concurrency <n>', 'commands run at once on this machine (default: number of CPUs)')
+    .option('--retries <n>', 'extra attempts for a failed command (default: 0)')
+    .option('--retry-delay <duration>', 'first wait before a retry, doubling each time (default: 1s)')
+    .option('--timeout <duration>', 'stop a command that runs longer than this, e.g. 90s, 2h (default: no limit)')
+    .option('--kill-grace <duration>', 'time between SIGTERM and SIGKILL when stopping a command (default: 10s)')
+    .option('--keep-going', 'start later phases even when a phase had failures')
+    .option('--split <preset>', `split one jobs file with a preset: ${splitPresets.join(', ')}`)
+    .option('--workdir <dir>', 'directory commands run in (default: $WORKDIR, else the current directory)')
+    .option('--clean', 'empty the workdir before a new run (refuses /, your home, and unknown non-empty directories)')
+    .option('--force-clean', 'with --clean: also empty a non-empty directory that never held a tasker run')
+    .option('--stage <path>', 'copy a file or directory into the workdir after cleaning (repeatable)', collect, [])
+    .option('--run-id <id>', 'name of the run (default: a timestamp); an unfinished run of that name is resumed')
+    .option('--resume <id>', 'continue the run of that id; fails if there is none')
+    .option('--progress-interval <duration>', 'how often progress is logged when stderr is not a terminal (default: 5s)')
+    .option('--no-direct-exec', 'run every command through bash, even plain ones')
+    .option('--log-level <level>', 'trace, debug, info, warn, error, silent (default: $LOG_LEVEL, else info)')
+    .exitOverride()
+    .action(async (files: string[], flags: RunFlags) => {
+      setExitCode(await runAction(files, flags));
+    });
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  const program = buildProgram((code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are successful outputs; every other parser complaint is a usage error.
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? ExitCode.ok : ExitCode.usage;
+    }
+    reportError(error);
+    return error instanceof InputError ? error.exitCode : ExitCode.internal;
+  }
+  return exitCode;
+}
+
+const code = await main(process.argv);
+// Let stdout drain before exiting (a piped summary or plan must not be cut short).
+process.stdout.write('', () => process.exit(code));

@@ -1,0 +1,233 @@
+import { existsSync, promises as fs } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InputError, ExitCode } from '../shared/errors.js';
+import { sha256File } from '../shared/jobs-reader.js';
+import type { Executor } from '../shared/executor.js';
+import type { Logger } from '../shared/logger.js';
+import type { PhaseSpec, SplitPreset } from '../shared/plan.js';
+import { openResultsWriter, readPriorResults } from '../shared/results-file.js';
+import { newRunId, runLayout, type RunLayout } from '../shared/run-layout.js';
+import { formatSummary, totalsOf, type RunSummary } from '../shared/summary.js';
+import type { RunConfig } from './config.js';
+import { createLocalDispatch } from './local-dispatch.js';
+import { scanAndPlan, writePlanJson, commandsOf, type Plan } from './planning.js';
+import { createEmptyProgress, startProgressReporter } from './progress-reporter.js';
+import { runPhases } from './run-phases.js';
+import { checkClean, checkStagePaths, emptyWorkdir, prepareWorkdir, stageInputs } from './workdir.js';
+
+/** run.json: the small, machine-read record of a run that a resumed tasker starts from. */
+interface RunRecord {
+  version: 1;
+  runId: string;
+  createdAt: string;
+  split: SplitPreset | null;
+  files: { path: string; sha256: string; copy: string }[];
+  phases: PhaseSpec[];
+}
+
+export interface RunDeps {
+  logger: Logger;
+  executor: Executor;
+  /** Where the summary is printed. */
+  writeOut: (text: string) => void;
+  /** stderr when it is a terminal (live progress bar), else undefined. */
+  terminal: NodeJS.WriteStream | undefined;
+  signal: AbortSignal;
+  now: () => number;
+}
+
+function runRecordPath(layout: RunLayout): string {
+  return join(layout.runDir, 'run.json');
+}
+
+async function moveFile(from: string, to: string): Promise<void> {
+  try {
+    await fs.rename(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    await fs.copyFile(from, to);
+    await fs.rm(from, { force: true });
+  }
+}
+
+async function loadExistingRun(layout: RunLayout, config: RunConfig): Promise<Plan> {
+  const record = JSON.parse(await fs.readFile(runRecordPath(layout), 'utf8')) as RunRecord;
+  const requestedSplit = config.split ?? null;
+  if (config.files.length > 0) {
+    if (config.files.length !== record.files.length) {
+      throw new InputError('run-state', `run ${layout.runId} was started with ${record.files.length} jobs file(s), not ${config.files.length}; resume it with the same files, or without files (--resume ${layout.runId}), or start a new run with another --run-id`);
+    }
+    if (requestedSplit !== record.split) {
+      throw new InputError('run-state', `run ${layout.runId} was started with --split ${record.split ?? '(none)'}; resume it with the same option`);
+    }
+    for (const [index, file] of config.files.entries()) {
+      const expected = record.files[index]!;
+      let actual: string;
+      try {
+        actual = await sha256File(file);
+      } catch (error) {
+        throw new InputError('jobs-file', `jobs file not readable: ${file}`, { cause: error });
+      }
+      if (actual !== expected.sha256) {
+        throw new InputError('run-state', `${file} changed since run ${layout.runId} started; a resumed run must run the same commands. Start a new run (another --run-id), or resume without files to use the run's own copy`);
+      }
+    }
+  }
+  const sources = record.files.map((file) => ({ displayPath: file.path, readPath: join(layout.runDir, file.copy), sha256: file.sha256 }));
+  for (const source of sources) {
+    if (!existsSync(source.readPath)) throw new InputError('run-state', `run ${layout.runId} is missing its copy of ${source.displayPath} (${source.readPath}); it cannot be resumed`);
+  }
+  return { split: record.split ?? undefined, sources, scans: [], phases: record.phases };
+}
+
+async function listRuns(workdir: string): Promise<string[]> {
+  try {
+    return (await fs.readdir(join(workdir, '.tasker', 'runs'))).sort();
+  } catch {
+    return []; // no runs directory: no runs
+  }
+}
+
+/** `tasker run`: plans, prepares the workdir, runs every phase locally, reports. Returns the exit code. */
+export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> {
+  const { logger } = deps;
+  const sessionStart = deps.now();
+  const workdirPath = resolve(config.workdir);
+  const runId = config.runId ?? newRunId(new Date(sessionStart));
+  const layout = runLayout(workdirPath, runId);
+  const resuming = existsSync(runRecordPath(layout));
+
+  if (config.mustExist && !resuming) {
+    const runs = await listRuns(workdirPath);
+    throw new InputError(
+      'run-state',
+      `no run "${runId}" in ${workdirPath}/.tasker/runs${runs.length > 0 ? ` (runs there: ${runs.slice(-5).join(', ')})` : ' (no runs there yet)'}; check --workdir and the run id`,
+    );
+  }
+
+  // 1. Everything that can be wrong with the input is found before anything is changed.
+  let plan: Plan;
+  let scratch: string | undefined;
+  if (resuming) {
+    plan = await loadExistingRun(layout, config);
+    if (config.clean) logger.warn({ runId }, 'resuming an existing run: --clean is ignored, the workdir is never cleaned on resume');
+  } else {
+    scratch = await fs.mkdtemp(join(tmpdir(), 'tasker-plan-'));
+    try {
+      plan = await scanAndPlan(config.files, config.split, (index) => join(scratch!, String(index)));
+      await checkStagePaths(config.stage, workdirPath, config.clean);
+      if (config.clean && existsSync(workdirPath)) await checkClean(await fs.realpath(workdirPath), config.forceClean);
+    } catch (error) {
+      await fs.rm(scratch, { recursive: true, force: true });
+      throw error;
+    }
+  }
+  const workdir = await prepareWorkdir(workdirPath);
+  const run = runLayout(workdir, runId);
+
+  // 2. Prepare the workdir and the run's records (new runs only).
+  if (!resuming) {
+    if (config.clean) {
+      const removed = await emptyWorkdir(workdir);
+      logger.info({ workdir, removed }, 'workdir cleaned');
+    }
+    if (config.stage.length > 0) {
+      const staged = await stageInputs(config.stage, workdir);
+      logger.info({ staged }, 'inputs staged');
+    }
+    await fs.mkdir(run.jobsDir, { recursive: true });
+    const files: RunRecord['files'] = [];
+    for (const [index, source] of plan.sources.entries()) {
+      const copy = run.jobsCopyPath(index, source.displayPath);
+      await moveFile(source.readPath, copy);
+      source.readPath = copy;
+      files.push({ path: source.displayPath, sha256: source.sha256, copy: copy.slice(run.runDir.length + 1) });
+    }
+    await fs.rm(scratch!, { recursive: true, force: true });
+    const record: RunRecord = { version: 1, runId, createdAt: new Date(sessionStart).toISOString(), split: plan.split ?? null, files, phases: plan.phases };
+    await fs.writeFile(runRecordPath(run), `${JSON.stringify(record, null, 2)}\n`);
+    const handle = await fs.open(run.planPath, 'w');
+    try {
+      await writePlanJson(plan, async (chunk) => {
+        await handle.write(chunk);
+      }, { runId });
+    } finally {
+      await handle.close();
+    }
+  }
+
+  const prior = await readPriorResults(run.resultsPath);
+  const total = plan.phases.reduce((sum, phase) => sum + phase.commandCount, 0);
+  logger.info(
+    { runId, workdir, phases: plan.phases.length, commands: total, alreadyDone: prior.succeeded.size, resumed: resuming, concurrency: config.concurrency },
+    resuming ? 'resuming run' : 'run started',
+  );
+
+  // 3. Run the phases.
+  const results = openResultsWriter(run.resultsPath);
+  const progress = createEmptyProgress();
+  const reporter = startProgressReporter({ progress, logger, terminal: deps.terminal, intervalMs: config.progressIntervalMs, now: deps.now });
+  const workerName = `tasker@${hostname()}`;
+  let outcome;
+  try {
+    outcome = await runPhases(
+      plan.phases,
+      {
+        phaseCommands: (phase) => commandsOf(plan, phase),
+        dispatchFor: (phase) =>
+          createLocalDispatch({
+            executor: deps.executor,
+            layout: run,
+            phase,
+            slots: phase.runsOn === 'tasker' ? 1 : config.concurrency,
+            timeoutMs: config.timeoutMs,
+            killGraceMs: config.killGraceMs,
+            workerName,
+          }),
+        record: (record) => results.append(record),
+        sleep: async (ms, signal) => {
+          try {
+            await sleep(ms, undefined, { signal });
+          } catch {
+            // aborted: the caller checks the signal
+          }
+        },
+        now: deps.now,
+        logger,
+      },
+      { retries: config.retries, retryDelayMs: config.retryDelayMs, maxRetryDelayMs: config.maxRetryDelayMs, keepGoing: config.keepGoing, prior },
+      progress,
+      deps.signal,
+    );
+  } finally {
+    reporter.stop();
+    results.close();
+  }
+
+  // 4. Report.
+  const finishedAt = deps.now();
+  const totals = totalsOf(outcome.phases);
+  const status = outcome.interrupted ? 'interrupted' : totals.failed > 0 || outcome.phases.some((p) => p.status === 'skipped') ? 'failed' : 'succeeded';
+  const exitCode = status === 'interrupted' ? ExitCode.interrupted : status === 'failed' ? ExitCode.commandsFailed : ExitCode.ok;
+  const summary: RunSummary = {
+    runId,
+    status,
+    exitCode,
+    workdir,
+    startedAt: new Date(sessionStart).toISOString(),
+    finishedAt: new Date(finishedAt).toISOString(),
+    durationMs: finishedAt - sessionStart,
+    totals,
+    phases: outcome.phases,
+    failed: outcome.failed,
+  };
+  await fs.writeFile(run.summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
+  logger.info({ runId, status, exitCode, ...totals, durationMs: summary.durationMs }, 'run finished');
+  deps.writeOut(formatSummary(summary, { logPath: (relative) => run.absolute(relative) }));
+  if (status !== 'succeeded') {
+    deps.writeOut(`Results: ${run.resultsPath}\nResume with: tasker run --resume ${runId}${workdir === resolve(process.cwd()) ? '' : ` --workdir ${workdir}`}\n`);
+  }
+  return exitCode;
+}
