@@ -1,0 +1,87 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+
+/** Runs the built entry points as processes, the way a user or a pod does. */
+
+export const repoRoot = resolve(import.meta.dirname, '..', '..');
+export const taskerBin = join(repoRoot, 'bin', 'tasker.js');
+export const workerBin = join(repoRoot, 'bin', 'worker.js');
+
+export interface CliResult {
+  exitCode: number | undefined;
+  signal: string | undefined;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  timeoutMs?: number;
+}
+
+export function startTasker(args: string[], options: CliOptions = {}): ResultPromise<{ reject: false }> {
+  return execa(process.execPath, [taskerBin, ...args], {
+    cwd: options.cwd ?? repoRoot,
+    env: { LOG_LEVEL: 'info', ...options.env },
+    reject: false,
+    timeout: options.timeoutMs ?? 60_000,
+    stdin: 'ignore',
+  });
+}
+
+export async function runTasker(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const result = await startTasker(args, options);
+  return { exitCode: result.exitCode, signal: result.signal, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+/** A fresh temporary directory, removed by the returned cleanup. */
+export function tempDir(prefix = 'tasker-test-'): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface ResultLine {
+  id: string;
+  phase: string;
+  attempt: number;
+  outcome: string;
+  exitCode: number | null;
+  signal: string | null;
+  startedAt: string;
+  finishedAt: string;
+  log: string;
+  worker: string;
+  command: string;
+  tail?: string;
+  reason?: string;
+}
+
+export function readResults(workdir: string, runId: string): ResultLine[] {
+  return readFileSync(join(workdir, '.tasker', 'runs', runId, 'results.jsonl'), 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as ResultLine);
+}
+
+export function readSummary(workdir: string, runId: string): Record<string, unknown> & {
+  status: string;
+  exitCode: number;
+  phases: { name: string; status: string; succeeded: number; failed: number; skipped: number; alreadyDone: number }[];
+  failed: { id: string; exitCode: number | null; log: string; tail?: string }[];
+} {
+  return JSON.parse(readFileSync(join(workdir, '.tasker', 'runs', runId, 'summary.json'), 'utf8'));
+}
+
+/** Lines "EVENT ID NANOS" that test commands append to a shared events file. */
+export function readEvents(path: string): { event: string; id: string; at: bigint }[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const [event, id, at] = line.trim().split(/\s+/);
+      return { event: event!, id: id!, at: BigInt(at!) };
+    });
+}

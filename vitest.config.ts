@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // End-to-end tests start real processes; forks isolate them best.
+    pool: 'forks',
+    reporters: ['default'],
+  },
+});
