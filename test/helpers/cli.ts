@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 
 /** Runs the built entry points as processes, the way a user or a pod does. */
 
@@ -22,7 +22,8 @@ export interface CliOptions {
   timeoutMs?: number;
 }
 
-export function startTasker(args: string[], options: CliOptions = {}): ResultPromise<{ reject: false }> {
+/** Starts the tasker; await the result for exit code and output, or kill() it first. */
+export function startTasker(args: string[], options: CliOptions = {}) {
   return execa(process.execPath, [taskerBin, ...args], {
     cwd: options.cwd ?? repoRoot,
     env: { LOG_LEVEL: 'info', ...options.env },
