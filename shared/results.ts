@@ -12,7 +12,8 @@ export interface ResultRecord {
   file: string;
   line: number;
   attempt: number;
-  outcome: Outcome | 'interrupted';
+  /** `dead-lettered`: RabbitMQ gave up on the message (its workers kept dying while running it). */
+  outcome: Outcome | 'interrupted' | 'dead-lettered';
   /** null when the command was killed or never started. */
   exitCode: number | null;
   signal: string | null;

@@ -29,7 +29,7 @@ export interface FailedCommand {
   command: string;
   file: string;
   line: number;
-  outcome: Outcome | 'interrupted';
+  outcome: Outcome | 'interrupted' | 'dead-lettered';
   exitCode: number | null;
   signal: string | null;
   reason?: string;

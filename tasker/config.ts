@@ -2,7 +2,9 @@ import { availableParallelism } from 'node:os';
 import { parseDuration } from '../shared/duration.js';
 import { InputError } from '../shared/errors.js';
 import { splitPresets, type SplitPreset } from '../shared/plan.js';
+import { defaultNamespace, isValidNamespace } from '../shared/names.js';
 import { isValidRunId } from '../shared/run-layout.js';
+import { checkAmqpUrl, checkRedisUrl } from '../shared/urls.js';
 
 /**
  * Configuration of `tasker run`: flags first, then environment variables, then defaults.
@@ -14,6 +16,12 @@ export const taskerEnvironment = {
   WORKDIR: { default: 'the current directory', description: 'Directory commands run in, shared with the workers; same as --workdir.' },
   LOG_LEVEL: { default: 'info', description: 'pino log level: trace, debug, info, warn, error, fatal, silent.' },
   TASKER_PROGRESS_INTERVAL: { default: '5s', description: 'How often a progress line is logged when stderr is not a terminal; same as --progress-interval.' },
+  AMQP_URL: { default: 'unset: run locally', description: 'RabbitMQ to dispatch through; same as --amqp-url. When set, workers run the commands.' },
+  REDIS_URL: { default: 'redis://127.0.0.1:6379', description: 'Redis for run state in distributed mode; same as --redis-url.' },
+  TASKER_NAMESPACE: { default: 'tasker', description: 'Prefix of queue names and Redis keys; the work queue is NAMESPACE.commands.' },
+  TASKER_DELIVERY_LIMIT: { default: '10', description: 'Deliveries of one command message before RabbitMQ dead-letters it (its workers kept dying).' },
+  TASKER_MAX_IN_FLIGHT: { default: '10000', description: 'Commands published and not yet finished, at most (bounds memory and queue length).' },
+  TASKER_STALL_WARNING: { default: '60s', description: 'Warn when no worker consumes, or nothing finished, for this long.' },
 } as const;
 
 export type TaskerEnvName = keyof typeof taskerEnvironment;
@@ -36,6 +44,11 @@ export interface RunFlags {
   resume?: string;
   directExec?: boolean;
   logLevel?: string;
+  amqpUrl?: string;
+  redisUrl?: string;
+  namespace?: string;
+  maxInFlight?: string;
+  stallWarning?: string;
 }
 
 export interface RunConfig {
@@ -66,6 +79,18 @@ export interface RunConfig {
   progressIntervalMs: number;
   directExec: boolean;
   logLevel: string;
+  /** Set: dispatch through RabbitMQ. Unset: run everything here. */
+  amqpUrl: string | undefined;
+  /** Default redis://127.0.0.1:6379. */
+  redisUrl: string;
+  /** Default "tasker". */
+  namespace: string;
+  /** Default 10. */
+  deliveryLimit: number;
+  /** Default 10000. */
+  maxInFlight: number;
+  /** Default 60 s. */
+  stallWarningMs: number;
 }
 
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -128,6 +153,22 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   if (files.length === 0 && !mustExist) problems.push('no jobs file given: tasker run [options] FILE... (or --resume RUN_ID)');
   if (flags.forceClean === true && flags.clean !== true) problems.push('--force-clean only makes sense with --clean');
 
+  const amqpUrl = flags.amqpUrl ?? (env['AMQP_URL'] === '' ? undefined : env['AMQP_URL']);
+  if (amqpUrl !== undefined) {
+    const problem = checkAmqpUrl(amqpUrl);
+    if (problem !== undefined) problems.push(problem);
+  }
+  const redisUrl = flags.redisUrl ?? env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+  if (amqpUrl !== undefined) {
+    const problem = checkRedisUrl(redisUrl);
+    if (problem !== undefined) problems.push(problem);
+  }
+  const namespace = flags.namespace ?? env['TASKER_NAMESPACE'] ?? defaultNamespace;
+  if (!isValidNamespace(namespace)) problems.push(`TASKER_NAMESPACE "${namespace}" must be 1-40 letters, digits, ".", "_" or "-"`);
+  const deliveryLimit = parseCount('TASKER_DELIVERY_LIMIT', env['TASKER_DELIVERY_LIMIT'], 1, problems);
+  const maxInFlight = parseCount(flags.maxInFlight !== undefined ? '--max-in-flight' : 'TASKER_MAX_IN_FLIGHT', flags.maxInFlight ?? env['TASKER_MAX_IN_FLIGHT'], 1, problems);
+  const stallWarningMs = parseDurationFlag(flags.stallWarning !== undefined ? '--stall-warning' : 'TASKER_STALL_WARNING', flags.stallWarning ?? env['TASKER_STALL_WARNING'], problems);
+
   if (problems.length > 0) {
     throw new InputError('config', problems.length === 1 ? problems[0]! : `${problems.length} problems:\n  - ${problems.join('\n  - ')}`, { problems });
   }
@@ -150,5 +191,11 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     progressIntervalMs: progressIntervalMs ?? 5000,
     directExec: flags.directExec ?? true,
     logLevel,
+    amqpUrl,
+    redisUrl,
+    namespace,
+    deliveryLimit: deliveryLimit ?? 10,
+    maxInFlight: maxInFlight ?? 10_000,
+    stallWarningMs: stallWarningMs ?? 60_000,
   };
 }

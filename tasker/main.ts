@@ -118,6 +118,11 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--resume <id>', 'continue the run of that id; fails if there is none')
     .option('--progress-interval <duration>', 'how often progress is logged when stderr is not a terminal (default: 5s)')
     .option('--no-direct-exec', 'run every command through bash, even plain ones')
+    .option('--amqp-url <url>', 'dispatch workers phases through this RabbitMQ (default: $AMQP_URL; unset: run here)')
+    .option('--redis-url <url>', 'Redis for run state in distributed mode (default: $REDIS_URL, else redis://127.0.0.1:6379)')
+    .option('--namespace <name>', 'prefix of queues and Redis keys (default: $TASKER_NAMESPACE, else tasker)')
+    .option('--max-in-flight <n>', 'commands published and not finished, at most (default: 10000)')
+    .option('--stall-warning <duration>', 'warn when no worker consumes or nothing finishes for this long (default: 60s)')
     .option('--log-level <level>', 'trace, debug, info, warn, error, silent (default: $LOG_LEVEL, else info)')
     .exitOverride()
     .action(async (files: string[], flags: RunFlags) => {

@@ -15,6 +15,8 @@ import { createLocalDispatch } from './local-dispatch.js';
 import { scanAndPlan, writePlanJson, commandsOf, type Plan } from './planning.js';
 import { createEmptyProgress, startProgressReporter } from './progress-reporter.js';
 import { runPhases } from './run-phases.js';
+import { connectBackend, type Backend, type RunningBackend } from './distributed-backend.js';
+import { names } from '../shared/names.js';
 import { checkClean, checkStagePaths, emptyWorkdir, prepareWorkdir, stageInputs } from './workdir.js';
 
 /** run.json: the small, machine-read record of a run that a resumed tasker starts from. */
@@ -124,6 +126,36 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
       throw error;
     }
   }
+  // Reach the broker and Redis before the workdir is touched: a wrong URL must not half-run.
+  let backend: Backend | undefined;
+  if (config.amqpUrl !== undefined) {
+    try {
+      backend = await connectBackend({ amqpUrl: config.amqpUrl, redisUrl: config.redisUrl, names: names(config.namespace), deliveryLimit: config.deliveryLimit, logger });
+    } catch (error) {
+      if (scratch !== undefined) await fs.rm(scratch, { recursive: true, force: true });
+      throw error;
+    }
+  }
+  try {
+    return await runPrepared(config, deps, { plan, scratch, resuming, runId, workdirPath, sessionStart, backend });
+  } finally {
+    await backend?.close();
+  }
+}
+
+interface Prepared {
+  plan: Plan;
+  scratch: string | undefined;
+  resuming: boolean;
+  runId: string;
+  workdirPath: string;
+  sessionStart: number;
+  backend: Backend | undefined;
+}
+
+async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Prepared): Promise<number> {
+  const { logger } = deps;
+  const { plan, scratch, resuming, runId, workdirPath, sessionStart, backend } = prepared;
   const workdir = await prepareWorkdir(workdirPath);
   const run = runLayout(workdir, runId);
 
@@ -160,8 +192,26 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
 
   const prior = await readPriorResults(run.resultsPath);
   const total = plan.phases.reduce((sum, phase) => sum + phase.commandCount, 0);
+  const remote: RunningBackend | undefined = await backend?.start({
+    layout: run,
+    phases: plan.phases,
+    timeoutMs: config.timeoutMs,
+    killGraceMs: config.killGraceMs,
+    maxInFlight: config.maxInFlight,
+    stallWarningMs: config.stallWarningMs,
+    recordedAttempts: prior.attempts,
+    staleAfterMs: Math.max(15_000, config.progressIntervalMs * 3),
+  });
   logger.info(
-    { runId, workdir, phases: plan.phases.length, commands: total, alreadyDone: prior.succeeded.size, resumed: resuming, concurrency: config.concurrency },
+    {
+      runId,
+      workdir,
+      phases: plan.phases.length,
+      commands: total,
+      alreadyDone: prior.succeeded.size,
+      resumed: resuming,
+      ...(remote === undefined ? { mode: 'local', concurrency: config.concurrency } : { mode: 'rabbitmq', queue: names(config.namespace).workQueue }),
+    },
     resuming ? 'resuming run' : 'run started',
   );
 
@@ -169,6 +219,12 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
   const results = openResultsWriter(run.resultsPath);
   const progress = createEmptyProgress();
   const reporter = startProgressReporter({ progress, logger, terminal: deps.terminal, intervalMs: config.progressIntervalMs, now: deps.now });
+  const heartbeat =
+    remote === undefined
+      ? undefined
+      : setInterval(() => {
+          remote.heartbeat(progress).catch((error: unknown) => logger.debug({ err: error }, 'run heartbeat failed'));
+        }, Math.min(5000, config.progressIntervalMs));
   const workerName = `tasker@${hostname()}`;
   let outcome;
   try {
@@ -177,7 +233,9 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
       {
         phaseCommands: (phase) => commandsOf(plan, phase),
         dispatchFor: (phase) =>
-          createLocalDispatch({
+          remote !== undefined && phase.runsOn === 'workers'
+            ? remote.dispatchFor(phase)
+            : createLocalDispatch({
             executor: deps.executor,
             layout: run,
             phase,
@@ -204,6 +262,7 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
   } finally {
     reporter.stop();
     results.close();
+    if (heartbeat !== undefined) clearInterval(heartbeat);
   }
 
   // 4. Report.
@@ -224,6 +283,8 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
     failed: outcome.failed,
   };
   await fs.writeFile(run.summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
+  // An interrupted run is not over: its queue keeps results for the tasker that resumes it.
+  await remote?.finish(status, status !== 'interrupted');
   logger.info({ runId, status, exitCode, ...totals, durationMs: summary.durationMs }, 'run finished');
   deps.writeOut(formatSummary(summary, { logPath: (relative) => run.absolute(relative) }));
   if (status !== 'succeeded') {

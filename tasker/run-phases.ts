@@ -18,6 +18,10 @@ export interface AttemptOutcome {
   worker: string;
   /** Log path relative to the workdir. */
   log: string;
+  /** The attempt that actually ran, when the dispatch knows better (a resumed run's in-flight attempt). */
+  attempt?: number;
+  /** Called once the result is recorded (e.g. acks the result message). */
+  settle?: () => Promise<void>;
 }
 
 export interface PhaseDispatch {
@@ -134,10 +138,12 @@ export async function runPhases(
           progress.running++;
         });
         if (started) progress.running--;
+        if (outcome.attempt !== undefined) attempt = outcome.attempt;
         const record = toResultRecord(command, attempt, outcome.result, outcome.worker, outcome.log);
         const interrupted = signal.aborted && record.outcome !== 'succeeded';
         if (interrupted) record.outcome = 'interrupted';
         ports.record(record);
+        await outcome.settle?.();
         progress.finishedThisSession++;
         if (record.outcome === 'succeeded') {
           stats.succeeded++;

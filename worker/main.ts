@@ -1,12 +1,64 @@
-import { ExitCode } from '../shared/errors.js';
+import { Command, CommanderError } from 'commander';
+import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
+import { createExecutor } from '../shared/executor.js';
+import { createLogger } from '../shared/logger.js';
+import { loadWorkerConfig, type WorkerFlags } from './config.js';
+import { startWorker } from './worker-service.js';
 
-/** Composition root of the worker. The RabbitMQ worker service is not built yet. */
-if (process.env['AMQP_URL'] === undefined || process.env['AMQP_URL'] === '') {
-  process.stderr.write(
-    'worker: needs AMQP_URL (the RabbitMQ server to take commands from), e.g. AMQP_URL=amqp://user:pass@rabbitmq:5672.\n' +
-      'To run a jobs file on this machine without RabbitMQ, use: tasker run FILE\n',
-  );
-} else {
-  process.stderr.write('worker: the RabbitMQ worker service is not available in this version yet.\n');
+/** Composition root of the worker: parse, wire, handle signals, own the exit code. */
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command()
+    .name('worker')
+    .description('Take commands from RabbitMQ and run them in the shared workdir.')
+    .option('--amqp-url <url>', 'RabbitMQ (default: $AMQP_URL)')
+    .option('--redis-url <url>', 'Redis (default: $REDIS_URL, else redis://127.0.0.1:6379)')
+    .option('--workdir <dir>', 'shared directory commands run in (default: $WORKDIR, else the current directory)')
+    .option('--concurrency <n>', 'commands run at once (default: $WORKER_CONCURRENCY, else 1)')
+    .option('--exit-when-idle <duration>', 'exit 0 after this long without work (default: never)')
+    .option('--drain-timeout <duration>', 'on SIGTERM, how long running commands may finish (default: 60s)')
+    .option('--namespace <name>', 'prefix of queues and Redis keys (default: $TASKER_NAMESPACE, else tasker)')
+    .option('--log-level <level>', 'default: $LOG_LEVEL, else info')
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+    .configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `worker: ${text}` : text) });
+  let flags: WorkerFlags;
+  try {
+    program.parse(argv);
+    flags = program.opts<WorkerFlags>();
+  } catch (error) {
+    if (error instanceof CommanderError) return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? ExitCode.ok : ExitCode.usage;
+    throw error;
+  }
+
+  let config;
+  try {
+    config = loadWorkerConfig(flags, process.env, process.cwd());
+  } catch (error) {
+    process.stderr.write(`worker: ${errorMessage(error)}\n`);
+    return ExitCode.usage;
+  }
+  const logger = createLogger({ level: config.logLevel, pretty: process.stderr.isTTY === true, name: 'worker' });
+  let worker;
+  try {
+    worker = await startWorker(config, { logger, executor: createExecutor() });
+  } catch (error) {
+    if (error instanceof InputError) {
+      process.stderr.write(`worker: ${error.message}\n`);
+      return error.exitCode;
+    }
+    logger.error({ err: error }, 'worker could not start');
+    return ExitCode.internal;
+  }
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    void worker.shutdown(`received ${signal}`, signals > 1);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return worker.done;
 }
-process.exitCode = ExitCode.usage;
+
+const code = await main(process.argv);
+process.stdout.write('', () => process.exit(code));

@@ -1,0 +1,259 @@
+import { Redis } from 'ioredis';
+import { errorMessage, InputError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { Names } from './names.js';
+import { redactUrl } from './urls.js';
+import { parseResultLine, type ResultRecord } from './results.js';
+
+/**
+ * Run state shared by tasker and workers, in Redis. The one Redis adapter.
+ *
+ * Per run (NS:run:RUN_ID:...):
+ *   meta       hash   state, phase, counts, tasker heartbeat (for `tasker status` and purge)
+ *   done       hash   command id -> attempt that succeeded (duplicate deliveries are skipped)
+ *   results    hash   command id -> latest result record (JSON), written before the message is acked
+ *   running    hash   command id -> {worker, since, attempt} while it runs
+ *   published  hash   command id -> attempt in flight (a resumed tasker does not publish it again)
+ *   lease:ID   string owner of a running command, with a TTL renewed by the owner's heartbeat
+ * NS:runs      sorted set of run ids by start time;   NS:worker:ID  worker heartbeat, with a TTL
+ */
+
+export type RunState = 'running' | 'finished' | 'cancelled';
+
+export interface RunMeta {
+  runId: string;
+  state: RunState;
+  startedAt: string;
+  heartbeatAt: string;
+  host: string;
+  workdir: string;
+  phase: string;
+  phaseIndex: number;
+  phaseCount: number;
+  total: number;
+  done: number;
+  failed: number;
+  status?: string;
+}
+
+export interface RunningInfo {
+  worker: string;
+  attempt: number;
+  since: string;
+  command: string;
+  phase: string;
+}
+
+export interface WorkerInfo {
+  id: string;
+  host: string;
+  pid: number;
+  concurrency: number;
+  startedAt: string;
+  running: { runId: string; id: string; attempt: number; since: string; command: string }[];
+}
+
+export interface RunStore {
+  ping(): Promise<void>;
+  registerRun(meta: RunMeta): Promise<void>;
+  updateRun(runId: string, fields: Partial<RunMeta>): Promise<void>;
+  getRun(runId: string): Promise<RunMeta | undefined>;
+  latestRunIds(count: number): Promise<string[]>;
+  cancelRun(runId: string): Promise<void>;
+  isCancelled(runId: string): Promise<boolean>;
+  markPublished(runId: string, id: string, attempt: number): Promise<void>;
+  clearPublished(runId: string, id: string): Promise<void>;
+  publishedAttempts(runId: string): Promise<Map<string, number>>;
+  succeededAttempt(runId: string, id: string): Promise<number | undefined>;
+  latestResult(runId: string, id: string): Promise<ResultRecord | undefined>;
+  recordResult(runId: string, record: ResultRecord): Promise<void>;
+  acquireLease(runId: string, id: string, owner: string, ttlMs: number): Promise<boolean>;
+  renewLease(runId: string, id: string, owner: string, ttlMs: number): Promise<boolean>;
+  releaseLease(runId: string, id: string, owner: string): Promise<void>;
+  leaseHolder(runId: string, id: string): Promise<string | undefined>;
+  setRunning(runId: string, id: string, info: RunningInfo): Promise<void>;
+  clearRunning(runId: string, id: string): Promise<void>;
+  running(runId: string): Promise<Map<string, RunningInfo>>;
+  workerHeartbeat(info: WorkerInfo, ttlMs: number): Promise<void>;
+  removeWorker(id: string): Promise<void>;
+  workers(): Promise<WorkerInfo[]>;
+  purgeRun(runId: string): Promise<number>;
+  /** Lets a finished run's keys expire, so nothing piles up in Redis. */
+  expireRun(runId: string, seconds: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+// Release and renew only the caller's own lease: compare-and-delete / compare-and-expire.
+const releaseScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+const renewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+
+/**
+ * Connects and checks the server answers. Commands wait through a Redis restart (they are
+ * queued and retried) instead of failing: losing a result write would lose a command.
+ */
+export async function createRunStore(url: string, names: Names, logger: Logger): Promise<RunStore> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: null,
+    enableAutoPipelining: true,
+    retryStrategy: (times) => Math.min(10_000, 100 * 2 ** Math.min(times, 7)),
+    connectionName: 'tasker',
+  });
+  let outage = false;
+  redis.on('error', (error: Error) => {
+    if (!outage) logger.warn({ err: { message: error.message } }, 'Redis connection problem; retrying');
+    outage = true;
+  });
+  redis.on('ready', () => {
+    if (outage) logger.info('reconnected to Redis');
+    outage = false;
+  });
+  try {
+    await Promise.race([
+      redis.connect(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 10 s')), 10_000).unref()),
+    ]);
+    await redis.ping();
+  } catch (error) {
+    redis.disconnect();
+    const message = errorMessage(error);
+    const where = redactUrl(url);
+    const hint = /NOAUTH|WRONGPASS|invalid password|AUTH/i.test(message)
+      ? `Redis at ${where} refused the password (check REDIS_URL)`
+      : `cannot reach Redis at ${where}: ${message.replaceAll(url, where)} (is it running? check REDIS_URL)`;
+    throw new InputError('config', hint, { cause: error });
+  }
+
+  const key = names.runKey;
+  const parseJson = <T>(text: string | null | undefined): T | undefined => {
+    if (text === null || text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      return undefined; // a value written by something else: treat as absent
+    }
+  };
+
+  return {
+    async ping() {
+      await redis.ping();
+    },
+    async registerRun(meta) {
+      await redis
+        .multi()
+        .hset(key(meta.runId, 'meta'), { json: JSON.stringify(meta) })
+        .zadd(names.runsIndexKey, Date.parse(meta.startedAt), meta.runId)
+        .exec();
+    },
+    async updateRun(runId, fields) {
+      const current = parseJson<RunMeta>(await redis.hget(key(runId, 'meta'), 'json'));
+      if (current === undefined) return;
+      await redis.hset(key(runId, 'meta'), { json: JSON.stringify({ ...current, ...fields }) });
+    },
+    async getRun(runId) {
+      return parseJson<RunMeta>(await redis.hget(key(runId, 'meta'), 'json'));
+    },
+    async latestRunIds(count) {
+      return redis.zrevrange(names.runsIndexKey, 0, count - 1);
+    },
+    async cancelRun(runId) {
+      // Kept for a week: workers drop this run's leftover messages instead of running them.
+      await redis.set(names.cancelledKey(runId), '1', 'EX', 7 * 24 * 3600);
+    },
+    async isCancelled(runId) {
+      return (await redis.exists(names.cancelledKey(runId))) === 1;
+    },
+    async markPublished(runId, id, attempt) {
+      await redis.hset(key(runId, 'published'), id, String(attempt));
+    },
+    async clearPublished(runId, id) {
+      await redis.hdel(key(runId, 'published'), id);
+    },
+    async publishedAttempts(runId) {
+      const all = await redis.hgetall(key(runId, 'published'));
+      return new Map(Object.entries(all).map(([id, attempt]) => [id, Number(attempt)]));
+    },
+    async succeededAttempt(runId, id) {
+      const value = await redis.hget(key(runId, 'done'), id);
+      return value === null ? undefined : Number(value);
+    },
+    async latestResult(runId, id) {
+      const value = await redis.hget(key(runId, 'results'), id);
+      return value === null ? undefined : parseResultLine(value);
+    },
+    async recordResult(runId, record) {
+      const multi = redis.multi().hset(key(runId, 'results'), record.id, JSON.stringify(record)).hdel(key(runId, 'running'), record.id);
+      if (record.outcome === 'succeeded') multi.hset(key(runId, 'done'), record.id, String(record.attempt));
+      const replies = await multi.exec();
+      const failed = replies?.find(([error]) => error !== null);
+      if (failed !== undefined) throw failed[0] as Error;
+    },
+    async acquireLease(runId, id, owner, ttlMs) {
+      return (await redis.set(key(runId, `lease:${id}`), owner, 'PX', ttlMs, 'NX')) === 'OK';
+    },
+    async renewLease(runId, id, owner, ttlMs) {
+      return (await redis.eval(renewScript, 1, key(runId, `lease:${id}`), owner, String(ttlMs))) === 1;
+    },
+    async releaseLease(runId, id, owner) {
+      await redis.eval(releaseScript, 1, key(runId, `lease:${id}`), owner);
+    },
+    async leaseHolder(runId, id) {
+      return (await redis.get(key(runId, `lease:${id}`))) ?? undefined;
+    },
+    async setRunning(runId, id, info) {
+      await redis.hset(key(runId, 'running'), id, JSON.stringify(info));
+    },
+    async clearRunning(runId, id) {
+      await redis.hdel(key(runId, 'running'), id);
+    },
+    async running(runId) {
+      const all = await redis.hgetall(key(runId, 'running'));
+      const out = new Map<string, RunningInfo>();
+      for (const [id, json] of Object.entries(all)) {
+        const info = parseJson<RunningInfo>(json);
+        if (info !== undefined) out.set(id, info);
+      }
+      return out;
+    },
+    async workerHeartbeat(info, ttlMs) {
+      await redis.set(names.workerKey(info.id), JSON.stringify(info), 'PX', ttlMs);
+    },
+    async removeWorker(id) {
+      await redis.del(names.workerKey(id));
+    },
+    async workers() {
+      const found: WorkerInfo[] = [];
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', names.workerKeyPattern, 'COUNT', 200);
+        cursor = next;
+        if (keys.length > 0) {
+          for (const value of await redis.mget(...keys)) {
+            const info = parseJson<WorkerInfo>(value);
+            if (info !== undefined) found.push(info);
+          }
+        }
+      } while (cursor !== '0');
+      return found.sort((a, b) => a.id.localeCompare(b.id));
+    },
+    async purgeRun(runId) {
+      let removed = 0;
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${key(runId, 'meta').slice(0, -'meta'.length)}*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length > 0) removed += await redis.del(...keys);
+      } while (cursor !== '0');
+      await redis.zrem(names.runsIndexKey, runId);
+      return removed;
+    },
+    async expireRun(runId, seconds) {
+      const multi = redis.multi();
+      for (const part of ['meta', 'done', 'results', 'running', 'published'] as const) multi.expire(key(runId, part), seconds);
+      await multi.exec();
+    },
+    async close() {
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

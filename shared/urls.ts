@@ -1,0 +1,38 @@
+/** Connection URLs: checked before use, and never shown with their password. Pure. */
+
+/** Removes the password from a connection URL before it is shown anywhere. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    // Not a URL: show only the scheme-like prefix, never the rest (it may hold a secret).
+    return url.replace(/\/\/.*@/, '//***@');
+  }
+}
+
+export function checkAmqpUrl(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `AMQP_URL is not a URL (expected amqp://USER:PASSWORD@HOST:5672/VHOST), got "${redactUrl(url)}"`;
+  }
+  if (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') {
+    return `AMQP_URL must start with amqp:// or amqps://, got "${parsed.protocol}//"`;
+  }
+  if (parsed.hostname === '') return 'AMQP_URL has no host';
+  return undefined;
+}
+
+export function checkRedisUrl(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `REDIS_URL is not a URL (expected redis://[:PASSWORD@]HOST:6379[/DB]), got "${redactUrl(url)}"`;
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') return `REDIS_URL must start with redis:// or rediss://, got "${parsed.protocol}//"`;
+  return undefined;
+}

@@ -1,0 +1,135 @@
+import { hostname } from 'node:os';
+import { createAmqpSession, type AmqpSession } from '../shared/amqp-session.js';
+import { declareRunQueue, declareTopology } from '../shared/amqp-topology.js';
+import { InputError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { Names } from '../shared/names.js';
+import type { PhaseSpec } from '../shared/plan.js';
+import { createRunStore, type RunMeta, type RunStore } from '../shared/redis-store.js';
+import type { RunLayout } from '../shared/run-layout.js';
+import { createDistributedRun, type DistributedRun } from './distributed-run.js';
+import type { PhaseDispatch, Progress } from './run-phases.js';
+
+/** Wires RabbitMQ and Redis for one tasker run. Connecting is separate from starting, so a bad URL fails before the workdir is touched. */
+
+export interface BackendOptions {
+  amqpUrl: string;
+  redisUrl: string;
+  names: Names;
+  deliveryLimit: number;
+  logger: Logger;
+}
+
+export interface Backend {
+  store: RunStore;
+  session: AmqpSession;
+  start(options: StartOptions): Promise<RunningBackend>;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  layout: RunLayout;
+  phases: readonly PhaseSpec[];
+  timeoutMs: number | undefined;
+  killGraceMs: number;
+  maxInFlight: number;
+  stallWarningMs: number;
+  recordedAttempts: ReadonlyMap<string, number>;
+  /** A heartbeat older than this means the previous tasker of the run is gone. */
+  staleAfterMs: number;
+}
+
+export interface RunningBackend {
+  dispatchFor(phase: PhaseSpec): PhaseDispatch;
+  heartbeat(progress: Progress): Promise<void>;
+  finish(status: string, runOver: boolean): Promise<void>;
+}
+
+/** Seconds a finished run's Redis keys are kept (for `tasker status` and duplicate checks). */
+const finishedRunTtlSeconds = 7 * 24 * 3600;
+
+export async function connectBackend(options: BackendOptions): Promise<Backend> {
+  const { names, logger } = options;
+  const store = await createRunStore(options.redisUrl, names, logger);
+  let runIdForSetup: string | undefined;
+  let session: AmqpSession;
+  try {
+    session = await createAmqpSession({
+      url: options.amqpUrl,
+      logger,
+      connectionName: `tasker ${hostname()}-${process.pid}`,
+      setup: async (channel) => {
+        await declareTopology(channel, names, { deliveryLimit: options.deliveryLimit });
+        if (runIdForSetup !== undefined) await declareRunQueue(channel, names, runIdForSetup);
+      },
+    });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+
+  return {
+    store,
+    session,
+    async start(start) {
+      const runId = start.layout.runId;
+      const existing = await store.getRun(runId);
+      const me = `${hostname()}-${process.pid}`;
+      if (existing !== undefined && existing.state === 'running' && existing.host !== me && Date.now() - Date.parse(existing.heartbeatAt) < start.staleAfterMs) {
+        throw new InputError('run-state', `run ${runId} is being run right now by another tasker (${existing.host}, last heartbeat ${Math.round((Date.now() - Date.parse(existing.heartbeatAt)) / 1000)} s ago); wait for it, or stop it first`);
+      }
+      runIdForSetup = runId;
+      await session.withChannel((channel) => declareRunQueue(channel, names, runId));
+      const now = new Date().toISOString();
+      const meta: RunMeta = {
+        runId,
+        state: 'running',
+        startedAt: existing?.startedAt ?? now,
+        heartbeatAt: now,
+        host: me,
+        workdir: start.layout.workdir,
+        phase: '',
+        phaseIndex: 0,
+        phaseCount: start.phases.length,
+        total: start.phases.reduce((sum, phase) => sum + phase.commandCount, 0),
+        done: 0,
+        failed: 0,
+      };
+      await store.registerRun(meta);
+      const run: DistributedRun = await createDistributedRun({
+        session,
+        store,
+        names,
+        layout: start.layout,
+        logger,
+        timeoutMs: start.timeoutMs,
+        killGraceMs: start.killGraceMs,
+        maxInFlight: start.maxInFlight,
+        stallWarningMs: start.stallWarningMs,
+        recordedAttempts: start.recordedAttempts,
+      });
+      return {
+        dispatchFor: (phase) => run.dispatchFor(phase),
+        async heartbeat(progress) {
+          await store.updateRun(runId, {
+            heartbeatAt: new Date().toISOString(),
+            phase: progress.phase,
+            phaseIndex: progress.phaseIndex,
+            done: progress.done,
+            failed: progress.failed,
+          });
+        },
+        async finish(status, runOver) {
+          await run.close(runOver);
+          await store.updateRun(runId, { state: runOver ? 'finished' : 'running', status, heartbeatAt: runOver ? new Date().toISOString() : new Date(0).toISOString() });
+          if (runOver) await store.expireRun(runId, finishedRunTtlSeconds);
+        },
+      };
+    },
+    async close() {
+      await session.close().catch((error: unknown) => logger.warn({ err: error }, 'closing RabbitMQ failed'));
+      await store.close().catch((error: unknown) => logger.warn({ err: error }, 'closing Redis failed'));
+    },
+  };
+}
+

@@ -1,0 +1,199 @@
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { createAmqpSession, type AmqpSession, type Delivery } from '../shared/amqp-session.js';
+import { declareTopology } from '../shared/amqp-topology.js';
+import type { Executor } from '../shared/executor.js';
+import type { Logger } from '../shared/logger.js';
+import { encodeMessage, type CommandMessage } from '../shared/messages.js';
+import { names as namesFor } from '../shared/names.js';
+import { createRunStore, type RunStore, type WorkerInfo } from '../shared/redis-store.js';
+import { runLayout } from '../shared/run-layout.js';
+import type { WorkerConfig } from './config.js';
+import { handleDelivery, type Decision, type StartedCommand } from './handle-delivery.js';
+
+/**
+ * The worker service: takes commands from the work queue, `concurrency` at a time, runs them
+ * in the shared workdir, records and reports each result. Shutdown drains: stop taking work,
+ * let running commands finish until the drain deadline, then kill and requeue them.
+ */
+
+export interface WorkerHandle {
+  /** Resolves with the exit code once the worker has stopped. */
+  done: Promise<number>;
+  /** Starts a graceful shutdown (idempotent); `force` kills running commands at once. */
+  shutdown(reason: string, force?: boolean): Promise<void>;
+}
+
+export async function startWorker(config: WorkerConfig, deps: { logger: Logger; executor: Executor }): Promise<WorkerHandle> {
+  const { logger, executor } = deps;
+  const names = namesFor(config.namespace);
+  const workdir = resolve(config.workdir);
+  const workerId = `${hostname()}-${process.pid}`;
+  const store: RunStore = await createRunStore(config.redisUrl, names, logger);
+  let session: AmqpSession;
+  try {
+    session = await createAmqpSession({
+      url: config.amqpUrl,
+      logger,
+      connectionName: `worker ${workerId}`,
+      setup: (channel) => declareTopology(channel, names, { deliveryLimit: config.deliveryLimit }),
+    });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+
+  const running = new Map<StartedCommand, CommandMessage>();
+  const drainKilled = new WeakSet<StartedCommand>();
+  const madeDirs = new Set<string>();
+  let inFlight = 0;
+  let lastActivity = Date.now();
+  let draining = false;
+  const startedAt = new Date().toISOString();
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((resolve) => {
+    resolveDone = resolve;
+  });
+  const idleWaiters: (() => void)[] = [];
+
+  const heartbeat = async (): Promise<void> => {
+    const info: WorkerInfo = {
+      id: workerId,
+      host: hostname(),
+      pid: process.pid,
+      concurrency: config.concurrency,
+      startedAt,
+      running: [...running.values()].map((m) => ({ runId: m.runId, id: m.id, attempt: m.attempt, since: startedAt, command: m.command.slice(0, 200) })),
+    };
+    await store.workerHeartbeat(info, 15_000);
+  };
+  const heartbeatTimer = setInterval(() => {
+    heartbeat().catch((error: unknown) => logger.debug({ err: error }, 'heartbeat failed'));
+  }, 5000);
+  await heartbeat();
+
+  const ports = {
+    store,
+    logger,
+    workerId,
+    leaseTtlMs: config.leaseTtlMs,
+    sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+    start(message: CommandMessage): StartedCommand {
+      const layout = runLayout(workdir, message.runId);
+      const log = layout.logRelativePath({ index: message.phaseIndex, name: message.phase }, message.id, message.attempt);
+      const logPath = layout.absolute(log);
+      const dir = dirname(logPath);
+      if (!madeDirs.has(dir)) {
+        mkdirSync(dir, { recursive: true });
+        madeDirs.add(dir);
+      }
+      const handle = executor.start({
+        command: message.command,
+        cwd: workdir,
+        logPath,
+        env: {
+          TASKER_RUN_ID: message.runId,
+          TASKER_PHASE: message.phase,
+          TASKER_COMMAND_ID: message.id,
+          TASKER_ATTEMPT: String(message.attempt),
+          TASKER_WORKDIR: workdir,
+        },
+        timeoutMs: message.timeoutMs ?? undefined,
+        killGraceMs: message.killGraceMs,
+      });
+      return { result: handle.result, kill: handle.kill, log };
+    },
+    publishResult: (message: CommandMessage, record: import('../shared/results.js').ResultRecord) =>
+      // The reply queue is derived from the run id, never taken from the message: a forged
+      // message cannot make a worker write into another queue.
+      session.publish('', names.runQueue(message.runId), encodeMessage({ v: 1, kind: 'result', runId: message.runId, record })),
+  };
+  const control = {
+    draining: () => draining,
+    track(command: StartedCommand, message: CommandMessage) {
+      running.set(command, message);
+      return () => {
+        running.delete(command);
+      };
+    },
+    killedForDrain: (command: StartedCommand) => drainKilled.has(command),
+  };
+
+  const settle = (delivery: Delivery, decision: Decision): void => {
+    if (decision === 'ack') delivery.ack();
+    else if (decision === 'reject') delivery.reject();
+    else delivery.requeue();
+  };
+
+  const consumer = await session.consume(names.workQueue, config.concurrency, (delivery) => {
+    inFlight++;
+    lastActivity = Date.now();
+    handleDelivery(delivery.content, ports, control)
+      .then(
+        (decision) => settle(delivery, decision),
+        (error: unknown) => {
+          // Our own failure (Redis or broker gone for good): give the command back, never lose it.
+          logger.error({ err: error }, 'could not handle a message; requeueing it');
+          delivery.requeue();
+        },
+      )
+      .finally(() => {
+        inFlight--;
+        lastActivity = Date.now();
+        if (inFlight === 0) for (const resolve of idleWaiters.splice(0)) resolve();
+      });
+  });
+  logger.info({ queue: names.workQueue, concurrency: config.concurrency, workdir, worker: workerId }, 'waiting for commands');
+
+  let idleTimer: NodeJS.Timeout | undefined;
+  let shutdownPromise: Promise<void> | undefined;
+
+  const shutdown = (reason: string, force = false): Promise<void> => {
+    if (force) {
+      for (const command of running.keys()) {
+        drainKilled.add(command);
+        command.kill('worker shutdown');
+      }
+      executor.killAllNow();
+    }
+    if (shutdownPromise !== undefined) return shutdownPromise;
+    shutdownPromise = (async () => {
+      draining = true;
+      logger.info({ reason, running: running.size }, 'shutting down: no new commands');
+      if (idleTimer !== undefined) clearInterval(idleTimer);
+      await consumer.cancel();
+      if (inFlight > 0) {
+        const drained = new Promise<void>((resolve) => idleWaiters.push(resolve));
+        const deadline = new Promise<'deadline'>((resolve) => setTimeout(() => resolve('deadline'), config.drainTimeoutMs).unref());
+        if ((await Promise.race([drained, deadline])) === 'deadline') {
+          logger.warn({ running: running.size, drainTimeoutMs: config.drainTimeoutMs }, 'drain deadline reached: killing running commands and requeueing them');
+          for (const command of running.keys()) {
+            drainKilled.add(command);
+            command.kill('worker shutdown');
+          }
+          await drained;
+        }
+      }
+      clearInterval(heartbeatTimer);
+      // Reverse order of creation; each step runs even if an earlier one failed.
+      await store.removeWorker(workerId).catch((error: unknown) => logger.debug({ err: error }, 'could not remove the heartbeat'));
+      await session.close().catch((error: unknown) => logger.warn({ err: error }, 'closing RabbitMQ failed'));
+      await store.close().catch((error: unknown) => logger.warn({ err: error }, 'closing Redis failed'));
+      logger.info('worker stopped');
+      resolveDone(0);
+    })();
+    return shutdownPromise;
+  };
+
+  if (config.exitWhenIdleMs !== undefined) {
+    const idleMs = config.exitWhenIdleMs;
+    idleTimer = setInterval(() => {
+      if (inFlight === 0 && Date.now() - lastActivity >= idleMs) {
+        void shutdown(`idle for ${idleMs} ms`);
+      }
+    }, Math.min(1000, idleMs));
+  }
+
+  return { done, shutdown };
+}
