@@ -3,6 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/helpers/global-setup.ts'],
+    // Some end-to-end tests restart or reconfigure the shared RabbitMQ: test files run one at a time.
+    fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // End-to-end tests start real processes; forks isolate them best.

@@ -129,6 +129,8 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
   };
 
   const onConnect = async (connection: ChannelModel): Promise<void> => {
+    // Socket errors surface here before 'close'; recovery handles the close. Unlistened, they would crash the process.
+    connection.on('error', (error: Error) => logger.debug({ err: { message: error.message } }, 'RabbitMQ connection error'));
     const setupChannel = await connection.createChannel();
     try {
       await options.setup(setupChannel);

@@ -1,5 +1,5 @@
 /**
- * Exponential backoff with "full jitter": the delay for retry `attempt` (1 = first retry)
+ * Exponential backoff with "equal jitter": the delay for retry `attempt` (1 = first retry)
  * is uniform in [base*2^(attempt-1) / 2, base*2^(attempt-1)], capped at maxMs.
  * `random` is injectable so tests are deterministic.
  */

@@ -17,9 +17,9 @@ export function parseDuration(text: string): number | undefined {
 /** Formats milliseconds for people: `850ms`, `12.3s`, `4m05s`, `2h03m`. */
 export function formatDuration(totalMs: number): string {
   if (!Number.isFinite(totalMs) || totalMs < 0) return '?';
-  if (totalMs < 1000) return `${Math.round(totalMs)}ms`;
+  if (Math.round(totalMs) < 1000) return `${Math.round(totalMs)}ms`;
   const seconds = totalMs / 1000;
-  if (seconds < 60) return `${seconds.toFixed(1)}s`;
+  if (Math.round(seconds * 10) < 600) return `${seconds.toFixed(1)}s`;
   const wholeSeconds = Math.round(seconds);
   const minutes = Math.floor(wholeSeconds / 60);
   if (minutes < 60) return `${minutes}m${String(wholeSeconds % 60).padStart(2, '0')}s`;

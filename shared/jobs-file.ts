@@ -62,7 +62,11 @@ export function createLineAssembler(file: string): LineAssembler {
 
   return {
     push(line, raw) {
-      const text = decodeRawLine(file, line, raw);
+      // split2 checks its limit per read, not per line: check each line here.
+      if (raw.length > maxLineBytes) throw new JobsFileError(file, line, lineTooLong());
+      let text = decodeRawLine(file, line, raw);
+      // Editors on Windows may start the file with a byte-order mark: it is not part of the command.
+      if (line === 1 && text.startsWith('\uFEFF')) text = text.slice(1);
       if (pending !== undefined) {
         const joined = pending.text.slice(0, -1) + text;
         if (joined.length > maxLineBytes) {
@@ -74,6 +78,7 @@ export function createLineAssembler(file: string): LineAssembler {
         }
         const started = pending.line;
         pending = undefined;
+        if (joined.trim() === '') return undefined; // continued blank lines: nothing to run
         return { kind: 'command', line: started, text: joined };
       }
       const kind = isCommentOrBlank(text);

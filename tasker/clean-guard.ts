@@ -1,4 +1,4 @@
-import { relative, sep } from 'node:path';
+import { isAbsolute, relative, sep } from 'node:path';
 
 /** Facts about a workdir that decide whether `--clean` may empty it. */
 export interface CleanFacts {
@@ -14,7 +14,8 @@ export interface CleanFacts {
 
 function isSameOrAncestor(ancestor: string, path: string): boolean {
   const rel = relative(ancestor, path);
-  return rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep) && rel !== '..');
+  // "..users" is a child named "..users", not a way out: only ".." as a whole segment leaves.
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 /** Why `--clean` must not empty this workdir, or undefined when it may. Pure. */

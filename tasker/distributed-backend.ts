@@ -48,6 +48,26 @@ export interface RunningBackend {
 /** Seconds a finished run's Redis keys are kept (for `tasker status` and duplicate checks). */
 const finishedRunTtlSeconds = 7 * 24 * 3600;
 
+/**
+ * A restarted pod starts while the old tasker's heartbeat is still fresh: wait until it goes
+ * stale. A heartbeat that keeps moving means another tasker really runs this run: refuse.
+ */
+async function waitForPreviousTasker(store: RunStore, runId: string, me: string, staleAfterMs: number, logger: Logger): Promise<RunMeta | undefined> {
+  const first = await store.getRun(runId);
+  let current = first;
+  let told = false;
+  while (current !== undefined && current.state === 'running' && current.host !== me && Date.now() - Date.parse(current.heartbeatAt) < staleAfterMs) {
+    if (first !== undefined && current.heartbeatAt !== first.heartbeatAt) {
+      throw new InputError('run-state', `run ${runId} is being run right now by another tasker (${current.host}); wait for it to finish, or stop it first`);
+    }
+    if (!told) logger.info({ runId, previous: current.host }, 'waiting for the previous tasker of this run to stop sending heartbeats');
+    told = true;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    current = await store.getRun(runId);
+  }
+  return current;
+}
+
 export async function connectBackend(options: BackendOptions): Promise<Backend> {
   const { names, logger } = options;
   const store = await createRunStore(options.redisUrl, names, logger);
@@ -73,11 +93,8 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
     session,
     async start(start) {
       const runId = start.layout.runId;
-      const existing = await store.getRun(runId);
       const me = `${hostname()}-${process.pid}`;
-      if (existing !== undefined && existing.state === 'running' && existing.host !== me && Date.now() - Date.parse(existing.heartbeatAt) < start.staleAfterMs) {
-        throw new InputError('run-state', `run ${runId} is being run right now by another tasker (${existing.host}, last heartbeat ${Math.round((Date.now() - Date.parse(existing.heartbeatAt)) / 1000)} s ago); wait for it, or stop it first`);
-      }
+      const existing = await waitForPreviousTasker(store, runId, me, start.staleAfterMs, logger);
       runIdForSetup = runId;
       await session.withChannel((channel) => declareRunQueue(channel, names, runId));
       const now = new Date().toISOString();

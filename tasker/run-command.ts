@@ -143,6 +143,11 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
   }
 }
 
+/** How often a distributed tasker refreshes its run's heartbeat in Redis. */
+function heartbeatMs(config: RunConfig): number {
+  return Math.min(5000, config.progressIntervalMs);
+}
+
 interface Prepared {
   plan: Plan;
   scratch: string | undefined;
@@ -200,7 +205,7 @@ async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Prepared)
     maxInFlight: config.maxInFlight,
     stallWarningMs: config.stallWarningMs,
     recordedAttempts: prior.attempts,
-    staleAfterMs: Math.max(15_000, config.progressIntervalMs * 3),
+    staleAfterMs: 3 * heartbeatMs(config),
   });
   logger.info(
     {
@@ -224,7 +229,7 @@ async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Prepared)
       ? undefined
       : setInterval(() => {
           remote.heartbeat(progress).catch((error: unknown) => logger.debug({ err: error }, 'run heartbeat failed'));
-        }, Math.min(5000, config.progressIntervalMs));
+        }, heartbeatMs(config));
   const workerName = `tasker@${hostname()}`;
   let outcome;
   try {

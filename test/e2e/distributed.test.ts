@@ -1,0 +1,333 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { readResults, readSummary, tempDir } from '../helpers/cli.js';
+import {
+  cleanupNamespace,
+  newNamespace,
+  queueCounts,
+  readyWorker,
+  serviceEnv,
+  spawnTasker,
+  spawnWorker,
+  stopAll,
+  waitFor,
+  watchOutput,
+  withChannel,
+  type Proc,
+} from '../helpers/distributed.js';
+
+/**
+ * End-to-end distributed runs: the built tasker and several worker processes, against the real
+ * RabbitMQ and Redis, each test in its own namespace (queue names and Redis keys).
+ */
+
+const services = { amqpUrl: inject('amqpUrl'), redisUrl: inject('redisUrl') };
+
+interface Ctx {
+  ns: string;
+  dir: string;
+  env: Record<string, string>;
+  procs: Proc[];
+  runIds: string[];
+  cleanup: () => void;
+}
+let ctx: Ctx;
+
+beforeEach(() => {
+  const temp = tempDir('tasker-dist-');
+  const ns = newNamespace();
+  ctx = { ns, dir: temp.path, env: serviceEnv(services, ns), procs: [], runIds: [], cleanup: temp.cleanup };
+  // ev.sh: records "start|end ID NANOS PARENT_PID SHELL_PID" so tests know who ran what, and when.
+  writeFileSync(
+    join(ctx.dir, 'ev.sh'),
+    [
+      '#!/bin/bash',
+      'echo "start $TASKER_COMMAND_ID $(date +%s%N) $PPID $$ $TASKER_RUN_ID" >> "$TASKER_WORKDIR/events.txt"',
+      'sleep "$1"',
+      'echo "end $TASKER_COMMAND_ID $(date +%s%N) $PPID $$ $TASKER_RUN_ID" >> "$TASKER_WORKDIR/events.txt"',
+      'echo "output of $TASKER_COMMAND_ID"',
+      'exit "${2:-0}"',
+      '',
+    ].join('\n'),
+  );
+  chmodSync(join(ctx.dir, 'ev.sh'), 0o755);
+});
+
+afterEach(async () => {
+  await stopAll(ctx.procs);
+  await cleanupNamespace(services, ctx.ns, ctx.runIds);
+  ctx.cleanup();
+});
+
+interface Event {
+  event: string;
+  id: string;
+  at: bigint;
+  parent: number;
+  pid: number;
+  runId: string;
+}
+
+function events(): Event[] {
+  const path = join(ctx.dir, 'events.txt');
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const [event, id, at, parent, pid, runId] = line.split(' ');
+      return { event: event!, id: id!, at: BigInt(at!), parent: Number(parent), pid: Number(pid), runId: runId! };
+    });
+}
+
+function jobs(name: string, lines: string[]): string {
+  const path = join(ctx.dir, name);
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  return path;
+}
+
+async function workers(count: number, args: string[] = [], env: Record<string, string> = {}): Promise<Proc[]> {
+  const started = await Promise.all(Array.from({ length: count }, () => readyWorker({ ...ctx.env, ...env }, ['--workdir', ctx.dir, ...args])));
+  const procs = started.map((w) => w.proc);
+  ctx.procs.push(...procs);
+  return procs;
+}
+
+function tasker(runId: string, args: string[], env: Record<string, string> = {}): Proc {
+  ctx.runIds.push(runId);
+  const proc = spawnTasker({ ...ctx.env, ...env }, ['run', '--run-id', runId, '--workdir', ctx.dir, '--progress-interval', '1s', ...args]);
+  ctx.procs.push(proc);
+  return proc;
+}
+
+describe('distributed runs', () => {
+  it('runs phases in order across several workers, tasker phases in the tasker, and cleans up its queue', async () => {
+    await workers(3);
+    const lines = ['# phase: setup (tasker)', 'bash ev.sh 0', 'bash ev.sh 0', '# phase: sims'];
+    for (let i = 0; i < 12; i++) lines.push(`bash ev.sh 0.${(i % 3) + 1}`);
+    lines.push('# phase: report', 'bash ev.sh 0', 'bash ev.sh 0');
+    const result = await tasker('order', [jobs('jobs.sh', lines)]);
+    expect(result.exitCode, result.all).toBe(0);
+
+    const all = events();
+    expect(all.filter((e) => e.event === 'end')).toHaveLength(16);
+    const phaseOf = (id: string): number => {
+      const line = Number(id.split('-L')[1]);
+      return line <= 3 ? 1 : line <= 16 ? 2 : 3;
+    };
+    for (const phase of [1, 2]) {
+      const lastEnd = all.filter((e) => e.event === 'end' && phaseOf(e.id) === phase).reduce((max, e) => (e.at > max ? e.at : max), 0n);
+      const firstStart = all.filter((e) => e.event === 'start' && phaseOf(e.id) === phase + 1).reduce((min, e) => (e.at < min ? e.at : min), 2n ** 62n);
+      expect(firstStart > lastEnd, `phase ${phase + 1} started before phase ${phase} finished`).toBe(true);
+    }
+    // The sims ran on more than one worker process; setup ran in the tasker itself.
+    const simWorkers = new Set(all.filter((e) => e.event === 'start' && phaseOf(e.id) === 2).map((e) => e.parent));
+    expect(simWorkers.size).toBeGreaterThan(1);
+    const records = readResults(ctx.dir, 'order');
+    expect(records.filter((r) => r.phase === 'setup').every((r) => r.worker.startsWith('tasker@'))).toBe(true);
+    expect(records.filter((r) => r.phase === 'sims').every((r) => !r.worker.startsWith('tasker@'))).toBe(true);
+    // Each attempt's log was written by its worker into the shared workdir.
+    for (const record of records) expect(readFileSync(join(ctx.dir, record.log), 'utf8')).toContain(`output of ${record.id}`);
+    // The run's own queue is gone; the work queue is empty.
+    expect(await queueCounts(services.amqpUrl, `${ctx.ns}.run.order.done`)).toBeUndefined();
+    expect((await queueCounts(services.amqpUrl, `${ctx.ns}.commands`))?.messageCount).toBe(0);
+  });
+
+  it('reports failures: exit 1, failed command with exit code, log and output tail; later phases skipped', async () => {
+    await workers(2);
+    const result = await tasker('fails', [jobs('jobs.sh', ['# phase: work', 'bash ev.sh 0 0', 'bash ev.sh 0 5', '# phase: after', 'bash ev.sh 0'])]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toContain('exit 5');
+    expect(result.stdout).toContain('| output of f1-L3');
+    const summary = readSummary(ctx.dir, 'fails');
+    expect(summary.phases.map((p) => p.status)).toEqual(['failed', 'skipped']);
+    expect(summary.failed.map((f) => [f.id, f.exitCode])).toEqual([['f1-L3', 5]]);
+  });
+
+  it('retries a failed command through the queue', async () => {
+    await workers(2);
+    const result = await tasker('retry', ['--retries', '2', '--retry-delay', '10ms', jobs('jobs.sh', ['n=$(cat count 2>/dev/null || echo 0); echo $((n+1)) > count; [ "$n" -ge 1 ]'])]);
+    expect(result.exitCode, result.all).toBe(0);
+    expect(readResults(ctx.dir, 'retry').map((r) => [r.attempt, r.outcome])).toEqual([
+      [1, 'failed'],
+      [2, 'succeeded'],
+    ]);
+  });
+
+  it('never runs a finished command again when its message is delivered twice', async () => {
+    const runId = 'dup';
+    ctx.runIds.push(runId);
+    const message = {
+      v: 1,
+      kind: 'command',
+      runId,
+      phase: 'p',
+      phaseIndex: 1,
+      id: 'f1-L1',
+      attempt: 1,
+      command: 'bash ev.sh 0.3',
+      file: 'jobs.sh',
+      line: 1,
+      timeoutMs: null,
+      killGraceMs: 1000,
+      replyTo: `${ctx.ns}.run.${runId}.done`,
+    };
+    await workers(2); // declares the topology
+    await withChannel(services.amqpUrl, async (channel) => {
+      await channel.assertQueue(`${ctx.ns}.run.${runId}.done`, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+      const body = Buffer.from(JSON.stringify(message));
+      channel.publish(ctx.ns, `run.${runId}`, body, { persistent: true });
+      channel.publish(ctx.ns, `run.${runId}`, body, { persistent: true });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    });
+    await waitFor('two results', async () => (await queueCounts(services.amqpUrl, `${ctx.ns}.run.${runId}.done`))?.messageCount === 2);
+    expect(events().filter((e) => e.event === 'start')).toHaveLength(1);
+  });
+
+  it('runs again, on another worker, a command whose worker was SIGKILLed mid-run; nothing is lost', async () => {
+    const [first] = await workers(1);
+    const lines = ['# phase: work'];
+    for (let i = 0; i < 6; i++) lines.push('bash ev.sh 1');
+    const run = tasker('wkill', [jobs('jobs.sh', lines)]);
+    await waitFor('a command to start', () => events().some((e) => e.event === 'start'));
+    await workers(1);
+    // Kill the first worker and the command it runs, as a pod's death would.
+    const victim = events().find((e) => e.event === 'start')!;
+    expect(victim.parent).toBe(first!.pid);
+    first!.kill('SIGKILL');
+    try {
+      process.kill(-victim.pid, 'SIGKILL');
+    } catch {
+      // the command's group is already gone
+    }
+    const result = await run;
+    expect(result.exitCode, result.all).toBe(0);
+    const ends = events().filter((e) => e.event === 'end');
+    expect(new Set(ends.map((e) => e.id)).size).toBe(6);
+    expect(ends.filter((e) => e.id === victim.id)).toHaveLength(1);
+    expect(readSummary(ctx.dir, 'wkill').phases[0]).toMatchObject({ succeeded: 6, failed: 0 });
+  });
+
+  it('a SIGKILLed tasker, started again with the same run id, finishes without re-running or double-counting', async () => {
+    await workers(2);
+    const lines = ['# phase: many'];
+    for (let i = 0; i < 24; i++) lines.push('bash ev.sh 0.2');
+    lines.push('# phase: last', 'bash ev.sh 0');
+    const file = jobs('jobs.sh', lines);
+    const first = tasker('tkill', [file]);
+    await waitFor('8 commands to finish', () => events().filter((e) => e.event === 'end').length >= 8);
+    first.kill('SIGKILL');
+    await first;
+    const second = await tasker('tkill', [file]);
+    expect(second.exitCode, second.all).toBe(0);
+    const ends = events().filter((e) => e.event === 'end');
+    const perId = new Map<string, number>();
+    for (const e of ends) perId.set(e.id, (perId.get(e.id) ?? 0) + 1);
+    expect(perId.size).toBe(25);
+    expect([...perId.values()].every((count) => count === 1)).toBe(true);
+    const succeeded = readResults(ctx.dir, 'tkill').filter((r) => r.outcome === 'succeeded');
+    expect(succeeded).toHaveLength(25);
+    expect(new Set(succeeded.map((r) => r.id)).size).toBe(25);
+    const summary = readSummary(ctx.dir, 'tkill');
+    expect(summary.phases.reduce((sum, p) => sum + p.succeeded + p.alreadyDone, 0)).toBe(25);
+  });
+
+  it('a command longer than the broker consumer timeout runs once and is counted', async () => {
+    const rabbitmqctl = (expr: string): string => execFileSync('rabbitmqctl', ['eval', expr], { encoding: 'utf8' }).trim();
+    let before: string;
+    let tickBefore: string;
+    try {
+      before = rabbitmqctl('application:get_env(rabbit, consumer_timeout).');
+      tickBefore = rabbitmqctl('application:get_env(rabbit, channel_tick_interval).');
+    } catch (error) {
+      throw new Error(`this test lowers RabbitMQ's consumer timeout with rabbitmqctl, which is not usable here: ${(error as Error).message}`);
+    }
+    rabbitmqctl('application:set_env(rabbit, consumer_timeout, 1500).');
+    rabbitmqctl('application:set_env(rabbit, channel_tick_interval, 500).');
+    try {
+      const [worker] = await workers(1);
+      const output = watchOutput(worker!);
+      const result = await tasker('longcmd', [jobs('jobs.sh', ['bash ev.sh 5'])]);
+      expect(result.exitCode, result.all).toBe(0);
+      expect(events().filter((e) => e.event === 'start')).toHaveLength(1);
+      expect(readResults(ctx.dir, 'longcmd').map((r) => r.outcome)).toEqual(['succeeded']);
+      expect(output.text()).toMatch(/PRECONDITION_FAILED|consumer channel closed/);
+    } finally {
+      const previous = /\{ok,(\d+)\}/.exec(before)?.[1] ?? '1800000';
+      rabbitmqctl(`application:set_env(rabbit, consumer_timeout, ${previous}).`);
+      // Never unset it: RabbitMQ 3.10 cannot open channels without this setting.
+      const tick = /\{ok,(\d+)\}/.exec(tickBefore)?.[1] ?? '60000';
+      rabbitmqctl(`application:set_env(rabbit, channel_tick_interval, ${tick}).`);
+    }
+  });
+
+  it('dead-letters a malformed message instead of running it or crash-looping, and keeps working', async () => {
+    const [worker] = await workers(1);
+    const output = watchOutput(worker!);
+    await withChannel(services.amqpUrl, async (channel) => {
+      channel.sendToQueue(`${ctx.ns}.commands`, Buffer.from('rm -rf / # not JSON'), { persistent: true });
+      channel.sendToQueue(`${ctx.ns}.commands`, Buffer.from(JSON.stringify({ v: 1, kind: 'command', runId: 'x' })), { persistent: true });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    });
+    await waitFor('both messages dead-lettered', async () => (await queueCounts(services.amqpUrl, `${ctx.ns}.commands.dead`))?.messageCount === 2);
+    expect(output.text()).toContain('invalid message');
+    expect(worker!.exitCode).toBeNull();
+    const result = await tasker('after-poison', [jobs('jobs.sh', ['bash ev.sh 0'])]);
+    expect(result.exitCode, result.all).toBe(0);
+  });
+
+  it('two runs at once share the workers without mixing their results', async () => {
+    await workers(3);
+    const a = jobs('a.sh', Array.from({ length: 15 }, () => 'bash ev.sh 0.05'));
+    const b = jobs('b.sh', Array.from({ length: 25 }, () => 'bash ev.sh 0.05'));
+    const [ra, rb] = await Promise.all([tasker('run-a', [a]), tasker('run-b', [b])]);
+    expect(ra.exitCode, ra.all).toBe(0);
+    expect(rb.exitCode, rb.all).toBe(0);
+    const resultsA = readResults(ctx.dir, 'run-a');
+    const resultsB = readResults(ctx.dir, 'run-b');
+    expect(resultsA).toHaveLength(15);
+    expect(resultsB).toHaveLength(25);
+    expect(resultsA.every((r) => r.phase === 'a.sh')).toBe(true);
+    expect(resultsB.every((r) => r.phase === 'b.sh')).toBe(true);
+    const byRun = (runId: string): number => events().filter((e) => e.event === 'end' && e.runId === runId).length;
+    expect([byRun('run-a'), byRun('run-b')]).toEqual([15, 25]);
+  });
+
+  it('says when no worker consumes, and carries on when one arrives', async () => {
+    const run = tasker('noworker', ['--stall-warning', '500ms', jobs('jobs.sh', ['bash ev.sh 0'])]);
+    const out = watchOutput(run);
+    await waitFor('a warning that no worker consumes', () => out.text().includes('no worker is consuming'), 20_000);
+    await workers(1);
+    const result = await run;
+    expect(result.exitCode, result.all).toBe(0);
+  });
+
+  it('a worker on SIGTERM finishes its command and exits 0; past the drain deadline it requeues it', async () => {
+    const [worker] = await workers(1, ['--drain-timeout', '5s']);
+    const run = tasker('drain', [jobs('jobs.sh', ['bash ev.sh 1', 'bash ev.sh 30'])]);
+    await waitFor('a command to start', () => events().some((e) => e.event === 'start'));
+    worker!.kill('SIGTERM');
+    const stopped = await worker!;
+    expect(stopped.exitCode, stopped.all).toBe(0);
+    const firstId = events().find((e) => e.event === 'start')!.id;
+    expect(events().some((e) => e.event === 'end' && e.id === firstId)).toBe(true);
+
+    // A worker whose drain deadline passes kills its command and gives it back to the queue.
+    const [impatient] = await workers(1, ['--drain-timeout', '300ms']);
+    await waitFor('the second command to start', () => events().filter((e) => e.event === 'start').length >= 2);
+    impatient!.kill('SIGTERM');
+    expect((await impatient!).exitCode).toBe(0);
+    await waitFor('the command back in the queue', async () => (await queueCounts(services.amqpUrl, `${ctx.ns}.commands`))?.messageCount === 1);
+    run.kill('SIGKILL');
+  });
+
+  it('--exit-when-idle makes a worker exit 0 once there is no work', async () => {
+    const worker = spawnWorker(ctx.env, ['--workdir', ctx.dir, '--exit-when-idle', '1s']);
+    ctx.procs.push(worker);
+    const result = await worker;
+    expect(result.exitCode, result.all).toBe(0);
+    expect(result.all).toContain('idle');
+  });
+});

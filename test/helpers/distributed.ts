@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import amqp from 'amqplib';
+import { execa, type ResultPromise } from 'execa';
+import { Redis } from 'ioredis';
+import { taskerBin, workerBin, repoRoot } from './cli.js';
+
+/** Helpers for tests that run the tasker and several workers against the real RabbitMQ and Redis. */
+
+export function newNamespace(): string {
+  return `t${randomBytes(4).toString('hex')}`;
+}
+
+export interface Services {
+  amqpUrl: string;
+  redisUrl: string;
+}
+
+export type Proc = ResultPromise<{ reject: false; all: true }>;
+
+export function serviceEnv(services: Services, namespace: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    AMQP_URL: services.amqpUrl,
+    REDIS_URL: services.redisUrl,
+    TASKER_NAMESPACE: namespace,
+    TASKER_LEASE_TTL: '2s',
+    LOG_LEVEL: 'info',
+    ...extra,
+  };
+}
+
+export function spawnWorker(env: Record<string, string>, args: string[] = []): Proc {
+  return execa(process.execPath, [workerBin, ...args], { env, reject: false, all: true, stdin: 'ignore', cwd: repoRoot }) as Proc;
+}
+
+export function spawnTasker(env: Record<string, string>, args: string[]): Proc {
+  return execa(process.execPath, [taskerBin, ...args], { env, reject: false, all: true, stdin: 'ignore', cwd: repoRoot, timeout: 120_000 }) as Proc;
+}
+
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export function watchOutput(proc: Proc): { text(): string } {
+  let text = '';
+  proc.all?.on('data', (chunk: Buffer) => {
+    text += chunk.toString();
+  });
+  return { text: () => text };
+}
+
+/** Starts a worker and waits until it consumes. */
+export async function readyWorker(env: Record<string, string>, args: string[] = []): Promise<{ proc: Proc; output: () => string }> {
+  const proc = spawnWorker(env, args);
+  const out = watchOutput(proc);
+  await waitFor('a worker to be ready', () => out.text().includes('waiting for commands') || proc.exitCode !== null, 20_000);
+  if (proc.exitCode !== null) throw new Error(`worker exited ${proc.exitCode}: ${out.text()}`);
+  return { proc, output: out.text };
+}
+
+export async function stopAll(procs: Proc[]): Promise<void> {
+  for (const proc of procs) {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  }
+  await Promise.all(procs.map((proc) => proc.catch(() => undefined)));
+}
+
+/** Removes every queue and Redis key of a test namespace. */
+export async function cleanupNamespace(services: Services, namespace: string, runIds: string[] = []): Promise<void> {
+  const connection = await amqp.connect(services.amqpUrl);
+  try {
+    for (const queue of [`${namespace}.commands`, `${namespace}.commands.dead`, ...runIds.map((id) => `${namespace}.run.${id}.done`)]) {
+      const channel = await connection.createChannel();
+      channel.on('error', () => undefined);
+      await channel.deleteQueue(queue).catch(() => undefined);
+      await channel.close().catch(() => undefined);
+    }
+    const channel = await connection.createChannel();
+    channel.on('error', () => undefined);
+    await channel.deleteExchange(namespace).catch(() => undefined);
+    await channel.deleteExchange(`${namespace}.dead`).catch(() => undefined);
+    await channel.close().catch(() => undefined);
+  } finally {
+    await connection.close();
+  }
+  const redis = new Redis(services.redisUrl);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function withChannel<T>(url: string, operation: (channel: amqp.Channel) => Promise<T>): Promise<T> {
+  const connection = await amqp.connect(url);
+  try {
+    const channel = await connection.createChannel();
+    return await operation(channel);
+  } finally {
+    await connection.close();
+  }
+}
+
+export async function queueCounts(url: string, queue: string): Promise<{ messageCount: number; consumerCount: number } | undefined> {
+  const connection = await amqp.connect(url);
+  try {
+    const channel = await connection.createChannel();
+    channel.on('error', () => undefined);
+    return await channel.checkQueue(queue).catch(() => undefined);
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}

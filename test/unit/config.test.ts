@@ -1,0 +1,151 @@
+import { availableParallelism } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../../shared/errors.js';
+import { loadRunConfig, type RunFlags } from '../../tasker/config.js';
+
+function problemsOf(files: readonly string[], flags: RunFlags, env: Record<string, string | undefined> = {}): readonly string[] {
+  try {
+    loadRunConfig(files, flags, env, '/cwd');
+  } catch (error) {
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).code).toBe('config');
+    expect((error as InputError).exitCode).toBe(2);
+    return (error as InputError).problems;
+  }
+  throw new Error('expected loadRunConfig to throw');
+}
+
+describe('loadRunConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadRunConfig(['jobs.sh'], {}, {}, '/cwd');
+    expect(config).toMatchObject({
+      files: ['jobs.sh'],
+      concurrency: Math.max(1, availableParallelism()),
+      retries: 0,
+      retryDelayMs: 1000,
+      maxRetryDelayMs: 60_000,
+      killGraceMs: 10_000,
+      keepGoing: false,
+      workdir: '/cwd',
+      clean: false,
+      forceClean: false,
+      stage: [],
+      mustExist: false,
+      progressIntervalMs: 5000,
+      directExec: true,
+      logLevel: 'info',
+    });
+    expect(config.timeoutMs).toBeUndefined();
+    expect(config.split).toBeUndefined();
+    expect(config.runId).toBeUndefined();
+  });
+
+  it('parses flags', () => {
+    const config = loadRunConfig(
+      ['a.sh', 'b.sh'],
+      { concurrency: '8', retries: '2', retryDelay: '500ms', timeout: '2h', killGrace: '0', progressInterval: '1m', keepGoing: true, split: 'makita', workdir: '/w', clean: true, forceClean: true, runId: 'my-run', directExec: false, logLevel: 'debug' },
+      {},
+      '/cwd',
+    );
+    expect(config).toMatchObject({
+      files: ['a.sh', 'b.sh'],
+      concurrency: 8,
+      retries: 2,
+      retryDelayMs: 500,
+      timeoutMs: 7_200_000,
+      killGraceMs: 0,
+      progressIntervalMs: 60_000,
+      keepGoing: true,
+      split: 'makita',
+      workdir: '/w',
+      clean: true,
+      forceClean: true,
+      runId: 'my-run',
+      mustExist: false,
+      directExec: false,
+      logLevel: 'debug',
+    });
+  });
+
+  it('takes WORKDIR, LOG_LEVEL and TASKER_PROGRESS_INTERVAL from the environment, flags first', () => {
+    const env = { WORKDIR: '/from-env', LOG_LEVEL: 'warn', TASKER_PROGRESS_INTERVAL: '30s' };
+    expect(loadRunConfig(['j'], {}, env, '/cwd')).toMatchObject({ workdir: '/from-env', logLevel: 'warn', progressIntervalMs: 30_000 });
+    expect(loadRunConfig(['j'], { workdir: '/flag', logLevel: 'error', progressInterval: '2s' }, env, '/cwd')).toMatchObject({
+      workdir: '/flag',
+      logLevel: 'error',
+      progressIntervalMs: 2000,
+    });
+  });
+
+  it('resumes a run without files', () => {
+    expect(loadRunConfig([], { resume: 'r1' }, {}, '/cwd')).toMatchObject({ runId: 'r1', mustExist: true, files: [] });
+  });
+
+  it.each(['0', '-1', 'abc', '1.5', '', '2x'])('rejects --concurrency %j', (value) => {
+    const problems = problemsOf(['j'], { concurrency: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^--concurrency must be/);
+    expect(problems[0]).toContain(value === '0' ? 'got 0' : `"${value}"`);
+  });
+
+  it.each(['-1', 'two', '0.5'])('rejects --retries %j', (value) => {
+    expect(problemsOf(['j'], { retries: value })).toEqual([expect.stringMatching(/^--retries must be a whole number/)]);
+  });
+
+  it('accepts --retries 0 and --retry-delay 0', () => {
+    expect(loadRunConfig(['j'], { retries: '0', retryDelay: '0' }, {}, '/cwd')).toMatchObject({ retries: 0, retryDelayMs: 0 });
+  });
+
+  it.each([
+    ['timeout', '--timeout', 'soon'],
+    ['timeout', '--timeout', '0'],
+    ['timeout', '--timeout', '-5s'],
+    ['retryDelay', '--retry-delay', '1 minute please'],
+    ['killGrace', '--kill-grace', '-1'],
+    ['progressInterval', '--progress-interval', '0s'],
+  ] as const)('rejects the duration %s (%s %j)', (key, flag, value) => {
+    const problems = problemsOf(['j'], { [key]: value });
+    expect(problems).toEqual([`${flag} must be a duration such as 90s, 15m or 2h, got "${value}"`]);
+  });
+
+  it('names the environment variable when TASKER_PROGRESS_INTERVAL is bad', () => {
+    expect(problemsOf(['j'], {}, { TASKER_PROGRESS_INTERVAL: 'often' })).toEqual([expect.stringMatching(/^TASKER_PROGRESS_INTERVAL must be a duration/)]);
+  });
+
+  it('rejects an unknown --split preset and log level', () => {
+    expect(problemsOf(['j'], { split: 'Makita' })).toEqual(['--split must be one of: makita; got "Makita"']);
+    expect(problemsOf(['j'], {}, { LOG_LEVEL: 'verbose' })).toEqual([expect.stringMatching(/log level must be one of .*"verbose"/)]);
+  });
+
+  it('rejects a missing jobs file unless resuming', () => {
+    expect(problemsOf([], {})).toEqual([expect.stringMatching(/^no jobs file given/)]);
+  });
+
+  it('rejects --force-clean without --clean', () => {
+    expect(problemsOf(['j'], { forceClean: true })).toEqual(['--force-clean only makes sense with --clean']);
+    expect(problemsOf(['j'], { forceClean: true, clean: false })).toHaveLength(1);
+  });
+
+  it('rejects bad or conflicting run ids', () => {
+    expect(problemsOf(['j'], { runId: '../x' })).toEqual([expect.stringMatching(/^--run-id "\.\.\/x" is not a valid run id/)]);
+    expect(problemsOf([], { resume: 'a b' })).toEqual([expect.stringMatching(/^--resume "a b" is not a valid run id/)]);
+    expect(problemsOf(['j'], { runId: 'r1', resume: 'r2' })).toEqual(['--run-id and --resume name different runs; give one of them']);
+  });
+
+  it('reports every problem at once, in one InputError', () => {
+    let error: unknown;
+    try {
+      loadRunConfig([], { concurrency: '0', retries: 'x', timeout: 'never', killGrace: 'abc', split: 'foo', forceClean: true, runId: '-bad', logLevel: 'loud' }, {}, '/cwd');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(InputError);
+    const problems = (error as InputError).problems;
+    expect(problems).toHaveLength(9);
+    for (const start of ['--concurrency', '--retries', '--timeout', '--kill-grace', '--split', 'log level', '--run-id', 'no jobs file', '--force-clean']) {
+      expect(problems.filter((problem) => problem.startsWith(start)), start).toHaveLength(1);
+    }
+    expect((error as InputError).message).toMatch(/^9 problems:\n {2}- /);
+    for (const problem of problems) expect((error as InputError).message).toContain(problem);
+  });
+});

@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { formatSummary, totalsOf, type FailedCommand, type PhaseSummary, type RunSummary } from '../../shared/summary.js';
+
+function phase(overrides: Partial<PhaseSummary>): PhaseSummary {
+  return { index: 1, name: 'p', runsOn: 'workers', status: 'succeeded', total: 0, succeeded: 0, alreadyDone: 0, failed: 0, skipped: 0, durationMs: 0, ...overrides };
+}
+
+function failure(overrides: Partial<FailedCommand>): FailedCommand {
+  return { id: 'f1-L1', phase: 'p', command: 'false', file: 'jobs.sh', line: 1, outcome: 'failed', exitCode: 1, signal: null, attempts: 1, log: 'logs/x.log', ...overrides };
+}
+
+function summary(phases: PhaseSummary[], failed: FailedCommand[], overrides: Partial<RunSummary> = {}): RunSummary {
+  return {
+    runId: '20261121-103955-k3x9',
+    status: failed.length > 0 ? 'failed' : 'succeeded',
+    exitCode: failed.length > 0 ? 1 : 0,
+    workdir: '/w',
+    startedAt: '2026-11-21T10:39:55.000Z',
+    finishedAt: '2026-11-21T10:44:00.000Z',
+    durationMs: 245_000,
+    totals: totalsOf(phases),
+    phases,
+    failed,
+    ...overrides,
+  };
+}
+
+describe('totalsOf', () => {
+  it('adds up the phases', () => {
+    const totals = totalsOf([
+      phase({ total: 5, succeeded: 3, alreadyDone: 1, failed: 1, skipped: 0 }),
+      phase({ total: 4, succeeded: 0, alreadyDone: 0, failed: 0, skipped: 4 }),
+    ]);
+    expect(totals).toEqual({ commands: 9, succeeded: 3, alreadyDone: 1, failed: 1, skipped: 4 });
+  });
+});
+
+describe('formatSummary', () => {
+  it('reports a successful run with one row per phase', () => {
+    const text = formatSummary(
+      summary([
+        phase({ index: 1, name: 'setup', runsOn: 'tasker', total: 3, succeeded: 3, durationMs: 850 }),
+        phase({ index: 2, name: 'simulate', total: 10, succeeded: 8, alreadyDone: 2, durationMs: 12_300 }),
+      ], []),
+    );
+    const lines = text.split('\n');
+    expect(lines[0]).toBe('Run 20261121-103955-k3x9: all commands succeeded (exit 0) in 4m05s');
+    expect(lines[1]).toMatch(/^\s+phase\s+runs on\s+status\s+done\s+failed\s+skipped\s+duration$/);
+    expect(lines[2]).toMatch(/^\s+setup\s+tasker\s+succeeded\s+3\s+0\s+0\s+850ms$/);
+    expect(lines[3]).toMatch(/^\s+simulate\s+workers\s+succeeded\s+10\s+0\s+0\s+12\.3s$/);
+    expect(text).toContain('(2 done in an earlier session of this run, not run again)');
+    expect(text).not.toContain('Failed commands');
+    expect(text.endsWith('\n')).toBe(true);
+  });
+
+  it('lists every failed command with exit code, log path and tail lines', () => {
+    const failed = [
+      failure({ id: 'f1-L4', phase: 'simulate', file: 'jobs.sh', line: 4, command: 'python sim.py --seed 1', exitCode: 2, reason: 'exit code 2', attempts: 3, log: '.tasker/runs/r/logs/02-simulate/f1-L4.3.log', tail: 'one\ntwo\nthree\nfour\nfive\nsix\nseven\n\n' }),
+      failure({ id: 'f1-L9', phase: 'simulate', line: 9, command: 'sleep 100', outcome: 'timed-out', exitCode: null, signal: 'SIGTERM', reason: 'timed out after 1m00s', log: 'l9' }),
+      failure({ id: 'f1-L12', phase: 'aggregate', line: 12, command: 'nosuch', outcome: 'spawn-error', exitCode: null, signal: null, reason: 'spawn ENOENT', log: 'l12' }),
+    ];
+    const text = formatSummary(
+      summary([phase({ name: 'simulate', status: 'failed', total: 5, succeeded: 3, failed: 2 }), phase({ index: 2, name: 'aggregate', status: 'failed', total: 1, failed: 1 })], failed),
+      { logPath: (relative) => `/w/${relative}` },
+    );
+    expect(text.split('\n')[0]).toBe('Run 20261121-103955-k3x9: 3 commands failed (exit 1) in 4m05s');
+    expect(text).toContain('Failed commands (3):');
+    expect(text).toContain('  f1-L4  phase simulate, jobs.sh:4: exit 2, 3 attempts\n');
+    expect(text).toContain('    command: python sim.py --seed 1\n');
+    expect(text).toContain('    log:     /w/.tasker/runs/r/logs/02-simulate/f1-L4.3.log\n');
+    expect(text).toContain('    | three\n    | four\n    | five\n    | six\n    | seven\n');
+    expect(text).not.toContain('| two');
+    expect(text).toContain('  f1-L9  phase simulate, jobs.sh:9: killed by SIGTERM (timed out after 1m00s), 1 attempt\n');
+    expect(text).toContain('    log:     /w/l9\n');
+    expect(text).toContain('  f1-L12  phase aggregate, jobs.sh:12: spawn-error (spawn ENOENT), 1 attempt\n');
+  });
+
+  it('shows as many tail lines as asked', () => {
+    const text = formatSummary(summary([phase({ status: 'failed', total: 1, failed: 1 })], [failure({ tail: 'a\nb\nc\n' })]), { tailLines: 2 });
+    expect(text).toContain('    | b\n    | c\n');
+    expect(text).not.toContain('| a');
+  });
+
+  it('lists up to maxFailures and counts the rest', () => {
+    const failed = Array.from({ length: 5 }, (_, i) => failure({ id: `f1-L${i + 1}`, line: i + 1 }));
+    const text = formatSummary(summary([phase({ status: 'failed', total: 5, failed: 5 })], failed), { maxFailures: 2 });
+    expect(text).toContain('f1-L1 ');
+    expect(text).toContain('f1-L2 ');
+    expect(text).not.toContain('f1-L3 ');
+    expect(text).toContain('… and 3 more: see summary.json');
+  });
+
+  it('shortens very long commands', () => {
+    const text = formatSummary(summary([phase({ status: 'failed', total: 1, failed: 1 })], [failure({ command: `echo ${'x'.repeat(500)}` })]));
+    const commandLine = text.split('\n').find((line) => line.startsWith('    command: '))!;
+    expect(commandLine.endsWith('…')).toBe(true);
+    expect(commandLine.length).toBeLessThan(230);
+  });
+
+  it('says when a run was interrupted', () => {
+    const text = formatSummary(summary([phase({ status: 'interrupted', total: 4, succeeded: 1, skipped: 3 })], [], { status: 'interrupted', exitCode: 130 }));
+    expect(text.split('\n')[0]).toBe('Run 20261121-103955-k3x9: interrupted (exit 130) in 4m05s');
+    expect(text).toMatch(/interrupted\s+1\s+0\s+3\s+0ms/);
+  });
+});
