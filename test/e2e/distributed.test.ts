@@ -95,6 +95,10 @@ async function workers(count: number, args: string[] = [], env: Record<string, s
   return procs;
 }
 
+async function addWorkers(count: number, args: string[] = []): Promise<void> {
+  await workers(count, args);
+}
+
 function tasker(runId: string, args: string[], env: Record<string, string> = {}): Proc {
   ctx.runIds.push(runId);
   const proc = spawnTasker({ ...ctx.env, ...env }, ['run', '--run-id', runId, '--workdir', ctx.dir, '--progress-interval', '1s', ...args]);
@@ -104,7 +108,7 @@ function tasker(runId: string, args: string[], env: Record<string, string> = {})
 
 describe('distributed runs', () => {
   it('runs phases in order across several workers, tasker phases in the tasker, and cleans up its queue', async () => {
-    await workers(3);
+    await addWorkers(3);
     const lines = ['# phase: setup (tasker)', 'bash ev.sh 0', 'bash ev.sh 0', '# phase: sims'];
     for (let i = 0; i < 12; i++) lines.push(`bash ev.sh 0.${(i % 3) + 1}`);
     lines.push('# phase: report', 'bash ev.sh 0', 'bash ev.sh 0');
@@ -136,7 +140,7 @@ describe('distributed runs', () => {
   });
 
   it('reports failures: exit 1, failed command with exit code, log and output tail; later phases skipped', async () => {
-    await workers(2);
+    await addWorkers(2);
     const result = await tasker('fails', [jobs('jobs.sh', ['# phase: work', 'bash ev.sh 0 0', 'bash ev.sh 0 5', '# phase: after', 'bash ev.sh 0'])]);
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toContain('exit 5');
@@ -147,7 +151,7 @@ describe('distributed runs', () => {
   });
 
   it('retries a failed command through the queue', async () => {
-    await workers(2);
+    await addWorkers(2);
     const result = await tasker('retry', ['--retries', '2', '--retry-delay', '10ms', jobs('jobs.sh', ['n=$(cat count 2>/dev/null || echo 0); echo $((n+1)) > count; [ "$n" -ge 1 ]'])]);
     expect(result.exitCode, result.all).toBe(0);
     expect(readResults(ctx.dir, 'retry').map((r) => [r.attempt, r.outcome])).toEqual([
@@ -192,7 +196,7 @@ describe('distributed runs', () => {
     for (let i = 0; i < 6; i++) lines.push('bash ev.sh 1');
     const run = tasker('wkill', [jobs('jobs.sh', lines)]);
     await waitFor('a command to start', () => events().some((e) => e.event === 'start'));
-    await workers(1);
+    await addWorkers(1);
     // Kill the first worker and the command it runs, as a pod's death would.
     const victim = events().find((e) => e.event === 'start')!;
     expect(victim.parent).toBe(first!.pid);
@@ -211,7 +215,7 @@ describe('distributed runs', () => {
   });
 
   it('a SIGKILLed tasker, started again with the same run id, finishes without re-running or double-counting', async () => {
-    await workers(2);
+    await addWorkers(2);
     const lines = ['# phase: many'];
     for (let i = 0; i < 24; i++) lines.push('bash ev.sh 0.2');
     lines.push('# phase: last', 'bash ev.sh 0');
@@ -242,7 +246,7 @@ describe('distributed runs', () => {
       before = rabbitmqctl('application:get_env(rabbit, consumer_timeout).');
       tickBefore = rabbitmqctl('application:get_env(rabbit, channel_tick_interval).');
     } catch (error) {
-      throw new Error(`this test lowers RabbitMQ's consumer timeout with rabbitmqctl, which is not usable here: ${(error as Error).message}`);
+      throw new Error(`this test lowers RabbitMQ's consumer timeout with rabbitmqctl, which is not usable here: ${(error as Error).message}`, { cause: error });
     }
     rabbitmqctl('application:set_env(rabbit, consumer_timeout, 1500).');
     rabbitmqctl('application:set_env(rabbit, channel_tick_interval, 500).');
@@ -279,7 +283,7 @@ describe('distributed runs', () => {
   });
 
   it('two runs at once share the workers without mixing their results', async () => {
-    await workers(3);
+    await addWorkers(3);
     const a = jobs('a.sh', Array.from({ length: 15 }, () => 'bash ev.sh 0.05'));
     const b = jobs('b.sh', Array.from({ length: 25 }, () => 'bash ev.sh 0.05'));
     const [ra, rb] = await Promise.all([tasker('run-a', [a]), tasker('run-b', [b])]);
@@ -299,7 +303,7 @@ describe('distributed runs', () => {
     const run = tasker('noworker', ['--stall-warning', '500ms', jobs('jobs.sh', ['bash ev.sh 0'])]);
     const out = watchOutput(run);
     await waitFor('a warning that no worker consumes', () => out.text().includes('no worker is consuming'), 20_000);
-    await workers(1);
+    await addWorkers(1);
     const result = await run;
     expect(result.exitCode, result.all).toBe(0);
   });
