@@ -96,7 +96,8 @@ async function workers(count: number, args: string[] = [], env: Record<string, s
 }
 
 async function addWorkers(count: number, args: string[] = []): Promise<void> {
-  await workers(count, args);
+  const started = await workers(count, args);
+  expect(started).toHaveLength(count);
 }
 
 function tasker(runId: string, args: string[], env: Record<string, string> = {}): Proc {
@@ -178,7 +179,7 @@ describe('distributed runs', () => {
       killGraceMs: 1000,
       replyTo: `${ctx.ns}.run.${runId}.done`,
     };
-    await workers(2); // declares the topology
+    await addWorkers(2); // declares the topology
     await withChannel(services.amqpUrl, async (channel) => {
       await channel.assertQueue(`${ctx.ns}.run.${runId}.done`, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
       const body = Buffer.from(JSON.stringify(message));
