@@ -199,3 +199,37 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     stallWarningMs: stallWarningMs ?? 60_000,
   };
 }
+
+export interface OpsFlags {
+  amqpUrl?: string;
+  redisUrl?: string;
+  namespace?: string;
+}
+
+export interface OpsConfig {
+  amqpUrl: string;
+  redisUrl: string;
+  namespace: string;
+  deliveryLimit: number;
+}
+
+/** For `tasker status` and `tasker purge`, which always talk to RabbitMQ and Redis. */
+export function loadOpsConfig(flags: OpsFlags, env: Record<string, string | undefined>): OpsConfig {
+  const problems: string[] = [];
+  const amqpUrl = flags.amqpUrl ?? env['AMQP_URL'] ?? '';
+  if (amqpUrl === '') problems.push('needs AMQP_URL (or --amqp-url): status and purge look at RabbitMQ and Redis');
+  else {
+    const problem = checkAmqpUrl(amqpUrl);
+    if (problem !== undefined) problems.push(problem);
+  }
+  const redisUrl = flags.redisUrl ?? env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+  const redisProblem = checkRedisUrl(redisUrl);
+  if (redisProblem !== undefined) problems.push(redisProblem);
+  const namespace = flags.namespace ?? env['TASKER_NAMESPACE'] ?? defaultNamespace;
+  if (!isValidNamespace(namespace)) problems.push(`TASKER_NAMESPACE "${namespace}" must be 1-40 letters, digits, ".", "_" or "-"`);
+  const deliveryLimit = parseCount('TASKER_DELIVERY_LIMIT', env['TASKER_DELIVERY_LIMIT'], 1, problems) ?? 10;
+  if (problems.length > 0) {
+    throw new InputError('config', problems.length === 1 ? problems[0]! : `${problems.length} problems:\n  - ${problems.join('\n  - ')}`, { problems });
+  }
+  return { amqpUrl, redisUrl, namespace, deliveryLimit };
+}

@@ -4,7 +4,10 @@ import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createExecutor } from '../shared/executor.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { splitPresets, type SplitPreset } from '../shared/plan.js';
-import { loadRunConfig, type RunFlags } from './config.js';
+import { names as namesFor, type Names } from '../shared/names.js';
+import { loadOpsConfig, loadRunConfig, type OpsFlags, type RunFlags } from './config.js';
+import { connectBackend, type Backend } from './distributed-backend.js';
+import { collectStatus, formatStatus, purgeRun } from './ops-command.js';
 import { formatPlanText, scanAndPlan, writePlanJson } from './planning.js';
 import { runRun } from './run-command.js';
 
@@ -128,7 +131,55 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .action(async (files: string[], flags: RunFlags) => {
       setExitCode(await runAction(files, flags));
     });
+  const opsOptions = (command: Command): Command =>
+    command
+      .option('--amqp-url <url>', 'RabbitMQ (default: $AMQP_URL)')
+      .option('--redis-url <url>', 'Redis (default: $REDIS_URL, else redis://127.0.0.1:6379)')
+      .option('--namespace <name>', 'prefix of queues and Redis keys (default: $TASKER_NAMESPACE, else tasker)')
+      .exitOverride();
+
+  opsOptions(program.command('status'))
+    .description('Show a distributed run: phase, counts, what runs where, queue depths, workers.')
+    .argument('[run-id]', 'the run (default: the latest one)')
+    .option('--json', 'print the status as JSON')
+    .action(async (runId: string | undefined, flags: OpsFlags & { json?: boolean }) => {
+      setExitCode(
+        await withOps(flags, async (backend, names) => {
+          const report = await collectStatus(backend, names, runId);
+          process.stdout.write(flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, Date.now()));
+          return ExitCode.ok;
+        }),
+      );
+    });
+
+  opsOptions(program.command('purge'))
+    .description("Remove a finished or abandoned run's queue, leftover messages and Redis keys.")
+    .argument('<run-id>', 'the run')
+    .option('--force', 'purge even a run whose tasker still sends heartbeats')
+    .action(async (runId: string, flags: OpsFlags & { force?: boolean }) => {
+      setExitCode(
+        await withOps(flags, async (backend, names) => {
+          const report = await purgeRun(backend, names, runId, flags.force === true, Date.now());
+          process.stdout.write(
+            `Purged run ${report.runId}: result queue ${report.queueDeleted ? 'deleted' : 'already gone'}, ${report.keysRemoved} Redis keys removed; workers will drop any of its commands still queued.\n`,
+          );
+          return ExitCode.ok;
+        }),
+      );
+    });
   return program;
+}
+
+async function withOps(flags: OpsFlags & { logLevel?: string }, action: (backend: Backend, names: Names) => Promise<number>): Promise<number> {
+  const config = loadOpsConfig(flags, process.env);
+  const logger = createLogger({ level: process.env['LOG_LEVEL'] ?? 'warn', pretty: process.stderr.isTTY === true, name: 'tasker' });
+  const ns = namesFor(config.namespace);
+  const backend = await connectBackend({ amqpUrl: config.amqpUrl, redisUrl: config.redisUrl, names: ns, deliveryLimit: config.deliveryLimit, logger });
+  try {
+    return await action(backend, ns);
+  } finally {
+    await backend.close();
+  }
 }
 
 async function main(argv: string[]): Promise<number> {

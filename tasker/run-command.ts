@@ -145,7 +145,7 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
 
 /** How often a distributed tasker refreshes its run's heartbeat in Redis. */
 function heartbeatMs(config: RunConfig): number {
-  return Math.min(5000, config.progressIntervalMs);
+  return Math.min(2000, config.progressIntervalMs);
 }
 
 interface Prepared {
@@ -224,6 +224,10 @@ async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Prepared)
   const results = openResultsWriter(run.resultsPath);
   const progress = createEmptyProgress();
   const reporter = startProgressReporter({ progress, logger, terminal: deps.terminal, intervalMs: config.progressIntervalMs, now: deps.now });
+  const beat = (): void => {
+    remote?.heartbeat(progress).catch((error: unknown) => logger.debug({ err: error }, 'run heartbeat failed'));
+  };
+  beat();
   const heartbeat =
     remote === undefined
       ? undefined

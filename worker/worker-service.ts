@@ -44,7 +44,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
     throw error;
   }
 
-  const running = new Map<StartedCommand, CommandMessage>();
+  const running = new Map<StartedCommand, { message: CommandMessage; since: string }>();
   const drainKilled = new WeakSet<StartedCommand>();
   const madeDirs = new Set<string>();
   let inFlight = 0;
@@ -64,7 +64,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
       pid: process.pid,
       concurrency: config.concurrency,
       startedAt,
-      running: [...running.values()].map((m) => ({ runId: m.runId, id: m.id, attempt: m.attempt, since: startedAt, command: m.command.slice(0, 200) })),
+      running: [...running.values()].map(({ message: m, since }) => ({ runId: m.runId, id: m.id, attempt: m.attempt, since, command: m.command.slice(0, 200) })),
     };
     await store.workerHeartbeat(info, 15_000);
   };
@@ -112,9 +112,11 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   const control = {
     draining: () => draining,
     track(command: StartedCommand, message: CommandMessage) {
-      running.set(command, message);
+      running.set(command, { message, since: new Date().toISOString() });
+      void heartbeat().catch(() => undefined); // status shows it at once; the timer retries anyway
       return () => {
         running.delete(command);
+        void heartbeat().catch(() => undefined);
       };
     },
     killedForDrain: (command: StartedCommand) => drainKilled.has(command),
