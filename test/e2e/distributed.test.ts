@@ -268,6 +268,32 @@ describe('distributed runs', () => {
     }
   });
 
+  it('survives a RabbitMQ restart in the middle of a run: every command runs once, nothing is lost', async () => {
+    const rabbitmqctl = (...args: string[]): string => execFileSync('rabbitmqctl', args, { encoding: 'utf8', timeout: 120_000 });
+    try {
+      rabbitmqctl('status');
+    } catch (error) {
+      throw new Error(`this test restarts RabbitMQ with rabbitmqctl, which is not usable here: ${(error as Error).message}`, { cause: error });
+    }
+    await addWorkers(2);
+    const lines = ['# phase: many'];
+    for (let i = 0; i < 30; i++) lines.push('bash ev.sh 0.2');
+    lines.push('# phase: last', 'bash ev.sh 0');
+    const run = tasker('restart', [jobs('jobs.sh', lines)]);
+    await waitFor('10 commands to finish', () => events().filter((e) => e.event === 'end').length >= 10);
+    rabbitmqctl('stop_app');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    rabbitmqctl('start_app');
+    const result = await run;
+    expect(result.exitCode, result.all).toBe(0);
+    const perId = new Map<string, number>();
+    for (const e of events().filter((ev) => ev.event === 'start')) perId.set(e.id, (perId.get(e.id) ?? 0) + 1);
+    expect(perId.size).toBe(31);
+    expect([...perId.entries()].filter(([, count]) => count !== 1)).toEqual([]);
+    expect(readResults(ctx.dir, 'restart').filter((r) => r.outcome === 'succeeded')).toHaveLength(31);
+    for (const worker of ctx.procs.slice(0, 2)) expect(worker.exitCode).toBeNull();
+  }, 180_000);
+
   it('dead-letters a malformed message instead of running it or crash-looping, and keeps working', async () => {
     const [worker] = await workers(1);
     const output = watchOutput(worker!);
