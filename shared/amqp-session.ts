@@ -156,6 +156,8 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
   try {
     recovering = await amqp.connect(options.url, {
       clientProperties: { connection_name: options.connectionName },
+      // Small frames (acks, confirms, results) must not wait for Nagle's algorithm.
+      noDelay: true,
       recovery: {
         initialDelay: 200,
         maxDelay: 10_000,
