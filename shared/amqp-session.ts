@@ -24,6 +24,8 @@ export interface Delivery {
 
 export interface Consumer {
   cancel(): Promise<void>;
+  /** Changes how many unacked messages the broker may hand this consumer (also after reconnects). */
+  setPrefetch(count: number): Promise<void>;
 }
 
 export interface AmqpSession {
@@ -251,6 +253,11 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
       consumers.add(spec);
       if (model !== undefined) await startConsumer(model, spec);
       return {
+        async setPrefetch(count) {
+          if (count === spec.prefetch) return;
+          spec.prefetch = count;
+          await spec.channel?.prefetch(count).catch((error: unknown) => logger.debug({ err: error }, 'could not change the prefetch yet'));
+        },
         async cancel() {
           spec.cancelled = true;
           consumers.delete(spec);

@@ -53,7 +53,25 @@ export interface WorkerInfo {
   running: { runId: string; id: string; attempt: number; since: string; command: string }[];
 }
 
+/** What a worker may do with a delivered command, decided atomically in Redis. */
+export type BeginOutcome =
+  | { kind: 'cancelled' }
+  /** A result for this attempt (or a success of any attempt) is already recorded. */
+  | { kind: 'finished'; record: ResultRecord }
+  /** Lease taken and the command marked running: run it. */
+  | { kind: 'started' }
+  /** Another live worker holds the lease: it is running this command right now. */
+  | { kind: 'busy'; holder: string };
+
 export interface RunStore {
+  /** One round trip: cancelled? already finished? else take the lease and mark it running. */
+  beginCommand(runId: string, id: string, attempt: number, owner: string, ttlMs: number, running: RunningInfo): Promise<BeginOutcome>;
+  /** One round trip: record the result, clear "running", release the caller's lease. */
+  finishCommand(runId: string, record: ResultRecord, owner: string): Promise<void>;
+  /** Gives a command up without a result (shutdown): clear "running", release the lease. */
+  abandonCommand(runId: string, id: string, owner: string): Promise<void>;
+  /** Latest recorded result of each command, for the ids given (missing ones are left out). */
+  latestResults(runId: string, ids: readonly string[]): Promise<Map<string, ResultRecord>>;
   ping(): Promise<void>;
   registerRun(meta: RunMeta): Promise<void>;
   updateRun(runId: string, fields: Partial<RunMeta>): Promise<void>;
@@ -86,6 +104,28 @@ export interface RunStore {
 // Release and renew only the caller's own lease: compare-and-delete / compare-and-expire.
 const releaseScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 const renewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+
+// KEYS: cancelled, results, done, lease, running. ARGV: id, attempt, owner, ttlMs, running JSON.
+const beginScript = `
+if redis.call('exists', KEYS[1]) == 1 then return {'cancelled'} end
+local latest = redis.call('hget', KEYS[2], ARGV[1])
+if latest then
+  local ok, record = pcall(cjson.decode, latest)
+  if ok and (tonumber(record['attempt']) == tonumber(ARGV[2]) or record['outcome'] == 'succeeded') then return {'finished', latest} end
+end
+if redis.call('set', KEYS[4], ARGV[3], 'PX', ARGV[4], 'NX') then
+  redis.call('hset', KEYS[5], ARGV[1], ARGV[5])
+  return {'started'}
+end
+return {'busy', redis.call('get', KEYS[4]) or ''}`;
+
+// KEYS: results, done, running, lease. ARGV: id, record JSON, succeeded attempt or '', owner.
+const finishScript = `
+redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+redis.call('hdel', KEYS[3], ARGV[1])
+if ARGV[3] ~= '' then redis.call('hset', KEYS[2], ARGV[1], ARGV[3]) end
+if redis.call('get', KEYS[4]) == ARGV[4] then redis.call('del', KEYS[4]) end
+return 1`;
 
 /**
  * Connects and checks the server answers. Commands wait through a Redis restart (they are
@@ -135,6 +175,58 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
   };
 
   return {
+    async beginCommand(runId, id, attempt, owner, ttlMs, running) {
+      const reply = (await redis.eval(
+        beginScript,
+        5,
+        names.cancelledKey(runId),
+        key(runId, 'results'),
+        key(runId, 'done'),
+        key(runId, `lease:${id}`),
+        key(runId, 'running'),
+        id,
+        String(attempt),
+        owner,
+        String(ttlMs),
+        JSON.stringify(running),
+      )) as string[];
+      const [kind, detail] = reply;
+      if (kind === 'cancelled') return { kind };
+      if (kind === 'started') return { kind };
+      if (kind === 'finished') {
+        const record = parseResultLine(detail ?? '');
+        if (record !== undefined) return { kind, record };
+      }
+      return { kind: 'busy', holder: detail ?? '' };
+    },
+    async finishCommand(runId, record, owner) {
+      await redis.eval(
+        finishScript,
+        4,
+        key(runId, 'results'),
+        key(runId, 'done'),
+        key(runId, 'running'),
+        key(runId, `lease:${record.id}`),
+        record.id,
+        JSON.stringify(record),
+        record.outcome === 'succeeded' ? String(record.attempt) : '',
+        owner,
+      );
+    },
+    async abandonCommand(runId, id, owner) {
+      await redis.hdel(key(runId, 'running'), id);
+      await redis.eval(releaseScript, 1, key(runId, `lease:${id}`), owner);
+    },
+    async latestResults(runId, ids) {
+      const found = new Map<string, ResultRecord>();
+      if (ids.length === 0) return found;
+      const values = await redis.hmget(key(runId, 'results'), ...ids);
+      values.forEach((value, index) => {
+        const record = value === null ? undefined : parseResultLine(value);
+        if (record !== undefined) found.set(ids[index]!, record);
+      });
+      return found;
+    },
     async ping() {
       await redis.ping();
     },

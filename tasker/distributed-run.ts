@@ -41,6 +41,7 @@ export interface DistributedRun {
 
 interface Waiter {
   attempt: number;
+  since: number;
   resolve: (outcome: AttemptOutcome) => void;
 }
 
@@ -181,6 +182,39 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
 
   const consumer = await session.consume(names.runQueue(runId), 0, onDelivery);
 
+  /**
+   * Safety net: a worker records a result in Redis before acking, then sends it here. If it
+   * died between the two, the message never comes: pick such results up from Redis.
+   */
+  const reconcileMs = Math.min(30_000, options.stallWarningMs);
+  const reconcileTimer = setInterval(() => {
+    const cutoff = Date.now() - reconcileMs;
+    const stale = [...waiting.entries()].filter(([, waiter]) => waiter.since <= cutoff).slice(0, 5000);
+    if (stale.length === 0) return;
+    store
+      .latestResults(runId, stale.map(([id]) => id))
+      .then((found) => {
+        for (const [id, record] of found) {
+          const waiter = waiting.get(id);
+          if (waiter === undefined || (record.attempt !== waiter.attempt && record.outcome !== 'succeeded')) continue;
+          logger.info({ commandId: id, attempt: record.attempt }, 'result found in Redis (its message was lost)');
+          waiting.delete(id);
+          freeRoom();
+          waiter.resolve({
+            result: toExecution(record),
+            worker: record.worker,
+            log: record.log,
+            attempt: record.attempt,
+            settle: async () => {
+              await store.clearPublished(runId, id);
+            },
+          });
+        }
+      })
+      .catch((error: unknown) => logger.debug({ err: error }, 'result check in Redis failed'));
+  }, reconcileMs);
+  reconcileTimer.unref();
+
   const stallTimer = setInterval(() => {
     if (waiting.size === 0) return;
     session
@@ -208,27 +242,30 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
           while (waiting.size >= options.maxInFlight) await new Promise<void>((resolve) => roomWaiters.push(resolve));
         },
         async runAttempt(command, attempt, onStart) {
-          const held = early.get(command.id);
-          if (held !== undefined) {
-            early.delete(command.id);
-            const { record, delivery } = held;
-            return {
-              result: toExecution(record),
-              worker: record.worker,
-              log: record.log,
-              attempt: record.attempt,
-              settle: async () => {
-                await store.clearPublished(runId, record.id);
-                delivery.ack();
-              },
-            };
-          }
           const previous = inFlightBefore.get(command.id);
           inFlightBefore.delete(command.id);
           // Published by an earlier tasker and not yet recorded: await it rather than publish again.
           const awaitPrevious = previous !== undefined && previous > (options.recordedAttempts.get(command.id) ?? 0);
           const effectiveAttempt = awaitPrevious ? previous : attempt;
-          const outcome = new Promise<AttemptOutcome>((resolve) => waiting.set(command.id, { attempt: effectiveAttempt, resolve }));
+          const held = early.get(command.id);
+          if (held !== undefined) {
+            early.delete(command.id);
+            const { record, delivery } = held;
+            if (record.attempt >= effectiveAttempt) {
+              return {
+                result: toExecution(record),
+                worker: record.worker,
+                log: record.log,
+                attempt: record.attempt,
+                settle: async () => {
+                  await store.clearPublished(runId, record.id);
+                  delivery.ack();
+                },
+              };
+            }
+            delivery.ack(); // a stale attempt's late result
+          }
+          const outcome = new Promise<AttemptOutcome>((resolve) => waiting.set(command.id, { attempt: effectiveAttempt, since: Date.now(), resolve }));
           if (!awaitPrevious) {
             const message: CommandMessage = {
               v: 1,
@@ -270,6 +307,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
     },
     async close(runOver) {
       clearInterval(stallTimer);
+      clearInterval(reconcileTimer);
       await consumer.cancel();
       // Results still held unacked stay in the queue for the next tasker of this run.
       if (runOver) {

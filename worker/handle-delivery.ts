@@ -6,7 +6,8 @@ import { toResultRecord, type ResultRecord } from '../shared/results.js';
 
 /**
  * What a worker does with one delivery from the work queue. Knows no client library: the
- * store, the executor and the publisher are ports. Returns how to settle the message.
+ * store, the executor and the publisher are ports. Returns how to settle the message, and
+ * what to do once it is settled.
  *
  * Guarantees:
  * - an invalid message is dead-lettered, never run, never requeued;
@@ -14,10 +15,17 @@ import { toResultRecord, type ResultRecord } from '../shared/results.js';
  *   result is sent again, in case the first sender died before sending it;
  * - one lease per command: a redelivered copy of a command that is still running elsewhere
  *   (broker consumer timeout, reconnect) waits for that run instead of starting another;
- * - the result is in Redis and sent to the tasker before the message is acked.
+ * - the result is recorded in Redis before the message is acked. It is then sent to the
+ *   tasker; should that send be lost with its worker, the tasker finds the result in Redis.
  */
 
 export type Decision = 'ack' | 'reject' | 'requeue';
+
+export interface Handled {
+  decision: Decision;
+  /** Runs after the message is settled: sending the result to the tasker. */
+  afterSettle?: () => Promise<void>;
+}
 
 export interface StartedCommand {
   result: Promise<ExecutionResult>;
@@ -26,10 +34,7 @@ export interface StartedCommand {
   log: string;
 }
 
-export type DeliveryStore = Pick<
-  RunStore,
-  'isCancelled' | 'succeededAttempt' | 'latestResult' | 'recordResult' | 'acquireLease' | 'renewLease' | 'releaseLease' | 'leaseHolder' | 'setRunning' | 'clearRunning'
->;
+export type DeliveryStore = Pick<RunStore, 'beginCommand' | 'finishCommand' | 'abandonCommand' | 'renewLease'>;
 
 export interface DeliveryPorts {
   store: DeliveryStore;
@@ -43,8 +48,10 @@ export interface DeliveryPorts {
 }
 
 export interface DeliveryControl {
-  /** True once the worker is shutting down: waiting copies go back to the queue. */
+  /** True once the worker is shutting down: commands not started yet go back to the queue. */
   draining(): boolean;
+  /** Waits for one of the worker's `concurrency` slots; resolves with its release, or undefined when draining. */
+  acquireSlot(): Promise<(() => void) | undefined>;
   /** Registers a running command so shutdown can kill it; returns the unregister function. */
   track(command: StartedCommand, message: CommandMessage): () => void;
   /** Set by shutdown for commands it killed: they are requeued, not recorded. */
@@ -53,89 +60,66 @@ export interface DeliveryControl {
 
 let leaseCounter = 0;
 
-export async function handleDelivery(content: Buffer, ports: DeliveryPorts, control: DeliveryControl): Promise<Decision> {
+export async function handleDelivery(content: Buffer, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled> {
   const { logger, store } = ports;
   const parsed = parseCommandMessage(content);
   if (!parsed.ok) {
     logger.error({ problem: parsed.problem, bytes: content.length }, 'invalid message: dead-lettered, not run');
-    return 'reject';
+    return { decision: 'reject' };
   }
   const message = parsed.value;
   const fields = { runId: message.runId, phase: message.phase, commandId: message.id, attempt: message.attempt };
+  const resend = (record: ResultRecord) => () => ports.publishResult(message, record);
 
-  if (await store.isCancelled(message.runId)) {
-    logger.info(fields, 'run was purged: dropping its command');
-    return 'ack';
-  }
-
-  // Already finished (this attempt, or any attempt that succeeded): send the result again, do not run.
-  const finished = await findFinished(store, message);
-  if (finished !== undefined) {
-    logger.info({ ...fields, outcome: finished.outcome }, 'duplicate delivery of a finished command: not run again');
-    await ports.publishResult(message, finished);
-    return 'ack';
-  }
-
-  const owner = `${ports.workerId}#${++leaseCounter}`;
-  for (let waited = 0; !(await store.acquireLease(message.runId, message.id, owner, ports.leaseTtlMs)); waited++) {
-    if (waited === 0) logger.info(fields, 'command is running elsewhere: waiting for it instead of running it twice');
-    if (control.draining()) return 'requeue';
-    await ports.sleep(Math.min(1000, ports.leaseTtlMs / 3));
-    const done = await findFinished(store, message);
-    if (done !== undefined) {
-      await ports.publishResult(message, done);
-      return 'ack';
-    }
-  }
-
-  // Holding the lease: one more check, the previous holder may have finished just now.
-  const justDone = await findFinished(store, message);
-  if (justDone !== undefined) {
-    await store.releaseLease(message.runId, message.id, owner);
-    await ports.publishResult(message, justDone);
-    return 'ack';
-  }
-
-  const since = new Date().toISOString();
-  await store.setRunning(message.runId, message.id, { worker: ports.workerId, attempt: message.attempt, since, command: message.command, phase: message.phase });
-  const started = ports.start(message);
-  const untrack = control.track(started, message);
-  const renew = setInterval(() => {
-    store.renewLease(message.runId, message.id, owner, ports.leaseTtlMs).then(
-      (held) => {
-        if (!held) logger.warn(fields, 'lost the lease of a running command (Redis was unreachable for too long?)');
-      },
-      (error: unknown) => logger.warn({ ...fields, err: error }, 'could not renew the lease'),
-    );
-  }, Math.max(100, Math.floor(ports.leaseTtlMs / 3)));
-  let result: ExecutionResult;
+  const release = await control.acquireSlot();
+  if (release === undefined) return { decision: 'requeue' };
   try {
-    result = await started.result;
+    const owner = `${ports.workerId}#${++leaseCounter}`;
+    const running = { worker: ports.workerId, attempt: message.attempt, since: new Date().toISOString(), command: message.command.slice(0, 500), phase: message.phase };
+    for (let waited = 0; ; waited++) {
+      const begin = await store.beginCommand(message.runId, message.id, message.attempt, owner, ports.leaseTtlMs, running);
+      if (begin.kind === 'cancelled') {
+        logger.info(fields, 'run was purged: dropping its command');
+        return { decision: 'ack' };
+      }
+      if (begin.kind === 'finished') {
+        logger.info({ ...fields, outcome: begin.record.outcome }, 'duplicate delivery of a finished command: not run again');
+        return { decision: 'ack', afterSettle: resend(begin.record) };
+      }
+      if (begin.kind === 'started') break;
+      if (waited === 0) logger.info({ ...fields, holder: begin.holder }, 'command is running elsewhere: waiting for it instead of running it twice');
+      if (control.draining()) return { decision: 'requeue' };
+      await ports.sleep(Math.min(1000, ports.leaseTtlMs / 3));
+    }
+
+    const started = ports.start(message);
+    const untrack = control.track(started, message);
+    const renew = setInterval(() => {
+      store.renewLease(message.runId, message.id, owner, ports.leaseTtlMs).then(
+        (held) => {
+          if (!held) logger.warn(fields, 'lost the lease of a running command (Redis was unreachable for too long?)');
+        },
+        (error: unknown) => logger.warn({ ...fields, err: error }, 'could not renew the lease'),
+      );
+    }, Math.max(100, Math.floor(ports.leaseTtlMs / 3)));
+    let result: ExecutionResult;
+    try {
+      result = await started.result;
+    } finally {
+      clearInterval(renew);
+      untrack();
+    }
+
+    if (control.killedForDrain(started)) {
+      await store.abandonCommand(message.runId, message.id, owner);
+      logger.warn(fields, 'stopped by shutdown: back to the queue for another worker');
+      return { decision: 'requeue' };
+    }
+    const record = toResultRecord(message, message.attempt, result, ports.workerId, started.log);
+    await store.finishCommand(message.runId, record, owner);
+    logger.info({ ...fields, outcome: record.outcome, exitCode: record.exitCode, durationMs: record.durationMs }, 'command finished');
+    return { decision: 'ack', afterSettle: resend(record) };
   } finally {
-    clearInterval(renew);
-    untrack();
+    release();
   }
-
-  if (control.killedForDrain(started)) {
-    await store.clearRunning(message.runId, message.id);
-    await store.releaseLease(message.runId, message.id, owner);
-    logger.warn(fields, 'stopped by shutdown: back to the queue for another worker');
-    return 'requeue';
-  }
-
-  const record = toResultRecord(message, message.attempt, result, ports.workerId, started.log);
-  // Order matters: Redis first (the truth for duplicates), then the tasker, then the ack.
-  await store.recordResult(message.runId, record);
-  await ports.publishResult(message, record);
-  await store.releaseLease(message.runId, message.id, owner);
-  logger.info({ ...fields, outcome: record.outcome, exitCode: record.exitCode, durationMs: record.durationMs }, 'command finished');
-  return 'ack';
-}
-
-async function findFinished(store: DeliveryStore, message: CommandMessage): Promise<ResultRecord | undefined> {
-  const latest = await store.latestResult(message.runId, message.id);
-  if (latest === undefined) return undefined;
-  if (latest.attempt === message.attempt) return latest;
-  if ((await store.succeededAttempt(message.runId, message.id)) !== undefined && latest.outcome === 'succeeded') return latest;
-  return undefined;
 }

@@ -109,14 +109,36 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
       // message cannot make a worker write into another queue.
       session.publish('', names.runQueue(message.runId), encodeMessage({ v: 1, kind: 'result', runId: message.runId, record })),
   };
+  // Slots: at most `concurrency` commands run at once, even when one more message is prefetched.
+  let freeSlots = config.concurrency;
+  const slotWaiters: ((release: (() => void) | undefined) => void)[] = [];
+  const releaseSlot = (): void => {
+    const next = slotWaiters.shift();
+    if (next !== undefined && !draining) next(releaseSlot);
+    else freeSlots++;
+  };
+  const recentDurationsMs: number[] = [];
+
   const control = {
     draining: () => draining,
+    acquireSlot(): Promise<(() => void) | undefined> {
+      if (draining) return Promise.resolve(undefined);
+      if (freeSlots > 0) {
+        freeSlots--;
+        return Promise.resolve(releaseSlot);
+      }
+      return new Promise((resolve) => slotWaiters.push(resolve));
+    },
     track(command: StartedCommand, message: CommandMessage) {
-      running.set(command, { message, since: new Date().toISOString() });
+      const since = Date.now();
+      running.set(command, { message, since: new Date(since).toISOString() });
       void heartbeat().catch(() => undefined); // status shows it at once; the timer retries anyway
       return () => {
         running.delete(command);
         void heartbeat().catch(() => undefined);
+        recentDurationsMs.push(Date.now() - since);
+        if (recentDurationsMs.length > 20) recentDurationsMs.shift();
+        void adaptPrefetch();
       };
     },
     killedForDrain: (command: StartedCommand) => drainKilled.has(command),
@@ -128,12 +150,35 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
     else delivery.requeue();
   };
 
+  /**
+   * Prefetch is the worker's concurrency: fair dispatch, nobody hoards long commands. While
+   * commands are short (median under a second), one more message is held ahead, so the next
+   * command starts without waiting for a broker round trip; holding it costs others < 1 s.
+   */
+  let lookahead = 0;
+  const adaptPrefetch = async (): Promise<void> => {
+    if (recentDurationsMs.length < 5 || draining) return;
+    const sorted = [...recentDurationsMs].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)]!;
+    const wanted = median < 1000 ? 1 : 0;
+    if (wanted === lookahead) return;
+    lookahead = wanted;
+    logger.debug({ prefetch: config.concurrency + wanted, medianMs: median }, 'prefetch changed');
+    await consumer.setPrefetch(config.concurrency + wanted);
+  };
+
   const consumer = await session.consume(names.workQueue, config.concurrency, (delivery) => {
     inFlight++;
     lastActivity = Date.now();
     handleDelivery(delivery.content, ports, control)
       .then(
-        (decision) => settle(delivery, decision),
+        (handled) => {
+          settle(delivery, handled.decision);
+          handled.afterSettle?.().catch((error: unknown) =>
+            // The result is in Redis: the tasker picks it up from there if this message is lost.
+            logger.warn({ err: error }, 'could not send a result to the tasker; it will find it in Redis'),
+          );
+        },
         (error: unknown) => {
           // Our own failure (Redis or broker gone for good): give the command back, never lose it.
           logger.error({ err: error }, 'could not handle a message; requeueing it');
@@ -162,6 +207,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
     if (shutdownPromise !== undefined) return shutdownPromise;
     shutdownPromise = (async () => {
       draining = true;
+      for (const waiter of slotWaiters.splice(0)) waiter(undefined); // prefetched, not started: requeued
       logger.info({ reason, running: running.size }, 'shutting down: no new commands');
       if (idleTimer !== undefined) clearInterval(idleTimer);
       await consumer.cancel();
