@@ -140,8 +140,12 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
     connectionName: 'tasker',
   });
   let outage = false;
+  let connected = false;
+  let lastError: Error | undefined;
   redis.on('error', (error: Error) => {
-    if (!outage) logger.warn({ err: { message: error.message } }, 'Redis connection problem; retrying');
+    lastError = error;
+    // Before the first connection, start-up reports the failure once, as an input error.
+    if (connected && !outage) logger.warn({ err: { message: error.message } }, 'Redis connection problem; retrying');
     outage = true;
   });
   redis.on('ready', () => {
@@ -154,9 +158,11 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
       new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 10 s')), 10_000).unref()),
     ]);
     await redis.ping();
+    connected = true;
+    outage = false;
   } catch (error) {
     redis.disconnect();
-    const message = errorMessage(error);
+    const message = errorMessage(lastError ?? error);
     const where = redactUrl(url);
     const hint = /NOAUTH|WRONGPASS|invalid password|AUTH/i.test(message)
       ? `Redis at ${where} refused the password (check REDIS_URL)`

@@ -354,6 +354,53 @@ describe('distributed runs', () => {
     run.kill('SIGKILL');
   });
 
+  it('tasker status shows what runs where; tasker purge refuses a live run and cleans a finished one', async () => {
+    await addWorkers(1);
+    const run = tasker('ops', ['--progress-interval', '500ms', jobs('jobs.sh', ['bash ev.sh 3', 'bash ev.sh 0'])]);
+    await waitFor('a command to start', () => events().some((e) => e.event === 'start'));
+    await new Promise((resolve) => setTimeout(resolve, 700)); // a heartbeat with the phase
+    const status = await spawnTasker(ctx.env, ['status', 'ops']);
+    expect(status.exitCode, status.all).toBe(0);
+    expect(status.stdout).toContain('Run ops: running');
+    expect(status.stdout).toMatch(/f1-L1 +on /);
+    expect(status.stdout).toContain(`work queue ${ctx.ns}.commands`);
+    expect(status.stdout).toContain('Workers (1)');
+    const json = JSON.parse((await spawnTasker(ctx.env, ['status', '--json'])).stdout) as { runId: string; running: { id: string }[] };
+    expect(json.runId).toBe('ops');
+    expect(json.running.map((r) => r.id)).toEqual(['f1-L1']);
+
+    const refused = await spawnTasker(ctx.env, ['purge', 'ops']);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toContain('in progress');
+    expect((await run).exitCode).toBe(0);
+
+    const purged = await spawnTasker(ctx.env, ['purge', 'ops']);
+    expect(purged.exitCode, purged.all).toBe(0);
+    expect(purged.stdout).toContain('Purged run ops');
+    const gone = await spawnTasker(ctx.env, ['status', 'ops']);
+    expect(gone.exitCode).toBe(2);
+    expect(gone.stderr).toContain('no run "ops"');
+  });
+
+  it('exits 2 with one clear message, running nothing, when RabbitMQ or Redis cannot be used', async () => {
+    const file = jobs('jobs.sh', ['touch ran.txt']);
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ AMQP_URL: services.amqpUrl.replace(/\/\/([^:]+):[^@]*@/, '//$1:wrong-password@') }, /refused the user name or password/],
+      [{ AMQP_URL: 'amqp://guest:guest@127.0.0.1:1' }, /cannot reach RabbitMQ/],
+      [{ AMQP_URL: 'http://example' }, /AMQP_URL must start with amqp/],
+      [{ REDIS_URL: 'redis://127.0.0.1:1' }, /cannot reach Redis/],
+    ];
+    for (const [env, message] of cases) {
+      const result = await spawnTasker({ ...ctx.env, ...env }, ['run', '--workdir', ctx.dir, file]);
+      expect(result.exitCode, result.all).toBe(2);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).not.toContain('wrong-password');
+      expect(existsSync(join(ctx.dir, 'ran.txt'))).toBe(false);
+      expect(existsSync(join(ctx.dir, '.tasker'))).toBe(false);
+    }
+  });
+
   it('--exit-when-idle makes a worker exit 0 once there is no work', async () => {
     const worker = spawnWorker(ctx.env, ['--workdir', ctx.dir, '--exit-when-idle', '1s']);
     ctx.procs.push(worker);
