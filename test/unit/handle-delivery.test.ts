@@ -1,0 +1,133 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { ExecutionResult } from '../../shared/executor.js';
+import type { BeginOutcome } from '../../shared/redis-store.js';
+import type { ResultRecord } from '../../shared/results.js';
+import { handleDelivery, type DeliveryControl, type DeliveryPorts, type StartedCommand } from '../../worker/handle-delivery.js';
+
+/** The worker's per-message logic with plain fakes: no broker, no Redis, no processes. */
+
+const message = {
+  v: 1,
+  kind: 'command',
+  runId: 'r1',
+  phase: 'sims',
+  phaseIndex: 2,
+  id: 'f1-L7',
+  attempt: 1,
+  command: 'echo hi',
+  file: 'jobs.sh',
+  line: 7,
+  timeoutMs: null,
+  killGraceMs: 1000,
+  replyTo: 'tasker.run.r1.done',
+};
+const content = Buffer.from(JSON.stringify(message));
+const ok: ExecutionResult = { outcome: 'succeeded', exitCode: 0, signal: null, startedAt: 'a', finishedAt: 'b', durationMs: 5, tail: '' };
+
+function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; draining?: boolean; drainKill?: boolean } = {}) {
+  const calls: string[] = [];
+  const published: ResultRecord[] = [];
+  const finished: ResultRecord[] = [];
+  let killed = false;
+  const ports: DeliveryPorts = {
+    logger: pino({ level: 'silent' }),
+    workerId: 'w1',
+    leaseTtlMs: 30,
+    sleep: async () => {
+      calls.push('sleep');
+    },
+    store: {
+      beginCommand: async () => {
+        calls.push('begin');
+        return begins.shift() ?? { kind: 'busy', holder: 'other' };
+      },
+      finishCommand: async (_runId, record) => {
+        calls.push('finish');
+        finished.push(record);
+      },
+      abandonCommand: async () => {
+        calls.push('abandon');
+      },
+      renewLease: async () => true,
+    },
+    start: (): StartedCommand => {
+      calls.push('start');
+      return { result: Promise.resolve(options.result ?? ok), kill: () => (killed = true), log: 'logs/x.1.log' };
+    },
+    publishResult: async (_message, record) => {
+      calls.push('publish');
+      published.push(record);
+    },
+  };
+  const control: DeliveryControl = {
+    draining: () => options.draining ?? false,
+    acquireSlot: async () => (options.draining === true ? undefined : () => calls.push('release')),
+    track: () => () => calls.push('untrack'),
+    killedForDrain: () => options.drainKill ?? false,
+  };
+  return { ports, control, calls, published, finished, killed: () => killed };
+}
+
+describe('handleDelivery', () => {
+  it('dead-letters an invalid message without touching Redis or running anything', async () => {
+    const f = fakes([]);
+    expect((await handleDelivery(Buffer.from('rm -rf /'), f.ports, f.control)).decision).toBe('reject');
+    expect((await handleDelivery(Buffer.from(JSON.stringify({ ...message, attempt: 0 })), f.ports, f.control)).decision).toBe('reject');
+    expect(f.calls).toEqual([]);
+  });
+
+  it('runs a new command, records its result before the ack, and sends it after', async () => {
+    const f = fakes([{ kind: 'started' }], { result: { ...ok, outcome: 'failed', exitCode: 3, reason: 'exit code 3' } });
+    const handled = await handleDelivery(content, f.ports, f.control);
+    expect(handled.decision).toBe('ack');
+    expect(f.calls).toEqual(['begin', 'start', 'untrack', 'finish', 'release']);
+    expect(f.finished[0]).toMatchObject({ id: 'f1-L7', phase: 'sims', attempt: 1, outcome: 'failed', exitCode: 3, worker: 'w1', log: 'logs/x.1.log' });
+    await handled.afterSettle?.();
+    expect(f.published).toEqual(f.finished);
+  });
+
+  it('does not run a command whose result is recorded: resends that result', async () => {
+    const record = { id: 'f1-L7', attempt: 1, outcome: 'succeeded' } as ResultRecord;
+    const f = fakes([{ kind: 'finished', record }]);
+    const handled = await handleDelivery(content, f.ports, f.control);
+    expect(handled.decision).toBe('ack');
+    await handled.afterSettle?.();
+    expect(f.calls).not.toContain('start');
+    expect(f.published).toEqual([record]);
+  });
+
+  it('drops the commands of a purged run', async () => {
+    const f = fakes([{ kind: 'cancelled' }]);
+    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
+    expect(f.calls).not.toContain('start');
+  });
+
+  it('waits while another worker holds the lease, and never runs the command twice', async () => {
+    const record = { id: 'f1-L7', attempt: 1, outcome: 'succeeded' } as ResultRecord;
+    const f = fakes([{ kind: 'busy', holder: 'w2#1' }, { kind: 'busy', holder: 'w2#1' }, { kind: 'finished', record }]);
+    const handled = await handleDelivery(content, f.ports, f.control);
+    expect(handled.decision).toBe('ack');
+    expect(f.calls.filter((c) => c === 'sleep')).toHaveLength(2);
+    expect(f.calls).not.toContain('start');
+  });
+
+  it('takes over when the lease of a dead worker expires', async () => {
+    const f = fakes([{ kind: 'busy', holder: 'dead#1' }, { kind: 'started' }]);
+    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
+    expect(f.calls.filter((c) => c === 'start')).toHaveLength(1);
+  });
+
+  it('requeues a command killed by shutdown, without recording a result', async () => {
+    const f = fakes([{ kind: 'started' }], { drainKill: true, result: { ...ok, outcome: 'killed', exitCode: null, signal: 'SIGTERM' } });
+    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
+    expect(f.calls).toContain('abandon');
+    expect(f.finished).toEqual([]);
+  });
+
+  it('requeues without starting when the worker is draining', async () => {
+    const f = fakes([{ kind: 'started' }], { draining: true });
+    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
+    expect(f.calls).toEqual([]);
+  });
+});
