@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { accessSync, closeSync, constants, existsSync, fstatSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fstatSync, open, readSync, writeFileSync } from 'node:fs';
 import { parseSimpleCommand } from './simple-command.js';
 
 /**
@@ -93,6 +93,11 @@ export function findShell(pathVariable: string | undefined): string {
   return '/bin/sh';
 }
 
+/** A raw descriptor (not a FileHandle, which would close itself on garbage collection). */
+function openAsync(path: string): Promise<number> {
+  return new Promise((resolve, reject) => open(path, 'w+', (error, fd) => (error === null ? resolve(fd) : reject(error))));
+}
+
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
@@ -121,8 +126,6 @@ export function createExecutor(options: ExecutorOptions = {}): Executor {
   const runningGroups = new Set<number>();
 
   function start(request: ExecuteRequest): RunningCommand {
-    const startedAtMs = Date.now();
-    const logFd = openSync(request.logPath, 'w+');
     const env = { ...baseEnv, ...request.env };
 
     let argv: string[];
@@ -151,7 +154,10 @@ export function createExecutor(options: ExecutorOptions = {}): Executor {
       setTimeout(() => killGroup(pid!, 'SIGKILL'), request.killGraceMs ?? defaultKillGraceMs).unref();
     };
 
-    const result = new Promise<ExecutionResult>((resolve) => {
+    // Creating a file costs ~0.5 ms on some disks: open it off the main thread, which is then free
+    // to start another command meanwhile.
+    const result = openAsync(request.logPath).then((logFd) => new Promise<ExecutionResult>((resolve) => {
+      const startedAtMs = Date.now();
       const finish = (exitCode: number | null, signal: string | null, spawnError?: Error): void => {
         if (timeoutTimer !== undefined) clearTimeout(timeoutTimer);
         if (pid !== undefined) runningGroups.delete(pid);
@@ -160,6 +166,7 @@ export function createExecutor(options: ExecutorOptions = {}): Executor {
         try {
           tail = readTail(logFd, request.tailBytes ?? defaultTailBytes);
         } finally {
+          // Closed synchronously: the descriptor must not outlive the result.
           closeSync(logFd);
         }
         const base = {
@@ -204,7 +211,10 @@ export function createExecutor(options: ExecutorOptions = {}): Executor {
           }
           finish(null, null, error);
         });
-        child.once('exit', (code, signal) => finish(code, signal));
+        // Finish on the next turn of the event loop: settling right inside the exit callback lets the
+        // next spawn run in the same callback chain, which keeps every ChildProcess alive (memory grows
+        // per command) and starves signal handling (Ctrl-C is not seen until the phase ends).
+        child.once('exit', (code, signal) => setImmediate(() => finish(code, signal)));
         if (pid !== undefined && killedFor !== undefined) {
           const reason = killedFor;
           killedFor = undefined;
@@ -219,7 +229,7 @@ export function createExecutor(options: ExecutorOptions = {}): Executor {
         }, request.timeoutMs);
       }
       launch(argv, simple !== undefined);
-    });
+    }));
 
     return { result, kill: terminate };
   }

@@ -6,8 +6,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { splitPresets, type SplitPreset } from '../shared/plan.js';
 import { names as namesFor, type Names } from '../shared/names.js';
 import { loadOpsConfig, loadRunConfig, type OpsFlags, type RunFlags } from './config.js';
-import { connectBackend, type Backend } from './distributed-backend.js';
-import { collectStatus, formatStatus, purgeRun } from './ops-command.js';
+import type { Backend } from './distributed-backend.js';
 import { formatPlanText, scanAndPlan, writePlanJson } from './planning.js';
 import { runRun } from './run-command.js';
 
@@ -145,6 +144,7 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .action(async (runId: string | undefined, flags: OpsFlags & { json?: boolean }) => {
       setExitCode(
         await withOps(flags, async (backend, names) => {
+          const { collectStatus, formatStatus } = await import('./ops-command.js');
           const report = await collectStatus(backend, names, runId);
           process.stdout.write(flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, Date.now()));
           return ExitCode.ok;
@@ -159,6 +159,7 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .action(async (runId: string, flags: OpsFlags & { force?: boolean }) => {
       setExitCode(
         await withOps(flags, async (backend, names) => {
+          const { purgeRun } = await import('./ops-command.js');
           const report = await purgeRun(backend, names, runId, flags.force === true, Date.now());
           process.stdout.write(
             `Purged run ${report.runId}: result queue ${report.queueDeleted ? 'deleted' : 'already gone'}, ${report.keysRemoved} Redis keys removed; workers will drop any of its commands still queued.\n`,
@@ -174,6 +175,7 @@ async function withOps(flags: OpsFlags & { logLevel?: string }, action: (backend
   const config = loadOpsConfig(flags, process.env);
   const logger = createLogger({ level: process.env['LOG_LEVEL'] ?? 'warn', pretty: process.stderr.isTTY === true, name: 'tasker' });
   const ns = namesFor(config.namespace);
+  const { connectBackend } = await import('./distributed-backend.js');
   const backend = await connectBackend({ amqpUrl: config.amqpUrl, redisUrl: config.redisUrl, names: ns, deliveryLimit: config.deliveryLimit, logger });
   try {
     return await action(backend, ns);

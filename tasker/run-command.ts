@@ -15,7 +15,7 @@ import { createLocalDispatch } from './local-dispatch.js';
 import { scanAndPlan, writePlanJson, commandsOf, type Plan } from './planning.js';
 import { createEmptyProgress, startProgressReporter } from './progress-reporter.js';
 import { runPhases } from './run-phases.js';
-import { connectBackend, type Backend, type RunningBackend } from './distributed-backend.js';
+import type { Backend, RunningBackend } from './distributed-backend.js';
 import { names } from '../shared/names.js';
 import { checkClean, checkStagePaths, emptyWorkdir, prepareWorkdir, stageInputs } from './workdir.js';
 
@@ -130,6 +130,9 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
   let backend: Backend | undefined;
   if (config.amqpUrl !== undefined) {
     try {
+      // Loaded only in distributed mode: the RabbitMQ and Redis clients add ~25 MB to the process,
+      // and every fork() of a command gets slower with the parent's size.
+      const { connectBackend } = await import('./distributed-backend.js');
       backend = await connectBackend({ amqpUrl: config.amqpUrl, redisUrl: config.redisUrl, names: names(config.namespace), deliveryLimit: config.deliveryLimit, logger });
     } catch (error) {
       if (scratch !== undefined) await fs.rm(scratch, { recursive: true, force: true });
@@ -187,9 +190,20 @@ async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Prepared)
     await fs.writeFile(runRecordPath(run), `${JSON.stringify(record, null, 2)}\n`);
     const handle = await fs.open(run.planPath, 'w');
     try {
-      await writePlanJson(plan, async (chunk) => {
-        await handle.write(chunk);
-      }, { runId });
+      // Written in 1 MiB pieces: one write per command costs seconds on a million-line file.
+      let pending = '';
+      await writePlanJson(
+        plan,
+        async (chunk) => {
+          pending += chunk;
+          if (pending.length >= 1024 * 1024) {
+            await handle.write(pending);
+            pending = '';
+          }
+        },
+        { runId },
+      );
+      await handle.write(pending);
     } finally {
       await handle.close();
     }
