@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
-import { createExecutor } from '../shared/executor.js';
+import { findShell } from '../shared/executor.js';
+import { createExecutorProcess } from '../shared/executor-process.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { splitPresets, type SplitPreset } from '../shared/plan.js';
 import { names as namesFor, type Names } from '../shared/names.js';
@@ -38,7 +39,7 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
   const config = loadRunConfig(files, flags, process.env, process.cwd());
   const terminal = process.stderr.isTTY ? process.stderr : undefined;
   const logger = createLogger({ level: config.logLevel, pretty: terminal !== undefined, name: 'tasker' });
-  const executor = createExecutor({ directExec: config.directExec });
+  const executor = createExecutorProcess({ shell: findShell(process.env['PATH']), directExec: config.directExec });
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -127,7 +127,7 @@ describe('distributed runs', () => {
       const firstStart = all.filter((e) => e.event === 'start' && phaseOf(e.id) === phase + 1).reduce((min, e) => (e.at < min ? e.at : min), 2n ** 62n);
       expect(firstStart > lastEnd, `phase ${phase + 1} started before phase ${phase} finished`).toBe(true);
     }
-    // The sims ran on more than one worker process; setup ran in the tasker itself.
+    // The sims ran on more than one worker process (each spawns through its own helper); setup ran in the tasker.
     const simWorkers = new Set(all.filter((e) => e.event === 'start' && phaseOf(e.id) === 2).map((e) => e.parent));
     expect(simWorkers.size).toBeGreaterThan(1);
     const records = readResults(ctx.dir, 'order');
@@ -200,7 +200,9 @@ describe('distributed runs', () => {
     await addWorkers(1);
     // Kill the first worker and the command it runs, as a pod's death would.
     const victim = events().find((e) => e.event === 'start')!;
-    expect(victim.parent).toBe(first!.pid);
+    // The command's parent is the worker's executor helper, a child of the worker.
+    const helperParent = Number(readFileSync(`/proc/${victim.parent}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    expect(helperParent).toBe(first!.pid);
     first!.kill('SIGKILL');
     try {
       process.kill(-victim.pid, 'SIGKILL');
