@@ -72,25 +72,15 @@ export interface RunStore {
   abandonCommand(runId: string, id: string, owner: string): Promise<void>;
   /** Latest recorded result of each command, for the ids given (missing ones are left out). */
   latestResults(runId: string, ids: readonly string[]): Promise<Map<string, ResultRecord>>;
-  ping(): Promise<void>;
   registerRun(meta: RunMeta): Promise<void>;
   updateRun(runId: string, fields: Partial<RunMeta>): Promise<void>;
   getRun(runId: string): Promise<RunMeta | undefined>;
   latestRunIds(count: number): Promise<string[]>;
   cancelRun(runId: string): Promise<void>;
-  isCancelled(runId: string): Promise<boolean>;
   markPublished(runId: string, id: string, attempt: number): Promise<void>;
   clearPublished(runId: string, id: string): Promise<void>;
   publishedAttempts(runId: string): Promise<Map<string, number>>;
-  succeededAttempt(runId: string, id: string): Promise<number | undefined>;
-  latestResult(runId: string, id: string): Promise<ResultRecord | undefined>;
-  recordResult(runId: string, record: ResultRecord): Promise<void>;
-  acquireLease(runId: string, id: string, owner: string, ttlMs: number): Promise<boolean>;
   renewLease(runId: string, id: string, owner: string, ttlMs: number): Promise<boolean>;
-  releaseLease(runId: string, id: string, owner: string): Promise<void>;
-  leaseHolder(runId: string, id: string): Promise<string | undefined>;
-  setRunning(runId: string, id: string, info: RunningInfo): Promise<void>;
-  clearRunning(runId: string, id: string): Promise<void>;
   running(runId: string): Promise<Map<string, RunningInfo>>;
   workerHeartbeat(info: WorkerInfo, ttlMs: number): Promise<void>;
   removeWorker(id: string): Promise<void>;
@@ -233,9 +223,6 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
       });
       return found;
     },
-    async ping() {
-      await redis.ping();
-    },
     async registerRun(meta) {
       await redis
         .multi()
@@ -258,9 +245,6 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
       // Kept for a week: workers drop this run's leftover messages instead of running them.
       await redis.set(names.cancelledKey(runId), '1', 'EX', 7 * 24 * 3600);
     },
-    async isCancelled(runId) {
-      return (await redis.exists(names.cancelledKey(runId))) === 1;
-    },
     async markPublished(runId, id, attempt) {
       await redis.hset(key(runId, 'published'), id, String(attempt));
     },
@@ -271,38 +255,8 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
       const all = await redis.hgetall(key(runId, 'published'));
       return new Map(Object.entries(all).map(([id, attempt]) => [id, Number(attempt)]));
     },
-    async succeededAttempt(runId, id) {
-      const value = await redis.hget(key(runId, 'done'), id);
-      return value === null ? undefined : Number(value);
-    },
-    async latestResult(runId, id) {
-      const value = await redis.hget(key(runId, 'results'), id);
-      return value === null ? undefined : parseResultLine(value);
-    },
-    async recordResult(runId, record) {
-      const multi = redis.multi().hset(key(runId, 'results'), record.id, JSON.stringify(record)).hdel(key(runId, 'running'), record.id);
-      if (record.outcome === 'succeeded') multi.hset(key(runId, 'done'), record.id, String(record.attempt));
-      const replies = await multi.exec();
-      const failed = replies?.find(([error]) => error !== null);
-      if (failed !== undefined) throw failed[0] as Error;
-    },
-    async acquireLease(runId, id, owner, ttlMs) {
-      return (await redis.set(key(runId, `lease:${id}`), owner, 'PX', ttlMs, 'NX')) === 'OK';
-    },
     async renewLease(runId, id, owner, ttlMs) {
       return (await redis.eval(renewScript, 1, key(runId, `lease:${id}`), owner, String(ttlMs))) === 1;
-    },
-    async releaseLease(runId, id, owner) {
-      await redis.eval(releaseScript, 1, key(runId, `lease:${id}`), owner);
-    },
-    async leaseHolder(runId, id) {
-      return (await redis.get(key(runId, `lease:${id}`))) ?? undefined;
-    },
-    async setRunning(runId, id, info) {
-      await redis.hset(key(runId, 'running'), id, JSON.stringify(info));
-    },
-    async clearRunning(runId, id) {
-      await redis.hdel(key(runId, 'running'), id);
     },
     async running(runId) {
       const all = await redis.hgetall(key(runId, 'running'));

@@ -64,6 +64,11 @@ function toExecution(record: ResultRecord): ExecutionResult {
   return result;
 }
 
+/** The outcome of an attempt from its recorded result; `settle` runs once the tasker recorded it. */
+function outcomeOf(record: ResultRecord, settle: () => Promise<void>): AttemptOutcome {
+  return { result: toExecution(record), worker: record.worker, log: record.log, attempt: record.attempt, settle };
+}
+
 function deathCount(headers: Record<string, unknown>): { count: number; reason: string } {
   const deaths = headers['x-death'];
   if (Array.isArray(deaths) && deaths.length > 0) {
@@ -100,16 +105,12 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
     if (waiter !== undefined && waiter.attempt === record.attempt) {
       waiting.delete(record.id);
       freeRoom();
-      waiter.resolve({
-        result: toExecution(record),
-        worker: record.worker,
-        log: record.log,
-        attempt: record.attempt,
-        settle: async () => {
+      waiter.resolve(
+        outcomeOf(record, async () => {
           await store.clearPublished(runId, record.id);
           delivery.ack();
-        },
-      });
+        }),
+      );
       return;
     }
     if (waiter !== undefined && record.attempt < waiter.attempt) {
@@ -200,15 +201,11 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
           logger.info({ commandId: id, attempt: record.attempt }, 'result found in Redis (its message was lost)');
           waiting.delete(id);
           freeRoom();
-          waiter.resolve({
-            result: toExecution(record),
-            worker: record.worker,
-            log: record.log,
-            attempt: record.attempt,
-            settle: async () => {
+          waiter.resolve(
+            outcomeOf(record, async () => {
               await store.clearPublished(runId, id);
-            },
-          });
+            }),
+          );
         }
       })
       .catch((error: unknown) => logger.debug({ err: error }, 'result check in Redis failed'));
@@ -252,16 +249,10 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
             early.delete(command.id);
             const { record, delivery } = held;
             if (record.attempt >= effectiveAttempt) {
-              return {
-                result: toExecution(record),
-                worker: record.worker,
-                log: record.log,
-                attempt: record.attempt,
-                settle: async () => {
-                  await store.clearPublished(runId, record.id);
-                  delivery.ack();
-                },
-              };
+              return outcomeOf(record, async () => {
+                await store.clearPublished(runId, record.id);
+                delivery.ack();
+              });
             }
             delivery.ack(); // a stale attempt's late result
           }
