@@ -68,6 +68,17 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
     };
     await store.workerHeartbeat(info, 15_000);
   };
+  // `tasker status` should see a command start without a Redis write per command: at most one
+  // extra heartbeat per second, on top of the regular one.
+  let heartbeatQueued = false;
+  const soonHeartbeat = (): void => {
+    if (heartbeatQueued) return;
+    heartbeatQueued = true;
+    setTimeout(() => {
+      heartbeatQueued = false;
+      heartbeat().catch((error: unknown) => logger.debug({ err: error }, 'heartbeat failed'));
+    }, 1000).unref();
+  };
   const heartbeatTimer = setInterval(() => {
     heartbeat().catch((error: unknown) => logger.debug({ err: error }, 'heartbeat failed'));
   }, 5000);
@@ -132,10 +143,10 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
     track(command: StartedCommand, message: CommandMessage) {
       const since = Date.now();
       running.set(command, { message, since: new Date(since).toISOString() });
-      void heartbeat().catch(() => undefined); // status shows it at once; the timer retries anyway
+      soonHeartbeat();
       return () => {
         running.delete(command);
-        void heartbeat().catch(() => undefined);
+        soonHeartbeat();
         recentDurationsMs.push(Date.now() - since);
         if (recentDurationsMs.length > 20) recentDurationsMs.shift();
         void adaptPrefetch();
