@@ -28,7 +28,7 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const base = { level: options.level, name: options.name, redact: { paths: redactPaths, censor: '[redacted]' } };
   if (options.pretty) {
-    return pino(base, pretty({ destination: 2, sync: true, ignore: 'pid,hostname,name', translateTime: 'HH:MM:ss' }));
+    return pino(base, pretty({ destination: 2, sync: true, ignore: 'pid,hostname,name', translateTime: 'HH:MM:ss', singleLine: true }));
   }
   return pino(base, pino.destination({ dest: 2, sync: true }));
 }

@@ -54,11 +54,16 @@ export function startProgressReporter(options: {
       };
     };
     bar.start(progress.total, progress.done, payload());
-    const timer = setInterval(() => bar.update(progress.done, payload()), 200);
+    // The total is known only once the phases are planned: keep it in step.
+    const refresh = (): void => {
+      if (bar.getTotal() !== progress.total) bar.setTotal(progress.total);
+      bar.update(progress.done, payload());
+    };
+    const timer = setInterval(refresh, 200);
     return {
       stop() {
         clearInterval(timer);
-        bar.update(progress.done, payload());
+        refresh();
         bar.stop();
       },
     };

@@ -414,6 +414,21 @@ describe('progress', () => {
   });
 });
 
+describe('progress on a terminal', () => {
+  it('draws a live bar with done, failed, running counts and an ETA', async () => {
+    const { execa } = await import('execa');
+    const { taskerBin } = await import('../helpers/cli.js');
+    const ws = workspace();
+    const jobs = ws.jobs('jobs.sh', 'sleep 0.3\nsleep 0.3\nsleep 0.3\nfalse\n');
+    // util-linux `script` gives the tasker a pseudo-terminal as stderr, as a user's shell would.
+    const command = `${process.execPath} ${taskerBin} run -j 2 --workdir ${ws.dir} ${jobs}`;
+    const result = await execa('script', ['-qfec', command, '/dev/null'], { reject: false, env: { TERM: 'xterm' } });
+    const screen = String(result.stdout).replaceAll('\r', '\n');
+    expect(screen).toMatch(/phase 1\/1 jobs\.sh \[.*\] 3\/4 done \| 1 failed \| 0 running \| ETA/);
+    expect(screen).toMatch(/\d\/4 done \| 0 failed \| 2 running/);
+  });
+});
+
 describe('worker', () => {
   it('says it needs AMQP_URL', async () => {
     const { execa } = await import('execa');
