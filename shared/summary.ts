@@ -120,8 +120,14 @@ export function formatSummary(summary: RunSummary, options: FormatOptions = {}):
         for (const line of lastLines(failure.tail, tailLines)) out.push(`    | ${line}`);
       }
     }
-    if (summary.failed.length > maxFailures) {
-      out.push(`  … and ${summary.failed.length - maxFailures} more: see summary.json`);
+    const rest = summary.failed.slice(maxFailures);
+    if (rest.length > 0) {
+      // Every failure is listed; past the first ones, one line each (their output is in summary.json and the logs).
+      out.push(`  … ${rest.length} more, one line each:`);
+      for (const failure of rest) {
+        const how = failure.exitCode !== null ? `exit ${failure.exitCode}` : failure.signal !== null ? `killed by ${failure.signal}` : failure.outcome;
+        out.push(`  ${failure.id}  ${how}  ${logPath(failure.log)}`);
+      }
     }
   }
   return `${out.join('\n')}\n`;

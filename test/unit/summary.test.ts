@@ -81,13 +81,12 @@ describe('formatSummary', () => {
     expect(text).not.toContain('| a');
   });
 
-  it('lists up to maxFailures and counts the rest', () => {
+  it('lists every failed command: the first maxFailures in full, the rest one line each', () => {
     const failed = Array.from({ length: 5 }, (_, i) => failure({ id: `f1-L${i + 1}`, line: i + 1 }));
     const text = formatSummary(summary([phase({ status: 'failed', total: 5, failed: 5 })], failed), { maxFailures: 2 });
-    expect(text).toContain('f1-L1 ');
-    expect(text).toContain('f1-L2 ');
-    expect(text).not.toContain('f1-L3 ');
-    expect(text).toContain('… and 3 more: see summary.json');
+    expect(text.match(/ {4}command: /g)).toHaveLength(2);
+    expect(text).toContain('… 3 more, one line each:');
+    for (const id of ['f1-L3', 'f1-L4', 'f1-L5']) expect(text).toMatch(new RegExp(`^  ${id}  exit \\d+  \\S+\\.log$`, 'm'));
   });
 
   it('shortens very long commands', () => {
