@@ -89,7 +89,7 @@ run_tasker() {
   wd=$(mktemp -d "$tmp/workdir.XXXXXX")
   RC=0
   start=$(now)
-  "$@" node "$tasker_js" run -j "$jobs" --workdir "$wd" --run-id bench --log-level warn "$file" \
+  "$@" "$tasker_js" run -j "$jobs" --workdir "$wd" --run-id bench --log-level warn "$file" \
     >"$tmp/tasker.out" 2>"$tmp/tasker.err" || RC=$?
   end=$(now)
   WALL=$(calc "$end - $start")
@@ -194,7 +194,7 @@ plan_rss=nan
 if [[ $have_time == yes ]]; then
   plan_rc=0
   start=$(now)
-  /usr/bin/time -v -o "$tmp/plan.time" node "$tasker_js" plan --json "$tmp/million.jobs" >/dev/null 2>"$tmp/plan.err" || plan_rc=$?
+  /usr/bin/time -v -o "$tmp/plan.time" "$tasker_js" plan --json "$tmp/million.jobs" >/dev/null 2>"$tmp/plan.err" || plan_rc=$?
   end=$(now)
   plan_rss=$(maxrss_mb "$tmp/plan.time")
   [[ $plan_rc -eq 0 ]] || say "  warning: tasker plan exited $plan_rc: $(tail -n 3 "$tmp/plan.err")"

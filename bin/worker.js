@@ -1,2 +1,3 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
+// A small young generation keeps the resident size (and so the cost of every fork) down.
 import '../dist/worker/main.js';

@@ -36,6 +36,8 @@ export function createExecutorProcess(options: ExecutorOptions & { shell: string
     const child = fork(helperPath, [], {
       env: { ...(options.env ?? process.env), TASKER_EXECUTOR_OPTIONS: JSON.stringify({ shell: options.shell, directExec: options.directExec ?? true }) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // Small heap: the helper's own size is what every fork() of a command pays for.
+      execArgv: ['--max-semi-space-size=1', '--max-old-space-size=256'],
       serialization: 'json',
     });
     child.on('message', (reply: HelperReply) => {
