@@ -14,11 +14,11 @@ export type HelperRequest =
   | { type: 'kill'; key: number; reason: string }
   | { type: 'kill-all-now' };
 
-export type HelperReply = { type: 'result'; key: number; result: ExecutionResult } | { type: 'shell'; shell: string };
+export type HelperReply = { type: 'result'; key: number; result: ExecutionResult };
 
 const helperPath = fileURLToPath(new URL('./executor-helper.js', import.meta.url));
 
-export function createExecutorProcess(options: ExecutorOptions & { shell: string }): Executor {
+export function createExecutorProcess(options: ExecutorOptions = {}): Executor {
   let helper: ChildProcess | undefined;
   let nextKey = 1;
   const pending = new Map<number, { resolve: (result: ExecutionResult) => void; request: ExecuteRequest }>();
@@ -71,7 +71,6 @@ export function createExecutorProcess(options: ExecutorOptions & { shell: string
   };
 
   return {
-    shell: options.shell,
     start(request: ExecuteRequest): RunningCommand {
       const key = nextKey++;
       const result = new Promise<ExecutionResult>((resolve) => pending.set(key, { resolve, request })).finally(() => {

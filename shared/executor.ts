@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { accessSync, closeSync, constants, existsSync, fstatSync, open, readSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fstatSync, mkdirSync, open, readSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseSimpleCommand } from './simple-command.js';
 
 /**
@@ -19,7 +20,7 @@ export interface ExecuteRequest {
   command: string;
   /** The command's working directory. */
   cwd: string;
-  /** Log file for this attempt; created or truncated. */
+  /** Log file for this attempt; created or truncated, with its directory. */
   logPath: string;
   /** Added to the process environment (TASKER_RUN_ID and friends). */
   env: Record<string, string>;
@@ -52,7 +53,6 @@ export interface RunningCommand {
 }
 
 export interface Executor {
-  shell: string;
   start(request: ExecuteRequest): RunningCommand;
   /** SIGKILLs every running command's process group at once (a second Ctrl-C). */
   killAllNow(): void;
@@ -124,9 +124,15 @@ export function createExecutor(options: ExecutorOptions = {}): Executor {
   const directExec = (options.directExec ?? true) && baseEnv['BASH_ENV'] === undefined;
 
   const runningGroups = new Set<number>();
+  const madeDirs = new Set<string>();
 
   function start(request: ExecuteRequest): RunningCommand {
     const env = { ...baseEnv, ...request.env };
+    const logDir = dirname(request.logPath);
+    if (!madeDirs.has(logDir)) {
+      mkdirSync(logDir, { recursive: true });
+      madeDirs.add(logDir);
+    }
 
     let argv: string[];
     const simple = directExec ? parseSimpleCommand(request.command) : undefined;
@@ -235,7 +241,6 @@ export function createExecutor(options: ExecutorOptions = {}): Executor {
   }
 
   return {
-    shell,
     start,
     killAllNow() {
       for (const pid of runningGroups) killGroup(pid, 'SIGKILL');

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { ExecuteRequest } from './executor.js';
 import { phaseDirName, type PhaseSpec } from './plan.js';
 
 /**
@@ -66,6 +67,40 @@ export function runLayout(workdir: string, runId: string): RunLayout {
     },
     absolute(relative) {
       return join(workdir, relative);
+    },
+  };
+}
+
+export interface AttemptSpec {
+  phase: Pick<PhaseSpec, 'index' | 'name'>;
+  commandId: string;
+  command: string;
+  attempt: number;
+  timeoutMs: number | undefined;
+  killGraceMs: number;
+}
+
+/**
+ * How one attempt runs, wherever it runs (tasker or worker): in the workdir, logging to its own
+ * file, with the TASKER_* variables. Returns the request and the log path relative to the workdir.
+ */
+export function attemptRequest(layout: RunLayout, spec: AttemptSpec): { request: ExecuteRequest; log: string } {
+  const log = layout.logRelativePath(spec.phase, spec.commandId, spec.attempt);
+  return {
+    log,
+    request: {
+      command: spec.command,
+      cwd: layout.workdir,
+      logPath: layout.absolute(log),
+      env: {
+        TASKER_RUN_ID: layout.runId,
+        TASKER_PHASE: spec.phase.name,
+        TASKER_COMMAND_ID: spec.commandId,
+        TASKER_ATTEMPT: String(spec.attempt),
+        TASKER_WORKDIR: layout.workdir,
+      },
+      timeoutMs: spec.timeoutMs,
+      killGraceMs: spec.killGraceMs,
     },
   };
 }

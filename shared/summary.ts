@@ -73,6 +73,11 @@ function lastLines(text: string, count: number): string[] {
   return lines.slice(-count);
 }
 
+function howItEnded(failure: FailedCommand): string {
+  if (failure.exitCode !== null) return `exit ${failure.exitCode}`;
+  return failure.signal !== null ? `killed by ${failure.signal}` : failure.outcome;
+}
+
 export interface FormatOptions {
   /** Failed commands listed in full; the rest are counted. Default 20. */
   maxFailures?: number;
@@ -111,7 +116,7 @@ export function formatSummary(summary: RunSummary, options: FormatOptions = {}):
   if (summary.failed.length > 0) {
     out.push('', `Failed commands (${summary.failed.length}):`);
     for (const failure of summary.failed.slice(0, maxFailures)) {
-      const how = failure.exitCode !== null ? `exit ${failure.exitCode}` : failure.signal !== null ? `killed by ${failure.signal}` : failure.outcome;
+      const how = howItEnded(failure);
       const why = failure.reason !== undefined && !failure.reason.startsWith('exit code') ? ` (${failure.reason})` : '';
       out.push(`  ${failure.id}  phase ${failure.phase}, ${failure.file}:${failure.line}: ${how}${why}, ${failure.attempts} attempt${failure.attempts === 1 ? '' : 's'}`);
       out.push(`    command: ${failure.command.length > 200 ? `${failure.command.slice(0, 200)}…` : failure.command}`);
@@ -125,7 +130,7 @@ export function formatSummary(summary: RunSummary, options: FormatOptions = {}):
       // Every failure is listed; past the first ones, one line each (their output is in summary.json and the logs).
       out.push(`  … ${rest.length} more, one line each:`);
       for (const failure of rest) {
-        const how = failure.exitCode !== null ? `exit ${failure.exitCode}` : failure.signal !== null ? `killed by ${failure.signal}` : failure.outcome;
+        const how = howItEnded(failure);
         out.push(`  ${failure.id}  ${how}  ${logPath(failure.log)}`);
       }
     }

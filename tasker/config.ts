@@ -1,10 +1,7 @@
 import { availableParallelism } from 'node:os';
-import { parseDuration } from '../shared/duration.js';
-import { InputError } from '../shared/errors.js';
+import { collectProblems, envValue, flagOrEnv, readConnection, type Connection, type ConnectionFlags } from '../shared/config-values.js';
 import { splitPresets, type SplitPreset } from '../shared/plan.js';
-import { defaultNamespace, isValidNamespace } from '../shared/names.js';
 import { isValidRunId } from '../shared/run-layout.js';
-import { checkAmqpUrl, checkRedisUrl } from '../shared/urls.js';
 
 /**
  * Configuration of `tasker run`: flags first, then environment variables, then defaults.
@@ -93,85 +90,40 @@ export interface RunConfig {
   stallWarningMs: number;
 }
 
-const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-
-function parseCount(name: string, text: string | undefined, min: number, problems: string[]): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text.trim())) {
-    problems.push(`${name} must be a whole number${min > 0 ? ` of at least ${min}` : ''}, got "${text}"`);
-    return undefined;
-  }
-  const value = Number(text);
-  if (value < min) {
-    problems.push(`${name} must be at least ${min}, got ${value}`);
-    return undefined;
-  }
-  return value;
-}
-
-function parseDurationFlag(name: string, text: string | undefined, problems: string[], allowZero = false): number | undefined {
-  if (text === undefined) return undefined;
-  const value = parseDuration(text);
-  if (value === undefined || (!allowZero && value === 0)) {
-    problems.push(`${name} must be a duration such as 90s, 15m or 2h, got "${text}"`);
-    return undefined;
-  }
-  return value;
-}
-
 export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Record<string, string | undefined>, cwd: string): RunConfig {
-  const problems: string[] = [];
-  const concurrency = parseCount('--concurrency', flags.concurrency, 1, problems);
-  const retries = parseCount('--retries', flags.retries, 0, problems);
-  const retryDelayMs = parseDurationFlag('--retry-delay', flags.retryDelay, problems, true);
-  const timeoutMs = parseDurationFlag('--timeout', flags.timeout, problems);
-  const killGraceMs = parseDurationFlag('--kill-grace', flags.killGrace, problems, true);
-  const progressIntervalMs = parseDurationFlag(
-    flags.progressInterval !== undefined ? '--progress-interval' : 'TASKER_PROGRESS_INTERVAL',
-    flags.progressInterval ?? env['TASKER_PROGRESS_INTERVAL'],
-    problems,
-  );
+  const problems = collectProblems();
+  const concurrency = problems.count('--concurrency', flags.concurrency, 1);
+  const retries = problems.count('--retries', flags.retries, 0);
+  const retryDelayMs = problems.duration('--retry-delay', flags.retryDelay, { allowZero: true });
+  const timeoutMs = problems.duration('--timeout', flags.timeout);
+  const killGraceMs = problems.duration('--kill-grace', flags.killGrace, { allowZero: true });
+  const progressIntervalMs = problems.duration(...flagOrEnv('--progress-interval', flags.progressInterval, 'TASKER_PROGRESS_INTERVAL', env));
 
   let split: SplitPreset | undefined;
   if (flags.split !== undefined) {
     if ((splitPresets as readonly string[]).includes(flags.split)) split = flags.split as SplitPreset;
-    else problems.push(`--split must be one of: ${splitPresets.join(', ')}; got "${flags.split}"`);
+    else problems.add(`--split must be one of: ${splitPresets.join(', ')}; got "${flags.split}"`);
   }
 
-  const logLevel = flags.logLevel ?? env['LOG_LEVEL'] ?? 'info';
-  if (!logLevels.includes(logLevel)) problems.push(`log level must be one of ${logLevels.join(', ')}; got "${logLevel}"`);
+  const logLevel = flagOrEnv('--log-level', flags.logLevel, 'LOG_LEVEL', env)[1] ?? 'info';
+  problems.logLevel(logLevel);
 
   for (const [flag, value] of [['--run-id', flags.runId], ['--resume', flags.resume]] as const) {
     if (value !== undefined && !isValidRunId(value)) {
-      problems.push(`${flag} "${value}" is not a valid run id: use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+      problems.add(`${flag} "${value}" is not a valid run id: use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
     }
   }
   if (flags.runId !== undefined && flags.resume !== undefined && flags.runId !== flags.resume) {
-    problems.push('--run-id and --resume name different runs; give one of them');
+    problems.add('--run-id and --resume name different runs; give one of them');
   }
   const mustExist = flags.resume !== undefined;
-  if (files.length === 0 && !mustExist) problems.push('no jobs file given: tasker run [options] FILE... (or --resume RUN_ID)');
-  if (flags.forceClean === true && flags.clean !== true) problems.push('--force-clean only makes sense with --clean');
+  if (files.length === 0 && !mustExist) problems.add('no jobs file given: tasker run [options] FILE... (or --resume RUN_ID)');
+  if (flags.forceClean === true && flags.clean !== true) problems.add('--force-clean only makes sense with --clean');
 
-  const amqpUrl = flags.amqpUrl ?? (env['AMQP_URL'] === '' ? undefined : env['AMQP_URL']);
-  if (amqpUrl !== undefined) {
-    const problem = checkAmqpUrl(amqpUrl);
-    if (problem !== undefined) problems.push(problem);
-  }
-  const redisUrl = flags.redisUrl ?? env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-  if (amqpUrl !== undefined) {
-    const problem = checkRedisUrl(redisUrl);
-    if (problem !== undefined) problems.push(problem);
-  }
-  const namespace = flags.namespace ?? env['TASKER_NAMESPACE'] ?? defaultNamespace;
-  if (!isValidNamespace(namespace)) problems.push(`TASKER_NAMESPACE "${namespace}" must be 1-40 letters, digits, ".", "_" or "-"`);
-  const deliveryLimit = parseCount('TASKER_DELIVERY_LIMIT', env['TASKER_DELIVERY_LIMIT'], 1, problems);
-  const maxInFlight = parseCount(flags.maxInFlight !== undefined ? '--max-in-flight' : 'TASKER_MAX_IN_FLIGHT', flags.maxInFlight ?? env['TASKER_MAX_IN_FLIGHT'], 1, problems);
-  const stallWarningMs = parseDurationFlag(flags.stallWarning !== undefined ? '--stall-warning' : 'TASKER_STALL_WARNING', flags.stallWarning ?? env['TASKER_STALL_WARNING'], problems);
-
-  if (problems.length > 0) {
-    throw new InputError('config', problems.length === 1 ? problems[0]! : `${problems.length} problems:\n  - ${problems.join('\n  - ')}`, { problems });
-  }
+  const connection = readConnection(flags, env, problems);
+  const maxInFlight = problems.count(...flagOrEnv('--max-in-flight', flags.maxInFlight, 'TASKER_MAX_IN_FLIGHT', env), 1);
+  const stallWarningMs = problems.duration(...flagOrEnv('--stall-warning', flags.stallWarning, 'TASKER_STALL_WARNING', env));
+  problems.done();
   return {
     files: [...files],
     concurrency: concurrency ?? Math.max(1, availableParallelism()),
@@ -191,45 +143,22 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     progressIntervalMs: progressIntervalMs ?? 5000,
     directExec: flags.directExec ?? true,
     logLevel,
-    amqpUrl,
-    redisUrl,
-    namespace,
-    deliveryLimit: deliveryLimit ?? 10,
+    ...connection,
     maxInFlight: maxInFlight ?? 10_000,
     stallWarningMs: stallWarningMs ?? 60_000,
   };
 }
 
-export interface OpsFlags {
-  amqpUrl?: string;
-  redisUrl?: string;
-  namespace?: string;
-}
-
-export interface OpsConfig {
-  amqpUrl: string;
-  redisUrl: string;
-  namespace: string;
-  deliveryLimit: number;
-}
+export type OpsFlags = ConnectionFlags;
+export type OpsConfig = Connection & { amqpUrl: string; logLevel: string };
 
 /** For `tasker status` and `tasker purge`, which always talk to RabbitMQ and Redis. */
 export function loadOpsConfig(flags: OpsFlags, env: Record<string, string | undefined>): OpsConfig {
-  const problems: string[] = [];
-  const amqpUrl = flags.amqpUrl ?? env['AMQP_URL'] ?? '';
-  if (amqpUrl === '') problems.push('needs AMQP_URL (or --amqp-url): status and purge look at RabbitMQ and Redis');
-  else {
-    const problem = checkAmqpUrl(amqpUrl);
-    if (problem !== undefined) problems.push(problem);
-  }
-  const redisUrl = flags.redisUrl ?? env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-  const redisProblem = checkRedisUrl(redisUrl);
-  if (redisProblem !== undefined) problems.push(redisProblem);
-  const namespace = flags.namespace ?? env['TASKER_NAMESPACE'] ?? defaultNamespace;
-  if (!isValidNamespace(namespace)) problems.push(`TASKER_NAMESPACE "${namespace}" must be 1-40 letters, digits, ".", "_" or "-"`);
-  const deliveryLimit = parseCount('TASKER_DELIVERY_LIMIT', env['TASKER_DELIVERY_LIMIT'], 1, problems) ?? 10;
-  if (problems.length > 0) {
-    throw new InputError('config', problems.length === 1 ? problems[0]! : `${problems.length} problems:\n  - ${problems.join('\n  - ')}`, { problems });
-  }
-  return { amqpUrl, redisUrl, namespace, deliveryLimit };
+  const problems = collectProblems();
+  const connection = readConnection(flags, env, problems, 'needs AMQP_URL (or --amqp-url): status and purge look at RabbitMQ and Redis');
+  // Quiet by default: these commands print their answer; logs are for trouble.
+  const logLevel = envValue(env, 'LOG_LEVEL') ?? 'warn';
+  problems.logLevel(logLevel);
+  problems.done();
+  return { ...connection, amqpUrl: connection.amqpUrl!, logLevel };
 }

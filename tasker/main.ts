@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
-import { findShell } from '../shared/executor.js';
 import { createExecutorProcess } from '../shared/executor-process.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { splitPresets, type SplitPreset } from '../shared/plan.js';
@@ -26,9 +25,7 @@ async function writeStdout(chunk: string): Promise<void> {
 }
 
 async function planAction(files: string[], flags: { split?: string; json?: boolean }): Promise<number> {
-  if (flags.split !== undefined && !(splitPresets as readonly string[]).includes(flags.split)) {
-    throw new InputError('usage', `--split must be one of: ${splitPresets.join(', ')}; got "${flags.split}"`);
-  }
+  // --split is checked by the parser (.choices()).
   const plan = await scanAndPlan(files, flags.split as SplitPreset | undefined);
   if (flags.json === true) await writePlanJson(plan, writeStdout);
   else await writeStdout(await formatPlanText(plan));
@@ -39,7 +36,7 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
   const config = loadRunConfig(files, flags, process.env, process.cwd());
   const terminal = process.stderr.isTTY ? process.stderr : undefined;
   const logger = createLogger({ level: config.logLevel, pretty: terminal !== undefined, name: 'tasker' });
-  const executor = createExecutorProcess({ shell: findShell(process.env['PATH']), directExec: config.directExec });
+  const executor = createExecutorProcess({ directExec: config.directExec });
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -60,6 +57,7 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
       executor,
       writeOut: (text) => process.stdout.write(text),
       terminal,
+      cwd: process.cwd(),
       signal: controller.signal,
       now: Date.now,
     });
@@ -174,7 +172,7 @@ function buildProgram(setExitCode: (code: number) => void): Command {
 
 async function withOps(flags: OpsFlags & { logLevel?: string }, action: (backend: Backend, names: Names) => Promise<number>): Promise<number> {
   const config = loadOpsConfig(flags, process.env);
-  const logger = createLogger({ level: process.env['LOG_LEVEL'] ?? 'warn', pretty: process.stderr.isTTY === true, name: 'tasker' });
+  const logger = createLogger({ level: config.logLevel, pretty: process.stderr.isTTY === true, name: 'tasker' });
   const ns = namesFor(config.namespace);
   const { connectBackend } = await import('./distributed-backend.js');
   const backend = await connectBackend({ amqpUrl: config.amqpUrl, redisUrl: config.redisUrl, names: ns, deliveryLimit: config.deliveryLimit, logger });

@@ -1,5 +1,5 @@
 import { readPhaseCommands, scanJobsFile } from '../shared/jobs-reader.js';
-import { planPhases, type FileScan, type PhaseSpec, type SplitPreset } from '../shared/plan.js';
+import { planPhases, type FileScan, type PhaseSpec, type PlannedCommand, type SplitPreset } from '../shared/plan.js';
 
 /** A jobs file as planned: the name the user gave and the path read (the run's copy, once made). */
 export interface JobsSource {
@@ -35,7 +35,7 @@ export async function scanAndPlan(
   return { split, sources, scans, phases: planPhases(scans, split) };
 }
 
-export function commandsOf(plan: Pick<Plan, 'sources'>, phase: PhaseSpec): AsyncIterable<import('../shared/plan.js').PlannedCommand> {
+export function commandsOf(plan: Pick<Plan, 'sources'>, phase: PhaseSpec): AsyncIterable<PlannedCommand> {
   const source = plan.sources[phase.fileIndex];
   if (source === undefined) throw new Error(`phase ${phase.name} names file #${phase.fileIndex}, which the plan does not have`);
   return readPhaseCommands(phase, source.readPath, source.displayPath);

@@ -36,6 +36,8 @@ export interface RunDeps {
   writeOut: (text: string) => void;
   /** stderr when it is a terminal (live progress bar), else undefined. */
   terminal: NodeJS.WriteStream | undefined;
+  /** The user's current directory (for the resume hint). */
+  cwd: string;
   signal: AbortSignal;
   now: () => number;
 }
@@ -311,7 +313,7 @@ async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Prepared)
   logger.info({ runId, status, exitCode, ...totals, durationMs: summary.durationMs }, 'run finished');
   deps.writeOut(formatSummary(summary, { logPath: (relative) => run.absolute(relative) }));
   if (status !== 'succeeded') {
-    deps.writeOut(`Results: ${run.resultsPath}\nResume with: tasker run --resume ${runId}${workdir === resolve(process.cwd()) ? '' : ` --workdir ${workdir}`}\n`);
+    deps.writeOut(`Results: ${run.resultsPath}\nResume with: tasker run --resume ${runId}${workdir === resolve(deps.cwd) ? '' : ` --workdir ${workdir}`}\n`);
   }
   return exitCode;
 }

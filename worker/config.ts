@@ -1,8 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { checkAmqpUrl, checkRedisUrl } from '../shared/urls.js';
-import { parseDuration } from '../shared/duration.js';
-import { InputError } from '../shared/errors.js';
-import { defaultNamespace, isValidNamespace } from '../shared/names.js';
+import { collectProblems, envValue, flagOrEnv, readConnection } from '../shared/config-values.js';
+import { defaultNamespace } from '../shared/names.js';
 
 /** Worker configuration: flags, then environment, then defaults. Pure; reports every problem at once. */
 
@@ -49,59 +47,28 @@ export interface WorkerConfig {
 }
 
 export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string | undefined>, cwd: string): WorkerConfig {
-  const problems: string[] = [];
-  const amqpUrl = flags.amqpUrl ?? env['AMQP_URL'] ?? '';
-  if (amqpUrl === '') {
-    problems.push('needs AMQP_URL (the RabbitMQ server to take commands from), e.g. AMQP_URL=amqp://user:pass@rabbitmq:5672. To run a jobs file on this machine without RabbitMQ, use: tasker run FILE');
-  } else {
-    const problem = checkAmqpUrl(amqpUrl);
-    if (problem !== undefined) problems.push(problem);
-  }
-  const redisUrl = flags.redisUrl ?? env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-  const redisProblem = checkRedisUrl(redisUrl);
-  if (redisProblem !== undefined) problems.push(redisProblem);
-
-  const count = (name: string, text: string | undefined, fallback: number, min: number): number => {
-    if (text === undefined || text === '') return fallback;
-    if (!/^\d+$/.test(text.trim()) || Number(text) < min) {
-      problems.push(`${name} must be a whole number of at least ${min}, got "${text}"`);
-      return fallback;
-    }
-    return Number(text);
-  };
-  const duration = (name: string, text: string | undefined, fallback: number | undefined): number | undefined => {
-    if (text === undefined || text === '') return fallback;
-    const value = parseDuration(text);
-    if (value === undefined || value === 0) {
-      problems.push(`${name} must be a duration such as 30s, 5m or 1h, got "${text}"`);
-      return fallback;
-    }
-    return value;
-  };
-
-  const concurrency = count(flags.concurrency !== undefined ? '--concurrency' : 'WORKER_CONCURRENCY', flags.concurrency ?? env['WORKER_CONCURRENCY'], 1, 1);
-  if (concurrency > availableParallelism() * 64) problems.push(`concurrency ${concurrency} is far beyond this machine's ${availableParallelism()} CPUs`);
-  const exitWhenIdleMs = duration(flags.exitWhenIdle !== undefined ? '--exit-when-idle' : 'WORKER_EXIT_WHEN_IDLE', flags.exitWhenIdle ?? env['WORKER_EXIT_WHEN_IDLE'], undefined);
-  const drainTimeoutMs = duration(flags.drainTimeout !== undefined ? '--drain-timeout' : 'WORKER_DRAIN_TIMEOUT', flags.drainTimeout ?? env['WORKER_DRAIN_TIMEOUT'], 60_000) ?? 60_000;
-  const leaseTtlMs = duration('TASKER_LEASE_TTL', env['TASKER_LEASE_TTL'], 30_000) ?? 30_000;
-  const deliveryLimit = count('TASKER_DELIVERY_LIMIT', env['TASKER_DELIVERY_LIMIT'], 10, 1);
-  const namespace = flags.namespace ?? env['TASKER_NAMESPACE'] ?? defaultNamespace;
-  if (!isValidNamespace(namespace)) problems.push(`TASKER_NAMESPACE "${namespace}" must be 1-40 letters, digits, ".", "_" or "-"`);
-  const logLevel = flags.logLevel ?? env['LOG_LEVEL'] ?? 'info';
-  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) problems.push(`LOG_LEVEL "${logLevel}" is not a log level`);
-
-  if (problems.length > 0) {
-    throw new InputError('config', problems.length === 1 ? problems[0]! : `${problems.length} problems:\n  - ${problems.join('\n  - ')}`, { problems });
-  }
+  const problems = collectProblems();
+  const connection = readConnection(
+    flags,
+    env,
+    problems,
+    'needs AMQP_URL (the RabbitMQ server to take commands from), e.g. AMQP_URL=amqp://user:pass@rabbitmq:5672. To run a jobs file on this machine without RabbitMQ, use: tasker run FILE',
+  );
+  const concurrency = problems.count(...flagOrEnv('--concurrency', flags.concurrency, 'WORKER_CONCURRENCY', env), 1) ?? 1;
+  if (concurrency > availableParallelism() * 64) problems.add(`concurrency ${concurrency} is far beyond this machine's ${availableParallelism()} CPUs`);
+  const exitWhenIdleMs = problems.duration(...flagOrEnv('--exit-when-idle', flags.exitWhenIdle, 'WORKER_EXIT_WHEN_IDLE', env));
+  const drainTimeoutMs = problems.duration(...flagOrEnv('--drain-timeout', flags.drainTimeout, 'WORKER_DRAIN_TIMEOUT', env)) ?? 60_000;
+  const leaseTtlMs = problems.duration('TASKER_LEASE_TTL', envValue(env, 'TASKER_LEASE_TTL')) ?? 30_000;
+  const logLevel = flagOrEnv('--log-level', flags.logLevel, 'LOG_LEVEL', env)[1] ?? 'info';
+  problems.logLevel(logLevel);
+  problems.done();
   return {
-    amqpUrl,
-    redisUrl,
+    ...connection,
+    amqpUrl: connection.amqpUrl!,
     workdir: flags.workdir ?? env['WORKDIR'] ?? cwd,
     concurrency,
     exitWhenIdleMs,
     drainTimeoutMs,
-    namespace,
-    deliveryLimit,
     leaseTtlMs,
     logLevel,
   };

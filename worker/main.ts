@@ -1,6 +1,5 @@
 import { Command, CommanderError } from 'commander';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
-import { findShell } from '../shared/executor.js';
 import { createExecutorProcess } from '../shared/executor-process.js';
 import { createLogger } from '../shared/logger.js';
 import { loadWorkerConfig, type WorkerFlags } from './config.js';
@@ -42,7 +41,7 @@ async function main(argv: string[]): Promise<number> {
   const logger = createLogger({ level: config.logLevel, pretty: process.stderr.isTTY === true, name: 'worker' });
   let worker;
   try {
-    worker = await startWorker(config, { logger, executor: createExecutorProcess({ shell: findShell(process.env['PATH']) }) });
+    worker = await startWorker(config, { logger, executor: createExecutorProcess() });
   } catch (error) {
     if (error instanceof InputError) {
       process.stderr.write(`worker: ${error.message}\n`);

@@ -1,14 +1,14 @@
-import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { createAmqpSession, type AmqpSession, type Delivery } from '../shared/amqp-session.js';
 import { declareTopology } from '../shared/amqp-topology.js';
 import type { Executor } from '../shared/executor.js';
 import type { Logger } from '../shared/logger.js';
 import { encodeMessage, type CommandMessage } from '../shared/messages.js';
+import type { ResultRecord } from '../shared/results.js';
 import { names as namesFor } from '../shared/names.js';
 import { createRunStore, type RunStore, type WorkerInfo } from '../shared/redis-store.js';
-import { runLayout } from '../shared/run-layout.js';
+import { attemptRequest, runLayout } from '../shared/run-layout.js';
 import type { WorkerConfig } from './config.js';
 import { handleDelivery, type Decision, type StartedCommand } from './handle-delivery.js';
 
@@ -46,7 +46,6 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
 
   const running = new Map<StartedCommand, { message: CommandMessage; since: string }>();
   const drainKilled = new WeakSet<StartedCommand>();
-  const madeDirs = new Set<string>();
   let inFlight = 0;
   let lastActivity = Date.now();
   let draining = false;
@@ -91,31 +90,18 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
     leaseTtlMs: config.leaseTtlMs,
     sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
     start(message: CommandMessage): StartedCommand {
-      const layout = runLayout(workdir, message.runId);
-      const log = layout.logRelativePath({ index: message.phaseIndex, name: message.phase }, message.id, message.attempt);
-      const logPath = layout.absolute(log);
-      const dir = dirname(logPath);
-      if (!madeDirs.has(dir)) {
-        mkdirSync(dir, { recursive: true });
-        madeDirs.add(dir);
-      }
-      const handle = executor.start({
+      const { request, log } = attemptRequest(runLayout(workdir, message.runId), {
+        phase: { index: message.phaseIndex, name: message.phase },
+        commandId: message.id,
         command: message.command,
-        cwd: workdir,
-        logPath,
-        env: {
-          TASKER_RUN_ID: message.runId,
-          TASKER_PHASE: message.phase,
-          TASKER_COMMAND_ID: message.id,
-          TASKER_ATTEMPT: String(message.attempt),
-          TASKER_WORKDIR: workdir,
-        },
+        attempt: message.attempt,
         timeoutMs: message.timeoutMs ?? undefined,
         killGraceMs: message.killGraceMs,
       });
+      const handle = executor.start(request);
       return { result: handle.result, kill: handle.kill, log };
     },
-    publishResult: (message: CommandMessage, record: import('../shared/results.js').ResultRecord) =>
+    publishResult: (message: CommandMessage, record: ResultRecord) =>
       // The reply queue is derived from the run id, never taken from the message: a forged
       // message cannot make a worker write into another queue.
       session.publish('', names.runQueue(message.runId), encodeMessage({ v: 1, kind: 'result', runId: message.runId, record })),

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { readResults, readSummary, tempDir } from '../helpers/cli.js';
+import { readEvents, readResults, readSummary, tempDir, writeEventScript, type Event } from '../helpers/cli.js';
 import {
   cleanupNamespace,
   newNamespace,
@@ -39,20 +39,7 @@ beforeEach(() => {
   const temp = tempDir('tasker-dist-');
   const ns = newNamespace();
   ctx = { ns, dir: temp.path, env: serviceEnv(services, ns), procs: [], runIds: [], cleanup: temp.cleanup };
-  // ev.sh: records "start|end ID NANOS PARENT_PID SHELL_PID" so tests know who ran what, and when.
-  writeFileSync(
-    join(ctx.dir, 'ev.sh'),
-    [
-      '#!/bin/bash',
-      'echo "start $TASKER_COMMAND_ID $(date +%s%N) $PPID $$ $TASKER_RUN_ID" >> "$TASKER_WORKDIR/events.txt"',
-      'sleep "$1"',
-      'echo "end $TASKER_COMMAND_ID $(date +%s%N) $PPID $$ $TASKER_RUN_ID" >> "$TASKER_WORKDIR/events.txt"',
-      'echo "output of $TASKER_COMMAND_ID"',
-      'exit "${2:-0}"',
-      '',
-    ].join('\n'),
-  );
-  chmodSync(join(ctx.dir, 'ev.sh'), 0o755);
+  writeEventScript(ctx.dir);
 });
 
 afterEach(async () => {
@@ -61,25 +48,8 @@ afterEach(async () => {
   ctx.cleanup();
 });
 
-interface Event {
-  event: string;
-  id: string;
-  at: bigint;
-  parent: number;
-  pid: number;
-  runId: string;
-}
-
 function events(): Event[] {
-  const path = join(ctx.dir, 'events.txt');
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => {
-      const [event, id, at, parent, pid, runId] = line.split(' ');
-      return { event: event!, id: id!, at: BigInt(at!), parent: Number(parent), pid: Number(pid), runId: runId! };
-    });
+  return readEvents(join(ctx.dir, 'events.txt'));
 }
 
 function jobs(name: string, lines: string[]): string {

@@ -1,7 +1,7 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readEvents, readResults, readSummary, runTasker, startTasker, tempDir } from '../helpers/cli.js';
+import { readEvents, readResults, readSummary, runTasker, startTasker, tempDir, writeEventScript } from '../helpers/cli.js';
 
 /**
  * End-to-end: the built `tasker` runs as a process on real jobs files in a temp workdir.
@@ -17,20 +17,7 @@ function workspace(): { dir: string; jobs: (name: string, text: string) => strin
   const temp = tempDir();
   cleanups.push(temp.cleanup);
   const dir = temp.path;
-  writeFileSync(
-    join(dir, 'ev.sh'),
-    [
-      '#!/bin/bash',
-      '# usage: ev.sh SECONDS [EXIT_CODE]',
-      'echo "start $TASKER_COMMAND_ID $(date +%s%N)" >> "$TASKER_WORKDIR/events.txt"',
-      'sleep "$1"',
-      'echo "end $TASKER_COMMAND_ID $(date +%s%N)" >> "$TASKER_WORKDIR/events.txt"',
-      'echo "output of $TASKER_COMMAND_ID"',
-      'exit "${2:-0}"',
-      '',
-    ].join('\n'),
-  );
-  chmodSync(join(dir, 'ev.sh'), 0o755);
+  writeEventScript(dir);
   return {
     dir,
     jobs: (name, text) => {

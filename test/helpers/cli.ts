@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -76,13 +76,45 @@ export function readSummary(workdir: string, runId: string): Record<string, unkn
   return JSON.parse(readFileSync(join(workdir, '.tasker', 'runs', runId, 'summary.json'), 'utf8'));
 }
 
-/** Lines "EVENT ID NANOS" that test commands append to a shared events file. */
-export function readEvents(path: string): { event: string; id: string; at: bigint }[] {
+/**
+ * Writes DIR/ev.sh, the command the end-to-end tests run: `bash ev.sh SECONDS [EXIT_CODE]`.
+ * It appends "start|end ID NANOS PARENT_PID SHELL_PID RUN_ID" lines to WORKDIR/events.txt, so
+ * tests see what really ran, when, and under which parent; and prints "output of ID".
+ */
+export function writeEventScript(dir: string): void {
+  const path = join(dir, 'ev.sh');
+  writeFileSync(
+    path,
+    [
+      '#!/bin/bash',
+      'echo "start $TASKER_COMMAND_ID $(date +%s%N) $PPID $$ $TASKER_RUN_ID" >> "$TASKER_WORKDIR/events.txt"',
+      'sleep "$1"',
+      'echo "end $TASKER_COMMAND_ID $(date +%s%N) $PPID $$ $TASKER_RUN_ID" >> "$TASKER_WORKDIR/events.txt"',
+      'echo "output of $TASKER_COMMAND_ID"',
+      'exit "${2:-0}"',
+      '',
+    ].join('\n'),
+  );
+  chmodSync(path, 0o755);
+}
+
+export interface Event {
+  event: string;
+  id: string;
+  at: bigint;
+  parent: number;
+  pid: number;
+  runId: string;
+}
+
+/** The lines ev.sh appended; none when it never ran. */
+export function readEvents(path: string): Event[] {
+  if (!existsSync(path)) return [];
   return readFileSync(path, 'utf8')
     .split('\n')
     .filter((line) => line.trim() !== '')
     .map((line) => {
-      const [event, id, at] = line.trim().split(/\s+/);
-      return { event: event!, id: id!, at: BigInt(at!) };
+      const [event, id, at, parent, pid, runId] = line.trim().split(/\s+/);
+      return { event: event!, id: id!, at: BigInt(at!), parent: Number(parent), pid: Number(pid), runId: runId ?? '' };
     });
 }
