@@ -3,8 +3,7 @@ import type { HelperReply, HelperRequest } from './executor-process.js';
 
 /**
  * Entry point of the executor helper process (see executor-process.ts). Runs commands on request
- * and sends each result back. Exits when its parent goes away; commands already started keep
- * running in their own process groups, as they would had the parent spawned them itself.
+ * and sends each result back. When its parent goes away it kills the commands it started and exits.
  */
 
 const settings = JSON.parse(process.env['TASKER_EXECUTOR_OPTIONS'] ?? '{}') as { shell?: string; directExec?: boolean };
@@ -26,7 +25,12 @@ process.on('message', (message: HelperRequest) => {
     executor.killAllNow();
   }
 });
-process.on('disconnect', () => process.exit(0));
+// The parent died (or was killed): its running commands will be run again elsewhere or on resume,
+// so they must not go on running here as orphans (the same command would then run twice).
+process.on('disconnect', () => {
+  executor.killAllNow();
+  process.exit(0);
+});
 // Signals are the parent's business (it decides to kill commands); the helper just keeps serving.
 process.on('SIGINT', () => undefined);
 process.on('SIGTERM', () => undefined);

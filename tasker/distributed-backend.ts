@@ -23,6 +23,8 @@ export interface BackendOptions {
 export interface Backend {
   store: RunStore;
   session: AmqpSession;
+  /** Throws when Redis already knows a run of this id: its results would be taken for this run's. */
+  checkUnusedRunId(runId: string): Promise<void>;
   start(options: StartOptions): Promise<RunningBackend>;
   close(): Promise<void>;
 }
@@ -91,6 +93,13 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
   return {
     store,
     session,
+    async checkUnusedRunId(runId) {
+      if ((await store.getRun(runId)) === undefined) return;
+      throw new InputError(
+        'run-state',
+        `run id ${runId} is already known to Redis (namespace ${names.namespace}) but has no records in this workdir; its finished commands would be skipped. Use another --run-id, the workdir of that run, or remove it first with: tasker purge ${runId}`,
+      );
+    },
     async start(start) {
       const runId = start.layout.runId;
       const me = `${hostname()}-${process.pid}`;

@@ -136,7 +136,9 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
       // and every fork() of a command gets slower with the parent's size.
       const { connectBackend } = await import('./distributed-backend.js');
       backend = await connectBackend({ amqpUrl: config.amqpUrl, redisUrl: config.redisUrl, names: names(config.namespace), deliveryLimit: config.deliveryLimit, logger });
+      if (!resuming) await backend.checkUnusedRunId(runId);
     } catch (error) {
+      await backend?.close();
       if (scratch !== undefined) await fs.rm(scratch, { recursive: true, force: true });
       throw error;
     }

@@ -187,6 +187,31 @@ describe('distributed runs', () => {
     expect(readSummary(ctx.dir, 'wkill').phases[0]).toMatchObject({ succeeded: 6, failed: 0 });
   });
 
+  it('a worker SIGKILLed alone takes its running command with it: the rerun elsewhere is the only one', async () => {
+    const [first] = await workers(1);
+    const run = tasker('wkill-alone', [jobs('jobs.sh', ['# phase: work', 'bash ev.sh 1.5', 'bash ev.sh 1.5'])]);
+    await waitFor('a command to start', () => events().some((e) => e.event === 'start'));
+    await addWorkers(1);
+    const victim = events().find((e) => e.event === 'start')!;
+    first!.kill('SIGKILL'); // only the worker: its helper must not leave the command running
+    const result = await run;
+    expect(result.exitCode, result.all).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // an orphan would have ended by now
+    expect(events().filter((e) => e.event === 'end' && e.id === victim.id)).toHaveLength(1);
+    expect(events().filter((e) => e.event === 'start' && e.id === victim.id)).toHaveLength(2);
+  });
+
+  it('refuses a new run whose id Redis already knows from another workdir, running nothing', async () => {
+    await addWorkers(1);
+    expect((await tasker('reused', [jobs('a.sh', ['bash ev.sh 0'])])).exitCode).toBe(0);
+    const elsewhere = join(ctx.dir, 'elsewhere');
+    const result = await spawnTasker(ctx.env, ['run', '--run-id', 'reused', '--workdir', elsewhere, jobs('b.sh', ['touch ran.txt'])]);
+    expect(result.exitCode, result.all).toBe(2);
+    expect(result.stderr).toContain('already known to Redis');
+    expect(existsSync(join(elsewhere, 'ran.txt'))).toBe(false);
+    expect(existsSync(join(elsewhere, '.tasker'))).toBe(false);
+  });
+
   it('a SIGKILLed tasker, started again with the same run id, finishes without re-running or double-counting', async () => {
     await addWorkers(2);
     const lines = ['# phase: many'];
