@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { collectProblems, envValue, flagOrEnv, readConnection, type Connection, type ConnectionFlags } from '../shared/config-values.js';
 import { splitPresets, type SplitPreset } from '../shared/plan.js';
 import { isValidRunId } from '../shared/run-layout.js';
+import { s3ConnectionEnvironment } from '../shared/s3-config.js';
 
 /**
  * Configuration of `tasker run`: flags first, then environment variables, then defaults.
@@ -19,6 +20,11 @@ export const taskerEnvironment = {
   TASKER_DELIVERY_LIMIT: { default: '10', description: 'Deliveries of one command message before RabbitMQ dead-letters it (its workers kept dying).' },
   TASKER_MAX_IN_FLIGHT: { default: '10000', description: 'Commands published and not yet finished, at most (bounds memory and queue length).' },
   TASKER_STALL_WARNING: { default: '60s', description: 'Warn when no worker consumes, or nothing finished, for this long.' },
+  TASKER_SIGNING_KEY: { default: 'unset: messages are not signed', description: 'Secret shared with the workers; each command message is signed with HMAC-SHA256 and workers run only messages whose signature verifies.' },
+  S3_BUCKET: { default: 'unset: no uploads', description: 'Bucket to upload outputs and the run record to; S3 is off unless it is set.' },
+  S3_PREFIX: { default: 'the run id', description: 'Key prefix: objects are PREFIX/<path relative to the workdir>.' },
+  S3_UPLOAD: { default: 'none', description: 'Comma-separated glob patterns, relative to the workdir, of the files a successful command created or changed to upload, e.g. output/**/metrics_*.json,output/figures/*.png.' },
+  ...s3ConnectionEnvironment,
 } as const;
 
 export type TaskerEnvName = keyof typeof taskerEnvironment;

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { collectProblems, envValue, flagOrEnv, readConnection } from '../shared/config-values.js';
 import { defaultNamespace } from '../shared/names.js';
+import { s3ConnectionEnvironment } from '../shared/s3-config.js';
 
 /** Worker configuration: flags, then environment, then defaults. Pure; reports every problem at once. */
 
@@ -15,6 +16,8 @@ export const workerEnvironment = {
   TASKER_DELIVERY_LIMIT: { default: '10', description: 'Deliveries of one message before it is dead-lettered (a command that keeps killing its worker).' },
   TASKER_LEASE_TTL: { default: '30s', description: 'A running command whose worker stopped renewing its lease this long is run again elsewhere.' },
   LOG_LEVEL: { default: 'info', description: 'pino log level.' },
+  TASKER_SIGNING_KEY: { default: 'unset: unsigned messages are run', description: 'Secret shared with the tasker; when set, only messages whose HMAC-SHA256 signature verifies are run, anything else is dead-lettered.' },
+  ...s3ConnectionEnvironment,
 } as const;
 
 export interface WorkerFlags {
