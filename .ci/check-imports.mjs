@@ -12,6 +12,8 @@ const adapterOnly = {
   '@aws-sdk/': /^(shared|tasker|worker)\/s3[^/]*\.ts$/,
   execa: /^shared\/executor\.ts$/,
   'node:child_process': /^shared\/executor(-process)?\.ts$/,
+  'prom-client': /^shared\/metrics-server\.ts$/,
+  'node:http': /^shared\/metrics-server\.ts$/,
 };
 
 function files(dir) {

@@ -26,6 +26,8 @@ export interface Consumer {
   cancel(): Promise<void>;
   /** Changes how many unacked messages the broker may hand this consumer (also after reconnects). */
   setPrefetch(count: number): Promise<void>;
+  /** True while the broker delivers to it: not cancelled, and its channel is open and consuming. */
+  isActive(): boolean;
 }
 
 export interface AmqpSession {
@@ -253,6 +255,7 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
       consumers.add(spec);
       if (model !== undefined) await startConsumer(model, spec);
       return {
+        isActive: () => !spec.cancelled && spec.consumerTag !== undefined,
         async setPrefetch(count) {
           if (count === spec.prefetch) return;
           spec.prefetch = count;

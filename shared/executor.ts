@@ -14,7 +14,8 @@ import { parseSimpleCommand } from './simple-command.js';
  * skip bash too, which halves the cost again.
  */
 
-export type Outcome = 'succeeded' | 'failed' | 'timed-out' | 'killed' | 'spawn-error';
+/** `upload-failed`: the command succeeded, its outputs could not be uploaded (outputs.ts). */
+export type Outcome = 'succeeded' | 'failed' | 'timed-out' | 'killed' | 'spawn-error' | 'upload-failed';
 
 export interface ExecuteRequest {
   command: string;
@@ -44,6 +45,8 @@ export interface ExecutionResult {
   tail: string;
   /** Why it did not succeed, in words. */
   reason?: string;
+  /** Object keys of the outputs uploaded after it succeeded. */
+  uploaded?: string[];
 }
 
 export interface RunningCommand {

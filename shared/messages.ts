@@ -1,4 +1,5 @@
 import { isValidRunId } from './run-layout.js';
+import { checkUploadPatterns, type OutputSpec } from './outputs.js';
 import type { ResultRecord } from './results.js';
 
 /**
@@ -25,6 +26,8 @@ export interface CommandMessage {
   killGraceMs: number;
   /** Queue the worker sends the result to. */
   replyTo: string;
+  /** Outputs to upload after the command succeeded; absent when the run uploads nothing per command. */
+  upload?: OutputSpec;
 }
 
 /** The result of one attempt, sent by the worker to the run's own queue. */
@@ -57,6 +60,17 @@ export function encodeMessage(message: CommandMessage | ResultMessage): Buffer {
   return Buffer.from(JSON.stringify(message));
 }
 
+function checkUploadSpec(value: unknown): string[] {
+  if (!isObject(value)) return ['upload must be an object'];
+  const problems: string[] = [];
+  if (typeof value['bucket'] !== 'string' || value['bucket'] === '') problems.push('upload.bucket missing');
+  if (typeof value['prefix'] !== 'string' || value['prefix'].split('/').includes('..')) problems.push('upload.prefix missing or with ".."');
+  const patterns = value['patterns'];
+  if (!Array.isArray(patterns) || !patterns.every((pattern) => typeof pattern === 'string')) problems.push('upload.patterns must be a list of strings');
+  else problems.push(...checkUploadPatterns(patterns as string[]).map((problem) => `upload: ${problem}`));
+  return problems;
+}
+
 export function parseCommandMessage(content: Buffer): ParseResult<CommandMessage> {
   const decoded = decode(content);
   if (!decoded.ok) return decoded;
@@ -73,6 +87,7 @@ export function parseCommandMessage(content: Buffer): ParseResult<CommandMessage
   }
   if (m['timeoutMs'] !== null && (!Number.isInteger(m['timeoutMs']) || (m['timeoutMs'] as number) <= 0)) problems.push('timeoutMs must be null or a positive integer');
   if (!Number.isInteger(m['killGraceMs']) || (m['killGraceMs'] as number) < 0) problems.push('killGraceMs must be a non-negative integer');
+  if (m['upload'] !== undefined) problems.push(...checkUploadSpec(m['upload']));
   if (problems.length > 0) return { ok: false, problem: problems.join('; ') };
   return { ok: true, value: m as unknown as CommandMessage };
 }

@@ -27,6 +27,8 @@ export interface ResultRecord {
   reason?: string;
   /** Last lines of output, kept for attempts that did not succeed. */
   tail?: string;
+  /** S3 keys of the files this attempt produced and uploaded (when S3_UPLOAD is set). */
+  uploaded?: string[];
 }
 
 export interface CommandRef {
@@ -64,6 +66,7 @@ export function toResultRecord(
   };
   if (result.reason !== undefined) record.reason = result.reason;
   if (result.outcome !== 'succeeded' && result.tail !== '') record.tail = result.tail;
+  if (result.uploaded !== undefined) record.uploaded = result.uploaded;
   return record;
 }
 

@@ -1,8 +1,10 @@
 import { availableParallelism } from 'node:os';
-import { collectProblems, envValue, flagOrEnv, readConnection, type Connection, type ConnectionFlags } from '../shared/config-values.js';
+import { collectProblems, envValue, flagOrEnv, readConnection, type ConfigProblems, type Connection, type ConnectionFlags } from '../shared/config-values.js';
+import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/outputs.js';
+import { metricsEnvironment, readMetricsPort } from '../shared/metrics-config.js';
 import { splitPresets, type SplitPreset } from '../shared/plan.js';
 import { isValidRunId } from '../shared/run-layout.js';
-import { s3ConnectionEnvironment } from '../shared/s3-config.js';
+import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/s3-config.js';
 
 /**
  * Configuration of `tasker run`: flags first, then environment variables, then defaults.
@@ -25,6 +27,7 @@ export const taskerEnvironment = {
   S3_PREFIX: { default: 'the run id', description: 'Key prefix: objects are PREFIX/<path relative to the workdir>.' },
   S3_UPLOAD: { default: 'none', description: 'Comma-separated glob patterns, relative to the workdir, of the files a successful command created or changed to upload, e.g. output/**/metrics_*.json,output/figures/*.png.' },
   ...s3ConnectionEnvironment,
+  ...metricsEnvironment,
 } as const;
 
 export type TaskerEnvName = keyof typeof taskerEnvironment;
@@ -52,6 +55,7 @@ export interface RunFlags {
   namespace?: string;
   maxInFlight?: string;
   stallWarning?: string;
+  metricsPort?: string;
 }
 
 export interface RunConfig {
@@ -94,6 +98,34 @@ export interface RunConfig {
   maxInFlight: number;
   /** Default 60 s. */
   stallWarningMs: number;
+  /** /healthz, /livez and /metrics on this port while the run lasts. Default: no server. */
+  metricsPort: number | undefined;
+  /** Set when S3_BUCKET is: what to upload and how to reach S3. */
+  s3: RunS3Config | undefined;
+}
+
+export interface RunS3Config {
+  bucket: string;
+  /** Default: the run id. */
+  prefix: string | undefined;
+  /** From S3_UPLOAD. Default: none (only the run record, at the end). */
+  patterns: string[];
+  connection: S3Connection;
+}
+
+/** S3_BUCKET, S3_PREFIX, S3_UPLOAD and the connection; undefined when S3 is off. */
+function readRunS3(env: Record<string, string | undefined>, problems: ConfigProblems): RunS3Config | undefined {
+  const bucket = envValue(env, 'S3_BUCKET');
+  const prefix = envValue(env, 'S3_PREFIX');
+  const patterns = parseUploadPatterns(envValue(env, 'S3_UPLOAD'));
+  if (bucket === undefined) {
+    if (patterns.length > 0 || prefix !== undefined) problems.add(`${patterns.length > 0 ? 'S3_UPLOAD' : 'S3_PREFIX'} is set but S3_BUCKET is not: set S3_BUCKET to the bucket to upload to`);
+    return undefined;
+  }
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) problems.add(`S3_BUCKET "${bucket}" is not a valid bucket name: 3-63 lowercase letters, digits, "." and "-"`);
+  for (const problem of checkUploadPatterns(patterns)) problems.add(problem);
+  if (prefix !== undefined && (prefix.split('/').includes('..') || normalizePrefix(prefix) === '')) problems.add(`S3_PREFIX "${prefix}" must be a key prefix such as results/run-1, without ".."`);
+  return { bucket, prefix: prefix === undefined ? undefined : normalizePrefix(prefix), patterns, connection: readS3Connection(env, problems) };
 }
 
 export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Record<string, string | undefined>, cwd: string): RunConfig {
@@ -129,6 +161,8 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   const connection = readConnection(flags, env, problems);
   const maxInFlight = problems.count(...flagOrEnv('--max-in-flight', flags.maxInFlight, 'TASKER_MAX_IN_FLIGHT', env), 1);
   const stallWarningMs = problems.duration(...flagOrEnv('--stall-warning', flags.stallWarning, 'TASKER_STALL_WARNING', env));
+  const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
+  const s3 = readRunS3(env, problems);
   problems.done();
   return {
     files: [...files],
@@ -152,6 +186,8 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     ...connection,
     maxInFlight: maxInFlight ?? 10_000,
     stallWarningMs: stallWarningMs ?? 60_000,
+    metricsPort,
+    s3,
   };
 }
 

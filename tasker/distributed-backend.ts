@@ -1,3 +1,4 @@
+import type { OutputSpec } from '../shared/outputs.js';
 import { hostname } from 'node:os';
 import { createAmqpSession, type AmqpSession } from '../shared/amqp-session.js';
 import { declareRunQueue, declareTopology } from '../shared/amqp-topology.js';
@@ -37,6 +38,8 @@ export interface StartOptions {
   maxInFlight: number;
   stallWarningMs: number;
   recordedAttempts: ReadonlyMap<string, number>;
+  /** Outputs workers upload after each success; undefined: none. */
+  upload: OutputSpec | undefined;
   /** A heartbeat older than this means the previous tasker of the run is gone. */
   staleAfterMs: number;
 }
@@ -133,6 +136,7 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
         maxInFlight: start.maxInFlight,
         stallWarningMs: start.stallWarningMs,
         recordedAttempts: start.recordedAttempts,
+        upload: start.upload,
       });
       return {
         dispatchFor: (phase) => run.dispatchFor(phase),

@@ -5,6 +5,7 @@ import type { ExecutionResult } from '../shared/executor.js';
 import type { Logger } from '../shared/logger.js';
 import { encodeMessage, messageKind, parseCommandMessage, parseResultMessage, type CommandMessage } from '../shared/messages.js';
 import type { Names } from '../shared/names.js';
+import type { OutputSpec } from '../shared/outputs.js';
 import type { PhaseSpec } from '../shared/plan.js';
 import type { RunStore } from '../shared/redis-store.js';
 import type { ResultRecord } from '../shared/results.js';
@@ -31,6 +32,8 @@ export interface DistributedRunOptions {
   stallWarningMs: number;
   /** Highest attempt per command already in results.jsonl (from earlier sessions). */
   recordedAttempts: ReadonlyMap<string, number>;
+  /** Outputs workers upload after each success; undefined: none. */
+  upload: OutputSpec | undefined;
 }
 
 export interface DistributedRun {
@@ -61,6 +64,7 @@ function toExecution(record: ResultRecord): ExecutionResult {
     tail: record.tail ?? '',
   };
   if (record.reason !== undefined) result.reason = record.reason;
+  if (record.uploaded !== undefined) result.uploaded = record.uploaded;
   return result;
 }
 
@@ -272,8 +276,10 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
               timeoutMs: options.timeoutMs ?? null,
               killGraceMs: options.killGraceMs,
               replyTo: names.runQueue(runId),
+              ...(options.upload === undefined ? {} : { upload: options.upload }),
             };
-            await session.publish(names.exchange, names.runRoutingKey(runId), encodeMessage(message));
+            // x-published-at: workers report how long commands waited in the queue (metrics).
+            await session.publish(names.exchange, names.runRoutingKey(runId), encodeMessage(message), { headers: { 'x-published-at': Date.now() } });
             // Marked after the broker confirmed: a crash in between means a duplicate, never a loss.
             await store.markPublished(runId, command.id, effectiveAttempt);
           }

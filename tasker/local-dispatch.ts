@@ -1,5 +1,6 @@
 import PQueue from 'p-queue';
 import type { Executor, RunningCommand } from '../shared/executor.js';
+import { applyUploadReport, type OutputSpec, type WatchOutputs } from '../shared/outputs.js';
 import type { PhaseSpec } from '../shared/plan.js';
 import { attemptRequest, type RunLayout } from '../shared/run-layout.js';
 import type { AttemptOutcome, PhaseDispatch } from './run-phases.js';
@@ -14,6 +15,8 @@ export interface LocalDispatchOptions {
   killGraceMs: number;
   /** Recorded as who ran each attempt. */
   workerName: string;
+  /** Uploads what each succeeded attempt created or changed; undefined: nothing per command. */
+  outputs?: { spec: OutputSpec; watch: WatchOutputs } | undefined;
 }
 
 /** Runs a phase's commands on this machine, `slots` at a time. */
@@ -36,15 +39,20 @@ export function createLocalDispatch(options: LocalDispatchOptions): PhaseDispatc
           timeoutMs: options.timeoutMs,
           killGraceMs: options.killGraceMs,
         });
+        const outputs = options.outputs;
+        const watch = outputs === undefined ? undefined : await outputs.watch(outputs.spec, layout.workdir);
         const handle = executor.start(request);
         running.add(handle);
         onStart();
         if (killReason !== undefined) handle.kill(killReason);
+        let result;
         try {
-          return { result: await handle.result, worker: options.workerName, log };
+          result = await handle.result;
         } finally {
           running.delete(handle);
         }
+        if (watch !== undefined && result.outcome === 'succeeded') result = applyUploadReport(result, await watch.finish());
+        return { result, worker: options.workerName, log };
       });
     },
     killAll(reason) {

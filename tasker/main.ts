@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createExecutorProcess } from '../shared/executor-process.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import type { MetricsServer } from '../shared/metrics-server.js';
 import { splitPresets, type SplitPreset } from '../shared/plan.js';
 import { names as namesFor, type Names } from '../shared/names.js';
 import { loadOpsConfig, loadRunConfig, type OpsFlags, type RunFlags } from './config.js';
@@ -51,10 +52,18 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  let metricsServer: MetricsServer | undefined;
   try {
+    if (config.metricsPort !== undefined) {
+      // Loaded only when asked for (a Kubernetes Job's probes and scrapes): local runs stay lean.
+      const { createMetricsServer } = await import('../shared/metrics-server.js');
+      metricsServer = await createMetricsServer({ port: config.metricsPort, logger });
+      metricsServer.setReadiness(() => ({ ok: true, detail: 'ok: running' }));
+    }
     return await runRun(config, {
       logger,
       executor,
+      metrics: metricsServer?.metrics,
       writeOut: (text) => process.stdout.write(text),
       terminal,
       cwd: process.cwd(),
@@ -67,6 +76,7 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await metricsServer?.close();
   }
 }
 
@@ -124,6 +134,7 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--namespace <name>', 'prefix of queues and Redis keys (default: $TASKER_NAMESPACE, else tasker)')
     .option('--max-in-flight <n>', 'commands published and not finished, at most (default: 10000)')
     .option('--stall-warning <duration>', 'warn when no worker consumes or nothing finishes for this long (default: 60s)')
+    .option('--metrics-port <port>', 'serve /healthz, /livez and /metrics on this port while the run lasts (default: $METRICS_PORT; unset: off)')
     .option('--log-level <level>', 'trace, debug, info, warn, error, silent (default: $LOG_LEVEL, else info)')
     .exitOverride()
     .action(async (files: string[], flags: RunFlags) => {
@@ -184,6 +195,9 @@ async function withOps(flags: OpsFlags & { logLevel?: string }, action: (backend
 }
 
 async function main(argv: string[]): Promise<number> {
+  // The AWS SDK warns on every start under Node 20 that its 2027 releases will need Node 22. The
+  // container images run the current LTS; on a laptop the notice would only bury our messages.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   let exitCode: number = ExitCode.ok;
   const program = buildProgram((code) => {
     exitCode = code;

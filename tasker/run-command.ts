@@ -1,11 +1,12 @@
 import { existsSync, promises as fs } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError, ExitCode } from '../shared/errors.js';
 import { sha256File } from '../shared/jobs-reader.js';
 import type { Executor } from '../shared/executor.js';
 import type { Logger } from '../shared/logger.js';
+import { objectKey, type OutputSpec } from '../shared/outputs.js';
 import type { PhaseSpec, SplitPreset } from '../shared/plan.js';
 import { openResultsWriter, readPriorResults } from '../shared/results-file.js';
 import { newRunId, runLayout, type RunLayout } from '../shared/run-layout.js';
@@ -16,6 +17,7 @@ import { scanAndPlan, writePlanJson, commandsOf, type Plan } from './planning.js
 import { createEmptyProgress, startProgressReporter } from './progress-reporter.js';
 import { runPhases } from './run-phases.js';
 import type { Backend, RunningBackend } from './distributed-backend.js';
+import type { S3Store } from '../shared/s3-store.js';
 import { names } from '../shared/names.js';
 import { checkClean, checkStagePaths, emptyWorkdir, prepareWorkdir, stageInputs } from './workdir.js';
 
@@ -40,6 +42,14 @@ export interface RunDeps {
   cwd: string;
   signal: AbortSignal;
   now: () => number;
+  /** Counts finished attempts and reads the in-flight count, when a metrics server runs. */
+  metrics?: RunMetrics;
+}
+
+/** What a run reports for its metrics (a narrow port of the metrics server). */
+export interface RunMetrics {
+  commandFinished(outcome: string, durationMs: number): void;
+  trackInFlight(read: () => number): void;
 }
 
 function runRecordPath(layout: RunLayout): string {
@@ -128,7 +138,21 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
       throw error;
     }
   }
-  // Reach the broker and Redis before the workdir is touched: a wrong URL must not half-run.
+  // Reach S3, the broker and Redis before the workdir is touched: a wrong URL or a missing bucket
+  // must not half-run.
+  let s3: S3Store | undefined;
+  if (config.s3 !== undefined) {
+    // Loaded only when S3 is on, for the same reason as the distributed backend below.
+    const { createS3Store } = await import('../shared/s3-store.js');
+    s3 = createS3Store({ connection: config.s3.connection, logger });
+    try {
+      await s3.checkBucket(config.s3.bucket);
+    } catch (error) {
+      s3.close();
+      if (scratch !== undefined) await fs.rm(scratch, { recursive: true, force: true });
+      throw error;
+    }
+  }
   let backend: Backend | undefined;
   if (config.amqpUrl !== undefined) {
     try {
@@ -139,14 +163,17 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
       if (!resuming) await backend.checkUnusedRunId(runId);
     } catch (error) {
       await backend?.close();
+      s3?.close();
       if (scratch !== undefined) await fs.rm(scratch, { recursive: true, force: true });
       throw error;
     }
   }
+  const outputs = s3 === undefined || config.s3 === undefined ? undefined : { store: s3, spec: { bucket: config.s3.bucket, prefix: config.s3.prefix ?? runId, patterns: config.s3.patterns } };
   try {
-    return await runPrepared(config, deps, { plan, scratch, resuming, runId, workdirPath, sessionStart, backend });
+    return await runPrepared(config, deps, { plan, scratch, resuming, runId, workdirPath, sessionStart, backend, outputs });
   } finally {
     await backend?.close();
+    s3?.close();
   }
 }
 
@@ -163,11 +190,15 @@ interface Prepared {
   workdirPath: string;
   sessionStart: number;
   backend: Backend | undefined;
+  /** Set when S3 is on. */
+  outputs: { store: S3Store; spec: OutputSpec } | undefined;
 }
 
 async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Prepared): Promise<number> {
   const { logger } = deps;
-  const { plan, scratch, resuming, runId, workdirPath, sessionStart, backend } = prepared;
+  const { plan, scratch, resuming, runId, workdirPath, sessionStart, backend, outputs } = prepared;
+  // Per-command uploads only when there are patterns; the run record is uploaded either way.
+  const perCommand = outputs !== undefined && outputs.spec.patterns.length > 0 ? outputs : undefined;
   const workdir = await prepareWorkdir(workdirPath);
   const run = runLayout(workdir, runId);
 
@@ -224,6 +255,7 @@ async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Prepared)
     stallWarningMs: config.stallWarningMs,
     recordedAttempts: prior.attempts,
     staleAfterMs: 3 * heartbeatMs(config),
+    upload: perCommand?.spec,
   });
   logger.info(
     {
@@ -241,6 +273,7 @@ async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Prepared)
   // 3. Run the phases.
   const results = openResultsWriter(run.resultsPath);
   const progress = createEmptyProgress();
+  deps.metrics?.trackInFlight(() => progress.running);
   const reporter = startProgressReporter({ progress, logger, terminal: deps.terminal, intervalMs: config.progressIntervalMs, now: deps.now });
   const beat = (): void => {
     remote?.heartbeat(progress).catch((error: unknown) => logger.debug({ err: error }, 'run heartbeat failed'));
@@ -270,8 +303,12 @@ async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Prepared)
             timeoutMs: config.timeoutMs,
             killGraceMs: config.killGraceMs,
             workerName,
+            outputs: perCommand === undefined ? undefined : { spec: perCommand.spec, watch: perCommand.store.watchOutputs },
           }),
-        record: (record) => results.append(record),
+        record: (record) => {
+          results.append(record);
+          deps.metrics?.commandFinished(record.outcome, record.durationMs);
+        },
         sleep: async (ms, signal) => {
           try {
             await sleep(ms, undefined, { signal });
@@ -314,6 +351,19 @@ async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Prepared)
   await remote?.finish(status, status !== 'interrupted');
   logger.info({ runId, status, exitCode, ...totals, durationMs: summary.durationMs }, 'run finished');
   deps.writeOut(formatSummary(summary, { logPath: (relative) => run.absolute(relative) }));
+  if (outputs !== undefined && status !== 'interrupted') {
+    // The run record (plan, results, summary, every log) goes up once, when nothing writes to it.
+    const { bucket, prefix } = outputs.spec;
+    const report = await outputs.store.uploadDirectory(outputs.spec, workdir, relative(workdir, run.runDir));
+    if (report.ok) {
+      logger.info({ runId, bucket, objects: report.keys.length }, 'run record uploaded');
+      deps.writeOut(`S3: run record uploaded to s3://${bucket}/${objectKey(prefix, relative(workdir, run.runDir))}/ (${report.keys.length} objects)\n`);
+    } else {
+      logger.error({ runId, bucket, reason: report.reason }, 'run record upload failed');
+      deps.writeOut(`S3: the run record could not be uploaded to s3://${bucket}/${prefix}/: ${report.reason}\n`);
+      if (exitCode === ExitCode.ok) return ExitCode.internal;
+    }
+  }
   if (status !== 'succeeded') {
     deps.writeOut(`Results: ${run.resultsPath}\nResume with: tasker run --resume ${runId}${workdir === resolve(deps.cwd) ? '' : ` --workdir ${workdir}`}\n`);
   }

@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { collectProblems, envValue, flagOrEnv, readConnection } from '../shared/config-values.js';
+import { metricsEnvironment, readMetricsPort } from '../shared/metrics-config.js';
 import { defaultNamespace } from '../shared/names.js';
-import { s3ConnectionEnvironment } from '../shared/s3-config.js';
+import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/s3-config.js';
 
 /** Worker configuration: flags, then environment, then defaults. Pure; reports every problem at once. */
 
@@ -18,6 +19,7 @@ export const workerEnvironment = {
   LOG_LEVEL: { default: 'info', description: 'pino log level.' },
   TASKER_SIGNING_KEY: { default: 'unset: unsigned messages are run', description: 'Secret shared with the tasker; when set, only messages whose HMAC-SHA256 signature verifies are run, anything else is dead-lettered.' },
   ...s3ConnectionEnvironment,
+  ...metricsEnvironment,
 } as const;
 
 export interface WorkerFlags {
@@ -29,6 +31,7 @@ export interface WorkerFlags {
   drainTimeout?: string;
   namespace?: string;
   logLevel?: string;
+  metricsPort?: string;
 }
 
 export interface WorkerConfig {
@@ -47,6 +50,10 @@ export interface WorkerConfig {
   /** Default 30 s. */
   leaseTtlMs: number;
   logLevel: string;
+  /** /healthz, /livez and /metrics on this port. Default: no server. */
+  metricsPort: number | undefined;
+  /** How to reach S3 when a run's messages ask for uploads. */
+  s3: S3Connection;
 }
 
 export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string | undefined>, cwd: string): WorkerConfig {
@@ -64,6 +71,8 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
   const leaseTtlMs = problems.duration('TASKER_LEASE_TTL', envValue(env, 'TASKER_LEASE_TTL')) ?? 30_000;
   const logLevel = flagOrEnv('--log-level', flags.logLevel, 'LOG_LEVEL', env)[1] ?? 'info';
   problems.logLevel(logLevel);
+  const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
+  const s3 = readS3Connection(env, problems);
   problems.done();
   return {
     ...connection,
@@ -74,5 +83,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
     drainTimeoutMs,
     leaseTtlMs,
     logLevel,
+    metricsPort,
+    s3,
   };
 }

@@ -1,6 +1,7 @@
 import type { ExecutionResult } from '../shared/executor.js';
 import type { Logger } from '../shared/logger.js';
 import { parseCommandMessage, type CommandMessage } from '../shared/messages.js';
+import { applyUploadReport, type OutputSpec, type OutputWatch } from '../shared/outputs.js';
 import type { RunStore } from '../shared/redis-store.js';
 import { toResultRecord, type ResultRecord } from '../shared/results.js';
 
@@ -40,6 +41,8 @@ export interface DeliveryPorts {
   store: DeliveryStore;
   start(message: CommandMessage): StartedCommand;
   publishResult(message: CommandMessage, record: ResultRecord): Promise<void>;
+  /** Snapshot before a command whose message asks for uploads; `finish()` uploads its outputs. */
+  watchOutputs(spec: OutputSpec): Promise<OutputWatch>;
   sleep(ms: number): Promise<void>;
   logger: Logger;
   workerId: string;
@@ -92,8 +95,11 @@ export async function handleDelivery(content: Buffer, ports: DeliveryPorts, cont
       await ports.sleep(Math.min(1000, ports.leaseTtlMs / 3));
     }
 
+    const upload = message.upload;
+    const watch = upload === undefined || upload.patterns.length === 0 ? undefined : await ports.watchOutputs(upload);
     const started = ports.start(message);
     const untrack = control.track(started, message);
+    // Renewed until the uploads are done too: a slow upload must not let another worker take over.
     const renew = setInterval(() => {
       store.renewLease(message.runId, message.id, owner, ports.leaseTtlMs).then(
         (held) => {
@@ -104,10 +110,15 @@ export async function handleDelivery(content: Buffer, ports: DeliveryPorts, cont
     }, Math.max(100, Math.floor(ports.leaseTtlMs / 3)));
     let result: ExecutionResult;
     try {
-      result = await started.result;
+      try {
+        result = await started.result;
+      } finally {
+        untrack();
+      }
+      // Done only when its outputs are uploaded: a failed upload fails the attempt.
+      if (watch !== undefined && result.outcome === 'succeeded' && !control.killedForDrain(started)) result = applyUploadReport(result, await watch.finish());
     } finally {
       clearInterval(renew);
-      untrack();
     }
 
     if (control.killedForDrain(started)) {

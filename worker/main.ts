@@ -2,12 +2,16 @@ import { Command, CommanderError } from 'commander';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createExecutorProcess } from '../shared/executor-process.js';
 import { createLogger } from '../shared/logger.js';
+import type { MetricsServer } from '../shared/metrics-server.js';
 import { loadWorkerConfig, type WorkerFlags } from './config.js';
 import { startWorker } from './worker-service.js';
 
 /** Composition root of the worker: parse, wire, handle signals, own the exit code. */
 
 async function main(argv: string[]): Promise<number> {
+  // The AWS SDK warns on every start under Node 20 that its 2027 releases will need Node 22. The
+  // container images run the current LTS; on a laptop the notice would only bury our messages.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const program = new Command()
     .name('worker')
     .description('Take commands from RabbitMQ and run them in the shared workdir.')
@@ -19,6 +23,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--drain-timeout <duration>', 'on SIGTERM, how long running commands may finish (default: 60s)')
     .option('--namespace <name>', 'prefix of queues and Redis keys (default: $TASKER_NAMESPACE, else tasker)')
     .option('--log-level <level>', 'default: $LOG_LEVEL, else info')
+    .option('--metrics-port <port>', 'serve /healthz, /livez and /metrics on this port (default: $METRICS_PORT; unset: off)')
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `worker: ${text}` : text) });
@@ -39,10 +44,17 @@ async function main(argv: string[]): Promise<number> {
     return ExitCode.usage;
   }
   const logger = createLogger({ level: config.logLevel, pretty: process.stderr.isTTY === true, name: 'worker' });
+  let metricsServer: MetricsServer | undefined;
   let worker;
   try {
-    worker = await startWorker(config, { logger, executor: createExecutorProcess() });
+    if (config.metricsPort !== undefined) {
+      // Loaded only when asked for: a worker without metrics stays as small as before.
+      const { createMetricsServer } = await import('../shared/metrics-server.js');
+      metricsServer = await createMetricsServer({ port: config.metricsPort, logger });
+    }
+    worker = await startWorker(config, { logger, executor: createExecutorProcess(), metrics: metricsServer?.metrics });
   } catch (error) {
+    await metricsServer?.close();
     if (error instanceof InputError) {
       process.stderr.write(`worker: ${error.message}\n`);
       return error.exitCode;
@@ -57,7 +69,10 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  return worker.done;
+  metricsServer?.setReadiness(worker.readiness);
+  const code = await worker.done;
+  await metricsServer?.close();
+  return code;
 }
 
 const code = await main(process.argv);

@@ -5,7 +5,9 @@ import { declareTopology } from '../shared/amqp-topology.js';
 import type { Executor } from '../shared/executor.js';
 import type { Logger } from '../shared/logger.js';
 import { encodeMessage, type CommandMessage } from '../shared/messages.js';
+import type { OutputSpec } from '../shared/outputs.js';
 import type { ResultRecord } from '../shared/results.js';
+import type { S3Store } from '../shared/s3-store.js';
 import { names as namesFor } from '../shared/names.js';
 import { createRunStore, type RunStore, type WorkerInfo } from '../shared/redis-store.js';
 import { attemptRequest, runLayout } from '../shared/run-layout.js';
@@ -23,10 +25,19 @@ export interface WorkerHandle {
   done: Promise<number>;
   /** Starts a graceful shutdown (idempotent); `force` kills running commands at once. */
   shutdown(reason: string, force?: boolean): Promise<void>;
+  /** Ready to take commands: connected to RabbitMQ, consuming, not draining (the pod's readiness). */
+  readiness(): { ok: boolean; detail: string };
 }
 
-export async function startWorker(config: WorkerConfig, deps: { logger: Logger; executor: Executor }): Promise<WorkerHandle> {
-  const { logger, executor } = deps;
+/** What the worker reports for its metrics; the metrics server's recorder, or nothing. */
+export interface WorkerMetrics {
+  commandFinished(outcome: string, durationMs: number): void;
+  messagePickedUp(lagMs: number): void;
+  trackInFlight(read: () => number): void;
+}
+
+export async function startWorker(config: WorkerConfig, deps: { logger: Logger; executor: Executor; metrics?: WorkerMetrics }): Promise<WorkerHandle> {
+  const { logger, executor, metrics } = deps;
   const names = namesFor(config.namespace);
   const workdir = resolve(config.workdir);
   const workerId = `${hostname()}-${process.pid}`;
@@ -46,6 +57,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
 
   const running = new Map<StartedCommand, { message: CommandMessage; since: string }>();
   const drainKilled = new WeakSet<StartedCommand>();
+  metrics?.trackInFlight(() => running.size);
   let inFlight = 0;
   let lastActivity = Date.now();
   let draining = false;
@@ -83,9 +95,16 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   }, 5000);
   await heartbeat();
 
+  // The AWS SDK is loaded on the first message that asks for uploads: most runs never do.
+  let s3: Promise<S3Store> | undefined;
+  const s3Store = (): Promise<S3Store> => {
+    s3 ??= import('../shared/s3-store.js').then(({ createS3Store }) => createS3Store({ connection: config.s3, logger }));
+    return s3;
+  };
   const ports = {
     store,
     logger,
+    watchOutputs: async (spec: OutputSpec) => (await s3Store()).watchOutputs(spec, workdir),
     workerId,
     leaseTtlMs: config.leaseTtlMs,
     sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
@@ -130,6 +149,10 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
       const since = Date.now();
       running.set(command, { message, since: new Date(since).toISOString() });
       soonHeartbeat();
+      command.result.then(
+        (result) => metrics?.commandFinished(drainKilled.has(command) ? 'requeued' : result.outcome, result.durationMs),
+        () => undefined, // an executor failure is handled (and logged) by handleDelivery
+      );
       return () => {
         running.delete(command);
         soonHeartbeat();
@@ -167,6 +190,9 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   const consumer = await session.consume(names.workQueue, config.concurrency, (delivery) => {
     inFlight++;
     lastActivity = Date.now();
+    // Set by the tasker when it publishes (ms since the epoch); absent from foreign messages.
+    const publishedAt = Number(delivery.headers['x-published-at']);
+    if (publishedAt > 0) metrics?.messagePickedUp(lastActivity - publishedAt);
     handleDelivery(delivery.content, ports, control)
       .then(
         (handled) => {
@@ -225,6 +251,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
       await store.removeWorker(workerId).catch((error: unknown) => logger.debug({ err: error }, 'could not remove the heartbeat'));
       await session.close().catch((error: unknown) => logger.warn({ err: error }, 'closing RabbitMQ failed'));
       await store.close().catch((error: unknown) => logger.warn({ err: error }, 'closing Redis failed'));
+      if (s3 !== undefined) (await s3).close();
       logger.info('worker stopped');
       resolveDone(0);
     })();
@@ -240,5 +267,12 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
     }, Math.min(1000, idleMs));
   }
 
-  return { done, shutdown };
+  const readiness = (): { ok: boolean; detail: string } => {
+    if (draining) return { ok: false, detail: 'draining: shutting down' };
+    if (!session.isConnected()) return { ok: false, detail: 'not connected to RabbitMQ (reconnecting)' };
+    if (!consumer.isActive()) return { ok: false, detail: `not consuming ${names.workQueue} (reopening the channel)` };
+    return { ok: true, detail: `ok: consuming ${names.workQueue}, ${running.size} of ${config.concurrency} running` };
+  };
+
+  return { done, shutdown, readiness };
 }

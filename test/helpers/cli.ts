@@ -58,6 +58,7 @@ export interface ResultLine {
   command: string;
   tail?: string;
   reason?: string;
+  uploaded?: string[];
 }
 
 export function readResults(workdir: string, runId: string): ResultLine[] {

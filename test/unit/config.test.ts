@@ -148,4 +148,26 @@ describe('loadRunConfig', () => {
     expect((error as InputError).message).toMatch(/^9 problems:\n {2}- /);
     for (const problem of problems) expect((error as InputError).message).toContain(problem);
   });
+
+  describe('S3', () => {
+    it('is off unless S3_BUCKET is set', () => {
+      expect(loadRunConfig(['j'], {}, {}, '/cwd').s3).toBeUndefined();
+    });
+
+    it('reads bucket, prefix, patterns and connection', () => {
+      const config = loadRunConfig(['j'], {}, { S3_BUCKET: 'my-bucket', S3_PREFIX: '/a//b/', S3_UPLOAD: 'out/*.json,fig/*.png', S3_ENDPOINT_URL: 'http://minio:9000' }, '/cwd');
+      expect(config.s3).toEqual({
+        bucket: 'my-bucket',
+        prefix: 'a/b',
+        patterns: ['out/*.json', 'fig/*.png'],
+        connection: { endpoint: 'http://minio:9000', forcePathStyle: true, checksum: 'when_required', region: 'us-east-1' },
+      });
+    });
+
+    it('names S3 settings that make no sense', () => {
+      expect(problemsOf(['j'], {}, { S3_UPLOAD: 'out/*' })[0]).toContain('S3_BUCKET is not');
+      const problems = problemsOf(['j'], {}, { S3_BUCKET: 'Bad_Bucket', S3_UPLOAD: '../x', S3_PREFIX: 'a/../b' });
+      expect(problems).toHaveLength(3);
+    });
+  });
 });

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { ExecutionResult } from '../../shared/executor.js';
+import type { UploadReport } from '../../shared/outputs.js';
 import type { BeginOutcome } from '../../shared/redis-store.js';
 import type { ResultRecord } from '../../shared/results.js';
 import { handleDelivery, type DeliveryControl, type DeliveryPorts, type StartedCommand } from '../../worker/handle-delivery.js';
@@ -25,7 +26,7 @@ const message = {
 const content = Buffer.from(JSON.stringify(message));
 const ok: ExecutionResult = { outcome: 'succeeded', exitCode: 0, signal: null, startedAt: 'a', finishedAt: 'b', durationMs: 5, tail: '' };
 
-function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; draining?: boolean; drainKill?: boolean } = {}) {
+function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; draining?: boolean; drainKill?: boolean; upload?: UploadReport } = {}) {
   const calls: string[] = [];
   const published: ResultRecord[] = [];
   const finished: ResultRecord[] = [];
@@ -58,6 +59,15 @@ function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; drai
     publishResult: async (_message, record) => {
       calls.push('publish');
       published.push(record);
+    },
+    watchOutputs: async () => {
+      calls.push('watch');
+      return {
+        finish: async () => {
+          calls.push('upload');
+          return options.upload ?? { ok: true, keys: [] };
+        },
+      };
     },
   };
   const control: DeliveryControl = {
@@ -129,5 +139,40 @@ describe('handleDelivery', () => {
     const f = fakes([{ kind: 'started' }], { draining: true });
     expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
     expect(f.calls).toEqual([]);
+  });
+
+  describe('uploads', () => {
+    const withUpload = Buffer.from(JSON.stringify({ ...message, upload: { bucket: 'b-1', prefix: 'r1', patterns: ['out/*.json'] } }));
+
+    it('uploads after success, before recording and acking; keys go into the result', async () => {
+      const f = fakes([{ kind: 'started' }], { upload: { ok: true, keys: ['r1/out/a.json'] } });
+      const handled = await handleDelivery(withUpload, f.ports, f.control);
+      expect(handled.decision).toBe('ack');
+      expect(f.calls).toEqual(['begin', 'watch', 'start', 'untrack', 'upload', 'finish', 'release']);
+      expect(f.finished[0]).toMatchObject({ outcome: 'succeeded', uploaded: ['r1/out/a.json'] });
+    });
+
+    it('a failed upload fails the attempt, with the reason', async () => {
+      const f = fakes([{ kind: 'started' }], { upload: { ok: false, keys: [], reason: 'AccessDenied' } });
+      await handleDelivery(withUpload, f.ports, f.control);
+      expect(f.finished[0]).toMatchObject({ outcome: 'upload-failed', exitCode: 0 });
+      expect(f.finished[0]?.reason).toContain('AccessDenied');
+    });
+
+    it('uploads nothing for a failed command, or a message without upload patterns', async () => {
+      const failed = fakes([{ kind: 'started' }], { result: { ...ok, outcome: 'failed', exitCode: 1 } });
+      await handleDelivery(withUpload, failed.ports, failed.control);
+      expect(failed.calls).not.toContain('upload');
+      const plain = fakes([{ kind: 'started' }]);
+      await handleDelivery(content, plain.ports, plain.control);
+      expect(plain.calls).not.toContain('watch');
+    });
+
+    it('dead-letters a message whose upload patterns leave the workdir', async () => {
+      const f = fakes([{ kind: 'started' }]);
+      const evil = Buffer.from(JSON.stringify({ ...message, upload: { bucket: 'b-1', prefix: 'r1', patterns: ['../etc/*'] } }));
+      expect((await handleDelivery(evil, f.ports, f.control)).decision).toBe('reject');
+      expect(f.calls).toEqual([]);
+    });
   });
 });

@@ -1,0 +1,64 @@
+# syntax=docker/dockerfile:1
+#
+# The tasker image: Node (current LTS), the built `tasker` program, tini, and a job in /job.
+# /job holds the jobs file and its inputs; k8s/tasker.yml runs
+#   tasker run --run-id <the Job's uid> --split makita --stage /job/data --stage /job/bin /job/jobs.sh
+# As shipped, /job is the makita-shaped demo of examples/makita (bash stand-ins, runs anywhere).
+# Your own job: replace /job in an image of your own,
+#
+#   FROM tasker:0.1.0
+#   COPY jobs.sh /job/jobs.sh
+#   COPY data /job/data
+#
+# or mount the jobs file from a ConfigMap at /job (see docs/kubernetes.md). Lines of a tasker
+# phase (makita's mkdir and describe lines) run in the tasker's own container: when they need
+# your software, build the tasker on your worker image instead (FROM your-worker-image, the same
+# COPY lines, and ENTRYPOINT ["/usr/bin/tini", "--", "/opt/tasker/bin/tasker.js"]).
+#
+# Build (from the repository root):  docker build -f tasker.Dockerfile -t tasker:0.1.0 .
+
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# 1. Compile TypeScript to dist/ (dev dependencies live only in this stage).
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# --ignore-scripts: `prepare` builds, and the sources are not copied yet.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY shared shared
+COPY tasker tasker
+COPY worker worker
+RUN npm run build
+
+# 2. Production dependencies only.
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /src
+COPY package.json package-lock.json ./
+# --ignore-scripts: `prepare` would try to build; dist/ comes from the build stage. No production
+# dependency needs an install script.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# 3. The runtime: production dependencies, dist/, the entry points and the job.
+FROM ${NODE_IMAGE}
+# tini as PID 1 forwards SIGTERM to the tasker (which stops its commands, records them and exits
+# 130, so the Job's next pod resumes the run) and reaps orphaned processes; node as PID 1 would not.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production
+WORKDIR /opt/tasker
+COPY --from=prod-deps /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY package.json ./
+COPY bin ./bin
+COPY examples/makita /job
+RUN ln -s /opt/tasker/bin/tasker.js /usr/local/bin/tasker \
+ && mkdir -p /work \
+ && chown 1000:1000 /work
+# The `node` user of the base image, by number so that Kubernetes can check runAsNonRoot.
+USER 1000:1000
+# The shared volume's mount point: commands run here, runs are recorded under .tasker/.
+WORKDIR /work
+ENTRYPOINT ["/usr/bin/tini", "--", "/opt/tasker/bin/tasker.js"]
+CMD ["run", "--split", "makita", "--stage", "/job/data", "--stage", "/job/bin", "/job/jobs.sh"]
