@@ -4,6 +4,7 @@ import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../sh
 import { metricsEnvironment, readMetricsPort } from '../shared/metrics-config.js';
 import { splitPresets, type SplitPreset } from '../shared/plan.js';
 import { isValidRunId } from '../shared/run-layout.js';
+import { checkSigningKey } from '../shared/signing.js';
 import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/s3-config.js';
 
 /**
@@ -102,6 +103,8 @@ export interface RunConfig {
   metricsPort: number | undefined;
   /** Set when S3_BUCKET is: what to upload and how to reach S3. */
   s3: RunS3Config | undefined;
+  /** TASKER_SIGNING_KEY. Default: unset, messages are not signed. */
+  signingKey: string | undefined;
 }
 
 export interface RunS3Config {
@@ -163,6 +166,9 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   const stallWarningMs = problems.duration(...flagOrEnv('--stall-warning', flags.stallWarning, 'TASKER_STALL_WARNING', env));
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
   const s3 = readRunS3(env, problems);
+  const signingKey = envValue(env, 'TASKER_SIGNING_KEY');
+  const keyProblem = signingKey === undefined ? undefined : checkSigningKey(signingKey);
+  if (keyProblem !== undefined) problems.add(keyProblem);
   problems.done();
   return {
     files: [...files],
@@ -188,6 +194,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     stallWarningMs: stallWarningMs ?? 60_000,
     metricsPort,
     s3,
+    signingKey,
   };
 }
 

@@ -40,6 +40,8 @@ export interface StartOptions {
   recordedAttempts: ReadonlyMap<string, number>;
   /** Outputs workers upload after each success; undefined: none. */
   upload: OutputSpec | undefined;
+  /** Signs commands, checks results; undefined: unsigned. */
+  signingKey: string | undefined;
   /** A heartbeat older than this means the previous tasker of the run is gone. */
   staleAfterMs: number;
 }
@@ -137,6 +139,7 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
         stallWarningMs: start.stallWarningMs,
         recordedAttempts: start.recordedAttempts,
         upload: start.upload,
+        signingKey: start.signingKey,
       });
       return {
         dispatchFor: (phase) => run.dispatchFor(phase),

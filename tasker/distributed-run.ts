@@ -10,6 +10,7 @@ import type { PhaseSpec } from '../shared/plan.js';
 import type { RunStore } from '../shared/redis-store.js';
 import type { ResultRecord } from '../shared/results.js';
 import type { RunLayout } from '../shared/run-layout.js';
+import { signatureHeader, signBody, verifyBody } from '../shared/signing.js';
 import type { AttemptOutcome, PhaseDispatch } from './run-phases.js';
 
 /**
@@ -34,6 +35,8 @@ export interface DistributedRunOptions {
   recordedAttempts: ReadonlyMap<string, number>;
   /** Outputs workers upload after each success; undefined: none. */
   upload: OutputSpec | undefined;
+  /** TASKER_SIGNING_KEY: commands are signed, and only results signed with it are counted. */
+  signingKey: string | undefined;
 }
 
 export interface DistributedRun {
@@ -135,6 +138,15 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   };
 
   const onDelivery = (delivery: Delivery): void => {
+    const forged = options.signingKey === undefined ? undefined : verifyBody(options.signingKey, delivery.content, delivery.headers);
+    if (forged !== undefined) {
+      // Not from one of our workers (or our own command, dead-lettered): counting it would let
+      // anyone who can publish mark commands as done or failed. The real result is still to come,
+      // or found in Redis by the reconciliation below.
+      logger.error({ problem: forged, hint: 'every worker needs the same TASKER_SIGNING_KEY as the tasker' }, 'ignoring a message on the run queue that is not signed with TASKER_SIGNING_KEY');
+      delivery.ack();
+      return;
+    }
     const kind = messageKind(delivery.content);
     if (kind === 'result') {
       const parsed = parseResultMessage(delivery.content);
@@ -278,8 +290,12 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
               replyTo: names.runQueue(runId),
               ...(options.upload === undefined ? {} : { upload: options.upload }),
             };
-            // x-published-at: workers report how long commands waited in the queue (metrics).
-            await session.publish(names.exchange, names.runRoutingKey(runId), encodeMessage(message), { headers: { 'x-published-at': Date.now() } });
+            // x-published-at: workers report how long commands waited in the queue (metrics). It is
+            // outside the signed body: a wrong value can only skew a metric.
+            const body = encodeMessage(message);
+            const headers: Record<string, unknown> = { 'x-published-at': Date.now() };
+            if (options.signingKey !== undefined) headers[signatureHeader] = signBody(options.signingKey, body);
+            await session.publish(names.exchange, names.runRoutingKey(runId), body, { headers });
             // Marked after the broker confirmed: a crash in between means a duplicate, never a loss.
             await store.markPublished(runId, command.id, effectiveAttempt);
           }

@@ -256,6 +256,7 @@ async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Prepared)
     recordedAttempts: prior.attempts,
     staleAfterMs: 3 * heartbeatMs(config),
     upload: perCommand?.spec,
+    signingKey: config.signingKey,
   });
   logger.info(
     {

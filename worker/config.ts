@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { collectProblems, envValue, flagOrEnv, readConnection } from '../shared/config-values.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/metrics-config.js';
 import { defaultNamespace } from '../shared/names.js';
+import { checkSigningKey } from '../shared/signing.js';
 import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/s3-config.js';
 
 /** Worker configuration: flags, then environment, then defaults. Pure; reports every problem at once. */
@@ -54,6 +55,8 @@ export interface WorkerConfig {
   metricsPort: number | undefined;
   /** How to reach S3 when a run's messages ask for uploads. */
   s3: S3Connection;
+  /** TASKER_SIGNING_KEY: run only messages signed with it. Default: unset, unsigned messages run. */
+  signingKey: string | undefined;
 }
 
 export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string | undefined>, cwd: string): WorkerConfig {
@@ -73,6 +76,9 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
   problems.logLevel(logLevel);
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
   const s3 = readS3Connection(env, problems);
+  const signingKey = envValue(env, 'TASKER_SIGNING_KEY');
+  const keyProblem = signingKey === undefined ? undefined : checkSigningKey(signingKey);
+  if (keyProblem !== undefined) problems.add(keyProblem);
   problems.done();
   return {
     ...connection,
@@ -85,5 +91,6 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
     logLevel,
     metricsPort,
     s3,
+    signingKey,
   };
 }

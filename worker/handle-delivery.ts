@@ -11,7 +11,8 @@ import { toResultRecord, type ResultRecord } from '../shared/results.js';
  * what to do once it is settled.
  *
  * Guarantees:
- * - an invalid message is dead-lettered, never run, never requeued;
+ * - an invalid message, or with a signing key one whose signature does not verify, is
+ *   dead-lettered, never run, never requeued;
  * - a command whose result is already recorded is not run again (duplicate delivery); its
  *   result is sent again, in case the first sender died before sending it;
  * - one lease per command: a redelivered copy of a command that is still running elsewhere
@@ -41,6 +42,8 @@ export interface DeliveryPorts {
   store: DeliveryStore;
   start(message: CommandMessage): StartedCommand;
   publishResult(message: CommandMessage, record: ResultRecord): Promise<void>;
+  /** With TASKER_SIGNING_KEY: why a message is not authentic, undefined when it is. Unset: all are run. */
+  authenticate?: ((content: Buffer, headers: Record<string, unknown>) => string | undefined) | undefined;
   /** Snapshot before a command whose message asks for uploads; `finish()` uploads its outputs. */
   watchOutputs(spec: OutputSpec): Promise<OutputWatch>;
   sleep(ms: number): Promise<void>;
@@ -63,8 +66,13 @@ export interface DeliveryControl {
 
 let leaseCounter = 0;
 
-export async function handleDelivery(content: Buffer, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled> {
+export async function handleDelivery(content: Buffer, ports: DeliveryPorts, control: DeliveryControl, headers: Record<string, unknown> = {}): Promise<Handled> {
   const { logger, store } = ports;
+  const forged = ports.authenticate?.(content, headers);
+  if (forged !== undefined) {
+    logger.error({ problem: forged, bytes: content.length, hint: 'this worker runs only commands signed with its TASKER_SIGNING_KEY; the tasker must have the same key' }, 'message not authentic: dead-lettered, not run');
+    return { decision: 'reject' };
+  }
   const parsed = parseCommandMessage(content);
   if (!parsed.ok) {
     logger.error({ problem: parsed.problem, bytes: content.length }, 'invalid message: dead-lettered, not run');

@@ -8,6 +8,7 @@ import { encodeMessage, type CommandMessage } from '../shared/messages.js';
 import type { OutputSpec } from '../shared/outputs.js';
 import type { ResultRecord } from '../shared/results.js';
 import type { S3Store } from '../shared/s3-store.js';
+import { signatureHeader, signBody, verifyBody } from '../shared/signing.js';
 import { names as namesFor } from '../shared/names.js';
 import { createRunStore, type RunStore, type WorkerInfo } from '../shared/redis-store.js';
 import { attemptRequest, runLayout } from '../shared/run-layout.js';
@@ -95,15 +96,20 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   }, 5000);
   await heartbeat();
 
+  // With a signing key, results are signed too: the tasker counts only results from real workers.
+  const publishSigned = (queue: string, body: Buffer): Promise<void> =>
+    config.signingKey === undefined ? session.publish('', queue, body) : session.publish('', queue, body, { headers: { [signatureHeader]: signBody(config.signingKey, body) } });
   // The AWS SDK is loaded on the first message that asks for uploads: most runs never do.
   let s3: Promise<S3Store> | undefined;
   const s3Store = (): Promise<S3Store> => {
     s3 ??= import('../shared/s3-store.js').then(({ createS3Store }) => createS3Store({ connection: config.s3, logger }));
     return s3;
   };
+  const signingKey = config.signingKey;
   const ports = {
     store,
     logger,
+    authenticate: signingKey === undefined ? undefined : (content: Buffer, headers: Record<string, unknown>) => verifyBody(signingKey, content, headers),
     watchOutputs: async (spec: OutputSpec) => (await s3Store()).watchOutputs(spec, workdir),
     workerId,
     leaseTtlMs: config.leaseTtlMs,
@@ -123,7 +129,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
     publishResult: (message: CommandMessage, record: ResultRecord) =>
       // The reply queue is derived from the run id, never taken from the message: a forged
       // message cannot make a worker write into another queue.
-      session.publish('', names.runQueue(message.runId), encodeMessage({ v: 1, kind: 'result', runId: message.runId, record })),
+      publishSigned(names.runQueue(message.runId), encodeMessage({ v: 1, kind: 'result', runId: message.runId, record })),
   };
   // Slots: at most `concurrency` commands run at once, even when one more message is prefetched.
   let freeSlots = config.concurrency;
@@ -193,7 +199,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
     // Set by the tasker when it publishes (ms since the epoch); absent from foreign messages.
     const publishedAt = Number(delivery.headers['x-published-at']);
     if (publishedAt > 0) metrics?.messagePickedUp(lastActivity - publishedAt);
-    handleDelivery(delivery.content, ports, control)
+    handleDelivery(delivery.content, ports, control, delivery.headers)
       .then(
         (handled) => {
           settle(delivery, handled.decision);

@@ -175,4 +175,13 @@ describe('handleDelivery', () => {
       expect(f.calls).toEqual([]);
     });
   });
+
+  it('with a signing key, dead-letters a message that is not authentic before parsing or running it', async () => {
+    const f = fakes([{ kind: 'started' }]);
+    f.ports.authenticate = (_content, headers) => (headers['sig'] === 'good' ? undefined : 'unsigned message');
+    expect((await handleDelivery(content, f.ports, f.control, {})).decision).toBe('reject');
+    expect(f.calls).toEqual([]);
+    expect((await handleDelivery(content, f.ports, f.control, { sig: 'good' })).decision).toBe('ack');
+    expect(f.calls).toContain('start');
+  });
 });
