@@ -1,0 +1,452 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { readEvents, readResults, readSummary, writeEventScript, type Event, type ResultLine } from '../helpers/cli.js';
+import { cleanupNamespace, newNamespace, queueCounts, serviceEnv, spawnTasker, spawnWorker, waitFor, watchOutput, withChannel, type Proc, type Services } from '../helpers/distributed.js';
+
+/**
+ * The fault suite: each scenario is a real distributed run of a few hundred commands on several
+ * worker processes, and one fault injected a third of the way through. Every command records its
+ * start and its end (ev.sh). After the run, the same checks for every scenario:
+ *
+ * - the run ends with the expected exit code;
+ * - no command is lost: every command of the plan has a final result;
+ * - exactly one recorded success per succeeded command, and the expected failures reported;
+ * - no command that had finished ran again (no start after its end);
+ * - the workdir was not cleaned (a file put there before the run is still there).
+ *
+ * One table row per scenario is printed at the end (`npm run test:faults` runs only this file).
+ */
+
+const services: Services = { amqpUrl: inject('amqpUrl'), redisUrl: inject('redisUrl') };
+const commandCount = 240;
+const workerCount = 3;
+
+interface Row {
+  scenario: string;
+  commands: number;
+  exit: string;
+  lost: number;
+  doubleSuccess: number;
+  rerunAfterFinish: number;
+  rerunUnrecorded: number;
+  workdirKept: boolean;
+  seconds: string;
+  verdict: string;
+}
+const rows: Row[] = [];
+
+afterAll(() => {
+  const header = ['scenario', 'commands', 'exit (expected)', 'lost', 'double successes', 'reruns after recorded finish', 'reruns, end not yet recorded', 'workdir kept', 's', 'verdict'];
+  const lines = rows.map((r) => [r.scenario, String(r.commands), r.exit, String(r.lost), String(r.doubleSuccess), String(r.rerunAfterFinish), String(r.rerunUnrecorded), r.workdirKept ? 'yes' : 'NO', r.seconds, r.verdict]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const format = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  const table = [format(header), format(widths.map((w) => '-'.repeat(w))), ...lines.map(format)].join('\n');
+  process.stdout.write(`\nFault suite\n${table}\n`);
+  if (process.env['FAULT_TABLE'] !== undefined) writeFileSync(process.env['FAULT_TABLE'], `${table}\n`);
+});
+
+/** Every process below `pid` (children, grandchildren, ...), from /proc. */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  const found: number[] = [];
+  const visit = (parent: number): void => {
+    for (const child of children.get(parent) ?? []) {
+      found.push(child);
+      visit(child);
+    }
+  };
+  visit(pid);
+  return found;
+}
+
+/** A pod dying: the process and everything it started, at once. */
+function killTree(pid: number): void {
+  for (const target of [pid, ...descendants(pid)]) {
+    try {
+      process.kill(target, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Worker processes kept at `desired`, like a Deployment: one that dies is replaced. */
+class WorkerPool {
+  readonly all: Proc[] = [];
+  readonly live = new Set<Proc>();
+  desired: number;
+  private stopped = false;
+  readonly output: (() => string)[] = [];
+
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly args: string[],
+    count: number,
+  ) {
+    this.desired = count;
+  }
+
+  async fill(): Promise<void> {
+    while (!this.stopped && this.live.size < this.desired) {
+      const proc = spawnWorker(this.env, this.args);
+      const out = watchOutput(proc);
+      this.all.push(proc);
+      this.output.push(out.text);
+      this.live.add(proc);
+      void proc.then(() => {
+        this.live.delete(proc);
+        // Restarted after a short back-off, as Kubernetes restarts a pod.
+        if (!this.stopped) setTimeout(() => void this.fill(), 500);
+      });
+      await waitFor('a worker to be ready', () => out.text().includes('waiting for commands') || proc.exitCode !== null, 20_000);
+    }
+  }
+
+  pick(): Proc {
+    const proc = [...this.live][0];
+    if (proc === undefined) throw new Error('no live worker');
+    return proc;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const proc of this.all) if (proc.exitCode === null && proc.signalCode === null) killTree(proc.pid!);
+    await Promise.all(this.all.map((proc) => proc.catch(() => undefined)));
+  }
+}
+
+interface RunContext {
+  dir: string;
+  ns: string;
+  env: Record<string, string>;
+  pool: WorkerPool;
+  tasker: Proc;
+  taskerArgs: string[];
+  /** Replaces the tasker (after a kill): the final exit code is the last tasker's. */
+  restartTasker(): void;
+  events(): Event[];
+  ends(): number;
+}
+
+interface Scenario {
+  name: string;
+  /** Lines added to the simulate phase, a third of the way in. */
+  specialLines?: string[];
+  taskerArgs?: string[];
+  env?: Record<string, string>;
+  expectExit: number;
+  /** Command ids (by their line's text) expected to be reported failed. */
+  expectFailed?: (results: ResultLine[]) => string[];
+  inject?: (ctx: RunContext) => Promise<void>;
+  /** Around the whole scenario (e.g. lower the consumer timeout, start a private Redis). */
+  around?: (run: (env: Record<string, string>) => Promise<void>) => Promise<void>;
+  timeoutMs?: number;
+}
+
+function jobsLines(special: string[]): string[] {
+  const lines = ['# phase: setup (tasker)', 'mkdir -p out', 'bash ev.sh 0', '# phase: simulate'];
+  for (let i = 0; i < commandCount; i++) {
+    if (i === Math.floor(commandCount / 3)) lines.push(...special);
+    lines.push('bash ev.sh 0.05');
+  }
+  lines.push('# phase: aggregate', 'bash ev.sh 0');
+  return lines;
+}
+
+async function runScenario(scenario: Scenario, extraEnv: Record<string, string>): Promise<void> {
+  const started = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), 'tasker-fault-'));
+  const ns = newNamespace();
+  const env = serviceEnv(services, ns, { TASKER_LEASE_TTL: '2s', ...scenario.env, ...extraEnv });
+  writeEventScript(dir);
+  writeFileSync(join(dir, 'keep-me.txt'), 'put there before the run');
+  const jobs = join(dir, 'jobs.sh');
+  writeFileSync(jobs, `${jobsLines(scenario.specialLines ?? []).join('\n')}\n`);
+  const runId = `fault-${ns}`;
+  const taskerArgs = ['run', '--run-id', runId, '--workdir', dir, '--progress-interval', '2s', ...(scenario.taskerArgs ?? []), jobs];
+  const pool = new WorkerPool(env, ['--workdir', dir, '--concurrency', '2'], workerCount);
+  let tasker: Proc | undefined;
+  try {
+    await pool.fill();
+    tasker = spawnTasker(env, taskerArgs);
+    const events = (): Event[] => readEvents(join(dir, 'events.txt'));
+    const ctx: RunContext = {
+      dir,
+      ns,
+      env,
+      pool,
+      tasker,
+      taskerArgs,
+      restartTasker: () => {
+        ctx.tasker = spawnTasker(env, taskerArgs);
+      },
+      events,
+      ends: () => events().filter((e) => e.event === 'end').length,
+    };
+    await waitFor('a third of the commands to finish', () => ctx.ends() >= commandCount / 3, 60_000);
+    await scenario.inject?.(ctx);
+    const done = await ctx.tasker;
+    const log = done.all;
+
+    // The checks.
+    const results = readResults(dir, runId);
+    const planned = commandCount + (scenario.specialLines?.length ?? 0) + 3;
+    const final = new Map<string, ResultLine>();
+    for (const r of results) if (final.get(r.id)?.outcome !== 'succeeded') final.set(r.id, r);
+    const successes = new Map<string, number>();
+    for (const r of results) if (r.outcome === 'succeeded') successes.set(r.id, (successes.get(r.id) ?? 0) + 1);
+    const lost = planned - final.size;
+    const doubleSuccess = [...successes.values()].filter((count) => count > 1).length;
+    // "Finished" is what the system recorded: a start after a recorded result's end would be a
+    // rerun of finished work. A worker killed after its command's process ended but before the
+    // result was recorded (a window of milliseconds) cannot know it finished: that attempt runs
+    // again, and is counted apart.
+    const recordedEnd = new Map<string, bigint>();
+    for (const r of results) {
+      if (r.outcome !== 'succeeded' && r.outcome !== 'failed') continue;
+      const at = BigInt(Date.parse(r.finishedAt)) * 1_000_000n;
+      if (!recordedEnd.has(r.id) || at < recordedEnd.get(r.id)!) recordedEnd.set(r.id, at);
+    }
+    const starts = events().filter((e) => e.event === 'start');
+    const rerunAfterFinish = new Set(starts.filter((e) => recordedEnd.has(e.id) && e.at > recordedEnd.get(e.id)! + 1_000_000n).map((e) => e.id)).size;
+    const firstEnd = new Map<string, bigint>();
+    for (const e of events()) if (e.event === 'end' && !firstEnd.has(e.id)) firstEnd.set(e.id, e.at);
+    const rerunUnrecorded = new Set(starts.filter((e) => firstEnd.has(e.id) && e.at > firstEnd.get(e.id)!).map((e) => e.id)).size - rerunAfterFinish;
+    const workdirKept = existsSync(join(dir, 'keep-me.txt'));
+    const failedIds = [...final.values()].filter((r) => r.outcome !== 'succeeded').map((r) => r.id).sort();
+    const expectedFailed = (scenario.expectFailed?.(results) ?? []).sort();
+    const summary = readSummary(dir, runId);
+    const ok = done.exitCode === scenario.expectExit && lost === 0 && doubleSuccess === 0 && rerunAfterFinish === 0 && workdirKept && JSON.stringify(failedIds) === JSON.stringify(expectedFailed);
+    rows.push({
+      scenario: scenario.name,
+      commands: planned,
+      exit: `${done.exitCode} (${scenario.expectExit})`,
+      lost,
+      doubleSuccess,
+      rerunAfterFinish,
+      rerunUnrecorded,
+      workdirKept,
+      seconds: ((Date.now() - started) / 1000).toFixed(1),
+      verdict: ok ? 'pass' : 'FAIL',
+    });
+    expect(done.exitCode, log.slice(-3000)).toBe(scenario.expectExit);
+    expect(lost, 'commands without a final result').toBe(0);
+    expect(doubleSuccess, 'commands with more than one recorded success').toBe(0);
+    expect(rerunAfterFinish, 'commands that ran again after their result was recorded').toBe(0);
+    expect(workdirKept).toBe(true);
+    expect(failedIds).toEqual(expectedFailed);
+    expect(summary.totals).toMatchObject({ commands: planned });
+  } catch (error) {
+    if (!rows.some((r) => r.scenario === scenario.name)) {
+      rows.push({ scenario: scenario.name, commands: 0, exit: '-', lost: -1, doubleSuccess: -1, rerunAfterFinish: -1, rerunUnrecorded: -1, workdirKept: existsSync(join(dir, 'keep-me.txt')), seconds: ((Date.now() - started) / 1000).toFixed(1), verdict: 'FAIL' });
+    }
+    throw error;
+  } finally {
+    if (tasker !== undefined && tasker.exitCode === null) killTree(tasker.pid!);
+    await pool.stop();
+    await cleanupNamespace({ ...services, redisUrl: env['REDIS_URL']! }, ns, [runId]).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function rabbitmqctl(...args: string[]): string {
+  try {
+    return execFileSync('rabbitmqctl', args, { encoding: 'utf8', timeout: 120_000 });
+  } catch (error) {
+    throw new Error(`the fault suite drives RabbitMQ with rabbitmqctl, which failed here (run the tests where RabbitMQ runs locally): ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** A Redis of its own, with persistence (append-only file, as in k8s/), that a scenario restarts. */
+class PrivateRedis {
+  private proc: ChildProcess | undefined;
+  private readonly dir = mkdtempSync(join(tmpdir(), 'tasker-fault-redis-'));
+
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'], { stdio: 'ignore' });
+    this.proc = proc;
+    const failed = new Promise<never>((_, reject) => proc.once('error', (error) => reject(new Error(`the Redis restart scenario needs redis-server on PATH: ${error.message}`))));
+    await Promise.race([failed, waitFor('the private Redis', () => portAnswers(this.port), 10_000)]);
+  }
+
+  /** SIGTERM: Redis flushes its append-only file and exits, as on a pod's restart. */
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    if (proc === undefined || proc.exitCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGTERM');
+    await exited;
+  }
+
+  async dispose(): Promise<void> {
+    this.proc?.kill('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+let privateRedis: PrivateRedis | undefined;
+
+const scenarios: Scenario[] = [
+  {
+    name: 'SIGKILL one worker (process tree)',
+    expectExit: 0,
+    inject: async (ctx) => killTree(ctx.pool.pick().pid!),
+  },
+  {
+    name: 'SIGKILL all workers, fresh ones start',
+    expectExit: 0,
+    inject: async (ctx) => {
+      for (const proc of [...ctx.pool.live]) killTree(proc.pid!);
+    },
+  },
+  {
+    name: 'SIGKILL the tasker, restart same run id',
+    expectExit: 0,
+    inject: async (ctx) => {
+      killTree(ctx.tasker.pid!);
+      await ctx.tasker;
+      await sleep(500);
+      ctx.restartTasker();
+    },
+  },
+  {
+    name: 'SIGTERM one worker (scale-down)',
+    expectExit: 0,
+    inject: async (ctx) => {
+      ctx.pool.desired--;
+      const victim = ctx.pool.pick();
+      victim.kill('SIGTERM');
+      const result = await victim;
+      expect(result.exitCode, 'a drained worker exits 0').toBe(0);
+    },
+  },
+  {
+    name: 'RabbitMQ restart',
+    expectExit: 0,
+    inject: async () => {
+      rabbitmqctl('stop_app');
+      await sleep(1000);
+      rabbitmqctl('start_app');
+    },
+    timeoutMs: 240_000,
+  },
+  {
+    name: 'Redis restart (with persistence)',
+    expectExit: 0,
+    around: async (run) => {
+      privateRedis = new PrivateRedis(await freePort());
+      try {
+        await privateRedis.start();
+        await run({ REDIS_URL: privateRedis.url });
+      } finally {
+        await privateRedis.dispose();
+        privateRedis = undefined;
+      }
+    },
+    inject: async () => {
+      await privateRedis!.stop();
+      await sleep(1000);
+      await privateRedis!.start();
+    },
+  },
+  {
+    name: 'a command kills its own worker',
+    // The first time it runs it SIGKILLs the worker running it (as an out-of-memory kill would);
+    // run again elsewhere, it succeeds.
+    specialLines: ['test -e out/killed-once || { touch out/killed-once; kill -9 "$(ps -o ppid= -p $PPID | tr -d " ")"; sleep 5; }; bash ev.sh 0'],
+    expectExit: 0,
+  },
+  {
+    name: 'malformed message in the work queue',
+    expectExit: 0,
+    inject: async (ctx) => {
+      await withChannel(services.amqpUrl, async (channel) => {
+        channel.sendToQueue(`${ctx.ns}.commands`, Buffer.from('{"v":1,"kind":"command","command":"touch out/pwned"'), { persistent: true });
+        await sleep(100);
+      });
+      await waitFor('the malformed message dead-lettered', async () => (await queueCounts(services.amqpUrl, `${ctx.ns}.commands.dead`))?.messageCount === 1);
+      expect(existsSync(join(ctx.dir, 'out', 'pwned'))).toBe(false);
+    },
+  },
+  {
+    name: 'command longer than a lowered consumer timeout',
+    specialLines: ['bash ev.sh 4'],
+    expectExit: 0,
+    around: async (run) => {
+      const eval_ = (expr: string): string => rabbitmqctl('eval', expr).trim();
+      const before = eval_('application:get_env(rabbit, consumer_timeout).');
+      const tickBefore = eval_('application:get_env(rabbit, channel_tick_interval).');
+      eval_('application:set_env(rabbit, consumer_timeout, 1500).');
+      eval_('application:set_env(rabbit, channel_tick_interval, 500).');
+      try {
+        await run({});
+      } finally {
+        eval_(`application:set_env(rabbit, consumer_timeout, ${/\{ok,(\d+)\}/.exec(before)?.[1] ?? '1800000'}).`);
+        // Never unset it: RabbitMQ 3.10 cannot open channels without this setting.
+        eval_(`application:set_env(rabbit, channel_tick_interval, ${/\{ok,(\d+)\}/.exec(tickBefore)?.[1] ?? '60000'}).`);
+      }
+    },
+  },
+  {
+    name: 'command that never ends, under --timeout',
+    specialLines: ['bash ev.sh 3600'],
+    taskerArgs: ['--timeout', '3s', '--kill-grace', '1s', '--keep-going'],
+    expectExit: 1,
+    expectFailed: (results) => [...new Set(results.filter((r) => r.command === 'bash ev.sh 3600').map((r) => r.id))],
+  },
+];
+
+describe('fault suite', () => {
+  for (const scenario of scenarios) {
+    it(
+      scenario.name,
+      async () => {
+        if (scenario.around === undefined) await runScenario(scenario, {});
+        else await scenario.around((env) => runScenario(scenario, env));
+      },
+      scenario.timeoutMs ?? 150_000,
+    );
+  }
+});
