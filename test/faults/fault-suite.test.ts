@@ -152,6 +152,8 @@ interface Scenario {
   /** Command ids (by their line's text) expected to be reported failed. */
   expectFailed?: (results: ResultLine[]) => string[];
   inject?: (ctx: RunContext) => Promise<void>;
+  /** After the run: evidence that the fault really happened (so the row cannot pass vacuously). */
+  verify?: (ctx: RunContext, results: ResultLine[]) => void;
   /** Around the whole scenario (e.g. lower the consumer timeout, start a private Redis). */
   around?: (run: (env: Record<string, string>) => Promise<void>) => Promise<void>;
   timeoutMs?: number;
@@ -201,6 +203,8 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
     await scenario.inject?.(ctx);
     const done = await ctx.tasker;
     const log = done.all;
+    // Let replaced workers settle before looking at what happened to the pool.
+    await sleep(100);
 
     // The checks.
     const results = readResults(dir, runId);
@@ -250,6 +254,7 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
     expect(workdirKept).toBe(true);
     expect(failedIds).toEqual(expectedFailed);
     expect(summary.totals).toMatchObject({ commands: planned });
+    scenario.verify?.(ctx, results);
   } catch (error) {
     if (!rows.some((r) => r.scenario === scenario.name)) {
       rows.push({ scenario: scenario.name, commands: 0, exit: '-', lost: -1, doubleSuccess: -1, rerunAfterFinish: -1, rerunUnrecorded: -1, workdirKept: existsSync(join(dir, 'keep-me.txt')), seconds: ((Date.now() - started) / 1000).toFixed(1), verdict: 'FAIL' });
@@ -333,6 +338,7 @@ const scenarios: Scenario[] = [
     name: 'SIGKILL one worker (process tree)',
     expectExit: 0,
     inject: async (ctx) => killTree(ctx.pool.pick().pid!),
+    verify: (ctx) => expect(ctx.pool.all.filter((proc) => proc.signalCode === 'SIGKILL')).toHaveLength(1),
   },
   {
     name: 'SIGKILL all workers, fresh ones start',
@@ -340,6 +346,7 @@ const scenarios: Scenario[] = [
     inject: async (ctx) => {
       for (const proc of [...ctx.pool.live]) killTree(proc.pid!);
     },
+    verify: (ctx) => expect(ctx.pool.all.filter((proc) => proc.signalCode === 'SIGKILL')).toHaveLength(workerCount),
   },
   {
     name: 'SIGKILL the tasker, restart same run id',
@@ -395,8 +402,10 @@ const scenarios: Scenario[] = [
     name: 'a command kills its own worker',
     // The first time it runs it SIGKILLs the worker running it (as an out-of-memory kill would);
     // run again elsewhere, it succeeds.
-    specialLines: ['test -e out/killed-once || { touch out/killed-once; kill -9 "$(ps -o ppid= -p $PPID | tr -d " ")"; sleep 5; }; bash ev.sh 0'],
+    // $PPID is the worker's executor helper; its parent (field 4 of /proc/PID/stat) is the worker.
+    specialLines: ['test -e out/killed-once || { touch out/killed-once; kill -9 "$(cut -d " " -f 4 /proc/$PPID/stat)"; sleep 5; }; bash ev.sh 0'],
     expectExit: 0,
+    verify: (ctx) => expect(ctx.pool.all.filter((proc) => proc.signalCode === 'SIGKILL'), 'the worker killed by its command').toHaveLength(1),
   },
   {
     name: 'malformed message in the work queue',
@@ -414,6 +423,10 @@ const scenarios: Scenario[] = [
     name: 'command longer than a lowered consumer timeout',
     specialLines: ['bash ev.sh 4'],
     expectExit: 0,
+    verify: (ctx, results) => {
+      expect(ctx.pool.output.some((text) => /PRECONDITION_FAILED|consumer channel closed/.test(text())), 'the broker closed a consumer channel').toBe(true);
+      expect(results.filter((r) => r.command === 'bash ev.sh 4').map((r) => r.outcome)).toEqual(['succeeded']);
+    },
     around: async (run) => {
       const eval_ = (expr: string): string => rabbitmqctl('eval', expr).trim();
       const before = eval_('application:get_env(rabbit, consumer_timeout).');
@@ -435,6 +448,7 @@ const scenarios: Scenario[] = [
     taskerArgs: ['--timeout', '3s', '--kill-grace', '1s', '--keep-going'],
     expectExit: 1,
     expectFailed: (results) => [...new Set(results.filter((r) => r.command === 'bash ev.sh 3600').map((r) => r.id))],
+    verify: (_ctx, results) => expect(results.filter((r) => r.command === 'bash ev.sh 3600').map((r) => r.outcome)).toEqual(['timed-out']),
   },
 ];
 
