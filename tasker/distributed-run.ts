@@ -104,12 +104,11 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
 
   const deliver = (record: ResultRecord, delivery: Delivery): void => {
     lastProgressAt = Date.now();
-    if (record.attempt <= (options.recordedAttempts.get(record.id) ?? 0)) {
-      delivery.ack(); // recorded by an earlier tasker of this run, which died before acking it
-      return;
-    }
     const waiter = waiting.get(record.id);
-    if (waiter !== undefined && waiter.attempt === record.attempt) {
+    // The awaited attempt's result; or a success of an earlier attempt, which is how a worker answers
+    // a command that already succeeded (e.g. one the previous tasker recorded as interrupted when its
+    // pod was stopped, and this one published again): the command is done either way.
+    if (waiter !== undefined && (waiter.attempt === record.attempt || record.outcome === 'succeeded')) {
       waiting.delete(record.id);
       freeRoom();
       waiter.resolve(
@@ -118,6 +117,10 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
           delivery.ack();
         }),
       );
+      return;
+    }
+    if (record.attempt <= (options.recordedAttempts.get(record.id) ?? 0)) {
+      delivery.ack(); // recorded by an earlier tasker of this run, which died before acking it
       return;
     }
     if (waiter !== undefined && record.attempt < waiter.attempt) {

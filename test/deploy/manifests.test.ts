@@ -1,0 +1,562 @@
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { parseDuration } from '../../shared/duration.js';
+import { names } from '../../shared/names.js';
+import { taskerEnvironment } from '../../tasker/config.js';
+import { workerEnvironment } from '../../worker/config.js';
+import { repoRoot } from '../helpers/cli.js';
+import { isKustomizeFile, kindOf, typeCheckManifests } from '../helpers/manifest-types.js';
+import {
+  copiesOf,
+  dockerignored,
+  dockerignorePatterns,
+  execForm,
+  findDoc,
+  k8sDir,
+  loadManifests,
+  parseDockerfile,
+  podTemplateOf,
+  referencesIn,
+  repoPathOf,
+  selects,
+  workdirOf,
+  type Container,
+  type Doc,
+  type Dockerfile,
+  type LabelSelector,
+  type Manifest,
+  type PodTemplate,
+} from '../helpers/manifests.js';
+import { operatorNames } from '../helpers/rabbitmq-cluster.js';
+
+/**
+ * Static checks of what we ship for containers and Kubernetes (k8s/, the Dockerfiles, the
+ * cluster guide), against the code: environment variables come from the config modules' tables,
+ * queue names from shared/names.ts, entry points from the build. No cluster, no Docker.
+ */
+
+const manifests = loadManifests();
+const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+const kustomization = manifests.find((manifest) => manifest.file === 'k8s/kustomization.yaml')!.doc as Doc & {
+  namespace: string;
+  resources: string[];
+  images: { name: string; newName?: string; newTag?: string }[];
+};
+const namespace = kustomization.namespace;
+const rabbitmq = manifests.find((manifest) => manifest.doc.kind === 'RabbitmqCluster')!;
+const operator = operatorNames(rabbitmq.doc.metadata!.name!);
+const workerDeployment = findDoc(manifests, 'Deployment', 'tasker-worker');
+const taskerJob = findDoc(manifests, 'Job', 'tasker');
+const redisService = findDoc(manifests, 'Service', 'tasker-redis');
+const dockerfiles = { worker: parseDockerfile(join(repoRoot, 'worker.Dockerfile')), tasker: parseDockerfile(join(repoRoot, 'tasker.Dockerfile')) };
+
+/** Which program an image runs, from the Dockerfile that builds it (its `docker build -t` line) and its ENTRYPOINT. */
+function programOfImage(image: string): 'tasker' | 'worker' | undefined {
+  const name = image.split(':')[0]!;
+  for (const dockerfile of Object.values(dockerfiles)) {
+    const header = readFileSync(dockerfile.path, 'utf8');
+    const built = /docker build -f \S+ -t ([^:\s]+):/.exec(header)?.[1];
+    const mapped = kustomization.images.find((entry) => entry.name === name)?.newName ?? name;
+    if (built !== name && built !== mapped) continue;
+    const entrypoint = execForm(dockerfile.stages.at(-1)!, 'ENTRYPOINT')!;
+    const program = /bin\/(tasker|worker)\.js$/.exec(entrypoint.at(-1)!)?.[1];
+    return program as 'tasker' | 'worker' | undefined;
+  }
+  return undefined;
+}
+
+const tables = { tasker: Object.keys(taskerEnvironment), worker: Object.keys(workerEnvironment) };
+
+interface OurContainer {
+  where: string;
+  program: 'tasker' | 'worker';
+  pod: PodTemplate;
+  container: Container;
+}
+
+/** Every container under k8s/ that runs one of our images. */
+function ourContainers(): OurContainer[] {
+  const out: OurContainer[] = [];
+  for (const { file, doc } of manifests) {
+    const pod = podTemplateOf(doc);
+    if (pod === undefined) continue;
+    for (const container of pod.spec.containers) {
+      const program = programOfImage(container.image ?? '');
+      if (program !== undefined) out.push({ where: `${file} ${doc.kind}/${doc.metadata?.name} container ${container.name}`, program, pod, container });
+    }
+  }
+  return out;
+}
+
+function envValue(container: Container, name: string): string | undefined {
+  return container.env?.find((variable) => variable.name === name)?.value;
+}
+
+function kubectlAvailable(): boolean {
+  try {
+    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false; // not installed: the kustomize build check says so and is skipped
+  }
+}
+
+describe('k8s/ manifests', () => {
+  it('every document is a known kind and validates against its schema', () => {
+    const problems: string[] = [];
+    for (const { file, index, doc } of manifests) {
+      if (isKustomizeFile(doc)) continue;
+      const kind = kindOf(doc);
+      if (kind === undefined) {
+        problems.push(`${file}#${index + 1}: no schema for ${doc.apiVersion}/${doc.kind}`);
+        continue;
+      }
+      try {
+        kind.validate(doc);
+      } catch (error) {
+        problems.push(`${file}#${index + 1} ${doc.kind}/${doc.metadata?.name}: ${(error as Error).message}`);
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(manifests.filter((manifest) => !isKustomizeFile(manifest.doc)).length).toBeGreaterThan(15);
+  });
+
+  it('no document has a field its kind does not know (TypeScript check against the same models)', () => {
+    expect(typeCheckManifests(manifests)).toEqual([]);
+  });
+
+  it('the type check does catch a misspelt field', () => {
+    const broken = structuredClone(workerDeployment);
+    podTemplateOf(broken.doc)!.spec.containers[0]!.securityContext!['readOnlyRootFilesytem'] = true;
+    const problems = typeCheckManifests([broken]);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain("'\"readOnlyRootFilesytem\"' does not exist");
+  });
+
+  it('kustomizations name files that exist; the run (tasker.yml) and the examples are not applied with the stack', () => {
+    const problems: string[] = [];
+    for (const { file, doc } of manifests.filter((manifest) => isKustomizeFile(manifest.doc))) {
+      const base = dirname(join(repoRoot, file));
+      const listed = [...((doc['resources'] as string[] | undefined) ?? []), ...((doc['components'] as string[] | undefined) ?? [])];
+      for (const entry of listed) if (!existsSync(join(base, entry))) problems.push(`${file}: ${entry} does not exist`);
+    }
+    expect(problems).toEqual([]);
+    expect(kustomization.resources).not.toContain('tasker.yml');
+    expect(kustomization.resources.some((entry) => entry.startsWith('examples/'))).toBe(false);
+    // Both KEDA variants are offered, commented out: KEDA is optional.
+    const text = readFileSync(join(k8sDir, 'kustomization.yaml'), 'utf8');
+    expect(text).toMatch(/^# {3}- keda\/scaled-object/m);
+    expect(text).toMatch(/^# {3}- keda\/scaled-job/m);
+  });
+
+  it('environment variables: each one a manifest sets is read by the program of its image (or only builds another)', () => {
+    const containers = ourContainers();
+    expect(containers.map((item) => item.program).sort()).toEqual(['tasker', 'worker', 'worker']);
+    const problems: string[] = [];
+    for (const { where, program, container } of containers) {
+      const env = container.env ?? [];
+      const names = env.map((variable) => variable.name);
+      const duplicates = names.filter((name, i) => names.indexOf(name) !== i);
+      if (duplicates.length > 0) problems.push(`${where}: set twice: ${duplicates.join(', ')}`);
+      const texts = [...env.map((variable) => variable.value ?? ''), ...(container.args ?? []), ...(container.command ?? [])];
+      const referenced = new Set(texts.flatMap(referencesIn));
+      for (const [i, variable] of env.entries()) {
+        // A variable the program does not read is fine only as a piece of another ($(NAME)), which
+        // is how Kubernetes composes values (AMQP_URL from the operator's user name and password).
+        if (!tables[program].includes(variable.name) && !referenced.has(variable.name)) {
+          problems.push(`${where}: ${variable.name} is not read by the ${program} (not in ${program}Environment) and not used by another variable`);
+        }
+        for (const name of referencesIn(variable.value ?? '')) {
+          if (!names.slice(0, i).includes(name)) problems.push(`${where}: ${variable.name} uses $(${name}), which is not set before it (Kubernetes would leave it as written)`);
+        }
+      }
+      for (const arg of [...(container.args ?? []), ...(container.command ?? [])]) {
+        for (const name of referencesIn(arg)) if (!names.includes(name)) problems.push(`${where}: argument "${arg}" uses $(${name}), which is not set`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('works as shipped: every Secret it needs is one the operator creates; the others are optional', () => {
+    const problems: string[] = [];
+    for (const { file, doc } of manifests) {
+      const pod = podTemplateOf(doc);
+      for (const container of pod?.spec.containers ?? []) {
+        for (const variable of container.env ?? []) {
+          const ref = variable.valueFrom?.secretKeyRef ?? variable.valueFrom?.configMapKeyRef;
+          if (ref === undefined || ref.optional === true) continue;
+          if (ref.name !== operator.defaultUserSecret || !['username', 'password'].includes(ref.key)) {
+            problems.push(`${file} ${container.name}: ${variable.name} needs ${ref.name}/${ref.key}, which nothing creates: make it optional`);
+          }
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('connection URLs point at the RabbitMQ and Redis services of the stack', () => {
+    const redisPort = (redisService.doc['spec'] as { ports: { port: number }[] }).ports[0]!.port;
+    for (const { where, container } of ourContainers()) {
+      const amqp = new URL(envValue(container, 'AMQP_URL')!.replace(/\$\([A-Z_]+\)/g, 'x'));
+      expect([where, amqp.protocol, amqp.hostname, amqp.port]).toEqual([where, 'amqp:', operator.service, '5672']);
+      const redis = new URL(envValue(container, 'REDIS_URL')!.replace(/\$\([A-Z_]+\)/g, 'x'));
+      expect([where, redis.protocol, redis.hostname, Number(redis.port)]).toEqual([where, 'redis:', redisService.doc.metadata!.name, redisPort]);
+    }
+  });
+
+  it("a worker's grace period outlasts its drain timeout", () => {
+    for (const { where, program, pod, container } of ourContainers()) {
+      if (program !== 'worker') continue;
+      const drainMs = parseDuration(envValue(container, 'WORKER_DRAIN_TIMEOUT') ?? '60s')!;
+      // 10 s beyond the drain: killing the commands, requeueing them and closing connections.
+      expect(pod.spec.terminationGracePeriodSeconds! * 1000, where).toBeGreaterThanOrEqual(drainMs + 10_000);
+    }
+  });
+
+  it('probes ask the port the program serves /healthz, /livez and /metrics on', () => {
+    for (const { where, program, pod, container } of ourContainers()) {
+      const port = Number(envValue(container, 'METRICS_PORT'));
+      const named = container.ports?.find((candidate) => candidate.name === 'metrics');
+      expect(named?.containerPort, where).toBe(port);
+      expect(container.livenessProbe?.httpGet, where).toEqual({ path: '/livez', port: 'metrics' });
+      if (program === 'worker') expect(container.readinessProbe?.httpGet, where).toEqual({ path: '/healthz', port: 'metrics' });
+      expect(pod.metadata?.annotations?.['prometheus.io/port'], where).toBe(String(port));
+    }
+  });
+
+  it('pods are locked down: non-root, no privilege escalation, no capabilities, read-only root, no API token', () => {
+    const problems: string[] = [];
+    for (const { file, doc } of manifests) {
+      const pod = podTemplateOf(doc);
+      if (pod === undefined) continue;
+      const where = `${file} ${doc.kind}/${doc.metadata?.name}`;
+      const podContext = pod.spec.securityContext ?? {};
+      if (podContext['runAsNonRoot'] !== true) problems.push(`${where}: runAsNonRoot`);
+      if (typeof podContext['runAsUser'] !== 'number' || podContext['runAsUser'] === 0) problems.push(`${where}: runAsUser (a number, not 0)`);
+      if ((podContext['seccompProfile'] as { type?: string } | undefined)?.type !== 'RuntimeDefault') problems.push(`${where}: seccompProfile RuntimeDefault`);
+      if (pod.spec.automountServiceAccountToken !== false) problems.push(`${where}: automountServiceAccountToken: false`);
+      for (const container of pod.spec.containers) {
+        const context = container.securityContext ?? {};
+        if (context['allowPrivilegeEscalation'] !== false) problems.push(`${where} ${container.name}: allowPrivilegeEscalation: false`);
+        if (context['readOnlyRootFilesystem'] !== true) problems.push(`${where} ${container.name}: readOnlyRootFilesystem: true`);
+        if (JSON.stringify((context['capabilities'] as { drop?: string[] } | undefined)?.drop) !== '["ALL"]') problems.push(`${where} ${container.name}: capabilities.drop [ALL]`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('grants no RBAC: nothing needs the Kubernetes API', () => {
+    const rbac = manifests.filter((manifest) => /^(Role|ClusterRole|RoleBinding|ClusterRoleBinding|ServiceAccount)$/.test(manifest.doc.kind ?? ''));
+    expect(rbac.map((manifest) => manifest.file)).toEqual([]);
+  });
+
+  it('network policies: only tasker and worker pods reach RabbitMQ (5672) and Redis (6379)', () => {
+    const policies = manifests.filter((manifest) => manifest.doc.kind === 'NetworkPolicy' && !manifest.file.startsWith('k8s/keda/'));
+    const pods: Record<string, Record<string, string>> = {
+      tasker: podTemplateOf(taskerJob.doc)!.metadata!.labels!,
+      worker: podTemplateOf(workerDeployment.doc)!.metadata!.labels!,
+      redis: podTemplateOf(findDoc(manifests, 'Deployment', 'tasker-redis').doc)!.metadata!.labels!,
+      // What the operator puts on its RabbitMQ pods.
+      rabbitmq: { 'app.kubernetes.io/name': rabbitmq.doc.metadata!.name!, 'app.kubernetes.io/component': 'rabbitmq', 'app.kubernetes.io/part-of': 'rabbitmq' },
+      other: { app: 'something-else' },
+    };
+    const reaches = (from: string, to: string, port: number): boolean =>
+      policies.some(({ doc }) => {
+        const spec = doc['spec'] as { podSelector: LabelSelector; ingress: { from?: { podSelector?: LabelSelector }[]; ports?: { port: number }[] }[] };
+        if (!selects(spec.podSelector, pods[to]!)) return false;
+        return spec.ingress.some(
+          (rule) => (rule.ports === undefined || rule.ports.some((allowed) => allowed.port === port)) && (rule.from ?? []).some((peer) => peer.podSelector !== undefined && selects(peer.podSelector, pods[from]!)),
+        );
+      });
+    // Every pod of RabbitMQ and Redis is selected by some policy (else it would be open to all).
+    for (const target of ['rabbitmq', 'redis']) {
+      expect(policies.some(({ doc }) => selects((doc['spec'] as { podSelector: LabelSelector }).podSelector, pods[target]!)), target).toBe(true);
+    }
+    expect({
+      taskerToRabbitmq: reaches('tasker', 'rabbitmq', 5672),
+      workerToRabbitmq: reaches('worker', 'rabbitmq', 5672),
+      taskerToRedis: reaches('tasker', 'redis', 6379),
+      workerToRedis: reaches('worker', 'redis', 6379),
+      redisToRabbitmq: reaches('redis', 'rabbitmq', 5672),
+      otherToRabbitmq: reaches('other', 'rabbitmq', 5672),
+      otherToRedis: reaches('other', 'redis', 6379),
+      workerToRabbitmqManagement: reaches('worker', 'rabbitmq', 15672),
+    }).toEqual({
+      taskerToRabbitmq: true,
+      workerToRabbitmq: true,
+      taskerToRedis: true,
+      workerToRedis: true,
+      redisToRabbitmq: false,
+      otherToRabbitmq: false,
+      otherToRedis: false,
+      workerToRabbitmqManagement: false,
+    });
+  });
+
+  it("RabbitMQ's consumer_timeout is the README's, and longer than a day", () => {
+    const config = ((rabbitmq.doc['spec'] as { rabbitmq: { additionalConfig: string } }).rabbitmq.additionalConfig ?? '').trim();
+    const timeout = /^consumer_timeout\s*=\s*(\d+)\s*$/m.exec(config)?.[1];
+    expect(timeout).toBeDefined();
+    expect(Number(timeout)).toBeGreaterThan(24 * 3600 * 1000);
+    expect(readFileSync(join(repoRoot, 'README.md'), 'utf8')).toContain(`consumer_timeout = ${timeout}`);
+  });
+
+  it('KEDA scales the workers on the work queue, unacknowledged (running) messages included, down to zero', () => {
+    const scaledObject = findDoc(manifests, 'ScaledObject', 'tasker-worker');
+    const scaledJob = findDoc(manifests, 'ScaledJob', 'tasker-worker');
+    const workerContainer = podTemplateOf(workerDeployment.doc)!.spec.containers[0]!;
+    const workQueue = names(envValue(workerContainer, 'TASKER_NAMESPACE')).workQueue;
+    const authentications = manifests.filter((manifest) => manifest.doc.kind === 'TriggerAuthentication').map((manifest) => manifest.doc.metadata!.name);
+    for (const { file, doc } of [scaledObject, scaledJob]) {
+      const triggers = (doc['spec'] as { triggers: { type: string; metadata: Record<string, string>; authenticationRef: { name: string } }[] }).triggers;
+      expect(triggers, file).toHaveLength(1);
+      const [trigger] = triggers;
+      expect(trigger!.type).toBe('rabbitmq');
+      // Only the management API (http) counts unacknowledged messages.
+      expect(trigger!.metadata['protocol']).toBe('http');
+      expect(trigger!.metadata['excludeUnacknowledged']).toBeUndefined();
+      expect(trigger!.metadata['mode']).toBe('QueueLength');
+      expect(trigger!.metadata['queueName']).toBe(workQueue);
+      expect(trigger!.metadata['value']).toBe(envValue(workerContainer, 'WORKER_CONCURRENCY'));
+      expect(new URL(trigger!.metadata['host']!).hostname).toBe(`${operator.service}.${namespace}.svc`);
+      expect(authentications).toContain(trigger!.authenticationRef.name);
+    }
+    const spec = scaledObject.doc['spec'] as { scaleTargetRef: { name: string }; minReplicaCount: number };
+    expect(spec.scaleTargetRef.name).toBe(workerDeployment.doc.metadata!.name);
+    expect(spec.minReplicaCount).toBe(0);
+  });
+
+  it('the ScaledJob runs the worker pod of worker.yml, exiting when idle', () => {
+    const scaledJob = podTemplateOf(findDoc(manifests, 'ScaledJob', 'tasker-worker').doc)!;
+    const deployment = structuredClone(podTemplateOf(workerDeployment.doc)!);
+    const jobPod = structuredClone(scaledJob);
+    expect(jobPod.spec.restartPolicy).toBe('Never');
+    delete jobPod.spec.restartPolicy;
+    const container = jobPod.spec.containers[0]!;
+    const idle = container.env!.findIndex((variable) => variable.name === 'WORKER_EXIT_WHEN_IDLE');
+    expect(parseDuration(container.env![idle]!.value!)).toBeGreaterThan(0);
+    container.env!.splice(idle, 1);
+    expect(jobPod).toEqual(deployment);
+  });
+
+  it('tasker.yml: the run id is the Job uid (a pod restart resumes, a new Job is a new run); namespace and image agree with the stack', () => {
+    const job = taskerJob.doc;
+    expect(taskerJob.file).toBe('k8s/tasker.yml');
+    expect(job.metadata!.namespace).toBe(namespace);
+    const pod = podTemplateOf(job)!;
+    expect(pod.spec.restartPolicy).toBe('Never');
+    const container = pod.spec.containers[0]!;
+    const args = container.args!;
+    expect(args[0]).toBe('run');
+    const runId = args[args.indexOf('--run-id') + 1]!;
+    const [variable] = referencesIn(runId);
+    expect(runId).toBe(`$(${variable})`);
+    const source = container.env!.find((item) => item.name === variable)!;
+    expect(source.valueFrom?.fieldRef?.fieldPath).toBe("metadata.labels['batch.kubernetes.io/controller-uid']");
+    expect(args).not.toContain('--resume'); // a new Job's run does not exist yet
+    // Exit 1 (commands failed) ends the Job; a restarted pod would only rerun the failures.
+    const rules = (job['spec'] as { podFailurePolicy: { rules: { action: string; onExitCodes?: { values: number[] } }[] } }).podFailurePolicy.rules;
+    expect(rules.find((rule) => rule.action === 'FailJob')?.onExitCodes?.values).toEqual([1]);
+    expect(readFileSync(join(k8sDir, 'tasker.yml'), 'utf8')).toMatch(/^ {2}# ttlSecondsAfterFinished: \d+$/m);
+    // Images: this version's tags.
+    expect(container.image).toBe(`tasker:${version}`);
+    expect(kustomization.images).toEqual([{ name: 'tasker-worker', newName: 'tasker-worker', newTag: version }]);
+    expect(podTemplateOf(workerDeployment.doc)!.spec.containers[0]!.image).toBe('tasker-worker');
+  });
+
+  it('the tasker and the workers mount the same ReadWriteMany claim at WORKDIR, the images’ working directory', () => {
+    const claims = manifests.filter((manifest) => manifest.doc.kind === 'PersistentVolumeClaim' && manifest.doc.metadata?.name === 'tasker-work');
+    expect(claims.map((claim) => claim.file).sort()).toEqual(['k8s/shared-volume.yml', 'k8s/volumes/nfs.yml', 'k8s/volumes/single-node.yml']);
+    for (const claim of claims) expect((claim.doc['spec'] as { accessModes: string[] }).accessModes, claim.file).toEqual(['ReadWriteMany']);
+    for (const { where, pod, container } of ourContainers()) {
+      const workdir = envValue(container, 'WORKDIR');
+      const mount = container.volumeMounts!.find((candidate) => candidate.mountPath === workdir);
+      const volume = pod.spec.volumes!.find((candidate) => candidate.name === mount?.name);
+      expect(volume?.persistentVolumeClaim?.claimName, where).toBe('tasker-work');
+      for (const dockerfile of Object.values(dockerfiles)) expect(workdirOf(dockerfile.stages.at(-1)!)).toBe(workdir);
+      // The root filesystem is read-only: /tmp must be a writable volume.
+      const tmp = container.volumeMounts!.find((candidate) => candidate.mountPath === '/tmp');
+      expect(pod.spec.volumes!.find((candidate) => candidate.name === tmp?.name)?.emptyDir, where).toBeDefined();
+    }
+  });
+
+  it.skipIf(!kubectlAvailable())('kubectl kustomize builds the stack and both KEDA variants, with the namespace set in one place', () => {
+    const variants: Record<string, (text: string) => string> = {
+      base: (text) => text,
+      // What the comment in kustomization.yaml tells the user to do: uncomment one of the two.
+      'scaled-object': (text) => text.replace(/^# components:$/m, 'components:').replace(/^# {3}- keda\/scaled-object/m, '  - keda/scaled-object'),
+      'scaled-job': (text) => text.replace(/^# components:$/m, 'components:').replace(/^# {3}- keda\/scaled-job/m, '  - keda/scaled-job'),
+    };
+    for (const [variant, edit] of Object.entries(variants)) {
+      const copy = mkdtempSync(join(tmpdir(), 'tasker-k8s-'));
+      try {
+        cpSync(k8sDir, copy, { recursive: true });
+        const file = join(copy, 'kustomization.yaml');
+        const original = readFileSync(file, 'utf8');
+        const edited = edit(original).replace(`namespace: ${namespace}`, 'namespace: elsewhere');
+        expect(edited === original, variant).toBe(false);
+        writeFileSync(file, edited);
+        const output = execFileSync('kubectl', ['kustomize', copy], { encoding: 'utf8' });
+        const docs = parseAllDocuments(output).map((document) => document.toJSON() as Doc);
+        const built: Manifest[] = docs.map((doc, index) => ({ file: `kustomize ${variant}`, index, doc }));
+        for (const { doc } of built) {
+          expect(kindOf(doc), `${variant}: ${doc.kind}`).toBeDefined();
+          kindOf(doc)!.validate(doc);
+          if (doc.kind === 'Namespace') expect(doc.metadata!.name).toBe('elsewhere');
+          else if (doc.kind !== 'PersistentVolume') expect(doc.metadata!.namespace, `${variant}: ${doc.kind}/${doc.metadata!.name}`).toBe('elsewhere');
+        }
+        expect(typeCheckManifests(built)).toEqual([]);
+        const kinds = docs.map((doc) => `${doc.kind}/${doc.metadata!.name}`);
+        expect(kinds.includes('Deployment/tasker-worker'), variant).toBe(variant !== 'scaled-job');
+        expect(kinds.includes('ScaledObject/tasker-worker'), variant).toBe(variant === 'scaled-object');
+        expect(kinds.includes('ScaledJob/tasker-worker'), variant).toBe(variant === 'scaled-job');
+        for (const doc of docs) {
+          const pod = podTemplateOf(doc);
+          for (const container of pod?.spec.containers ?? []) if (container.name === 'worker') expect(container.image).toBe(`tasker-worker:${version}`);
+          const trigger = (doc['spec'] as { triggers?: { metadata: { host: string } }[] } | undefined)?.triggers?.[0];
+          if (trigger !== undefined) expect(trigger.metadata.host).toBe(`http://${operator.service}.elsewhere.svc:15672/`);
+        }
+      } finally {
+        rmSync(copy, { recursive: true, force: true });
+      }
+    }
+  });
+});
+
+describe('Dockerfiles', () => {
+  const entries = Object.entries(dockerfiles) as ['tasker' | 'worker', Dockerfile][];
+
+  it.each(entries)('%s: multi-stage, on a slim image of an even (LTS) Node line', (_program, dockerfile) => {
+    expect(dockerfile.stages.length).toBeGreaterThanOrEqual(3);
+    const image = dockerfile.globalArgs['NODE_IMAGE']!;
+    const major = Number(/^node:(\d+)-(bookworm|trixie)-slim$/.exec(image)?.[1]);
+    expect(major % 2, image).toBe(0);
+    expect(major, image).toBeGreaterThanOrEqual(22);
+    for (const stage of dockerfile.stages) expect(stage.from).toBe(image);
+  });
+
+  it.each(entries)('%s: the runtime holds production dependencies, dist/ and the entry points; runs as a non-root user under tini', (program, dockerfile) => {
+    const final = dockerfile.stages.at(-1)!;
+    const copies = copiesOf(final);
+    const fromStages = copies.filter((copy) => copy.from !== undefined);
+    expect(fromStages.map((copy) => `${copy.from}:${copy.sources.join(',')}`).sort()).toEqual(['build:/src/dist', 'prod-deps:/src/node_modules']);
+    const prodDeps = dockerfile.stages.find((stage) => stage.name === 'prod-deps')!;
+    const install = prodDeps.instructions.find((instruction) => instruction.keyword === 'RUN')!.text;
+    expect(install).toContain('npm ci --omit=dev');
+    expect(install).toContain('--ignore-scripts'); // `prepare` would build, without sources
+    const local = copies.filter((copy) => copy.from === undefined).flatMap((copy) => copy.sources);
+    expect(local.sort()).toEqual(program === 'tasker' ? ['bin', 'examples/makita', 'package.json'] : ['bin', 'package.json']);
+    const user = final.instructions.filter((instruction) => instruction.keyword === 'USER').at(-1)!.text;
+    expect(user).toMatch(/^[1-9]\d*:[1-9]\d*$/);
+    const entrypoint = execForm(final, 'ENTRYPOINT')!;
+    expect(entrypoint.slice(0, 2)).toEqual(['/usr/bin/tini', '--']);
+    expect(final.instructions.some((instruction) => instruction.keyword === 'RUN' && /apt-get install .*\btini\b/.test(instruction.text))).toBe(true);
+    expect(workdirOf(final)).toBe('/work');
+  });
+
+  it.each(entries)('%s: the entry point is a file the build produces, and runs that program', (program, dockerfile) => {
+    const entrypoint = execForm(dockerfile.stages.at(-1)!, 'ENTRYPOINT')!;
+    const script = repoPathOf(dockerfile, entrypoint[2]!);
+    expect(script && relative(repoRoot, script)).toBe(`bin/${program}.js`);
+    const imported = /^import '([^']+)';$/m.exec(readFileSync(script!, 'utf8'))![1]!;
+    const target = join(dirname(script!), imported);
+    expect(relative(repoRoot, target)).toBe(`dist/${program}/main.js`);
+    expect(existsSync(target), `${relative(repoRoot, target)} is missing: run npm run build first`).toBe(true);
+    // The build stage compiles with the same config as `npm run build`, into dist/.
+    const build = dockerfile.stages.find((stage) => stage.name === 'build')!;
+    expect(build.instructions.filter((instruction) => instruction.keyword === 'RUN').map((instruction) => instruction.text)).toContain('npm run build');
+    const outDir = (JSON.parse(readFileSync(join(repoRoot, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: { outDir: string } }).compilerOptions.outDir;
+    expect(outDir).toBe('dist');
+  });
+
+  it("tasker: the default command's job files are in the image", () => {
+    const dockerfile = dockerfiles.tasker;
+    const command = execForm(dockerfile.stages.at(-1)!, 'CMD')!;
+    expect(command[0]).toBe('run');
+    for (const arg of command.filter((item) => item.startsWith('/'))) {
+      const path = repoPathOf(dockerfile, arg);
+      expect(path && existsSync(path), arg).toBe(true);
+    }
+    // k8s/tasker.yml gives the same job.
+    const args = podTemplateOf(taskerJob.doc)!.spec.containers[0]!.args!;
+    for (const arg of command.slice(1)) expect(args).toContain(arg);
+  });
+
+  it.each(entries)('%s: every COPY source exists and is in the build context', (_program, dockerfile) => {
+    const patterns = dockerignorePatterns();
+    for (const stage of dockerfile.stages) {
+      for (const copy of copiesOf(stage).filter((item) => item.from === undefined)) {
+        for (const source of copy.sources) {
+          expect(existsSync(join(repoRoot, source)), source).toBe(true);
+          expect(dockerignored(source, patterns), `${source} is excluded by .dockerignore`).toBe(false);
+        }
+      }
+    }
+    expect(dockerignored('node_modules', patterns)).toBe(true);
+    expect(dockerignored('dist', patterns)).toBe(true);
+    expect(dockerignored('examples/makita/.tasker', patterns)).toBe(true);
+  });
+});
+
+describe('docs/kubernetes.md', () => {
+  const guide = readFileSync(join(repoRoot, 'docs', 'kubernetes.md'), 'utf8');
+  /** Lines of the shell blocks (```bash), continuation lines joined. */
+  const commands: string[] = [];
+  let fence: string | undefined;
+  let block = '';
+  for (const line of guide.split('\n')) {
+    const opening = /^\s*```(\w*)\s*$/.exec(line);
+    if (opening !== null && fence === undefined) {
+      fence = opening[1];
+      block = '';
+    } else if (/^\s*```/.test(line) && fence !== undefined) {
+      if (fence === 'bash') commands.push(...block.replace(/\\\n\s*/g, ' ').split('\n').filter((text) => text.trim() !== ''));
+      fence = undefined;
+    } else if (fence !== undefined) {
+      block += `${line}\n`;
+    }
+  }
+
+  it('is linked from the README', () => {
+    expect(readFileSync(join(repoRoot, 'README.md'), 'utf8')).toMatch(/\]\(docs\/kubernetes\.md\)/);
+  });
+
+  it('names files that exist', () => {
+    const paths = new Set([...guide.matchAll(/\b((?:k8s|examples|docs)\/[\w./-]*[\w/])|\b([\w-]+\.Dockerfile)\b/g)].map((match) => match[1] ?? match[2]!));
+    expect(paths.size).toBeGreaterThan(5);
+    for (const path of paths) expect(existsSync(join(repoRoot, path)), path).toBe(true);
+  });
+
+  it("uses the stack's namespace in every kubectl command", () => {
+    const kubectl = commands.filter((line) => /^\s*(\$ )?kubectl\b/.test(line) && !/\bkubectl (apply|delete) -[kf]\b|kubectl kustomize|kubectl (version|config)|kubectl create namespace|-A\b|--all-namespaces/.test(line));
+    expect(kubectl.length).toBeGreaterThan(10);
+    for (const line of kubectl) expect(line, line).toMatch(new RegExp(`(-n|--namespace)[ =]${namespace}\\b`));
+  });
+
+  it('names resources the manifests (or the RabbitMQ operator) create', () => {
+    const known = new Set<string>();
+    for (const { doc } of manifests) if (doc.metadata?.name !== undefined) known.add(`${doc.kind!.toLowerCase()}/${doc.metadata.name}`);
+    for (const [kind, name] of [['service', operator.service], ['secret', operator.defaultUserSecret], ['pod', operator.firstPod], ['statefulset', operator.statefulSet]] as const) known.add(`${kind}/${name}`);
+    const aliases: Record<string, string> = { deploy: 'deployment', svc: 'service', sts: 'statefulset', pvc: 'persistentvolumeclaim', scaledobjects: 'scaledobject', scaledjobs: 'scaledjob' };
+    const references = [...commands.join('\n').matchAll(/\b(deployment|deploy|job|svc|service|statefulset|sts|pvc|secret|scaledobject|scaledjob|pod|networkpolicy|rabbitmqcluster)\/([a-z0-9][a-z0-9-]*)/g)];
+    expect(references.length).toBeGreaterThan(5);
+    for (const [, kind, name] of references) expect(known.has(`${aliases[kind!] ?? kind}/${name}`), `${kind}/${name}`).toBe(true);
+    // Pods addressed by name: the first RabbitMQ node.
+    for (const [, pod] of commands.join('\n').matchAll(/\bexec (?:-it )?(tasker-rabbitmq-server-\d+)/g)) expect(pod).toBe(operator.firstPod);
+  });
+
+  it('explains rabbitmqctl list_queues with the queue names the programs use', () => {
+    expect(guide).toContain('rabbitmqctl list_queues name messages_ready messages_unacknowledged consumers');
+    const queues = names();
+    for (const queue of [queues.workQueue, queues.deadQueue, queues.runQueue('RUN_ID')]) expect(guide, queue).toContain(queue);
+  });
+
+  it('shows tasker status and tasker purge run inside the cluster', () => {
+    expect(commands.some((line) => /kubectl -n \S+ exec \S+ -- tasker status/.test(line))).toBe(true);
+    expect(commands.some((line) => /kubectl -n \S+ exec \S+ -- tasker purge/.test(line))).toBe(true);
+  });
+});
