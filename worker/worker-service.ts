@@ -13,7 +13,7 @@ import { names as namesFor } from '../shared/names.js';
 import { createRunStore, type RunStore, type WorkerInfo } from '../shared/redis-store.js';
 import { attemptRequest, runLayout } from '../shared/run-layout.js';
 import type { WorkerConfig } from './config.js';
-import { handleDelivery, type Decision, type StartedCommand } from './handle-delivery.js';
+import { handleDelivery, type Decision, type DeliveryStore, type StartedCommand } from './handle-delivery.js';
 
 /**
  * The worker service: takes commands from the work queue, `concurrency` at a time, runs them
@@ -106,8 +106,19 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
     return s3;
   };
   const signingKey = config.signingKey;
+  // Metrics count each attempt run here once, with the outcome as recorded (after its uploads,
+  // which can fail it); a command stopped by the drain is counted as requeued (below, in track).
+  const deliveryStore: DeliveryStore = {
+    beginCommand: (...args) => store.beginCommand(...args),
+    abandonCommand: (...args) => store.abandonCommand(...args),
+    renewLease: (...args) => store.renewLease(...args),
+    async finishCommand(runId, record, owner) {
+      await store.finishCommand(runId, record, owner);
+      metrics?.commandFinished(record.outcome, record.durationMs);
+    },
+  };
   const ports = {
-    store,
+    store: deliveryStore,
     logger,
     authenticate: signingKey === undefined ? undefined : (content: Buffer, headers: Record<string, unknown>) => verifyBody(signingKey, content, headers),
     watchOutputs: async (spec: OutputSpec) => (await s3Store()).watchOutputs(spec, workdir),
@@ -156,7 +167,9 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
       running.set(command, { message, since: new Date(since).toISOString() });
       soonHeartbeat();
       command.result.then(
-        (result) => metrics?.commandFinished(drainKilled.has(command) ? 'requeued' : result.outcome, result.durationMs),
+        (result) => {
+          if (drainKilled.has(command)) metrics?.commandFinished('requeued', result.durationMs);
+        },
         () => undefined, // an executor failure is handled (and logged) by handleDelivery
       );
       return () => {
