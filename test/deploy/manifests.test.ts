@@ -414,6 +414,9 @@ describe('k8s/ manifests', () => {
         expect(kinds.includes('Deployment/tasker-worker'), variant).toBe(variant !== 'scaled-job');
         expect(kinds.includes('ScaledObject/tasker-worker'), variant).toBe(variant === 'scaled-object');
         expect(kinds.includes('ScaledJob/tasker-worker'), variant).toBe(variant === 'scaled-job');
+        // With KEDA, applying the stack again must not reset the number of workers KEDA chose.
+        const workers = docs.find((doc) => doc.kind === 'Deployment' && doc.metadata!.name === 'tasker-worker');
+        if (workers !== undefined) expect((workers['spec'] as { replicas?: number }).replicas, variant).toBe(variant === 'base' ? 2 : undefined);
         for (const doc of docs) {
           const pod = podTemplateOf(doc);
           for (const container of pod?.spec.containers ?? []) if (container.name === 'worker') expect(container.image).toBe(`tasker-worker:${version}`);
