@@ -111,3 +111,17 @@ export function readConnection(flags: ConnectionFlags, env: Record<string, strin
   const deliveryLimit = problems.count('TASKER_DELIVERY_LIMIT', envValue(env, 'TASKER_DELIVERY_LIMIT'), 1) ?? 10;
   return { amqpUrl, redisUrl, namespace, deliveryLimit };
 }
+
+/**
+ * Variables commands never see. A command could otherwise read the signing key and forge
+ * commands, or reach the broker and Redis with the service's own credentials. S3 credentials
+ * stay: commands may need them for their own data.
+ */
+export const withheldFromCommands = ['TASKER_SIGNING_KEY', 'AMQP_URL', 'REDIS_URL'] as const;
+
+/** The environment commands run with: this process's, minus what they must not see. */
+export function commandEnvironment(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const copy = { ...env };
+  for (const name of withheldFromCommands) delete copy[name];
+  return copy;
+}

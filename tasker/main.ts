@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { commandEnvironment } from '../shared/config-values.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createExecutorProcess } from '../shared/executor-process.js';
 import { createLogger, type Logger } from '../shared/logger.js';
@@ -37,7 +38,7 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
   const config = loadRunConfig(files, flags, process.env, process.cwd());
   const terminal = process.stderr.isTTY ? process.stderr : undefined;
   const logger = createLogger({ level: config.logLevel, pretty: terminal !== undefined, name: 'tasker' });
-  const executor = createExecutorProcess({ directExec: config.directExec });
+  const executor = createExecutorProcess({ directExec: config.directExec, env: commandEnvironment(process.env) });
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {

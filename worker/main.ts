@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { commandEnvironment } from '../shared/config-values.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createExecutorProcess } from '../shared/executor-process.js';
 import { createLogger } from '../shared/logger.js';
@@ -52,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
       const { createMetricsServer } = await import('../shared/metrics-server.js');
       metricsServer = await createMetricsServer({ port: config.metricsPort, logger });
     }
-    worker = await startWorker(config, { logger, executor: createExecutorProcess(), metrics: metricsServer?.metrics });
+    worker = await startWorker(config, { logger, executor: createExecutorProcess({ env: commandEnvironment(process.env) }), metrics: metricsServer?.metrics });
   } catch (error) {
     await metricsServer?.close();
     if (error instanceof InputError) {

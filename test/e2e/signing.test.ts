@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { signatureHeader, signBody } from '../../shared/signing.js';
@@ -63,12 +63,17 @@ describe('signed commands', () => {
 
     // The real tasker with the same key gets its commands run.
     const jobs = join(dir, 'jobs.sh');
-    writeFileSync(jobs, 'echo one > one.txt\necho two > two.txt\n');
+    writeFileSync(jobs, 'echo one > one.txt\necho two > two.txt\nenv > env.txt\n');
     runIds.push('signed');
     const tasker = await spawnTasker(env, ['run', '--run-id', 'signed', '--workdir', dir, jobs]);
     expect(tasker.exitCode, tasker.all).toBe(0);
     expect(existsSync(join(dir, 'one.txt')) && existsSync(join(dir, 'two.txt'))).toBe(true);
     expect(existsSync(join(dir, 'forged.txt'))).toBe(false);
+    // Commands never see the key (they could forge commands) nor the broker's and Redis's URLs.
+    const commandEnv = readFileSync(join(dir, 'env.txt'), 'utf8');
+    expect(commandEnv).toContain('TASKER_RUN_ID=signed');
+    expect(commandEnv).not.toContain(key);
+    expect(commandEnv).not.toMatch(/^(AMQP_URL|REDIS_URL)=/m);
   });
 
   it('a worker without the key cannot fool the tasker: a forged result is not counted', async () => {
