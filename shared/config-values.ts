@@ -117,7 +117,14 @@ export function readConnection(flags: ConnectionFlags, env: Record<string, strin
  * commands, or reach the broker and Redis with the service's own credentials. S3 credentials
  * stay: commands may need them for their own data.
  */
-export const withheldFromCommands = ['TASKER_SIGNING_KEY', 'AMQP_URL', 'REDIS_URL'] as const;
+export const withheldFromCommands = [
+  'TASKER_SIGNING_KEY',
+  'AMQP_URL',
+  'REDIS_URL',
+  // The Kubernetes manifests build AMQP_URL and REDIS_URL from the operator's secret with these.
+  'RABBITMQ_USERNAME',
+  'RABBITMQ_PASSWORD',
+] as const;
 
 /** The environment commands run with: this process's, minus what they must not see. */
 export function commandEnvironment(env: Record<string, string | undefined>): Record<string, string | undefined> {
