@@ -52,6 +52,20 @@ export interface AmqpSessionOptions {
   maxUnconfirmed?: number;
 }
 
+/** How long a connection attempt may wait for the broker's AMQP handshake (or the TCP connect). */
+const handshakeTimeoutMs = 5000;
+
+// amqplib's wording for a server that is not RabbitMQ, or not its AMQP port.
+const notAmqp = /Frame size|Expected ConnectionStart|Expected connection\.|Socket closed abruptly during opening handshake/i;
+
+/**
+ * Start-up failures that another attempt cannot fix: the user has to change AMQP_URL (or the
+ * broker's users and vhosts). The start fails on the first one instead of after every retry.
+ */
+export function isPermanentConnectError(error: unknown): boolean {
+  return /ACCESS_REFUSED|authenticat|NOT_ALLOWED|Expected ConnectionOpenOk|PRECONDITION.FAILED|ETIMEDOUT/i.test(errorMessage(error)) || notAmqp.test(errorMessage(error));
+}
+
 /** Turns amqplib's connection errors into one sentence a user can act on. */
 export function describeConnectError(url: string, error: unknown): string {
   const message = errorMessage(error);
@@ -59,9 +73,28 @@ export function describeConnectError(url: string, error: unknown): string {
   if (/ACCESS_REFUSED|403|authenticat/i.test(message)) return `RabbitMQ at ${where} refused the user name or password (check AMQP_URL)`;
   if (/ECONNREFUSED/.test(message)) return `cannot reach RabbitMQ at ${where}: connection refused (is it running? check AMQP_URL)`;
   if (/ENOTFOUND|EAI_AGAIN/.test(message)) return `cannot reach RabbitMQ at ${where}: unknown host (check AMQP_URL)`;
-  if (/vhost|NOT_ALLOWED/i.test(message)) return `RabbitMQ at ${where} refused the virtual host (check the path of AMQP_URL)`;
-  if (/ETIMEDOUT|timeout/i.test(message)) return `cannot reach RabbitMQ at ${where}: timed out`;
+  if (/PRECONDITION.FAILED/i.test(message)) {
+    const detail = /PRECONDITION_FAILED - ([^"]*)/.exec(message)?.[1] ?? message;
+    return `RabbitMQ at ${where} already has this namespace's queues with other settings (${detail}); TASKER_DELIVERY_LIMIT must be the same for every tasker and worker of a namespace, or use another TASKER_NAMESPACE`;
+  }
+  // A refused vhost closes the connection in place of ConnectionOpenOk; amqplib drops the reason.
+  if (/vhost|NOT_ALLOWED|Expected ConnectionOpenOk/i.test(message)) {
+    return `RabbitMQ at ${where} refused the virtual host "${amqpVhost(url)}": it does not exist, or the user may not use it (check the path of AMQP_URL; no path means "/")`;
+  }
+  if (notAmqp.test(message)) return `${where} does not answer as RabbitMQ does (is that RabbitMQ's AMQP port, usually 5672? check AMQP_URL)`;
+  if (/ETIMEDOUT|timeout/i.test(message)) {
+    return `cannot reach RabbitMQ at ${where}: no answer within ${handshakeTimeoutMs / 1000} s (check the host and port in AMQP_URL, and that no firewall drops the connection)`;
+  }
   return `cannot connect to RabbitMQ at ${where}: ${message.replaceAll(url, where)}`;
+}
+
+function amqpVhost(url: string): string {
+  try {
+    const path = new URL(url).pathname.slice(1);
+    return path === '' ? '/' : decodeURIComponent(path);
+  } catch {
+    return '?'; // checked before connecting: not reached
+  }
 }
 
 interface ConsumerSpec {
@@ -156,24 +189,38 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
     for (const resolve of waiters) resolve();
   };
 
-  let recovering: RecoveringChannelModel;
-  try {
-    recovering = await amqp.connect(options.url, {
-      clientProperties: { connection_name: options.connectionName },
-      // Small frames (acks, confirms, results) must not wait for Nagle's algorithm.
-      noDelay: true,
-      recovery: {
-        initialDelay: 200,
-        maxDelay: 10_000,
-        initialMaxRetries: options.initialRetries ?? 4,
-        maxRetries: Infinity,
-        setup: async (connection: ChannelModel) => {
-          await onConnect(connection);
-        },
+  const recovering: RecoveringChannelModel = await amqp.connect(options.url, {
+    clientProperties: { connection_name: options.connectionName },
+    // Small frames (acks, confirms, results) must not wait for Nagle's algorithm.
+    noDelay: true,
+    // A host that drops packets, or a server that never answers the handshake, fails the attempt.
+    timeout: handshakeTimeoutMs,
+    recovery: {
+      initialDelay: 200,
+      maxDelay: 10_000,
+      initialMaxRetries: options.initialRetries ?? 4,
+      maxRetries: Infinity,
+      // Resolves at once, so the listener below is in place before the first attempt.
+      waitForConnect: false,
+      setup: async (connection: ChannelModel) => {
+        await onConnect(connection);
       },
-    });
+    },
+  });
+  let connectedOnce = false;
+  let permanentFailure: Error | undefined;
+  recovering.on('connect-failed', (error: Error) => {
+    if (connectedOnce || closing || !isPermanentConnectError(error)) return;
+    // Wrong password, unknown vhost, not RabbitMQ: retrying only makes the user wait.
+    permanentFailure = error;
+    recovering.close().catch(() => undefined); // never connected: nothing to close cleanly
+  });
+  try {
+    await recovering.waitForConnect();
+    connectedOnce = true;
   } catch (error) {
-    throw new InputError('config', describeConnectError(options.url, error), { cause: error });
+    const failure = permanentFailure ?? error;
+    throw new InputError('config', describeConnectError(options.url, failure), { cause: failure });
   }
   recovering.on('disconnect', (error: Error) => {
     model = undefined;

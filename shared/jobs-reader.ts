@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, openSync, promises as fs, writeSync } from 'node:fs';
-import { Transform } from 'node:stream';
+import { closeSync, constants, createReadStream, openSync, promises as fs, writeSync, type Stats } from 'node:fs';
+import { Socket } from 'node:net';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import split2 from 'split2';
 import { InputError, JobsFileError } from './errors.js';
@@ -29,7 +30,7 @@ export interface ReadOptions {
   onChunk?: (chunk: Buffer) => void;
 }
 
-async function checkReadable(path: string, name: string): Promise<void> {
+async function checkReadable(path: string, name: string): Promise<Stats> {
   let stat;
   try {
     stat = await fs.stat(path);
@@ -40,11 +41,22 @@ async function checkReadable(path: string, name: string): Promise<void> {
     throw new InputError('jobs-file', `cannot read jobs file ${name}: ${(error as Error).message}`, { cause: error });
   }
   if (stat.isDirectory()) throw new InputError('jobs-file', `${name} is a directory; give the jobs file inside it`);
+  return stat;
+}
+
+/**
+ * A named pipe (`tasker run <(generate-jobs)`, `mkfifo`) is read through the event loop: a
+ * blocking open() would hold a thread-pool thread until some writer appears, and keep even an
+ * interrupted tasker from exiting.
+ */
+function openSource(path: string, stat: Stats): Readable {
+  if (!stat.isFIFO()) return createReadStream(path, { highWaterMark: 256 * 1024 });
+  return new Socket({ fd: openSync(path, constants.O_RDONLY | constants.O_NONBLOCK), readable: true, writable: false });
 }
 
 export async function* readLogicalLines(path: string, options: ReadOptions = {}): AsyncGenerator<LogicalLine> {
   const name = options.displayName ?? path;
-  await checkReadable(path, name);
+  const stat = await checkReadable(path, name);
   const assembler = createLineAssembler(name);
   const toLatin1 = new Transform({
     readableObjectMode: true,
@@ -55,7 +67,7 @@ export async function* readLogicalLines(path: string, options: ReadOptions = {})
   });
   // writableObjectMode keeps the latin1 strings as strings; split2's decoder passes strings through.
   const splitter = split2(/\r?\n/, { maxLength: maxLineBytes, writableObjectMode: true });
-  const source = createReadStream(path, { highWaterMark: 256 * 1024 });
+  const source = openSource(path, stat);
   const flowing = pipeline(source, toLatin1, splitter);
   // The consumer may stop early (a phase that ends before the file does): that aborts the pipeline on purpose.
   flowing.catch(() => undefined);

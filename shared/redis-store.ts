@@ -139,7 +139,7 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
     outage = true;
   });
   redis.on('ready', () => {
-    if (outage) logger.info('reconnected to Redis');
+    if (outage && connected) logger.info('reconnected to Redis');
     outage = false;
   });
   try {
@@ -148,6 +148,9 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
       new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 10 s')), 10_000).unref()),
     ]);
     await redis.ping();
+    // A refused SELECT (no such database) is reported as an error event, and ioredis carries on
+    // in database 0: this run's state would land where nobody looks for it.
+    if (lastError?.name === 'ReplyError') throw lastError;
     connected = true;
     outage = false;
   } catch (error) {
@@ -156,7 +159,9 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
     const where = redactUrl(url);
     const hint = /NOAUTH|WRONGPASS|invalid password|AUTH/i.test(message)
       ? `Redis at ${where} refused the password (check REDIS_URL)`
-      : `cannot reach Redis at ${where}: ${message.replaceAll(url, where)} (is it running? check REDIS_URL)`;
+      : /DB index/i.test(message)
+        ? `Redis at ${where} has no database ${new URL(url).pathname.slice(1)} (${message}); check the number at the end of REDIS_URL, or leave it out for database 0`
+        : `cannot reach Redis at ${where}: ${message.replaceAll(url, where)} (is it running? check REDIS_URL)`;
     throw new InputError('config', hint, { cause: error });
   }
 

@@ -4,12 +4,17 @@
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
+    // Field by field only with an authority ("scheme://user:password@host"): "user:pw@host"
+    // parses too, as scheme "user:" with the password in its path.
+    if (parsed.host !== '') {
+      if (parsed.password !== '') parsed.password = '***';
+      return parsed.toString();
+    }
   } catch {
-    // Not a URL: show only the scheme-like prefix, never the rest (it may hold a secret).
-    return url.replace(/\/\/.*@/, '//***@');
+    // not a URL: redacted below
   }
+  // Hide everything before the last "@" but a scheme-like prefix, with or without "//".
+  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/*)?.*@/s, '$1***@');
 }
 
 export function checkAmqpUrl(url: string): string | undefined {

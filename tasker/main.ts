@@ -41,8 +41,15 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
   const executor = createExecutorProcess({ directExec: config.directExec, env: commandEnvironment(process.env) });
   const controller = new AbortController();
   let signals = 0;
+  let prepared = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
+    if (!prepared) {
+      // Still checking input or connecting (a jobs file that is a FIFO nobody writes, a slow
+      // broker): nothing has run or changed, so there is nothing to stop or record.
+      process.stderr.write(`tasker: interrupted (${signal}) before anything ran\n`);
+      process.exit(ExitCode.interrupted);
+    }
     if (signals === 1) {
       logger.warn({ signal }, 'interrupted: stopping running commands (send again to kill them at once)');
       controller.abort();
@@ -70,6 +77,9 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
       cwd: process.cwd(),
       signal: controller.signal,
       now: Date.now,
+      onPrepared: () => {
+        prepared = true;
+      },
     });
   } catch (error) {
     reportError(error, logger);
@@ -207,8 +217,9 @@ async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
-      // Help and version are successful outputs; every other parser complaint is a usage error.
-      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? ExitCode.ok : ExitCode.usage;
+      // Help and version asked for are successful outputs (commander's exit code 0); every other
+      // parser complaint is a usage error, including help shown because no subcommand was given.
+      return error.exitCode === 0 && (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') ? ExitCode.ok : ExitCode.usage;
     }
     reportError(error);
     return error instanceof InputError ? error.exitCode : ExitCode.internal;

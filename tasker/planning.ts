@@ -1,4 +1,5 @@
-import { readPhaseCommands, scanJobsFile } from '../shared/jobs-reader.js';
+import { readLogicalLines, readPhaseCommands, scanJobsFile } from '../shared/jobs-reader.js';
+import { checkShellSyntax, type CommandLine } from '../shared/shell-syntax.js';
 import { planPhases, type FileScan, type PhaseSpec, type PlannedCommand, type SplitPreset } from '../shared/plan.js';
 
 /** A jobs file as planned: the name the user gave and the path read (the run's copy, once made). */
@@ -32,7 +33,16 @@ export async function scanAndPlan(
     scans.push(scan);
     sources.push({ displayPath: file, readPath: copyTo ?? file, sha256: scan.sha256 });
   }
-  return { split, sources, scans, phases: planPhases(scans, split) };
+  const phases = planPhases(scans, split);
+  // Every line is valid text and the plan is sound; last, can the shell parse every command?
+  for (const source of sources) {
+    await checkShellSyntax(source.displayPath, () => commandLines(source.readPath, source.displayPath));
+  }
+  return { split, sources, scans, phases };
+}
+
+async function* commandLines(path: string, displayName: string): AsyncGenerator<CommandLine> {
+  for await (const entry of readLogicalLines(path, { displayName })) if (entry.kind === 'command') yield entry;
 }
 
 export function commandsOf(plan: Pick<Plan, 'sources'>, phase: PhaseSpec): AsyncIterable<PlannedCommand> {

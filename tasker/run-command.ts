@@ -44,6 +44,8 @@ export interface RunDeps {
   now: () => number;
   /** Counts finished attempts and reads the in-flight count, when a metrics server runs. */
   metrics?: RunMetrics;
+  /** Called once, when the checks are over and the workdir is about to change. Until then nothing needs stopping. */
+  onPrepared?: () => void;
 }
 
 /** What a run reports for its metrics (a narrow port of the metrics server). */
@@ -170,10 +172,13 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
   }
   const outputs = s3 === undefined || config.s3 === undefined ? undefined : { store: s3, spec: { bucket: config.s3.bucket, prefix: config.s3.prefix ?? runId, patterns: config.s3.patterns } };
   try {
+    deps.onPrepared?.();
     return await runPrepared(config, deps, { plan, scratch, resuming, runId, workdirPath, sessionStart, backend, outputs });
   } finally {
     await backend?.close();
     s3?.close();
+    // Gone already when the run started; still there when preparing the workdir failed.
+    if (scratch !== undefined) await fs.rm(scratch, { recursive: true, force: true });
   }
 }
 

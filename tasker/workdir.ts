@@ -1,24 +1,52 @@
 import { constants, promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { InputError } from '../shared/errors.js';
 import { markerDirName } from '../shared/run-layout.js';
 import { cleanRefusal } from './clean-guard.js';
+
+/**
+ * `mkdir -p`, without Node's recursive mode: that one loops forever, busy and deaf to signals,
+ * where mkdir answers ENOENT under a parent that exists (/proc).
+ */
+async function makeDirectories(path: string): Promise<void> {
+  const missing: string[] = [];
+  for (let current = path; ; current = dirname(current)) {
+    try {
+      await fs.stat(current);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    missing.push(current);
+    if (dirname(current) === current) break;
+  }
+  for (const directory of missing.reverse()) {
+    try {
+      await fs.mkdir(directory);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error; // made meanwhile by someone else: fine
+    }
+  }
+}
 
 /** Creates the workdir when missing and checks it is a writable directory. Returns its real path. */
 export async function prepareWorkdir(workdir: string): Promise<string> {
   const path = resolve(workdir);
   try {
-    await fs.mkdir(path, { recursive: true });
+    await makeDirectories(path);
   } catch (error) {
-    throw new InputError('workdir', `cannot create workdir ${path}: ${(error as Error).message}`, { cause: error });
+    throw new InputError('workdir', `cannot create workdir ${path} (${(error as Error).message}); create it yourself or choose another --workdir`, { cause: error });
   }
   const stat = await fs.stat(path);
-  if (!stat.isDirectory()) throw new InputError('workdir', `workdir ${path} is not a directory`);
+  if (!stat.isDirectory()) throw new InputError('workdir', `workdir ${path} is a file, not a directory; choose another --workdir`);
   try {
     await fs.access(path, constants.W_OK | constants.X_OK);
+    // access() says yes to root on a read-only or special file system: make sure with a real write.
+    await fs.rmdir(await fs.mkdtemp(join(path, `${markerDirName}-write-test-`)));
   } catch (error) {
-    throw new InputError('workdir', `workdir ${path} is not writable by this user; fix its permissions or choose another --workdir`, { cause: error });
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new InputError('workdir', `workdir ${path} is not writable by this user (${code}); fix its permissions or choose another --workdir`, { cause: error });
   }
   return fs.realpath(path);
 }

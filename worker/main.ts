@@ -4,6 +4,7 @@ import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createExecutorProcess } from '../shared/executor-process.js';
 import { createLogger } from '../shared/logger.js';
 import type { MetricsServer } from '../shared/metrics-server.js';
+import { checkWorkerWorkdir } from './check-workdir.js';
 import { loadWorkerConfig, type WorkerFlags } from './config.js';
 import { startWorker } from './worker-service.js';
 
@@ -40,6 +41,12 @@ async function main(argv: string[]): Promise<number> {
   let config;
   try {
     config = loadWorkerConfig(flags, process.env, process.cwd());
+  } catch (error) {
+    process.stderr.write(`worker: ${errorMessage(error)}\n`);
+    return ExitCode.usage;
+  }
+  try {
+    await checkWorkerWorkdir(config.workdir);
   } catch (error) {
     process.stderr.write(`worker: ${errorMessage(error)}\n`);
     return ExitCode.usage;
