@@ -92,13 +92,14 @@ export async function* readLogicalLines(path: string, options: ReadOptions = {})
 
 /**
  * One pass over a jobs file: validates every line and collects what planning needs.
- * `copyTo`, when given, receives a byte-exact copy (the run's snapshot of its input).
+ * `copyTo`, when given, receives a byte-exact copy (the run's snapshot of its input);
+ * `onCommand` sees every command (for checks that must not cost another pass).
  */
 export async function scanJobsFile(
   path: string,
   index: number,
   split: SplitPreset | undefined,
-  options: { displayName?: string; copyTo?: string } = {},
+  options: { displayName?: string; copyTo?: string; onCommand?: (command: { line: number; text: string }) => void } = {},
 ): Promise<FileScan> {
   const name = options.displayName ?? path;
   const hash = createHash('sha256');
@@ -113,7 +114,10 @@ export async function scanJobsFile(
         if (copy !== undefined) writeSync(copy, chunk);
       },
     });
-    for await (const entry of lines) accumulator.add(entry);
+    for await (const entry of lines) {
+      accumulator.add(entry);
+      if (entry.kind === 'command') options.onCommand?.(entry);
+    }
   } finally {
     if (copy !== undefined) closeSync(copy);
   }

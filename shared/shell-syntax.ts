@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JobsFileError } from './errors.js';
@@ -60,16 +60,8 @@ async function parseOnly(shell: string, args: string[]): Promise<string | undefi
  * Parses the pieces as one script. They go through a file, not a pipe: bash reads a pipe one
  * byte at a time (it must not read past its own input), ten times slower.
  */
-async function parseScript(shell: string, directory: string, pieces: Iterable<string> | AsyncIterable<string>): Promise<string | undefined> {
-  const path = join(directory, 'commands.sh');
-  const out = createWriteStream(path);
-  const failed = once(out, 'error').then(([error]) => Promise.reject(error as Error));
-  failed.catch(() => undefined); // raced below; a write error surfaces there
-  for await (const piece of pieces) {
-    if (!out.write(piece)) await Promise.race([once(out, 'drain'), failed]);
-  }
-  out.end();
-  await Promise.race([once(out, 'finish'), failed]);
+async function parseScript(shell: string, path: string, pieces: string[]): Promise<string | undefined> {
+  await writeFile(path, pieces.join(''));
   return parseOnly(shell, [path]);
 }
 
@@ -82,41 +74,94 @@ function cleanMessage(message: string): string {
     .join('; ');
 }
 
-/**
- * Throws a JobsFileError naming the file, the line and bash's complaint for the first command the
- * shell cannot parse. `commands` is called once, or again when there is an error to locate.
- */
-export async function checkShellSyntax(file: string, commands: () => AsyncIterable<CommandLine>, options: SyntaxCheckOptions = {}): Promise<void> {
-  const env = options.env ?? process.env;
-  if (env['BASH_ENV'] !== undefined && env['BASH_ENV'] !== '') return;
-  const shell = options.shell ?? findShell(env['PATH']);
+export interface ShellSyntaxCheck {
+  /** Notes one command; synchronous, so that the scan of the file feeds it as it reads. */
+  add(command: CommandLine): void;
+  /**
+   * Parses every command added. Throws a JobsFileError naming the file, the line and the shell's
+   * complaint for the first command it cannot parse; `again` reads the commands once more to find
+   * it. Removes the temporary files either way.
+   */
+  finish(again: () => AsyncIterable<CommandLine>): Promise<void>;
+  /** Removes the temporary files without checking (the scan failed). */
+  discard(): Promise<void>;
+}
 
-  async function* pieces(): AsyncGenerator<string> {
-    let index = 0;
-    for await (const command of commands()) if (needsCheck(command.text)) yield wrapped(index++, command.text);
+/** Starts a check of one jobs file's commands. */
+export async function startShellSyntaxCheck(file: string, options: SyntaxCheckOptions = {}): Promise<ShellSyntaxCheck> {
+  const env = options.env ?? process.env;
+  if (env['BASH_ENV'] !== undefined && env['BASH_ENV'] !== '') {
+    return { add: () => undefined, finish: () => Promise.resolve(), discard: () => Promise.resolve() };
   }
+  const shell = options.shell ?? findShell(env['PATH']);
   const directory = await mkdtemp(join(tmpdir(), 'tasker-syntax-'));
-  try {
-    if ((await parseScript(shell, directory, pieces())) === undefined) return;
+  const script = join(directory, 'commands.sh');
+  let fd: number | undefined = openSync(script, 'w');
+  let count = 0;
+  // Written in 64 KiB pieces: one write per command would cost more than bash's parse.
+  let pending = '';
+  const flush = (): void => {
+    if (fd !== undefined && pending !== '') writeSync(fd, pending);
+    pending = '';
+  };
+  const close = (): void => {
+    flush();
+    if (fd !== undefined) closeSync(fd);
+    fd = undefined;
+  };
+  const discard = async (): Promise<void> => {
+    close();
+    await rm(directory, { recursive: true, force: true });
+  };
+
+  async function locate(again: () => AsyncIterable<CommandLine>): Promise<void> {
     const checked: CommandLine[] = [];
-    for await (const command of commands()) if (needsCheck(command.text)) checked.push(command);
+    for await (const command of again()) if (needsCheck(command.text)) checked.push(command);
     // The first n commands fail together, the first n-1 do not: command n cannot parse on its own.
     let good = 0;
     let bad = checked.length;
     while (bad - good > 1) {
       const middle = Math.floor((good + bad) / 2);
-      const failed = (await parseScript(shell, directory, checked.slice(0, middle).map((command, index) => wrapped(index, command.text)))) !== undefined;
+      const failed = (await parseScript(shell, script, checked.slice(0, middle).map((command, index) => wrapped(index, command.text)))) !== undefined;
       if (failed) bad = middle;
       else good = middle;
     }
     const culprit = checked[bad - 1];
     if (culprit === undefined) return; // the shell failed without a command to blame (cannot happen: the full set failed)
     // The command alone, as the executor would run it (a file, not -c: a command may exceed ARG_MAX).
-    const alone = await parseScript(shell, directory, [`${culprit.text}\n`]);
+    const alone = await parseScript(shell, script, [`${culprit.text}\n`]);
     // It parses alone, only not inside a function: the run would work, so let it.
     if (alone === undefined) return;
     throw new JobsFileError(file, culprit.line, `the shell cannot parse this command (${cleanMessage(alone)}); fix its quoting or brackets. Nothing has run`);
-  } finally {
-    await rm(directory, { recursive: true, force: true });
   }
+
+  return {
+    add(command) {
+      if (fd === undefined || !needsCheck(command.text)) return;
+      pending += wrapped(count++, command.text);
+      if (pending.length >= 64 * 1024) flush();
+    },
+    async finish(again) {
+      try {
+        close();
+        if (count === 0 || (await parseOnly(shell, [script])) === undefined) return;
+        await locate(again);
+      } finally {
+        await discard();
+      }
+    },
+    discard,
+  };
+}
+
+/** Checks the commands in one go (see ShellSyntaxCheck.finish); `commands` is read once, or twice on an error. */
+export async function checkShellSyntax(file: string, commands: () => AsyncIterable<CommandLine>, options: SyntaxCheckOptions = {}): Promise<void> {
+  const check = await startShellSyntaxCheck(file, options);
+  try {
+    for await (const command of commands()) check.add(command);
+  } catch (error) {
+    await check.discard();
+    throw error;
+  }
+  await check.finish(commands);
 }

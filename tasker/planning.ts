@@ -1,5 +1,5 @@
 import { readLogicalLines, readPhaseCommands, scanJobsFile } from '../shared/jobs-reader.js';
-import { checkShellSyntax, type CommandLine } from '../shared/shell-syntax.js';
+import { startShellSyntaxCheck, type CommandLine, type ShellSyntaxCheck } from '../shared/shell-syntax.js';
 import { planPhases, type FileScan, type PhaseSpec, type PlannedCommand, type SplitPreset } from '../shared/plan.js';
 
 /** A jobs file as planned: the name the user gave and the path read (the run's copy, once made). */
@@ -27,18 +27,26 @@ export async function scanAndPlan(
 ): Promise<Plan> {
   const scans: FileScan[] = [];
   const sources: JobsSource[] = [];
-  for (const [index, file] of files.entries()) {
-    const copyTo = copyPath?.(index, file);
-    const scan = await scanJobsFile(file, index, split, { displayName: file, ...(copyTo === undefined ? {} : { copyTo }) });
-    scans.push(scan);
-    sources.push({ displayPath: file, readPath: copyTo ?? file, sha256: scan.sha256 });
+  const checks: ShellSyntaxCheck[] = [];
+  try {
+    for (const [index, file] of files.entries()) {
+      const copyTo = copyPath?.(index, file);
+      // The shell's syntax check is fed by the same pass that validates and copies the file.
+      const check = await startShellSyntaxCheck(file);
+      checks.push(check);
+      const scan = await scanJobsFile(file, index, split, { displayName: file, onCommand: check.add, ...(copyTo === undefined ? {} : { copyTo }) });
+      scans.push(scan);
+      sources.push({ displayPath: file, readPath: copyTo ?? file, sha256: scan.sha256 });
+    }
+    const phases = planPhases(scans, split);
+    // Every line is valid text and the plan is sound; last, can the shell parse every command?
+    for (const [index, source] of sources.entries()) {
+      await checks[index]!.finish(() => commandLines(source.readPath, source.displayPath));
+    }
+    return { split, sources, scans, phases };
+  } finally {
+    for (const check of checks) await check.discard();
   }
-  const phases = planPhases(scans, split);
-  // Every line is valid text and the plan is sound; last, can the shell parse every command?
-  for (const source of sources) {
-    await checkShellSyntax(source.displayPath, () => commandLines(source.readPath, source.displayPath));
-  }
-  return { split, sources, scans, phases };
 }
 
 async function* commandLines(path: string, displayName: string): AsyncGenerator<CommandLine> {
