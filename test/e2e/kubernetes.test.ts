@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { readResults, readSummary, tempDir } from '../helpers/cli.js';
-import { cleanupNamespace, newNamespace, stopAll, waitFor, watchOutput, type Proc } from '../helpers/distributed.js';
+import { cleanupNamespace, freePort, newNamespace, stopAll, waitFor, watchOutput, type Proc } from '../helpers/distributed.js';
 import {
   containerEnv,
   execForm,
@@ -39,14 +38,6 @@ const workerDeployment = findDoc(manifests, 'Deployment', 'tasker-worker').doc;
 const rabbitmqName = manifests.find((manifest) => manifest.doc.kind === 'RabbitmqCluster')!.doc.metadata!.name!;
 const redisService = findDoc(manifests, 'Service', 'tasker-redis').doc;
 const dockerfiles = { tasker: parseDockerfile(join(repoRoot, 'tasker.Dockerfile')), worker: parseDockerfile(join(repoRoot, 'worker.Dockerfile')) };
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface PodProcess {
   file: string;

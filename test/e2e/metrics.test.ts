@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runTasker, tempDir } from '../helpers/cli.js';
+import { freePort } from '../helpers/distributed.js';
 
 /**
  * The tasker's health and metrics server (METRICS_PORT), seen from a command of its own run: a
@@ -14,14 +15,6 @@ beforeEach(() => {
   dir = tempDir('tasker-metrics-');
 });
 afterEach(() => dir.cleanup());
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function sample(text: string, name: string): number | undefined {
   const line = text.split('\n').find((candidate) => candidate.startsWith(`${name} `));

@@ -1,11 +1,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { readEvents, readResults, readSummary, writeEventScript, type Event, type ResultLine } from '../helpers/cli.js';
-import { cleanupNamespace, newNamespace, queueCounts, serviceEnv, spawnTasker, spawnWorker, waitFor, watchOutput, withChannel, type Proc, type Services } from '../helpers/distributed.js';
+import { cleanupNamespace, freePort, newNamespace, queueCounts, serviceEnv, spawnTasker, spawnWorker, waitFor, watchOutput, withChannel, type Proc, type Services } from '../helpers/distributed.js';
 
 /**
  * The fault suite: each scenario is a real distributed run of a few hundred commands on several
@@ -274,16 +274,6 @@ function rabbitmqctl(...args: string[]): string {
   } catch (error) {
     throw new Error(`the fault suite drives RabbitMQ with rabbitmqctl, which failed here (run the tests where RabbitMQ runs locally): ${(error as Error).message}`, { cause: error });
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** A Redis of its own, with persistence (append-only file, as in k8s/), that a scenario restarts. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import amqp from 'amqplib';
 import { execa, type ResultPromise } from 'execa';
 import { Redis } from 'ioredis';
@@ -119,4 +120,13 @@ export async function queueCounts(url: string, queue: string): Promise<{ message
   } finally {
     await connection.close().catch(() => undefined);
   }
+}
+
+/** A TCP port free at the time of asking (for a metrics server or a private Redis). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
