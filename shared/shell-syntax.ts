@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { JobsFileError } from './errors.js';
+import { createScratchDir, removeScratchDir } from './scratch-dirs.js';
 import { findShell } from './executor.js';
 import { parseSimpleCommand } from './simple-command.js';
 
@@ -94,7 +94,7 @@ export async function startShellSyntaxCheck(file: string, options: SyntaxCheckOp
     return { add: () => undefined, finish: () => Promise.resolve(), discard: () => Promise.resolve() };
   }
   const shell = options.shell ?? findShell(env['PATH']);
-  const directory = await mkdtemp(join(tmpdir(), 'tasker-syntax-'));
+  const directory = await createScratchDir('tasker-syntax-');
   const script = join(directory, 'commands.sh');
   let fd: number | undefined = openSync(script, 'w');
   let count = 0;
@@ -111,7 +111,7 @@ export async function startShellSyntaxCheck(file: string, options: SyntaxCheckOp
   };
   const discard = async (): Promise<void> => {
     close();
-    await rm(directory, { recursive: true, force: true });
+    await removeScratchDir(directory);
   };
 
   async function locate(again: () => AsyncIterable<CommandLine>): Promise<void> {

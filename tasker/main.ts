@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { commandEnvironment } from '../shared/config-values.js';
+import { removeScratchDirsSync } from '../shared/scratch-dirs.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createExecutorProcess } from '../shared/executor-process.js';
 import { createLogger, type Logger } from '../shared/logger.js';
@@ -48,6 +49,7 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
       // Still checking input or connecting (a jobs file that is a FIFO nobody writes, a slow
       // broker): nothing has run or changed, so there is nothing to stop or record.
       process.stderr.write(`tasker: interrupted (${signal}) before anything ran\n`);
+      removeScratchDirsSync();
       process.exit(ExitCode.interrupted);
     }
     if (signals === 1) {

@@ -1,8 +1,9 @@
 import { existsSync, promises as fs } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError, ExitCode } from '../shared/errors.js';
+import { createScratchDir, removeScratchDir } from '../shared/scratch-dirs.js';
 import { sha256File } from '../shared/jobs-reader.js';
 import type { Executor } from '../shared/executor.js';
 import type { Logger } from '../shared/logger.js';
@@ -130,13 +131,13 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
     plan = await loadExistingRun(layout, config);
     if (config.clean) logger.warn({ runId }, 'resuming an existing run: --clean is ignored, the workdir is never cleaned on resume');
   } else {
-    scratch = await fs.mkdtemp(join(tmpdir(), 'tasker-plan-'));
+    scratch = await createScratchDir('tasker-plan-');
     try {
       plan = await scanAndPlan(config.files, config.split, (index) => join(scratch!, String(index)));
       await checkStagePaths(config.stage, workdirPath, config.clean);
       if (config.clean && existsSync(workdirPath)) await checkClean(await fs.realpath(workdirPath), config.forceClean);
     } catch (error) {
-      await fs.rm(scratch, { recursive: true, force: true });
+      await removeScratchDir(scratch);
       throw error;
     }
   }
@@ -151,7 +152,7 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
       await s3.checkBucket(config.s3.bucket);
     } catch (error) {
       s3.close();
-      if (scratch !== undefined) await fs.rm(scratch, { recursive: true, force: true });
+      if (scratch !== undefined) await removeScratchDir(scratch);
       throw error;
     }
   }
@@ -166,7 +167,7 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
     } catch (error) {
       await backend?.close();
       s3?.close();
-      if (scratch !== undefined) await fs.rm(scratch, { recursive: true, force: true });
+      if (scratch !== undefined) await removeScratchDir(scratch);
       throw error;
     }
   }
@@ -178,7 +179,7 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
     await backend?.close();
     s3?.close();
     // Gone already when the run started; still there when preparing the workdir failed.
-    if (scratch !== undefined) await fs.rm(scratch, { recursive: true, force: true });
+    if (scratch !== undefined) await removeScratchDir(scratch);
   }
 }
 
@@ -225,7 +226,7 @@ async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Prepared)
       source.readPath = copy;
       files.push({ path: source.displayPath, sha256: source.sha256, copy: copy.slice(run.runDir.length + 1) });
     }
-    await fs.rm(scratch!, { recursive: true, force: true });
+    await removeScratchDir(scratch!);
     const record: RunRecord = { version: 1, runId, createdAt: new Date(sessionStart).toISOString(), split: plan.split ?? null, files, phases: plan.phases };
     await fs.writeFile(runRecordPath(run), `${JSON.stringify(record, null, 2)}\n`);
     const handle = await fs.open(run.planPath, 'w');

@@ -790,5 +790,6 @@ describe('interrupted while still checking', () => {
     expect(Date.now() - sent).toBeLessThan(2000);
     expect(String(result.stderr)).toContain('interrupted (SIGTERM) before anything ran');
     expect(existsSync(ws.work)).toBe(false);
+    expect(readdirSync(ws.tmp)).toEqual([]); // the scratch copy of the plan is gone too
   });
 });
