@@ -26,6 +26,11 @@ export function signBody(key: string, body: Buffer): string {
   return scheme + createHmac('sha256', key).update(body).digest('hex');
 }
 
+/** Headers that sign `body` with `key`; none without a key (signing is off). */
+export function signatureHeaders(key: string | undefined, body: Buffer): Record<string, string> {
+  return key === undefined ? {} : { [signatureHeader]: signBody(key, body) };
+}
+
 /** Undefined when the signature verifies; otherwise why not (never echoing the key or a digest). */
 export function verifyBody(key: string, body: Buffer, headers: Record<string, unknown>): string | undefined {
   const given = headers[signatureHeader];

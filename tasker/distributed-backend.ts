@@ -1,4 +1,3 @@
-import type { OutputSpec } from '../shared/outputs.js';
 import { hostname } from 'node:os';
 import { createAmqpSession, type AmqpSession } from '../shared/amqp-session.js';
 import { declareRunQueue, declareTopology } from '../shared/amqp-topology.js';
@@ -7,8 +6,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Names } from '../shared/names.js';
 import type { PhaseSpec } from '../shared/plan.js';
 import { createRunStore, type RunMeta, type RunStore } from '../shared/redis-store.js';
-import type { RunLayout } from '../shared/run-layout.js';
-import { createDistributedRun, type DistributedRun } from './distributed-run.js';
+import { createDistributedRun, type DistributedRun, type DistributedRunOptions } from './distributed-run.js';
 import type { PhaseDispatch, Progress } from './run-phases.js';
 
 /** Wires RabbitMQ and Redis for one tasker run. Connecting is separate from starting, so a bad URL fails before the workdir is touched. */
@@ -30,21 +28,12 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-export interface StartOptions {
-  layout: RunLayout;
+/** What the run needs from the tasker; the backend adds its own session, store, names and logger. */
+export type StartOptions = Omit<DistributedRunOptions, 'session' | 'store' | 'names' | 'logger'> & {
   phases: readonly PhaseSpec[];
-  timeoutMs: number | undefined;
-  killGraceMs: number;
-  maxInFlight: number;
-  stallWarningMs: number;
-  recordedAttempts: ReadonlyMap<string, number>;
-  /** Outputs workers upload after each success; undefined: none. */
-  upload: OutputSpec | undefined;
-  /** Signs commands, checks results; undefined: unsigned. */
-  signingKey: string | undefined;
   /** A heartbeat older than this means the previous tasker of the run is gone. */
   staleAfterMs: number;
-}
+};
 
 export interface RunningBackend {
   dispatchFor(phase: PhaseSpec): PhaseDispatch;
@@ -127,20 +116,7 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
         failed: 0,
       };
       await store.registerRun(meta);
-      const run: DistributedRun = await createDistributedRun({
-        session,
-        store,
-        names,
-        layout: start.layout,
-        logger,
-        timeoutMs: start.timeoutMs,
-        killGraceMs: start.killGraceMs,
-        maxInFlight: start.maxInFlight,
-        stallWarningMs: start.stallWarningMs,
-        recordedAttempts: start.recordedAttempts,
-        upload: start.upload,
-        signingKey: start.signingKey,
-      });
+      const run: DistributedRun = await createDistributedRun({ ...start, session, store, names, logger });
       return {
         dispatchFor: (phase) => run.dispatchFor(phase),
         async heartbeat(progress) {

@@ -10,7 +10,7 @@ import type { PhaseSpec } from '../shared/plan.js';
 import type { RunStore } from '../shared/redis-store.js';
 import type { ResultRecord } from '../shared/results.js';
 import type { RunLayout } from '../shared/run-layout.js';
-import { signatureHeader, signBody, verifyBody } from '../shared/signing.js';
+import { signatureHeaders, verifyBody } from '../shared/signing.js';
 import type { AttemptOutcome, PhaseDispatch } from './run-phases.js';
 
 /**
@@ -296,8 +296,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
             // x-published-at: workers report how long commands waited in the queue (metrics). It is
             // outside the signed body: a wrong value can only skew a metric.
             const body = encodeMessage(message);
-            const headers: Record<string, unknown> = { 'x-published-at': Date.now() };
-            if (options.signingKey !== undefined) headers[signatureHeader] = signBody(options.signingKey, body);
+            const headers = { 'x-published-at': Date.now(), ...signatureHeaders(options.signingKey, body) };
             await session.publish(names.exchange, names.runRoutingKey(runId), body, { headers });
             // Marked after the broker confirmed: a crash in between means a duplicate, never a loss.
             await store.markPublished(runId, command.id, effectiveAttempt);

@@ -1,8 +1,9 @@
-import { constants, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InputError } from '../shared/errors.js';
 import { markerDirName } from '../shared/run-layout.js';
+import { checkWritableDirectory } from '../shared/writable-directory.js';
 import { cleanRefusal } from './clean-guard.js';
 
 /**
@@ -38,16 +39,7 @@ export async function prepareWorkdir(workdir: string): Promise<string> {
   } catch (error) {
     throw new InputError('workdir', `cannot create workdir ${path} (${(error as Error).message}); create it yourself or choose another --workdir`, { cause: error });
   }
-  const stat = await fs.stat(path);
-  if (!stat.isDirectory()) throw new InputError('workdir', `workdir ${path} is a file, not a directory; choose another --workdir`);
-  try {
-    await fs.access(path, constants.W_OK | constants.X_OK);
-    // access() says yes to root on a read-only or special file system: make sure with a real write.
-    await fs.rmdir(await fs.mkdtemp(join(path, `${markerDirName}-write-test-`)));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new InputError('workdir', `workdir ${path} is not writable by this user (${code}); fix its permissions or choose another --workdir`, { cause: error });
-  }
+  await checkWritableDirectory(path, 'fix its permissions or choose another --workdir');
   return fs.realpath(path);
 }
 

@@ -8,7 +8,7 @@ import { encodeMessage, type CommandMessage } from '../shared/messages.js';
 import type { OutputSpec } from '../shared/outputs.js';
 import type { ResultRecord } from '../shared/results.js';
 import type { S3Store } from '../shared/s3-store.js';
-import { signatureHeader, signBody, verifyBody } from '../shared/signing.js';
+import { signatureHeaders, verifyBody } from '../shared/signing.js';
 import { names as namesFor } from '../shared/names.js';
 import { createRunStore, type RunStore, type WorkerInfo } from '../shared/redis-store.js';
 import { attemptRequest, runLayout } from '../shared/run-layout.js';
@@ -97,8 +97,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   await heartbeat();
 
   // With a signing key, results are signed too: the tasker counts only results from real workers.
-  const publishSigned = (queue: string, body: Buffer): Promise<void> =>
-    config.signingKey === undefined ? session.publish('', queue, body) : session.publish('', queue, body, { headers: { [signatureHeader]: signBody(config.signingKey, body) } });
+  const publishSigned = (queue: string, body: Buffer): Promise<void> => session.publish('', queue, body, { headers: signatureHeaders(config.signingKey, body) });
   // The AWS SDK is loaded on the first message that asks for uploads: most runs never do.
   let s3: Promise<S3Store> | undefined;
   const s3Store = (): Promise<S3Store> => {

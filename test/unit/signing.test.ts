@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkSigningKey, signatureHeader, signBody, verifyBody } from '../../shared/signing.js';
+import { checkSigningKey, signatureHeader, signatureHeaders, signBody, verifyBody } from '../../shared/signing.js';
 
 const key = 'k'.repeat(40);
 const body = Buffer.from('{"v":1,"kind":"command","command":"echo hi"}');
@@ -19,6 +19,11 @@ describe('signing', () => {
     expect(verifyBody(key, body, { [signatureHeader]: 'sha1=abc' })).toContain('unknown format');
     expect(verifyBody(key, body, { [signatureHeader]: 42 })).toContain('unknown format');
     expect(verifyBody(key, tampered, { [signatureHeader]: signBody(key, body) })).not.toMatch(/[0-9a-f]{64}/);
+  });
+
+  it('signs through headers only when there is a key', () => {
+    expect(signatureHeaders(undefined, body)).toEqual({});
+    expect(verifyBody(key, body, signatureHeaders(key, body))).toBeUndefined();
   });
 
   it('refuses short keys', () => {
