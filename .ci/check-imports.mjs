@@ -11,7 +11,7 @@ const adapterOnly = {
   ioredis: /^(shared|tasker|worker)\/redis[^/]*\.ts$/,
   '@aws-sdk/': /^(shared|tasker|worker)\/s3[^/]*\.ts$/,
   execa: /^shared\/executor\.ts$/,
-  'node:child_process': /^shared\/(executor(-process)?|shell-syntax)\.ts$/,
+  'node:child_process': /^shared\/(executor(-process)?|shell-runner|shell-syntax)\.ts$/,
   'prom-client': /^shared\/metrics-server\.ts$/,
   'node:http': /^shared\/metrics-server\.ts$/,
 };

@@ -23,9 +23,8 @@ export interface Delivery {
 }
 
 export interface Consumer {
+  /** Stops deliveries; the channel closes once the messages already delivered are settled. */
   cancel(): Promise<void>;
-  /** Changes how many unacked messages the broker may hand this consumer (also after reconnects). */
-  setPrefetch(count: number): Promise<void>;
   /** True while the broker delivers to it: not cancelled, and its channel is open and consuming. */
   isActive(): boolean;
 }
@@ -104,6 +103,8 @@ interface ConsumerSpec {
   channel: Channel | undefined;
   consumerTag: string | undefined;
   cancelled: boolean;
+  /** Delivered on the current channel and not yet acked, rejected or requeued. */
+  unsettled: number;
 }
 
 export async function createAmqpSession(options: AmqpSessionOptions): Promise<AmqpSession> {
@@ -118,8 +119,16 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
   const whenConnected = (): Promise<void> =>
     model !== undefined ? Promise.resolve() : new Promise((resolve) => connectedWaiters.push(resolve));
 
-  const wrap = (message: ConsumeMessage, channel: Channel): Delivery => {
+  /** A cancelled consumer's channel is closed once nothing delivered on it awaits settling. */
+  const closeIfDone = (spec: ConsumerSpec, channel: Channel): void => {
+    if (!spec.cancelled || spec.unsettled > 0 || spec.channel !== channel) return;
+    spec.channel = undefined;
+    channel.close().catch(() => undefined); // already closed: nothing to do
+  };
+
+  const wrap = (message: ConsumeMessage, channel: Channel, spec: ConsumerSpec): Delivery => {
     let settled = false;
+    spec.unsettled++;
     const settle = (action: () => void): void => {
       if (settled) return;
       settled = true;
@@ -129,6 +138,8 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
         // The channel closed under us: the broker requeues the message, a consumer deduplicates it.
         logger.debug({ err: error }, 'could not settle a message on a closed channel');
       }
+      if (spec.channel === channel) spec.unsettled--;
+      closeIfDone(spec, channel);
     };
     return {
       content: message.content,
@@ -144,6 +155,7 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
     if (spec.cancelled || closing) return;
     const channel = await connection.createChannel();
     spec.channel = channel;
+    spec.unsettled = 0;
     channel.on('error', (error: Error) => {
       // E.g. the broker's consumer timeout: only this channel is closed; the connection lives on.
       logger.warn({ queue: spec.queue, err: { message: error.message } }, 'consumer channel closed by the broker; reopening it');
@@ -160,7 +172,7 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
     await channel.prefetch(spec.prefetch);
     const reply = await channel.consume(spec.queue, (message) => {
       if (message === null) return; // consumer cancelled by the broker (queue deleted)
-      spec.handler(wrap(message, channel));
+      spec.handler(wrap(message, channel, spec));
     });
     spec.consumerTag = reply.consumerTag;
   };
@@ -298,16 +310,11 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
     },
 
     async consume(queue, prefetch, handler) {
-      const spec: ConsumerSpec = { queue, prefetch, handler, channel: undefined, consumerTag: undefined, cancelled: false };
+      const spec: ConsumerSpec = { queue, prefetch, handler, channel: undefined, consumerTag: undefined, cancelled: false, unsettled: 0 };
       consumers.add(spec);
       if (model !== undefined) await startConsumer(model, spec);
       return {
         isActive: () => !spec.cancelled && spec.consumerTag !== undefined,
-        async setPrefetch(count) {
-          if (count === spec.prefetch) return;
-          spec.prefetch = count;
-          await spec.channel?.prefetch(count).catch((error: unknown) => logger.debug({ err: error }, 'could not change the prefetch yet'));
-        },
         async cancel() {
           spec.cancelled = true;
           consumers.delete(spec);
@@ -315,6 +322,7 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
           if (channel !== undefined && consumerTag !== undefined) {
             await channel.cancel(consumerTag).catch(() => undefined); // channel already gone: nothing to cancel
           }
+          if (channel !== undefined) closeIfDone(spec, channel);
         },
       };
     },

@@ -82,6 +82,7 @@ export function createExecutorProcess(options: ExecutorOptions = {}): Executor {
       send({ type: 'start', key, request });
       return {
         result,
+        started: () => true,
         kill: (reason) => {
           if (pending.has(key)) send({ type: 'kill', key, reason });
         },

@@ -51,6 +51,8 @@ export interface ExecutionResult {
 
 export interface RunningCommand {
   result: Promise<ExecutionResult>;
+  /** False while it waits for a free slot (executor-slots.ts): killing it then ends it unrun. */
+  started(): boolean;
   /** Ends the command's process group: SIGTERM, then SIGKILL after the grace. Idempotent. */
   kill(reason: string): void;
 }
@@ -240,7 +242,7 @@ export function createExecutor(options: ExecutorOptions = {}): Executor {
       launch(argv, simple !== undefined);
     }));
 
-    return { result, kill: terminate };
+    return { result, started: () => true, kill: terminate };
   }
 
   return {

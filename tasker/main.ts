@@ -3,7 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { commandEnvironment } from '../shared/config-values.js';
 import { removeScratchDirsSync } from '../shared/scratch-dirs.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
-import { createExecutorProcess } from '../shared/executor-process.js';
+import { createCommandExecutor } from '../shared/command-executor.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import type { MetricsServer } from '../shared/metrics-server.js';
 import { splitPresets, type SplitPreset } from '../shared/plan.js';
@@ -39,7 +39,12 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
   const config = loadRunConfig(files, flags, process.env, process.cwd());
   const terminal = process.stderr.isTTY ? process.stderr : undefined;
   const logger = createLogger({ level: config.logLevel, pretty: terminal !== undefined, name: 'tasker' });
-  const executor = createExecutorProcess({ directExec: config.directExec, env: commandEnvironment(process.env) });
+  const executor = createCommandExecutor({
+    slots: config.concurrency,
+    directExec: config.directExec,
+    env: commandEnvironment(process.env),
+    onRunnerError: (message) => logger.warn({ runner: message }, 'command runner reported a problem'),
+  });
   const controller = new AbortController();
   let signals = 0;
   let prepared = false;

@@ -32,6 +32,8 @@ export interface Handled {
 export interface StartedCommand {
   result: Promise<ExecutionResult>;
   kill(reason: string): void;
+  /** False while it waits for the executor's free slot (handed over early). */
+  started(): boolean;
   /** Log path relative to the workdir. */
   log: string;
 }
@@ -131,7 +133,7 @@ export async function handleDelivery(content: Buffer, ports: DeliveryPorts, cont
 
     if (control.killedForDrain(started)) {
       await store.abandonCommand(message.runId, message.id, owner);
-      logger.warn(fields, 'stopped by shutdown: back to the queue for another worker');
+      logger.info(fields, 'not run to its end here (shutdown, or handed back before it started): back to the queue for another worker');
       return { decision: 'requeue' };
     }
     const record = toResultRecord(message, message.attempt, result, ports.workerId, started.log);

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { commandEnvironment } from '../shared/config-values.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
-import { createExecutorProcess } from '../shared/executor-process.js';
+import { createCommandExecutor } from '../shared/command-executor.js';
 import { createLogger } from '../shared/logger.js';
 import type { MetricsServer } from '../shared/metrics-server.js';
 import { checkWorkerWorkdir } from './check-workdir.js';
@@ -60,7 +60,11 @@ async function main(argv: string[]): Promise<number> {
       const { createMetricsServer } = await import('../shared/metrics-server.js');
       metricsServer = await createMetricsServer({ port: config.metricsPort, logger });
     }
-    worker = await startWorker(config, { logger, executor: createExecutorProcess({ env: commandEnvironment(process.env) }), metrics: metricsServer?.metrics });
+    worker = await startWorker(config, { logger, executor: createCommandExecutor({
+        slots: config.concurrency,
+        env: commandEnvironment(process.env),
+        onRunnerError: (message) => logger.warn({ runner: message }, 'command runner reported a problem'),
+      }), metrics: metricsServer?.metrics });
   } catch (error) {
     await metricsServer?.close();
     if (error instanceof InputError) {

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { createAmqpSession, type AmqpSession, type Delivery } from '../shared/amqp-session.js';
+import { createAmqpSession, type AmqpSession, type Consumer, type Delivery } from '../shared/amqp-session.js';
 import { declareTopology } from '../shared/amqp-topology.js';
 import type { Executor } from '../shared/executor.js';
 import type { Logger } from '../shared/logger.js';
@@ -134,49 +134,65 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
         killGraceMs: message.killGraceMs,
       });
       const handle = executor.start(request);
-      return { result: handle.result, kill: handle.kill, log };
+      return { result: handle.result, kill: handle.kill, started: handle.started, log };
     },
     publishResult: (message: CommandMessage, record: ResultRecord) =>
       // The reply queue is derived from the run id, never taken from the message: a forged
       // message cannot make a worker write into another queue.
       publishSigned(names.runQueue(message.runId), encodeMessage({ v: 1, kind: 'result', runId: message.runId, record })),
   };
-  // Slots: at most `concurrency` commands run at once, even when one more message is prefetched.
-  let freeSlots = config.concurrency;
-  const slotWaiters: ((release: (() => void) | undefined) => void)[] = [];
+  // Slots: commands handed to the executor, which runs `concurrency` of them at once. While
+  // commands are short, one more (the lookahead message, below) is claimed and handed over
+  // early, so it starts the moment a command ends instead of after a round trip to Redis.
+  let lookahead: 0 | 1 = 0;
+  let taken = 0;
+  const slotWaiters: { since: number; resolve: (release: (() => void) | undefined) => void }[] = [];
   const releaseSlot = (): void => {
-    const next = slotWaiters.shift();
-    if (next !== undefined && !draining) next(releaseSlot);
-    else freeSlots++;
+    taken--;
+    wakeSlotWaiters();
+  };
+  const wakeSlotWaiters = (): void => {
+    while (!draining && taken < config.concurrency + lookahead && slotWaiters.length > 0) {
+      taken++;
+      slotWaiters.shift()!.resolve(releaseSlot);
+    }
   };
   const recentDurationsMs: number[] = [];
+  /** Commands handed to the executor before a slot was free, and when. */
+  const handedOverAt = new Map<StartedCommand, number>();
 
   const control = {
     draining: () => draining,
     acquireSlot(): Promise<(() => void) | undefined> {
       if (draining) return Promise.resolve(undefined);
-      if (freeSlots > 0) {
-        freeSlots--;
+      if (taken < config.concurrency + lookahead) {
+        taken++;
         return Promise.resolve(releaseSlot);
       }
-      return new Promise((resolve) => slotWaiters.push(resolve));
+      return new Promise((resolve) => slotWaiters.push({ since: Date.now(), resolve }));
     },
     track(command: StartedCommand, message: CommandMessage) {
       const since = Date.now();
       running.set(command, { message, since: new Date(since).toISOString() });
+      if (!command.started()) handedOverAt.set(command, since);
       soonHeartbeat();
       command.result.then(
         (result) => {
-          if (drainKilled.has(command)) metrics?.commandFinished('requeued', result.durationMs);
+          handedOverAt.delete(command);
+          if (drainKilled.has(command)) {
+            metrics?.commandFinished('requeued', result.durationMs);
+            return;
+          }
+          recentDurationsMs.push(result.durationMs);
+          if (recentDurationsMs.length > 20) recentDurationsMs.shift();
+          adaptLookahead();
         },
         () => undefined, // an executor failure is handled (and logged) by handleDelivery
       );
       return () => {
         running.delete(command);
+        handedOverAt.delete(command);
         soonHeartbeat();
-        recentDurationsMs.push(Date.now() - since);
-        if (recentDurationsMs.length > 20) recentDurationsMs.shift();
-        void adaptPrefetch();
       };
     },
     killedForDrain: (command: StartedCommand) => drainKilled.has(command),
@@ -189,23 +205,61 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   };
 
   /**
-   * Prefetch is the worker's concurrency: fair dispatch, nobody hoards long commands. While
-   * commands are short (median under a second), one more message is held ahead, so the next
-   * command starts without waiting for a broker round trip; holding it costs others < 1 s.
+   * Fair dispatch: the consumer's prefetch is the worker's concurrency, so nobody hoards long
+   * commands. While every recent command was short (the last 5 to 20 all under a second), a
+   * second consumer with prefetch 1 holds one more message, claimed and handed to the executor
+   * early, so the next command starts the moment one ends. RabbitMQ keeps a running consumer's
+   * prefetch as it was, hence a consumer of its own, cancelled when commands get long. A message
+   * that waited over a second behind running commands (the phase turned to long ones) is handed
+   * back to the queue, for an idle worker.
    */
-  let lookahead = 0;
-  const adaptPrefetch = async (): Promise<void> => {
-    if (recentDurationsMs.length < 5 || draining) return;
-    const sorted = [...recentDurationsMs].sort((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)]!;
-    const wanted = median < 1000 ? 1 : 0;
+  let lookaheadConsumer: Consumer | undefined;
+  let lookaheadChange = Promise.resolve();
+  const setLookahead = (wanted: 0 | 1): void => {
     if (wanted === lookahead) return;
     lookahead = wanted;
-    logger.debug({ prefetch: config.concurrency + wanted, medianMs: median }, 'prefetch changed');
-    await consumer.setPrefetch(config.concurrency + wanted);
+    wakeSlotWaiters();
+    logger.debug({ prefetch: config.concurrency + wanted }, 'lookahead changed');
+    lookaheadChange = lookaheadChange
+      .then(async () => {
+        if (lookahead === 1 && !draining && lookaheadConsumer === undefined) {
+          lookaheadConsumer = await session.consume(names.workQueue, 1, onDelivery);
+        } else if ((lookahead === 0 || draining) && lookaheadConsumer !== undefined) {
+          const cancelled = lookaheadConsumer;
+          lookaheadConsumer = undefined;
+          await cancelled.cancel();
+        }
+      })
+      .catch((error: unknown) => logger.warn({ err: error }, 'could not change the lookahead consumer'));
   };
+  const adaptLookahead = (): void => {
+    if (draining || recentDurationsMs.length < 5) return;
+    setLookahead(Math.max(...recentDurationsMs) < 1000 ? 1 : 0);
+  };
+  const handBackTimer = setInterval(() => {
+    const cutoff = Date.now() - 1000;
+    let handedBack = 0;
+    for (const [command, at] of handedOverAt) {
+      if (at > cutoff || command.started()) continue;
+      handedOverAt.delete(command);
+      drainKilled.add(command); // requeued, not recorded: see handleDelivery
+      command.kill('waited behind a long command');
+      handedBack++;
+    }
+    for (const waiter of slotWaiters.filter((entry) => entry.since <= cutoff)) {
+      slotWaiters.splice(slotWaiters.indexOf(waiter), 1);
+      waiter.resolve(undefined); // requeued
+      handedBack++;
+    }
+    if (handedBack > 0) {
+      logger.info({ handedBack }, 'commands waited over a second behind long ones: handed back to the queue, lookahead off');
+      recentDurationsMs.length = 0;
+      setLookahead(0);
+    }
+  }, 250);
+  handBackTimer.unref();
 
-  const consumer = await session.consume(names.workQueue, config.concurrency, (delivery) => {
+  const onDelivery = (delivery: Delivery): void => {
     inFlight++;
     lastActivity = Date.now();
     // Set by the tasker when it publishes (ms since the epoch); absent from foreign messages.
@@ -231,7 +285,8 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
         lastActivity = Date.now();
         if (inFlight === 0) for (const resolve of idleWaiters.splice(0)) resolve();
       });
-  });
+  };
+  const consumer = await session.consume(names.workQueue, config.concurrency, onDelivery);
   logger.info({ queue: names.workQueue, concurrency: config.concurrency, workdir, worker: workerId }, 'waiting for commands');
 
   let idleTimer: NodeJS.Timeout | undefined;
@@ -248,10 +303,18 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
     if (shutdownPromise !== undefined) return shutdownPromise;
     shutdownPromise = (async () => {
       draining = true;
-      for (const waiter of slotWaiters.splice(0)) waiter(undefined); // prefetched, not started: requeued
+      clearInterval(handBackTimer);
+      setLookahead(0); // cancels the lookahead consumer (draining)
+      for (const waiter of slotWaiters.splice(0)) waiter.resolve(undefined); // prefetched, not started: requeued
+      for (const command of running.keys()) {
+        if (command.started()) continue;
+        drainKilled.add(command); // handed over early, not started yet: requeued at once
+        command.kill('worker shutdown');
+      }
       logger.info({ reason, running: running.size }, 'shutting down: no new commands');
       if (idleTimer !== undefined) clearInterval(idleTimer);
       await consumer.cancel();
+      await lookaheadChange;
       if (inFlight > 0) {
         const drained = new Promise<void>((resolve) => idleWaiters.push(resolve));
         const deadline = new Promise<'deadline'>((resolve) => setTimeout(() => resolve('deadline'), config.drainTimeoutMs).unref());

@@ -123,7 +123,7 @@ describe('S3 uploads', () => {
 
   it('runs locally too, under S3_PREFIX', async () => {
     const bucket = await newBucket(client);
-    const result = await runTasker(['run', '--workdir', ctx.dir, '--run-id', 'local-1', jobsFile(['mkdir -p out', 'echo one > out/a.txt', 'echo two > out/b.log'])], {
+    const result = await runTasker(['run', '--workdir', ctx.dir, '--run-id', 'local-1', jobsFile(['# phase: setup', 'mkdir -p out', '# phase: outputs', 'echo one > out/a.txt', 'echo two > out/b.log'])], {
       env: { ...s3Env(s3), S3_BUCKET: bucket, S3_UPLOAD: 'out/*.txt', S3_PREFIX: '/projects//sim-3/' },
     });
     expect(result.exitCode, result.stderr).toBe(0);
@@ -162,7 +162,7 @@ describe('S3 uploads', () => {
     const bucket = await newBucket(client);
     const proxy = await startFlakyProxy(s3.endpoint, 3);
     try {
-      const lines = ['mkdir -p out', ...Array.from({ length: 12 }, (_, i) => `head -c ${(i + 1) * 1000} /dev/urandom > out/f${i}.bin`)];
+      const lines = ['# phase: setup', 'mkdir -p out', '# phase: outputs', ...Array.from({ length: 12 }, (_, i) => `head -c ${(i + 1) * 1000} /dev/urandom > out/f${i}.bin`)];
       const result = await runTasker(['run', '--workdir', ctx.dir, '--run-id', 'flaky', '--concurrency', '4', jobsFile(lines)], {
         env: { ...s3Env(s3), S3_ENDPOINT_URL: proxy.endpoint, S3_BUCKET: bucket, S3_UPLOAD: 'out/*.bin' },
       });

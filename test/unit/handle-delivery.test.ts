@@ -54,7 +54,7 @@ function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; drai
     },
     start: (): StartedCommand => {
       calls.push('start');
-      return { result: Promise.resolve(options.result ?? ok), kill: () => (killed = true), log: 'logs/x.1.log' };
+      return { result: Promise.resolve(options.result ?? ok), kill: () => (killed = true), started: () => true, log: 'logs/x.1.log' };
     },
     publishResult: async (_message, record) => {
       calls.push('publish');

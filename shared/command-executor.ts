@@ -1,0 +1,24 @@
+import { findShell, type Executor, type ExecutorOptions } from './executor.js';
+import { createExecutorProcess } from './executor-process.js';
+import { withSlots } from './executor-slots.js';
+import { createRunnerExecutor, isBash } from './shell-runner.js';
+
+/**
+ * The executor the tasker and the worker use: bash runners (shell-runner.ts) when bash is
+ * there, else spawn() in a small helper process (executor-process.ts). Both behave the same;
+ * the runners cost less per command. At most `slots` commands run at once; more wait their turn.
+ */
+export function createCommandExecutor(options: ExecutorOptions & { slots: number; onRunnerError?: (message: string) => void }): Executor {
+  const env = options.env ?? process.env;
+  const shell = options.shell ?? findShell(env['PATH']);
+  if (isBash(shell)) {
+    const runners = createRunnerExecutor({
+      shell,
+      env,
+      ...(options.directExec === undefined ? {} : { directExec: options.directExec }),
+      ...(options.onRunnerError === undefined ? {} : { onRunnerError: options.onRunnerError }),
+    });
+    return withSlots(runners, options.slots);
+  }
+  return withSlots(createExecutorProcess({ ...options, shell }), options.slots);
+}

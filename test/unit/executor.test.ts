@@ -1,0 +1,148 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createExecutor, findShell, type ExecuteRequest, type Executor } from '../../shared/executor.js';
+import { withSlots } from '../../shared/executor-slots.js';
+import { createRunnerExecutor } from '../../shared/shell-runner.js';
+
+/**
+ * The executor contract, run against both implementations: bash runners (the default) and
+ * spawn() (used when there is no bash). Real processes, real process groups, real logs.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'tasker-executor-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const bash = findShell(process.env['PATH']);
+let counter = 0;
+
+function request(command: string, extra: Partial<ExecuteRequest> = {}): ExecuteRequest {
+  counter++;
+  return { command, cwd: dir, logPath: join(dir, 'logs', `c${counter}.log`), env: { TASKER_COMMAND_ID: `c${counter}` }, killGraceMs: 500, ...extra };
+}
+
+/** Processes whose whole command line is `command` (not, say, a script that mentions it). */
+function processesMatching(command: string): string[] {
+  const found = spawnSync('pgrep', ['-f', `^${command}$`], { encoding: 'utf8' });
+  return found.stdout.split('\n').filter((line) => line !== '');
+}
+
+const implementations: [string, () => Executor][] = [
+  ['bash runners', () => withSlots(createRunnerExecutor({ shell: bash }), 4)],
+  ['spawn()', () => withSlots(createExecutor({ shell: bash }), 4)],
+];
+
+describe.each(implementations)('executor: %s', (_name, make) => {
+  const executor = make();
+
+  it('runs a command, logs stdout and stderr, and returns the tail', async () => {
+    const req = request('echo out; echo err >&2; echo "id=$TASKER_COMMAND_ID"');
+    const result = await executor.start(req).result;
+    expect(result).toMatchObject({ outcome: 'succeeded', exitCode: 0, signal: null });
+    expect(readFileSync(req.logPath, 'utf8')).toBe(`out\nerr\nid=${req.env['TASKER_COMMAND_ID']}\n`);
+    expect(result.tail).toContain('id=c');
+    expect(Date.parse(result.finishedAt)).toBeGreaterThanOrEqual(Date.parse(result.startedAt));
+  });
+
+  it('reports a non-zero exit as a failure with its code', async () => {
+    const result = await executor.start(request('exit 7')).result;
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: 7, signal: null, reason: 'exit code 7' });
+  });
+
+  it('runs plain commands directly, in the working directory, with the environment', async () => {
+    const sub = mkdtempSync(join(dir, 'cwd-'));
+    const result = await executor.start(request('pwd', { cwd: sub })).result;
+    expect(result.tail.trim()).toBe(sub);
+    const env = await executor.start(request('printenv TASKER_COMMAND_ID')).result;
+    expect(env.tail).toMatch(/^c\d+\n$/);
+  });
+
+  it('says "command not found" (exit 127) for a plain command that does not exist', async () => {
+    const result = await executor.start(request('no-such-command-tasker-test --flag')).result;
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: 127 });
+    expect(result.tail).toContain('no-such-command-tasker-test: command not found');
+  });
+
+  it('reports a missing working directory as a start error', async () => {
+    const result = await executor.start(request('true', { cwd: join(dir, 'missing') })).result;
+    expect(result.outcome).toBe('spawn-error');
+    expect(result.reason).toContain('does not exist');
+  });
+
+  it('reports a command ended by a signal', async () => {
+    const result = await executor.start(request('kill -KILL $$')).result;
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: null, signal: 'SIGKILL' });
+  });
+
+  it('runs a command longer than a pipe request through a script file', async () => {
+    const long = `echo ${'x'.repeat(40_000)} | wc -c`;
+    const result = await executor.start(request(long)).result;
+    expect(result).toMatchObject({ outcome: 'succeeded' });
+    expect(result.tail.trim()).toBe('40001');
+  });
+
+  it('times out: the whole process group is killed, background children too', async () => {
+    const marker = `${30 + Math.random()}`;
+    const started = Date.now();
+    const result = await executor.start(request(`sleep ${marker} & sleep ${marker}; wait`, { timeoutMs: 300 })).result;
+    expect(result).toMatchObject({ outcome: 'timed-out', exitCode: null });
+    expect(Date.now() - started).toBeLessThan(5000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(processesMatching(`sleep ${marker}`)).toEqual([]);
+  });
+
+  it('kills on request, and a second kill changes nothing', async () => {
+    const handle = executor.start(request('sleep 20'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    handle.kill('stopped by the test');
+    handle.kill('again');
+    const result = await handle.result;
+    expect(result).toMatchObject({ outcome: 'killed', reason: 'stopped by the test' });
+  });
+
+  it('runs at most `slots` commands at once; a waiting one killed ends unrun', async () => {
+    const limited = withSlots(make(), 1);
+    const first = limited.start(request('sleep 0.4'));
+    const second = limited.start(request('echo ran'));
+    const third = limited.start(request('echo ran'));
+    expect(first.started()).toBe(true);
+    expect(second.started()).toBe(false);
+    third.kill('not wanted');
+    expect(await third.result).toMatchObject({ outcome: 'killed', durationMs: 0, reason: 'not wanted (before it started)' });
+    const [a, b] = await Promise.all([first.result, second.result]);
+    expect(a.outcome).toBe('succeeded');
+    expect(b).toMatchObject({ outcome: 'succeeded', tail: 'ran\n' });
+    expect(Date.parse(b.startedAt)).toBeGreaterThanOrEqual(Date.parse(a.finishedAt) - 5);
+  });
+
+  it('killAllNow ends running and waiting commands at once', async () => {
+    const limited = withSlots(make(), 1);
+    const running = limited.start(request('sleep 20'));
+    const waiting = limited.start(request('sleep 20'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    limited.killAllNow();
+    const [a, b] = await Promise.all([running.result, waiting.result]);
+    expect(a).toMatchObject({ outcome: 'failed', signal: 'SIGKILL' });
+    expect(b).toMatchObject({ outcome: 'killed' });
+  });
+});
+
+describe('bash runners', () => {
+  // Uses the built runner (npm test builds first): a plain node process cannot import TypeScript.
+  it('take their running commands down with them when their process dies', async () => {
+    const marker = `${40 + Math.random()}`;
+    const script = `
+      import { createRunnerExecutor } from ${JSON.stringify(new URL('../../dist/shared/shell-runner.js', import.meta.url).pathname)};
+      const executor = createRunnerExecutor({ shell: ${JSON.stringify(bash)} });
+      executor.start({ command: 'sleep ${marker}', cwd: ${JSON.stringify(dir)}, logPath: ${JSON.stringify(join(dir, 'orphan.log'))}, env: {} });
+      setInterval(() => undefined, 1000);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+    for (let i = 0; i < 100 && processesMatching(`sleep ${marker}`).length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(processesMatching(`sleep ${marker}`)).toHaveLength(1);
+    child.kill('SIGKILL');
+    for (let i = 0; i < 100 && processesMatching(`sleep ${marker}`).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(processesMatching(`sleep ${marker}`)).toEqual([]);
+  });
+});
