@@ -332,6 +332,25 @@ describe('distributed runs', () => {
     expect(result.exitCode, result.all).toBe(0);
   });
 
+  it('a worker holding a message ahead hands it back when it waits behind a long command', async () => {
+    // 20 short commands turn worker A's lookahead on: it takes both long commands of the next
+    // phase, one to run and one held. The held one must go to worker B, started meanwhile.
+    const a = await readyWorker(ctx.env, ['--workdir', ctx.dir]);
+    ctx.procs.push(a.proc);
+    const lines = ['# phase: short', ...Array.from({ length: 20 }, () => 'bash ev.sh 0'), '# phase: long', 'bash ev.sh 4', 'bash ev.sh 4'];
+    const run = tasker('handback', [jobs('jobs.sh', lines)]);
+    await waitFor('a long command to start', () => events().some((e) => e.event === 'start' && Number(e.id.split('-L')[1]) > 21));
+    const b = await readyWorker(ctx.env, ['--workdir', ctx.dir]);
+    ctx.procs.push(b.proc);
+    const result = await run;
+    expect(result.exitCode, result.all).toBe(0);
+    expect(a.output()).toContain('handed back to the queue');
+    const long = readResults(ctx.dir, 'handback').filter((record) => record.phase === 'long');
+    expect(long.map((record) => record.outcome)).toEqual(['succeeded', 'succeeded']);
+    expect(new Set(long.map((record) => record.worker)).size).toBe(2);
+    expect(long.every((record) => record.attempt === 1)).toBe(true);
+  });
+
   it('a worker on SIGTERM finishes its command and exits 0; past the drain deadline it requeues it', async () => {
     const [worker] = await workers(1, ['--drain-timeout', '5s']);
     const run = tasker('drain', [jobs('jobs.sh', ['bash ev.sh 1', 'bash ev.sh 30'])]);
