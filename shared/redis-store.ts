@@ -129,6 +129,12 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
     retryStrategy: (times) => Math.min(10_000, 100 * 2 ** Math.min(times, 7)),
     connectionName: 'tasker',
   });
+  // Scripts run by hash (EVALSHA; ioredis loads them on a NOSCRIPT reply): their text is not sent per call.
+  redis.defineCommand('taskerBegin', { numberOfKeys: 5, lua: beginScript });
+  redis.defineCommand('taskerFinish', { numberOfKeys: 4, lua: finishScript });
+  redis.defineCommand('taskerRelease', { numberOfKeys: 1, lua: releaseScript });
+  redis.defineCommand('taskerRenew', { numberOfKeys: 1, lua: renewScript });
+  const scripts = redis as unknown as Record<'taskerBegin' | 'taskerFinish' | 'taskerRelease' | 'taskerRenew', (...args: string[]) => Promise<unknown>>;
   let outage = false;
   let connected = false;
   let lastError: Error | undefined;
@@ -177,9 +183,7 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
 
   return {
     async beginCommand(runId, id, attempt, owner, ttlMs, running) {
-      const reply = (await redis.eval(
-        beginScript,
-        5,
+      const reply = (await scripts.taskerBegin(
         names.cancelledKey(runId),
         key(runId, 'results'),
         key(runId, 'done'),
@@ -201,9 +205,7 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
       return { kind: 'busy', holder: detail ?? '' };
     },
     async finishCommand(runId, record, owner) {
-      await redis.eval(
-        finishScript,
-        4,
+      await scripts.taskerFinish(
         key(runId, 'results'),
         key(runId, 'done'),
         key(runId, 'running'),
@@ -216,7 +218,7 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
     },
     async abandonCommand(runId, id, owner) {
       await redis.hdel(key(runId, 'running'), id);
-      await redis.eval(releaseScript, 1, key(runId, `lease:${id}`), owner);
+      await scripts.taskerRelease(key(runId, `lease:${id}`), owner);
     },
     async latestResults(runId, ids) {
       const found = new Map<string, ResultRecord>();
@@ -261,7 +263,7 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
       return new Map(Object.entries(all).map(([id, attempt]) => [id, Number(attempt)]));
     },
     async renewLease(runId, id, owner, ttlMs) {
-      return (await redis.eval(renewScript, 1, key(runId, `lease:${id}`), owner, String(ttlMs))) === 1;
+      return (await scripts.taskerRenew(key(runId, `lease:${id}`), owner, String(ttlMs))) === 1;
     },
     async running(runId) {
       const all = await redis.hgetall(key(runId, 'running'));
