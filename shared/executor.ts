@@ -111,7 +111,8 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function readTail(fd: number, tailBytes: number): string {
+/** The last `tailBytes` of an open log, as text. */
+export function readTail(fd: number, tailBytes: number): string {
   const size = fstatSync(fd).size;
   if (size === 0 || tailBytes <= 0) return '';
   const length = Math.min(size, tailBytes);

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants as fsConstants, existsSync, fstatSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { dirname } from 'node:path';
 import split2 from 'split2';
-import type { ExecuteRequest, ExecutionResult, Executor, RunningCommand } from './executor.js';
+import { readTail, type ExecuteRequest, type ExecutionResult, type Executor, type RunningCommand } from './executor.js';
 import { parseSimpleCommand } from './simple-command.js';
 
 /**
@@ -113,7 +113,7 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function readTail(path: string, tailBytes: number): string {
+function readLogTail(path: string, tailBytes: number): string {
   let fd: number;
   try {
     fd = openSync(path, fsConstants.O_RDONLY);
@@ -121,14 +121,7 @@ function readTail(path: string, tailBytes: number): string {
     return ''; // the runner could not create the log; its complaint went to onRunnerError
   }
   try {
-    const size = fstatSync(fd).size;
-    if (size === 0 || tailBytes <= 0) return '';
-    const length = Math.min(size, tailBytes);
-    const buffer = Buffer.alloc(length);
-    const read = readSync(fd, buffer, 0, length, size - length);
-    const text = buffer.subarray(0, read).toString('utf8');
-    // A multi-byte character cut at the start decodes as U+FFFD: drop it.
-    return size > length ? text.replace(/^\uFFFD+/, '') : text;
+    return readTail(fd, tailBytes);
   } finally {
     closeSync(fd);
   }
@@ -213,7 +206,7 @@ export function createRunnerExecutor(options: RunnerExecutorOptions): Executor {
       startedAt: new Date(startedAtMs).toISOString(),
       finishedAt: new Date(finishedAtMs).toISOString(),
       durationMs: Math.max(0, finishedAtMs - startedAtMs),
-      tail: readTail(job.request.logPath, job.request.tailBytes ?? defaultTailBytes),
+      tail: readLogTail(job.request.logPath, job.request.tailBytes ?? defaultTailBytes),
     };
     let result: ExecutionResult;
     if (job.timedOut) result = { ...base, outcome: 'timed-out', reason: job.killedFor ?? 'timed out' };
