@@ -76,7 +76,8 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
       pid: process.pid,
       concurrency: config.concurrency,
       startedAt,
-      running: [...running.values()].map(({ message: m, since }) => ({ runId: m.runId, id: m.id, attempt: m.attempt, since, command: m.command.slice(0, 200) })),
+      // Handed over early but not started yet: not shown as running.
+      running: [...running].filter(([command]) => command.started()).map(([, { message: m, since }]) => ({ runId: m.runId, id: m.id, attempt: m.attempt, since, command: m.command.slice(0, 200) })),
     };
     await store.workerHeartbeat(info, 15_000);
   };
