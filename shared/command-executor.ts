@@ -11,7 +11,9 @@ import { createRunnerExecutor, isBash } from './shell-runner.js';
 export function createCommandExecutor(options: ExecutorOptions & { slots: number; onRunnerError?: (message: string) => void }): Executor {
   const env = options.env ?? process.env;
   const shell = options.shell ?? findShell(env['PATH']);
-  if (isBash(shell)) {
+  // Options imported from the environment would apply to the runners' own script too.
+  const shellOptionsSet = env['SHELLOPTS'] !== undefined || env['BASHOPTS'] !== undefined;
+  if (isBash(shell) && !shellOptionsSet) {
     const runners = createRunnerExecutor({
       shell,
       env,

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import split2 from 'split2';
 import { readTail, type ExecuteRequest, type ExecutionResult, type Executor, type RunningCommand } from './executor.js';
 import { parseSimpleCommand } from './simple-command.js';
@@ -22,7 +22,8 @@ import { parseSimpleCommand } from './simple-command.js';
  * command's process exists and `E key status startSeconds endSeconds` when it ended (status as
  * bash's `wait` reports it: 128+n for signal n), or `E key cwd` when the working directory is
  * missing. A runner is started whenever none is idle: callers bound how many commands run at once
- * (executor-slots.ts). Modes: `x` exec argv directly (a plain command, falling back to `shell -c command`
+ * (executor-slots.ts). The runner's environment must not hold SHELLOPTS or BASHOPTS (options that
+ * would change the runner's own script); command-executor.ts uses spawn() then. Modes: `x` exec argv directly (a plain command, falling back to `shell -c command`
  * when argv[0] is not found, so "command not found" reads as without the shortcut), `s` run
  * `shell -c command`, `a` exec argv as given (a long command's script file).
  * Descriptor 3 is a pipe nobody writes: when it closes, this process is gone, and the runner kills
@@ -30,6 +31,8 @@ import { parseSimpleCommand } from './simple-command.js';
  */
 const runnerScript = String.raw`
 shell=$1
+with_bash_env=$2
+bash_env=$3
 current=
 trap 'if [[ -n $current ]]; then kill -KILL -- "-$current" 2>/dev/null; fi; exit 0' TERM
 ( read -r -u 3 _; kill -TERM $$ 2>/dev/null ) &
@@ -48,6 +51,7 @@ while IFS= read -r -d '' key && IFS= read -r -d '' log && IFS= read -r -d '' cwd
   set -m
   (
     ((${'$'}{#envs[@]} > 0)) && export "${'$'}{envs[@]}"
+    [[ $with_bash_env == 1 ]] && export BASH_ENV="$bash_env"
     if [[ $mode == s ]]; then exec "$shell" -c "$cmd"; fi
     if [[ $mode == a ]]; then exec "${'$'}{argv[@]}"; fi
     if [[ ${'$'}{argv[0]} == */* ]]; then
@@ -93,6 +97,8 @@ interface Job {
   pid?: number;
   killedFor?: string;
   timedOut: boolean;
+  /** killAllNow came before the runner reported the pid: SIGKILL it as soon as it does. */
+  killOnStart?: boolean;
   timeoutTimer?: NodeJS.Timeout;
   /** When it was handed to a runner (fallback start time when bash has no EPOCHREALTIME). */
   sentAtMs?: number;
@@ -181,6 +187,7 @@ export function createRunnerExecutor(options: RunnerExecutorOptions): Executor {
 
   const onStarted = (job: Job, pid: number): void => {
     job.pid = pid;
+    if (job.killOnStart === true) killGroup(pid, 'SIGKILL');
     if (job.killedFor !== undefined) {
       const reason = job.killedFor;
       job.killedFor = undefined;
@@ -227,9 +234,12 @@ export function createRunnerExecutor(options: RunnerExecutorOptions): Executor {
     else if (kind === 'E') onEnded(job, Number(a), b, c);
   };
 
+  // The runner must not read BASH_ENV itself (it could set options that break its loop); the
+  // commands get it back.
+  const { BASH_ENV: bashEnv, ...runnerEnv } = baseEnv;
   const startRunner = (): Runner => {
-    const child = spawn(shell, ['-c', runnerScript, 'tasker-runner', shell], {
-      env: baseEnv,
+    const child = spawn(shell, ['-c', runnerScript, 'tasker-runner', shell, bashEnv === undefined ? '0' : '1', bashEnv ?? ''], {
+      env: runnerEnv,
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       detached: true, // out of the terminal's process group: Ctrl-C is the tasker's to handle
     });
@@ -284,7 +294,8 @@ export function createRunnerExecutor(options: RunnerExecutorOptions): Executor {
       mode = 's';
     }
     const key = nextKey++;
-    const fields = [String(key), request.logPath, request.cwd, mode, command, String(env.length), ...env, String(argv.length), ...argv];
+    // Absolute: `cd` would consult CDPATH for a relative one.
+    const fields = [String(key), request.logPath, resolve(request.cwd), mode, command, String(env.length), ...env, String(argv.length), ...argv];
     const result = new Promise<ExecutionResult>((resolve) => {
       const job: Job = { key, request, fields, resolve, timedOut: false };
       jobs.set(key, job);
@@ -303,7 +314,11 @@ export function createRunnerExecutor(options: RunnerExecutorOptions): Executor {
   return {
     start,
     killAllNow() {
-      for (const runner of runners) if (runner.job?.pid !== undefined) killGroup(runner.job.pid, 'SIGKILL');
+      for (const { job } of runners) {
+        if (job === undefined) continue;
+        if (job.pid === undefined) job.killOnStart = true;
+        else killGroup(job.pid, 'SIGKILL');
+      }
     },
   };
 }

@@ -1,10 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createExecutor, findShell, type ExecuteRequest, type Executor } from '../../shared/executor.js';
 import { withSlots } from '../../shared/executor-slots.js';
+import type { createCommandExecutor as CreateCommandExecutor } from '../../shared/command-executor.js';
 import { createRunnerExecutor } from '../../shared/shell-runner.js';
 
 /**
@@ -125,6 +126,37 @@ describe.each(implementations)('executor: %s', (_name, make) => {
     const [a, b] = await Promise.all([running.result, waiting.result]);
     expect(a).toMatchObject({ outcome: 'failed', signal: 'SIGKILL' });
     expect(b).toMatchObject({ outcome: 'killed' });
+  });
+});
+
+const withOptions: [string, (options: { directExec?: boolean; env?: NodeJS.ProcessEnv }) => Executor][] = [
+  ['bash runners', (options) => createRunnerExecutor({ shell: bash, ...options })],
+  ['spawn()', (options) => createExecutor({ shell: bash, ...options })],
+];
+
+// A plain command behaves the same with or without bash (that is the point); what differs is
+// BASH_ENV, which only bash reads: with it set, every command goes through bash.
+describe.each(withOptions)('plain commands: %s', (_name, make) => {
+  it('goes through bash when BASH_ENV is set, so the file it names is read', async () => {
+    const marker = join(dir, `bash-env-${Math.random()}`);
+    const script = join(dir, 'bash-env.sh');
+    writeFileSync(script, `touch '${marker}'\n`);
+    const result = await make({ env: { ...process.env, BASH_ENV: script } }).start(request('true')).result;
+    expect(result.outcome).toBe('succeeded');
+    expect(existsSync(marker)).toBe(true);
+  });
+});
+
+describe('createCommandExecutor', () => {
+  it('honours shell options exported in SHELLOPTS, and keeps working after a command they stop', async () => {
+    // The built module: the spawn() executor it falls back to runs its helper from dist/.
+    const built = (await import(new URL('../../dist/shared/command-executor.js', import.meta.url).href)) as { createCommandExecutor: typeof CreateCommandExecutor };
+    const executor = built.createCommandExecutor({ slots: 2, env: { ...process.env, SHELLOPTS: 'errexit' } });
+    const stopped = await executor.start(request('false; echo after')).result;
+    expect(stopped).toMatchObject({ outcome: 'failed', exitCode: 1 });
+    expect(stopped.tail).not.toContain('after');
+    const next = await executor.start(request('echo ok; exit 0')).result;
+    expect(next).toMatchObject({ outcome: 'succeeded', tail: 'ok\n' });
   });
 });
 
