@@ -289,6 +289,17 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   };
   const consumer = await session.consume(names.workQueue, config.concurrency, onDelivery);
   logger.info({ queue: names.workQueue, concurrency: config.concurrency, workdir, worker: workerId }, 'waiting for commands');
+  logger.debug(
+    {
+      namespace: config.namespace,
+      deliveryLimit: config.deliveryLimit,
+      leaseTtlMs: config.leaseTtlMs,
+      drainTimeoutMs: config.drainTimeoutMs,
+      exitWhenIdleMs: config.exitWhenIdleMs ?? null,
+      signed: config.signingKey !== undefined,
+    },
+    'worker settings',
+  );
 
   let idleTimer: NodeJS.Timeout | undefined;
   let shutdownPromise: Promise<void> | undefined;
