@@ -161,6 +161,23 @@ describe('createCommandExecutor', () => {
 });
 
 describe('bash runners', () => {
+  it('a runner that dies mid-command fails that attempt (never a success) and is replaced', async () => {
+    const executor = createRunnerExecutor({ shell: bash });
+    const marker = `${50 + Math.random()}`;
+    const handle = executor.start(request(`sleep ${marker}`));
+    for (let i = 0; i < 100 && processesMatching(`sleep ${marker}`).length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    const [commandPid] = processesMatching(`sleep ${marker}`);
+    const runnerPid = Number(readFileSync(`/proc/${commandPid}/stat`, 'utf8').split(' ')[3]);
+    process.kill(runnerPid, 'SIGKILL');
+    const result = await handle.result;
+    expect(result).toMatchObject({ outcome: 'spawn-error', exitCode: null });
+    expect(result.reason).toContain('runner (bash) ended');
+    // The command cannot be reported any more, so it is stopped rather than left running.
+    for (let i = 0; i < 40 && processesMatching(`sleep ${marker}`).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(processesMatching(`sleep ${marker}`)).toEqual([]);
+    expect(await executor.start(request('echo again')).result).toMatchObject({ outcome: 'succeeded', tail: 'again\n' });
+  });
+
   // Uses the built runner (npm test builds first): a plain node process cannot import TypeScript.
   it('take their running commands down with them when their process dies', async () => {
     const marker = `${40 + Math.random()}`;
