@@ -74,8 +74,49 @@ export interface ExecutorOptions {
 
 /** Commands longer than this go through a script file: Linux limits one argument to 128 KiB. */
 const maxArgumentBytes = 64 * 1024;
-const defaultKillGraceMs = 10_000;
-const defaultTailBytes = 4096;
+export const defaultKillGraceMs = 10_000;
+export const defaultTailBytes = 4096;
+
+/** How an attempt that ran ended, in the terms of a result (both executors decide it here). */
+export interface Ending {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  /** Why it was killed on purpose (timeout, interrupt, shutdown); undefined when it was not. */
+  killedFor: string | undefined;
+  /** The raw status as a shell reports it (128+n for signal n), when that is all that is known. */
+  shellStatus?: number;
+}
+
+export function outcomeOf(ending: Ending): Pick<ExecutionResult, 'outcome' | 'reason'> {
+  const { exitCode, signal, killedFor } = ending;
+  if (ending.timedOut) return { outcome: 'timed-out', reason: killedFor ?? 'timed out' };
+  if (killedFor !== undefined && exitCode !== 0) return { outcome: 'killed', reason: killedFor };
+  if (exitCode === 0) return { outcome: 'succeeded' };
+  if (signal !== null) {
+    // A shell reports signal n as 128+n, which a program may also exit with itself: say both.
+    return { outcome: 'failed', reason: `killed by ${signal}${ending.shellStatus === undefined ? '' : ` (exit status ${ending.shellStatus})`}` };
+  }
+  return { outcome: 'failed', reason: `exit code ${exitCode}` };
+}
+
+/** Creates a log's directory the first time it is seen. */
+export function logDirMaker(): (logPath: string) => void {
+  const made = new Set<string>();
+  return (logPath) => {
+    const dir = dirname(logPath);
+    if (made.has(dir)) return;
+    mkdirSync(dir, { recursive: true });
+    made.add(dir);
+  };
+}
+
+/** A command too long for one argument goes into a script file beside its log; returns its path. */
+export function writeCommandScript(request: ExecuteRequest): string {
+  const scriptPath = `${request.logPath}.command.sh`;
+  writeFileSync(scriptPath, request.command);
+  return scriptPath;
+}
 
 function isExecutable(path: string): boolean {
   try {
@@ -103,7 +144,8 @@ function openAsync(path: string): Promise<number> {
   return new Promise((resolve, reject) => open(path, 'w+', (error, fd) => (error === null ? resolve(fd) : reject(error))));
 }
 
-function killGroup(pid: number, signal: NodeJS.Signals): void {
+/** Signals a command's whole process group; a group already gone is fine. */
+export function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {
@@ -130,24 +172,18 @@ export function createExecutor(options: ExecutorOptions = {}): Executor {
   const directExec = (options.directExec ?? true) && baseEnv['BASH_ENV'] === undefined;
 
   const runningGroups = new Set<number>();
-  const madeDirs = new Set<string>();
+  const makeLogDir = logDirMaker();
 
   function start(request: ExecuteRequest): RunningCommand {
     const env = { ...baseEnv, ...request.env };
-    const logDir = dirname(request.logPath);
-    if (!madeDirs.has(logDir)) {
-      mkdirSync(logDir, { recursive: true });
-      madeDirs.add(logDir);
-    }
+    makeLogDir(request.logPath);
 
     let argv: string[];
     const simple = directExec ? parseSimpleCommand(request.command) : undefined;
     if (simple !== undefined) {
       argv = simple;
     } else if (Buffer.byteLength(request.command) > maxArgumentBytes) {
-      const scriptPath = `${request.logPath}.command.sh`;
-      writeFileSync(scriptPath, request.command);
-      argv = [shell, scriptPath];
+      argv = [shell, writeCommandScript(request)];
     } else {
       argv = [shell, '-c', request.command];
     }
@@ -192,16 +228,8 @@ export function createExecutor(options: ExecutorOptions = {}): Executor {
         if (spawnError !== undefined) {
           const why = existsSync(request.cwd) ? spawnError.message : `working directory ${request.cwd} does not exist`;
           resolve({ ...base, outcome: 'spawn-error', reason: `could not start the command: ${why}` });
-        } else if (timedOut) {
-          resolve({ ...base, outcome: 'timed-out', reason: killedFor ?? 'timed out' });
-        } else if (killedFor !== undefined && exitCode !== 0) {
-          resolve({ ...base, outcome: 'killed', reason: killedFor });
-        } else if (exitCode === 0) {
-          resolve({ ...base, outcome: 'succeeded' });
-        } else if (signal !== null) {
-          resolve({ ...base, outcome: 'failed', reason: `killed by ${signal}` });
         } else {
-          resolve({ ...base, outcome: 'failed', reason: `exit code ${exitCode}` });
+          resolve({ ...base, ...outcomeOf({ exitCode, signal, timedOut, killedFor }) });
         }
       };
 

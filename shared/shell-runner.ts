@@ -1,9 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, openSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import split2 from 'split2';
-import { readTail, type ExecuteRequest, type ExecutionResult, type Executor, type RunningCommand } from './executor.js';
+import {
+  defaultKillGraceMs,
+  defaultTailBytes,
+  killGroup,
+  logDirMaker,
+  outcomeOf,
+  readTail,
+  writeCommandScript,
+  type ExecuteRequest,
+  type ExecutionResult,
+  type Executor,
+  type RunningCommand,
+} from './executor.js';
 import { parseSimpleCommand } from './simple-command.js';
 
 /**
@@ -85,8 +97,6 @@ export interface RunnerExecutorOptions {
 
 /** Requests longer than this go through a script file: bash reads the pipe a byte at a time. */
 const maxInlineBytes = 16 * 1024;
-const defaultKillGraceMs = 10_000;
-const defaultTailBytes = 4096;
 
 interface Job {
   key: number;
@@ -110,14 +120,6 @@ interface Runner {
 }
 
 const signalNames = new Map<number, string>(Object.entries(osConstants.signals).map(([name, number]) => [number, name]));
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: the group is already gone, which is what we wanted
-  }
-}
 
 function readLogTail(path: string, tailBytes: number): string {
   let fd: number;
@@ -147,7 +149,7 @@ export function createRunnerExecutor(options: RunnerExecutorOptions): Executor {
   const directExec = (options.directExec ?? true) && baseEnv['BASH_ENV'] === undefined;
   const runners: Runner[] = [];
   const jobs = new Map<number, Job>();
-  const madeDirs = new Set<string>();
+  const makeLogDir = logDirMaker();
   let nextKey = 1;
 
   /** Runners must not keep this process alive while nothing runs. */
@@ -207,22 +209,15 @@ export function createRunnerExecutor(options: RunnerExecutorOptions): Executor {
     const startedAtMs = epochMs(startText) ?? job.sentAtMs ?? finishedAtMs;
     const signal = status > 128 ? signalNames.get(status - 128) ?? null : null;
     const exitCode = signal === null ? status : null;
-    const base = {
+    complete(job, {
       exitCode,
       signal,
       startedAt: new Date(startedAtMs).toISOString(),
       finishedAt: new Date(finishedAtMs).toISOString(),
       durationMs: Math.max(0, finishedAtMs - startedAtMs),
       tail: readLogTail(job.request.logPath, job.request.tailBytes ?? defaultTailBytes),
-    };
-    let result: ExecutionResult;
-    if (job.timedOut) result = { ...base, outcome: 'timed-out', reason: job.killedFor ?? 'timed out' };
-    else if (job.killedFor !== undefined && status !== 0) result = { ...base, outcome: 'killed', reason: job.killedFor };
-    else if (status === 0) result = { ...base, outcome: 'succeeded' };
-    // bash reports a command ended by signal n as 128+n; a program may also exit with such a code itself.
-    else if (signal !== null) result = { ...base, outcome: 'failed', reason: `killed by ${signal} (exit status ${status})` };
-    else result = { ...base, outcome: 'failed', reason: `exit code ${status}` };
-    complete(job, result);
+      ...outcomeOf({ exitCode, signal, timedOut: job.timedOut, killedFor: job.killedFor, shellStatus: status }),
+    });
   };
 
   const onLine = (runner: Runner, line: string): void => {
@@ -271,21 +266,15 @@ export function createRunnerExecutor(options: RunnerExecutorOptions): Executor {
   };
 
   function start(request: ExecuteRequest): RunningCommand {
-    const logDir = dirname(request.logPath);
-    if (!madeDirs.has(logDir)) {
-      mkdirSync(logDir, { recursive: true });
-      madeDirs.add(logDir);
-    }
+    makeLogDir(request.logPath);
     const env = Object.entries(request.env).map(([name, value]) => `${name}=${value}`);
     const simple = directExec ? parseSimpleCommand(request.command) : undefined;
     let mode: 'x' | 's' | 'a';
     let argv: string[] = [];
     let command = request.command;
     if (Buffer.byteLength(request.command) > maxInlineBytes) {
-      const scriptPath = `${request.logPath}.command.sh`;
-      writeFileSync(scriptPath, request.command);
       mode = 'a';
-      argv = [shell, scriptPath];
+      argv = [shell, writeCommandScript(request)];
       command = '';
     } else if (simple !== undefined) {
       mode = 'x';

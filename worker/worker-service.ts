@@ -56,7 +56,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
     throw error;
   }
 
-  const running = new Map<StartedCommand, { message: CommandMessage; since: string }>();
+  const running = new Map<StartedCommand, { message: CommandMessage; sinceMs: number }>();
   const drainKilled = new WeakSet<StartedCommand>();
   metrics?.trackInFlight(() => running.size);
   let inFlight = 0;
@@ -77,7 +77,9 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
       concurrency: config.concurrency,
       startedAt,
       // Handed over early but not started yet: not shown as running.
-      running: [...running].filter(([command]) => command.started()).map(([, { message: m, since }]) => ({ runId: m.runId, id: m.id, attempt: m.attempt, since, command: m.command.slice(0, 200) })),
+      running: [...running]
+        .filter(([command]) => command.started())
+        .map(([, { message: m, sinceMs }]) => ({ runId: m.runId, id: m.id, attempt: m.attempt, since: new Date(sinceMs).toISOString(), command: m.command.slice(0, 200) })),
     };
     await store.workerHeartbeat(info, 15_000);
   };
@@ -159,8 +161,6 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
     }
   };
   const recentDurationsMs: number[] = [];
-  /** Commands handed to the executor before a slot was free, and when. */
-  const handedOverAt = new Map<StartedCommand, number>();
 
   const control = {
     draining: () => draining,
@@ -173,13 +173,10 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
       return new Promise((resolve) => slotWaiters.push({ since: Date.now(), resolve }));
     },
     track(command: StartedCommand, message: CommandMessage) {
-      const since = Date.now();
-      running.set(command, { message, since: new Date(since).toISOString() });
-      if (!command.started()) handedOverAt.set(command, since);
+      running.set(command, { message, sinceMs: Date.now() });
       soonHeartbeat();
       command.result.then(
         (result) => {
-          handedOverAt.delete(command);
           if (drainKilled.has(command)) {
             metrics?.commandFinished('requeued', result.durationMs);
             return;
@@ -192,7 +189,6 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
       );
       return () => {
         running.delete(command);
-        handedOverAt.delete(command);
         soonHeartbeat();
       };
     },
@@ -240,9 +236,9 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   const handBackTimer = setInterval(() => {
     const cutoff = Date.now() - 1000;
     let handedBack = 0;
-    for (const [command, at] of handedOverAt) {
-      if (at > cutoff || command.started()) continue;
-      handedOverAt.delete(command);
+    // Handed to the executor early and still not started.
+    for (const [command, { sinceMs }] of running) {
+      if (sinceMs > cutoff || command.started() || drainKilled.has(command)) continue;
       drainKilled.add(command); // requeued, not recorded: see handleDelivery
       command.kill('waited behind a long command');
       handedBack++;
