@@ -8,8 +8,15 @@ import { createRunnerExecutor, isBash } from './shell-runner.js';
  * there, else spawn() in a small helper process (executor-process.ts). Both behave the same;
  * the runners cost less per command. At most `slots` commands run at once; more wait their turn.
  */
-export function createCommandExecutor(options: ExecutorOptions & { slots: number; onRunnerError?: (message: string) => void }): Executor {
-  const env = options.env ?? process.env;
+export function createCommandExecutor(
+  options: ExecutorOptions & {
+    slots: number;
+    /** The environment commands run with (config-values' commandEnvironment: secrets withheld). No default. */
+    env: NodeJS.ProcessEnv;
+    onRunnerError?: (message: string) => void;
+  },
+): Executor {
+  const env = options.env;
   const shell = options.shell ?? findShell(env['PATH']);
   // Options imported from the environment would apply to the runners' own script too.
   const shellOptionsSet = env['SHELLOPTS'] !== undefined || env['BASHOPTS'] !== undefined;

@@ -1,6 +1,7 @@
 import { parseDuration } from './duration.js';
 import { InputError } from './errors.js';
 import { defaultNamespace, isValidNamespace } from './names.js';
+import { checkSigningKey } from './signing.js';
 import { checkAmqpUrl, checkRedisUrl } from './urls.js';
 
 /**
@@ -131,4 +132,12 @@ export function commandEnvironment(env: Record<string, string | undefined>): Rec
   const copy = { ...env };
   for (const name of withheldFromCommands) delete copy[name];
   return copy;
+}
+
+/** TASKER_SIGNING_KEY, checked; undefined when unset (messages then go unsigned). */
+export function readSigningKey(env: Record<string, string | undefined>, problems: ConfigProblems): string | undefined {
+  const signingKey = envValue(env, 'TASKER_SIGNING_KEY');
+  const keyProblem = signingKey === undefined ? undefined : checkSigningKey(signingKey);
+  if (keyProblem !== undefined) problems.add(keyProblem);
+  return signingKey;
 }

@@ -1,5 +1,6 @@
 import type { ConfigProblems } from './config-values.js';
 import { envValue } from './config-values.js';
+import { redactUrl } from './urls.js';
 
 /**
  * How to reach S3 (or an S3-compatible service): read by the tasker and by every worker. Which
@@ -35,7 +36,7 @@ export function readS3Connection(env: Record<string, string | undefined>, proble
     try {
       url = new URL(endpoint);
     } catch {
-      problems.add(`S3_ENDPOINT_URL "${endpoint}" is not a URL; expected e.g. http://minio:9000`);
+      problems.add(`S3_ENDPOINT_URL "${redactUrl(endpoint)}" is not a URL; expected e.g. http://minio:9000`);
     }
     if (url !== undefined && url.protocol !== 'http:' && url.protocol !== 'https:') problems.add(`S3_ENDPOINT_URL must start with http:// or https://, got "${url.protocol}"`);
     if (url !== undefined && (url.username !== '' || url.password !== '')) problems.add('S3_ENDPOINT_URL must not contain credentials; use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
@@ -48,11 +49,12 @@ export function readS3Connection(env: Record<string, string | undefined>, proble
     else problems.add(`S3_FORCE_PATH_STYLE must be true or false, got "${pathStyleText}"`);
   }
   const checksumText = (envValue(env, 'S3_CHECKSUM') ?? 'when_required').toLowerCase();
-  if (!(s3ChecksumModes as readonly string[]).includes(checksumText)) problems.add(`S3_CHECKSUM must be one of ${s3ChecksumModes.join(', ')}, got "${envValue(env, 'S3_CHECKSUM')}"`);
+  const checksumKnown = (s3ChecksumModes as readonly string[]).includes(checksumText);
+  if (!checksumKnown) problems.add(`S3_CHECKSUM must be one of ${s3ChecksumModes.join(', ')}, got "${envValue(env, 'S3_CHECKSUM')}"`);
   return {
     endpoint,
     forcePathStyle,
-    checksum: (s3ChecksumModes as readonly string[]).includes(checksumText) ? (checksumText as S3ChecksumMode) : 'when_required',
+    checksum: checksumKnown ? (checksumText as S3ChecksumMode) : 'when_required',
     region: envValue(env, 'AWS_REGION') ?? envValue(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
   };
 }

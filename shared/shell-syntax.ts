@@ -32,7 +32,8 @@ export interface CommandLine {
 export interface SyntaxCheckOptions {
   /** Shell to check with. Default: the executor's (bash from PATH, else sh). */
   shell?: string;
-  env?: Record<string, string | undefined>;
+  /** The environment commands run with: its PATH finds the shell, its BASH_ENV turns the check off. */
+  env: Record<string, string | undefined>;
 }
 
 function needsCheck(text: string): boolean {
@@ -44,9 +45,9 @@ function wrapped(index: number, text: string): string {
 }
 
 /** Runs `shell -n ARGS`; resolves with the shell's complaint, or undefined when everything parses. */
-async function parseOnly(shell: string, args: string[]): Promise<string | undefined> {
+async function parseOnly(shell: string, args: string[], searchPath: string): Promise<string | undefined> {
   // Only PATH: nothing in the environment should change how the shell parses.
-  const child = spawn(shell, ['-n', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } });
+  const child = spawn(shell, ['-n', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: searchPath } });
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (chunk: string) => {
@@ -60,9 +61,9 @@ async function parseOnly(shell: string, args: string[]): Promise<string | undefi
  * Parses the pieces as one script. They go through a file, not a pipe: bash reads a pipe one
  * byte at a time (it must not read past its own input), ten times slower.
  */
-async function parseScript(shell: string, path: string, pieces: string[]): Promise<string | undefined> {
+async function parseScript(shell: string, path: string, pieces: string[], searchPath: string): Promise<string | undefined> {
   await writeFile(path, pieces.join(''));
-  return parseOnly(shell, [path]);
+  return parseOnly(shell, [path], searchPath);
 }
 
 /** The shell's message without its "FILE: line 1: " prefixes, on one line. */
@@ -88,8 +89,9 @@ export interface ShellSyntaxCheck {
 }
 
 /** Starts a check of one jobs file's commands. */
-export async function startShellSyntaxCheck(file: string, options: SyntaxCheckOptions = {}): Promise<ShellSyntaxCheck> {
-  const env = options.env ?? process.env;
+export async function startShellSyntaxCheck(file: string, options: SyntaxCheckOptions): Promise<ShellSyntaxCheck> {
+  const env = options.env;
+  const searchPath = env['PATH'] ?? '/usr/bin:/bin';
   if (env['BASH_ENV'] !== undefined && env['BASH_ENV'] !== '') {
     return { add: () => undefined, finish: () => Promise.resolve(), discard: () => Promise.resolve() };
   }
@@ -122,14 +124,14 @@ export async function startShellSyntaxCheck(file: string, options: SyntaxCheckOp
     let bad = checked.length;
     while (bad - good > 1) {
       const middle = Math.floor((good + bad) / 2);
-      const failed = (await parseScript(shell, script, checked.slice(0, middle).map((command, index) => wrapped(index, command.text)))) !== undefined;
+      const failed = (await parseScript(shell, script, checked.slice(0, middle).map((command, index) => wrapped(index, command.text)), searchPath)) !== undefined;
       if (failed) bad = middle;
       else good = middle;
     }
     const culprit = checked[bad - 1];
     if (culprit === undefined) return; // the shell failed without a command to blame (cannot happen: the full set failed)
     // The command alone, as the executor would run it (a file, not -c: a command may exceed ARG_MAX).
-    const alone = await parseScript(shell, script, [`${culprit.text}\n`]);
+    const alone = await parseScript(shell, script, [`${culprit.text}\n`], searchPath);
     // It parses alone, only not inside a function: the run would work, so let it.
     if (alone === undefined) return;
     throw new JobsFileError(file, culprit.line, `the shell cannot parse this command (${cleanMessage(alone)}); fix its quoting or brackets. Nothing has run`);
@@ -144,7 +146,7 @@ export async function startShellSyntaxCheck(file: string, options: SyntaxCheckOp
     async finish(again) {
       try {
         close();
-        if (count === 0 || (await parseOnly(shell, [script])) === undefined) return;
+        if (count === 0 || (await parseOnly(shell, [script], searchPath)) === undefined) return;
         await locate(again);
       } finally {
         await discard();
@@ -155,7 +157,7 @@ export async function startShellSyntaxCheck(file: string, options: SyntaxCheckOp
 }
 
 /** Checks the commands in one go (see ShellSyntaxCheck.finish); `commands` is read once, or twice on an error. */
-export async function checkShellSyntax(file: string, commands: () => AsyncIterable<CommandLine>, options: SyntaxCheckOptions = {}): Promise<void> {
+export async function checkShellSyntax(file: string, commands: () => AsyncIterable<CommandLine>, options: SyntaxCheckOptions): Promise<void> {
   const check = await startShellSyntaxCheck(file, options);
   try {
     for await (const command of commands()) check.add(command);

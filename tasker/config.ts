@@ -1,10 +1,10 @@
 import { availableParallelism } from 'node:os';
-import { collectProblems, envValue, flagOrEnv, readConnection, type ConfigProblems, type Connection, type ConnectionFlags } from '../shared/config-values.js';
+import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems, type Connection, type ConnectionFlags } from '../shared/config-values.js';
 import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/outputs.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/metrics-config.js';
 import { splitPresets, type SplitPreset } from '../shared/plan.js';
+import { defaultNamespace } from '../shared/names.js';
 import { isValidRunId } from '../shared/run-layout.js';
-import { checkSigningKey } from '../shared/signing.js';
 import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/s3-config.js';
 
 /**
@@ -19,7 +19,7 @@ export const taskerEnvironment = {
   TASKER_PROGRESS_INTERVAL: { default: '5s', description: 'How often a progress line is logged when stderr is not a terminal; same as --progress-interval.' },
   AMQP_URL: { default: 'unset: run locally', description: 'RabbitMQ to dispatch through; same as --amqp-url. When set, workers run the commands.' },
   REDIS_URL: { default: 'redis://127.0.0.1:6379', description: 'Redis for run state in distributed mode; same as --redis-url.' },
-  TASKER_NAMESPACE: { default: 'tasker', description: 'Prefix of queue names and Redis keys; the work queue is NAMESPACE.commands.' },
+  TASKER_NAMESPACE: { default: defaultNamespace, description: 'Prefix of queue names and Redis keys; the work queue is NAMESPACE.commands.' },
   TASKER_DELIVERY_LIMIT: { default: '10', description: 'Deliveries of one command message before RabbitMQ dead-letters it (its workers kept dying).' },
   TASKER_MAX_IN_FLIGHT: { default: '10000', description: 'Commands published and not yet finished, at most (bounds memory and queue length).' },
   TASKER_STALL_WARNING: { default: '60s', description: 'Warn when no worker consumes, or nothing finished, for this long.' },
@@ -166,9 +166,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   const stallWarningMs = problems.duration(...flagOrEnv('--stall-warning', flags.stallWarning, 'TASKER_STALL_WARNING', env));
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
   const s3 = readRunS3(env, problems);
-  const signingKey = envValue(env, 'TASKER_SIGNING_KEY');
-  const keyProblem = signingKey === undefined ? undefined : checkSigningKey(signingKey);
-  if (keyProblem !== undefined) problems.add(keyProblem);
+  const signingKey = readSigningKey(env, problems);
   problems.done();
   return {
     files: [...files],

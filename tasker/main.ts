@@ -29,7 +29,7 @@ async function writeStdout(chunk: string): Promise<void> {
 
 async function planAction(files: string[], flags: { split?: string; json?: boolean }): Promise<number> {
   // --split is checked by the parser (.choices()).
-  const plan = await scanAndPlan(files, flags.split as SplitPreset | undefined);
+  const plan = await scanAndPlan(files, flags.split as SplitPreset | undefined, commandEnvironment(process.env));
   if (flags.json === true) await writePlanJson(plan, writeStdout);
   else await writeStdout(await formatPlanText(plan));
   return ExitCode.ok;
@@ -39,10 +39,11 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
   const config = loadRunConfig(files, flags, process.env, process.cwd());
   const terminal = process.stderr.isTTY ? process.stderr : undefined;
   const logger = createLogger({ level: config.logLevel, pretty: terminal !== undefined, name: 'tasker' });
+  const commandEnv = commandEnvironment(process.env);
   const executor = createCommandExecutor({
     slots: config.concurrency,
     directExec: config.directExec,
-    env: commandEnvironment(process.env),
+    env: commandEnv,
     onRunnerError: (message) => logger.warn({ runner: message }, 'command runner reported a problem'),
   });
   const controller = new AbortController();
@@ -78,6 +79,7 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
     return await runRun(config, {
       logger,
       executor,
+      commandEnv,
       metrics: metricsServer?.metrics,
       writeOut: (text) => process.stdout.write(text),
       terminal,

@@ -23,6 +23,8 @@ export interface Plan {
 export async function scanAndPlan(
   files: readonly string[],
   split: SplitPreset | undefined,
+  /** The environment commands will run with (for the shell's syntax check). */
+  env: Record<string, string | undefined>,
   copyPath?: (index: number, path: string) => string,
 ): Promise<Plan> {
   const scans: FileScan[] = [];
@@ -32,7 +34,7 @@ export async function scanAndPlan(
     for (const [index, file] of files.entries()) {
       const copyTo = copyPath?.(index, file);
       // The shell's syntax check is fed by the same pass that validates and copies the file.
-      const check = await startShellSyntaxCheck(file);
+      const check = await startShellSyntaxCheck(file, { env });
       checks.push(check);
       const scan = await scanJobsFile(file, index, split, { displayName: file, onCommand: check.add, ...(copyTo === undefined ? {} : { copyTo }) });
       scans.push(scan);

@@ -35,6 +35,8 @@ interface RunRecord {
 export interface RunDeps {
   logger: Logger;
   executor: Executor;
+  /** The environment commands run with (the executor's): the shell's syntax check uses it too. */
+  commandEnv: Record<string, string | undefined>;
   /** Where the summary is printed. */
   writeOut: (text: string) => void;
   /** stderr when it is a terminal (live progress bar), else undefined. */
@@ -133,7 +135,7 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
   } else {
     scratch = await createScratchDir('tasker-plan-');
     try {
-      plan = await scanAndPlan(config.files, config.split, (index) => join(scratch!, String(index)));
+      plan = await scanAndPlan(config.files, config.split, deps.commandEnv, (index) => join(scratch!, String(index)));
       await checkStagePaths(config.stage, workdirPath, config.clean);
       if (config.clean && existsSync(workdirPath)) await checkClean(await fs.realpath(workdirPath), config.forceClean);
     } catch (error) {

@@ -1,8 +1,7 @@
 import { availableParallelism } from 'node:os';
-import { collectProblems, envValue, flagOrEnv, readConnection } from '../shared/config-values.js';
+import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey } from '../shared/config-values.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/metrics-config.js';
 import { defaultNamespace } from '../shared/names.js';
-import { checkSigningKey } from '../shared/signing.js';
 import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/s3-config.js';
 
 /** Worker configuration: flags, then environment, then defaults. Pure; reports every problem at once. */
@@ -76,9 +75,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
   problems.logLevel(logLevel);
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
   const s3 = readS3Connection(env, problems);
-  const signingKey = envValue(env, 'TASKER_SIGNING_KEY');
-  const keyProblem = signingKey === undefined ? undefined : checkSigningKey(signingKey);
-  if (keyProblem !== undefined) problems.add(keyProblem);
+  const signingKey = readSigningKey(env, problems);
   problems.done();
   return {
     ...connection,
