@@ -126,55 +126,39 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
     );
   }
 
-  // 1. Everything that can be wrong with the input is found before anything is changed.
-  let plan: Plan;
+  // 1. Everything that can be wrong with the input is found before anything is changed. Whatever
+  // fails, what was opened so far is closed again (in reverse order) by the `finally`.
   let scratch: string | undefined;
-  if (resuming) {
-    plan = await loadExistingRun(layout, config);
-    if (config.clean) logger.warn({ runId }, 'resuming an existing run: --clean is ignored, the workdir is never cleaned on resume');
-  } else {
-    scratch = await createScratchDir('tasker-plan-');
-    try {
-      plan = await scanAndPlan(config.files, config.split, deps.commandEnv, (index) => join(scratch!, String(index)));
+  let s3: S3Store | undefined;
+  let backend: Backend | undefined;
+  try {
+    let plan: Plan;
+    if (resuming) {
+      plan = await loadExistingRun(layout, config);
+      if (config.clean) logger.warn({ runId }, 'resuming an existing run: --clean is ignored, the workdir is never cleaned on resume');
+    } else {
+      const planDir = await createScratchDir('tasker-plan-');
+      scratch = planDir;
+      plan = await scanAndPlan(config.files, config.split, deps.commandEnv, (index) => join(planDir, String(index)));
       await checkStagePaths(config.stage, workdirPath, config.clean);
       if (config.clean && existsSync(workdirPath)) await checkClean(await fs.realpath(workdirPath), config.forceClean);
-    } catch (error) {
-      await removeScratchDir(scratch);
-      throw error;
     }
-  }
-  // Reach S3, the broker and Redis before the workdir is touched: a wrong URL or a missing bucket
-  // must not half-run.
-  let s3: S3Store | undefined;
-  if (config.s3 !== undefined) {
-    // Loaded only when S3 is on, for the same reason as the distributed backend below.
-    const { createS3Store } = await import('../shared/s3-store.js');
-    s3 = createS3Store({ connection: config.s3.connection, logger });
-    try {
+    // Reach S3, the broker and Redis before the workdir is touched: a wrong URL or a missing bucket
+    // must not half-run.
+    let outputs: Prepared['outputs'];
+    if (config.s3 !== undefined) {
+      // Loaded only when S3 is on, for the same reason as the distributed backend below.
+      const { createS3Store } = await import('../shared/s3-store.js');
+      s3 = createS3Store({ connection: config.s3.connection, logger });
       await s3.checkBucket(config.s3.bucket);
-    } catch (error) {
-      s3.close();
-      if (scratch !== undefined) await removeScratchDir(scratch);
-      throw error;
+      outputs = { store: s3, spec: { bucket: config.s3.bucket, prefix: config.s3.prefix ?? runId, patterns: config.s3.patterns } };
     }
-  }
-  let backend: Backend | undefined;
-  if (config.amqpUrl !== undefined) {
-    try {
-      // Loaded only in distributed mode: the RabbitMQ and Redis clients add ~25 MB to the process,
-      // and every fork() of a command gets slower with the parent's size.
+    if (config.amqpUrl !== undefined) {
+      // Loaded only in distributed mode: the RabbitMQ and Redis clients add ~25 MB to the process.
       const { connectBackend } = await import('./distributed-backend.js');
       backend = await connectBackend({ amqpUrl: config.amqpUrl, redisUrl: config.redisUrl, names: names(config.namespace), deliveryLimit: config.deliveryLimit, logger });
       if (!resuming) await backend.checkUnusedRunId(runId);
-    } catch (error) {
-      await backend?.close();
-      s3?.close();
-      if (scratch !== undefined) await removeScratchDir(scratch);
-      throw error;
     }
-  }
-  const outputs = s3 === undefined || config.s3 === undefined ? undefined : { store: s3, spec: { bucket: config.s3.bucket, prefix: config.s3.prefix ?? runId, patterns: config.s3.patterns } };
-  try {
     deps.onPrepared?.();
     return await runPrepared(config, deps, { plan, scratch, resuming, runId, workdirPath, sessionStart, backend, outputs });
   } finally {
