@@ -38,7 +38,8 @@ export type StartOptions = Omit<DistributedRunOptions, 'session' | 'store' | 'na
 export interface RunningBackend {
   dispatchFor(phase: PhaseSpec): PhaseDispatch;
   heartbeat(progress: Progress): Promise<void>;
-  finish(status: string, runOver: boolean): Promise<void>;
+  /** Records the final counts (what `tasker status` shows of a finished run) and the end. */
+  finish(status: string, runOver: boolean, progress: Progress): Promise<void>;
 }
 
 /** Seconds a finished run's Redis keys are kept (for `tasker status` and duplicate checks). */
@@ -128,9 +129,17 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
             failed: progress.failed,
           });
         },
-        async finish(status, runOver) {
+        async finish(status, runOver, progress) {
           await run.close(runOver);
-          await store.updateRun(runId, { state: runOver ? 'finished' : 'running', status, heartbeatAt: runOver ? new Date().toISOString() : new Date(0).toISOString() });
+          await store.updateRun(runId, {
+            state: runOver ? 'finished' : 'running',
+            status,
+            heartbeatAt: runOver ? new Date().toISOString() : new Date(0).toISOString(),
+            phase: progress.phase,
+            phaseIndex: progress.phaseIndex,
+            done: progress.done,
+            failed: progress.failed,
+          });
           if (runOver) await store.expireRun(runId, finishedRunTtlSeconds);
         },
       };

@@ -341,7 +341,7 @@ async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Prepared)
   };
   await fs.writeFile(run.summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
   // An interrupted run is not over: its queue keeps results for the tasker that resumes it.
-  await remote?.finish(status, status !== 'interrupted');
+  await remote?.finish(status, status !== 'interrupted', progress);
   logger.info({ runId, status, exitCode, ...totals, durationMs: summary.durationMs }, 'run finished');
   deps.writeOut(formatSummary(summary, { logPath: (relative) => run.absolute(relative) }));
   if (outputs !== undefined && status !== 'interrupted') {

@@ -389,6 +389,10 @@ describe('distributed runs', () => {
     expect(refused.exitCode).toBe(2);
     expect(refused.stderr).toContain('in progress');
     expect((await run).exitCode).toBe(0);
+    // A finished run shows its final counts, not those of its last heartbeat.
+    const finished = await spawnTasker(ctx.env, ['status', 'ops']);
+    expect(finished.stdout).toMatch(/finished/);
+    expect(finished.stdout).toContain('phase 1/1 jobs.sh: 2/2 done, 0 failed');
 
     const purged = await spawnTasker(ctx.env, ['purge', 'ops']);
     expect(purged.exitCode, purged.all).toBe(0);
