@@ -30,7 +30,8 @@ export function createLocalDispatch(options: LocalDispatchOptions): PhaseDispatc
     // Keep a few commands queued beyond the running ones, so a slot never waits for the file reader.
     waitForRoom: () => queue.onSizeLessThan(options.slots + 1),
     runAttempt(command, attempt, onStart) {
-      return queue.add(async (): Promise<AttemptOutcome> => {
+      return queue.add(async (): Promise<AttemptOutcome | undefined> => {
+        if (killReason !== undefined) return undefined; // interrupted while it waited: never started
         const { request, log } = attemptRequest(layout, {
           phase,
           commandId: command.id,
@@ -44,7 +45,7 @@ export function createLocalDispatch(options: LocalDispatchOptions): PhaseDispatc
         const handle = executor.start(request);
         running.add(handle);
         onStart();
-        if (killReason !== undefined) handle.kill(killReason);
+        if (killReason !== undefined) handle.kill(killReason); // interrupted while the outputs were listed
         let result;
         try {
           result = await handle.result;

@@ -27,8 +27,12 @@ export interface AttemptOutcome {
 export interface PhaseDispatch {
   /** Resolves when another command may be handed over (bounded in-flight work). */
   waitForRoom(): Promise<void>;
-  /** Runs one attempt and resolves with its result; `onStart` fires when it actually starts. */
-  runAttempt(command: CommandRef, attempt: number, onStart: () => void): Promise<AttemptOutcome>;
+  /**
+   * Runs one attempt and resolves with its result; `onStart` fires when it actually starts.
+   * Resolves undefined when the run was interrupted before the attempt started: nothing ran, so
+   * nothing is recorded (the command runs on resume, as attempt 1 if it never ran before).
+   */
+  runAttempt(command: CommandRef, attempt: number, onStart: () => void): Promise<AttemptOutcome | undefined>;
   /** Ends every running attempt (interrupt). Their results still arrive, as killed. */
   killAll(reason: string): void;
 }
@@ -138,6 +142,7 @@ export async function runPhases(
           progress.running++;
         });
         if (started) progress.running--;
+        if (outcome === undefined) return;
         if (outcome.attempt !== undefined) attempt = outcome.attempt;
         const record = toResultRecord(command, attempt, outcome.result, outcome.worker, outcome.log);
         const interrupted = signal.aborted && record.outcome !== 'succeeded';

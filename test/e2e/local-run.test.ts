@@ -191,6 +191,19 @@ describe('tasker run (local)', () => {
     expect(attempts).toEqual([1, 2]);
   });
 
+  it('on SIGINT, commands that had not started are neither started nor recorded', async () => {
+    const ws = workspace();
+    const jobs = ws.jobs('jobs.sh', ['bash ev.sh 30', 'bash ev.sh 30', 'bash ev.sh 30', 'bash ev.sh 30', ''].join('\n'));
+    const child = startTasker(['run', '-j', '1', '--run-id', 'intr1', '--workdir', ws.dir, '--kill-grace', '1s', jobs]);
+    for (let i = 0; i < 200 && !(existsSync(ws.events) && readEvents(ws.events).some((e) => e.event === 'start')); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    child.kill('SIGINT');
+    expect((await child).exitCode).toBe(130);
+    expect(readEvents(ws.events).filter((e) => e.event === 'start').map((e) => e.id)).toEqual(['f1-L1']);
+    expect(readResults(ws.dir, 'intr1').map((r) => [r.id, r.outcome])).toEqual([['f1-L1', 'interrupted']]);
+  });
+
   it('--resume continues a failed run: succeeded commands are not run again', async () => {
     const ws = workspace();
     const lines = ['# phase: one', 'bash ev.sh 0', 'bash ev.sh 0', 'test -e go', '# phase: two', 'bash ev.sh 0', ''];

@@ -338,6 +338,7 @@ describe('runPhases', () => {
         ...dispatch,
         async runAttempt(command, attempt, onStart) {
           const outcome = await dispatch.runAttempt(command, attempt, onStart);
+          if (outcome === undefined) return undefined;
           return { ...outcome, attempt: 7, settle: async () => { order.push('settle'); } };
         },
       };
