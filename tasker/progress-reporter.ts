@@ -28,15 +28,17 @@ export function startProgressReporter(options: {
   terminal: NodeJS.WriteStream | undefined;
   intervalMs: number;
   now: () => number;
+  /** What `progress.running` counts: commands running here, or handed to the queue and unfinished. */
+  runningLabel: 'running' | 'queued or running';
 }): ProgressReporter {
-  const { progress, logger } = options;
+  const { progress, logger, runningLabel } = options;
   const startedAt = options.now();
 
   if (options.terminal !== undefined) {
     const bar = new cliProgress.SingleBar(
       {
         stream: options.terminal,
-        format: ' {phaseLabel} [{bar}] {value}/{total} done | {failed} failed | {running} running | ETA {etaText}',
+        format: ` {phaseLabel} [{bar}] {value}/{total} done | {failed} failed | {running} ${runningLabel} | ETA {etaText}`,
         barsize: 24,
         hideCursor: true,
         clearOnComplete: false,
@@ -81,7 +83,7 @@ export function startProgressReporter(options: {
         total: progress.total,
         ...(eta === undefined ? {} : { etaMs: Math.round(eta) }),
       },
-      `progress ${progress.done}/${progress.total} done, ${progress.failed} failed, ${progress.running} running${eta === undefined ? '' : `, ETA ${formatDuration(eta)}`}`,
+      `progress ${progress.done}/${progress.total} done, ${progress.failed} failed, ${progress.running} ${runningLabel}${eta === undefined ? '' : `, ETA ${formatDuration(eta)}`}`,
     );
   };
   const timer = setInterval(report, options.intervalMs);

@@ -267,7 +267,15 @@ async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Prepared)
   const results = openResultsWriter(run.resultsPath);
   const progress = createEmptyProgress();
   deps.metrics?.trackInFlight(() => progress.running);
-  const reporter = startProgressReporter({ progress, logger, terminal: deps.terminal, intervalMs: config.progressIntervalMs, now: deps.now });
+  const reporter = startProgressReporter({
+    progress,
+    logger,
+    terminal: deps.terminal,
+    intervalMs: config.progressIntervalMs,
+    now: deps.now,
+    // Distributed, the tasker knows what it handed to the queue, not what a worker started.
+    runningLabel: backend === undefined ? 'running' : 'queued or running',
+  });
   const beat = (): void => {
     remote?.heartbeat(progress).catch((error: unknown) => logger.debug({ err: error }, 'run heartbeat failed'));
   };
