@@ -1,20 +1,39 @@
 // Boundaries from STYLE.md, checked on the sources: tasker/ and worker/ never import each other,
-// shared/ imports neither, only adapters import clients, and no import cycles.
+// shared/ imports neither, only adapters import clients, pure logic does no I/O, and no import
+// cycles.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
 const top = ['tasker', 'worker', 'shared'];
-/** Client libraries only adapters may import; the value lists the files allowed to. */
+/** Client libraries only adapters may import; the value says which files may. */
 const adapterOnly = {
-  amqplib: /^(shared|tasker|worker)\/amqp[^/]*\.ts$/,
-  ioredis: /^(shared|tasker|worker)\/redis[^/]*\.ts$/,
-  '@aws-sdk/': /^(shared|tasker|worker)\/s3[^/]*\.ts$/,
-  execa: /^shared\/executor\.ts$/,
-  'node:child_process': /^shared\/(executor(-process)?|shell-runner|shell-syntax)\.ts$/,
-  'prom-client': /^shared\/metrics-server\.ts$/,
-  'node:http': /^shared\/metrics-server\.ts$/,
+  amqplib: /^shared\/broker\/amqp-[^/]*\.ts$/,
+  ioredis: /^shared\/state\/redis-[^/]*\.ts$/,
+  '@aws-sdk/': /^shared\/storage\/s3-[^/]*\.ts$/,
+  execa: /^shared\/exec\/[^/]*\.ts$/,
+  'node:child_process': /^(shared\/exec\/[^/]*|tasker\/jobs\/shell-syntax)\.ts$/,
+  'prom-client': /^shared\/observe\/metrics-[^/]*\.ts$/,
+  'node:http': /^shared\/observe\/metrics-[^/]*\.ts$/,
 };
+/**
+ * Pure logic: parsing, planning, message schema, names, configuration values, summaries. These
+ * files do no I/O: they import no client library and no I/O module, and only other pure files.
+ */
+const pure = [
+  /^tasker\/jobs\/(jobs-file|plan)\.ts$/,
+  /^tasker\/report\/summary\.ts$/,
+  /^shared\/errors\.ts$/,
+  /^shared\/config\/[^/]*\.ts$/,
+  /^shared\/broker\/(messages|signing)\.ts$/,
+  /^shared\/state\/(results|run-layout)\.ts$/,
+  /^shared\/storage\/(outputs|s3-config)\.ts$/,
+  /^shared\/exec\/simple-command\.ts$/,
+  /^shared\/observe\/metrics-config\.ts$/,
+];
+/** What a pure file may import from outside the project: computation, never I/O. */
+const pureAllowed = new Set(['node:path', 'node:buffer', 'node:crypto', 'ms']);
+const isPure = (rel) => pure.some((pattern) => pattern.test(rel));
 
 function files(dir) {
   const out = [];
@@ -33,15 +52,18 @@ for (const area of top) {
     const rel = relative(root, file);
     const source = readFileSync(file, 'utf8');
     const edges = [];
-    for (const match of source.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+'([^']+)'/gm)) {
-      const spec = match[1];
+    for (const match of source.matchAll(/^\s*(?:import|export)\s+(type\s+)?[^;]*?from\s+'([^']+)'|\bimport\(\s*'([^']+)'\s*\)/gm)) {
+      const typeOnly = match[1] !== undefined;
+      const spec = match[2] ?? match[3];
       if (spec.startsWith('.')) {
         const target = relative(root, resolve(dirname(file), spec.replace(/\.js$/, '.ts')));
         edges.push(target);
         const [fromArea] = rel.split('/');
         const [toArea] = target.split('/');
         if (fromArea !== toArea && toArea !== 'shared') problems.push(`${rel} imports ${target}: ${fromArea}/ must not import ${toArea}/`);
+        if (isPure(rel) && !typeOnly && !isPure(target)) problems.push(`${rel} imports ${target}: pure logic imports only pure files`);
       } else {
+        if (isPure(rel) && !pureAllowed.has(spec)) problems.push(`${rel} imports ${spec}: pure logic does no I/O and imports no client`);
         for (const [lib, allowed] of Object.entries(adapterOnly)) {
           if ((spec === lib || spec.startsWith(lib)) && !allowed.test(rel)) problems.push(`${rel} imports ${spec}: only its adapter may`);
         }

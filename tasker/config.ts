@@ -1,11 +1,11 @@
 import { availableParallelism } from 'node:os';
-import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems, type Connection, type ConnectionFlags } from '../shared/config-values.js';
-import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/outputs.js';
-import { metricsEnvironment, readMetricsPort } from '../shared/metrics-config.js';
-import { splitPresets, type SplitPreset } from '../shared/plan.js';
-import { defaultNamespace } from '../shared/names.js';
-import { isValidRunId } from '../shared/run-layout.js';
-import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/s3-config.js';
+import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems, type Connection, type ConnectionFlags } from '../shared/config/config-values.js';
+import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/storage/outputs.js';
+import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
+import { splitPresets, type SplitPreset } from './jobs/plan.js';
+import { defaultNamespace } from '../shared/config/names.js';
+import { isValidRunId } from '../shared/state/run-layout.js';
+import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/storage/s3-config.js';
 
 /**
  * Configuration of `tasker run`: flags first, then environment variables, then defaults.

@@ -1,17 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { commandEnvironment } from '../shared/config-values.js';
-import { removeScratchDirsSync } from '../shared/scratch-dirs.js';
+import { commandEnvironment } from '../shared/config/config-values.js';
+import { removeScratchDirsSync } from './jobs/scratch-dirs.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
-import { createCommandExecutor } from '../shared/command-executor.js';
-import { createLogger, type Logger } from '../shared/logger.js';
-import type { MetricsServer } from '../shared/metrics-server.js';
-import { splitPresets, type SplitPreset } from '../shared/plan.js';
-import { names as namesFor, type Names } from '../shared/names.js';
+import { createCommandExecutor } from '../shared/exec/command-executor.js';
+import { createLogger, type Logger } from '../shared/observe/logger.js';
+import type { MetricsServer } from '../shared/observe/metrics-server.js';
+import { splitPresets, type SplitPreset } from './jobs/plan.js';
+import { names as namesFor, type Names } from '../shared/config/names.js';
 import { loadOpsConfig, loadRunConfig, type OpsFlags, type RunFlags } from './config.js';
-import type { Backend } from './distributed-backend.js';
-import { formatPlanText, scanAndPlan, writePlanJson } from './planning.js';
-import { runRun } from './run-command.js';
+import type { Backend } from './dispatch/distributed-backend.js';
+import { formatPlanText, scanAndPlan, writePlanJson } from './jobs/planning.js';
+import { runRun } from './commands/run-command.js';
 
 /** Composition root of the tasker: parses the command line, wires the parts, owns the exit code. */
 
@@ -72,7 +72,7 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
   try {
     if (config.metricsPort !== undefined) {
       // Loaded only when asked for (a Kubernetes Job's probes and scrapes): local runs stay lean.
-      const { createMetricsServer } = await import('../shared/metrics-server.js');
+      const { createMetricsServer } = await import('../shared/observe/metrics-server.js');
       metricsServer = await createMetricsServer({ port: config.metricsPort, logger });
       metricsServer.setReadiness(() => ({ ok: true, detail: 'ok: running' }));
     }
@@ -174,7 +174,7 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .action(async (runId: string | undefined, flags: OpsFlags & { json?: boolean }) => {
       setExitCode(
         await withOps(flags, async (backend, names) => {
-          const { collectStatus, formatStatus } = await import('./ops-command.js');
+          const { collectStatus, formatStatus } = await import('./commands/ops-command.js');
           const report = await collectStatus(backend, names, runId);
           process.stdout.write(flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, Date.now()));
           return ExitCode.ok;
@@ -189,7 +189,7 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .action(async (runId: string, flags: OpsFlags & { force?: boolean }) => {
       setExitCode(
         await withOps(flags, async (backend, names) => {
-          const { purgeRun } = await import('./ops-command.js');
+          const { purgeRun } = await import('./commands/ops-command.js');
           const report = await purgeRun(backend, names, runId, flags.force === true, Date.now());
           process.stdout.write(
             `Purged run ${report.runId}: result queue ${report.queueDeleted ? 'deleted' : 'already gone'}, ${report.keysRemoved} Redis keys removed; workers will drop any of its commands still queued.\n`,
@@ -205,7 +205,7 @@ async function withOps(flags: OpsFlags & { logLevel?: string }, action: (backend
   const config = loadOpsConfig(flags, process.env);
   const logger = createLogger({ level: config.logLevel, pretty: process.stderr.isTTY === true, name: 'tasker' });
   const ns = namesFor(config.namespace);
-  const { connectBackend } = await import('./distributed-backend.js');
+  const { connectBackend } = await import('./dispatch/distributed-backend.js');
   const backend = await connectBackend({ amqpUrl: config.amqpUrl, redisUrl: config.redisUrl, names: ns, deliveryLimit: config.deliveryLimit, logger });
   try {
     return await action(backend, ns);

@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
-import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey } from '../shared/config-values.js';
-import { metricsEnvironment, readMetricsPort } from '../shared/metrics-config.js';
-import { defaultNamespace } from '../shared/names.js';
-import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/s3-config.js';
+import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey } from '../shared/config/config-values.js';
+import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
+import { defaultNamespace } from '../shared/config/names.js';
+import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/storage/s3-config.js';
 
 /** Worker configuration: flags, then environment, then defaults. Pure; reports every problem at once. */
 

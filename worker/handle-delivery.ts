@@ -1,9 +1,9 @@
-import type { ExecutionResult } from '../shared/executor.js';
-import type { Logger } from '../shared/logger.js';
-import { parseCommandMessage, type CommandMessage } from '../shared/messages.js';
-import { applyUploadReport, type OutputSpec, type OutputWatch } from '../shared/outputs.js';
-import type { RunStore } from '../shared/redis-store.js';
-import { toResultRecord, type ResultRecord } from '../shared/results.js';
+import type { ExecutionResult } from '../shared/exec/executor.js';
+import type { Logger } from '../shared/observe/logger.js';
+import { parseCommandMessage, type CommandMessage } from '../shared/broker/messages.js';
+import { applyUploadReport, type OutputSpec, type OutputWatch } from '../shared/storage/outputs.js';
+import type { RunStore } from '../shared/state/redis-store.js';
+import { toResultRecord, type ResultRecord } from '../shared/state/results.js';
 
 /**
  * What a worker does with one delivery from the work queue. Knows no client library: the

@@ -1,9 +1,9 @@
 import { Command, CommanderError } from 'commander';
-import { commandEnvironment } from '../shared/config-values.js';
+import { commandEnvironment } from '../shared/config/config-values.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
-import { createCommandExecutor } from '../shared/command-executor.js';
-import { createLogger } from '../shared/logger.js';
-import type { MetricsServer } from '../shared/metrics-server.js';
+import { createCommandExecutor } from '../shared/exec/command-executor.js';
+import { createLogger } from '../shared/observe/logger.js';
+import type { MetricsServer } from '../shared/observe/metrics-server.js';
 import { checkWorkerWorkdir } from './check-workdir.js';
 import { loadWorkerConfig, type WorkerFlags } from './config.js';
 import { startWorker } from './worker-service.js';
@@ -57,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (config.metricsPort !== undefined) {
       // Loaded only when asked for: a worker without metrics stays as small as before.
-      const { createMetricsServer } = await import('../shared/metrics-server.js');
+      const { createMetricsServer } = await import('../shared/observe/metrics-server.js');
       metricsServer = await createMetricsServer({ port: config.metricsPort, logger });
     }
     worker = await startWorker(config, { logger, executor: createCommandExecutor({

@@ -1,17 +1,17 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { createAmqpSession, type AmqpSession, type Consumer, type Delivery } from '../shared/amqp-session.js';
-import { declareTopology } from '../shared/amqp-topology.js';
-import type { Executor } from '../shared/executor.js';
-import type { Logger } from '../shared/logger.js';
-import { encodeMessage, type CommandMessage } from '../shared/messages.js';
-import type { OutputSpec } from '../shared/outputs.js';
-import type { ResultRecord } from '../shared/results.js';
-import type { S3Store } from '../shared/s3-store.js';
-import { signatureHeaders, verifyBody } from '../shared/signing.js';
-import { names as namesFor } from '../shared/names.js';
-import { createRunStore, type RunStore, type WorkerInfo } from '../shared/redis-store.js';
-import { attemptRequest, runLayout } from '../shared/run-layout.js';
+import { createAmqpSession, type AmqpSession, type Consumer, type Delivery } from '../shared/broker/amqp-session.js';
+import { declareTopology } from '../shared/broker/amqp-topology.js';
+import type { Executor } from '../shared/exec/executor.js';
+import type { Logger } from '../shared/observe/logger.js';
+import { encodeMessage, type CommandMessage } from '../shared/broker/messages.js';
+import type { OutputSpec } from '../shared/storage/outputs.js';
+import type { ResultRecord } from '../shared/state/results.js';
+import type { S3Store } from '../shared/storage/s3-store.js';
+import { signatureHeaders, verifyBody } from '../shared/broker/signing.js';
+import { names as namesFor } from '../shared/config/names.js';
+import { createRunStore, type RunStore, type WorkerInfo } from '../shared/state/redis-store.js';
+import { attemptRequest, runLayout } from '../shared/state/run-layout.js';
 import type { WorkerConfig } from './config.js';
 import { handleDelivery, type Decision, type DeliveryStore, type StartedCommand } from './handle-delivery.js';
 
@@ -104,7 +104,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   // The AWS SDK is loaded on the first message that asks for uploads: most runs never do.
   let s3: Promise<S3Store> | undefined;
   const s3Store = (): Promise<S3Store> => {
-    s3 ??= import('../shared/s3-store.js').then(({ createS3Store }) => createS3Store({ connection: config.s3, logger }));
+    s3 ??= import('../shared/storage/s3-store.js').then(({ createS3Store }) => createS3Store({ connection: config.s3, logger }));
     return s3;
   };
   const signingKey = config.signingKey;

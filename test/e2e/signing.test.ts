@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { signatureHeader, signBody } from '../../shared/signing.js';
+import { signatureHeader, signBody } from '../../shared/broker/signing.js';
 import { readResults, tempDir } from '../helpers/cli.js';
 import { cleanupNamespace, newNamespace, queueCounts, readyWorker, serviceEnv, spawnTasker, stopAll, waitFor, watchOutput, withChannel, type Proc } from '../helpers/distributed.js';
 

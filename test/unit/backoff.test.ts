@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffMs } from '../../shared/backoff.js';
+import { backoffMs } from '../../shared/config/backoff.js';
 
 const low = (): number => 0;
 const high = (): number => 0.999999;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cleanRefusal, type CleanFacts } from '../../tasker/clean-guard.js';
+import { cleanRefusal, type CleanFacts } from '../../tasker/workdir/clean-guard.js';
 
 function facts(overrides: Partial<CleanFacts>): CleanFacts {
   return { workdir: '/srv/runs/a', home: '/home/alice', isEmpty: false, hasMarker: false, force: false, ...overrides };

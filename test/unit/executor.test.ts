@@ -3,10 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createExecutor, findShell, type ExecuteRequest, type Executor } from '../../shared/executor.js';
-import { withSlots } from '../../shared/executor-slots.js';
-import type { createCommandExecutor as CreateCommandExecutor } from '../../shared/command-executor.js';
-import { createRunnerExecutor } from '../../shared/shell-runner.js';
+import { createExecutor, findShell, type ExecuteRequest, type Executor } from '../../shared/exec/executor.js';
+import { withSlots } from '../../shared/exec/executor-slots.js';
+import type { createCommandExecutor as CreateCommandExecutor } from '../../shared/exec/command-executor.js';
+import { createRunnerExecutor } from '../../shared/exec/shell-runner.js';
 
 /**
  * The executor contract, run against both implementations: bash runners (the default) and
@@ -150,7 +150,7 @@ describe.each(withOptions)('plain commands: %s', (_name, make) => {
 describe('createCommandExecutor', () => {
   it('honours shell options exported in SHELLOPTS, and keeps working after a command they stop', async () => {
     // The built module: the spawn() executor it falls back to runs its helper from dist/.
-    const built = (await import(new URL('../../dist/shared/command-executor.js', import.meta.url).href)) as { createCommandExecutor: typeof CreateCommandExecutor };
+    const built = (await import(new URL('../../dist/shared/exec/command-executor.js', import.meta.url).href)) as { createCommandExecutor: typeof CreateCommandExecutor };
     const executor = built.createCommandExecutor({ slots: 2, env: { ...process.env, SHELLOPTS: 'errexit' } });
     const stopped = await executor.start(request('false; echo after')).result;
     expect(stopped).toMatchObject({ outcome: 'failed', exitCode: 1 });
@@ -182,7 +182,7 @@ describe('bash runners', () => {
   it('take their running commands down with them when their process dies', async () => {
     const marker = `${40 + Math.random()}`;
     const script = `
-      import { createRunnerExecutor } from ${JSON.stringify(new URL('../../dist/shared/shell-runner.js', import.meta.url).pathname)};
+      import { createRunnerExecutor } from ${JSON.stringify(new URL('../../dist/shared/exec/shell-runner.js', import.meta.url).pathname)};
       const executor = createRunnerExecutor({ shell: ${JSON.stringify(bash)} });
       executor.start({ command: 'sleep ${marker}', cwd: ${JSON.stringify(dir)}, logPath: ${JSON.stringify(join(dir, 'orphan.log'))}, env: {} });
       setInterval(() => undefined, 1000);

@@ -1,9 +1,9 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { ExecutionResult } from '../../shared/executor.js';
-import type { UploadReport } from '../../shared/outputs.js';
-import type { BeginOutcome } from '../../shared/redis-store.js';
-import type { ResultRecord } from '../../shared/results.js';
+import type { ExecutionResult } from '../../shared/exec/executor.js';
+import type { UploadReport } from '../../shared/storage/outputs.js';
+import type { BeginOutcome } from '../../shared/state/redis-store.js';
+import type { ResultRecord } from '../../shared/state/results.js';
 import { handleDelivery, type DeliveryControl, type DeliveryPorts, type StartedCommand } from '../../worker/handle-delivery.js';
 
 /** The worker's per-message logic with plain fakes: no broker, no Redis, no processes. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ExitCode, InputError, JobsFileError } from '../../shared/errors.js';
-import { createLineAssembler, decodeRawLine, maxLineBytes, type LogicalLine } from '../../shared/jobs-file.js';
+import { createLineAssembler, decodeRawLine, maxLineBytes, type LogicalLine } from '../../tasker/jobs/jobs-file.js';
 
 /** Raw lines reach the parser as latin1 strings, one char per byte. */
 function raw(text: string): string {

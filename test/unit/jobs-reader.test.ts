@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError, JobsFileError } from '../../shared/errors.js';
-import { maxLineBytes, type LogicalLine } from '../../shared/jobs-file.js';
-import { readLogicalLines, readPhaseCommands, scanJobsFile, sha256File } from '../../shared/jobs-reader.js';
-import { planPhases, type PlannedCommand } from '../../shared/plan.js';
+import { maxLineBytes, type LogicalLine } from '../../tasker/jobs/jobs-file.js';
+import { readLogicalLines, readPhaseCommands, scanJobsFile, sha256File } from '../../tasker/jobs/jobs-reader.js';
+import { planPhases, type PlannedCommand } from '../../tasker/jobs/plan.js';
 
 let dir: string;
 

@@ -1,10 +1,10 @@
 import { createServer } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { collectProblems } from '../../shared/config-values.js';
+import { collectProblems } from '../../shared/config/config-values.js';
 import { InputError } from '../../shared/errors.js';
-import { readMetricsPort } from '../../shared/metrics-config.js';
-import { createCommandMetrics, createMetricsServer, type MetricsServer } from '../../shared/metrics-server.js';
+import { readMetricsPort } from '../../shared/observe/metrics-config.js';
+import { createCommandMetrics, createMetricsServer, type MetricsServer } from '../../shared/observe/metrics-server.js';
 import { loadRunConfig } from '../../tasker/config.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { collectProblems } from '../../shared/config-values.js';
-import type { ExecutionResult } from '../../shared/executor.js';
-import { applyUploadReport, changedFiles, checkUploadPatterns, etagMatches, normalizePrefix, objectKey, parseUploadPatterns, type Snapshot } from '../../shared/outputs.js';
-import { readS3Connection } from '../../shared/s3-config.js';
+import { collectProblems } from '../../shared/config/config-values.js';
+import type { ExecutionResult } from '../../shared/exec/executor.js';
+import { applyUploadReport, changedFiles, checkUploadPatterns, etagMatches, normalizePrefix, objectKey, parseUploadPatterns, type Snapshot } from '../../shared/storage/outputs.js';
+import { readS3Connection } from '../../shared/storage/s3-config.js';
 
 describe('upload patterns', () => {
   it('splits S3_UPLOAD on commas and ignores blanks', () => {

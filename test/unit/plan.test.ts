@@ -1,18 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { InputError, JobsFileError } from '../../shared/errors.js';
-import { createLineAssembler, type LogicalLine } from '../../shared/jobs-file.js';
+import { createLineAssembler, type LogicalLine } from '../../tasker/jobs/jobs-file.js';
 import {
   commandId,
   createScanAccumulator,
   lastSelectableLine,
   parseMarker,
-  phaseDirName,
   planPhases,
   selects,
   type FileScan,
   type PhaseSpec,
   type SplitPreset,
-} from '../../shared/plan.js';
+} from '../../tasker/jobs/plan.js';
 
 function logicalLines(lines: readonly string[], file = 'jobs.sh'): LogicalLine[] {
   const assembler = createLineAssembler(file);
@@ -295,24 +294,5 @@ describe('selects and lastSelectableLine', () => {
 
   it('reads makita files to the end', () => {
     expect(lastSelectableLine({ kind: 'makita', part: 1, firstSimulate: 2, lastSimulate: 4 })).toBe(Number.MAX_SAFE_INTEGER);
-  });
-});
-
-describe('phaseDirName', () => {
-  it('prefixes the zero-padded index', () => {
-    expect(phaseDirName({ index: 3, name: 'simulate' })).toBe('03-simulate');
-    expect(phaseDirName({ index: 12, name: 'a.b_c-d' })).toBe('12-a.b_c-d');
-  });
-
-  it('is one safe path segment whatever the name', () => {
-    const names = ['../../etc/passwd', '..', '.', '.hidden', 'a/b\\c', 'spaces and tabs\t', '日本語', 'x'.repeat(300), 'C:\\x', 'a\u0000b'];
-    for (const name of names) {
-      const dirName = phaseDirName({ index: 1, name });
-      expect(dirName).toMatch(/^01-[A-Za-z0-9._-]+$/);
-      expect(dirName).not.toContain('/');
-      expect(dirName.slice(3).startsWith('.')).toBe(false);
-      expect(dirName.length).toBeLessThanOrEqual(63);
-    }
-    expect(phaseDirName({ index: 1, name: 'a/b c' })).toBe('01-a_b_c');
   });
 });

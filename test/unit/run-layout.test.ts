@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isValidRunId, newRunId, runLayout } from '../../shared/run-layout.js';
+import { isValidRunId, newRunId, phaseDirName, runLayout } from '../../shared/state/run-layout.js';
 
 describe('isValidRunId', () => {
   it.each(['a', '20261121-103955-k3x9', 'run_1.final', 'A-b_c.d', '9'.repeat(64)])('accepts %j', (runId) => {
@@ -50,5 +50,24 @@ describe('runLayout', () => {
     const log = layout.logRelativePath({ index: 2, name: 'sim/ulate' }, 'f1-L7', 3);
     expect(log).toBe('.tasker/runs/r1/logs/02-sim_ulate/f1-L7.3.log');
     expect(layout.absolute(log)).toBe('/w/.tasker/runs/r1/logs/02-sim_ulate/f1-L7.3.log');
+  });
+});
+
+describe('phaseDirName', () => {
+  it('prefixes the zero-padded index', () => {
+    expect(phaseDirName({ index: 3, name: 'simulate' })).toBe('03-simulate');
+    expect(phaseDirName({ index: 12, name: 'a.b_c-d' })).toBe('12-a.b_c-d');
+  });
+
+  it('is one safe path segment whatever the name', () => {
+    const names = ['../../etc/passwd', '..', '.', '.hidden', 'a/b\\c', 'spaces and tabs\t', '日本語', 'x'.repeat(300), 'C:\\x', 'a\u0000b'];
+    for (const name of names) {
+      const dirName = phaseDirName({ index: 1, name });
+      expect(dirName).toMatch(/^01-[A-Za-z0-9._-]+$/);
+      expect(dirName).not.toContain('/');
+      expect(dirName.slice(3).startsWith('.')).toBe(false);
+      expect(dirName.length).toBeLessThanOrEqual(63);
+    }
+    expect(phaseDirName({ index: 1, name: 'a/b c' })).toBe('01-a_b_c');
   });
 });

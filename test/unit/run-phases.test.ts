@@ -1,9 +1,9 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { ExecutionResult } from '../../shared/executor.js';
-import type { PhaseSpec, PlannedCommand } from '../../shared/plan.js';
-import type { PriorResults } from '../../shared/results-file.js';
-import type { CommandRef, ResultRecord } from '../../shared/results.js';
+import type { ExecutionResult } from '../../shared/exec/executor.js';
+import type { PhaseSpec, PlannedCommand } from '../../tasker/jobs/plan.js';
+import type { PriorResults } from '../../tasker/report/results-file.js';
+import type { CommandRef, ResultRecord } from '../../shared/state/results.js';
 import {
   runPhases,
   type AttemptOutcome,
@@ -11,7 +11,7 @@ import {
   type Progress,
   type RunPhasesOptions,
   type RunPorts,
-} from '../../tasker/run-phases.js';
+} from '../../tasker/dispatch/run-phases.js';
 
 /** What one fake attempt does: its result, and how long it takes (real, tiny timers). */
 interface Behaviour {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { JobsFileError } from '../../shared/errors.js';
-import { checkShellSyntax, type CommandLine } from '../../shared/shell-syntax.js';
+import { checkShellSyntax, type CommandLine } from '../../tasker/jobs/shell-syntax.js';
 
 /** The syntax check runs the real shell (`bash -n`, which never executes anything). */
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkSigningKey, signatureHeader, signatureHeaders, signBody, verifyBody } from '../../shared/signing.js';
+import { checkSigningKey, signatureHeader, signatureHeaders, signBody, verifyBody } from '../../shared/broker/signing.js';
 
 const key = 'k'.repeat(40);
 const body = Buffer.from('{"v":1,"kind":"command","command":"echo hi"}');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSimpleCommand } from '../../shared/simple-command.js';
+import { parseSimpleCommand } from '../../shared/exec/simple-command.js';
 
 describe('parseSimpleCommand', () => {
   it.each([

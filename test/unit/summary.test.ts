@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatSummary, totalsOf, type FailedCommand, type PhaseSummary, type RunSummary } from '../../shared/summary.js';
+import { formatSummary, totalsOf, type FailedCommand, type PhaseSummary, type RunSummary } from '../../tasker/report/summary.js';
 
 function phase(overrides: Partial<PhaseSummary>): PhaseSummary {
   return { index: 1, name: 'p', runsOn: 'workers', status: 'succeeded', total: 0, succeeded: 0, alreadyDone: 0, failed: 0, skipped: 0, durationMs: 0, ...overrides };

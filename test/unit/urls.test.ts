@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { describeConnectError, isPermanentConnectError } from '../../shared/amqp-session.js';
-import { checkAmqpUrl, checkRedisUrl, redactUrl } from '../../shared/urls.js';
+import { describeConnectError, isPermanentConnectError } from '../../shared/broker/amqp-session.js';
+import { checkAmqpUrl, checkRedisUrl, redactUrl } from '../../shared/config/urls.js';
 
 describe('redactUrl', () => {
   it.each([

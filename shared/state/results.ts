@@ -1,0 +1,83 @@
+import type { ExecutionResult, Outcome } from '../exec/executor.js';
+
+/**
+ * One finished attempt, as a line of results.jsonl. Field names are part of the user-facing
+ * format (README): add fields, never rename them.
+ */
+export interface ResultRecord {
+  id: string;
+  phase: string;
+  phaseIndex: number;
+  command: string;
+  file: string;
+  line: number;
+  attempt: number;
+  /** `dead-lettered`: RabbitMQ gave up on the message (its workers kept dying while running it). */
+  outcome: Outcome | 'interrupted' | 'dead-lettered';
+  /** null when the command was killed or never started. */
+  exitCode: number | null;
+  signal: string | null;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  /** Who ran it: `tasker@HOST` or the worker's name. */
+  worker: string;
+  /** Log of this attempt, relative to the workdir. */
+  log: string;
+  reason?: string;
+  /** Last lines of output, kept for attempts that did not succeed. */
+  tail?: string;
+  /** S3 keys of the files this attempt produced and uploaded (when S3_UPLOAD is set). */
+  uploaded?: string[];
+}
+
+export interface CommandRef {
+  id: string;
+  phase: string;
+  phaseIndex: number;
+  command: string;
+  file: string;
+  line: number;
+}
+
+export function toResultRecord(
+  command: CommandRef,
+  attempt: number,
+  result: ExecutionResult,
+  worker: string,
+  log: string,
+): ResultRecord {
+  const record: ResultRecord = {
+    id: command.id,
+    phase: command.phase,
+    phaseIndex: command.phaseIndex,
+    command: command.command,
+    file: command.file,
+    line: command.line,
+    attempt,
+    outcome: result.outcome,
+    exitCode: result.exitCode,
+    signal: result.signal,
+    startedAt: result.startedAt,
+    finishedAt: result.finishedAt,
+    durationMs: result.durationMs,
+    worker,
+    log,
+  };
+  if (result.reason !== undefined) record.reason = result.reason;
+  if (result.outcome !== 'succeeded' && result.tail !== '') record.tail = result.tail;
+  if (result.uploaded !== undefined) record.uploaded = result.uploaded;
+  return record;
+}
+
+/** Parses one results.jsonl line; undefined for a torn or foreign line (a crash mid-write). */
+export function parseResultLine(line: string): ResultRecord | undefined {
+  if (line.trim() === '') return undefined;
+  try {
+    const value = JSON.parse(line) as Partial<ResultRecord>;
+    if (typeof value.id !== 'string' || typeof value.attempt !== 'number' || typeof value.outcome !== 'string') return undefined;
+    return value as ResultRecord;
+  } catch {
+    return undefined; // a line cut short by a crash: that attempt has no result and runs again
+  }
+}

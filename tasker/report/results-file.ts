@@ -1,0 +1,51 @@
+import { closeSync, createReadStream, existsSync, openSync, writeSync } from 'node:fs';
+import split2 from 'split2';
+import { parseResultLine, type ResultRecord } from '../../shared/state/results.js';
+
+/**
+ * results.jsonl: one line per finished attempt, appended with a synchronous write so that a
+ * result is on disk before the next command starts; a crash can at worst tear the last line,
+ * which the reader skips (that attempt simply runs again).
+ */
+export interface ResultsWriter {
+  append(record: ResultRecord): void;
+  close(): void;
+}
+
+export function openResultsWriter(path: string): ResultsWriter {
+  let fd: number | undefined = openSync(path, 'a');
+  return {
+    append(record) {
+      if (fd === undefined) throw new Error(`results file ${path} is closed`);
+      writeSync(fd, `${JSON.stringify(record)}\n`);
+    },
+    close() {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+    },
+  };
+}
+
+/** What an earlier session of a run achieved, read back from its results.jsonl. */
+export interface PriorResults {
+  succeeded: Set<string>;
+  /** Attempts made so far per command, so new attempts get new numbers (and new log files). */
+  attempts: Map<string, number>;
+  succeededByPhase: Map<number, number>;
+}
+
+export async function readPriorResults(path: string): Promise<PriorResults> {
+  const prior: PriorResults = { succeeded: new Set(), attempts: new Map(), succeededByPhase: new Map() };
+  if (!existsSync(path)) return prior;
+  const lines = createReadStream(path).pipe(split2());
+  for await (const line of lines as AsyncIterable<string>) {
+    const record = parseResultLine(line);
+    if (record === undefined) continue;
+    prior.attempts.set(record.id, Math.max(prior.attempts.get(record.id) ?? 0, record.attempt));
+    if (record.outcome === 'succeeded' && !prior.succeeded.has(record.id)) {
+      prior.succeeded.add(record.id);
+      prior.succeededByPhase.set(record.phaseIndex, (prior.succeededByPhase.get(record.phaseIndex) ?? 0) + 1);
+    }
+  }
+  return prior;
+}
