@@ -1,0 +1,43 @@
+import type { DeliveryControl } from './handle-delivery.js';
+import type { Heartbeat } from './heartbeat.js';
+import type { Lookahead } from './lookahead.js';
+import type { RunningCommands } from './running-commands.js';
+import type { Slots } from './slots.js';
+import type { WorkerMetrics } from './worker-metrics.js';
+
+/** The worker's own state as handleDelivery sees it: slots, running commands, the drain. */
+
+export interface DeliveryControlOptions {
+  slots: Pick<Slots, 'acquire' | 'draining'>;
+  running: Pick<RunningCommands, 'add' | 'remove' | 'killedForDrain'>;
+  heartbeat: Pick<Heartbeat, 'soon'>;
+  lookahead: Pick<Lookahead, 'commandFinished'>;
+  metrics?: WorkerMetrics | undefined;
+}
+
+export function createDeliveryControl(options: DeliveryControlOptions): DeliveryControl {
+  const { slots, running, heartbeat, lookahead, metrics } = options;
+  return {
+    draining: () => slots.draining(),
+    acquireSlot: () => slots.acquire(),
+    track(command, message) {
+      running.add(command, message);
+      heartbeat.soon();
+      command.result.then(
+        (result) => {
+          if (running.killedForDrain(command)) {
+            metrics?.commandFinished('requeued', result.durationMs);
+            return;
+          }
+          lookahead.commandFinished(result.durationMs);
+        },
+        () => undefined, // an executor failure is handled (and logged) by handleDelivery
+      );
+      return () => {
+        running.remove(command);
+        heartbeat.soon();
+      };
+    },
+    killedForDrain: (command) => running.killedForDrain(command),
+  };
+}

@@ -1,0 +1,75 @@
+import type { AmqpSession } from '../shared/broker/amqp-session.js';
+import { encodeMessage, type CommandMessage } from '../shared/broker/messages.js';
+import { signatureHeaders, verifyBody } from '../shared/broker/signing.js';
+import type { Names } from '../shared/config/names.js';
+import type { Executor } from '../shared/exec/executor.js';
+import type { Logger } from '../shared/observe/logger.js';
+import type { ResultRecord } from '../shared/state/results.js';
+import { attemptRequest, runLayout } from '../shared/state/run-layout.js';
+import type { OutputSpec } from '../shared/storage/outputs.js';
+import type { DeliveryPorts, DeliveryStore, StartedCommand } from './handle-delivery.js';
+import type { S3OnDemand } from './s3-on-demand.js';
+import type { WorkerMetrics } from './worker-metrics.js';
+
+/** The outside world as handleDelivery sees it: Redis, the executor, the result queue, S3. */
+
+export interface DeliveryPortsOptions {
+  workerId: string;
+  /** Absolute. */
+  workdir: string;
+  leaseTtlMs: number;
+  signingKey: string | undefined;
+  names: Pick<Names, 'runQueue'>;
+  store: DeliveryStore;
+  session: Pick<AmqpSession, 'publish'>;
+  executor: Pick<Executor, 'start'>;
+  s3: Pick<S3OnDemand, 'get'>;
+  logger: Logger;
+  metrics?: WorkerMetrics | undefined;
+}
+
+export function createDeliveryPorts(options: DeliveryPortsOptions): DeliveryPorts {
+  const { workerId, workdir, signingKey, names, session, executor, s3, logger } = options;
+  // With a signing key, results are signed too: the tasker counts only results from real workers.
+  const publishSigned = (queue: string, body: Buffer): Promise<void> => session.publish('', queue, body, { headers: signatureHeaders(signingKey, body) });
+  return {
+    store: countingFinishedCommands(options.store, options.metrics),
+    logger,
+    authenticate: signingKey === undefined ? undefined : (content: Buffer, headers: Record<string, unknown>) => verifyBody(signingKey, content, headers),
+    watchOutputs: async (spec: OutputSpec) => (await s3.get()).watchOutputs(spec, workdir),
+    workerId,
+    leaseTtlMs: options.leaseTtlMs,
+    sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+    start(message: CommandMessage): StartedCommand {
+      const { request, log } = attemptRequest(runLayout(workdir, message.runId), {
+        phase: { index: message.phaseIndex, name: message.phase },
+        commandId: message.id,
+        command: message.command,
+        attempt: message.attempt,
+        timeoutMs: message.timeoutMs ?? undefined,
+        killGraceMs: message.killGraceMs,
+      });
+      const handle = executor.start(request);
+      return { result: handle.result, kill: handle.kill, started: handle.started, log };
+    },
+    publishResult: (message: CommandMessage, record: ResultRecord) =>
+      // The reply queue is derived from the run id, never taken from the message: a forged
+      // message cannot make a worker write into another queue.
+      publishSigned(names.runQueue(message.runId), encodeMessage({ v: 1, kind: 'result', runId: message.runId, record })),
+  };
+}
+
+// Metrics count each attempt run here once, with the outcome as recorded (after its uploads,
+// which can fail it); a command stopped by the drain is counted as requeued (in
+// delivery-control.ts, when it is tracked).
+function countingFinishedCommands(store: DeliveryStore, metrics: WorkerMetrics | undefined): DeliveryStore {
+  return {
+    beginCommand: (...args) => store.beginCommand(...args),
+    abandonCommand: (...args) => store.abandonCommand(...args),
+    renewLease: (...args) => store.renewLease(...args),
+    async finishCommand(runId, record, owner) {
+      await store.finishCommand(runId, record, owner);
+      metrics?.commandFinished(record.outcome, record.durationMs);
+    },
+  };
+}

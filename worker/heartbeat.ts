@@ -1,0 +1,58 @@
+import type { Logger } from '../shared/observe/logger.js';
+import type { RunStore, WorkerInfo } from '../shared/state/redis-store.js';
+import type { RunningCommands } from './running-commands.js';
+
+/**
+ * The worker's entry in Redis, for `tasker status`: who it is and what it runs. Written every
+ * 5 s with a 15 s lifetime, so a worker that died disappears on its own.
+ */
+
+export interface HeartbeatOptions {
+  store: Pick<RunStore, 'workerHeartbeat'>;
+  running: Pick<RunningCommands, 'list'>;
+  /** Everything but what it runs, which is read at each beat. */
+  worker: Omit<WorkerInfo, 'running'>;
+  logger: Logger;
+}
+
+export interface Heartbeat {
+  /** A beat within a second, so a command that started or ended shows soon. */
+  soon(): void;
+  stop(): void;
+}
+
+const intervalMs = 5000;
+const ttlMs = 15_000;
+
+/** Resolves after the first beat, which fails when Redis refuses it. */
+export async function startHeartbeat(options: HeartbeatOptions): Promise<Heartbeat> {
+  const { store, running, worker, logger } = options;
+  const beat = async (): Promise<void> => {
+    const info: WorkerInfo = {
+      ...worker,
+      // Handed over early but not started yet: not shown as running.
+      running: running
+        .list()
+        .filter(({ command }) => command.started())
+        .map(({ message: m, sinceMs }) => ({ runId: m.runId, id: m.id, attempt: m.attempt, since: new Date(sinceMs).toISOString(), command: m.command.slice(0, 200) })),
+    };
+    await store.workerHeartbeat(info, ttlMs);
+  };
+  const beatInBackground = (): void => {
+    beat().catch((error: unknown) => logger.debug({ err: error }, 'heartbeat failed'));
+  };
+  // `tasker status` should see a command start without a Redis write per command: at most one
+  // extra heartbeat per second, on top of the regular one.
+  let queued = false;
+  const soon = (): void => {
+    if (queued) return;
+    queued = true;
+    setTimeout(() => {
+      queued = false;
+      beatInBackground();
+    }, 1000).unref();
+  };
+  const timer = setInterval(beatInBackground, intervalMs);
+  await beat();
+  return { soon, stop: () => clearInterval(timer) };
+}

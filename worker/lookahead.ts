@@ -1,0 +1,85 @@
+import type { Consumer } from '../shared/broker/amqp-session.js';
+import type { Logger } from '../shared/observe/logger.js';
+import type { RunningCommands } from './running-commands.js';
+import type { Slots } from './slots.js';
+
+/**
+ * Fair dispatch: the consumer's prefetch is the worker's concurrency, so nobody hoards long
+ * commands. While every recent command was short (the last 5 to 20 all under a second), a
+ * second consumer with prefetch 1 holds one more message, claimed and handed to the executor
+ * early, so the next command starts the moment one ends. RabbitMQ keeps a running consumer's
+ * prefetch as it was, hence a consumer of its own, cancelled when commands get long. A message
+ * that waited over a second behind running commands (the phase turned to long ones) is handed
+ * back to the queue, for an idle worker.
+ */
+
+export interface LookaheadOptions {
+  concurrency: number;
+  slots: Pick<Slots, 'setLookahead' | 'draining' | 'handBackWaiting'>;
+  running: Pick<RunningCommands, 'killWaitingSince'>;
+  /** Opens one more consumer of the work queue, feeding the same handler as the main one. */
+  consume(prefetch: number): Promise<Consumer>;
+  logger: Logger;
+}
+
+export interface Lookahead {
+  /** A command that ran to its end here: its duration decides whether the lookahead is on. */
+  commandFinished(durationMs: number): void;
+  /** For shutdown (after the slots are drained): lookahead off; resolves once its consumer is cancelled. */
+  stop(): Promise<void>;
+}
+
+const shortCommandMs = 1000;
+const handBackAfterMs = 1000;
+
+export function createLookahead(options: LookaheadOptions): Lookahead {
+  const { concurrency, slots, running, consume, logger } = options;
+  let lookahead: 0 | 1 = 0;
+  let consumer: Consumer | undefined;
+  let change = Promise.resolve();
+  const recentDurationsMs: number[] = [];
+
+  const setLookahead = (wanted: 0 | 1): void => {
+    if (wanted === lookahead) return;
+    lookahead = wanted;
+    slots.setLookahead(wanted);
+    logger.debug({ prefetch: concurrency + wanted }, 'lookahead changed');
+    change = change
+      .then(async () => {
+        if (lookahead === 1 && !slots.draining() && consumer === undefined) {
+          consumer = await consume(1);
+        } else if ((lookahead === 0 || slots.draining()) && consumer !== undefined) {
+          const cancelled = consumer;
+          consumer = undefined;
+          await cancelled.cancel();
+        }
+      })
+      .catch((error: unknown) => logger.warn({ err: error }, 'could not change the lookahead consumer'));
+  };
+
+  const handBackTimer = setInterval(() => {
+    const cutoff = Date.now() - handBackAfterMs;
+    // Handed to the executor early and still not started; then the messages waiting for a slot.
+    const handedBack = running.killWaitingSince(cutoff, 'waited behind a long command') + slots.handBackWaiting(cutoff);
+    if (handedBack > 0) {
+      logger.info({ handedBack }, 'commands waited over a second behind long ones: handed back to the queue, lookahead off');
+      recentDurationsMs.length = 0;
+      setLookahead(0);
+    }
+  }, 250);
+  handBackTimer.unref();
+
+  return {
+    commandFinished(durationMs) {
+      recentDurationsMs.push(durationMs);
+      if (recentDurationsMs.length > 20) recentDurationsMs.shift();
+      if (slots.draining() || recentDurationsMs.length < 5) return;
+      setLookahead(Math.max(...recentDurationsMs) < shortCommandMs ? 1 : 0);
+    },
+    stop() {
+      clearInterval(handBackTimer);
+      setLookahead(0); // cancels the lookahead consumer (draining)
+      return change;
+    },
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * Slots: commands handed to the executor, which runs `concurrency` of them at once. While
+ * commands are short, one more (the lookahead message, see lookahead.ts) is claimed and handed
+ * over early, so it starts the moment a command ends instead of after a round trip to Redis.
+ * Once draining, no slot is given out: the worker is shutting down.
+ */
+
+export interface Slots {
+  /** Resolves with the slot's release, or undefined when the message goes back to the queue. */
+  acquire(): Promise<(() => void) | undefined>;
+  /** One slot more than `concurrency` (1) or not (0). */
+  setLookahead(extra: 0 | 1): void;
+  /** Stops giving out slots, for good. */
+  drain(): void;
+  draining(): boolean;
+  /** Resolves the waiters queued at or before `cutoffMs` (default: all) with undefined; returns how many. */
+  handBackWaiting(cutoffMs?: number): number;
+}
+
+export function createSlots(concurrency: number): Slots {
+  let lookahead: 0 | 1 = 0;
+  let taken = 0;
+  let draining = false;
+  const waiters: { since: number; resolve: (release: (() => void) | undefined) => void }[] = [];
+  const release = (): void => {
+    taken--;
+    wakeWaiters();
+  };
+  const wakeWaiters = (): void => {
+    while (!draining && taken < concurrency + lookahead && waiters.length > 0) {
+      taken++;
+      waiters.shift()!.resolve(release);
+    }
+  };
+  return {
+    acquire() {
+      if (draining) return Promise.resolve(undefined);
+      if (taken < concurrency + lookahead) {
+        taken++;
+        return Promise.resolve(release);
+      }
+      return new Promise((resolve) => waiters.push({ since: Date.now(), resolve }));
+    },
+    setLookahead(extra) {
+      lookahead = extra;
+      wakeWaiters();
+    },
+    drain() {
+      draining = true;
+    },
+    draining: () => draining,
+    handBackWaiting(cutoffMs = Infinity) {
+      const handedBack = waiters.filter((entry) => entry.since <= cutoffMs);
+      for (const waiter of handedBack) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(undefined);
+      }
+      return handedBack.length;
+    },
+  };
+}
