@@ -38,7 +38,10 @@ export async function startHeartbeat(options: HeartbeatOptions): Promise<Heartbe
     };
     await store.workerHeartbeat(info, ttlMs);
   };
+  let stopped = false;
   const beatInBackground = (): void => {
+    // After stop() the entry is being removed: a late beat would show a stopped worker.
+    if (stopped) return;
     beat().catch((error: unknown) => logger.debug({ err: error }, 'heartbeat failed'));
   };
   // `tasker status` should see a command start without a Redis write per command: at most one
@@ -54,5 +57,11 @@ export async function startHeartbeat(options: HeartbeatOptions): Promise<Heartbe
   };
   const timer = setInterval(beatInBackground, intervalMs);
   await beat();
-  return { soon, stop: () => clearInterval(timer) };
+  return {
+    soon,
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
 }

@@ -18,7 +18,9 @@ export function createS3OnDemand(connection: S3Connection, logger: Logger): S3On
       return s3;
     },
     async close() {
-      if (s3 !== undefined) (await s3).close();
+      // A store that never came up (its creation failed) has nothing to close.
+      const store = await s3?.catch(() => undefined);
+      store?.close();
     },
   };
 }

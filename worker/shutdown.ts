@@ -57,15 +57,19 @@ export function createWorkerStop(parts: WorkerParts, options: StopOptions): Work
       parts.executor.killAllNow();
     }
     shutdownPromise ??= (async () => {
-      const lookaheadStopped = stopTakingWork(parts, reason);
-      if (idleTimer !== undefined) clearInterval(idleTimer);
-      await parts.consumer.cancel();
-      await lookaheadStopped;
-      await drainRunning(parts, options.drainTimeoutMs);
-      parts.heartbeat.stop();
-      await closeConnections(parts);
-      parts.logger.info('worker stopped');
-      resolveDone(0);
+      try {
+        const lookaheadStopped = stopTakingWork(parts, reason);
+        if (idleTimer !== undefined) clearInterval(idleTimer);
+        await parts.consumer.cancel().catch((error: unknown) => parts.logger.warn({ err: error }, 'could not cancel the consumer'));
+        await lookaheadStopped;
+        await drainRunning(parts, options.drainTimeoutMs);
+      } finally {
+        // Whatever failed above, the worker still closes what it opened and exits.
+        parts.heartbeat.stop();
+        await closeConnections(parts);
+        parts.logger.info('worker stopped');
+        resolveDone(0);
+      }
     })();
     return shutdownPromise;
   };
@@ -110,5 +114,5 @@ async function closeConnections(parts: WorkerParts): Promise<void> {
   await store.removeWorker(parts.workerId).catch((error: unknown) => logger.debug({ err: error }, 'could not remove the heartbeat'));
   await session.close().catch((error: unknown) => logger.warn({ err: error }, 'closing RabbitMQ failed'));
   await store.close().catch((error: unknown) => logger.warn({ err: error }, 'closing Redis failed'));
-  await parts.s3.close();
+  await parts.s3.close().catch((error: unknown) => logger.warn({ err: error }, 'closing S3 failed'));
 }

@@ -46,7 +46,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   const running = createRunningCommands();
   metrics?.trackInFlight(() => running.size);
   const worker = { id: workerId, host: hostname(), pid: process.pid, concurrency: config.concurrency, startedAt: new Date().toISOString() };
-  const heartbeat = await startHeartbeat({ store, running, worker, logger });
+  const heartbeat = await startHeartbeat({ store, running, worker, logger }).catch(closeOnFailure({ store, session }));
   const s3 = createS3OnDemand(config.s3, logger);
   const ports = createDeliveryPorts({ workerId, workdir, leaseTtlMs: config.leaseTtlMs, signingKey: config.signingKey, names, store, session, executor, s3, logger, metrics });
 
@@ -56,7 +56,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   const lookahead = createLookahead({ concurrency: config.concurrency, slots, running, logger, consume: (prefetch) => session.consume(names.workQueue, prefetch, intake.receive) });
   const control = createDeliveryControl({ slots, running, heartbeat, lookahead, metrics });
   const intake = createDeliveryIntake({ handle: (delivery) => handleDelivery(delivery.content, ports, control, delivery.headers), logger, metrics });
-  const consumer = await session.consume(names.workQueue, config.concurrency, intake.receive);
+  const consumer = await session.consume(names.workQueue, config.concurrency, intake.receive).catch(closeOnFailure({ store, session, heartbeat }));
   logStart(config, { workdir, workerId, queue: names.workQueue }, logger);
 
   const { done, shutdown } = createWorkerStop(
@@ -81,6 +81,16 @@ async function connect(config: WorkerConfig, names: Names, workerId: string, log
     await store.close();
     throw error;
   }
+}
+
+/** A start that fails half-way closes what it opened (reverse order), then fails with the cause. */
+function closeOnFailure(opened: { store: Pick<RunStore, 'close'>; session: Pick<AmqpSession, 'close'>; heartbeat?: { stop(): void } }): (error: unknown) => Promise<never> {
+  return async (error) => {
+    opened.heartbeat?.stop();
+    await opened.session.close().catch(() => undefined); // the start's own error is the one to report
+    await opened.store.close().catch(() => undefined); // likewise
+    throw error;
+  };
 }
 
 function logStart(config: WorkerConfig, where: { workdir: string; workerId: string; queue: string }, logger: Logger): void {
