@@ -3,7 +3,7 @@ import type { ExecutionResult } from '../exec/executor.js';
 /**
  * Uploading what a command produced: the pure part. Which files count (patterns, changes between
  * two snapshots), where they go (object keys), and what an upload report does to a result.
- * The S3 adapter (s3-store.ts) does the I/O.
+ * The S3 adapter (s3-store.ts and its parts) does the I/O.
  */
 
 /** What a run uploads; chosen by the tasker, carried in every command message. */

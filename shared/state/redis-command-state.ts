@@ -1,0 +1,80 @@
+import type { Redis } from 'ioredis';
+import type { Names } from '../config/names.js';
+import { parseStoredJson } from './redis-json.js';
+import type { RunScripts } from './redis-scripts.js';
+import { parseResultLine, type ResultRecord } from './results.js';
+import type { BeginOutcome, RunningInfo, RunStore } from './run-store.js';
+
+/**
+ * One command's state during a run: the lease of the worker running it, "running", its latest
+ * result, and which attempt the tasker has published.
+ */
+
+type CommandState = Pick<
+  RunStore,
+  'beginCommand' | 'finishCommand' | 'abandonCommand' | 'renewLease' | 'latestResults' | 'running' | 'markPublished' | 'clearPublished' | 'publishedAttempts'
+>;
+
+/** The begin script's reply: [kind] or [kind, detail]. */
+function parseBeginReply(reply: string[]): BeginOutcome {
+  const [kind, detail] = reply;
+  if (kind === 'cancelled') return { kind };
+  if (kind === 'started') return { kind };
+  if (kind === 'finished') {
+    const record = parseResultLine(detail ?? '');
+    if (record !== undefined) return { kind, record };
+  }
+  return { kind: 'busy', holder: detail ?? '' };
+}
+
+export function createCommandState(redis: Redis, scripts: RunScripts, names: Names): CommandState {
+  const key = names.runKey;
+  return {
+    async beginCommand(runId, id, attempt, owner, ttlMs, running) {
+      const keys = [names.cancelledKey(runId), key(runId, 'results'), key(runId, 'done'), key(runId, `lease:${id}`), key(runId, 'running')];
+      const reply = await scripts.taskerBegin(...keys, id, String(attempt), owner, String(ttlMs), JSON.stringify(running));
+      return parseBeginReply(reply as string[]);
+    },
+    async finishCommand(runId, record, owner) {
+      const keys = [key(runId, 'results'), key(runId, 'done'), key(runId, 'running'), key(runId, `lease:${record.id}`)];
+      const succeededAttempt = record.outcome === 'succeeded' ? String(record.attempt) : '';
+      await scripts.taskerFinish(...keys, record.id, JSON.stringify(record), succeededAttempt, owner);
+    },
+    async abandonCommand(runId, id, owner) {
+      await redis.hdel(key(runId, 'running'), id);
+      await scripts.taskerRelease(key(runId, `lease:${id}`), owner);
+    },
+    async renewLease(runId, id, owner, ttlMs) {
+      return (await scripts.taskerRenew(key(runId, `lease:${id}`), owner, String(ttlMs))) === 1;
+    },
+    async latestResults(runId, ids) {
+      const found = new Map<string, ResultRecord>();
+      if (ids.length === 0) return found;
+      const values = await redis.hmget(key(runId, 'results'), ...ids);
+      values.forEach((value, index) => {
+        const record = value === null ? undefined : parseResultLine(value);
+        if (record !== undefined) found.set(ids[index]!, record);
+      });
+      return found;
+    },
+    async running(runId) {
+      const all = await redis.hgetall(key(runId, 'running'));
+      const out = new Map<string, RunningInfo>();
+      for (const [id, json] of Object.entries(all)) {
+        const info = parseStoredJson<RunningInfo>(json);
+        if (info !== undefined) out.set(id, info);
+      }
+      return out;
+    },
+    async markPublished(runId, id, attempt) {
+      await redis.hset(key(runId, 'published'), id, String(attempt));
+    },
+    async clearPublished(runId, id) {
+      await redis.hdel(key(runId, 'published'), id);
+    },
+    async publishedAttempts(runId) {
+      const all = await redis.hgetall(key(runId, 'published'));
+      return new Map(Object.entries(all).map(([id, attempt]) => [id, Number(attempt)]));
+    },
+  };
+}

@@ -1,0 +1,79 @@
+import type { ResultRecord } from './results.js';
+
+/**
+ * What tasker and workers keep about a run, and the store they keep it in. The contract only:
+ * the Redis adapter (redis-store.ts) implements it, and re-exports these types.
+ */
+
+export type RunState = 'running' | 'finished' | 'cancelled';
+
+export interface RunMeta {
+  runId: string;
+  state: RunState;
+  startedAt: string;
+  heartbeatAt: string;
+  host: string;
+  workdir: string;
+  phase: string;
+  phaseIndex: number;
+  phaseCount: number;
+  total: number;
+  done: number;
+  failed: number;
+  status?: string;
+}
+
+export interface RunningInfo {
+  worker: string;
+  attempt: number;
+  since: string;
+  command: string;
+  phase: string;
+}
+
+export interface WorkerInfo {
+  id: string;
+  host: string;
+  pid: number;
+  concurrency: number;
+  startedAt: string;
+  running: { runId: string; id: string; attempt: number; since: string; command: string }[];
+}
+
+/** What a worker may do with a delivered command, decided atomically in Redis. */
+export type BeginOutcome =
+  | { kind: 'cancelled' }
+  /** A result for this attempt (or a success of any attempt) is already recorded. */
+  | { kind: 'finished'; record: ResultRecord }
+  /** Lease taken and the command marked running: run it. */
+  | { kind: 'started' }
+  /** Another live worker holds the lease: it is running this command right now. */
+  | { kind: 'busy'; holder: string };
+
+export interface RunStore {
+  /** One round trip: cancelled? already finished? else take the lease and mark it running. */
+  beginCommand(runId: string, id: string, attempt: number, owner: string, ttlMs: number, running: RunningInfo): Promise<BeginOutcome>;
+  /** One round trip: record the result, clear "running", release the caller's lease. */
+  finishCommand(runId: string, record: ResultRecord, owner: string): Promise<void>;
+  /** Gives a command up without a result (shutdown): clear "running", release the lease. */
+  abandonCommand(runId: string, id: string, owner: string): Promise<void>;
+  /** Latest recorded result of each command, for the ids given (missing ones are left out). */
+  latestResults(runId: string, ids: readonly string[]): Promise<Map<string, ResultRecord>>;
+  registerRun(meta: RunMeta): Promise<void>;
+  updateRun(runId: string, fields: Partial<RunMeta>): Promise<void>;
+  getRun(runId: string): Promise<RunMeta | undefined>;
+  latestRunIds(count: number): Promise<string[]>;
+  cancelRun(runId: string): Promise<void>;
+  markPublished(runId: string, id: string, attempt: number): Promise<void>;
+  clearPublished(runId: string, id: string): Promise<void>;
+  publishedAttempts(runId: string): Promise<Map<string, number>>;
+  renewLease(runId: string, id: string, owner: string, ttlMs: number): Promise<boolean>;
+  running(runId: string): Promise<Map<string, RunningInfo>>;
+  workerHeartbeat(info: WorkerInfo, ttlMs: number): Promise<void>;
+  removeWorker(id: string): Promise<void>;
+  workers(): Promise<WorkerInfo[]>;
+  purgeRun(runId: string): Promise<number>;
+  /** Lets a finished run's keys expire, so nothing piles up in Redis. */
+  expireRun(runId: string, seconds: number): Promise<void>;
+  close(): Promise<void>;
+}
