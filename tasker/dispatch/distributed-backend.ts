@@ -5,8 +5,9 @@ import { InputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { Names } from '../../shared/config/names.js';
 import type { PhaseSpec } from '../jobs/plan.js';
-import { createRunStore, type RunMeta, type RunStore } from '../../shared/state/redis-store.js';
+import { createRunStore, type RunStore } from '../../shared/state/redis-store.js';
 import { createDistributedRun, type DistributedRun, type DistributedRunOptions } from './distributed-run.js';
+import { createRunProgressRecorder, runningMeta, waitForPreviousTasker } from './run-registration.js';
 import type { PhaseDispatch, Progress } from './run-phases.js';
 
 /** Wires RabbitMQ and Redis for one tasker run. Connecting is separate from starting, so a bad URL fails before the workdir is touched. */
@@ -42,27 +43,24 @@ export interface RunningBackend {
   finish(status: string, runOver: boolean, progress: Progress): Promise<void>;
 }
 
-/** Seconds a finished run's Redis keys are kept (for `tasker status` and duplicate checks). */
-const finishedRunTtlSeconds = 7 * 24 * 3600;
+/** This tasker, as Redis records it as a run's host and RabbitMQ shows its connection. */
+function taskerIdentity(): string {
+  return `${hostname()}-${process.pid}`;
+}
 
-/**
- * A restarted pod starts while the old tasker's heartbeat is still fresh: wait until it goes
- * stale. A heartbeat that keeps moving means another tasker really runs this run: refuse.
- */
-async function waitForPreviousTasker(store: RunStore, runId: string, me: string, staleAfterMs: number, logger: Logger): Promise<RunMeta | undefined> {
-  const first = await store.getRun(runId);
-  let current = first;
-  let told = false;
-  while (current !== undefined && current.state === 'running' && current.host !== me && Date.now() - Date.parse(current.heartbeatAt) < staleAfterMs) {
-    if (first !== undefined && current.heartbeatAt !== first.heartbeatAt) {
-      throw new InputError('run-state', `run ${runId} is being run right now by another tasker (${current.host}); wait for it to finish, or stop it first`);
-    }
-    if (!told) logger.info({ runId, previous: current.host }, 'waiting for the previous tasker of this run to stop sending heartbeats');
-    told = true;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    current = await store.getRun(runId);
-  }
-  return current;
+/** `runIdForSetup` names the run queue declared again on every reconnect, once a run started. */
+async function connectSession(options: BackendOptions, runIdForSetup: () => string | undefined): Promise<AmqpSession> {
+  const { names } = options;
+  return createAmqpSession({
+    url: options.amqpUrl,
+    logger: options.logger,
+    connectionName: `tasker ${taskerIdentity()}`,
+    setup: async (channel) => {
+      await declareTopology(channel, names, { deliveryLimit: options.deliveryLimit });
+      const runId = runIdForSetup();
+      if (runId !== undefined) await declareRunQueue(channel, names, runId);
+    },
+  });
 }
 
 export async function connectBackend(options: BackendOptions): Promise<Backend> {
@@ -71,15 +69,7 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
   let runIdForSetup: string | undefined;
   let session: AmqpSession;
   try {
-    session = await createAmqpSession({
-      url: options.amqpUrl,
-      logger,
-      connectionName: `tasker ${hostname()}-${process.pid}`,
-      setup: async (channel) => {
-        await declareTopology(channel, names, { deliveryLimit: options.deliveryLimit });
-        if (runIdForSetup !== undefined) await declareRunQueue(channel, names, runIdForSetup);
-      },
-    });
+    session = await connectSession(options, () => runIdForSetup);
   } catch (error) {
     await store.close();
     throw error;
@@ -97,50 +87,19 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
     },
     async start(start) {
       const runId = start.layout.runId;
-      const me = `${hostname()}-${process.pid}`;
-      const existing = await waitForPreviousTasker(store, runId, me, start.staleAfterMs, logger);
+      const host = taskerIdentity();
+      const existing = await waitForPreviousTasker(store, runId, host, start.staleAfterMs, logger);
       runIdForSetup = runId;
       await session.withChannel((channel) => declareRunQueue(channel, names, runId));
-      const now = new Date().toISOString();
-      const meta: RunMeta = {
-        runId,
-        state: 'running',
-        startedAt: existing?.startedAt ?? now,
-        heartbeatAt: now,
-        host: me,
-        workdir: start.layout.workdir,
-        phase: '',
-        phaseIndex: 0,
-        phaseCount: start.phases.length,
-        total: start.phases.reduce((sum, phase) => sum + phase.commandCount, 0),
-        done: 0,
-        failed: 0,
-      };
-      await store.registerRun(meta);
+      await store.registerRun(runningMeta({ runId, host, workdir: start.layout.workdir, phases: start.phases, existing }));
       const run: DistributedRun = await createDistributedRun({ ...start, session, store, names, logger });
+      const recorder = createRunProgressRecorder(store, runId);
       return {
         dispatchFor: (phase) => run.dispatchFor(phase),
-        async heartbeat(progress) {
-          await store.updateRun(runId, {
-            heartbeatAt: new Date().toISOString(),
-            phase: progress.phase,
-            phaseIndex: progress.phaseIndex,
-            done: progress.done,
-            failed: progress.failed,
-          });
-        },
+        heartbeat: (progress) => recorder.heartbeat(progress),
         async finish(status, runOver, progress) {
           await run.close(runOver);
-          await store.updateRun(runId, {
-            state: runOver ? 'finished' : 'running',
-            status,
-            heartbeatAt: runOver ? new Date().toISOString() : new Date(0).toISOString(),
-            phase: progress.phase,
-            phaseIndex: progress.phaseIndex,
-            done: progress.done,
-            failed: progress.failed,
-          });
-          if (runOver) await store.expireRun(runId, finishedRunTtlSeconds);
+          await recorder.finish(status, runOver, progress);
         },
       };
     },
@@ -150,4 +109,3 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
     },
   };
 }
-

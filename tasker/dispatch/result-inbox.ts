@@ -1,0 +1,90 @@
+import type { Delivery } from '../../shared/broker/amqp-session.js';
+import type { RunStore } from '../../shared/state/redis-store.js';
+import type { ResultRecord } from '../../shared/state/results.js';
+import { endsAttempt, outcomeOf } from './attempt-outcome.js';
+import type { AwaitedAttempts } from './awaited-attempts.js';
+import type { AttemptOutcome } from './run-phases.js';
+
+/**
+ * Matches the results that arrive on the run queue to the attempts awaiting them. Results are
+ * matched by command id and attempt, so no stale or duplicate result is ever counted. A result
+ * nothing awaits yet is held, unacked, until its command's turn comes.
+ */
+
+export interface ResultInboxOptions {
+  runId: string;
+  store: Pick<RunStore, 'clearPublished'>;
+  awaited: AwaitedAttempts;
+  /** Highest attempt per command already in results.jsonl (from earlier sessions). */
+  recordedAttempts: ReadonlyMap<string, number>;
+}
+
+export interface ResultInbox {
+  /** Takes one result of this run (acked once recorded, or at once when it counts for nothing). */
+  deliver(record: ResultRecord, delivery: Delivery): void;
+  /** The held result of this command that answers `attempt` (or a later one), if one arrived early. */
+  claimEarly(commandId: string, attempt: number): AttemptOutcome | undefined;
+  /** When the last result arrived (ms since the epoch; the inbox's creation before any). */
+  lastProgressAt(): number;
+}
+
+interface Arrived {
+  record: ResultRecord;
+  delivery: Delivery;
+}
+
+export function createResultInbox(options: ResultInboxOptions): ResultInbox {
+  const { runId, store, awaited } = options;
+  const early = new Map<string, Arrived>();
+  let lastProgressAt = Date.now();
+
+  /** Once the tasker recorded the result, the command is no longer in flight and its message goes. */
+  const recordedOutcome = ({ record, delivery }: Arrived): AttemptOutcome =>
+    outcomeOf(record, async () => {
+      await store.clearPublished(runId, record.id);
+      delivery.ack();
+    });
+
+  const hold = (arrived: Arrived): void => {
+    const held = early.get(arrived.record.id);
+    if (held !== undefined) {
+      if (held.record.attempt >= arrived.record.attempt) {
+        arrived.delivery.ack();
+        return;
+      }
+      held.delivery.ack();
+    }
+    early.set(arrived.record.id, arrived);
+  };
+
+  return {
+    deliver(record, delivery) {
+      lastProgressAt = Date.now();
+      const waiter = awaited.get(record.id);
+      if (waiter !== undefined && endsAttempt(waiter.attempt, record)) {
+        awaited.settle(record.id, recordedOutcome({ record, delivery }));
+        return;
+      }
+      if (record.attempt <= (options.recordedAttempts.get(record.id) ?? 0)) {
+        delivery.ack(); // recorded by an earlier tasker of this run, which died before acking it
+        return;
+      }
+      if (waiter !== undefined && record.attempt < waiter.attempt) {
+        delivery.ack(); // an older attempt's late or duplicate result
+        return;
+      }
+      // Not awaited yet: an attempt published by a previous tasker of this run, whose phase
+      // this tasker has not reached. Held (unacked) until it is.
+      hold({ record, delivery });
+    },
+    claimEarly(commandId, attempt) {
+      const held = early.get(commandId);
+      if (held === undefined) return undefined;
+      early.delete(commandId);
+      if (held.record.attempt >= attempt) return recordedOutcome(held);
+      held.delivery.ack(); // a stale attempt's late result
+      return undefined;
+    },
+    lastProgressAt: () => lastProgressAt,
+  };
+}

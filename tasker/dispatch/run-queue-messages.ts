@@ -1,0 +1,49 @@
+import type { Delivery } from '../../shared/broker/amqp-session.js';
+import { messageKind, parseResultMessage } from '../../shared/broker/messages.js';
+import { verifyBody } from '../../shared/broker/signing.js';
+import { deliverDeadLettered, type DeadLetterOptions } from './dead-letters.js';
+
+/**
+ * What arrives on the run's own queue: results sent by workers, and our own commands that
+ * RabbitMQ dead-lettered. Only those of this run, signed when a key is set, are delivered.
+ */
+
+export interface RunQueueOptions extends DeadLetterOptions {
+  /** TASKER_SIGNING_KEY: only results signed with it are counted. */
+  signingKey: string | undefined;
+}
+
+function deliverResult(delivery: Delivery, options: RunQueueOptions): void {
+  const parsed = parseResultMessage(delivery.content);
+  if (!parsed.ok || parsed.value.runId !== options.runId) {
+    options.logger.warn({ problem: parsed.ok ? `result of run ${parsed.value.runId}` : parsed.problem }, 'ignoring a message that is not a result of this run');
+    delivery.ack();
+    return;
+  }
+  options.deliver(parsed.value.record, delivery);
+}
+
+/** The handler of the run queue's consumer. */
+export function createRunQueueHandler(options: RunQueueOptions): (delivery: Delivery) => void {
+  const { logger, signingKey } = options;
+  return (delivery) => {
+    const forged = signingKey === undefined ? undefined : verifyBody(signingKey, delivery.content, delivery.headers);
+    if (forged !== undefined) {
+      // Not from one of our workers (or our own command, dead-lettered): counting it would let
+      // anyone who can publish mark commands as done or failed. The real result is still to come,
+      // or found in Redis by the reconciliation (lost-result-recovery.ts).
+      logger.error({ problem: forged, hint: 'every worker needs the same TASKER_SIGNING_KEY as the tasker' }, 'ignoring a message on the run queue that is not signed with TASKER_SIGNING_KEY');
+      delivery.ack();
+      return;
+    }
+    const kind = messageKind(delivery.content);
+    if (kind === 'result') {
+      deliverResult(delivery, options);
+    } else if (kind === 'command') {
+      deliverDeadLettered(delivery, options);
+    } else {
+      logger.warn('ignoring an unknown message on the run queue');
+      delivery.ack();
+    }
+  };
+}

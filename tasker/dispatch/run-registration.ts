@@ -1,0 +1,86 @@
+import { InputError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/observe/logger.js';
+import type { RunMeta, RunStore } from '../../shared/state/redis-store.js';
+import type { PhaseSpec } from '../jobs/plan.js';
+import type { Progress } from './run-phases.js';
+
+/** The run's entry in Redis: which tasker runs it, its heartbeat and progress, and how it ended (what `tasker status` shows). */
+
+/** Seconds a finished run's Redis keys are kept (for `tasker status` and duplicate checks). */
+const finishedRunTtlSeconds = 7 * 24 * 3600;
+
+/**
+ * A restarted pod starts while the old tasker's heartbeat is still fresh: wait until it goes
+ * stale. A heartbeat that keeps moving means another tasker really runs this run: refuse.
+ */
+export async function waitForPreviousTasker(store: RunStore, runId: string, me: string, staleAfterMs: number, logger: Logger): Promise<RunMeta | undefined> {
+  const first = await store.getRun(runId);
+  let current = first;
+  let told = false;
+  while (current !== undefined && current.state === 'running' && current.host !== me && Date.now() - Date.parse(current.heartbeatAt) < staleAfterMs) {
+    if (first !== undefined && current.heartbeatAt !== first.heartbeatAt) {
+      throw new InputError('run-state', `run ${runId} is being run right now by another tasker (${current.host}); wait for it to finish, or stop it first`);
+    }
+    if (!told) logger.info({ runId, previous: current.host }, 'waiting for the previous tasker of this run to stop sending heartbeats');
+    told = true;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    current = await store.getRun(runId);
+  }
+  return current;
+}
+
+export interface RunStart {
+  runId: string;
+  /** This tasker (host and pid). */
+  host: string;
+  workdir: string;
+  phases: readonly PhaseSpec[];
+  /** The run's entry left by an earlier tasker of it, if any: the run keeps its start time. */
+  existing: RunMeta | undefined;
+}
+
+/** The entry of a run this tasker starts (or resumes): running, nothing counted yet. */
+export function runningMeta(start: RunStart): RunMeta {
+  const now = new Date().toISOString();
+  return {
+    runId: start.runId,
+    state: 'running',
+    startedAt: start.existing?.startedAt ?? now,
+    heartbeatAt: now,
+    host: start.host,
+    workdir: start.workdir,
+    phase: '',
+    phaseIndex: 0,
+    phaseCount: start.phases.length,
+    total: start.phases.reduce((sum, phase) => sum + phase.commandCount, 0),
+    done: 0,
+    failed: 0,
+  };
+}
+
+export interface RunProgressRecorder {
+  heartbeat(progress: Progress): Promise<void>;
+  /** Records the final counts and the end; a run that is not over is left for the next tasker to take over at once. */
+  finish(status: string, runOver: boolean, progress: Progress): Promise<void>;
+}
+
+function progressFields(progress: Progress): Pick<RunMeta, 'phase' | 'phaseIndex' | 'done' | 'failed'> {
+  return { phase: progress.phase, phaseIndex: progress.phaseIndex, done: progress.done, failed: progress.failed };
+}
+
+export function createRunProgressRecorder(store: RunStore, runId: string): RunProgressRecorder {
+  return {
+    async heartbeat(progress) {
+      await store.updateRun(runId, { heartbeatAt: new Date().toISOString(), ...progressFields(progress) });
+    },
+    async finish(status, runOver, progress) {
+      await store.updateRun(runId, {
+        state: runOver ? 'finished' : 'running',
+        status,
+        heartbeatAt: runOver ? new Date().toISOString() : new Date(0).toISOString(),
+        ...progressFields(progress),
+      });
+      if (runOver) await store.expireRun(runId, finishedRunTtlSeconds);
+    },
+  };
+}
