@@ -1,4 +1,5 @@
-import { createExecutor, type RunningCommand } from './executor.js';
+import type { RunningCommand } from './executor-contract.js';
+import { createExecutor } from './spawn-executor.js';
 import type { HelperReply, HelperRequest } from './executor-process.js';
 
 /**

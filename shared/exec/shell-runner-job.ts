@@ -1,0 +1,99 @@
+import { closeSync, constants, openSync } from 'node:fs';
+import { readTail } from './attempt-files.js';
+import { outcomeOf } from './attempt-outcome.js';
+import { defaultKillGraceMs, defaultTailBytes, type ExecuteRequest, type ExecutionResult } from './executor-contract.js';
+import { GroupTermination, killGroup } from './process-group.js';
+import { exitOfStatus, type RunnerReply } from './shell-runner-protocol.js';
+
+function readLogTail(path: string, tailBytes: number): string {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY);
+  } catch {
+    return ''; // the runner could not create the log; its complaint went to onRunnerError
+  }
+  try {
+    return readTail(fd, tailBytes);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * One request's life on a bash runner: handed over, started (the runner reports its pid), ended;
+ * kills and the timeout in between. `settle` receives its one result.
+ */
+export class RunnerJob {
+  private readonly termination: GroupTermination;
+  /** killAllNow came before the runner reported the pid: SIGKILL it as soon as it does. */
+  private killOnStart = false;
+  /** When it was handed to a runner (fallback start time when bash has no EPOCHREALTIME). */
+  private sentAtMs: number | undefined;
+
+  constructor(
+    private readonly request: ExecuteRequest,
+    private readonly settle: (result: ExecutionResult) => void,
+  ) {
+    this.termination = new GroupTermination(request.killGraceMs ?? defaultKillGraceMs);
+  }
+
+  sent(): void {
+    this.sentAtMs = Date.now();
+  }
+
+  onReply(reply: RunnerReply): void {
+    if (reply.kind === 'started') this.started(reply.pid);
+    else if (reply.kind === 'no-cwd') this.notStarted('spawn-error', `could not start the command: working directory ${this.request.cwd} does not exist`);
+    else this.ended(reply.status, reply.startedAtMs, reply.finishedAtMs);
+  }
+
+  kill(reason: string): void {
+    this.termination.kill(reason); // before the pid is known: as soon as the runner reports it
+  }
+
+  /** SIGKILL at once, or as soon as the runner reports the pid. */
+  killNow(): void {
+    const pid = this.termination.pid;
+    if (pid === undefined) this.killOnStart = true;
+    else killGroup(pid, 'SIGKILL');
+  }
+
+  /** Its runner ended before the result arrived. */
+  runnerEnded(description: string): void {
+    // Its command may still run in its own group: stop it, it cannot be reported any more.
+    const pid = this.termination.pid;
+    if (pid !== undefined) killGroup(pid, 'SIGKILL');
+    this.notStarted('spawn-error', `the command runner (bash) ended (${description}) before the command's result arrived`);
+  }
+
+  private started(pid: number): void {
+    if (this.killOnStart) killGroup(pid, 'SIGKILL');
+    this.termination.attach(pid);
+    this.termination.startTimeout(this.request.timeoutMs);
+  }
+
+  private ended(status: number, startedAtMs: number | undefined, finishedAtMs: number | undefined): void {
+    const finishedAt = finishedAtMs ?? Date.now();
+    const startedAt = startedAtMs ?? this.sentAtMs ?? finishedAt;
+    const { exitCode, signal } = exitOfStatus(status);
+    this.complete({
+      exitCode,
+      signal,
+      startedAt: new Date(startedAt).toISOString(),
+      finishedAt: new Date(finishedAt).toISOString(),
+      durationMs: Math.max(0, finishedAt - startedAt),
+      tail: readLogTail(this.request.logPath, this.request.tailBytes ?? defaultTailBytes),
+      ...outcomeOf({ ...this.termination.ending(exitCode, signal), shellStatus: status }),
+    });
+  }
+
+  private notStarted(outcome: 'killed' | 'spawn-error', reason: string): void {
+    const now = new Date().toISOString();
+    this.complete({ outcome, exitCode: null, signal: null, startedAt: now, finishedAt: now, durationMs: 0, tail: '', reason });
+  }
+
+  private complete(result: ExecutionResult): void {
+    this.termination.stopTimeout();
+    this.settle(result);
+  }
+}

@@ -1,0 +1,114 @@
+import { constants as osConstants } from 'node:os';
+import { resolve } from 'node:path';
+import { writeCommandScript } from './attempt-files.js';
+import type { ExecuteRequest } from './executor-contract.js';
+import { parseSimpleCommand } from './simple-command.js';
+
+/**
+ * What a bash runner (shell-runner.ts) runs, and the protocol between it and this process.
+ *
+ * Protocol (one runner, one command at a time): the request is a list of NUL-terminated fields
+ * `key log cwd mode command envCount env... argc argv...`; the runner answers `S key pid` once the
+ * command's process exists and `E key status startSeconds endSeconds` when it ended (status as
+ * bash's `wait` reports it: 128+n for signal n), or `E key cwd` when the working directory is
+ * missing. The runner's environment must not hold SHELLOPTS or BASHOPTS (options that would change
+ * the runner's own script); command-executor.ts uses spawn() then. Modes: `x` exec argv directly (a
+ * plain command, falling back to `shell -c command` when argv[0] is not found, so "command not
+ * found" reads as without the shortcut), `s` run `shell -c command`, `a` exec argv as given (a long
+ * command's script file).
+ * Descriptor 3 is a pipe nobody writes: when it closes, this process is gone, and the runner kills
+ * its running command and exits, so no command outlives its tasker or worker as an orphan.
+ */
+export const runnerScript = String.raw`
+shell=$1
+with_bash_env=$2
+bash_env=$3
+current=
+trap 'if [[ -n $current ]]; then kill -KILL -- "-$current" 2>/dev/null; fi; exit 0' TERM
+( read -r -u 3 _; kill -TERM $$ 2>/dev/null ) &
+watchdog=$!
+exec 3<&-
+shopt -s execfail
+while IFS= read -r -d '' key && IFS= read -r -d '' log && IFS= read -r -d '' cwd && IFS= read -r -d '' mode &&
+  IFS= read -r -d '' cmd && IFS= read -r -d '' count; do
+  envs=()
+  for ((i = 0; i < count; i++)); do IFS= read -r -d '' v; envs+=("$v"); done
+  IFS= read -r -d '' count
+  argv=()
+  for ((i = 0; i < count; i++)); do IFS= read -r -d '' v; argv+=("$v"); done
+  if ! cd -- "$cwd" 2>/dev/null; then printf 'E %s cwd\n' "$key"; continue; fi
+  start=$EPOCHREALTIME
+  set -m
+  (
+    ((${'$'}{#envs[@]} > 0)) && export "${'$'}{envs[@]}"
+    [[ $with_bash_env == 1 ]] && export BASH_ENV="$bash_env"
+    if [[ $mode == s ]]; then exec "$shell" -c "$cmd"; fi
+    if [[ $mode == a ]]; then exec "${'$'}{argv[@]}"; fi
+    if [[ ${'$'}{argv[0]} == */* ]]; then
+      [[ -f ${'$'}{argv[0]} && -x ${'$'}{argv[0]} ]] && exec "${'$'}{argv[@]}"
+    elif hash -- "${'$'}{argv[0]}" 2>/dev/null; then
+      exec "${'$'}{argv[@]}"
+    fi
+    exec "$shell" -c "$cmd"
+  ) </dev/null >"$log" 2>&1 &
+  current=$!
+  set +m
+  printf 'S %s %s\n' "$key" "$current"
+  wait "$current"
+  status=$?
+  current=
+  printf 'E %s %s %s %s\n' "$key" "$status" "$start" "$EPOCHREALTIME"
+done
+kill "$watchdog" 2>/dev/null
+`;
+
+/** Requests longer than this go through a script file: bash reads the pipe a byte at a time. */
+const maxInlineBytes = 16 * 1024;
+
+/** How the runner is to start a command: the mode, argv and command fields of a request. */
+function launchOf(request: ExecuteRequest, shell: string, directExec: boolean): { mode: 'x' | 's' | 'a'; argv: string[]; command: string } {
+  if (Buffer.byteLength(request.command) > maxInlineBytes) return { mode: 'a', argv: [shell, writeCommandScript(request)], command: '' };
+  const simple = directExec ? parseSimpleCommand(request.command) : undefined;
+  if (simple !== undefined) return { mode: 'x', argv: simple, command: request.command };
+  return { mode: 's', argv: [], command: request.command };
+}
+
+/** One request as the runner reads it; a long command is written to a script file first. */
+export function encodeRequest(key: number, request: ExecuteRequest, shell: string, directExec: boolean): string {
+  const env = Object.entries(request.env).map(([name, value]) => `${name}=${value}`);
+  const { mode, argv, command } = launchOf(request, shell, directExec);
+  // Absolute: `cd` would consult CDPATH for a relative one.
+  const fields = [String(key), request.logPath, resolve(request.cwd), mode, command, String(env.length), ...env, String(argv.length), ...argv];
+  return `${fields.join('\0')}\0`;
+}
+
+export type RunnerReply =
+  | { kind: 'started'; key: number; pid: number }
+  | { kind: 'no-cwd'; key: number }
+  /** The times are undefined when bash has no EPOCHREALTIME (before bash 5). */
+  | { kind: 'ended'; key: number; status: number; startedAtMs: number | undefined; finishedAtMs: number | undefined };
+
+/** bash's EPOCHREALTIME ("1732200000.123456", with the locale's decimal mark) in ms; undefined before bash 5. */
+function epochMs(text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const value = Number(text.replace(',', '.'));
+  return Number.isFinite(value) ? Math.round(value * 1000) : undefined;
+}
+
+/** One line of the runner's stdout; undefined for a line of no known kind. */
+export function parseReply(line: string): RunnerReply | undefined {
+  const [kind, keyText, a, b, c] = line.split(' ');
+  const key = Number(keyText);
+  if (kind === 'S') return { kind: 'started', key, pid: Number(a) };
+  if (kind === 'E' && a === 'cwd') return { kind: 'no-cwd', key };
+  if (kind === 'E') return { kind: 'ended', key, status: Number(a), startedAtMs: epochMs(b), finishedAtMs: epochMs(c) };
+  return undefined;
+}
+
+const signalNames = new Map<number, string>(Object.entries(osConstants.signals).map(([name, number]) => [number, name]));
+
+/** A status as bash's `wait` reports it, 128+n for signal n, as an exit code or a signal. */
+export function exitOfStatus(status: number): { exitCode: number | null; signal: string | null } {
+  const signal = status > 128 ? signalNames.get(status - 128) ?? null : null;
+  return { exitCode: signal === null ? status : null, signal };
+}
