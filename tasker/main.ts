@@ -206,7 +206,7 @@ async function withOps(flags: OpsFlags & { logLevel?: string }, action: (backend
   const logger = createLogger({ level: config.logLevel, pretty: process.stderr.isTTY === true, name: 'tasker' });
   const ns = namesFor(config.namespace);
   const { connectBackend } = await import('./dispatch/distributed-backend.js');
-  const backend = await connectBackend({ amqpUrl: config.amqpUrl, redisUrl: config.redisUrl, names: ns, deliveryLimit: config.deliveryLimit, logger });
+  const backend = await connectBackend({ amqpUrl: config.amqpUrl, redisUrl: config.redisUrl, names: ns, logger });
   try {
     return await action(backend, ns);
   } finally {

@@ -18,6 +18,8 @@ export interface DeliveryPortsOptions {
   /** Absolute. */
   workdir: string;
   leaseTtlMs: number;
+  /** TASKER_DELIVERY_LIMIT: starts without a result before an attempt is dead-lettered. */
+  startLimit: number;
   signingKey: string | undefined;
   names: Pick<Names, 'runQueue'>;
   store: DeliveryStore;
@@ -39,6 +41,7 @@ export function createDeliveryPorts(options: DeliveryPortsOptions): DeliveryPort
     watchOutputs: async (spec: OutputSpec) => (await s3.get()).watchOutputs(spec, workdir),
     workerId,
     leaseTtlMs: options.leaseTtlMs,
+    startLimit: options.startLimit,
     sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
     start(message: CommandMessage): StartedCommand {
       const { request, log } = attemptRequest(runLayout(workdir, message.runId), {
@@ -50,7 +53,7 @@ export function createDeliveryPorts(options: DeliveryPortsOptions): DeliveryPort
         killGraceMs: message.killGraceMs,
       });
       const handle = executor.start(request);
-      return { result: handle.result, kill: handle.kill, started: handle.started, log };
+      return { result: handle.result, kill: handle.kill, started: handle.started, whenStarted: handle.whenStarted, log };
     },
     publishResult: (message: CommandMessage, record: ResultRecord) =>
       // The reply queue is derived from the run id, never taken from the message: a forged
@@ -65,6 +68,7 @@ export function createDeliveryPorts(options: DeliveryPortsOptions): DeliveryPort
 function countingFinishedCommands(store: DeliveryStore, metrics: WorkerMetrics | undefined): DeliveryStore {
   return {
     beginCommand: (...args) => store.beginCommand(...args),
+    recordStart: (...args) => store.recordStart(...args),
     abandonCommand: (...args) => store.abandonCommand(...args),
     renewLease: (...args) => store.renewLease(...args),
     async finishCommand(runId, record, owner) {

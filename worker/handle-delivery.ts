@@ -3,7 +3,7 @@ import type { Logger } from '../shared/observe/logger.js';
 import { parseCommandMessage, type CommandMessage } from '../shared/broker/messages.js';
 import { applyUploadReport, type OutputSpec, type OutputWatch } from '../shared/storage/outputs.js';
 import type { RunStore } from '../shared/state/redis-store.js';
-import { toResultRecord, type ResultRecord } from '../shared/state/results.js';
+import { poisonRecord, toResultRecord, type ResultRecord } from '../shared/state/results.js';
 
 /**
  * What a worker does with one delivery from the work queue. Knows no client library: the
@@ -18,7 +18,12 @@ import { toResultRecord, type ResultRecord } from '../shared/state/results.js';
  * - one lease per command: a redelivered copy of a command that is still running elsewhere
  *   (broker consumer timeout, reconnect) waits for that run instead of starting another;
  * - the result is recorded in Redis before the message is acked. It is then sent to the
- *   tasker; should that send be lost with its worker, the tasker finds the result in Redis.
+ *   tasker; should that send be lost with its worker, the tasker finds the result in Redis;
+ * - poison counts runs, not deliveries: each start is counted in Redis as the command starts,
+ *   and an attempt that started `startLimit` times without a result is recorded dead-lettered
+ *   and rejected (dead-lettered), not run again. A message returned unstarted (held ahead,
+ *   handed back, drained, lost with a connection or a broker restart) never counts; one given
+ *   up for a known reason (drain deadline) takes its start back.
  */
 
 export type Decision = 'ack' | 'reject' | 'requeue';
@@ -34,11 +39,13 @@ export interface StartedCommand {
   kill(reason: string): void;
   /** False while it waits for the executor's free slot (handed over early). */
   started(): boolean;
+  /** Resolves true when the command starts, false when it ends without having started. */
+  whenStarted: Promise<boolean>;
   /** Log path relative to the workdir. */
   log: string;
 }
 
-export type DeliveryStore = Pick<RunStore, 'beginCommand' | 'finishCommand' | 'abandonCommand' | 'renewLease'>;
+export type DeliveryStore = Pick<RunStore, 'beginCommand' | 'recordStart' | 'finishCommand' | 'abandonCommand' | 'renewLease'>;
 
 export interface DeliveryPorts {
   store: DeliveryStore;
@@ -53,6 +60,8 @@ export interface DeliveryPorts {
   workerId: string;
   /** A lease not renewed for this long is taken over (its worker is presumed dead). */
   leaseTtlMs: number;
+  /** TASKER_DELIVERY_LIMIT: an attempt that started this often without a result is dead-lettered (poison). */
+  startLimit: number;
 }
 
 export interface DeliveryControl {
@@ -68,8 +77,10 @@ export interface DeliveryControl {
 
 let leaseCounter = 0;
 
+type Fields = { runId: string; phase: string; commandId: string; attempt: number };
+
 export async function handleDelivery(content: Buffer, ports: DeliveryPorts, control: DeliveryControl, headers: Record<string, unknown> = {}): Promise<Handled> {
-  const { logger, store } = ports;
+  const { logger } = ports;
   const forged = ports.authenticate?.(content, headers);
   if (forged !== undefined) {
     logger.error({ problem: forged, bytes: content.length, hint: 'this worker runs only commands signed with its TASKER_SIGNING_KEY; the tasker must have the same key' }, 'message not authentic: dead-lettered, not run');
@@ -81,66 +92,115 @@ export async function handleDelivery(content: Buffer, ports: DeliveryPorts, cont
     return { decision: 'reject' };
   }
   const message = parsed.value;
-  const fields = { runId: message.runId, phase: message.phase, commandId: message.id, attempt: message.attempt };
-  const resend = (record: ResultRecord) => () => ports.publishResult(message, record);
-
   const release = await control.acquireSlot();
   if (release === undefined) return { decision: 'requeue' };
   try {
     const owner = `${ports.workerId}#${++leaseCounter}`;
-    const running = { worker: ports.workerId, attempt: message.attempt, since: new Date().toISOString(), command: message.command.slice(0, 500), phase: message.phase };
-    for (let waited = 0; ; waited++) {
-      const begin = await store.beginCommand(message.runId, message.id, message.attempt, owner, ports.leaseTtlMs, running);
-      if (begin.kind === 'cancelled') {
-        logger.info(fields, 'run was purged: dropping its command');
-        return { decision: 'ack' };
-      }
-      if (begin.kind === 'finished') {
-        logger.info({ ...fields, outcome: begin.record.outcome }, 'duplicate delivery of a finished command: not run again');
-        return { decision: 'ack', afterSettle: resend(begin.record) };
-      }
-      if (begin.kind === 'started') break;
-      if (waited === 0) logger.info({ ...fields, holder: begin.holder }, 'command is running elsewhere: waiting for it instead of running it twice');
-      if (control.draining()) return { decision: 'requeue' };
-      await ports.sleep(Math.min(1000, ports.leaseTtlMs / 3));
-    }
-
-    const upload = message.upload;
-    const watch = upload === undefined || upload.patterns.length === 0 ? undefined : await ports.watchOutputs(upload);
-    const started = ports.start(message);
-    const untrack = control.track(started, message);
-    // Renewed until the uploads are done too: a slow upload must not let another worker take over.
-    const renew = setInterval(() => {
-      store.renewLease(message.runId, message.id, owner, ports.leaseTtlMs).then(
-        (held) => {
-          if (!held) logger.warn(fields, 'lost the lease of a running command (Redis was unreachable for too long?)');
-        },
-        (error: unknown) => logger.warn({ ...fields, err: error }, 'could not renew the lease'),
-      );
-    }, Math.max(100, Math.floor(ports.leaseTtlMs / 3)));
-    let result: ExecutionResult;
-    try {
-      try {
-        result = await started.result;
-      } finally {
-        untrack();
-      }
-      // Done only when its outputs are uploaded: a failed upload fails the attempt.
-      if (watch !== undefined && result.outcome === 'succeeded' && !control.killedForDrain(started)) result = applyUploadReport(result, await watch.finish());
-    } finally {
-      clearInterval(renew);
-    }
-
-    if (control.killedForDrain(started)) {
-      await store.abandonCommand(message.runId, message.id, owner);
-      logger.info(fields, 'not run to its end here (shutdown, or handed back before it started): back to the queue for another worker');
-      return { decision: 'requeue' };
-    }
-    const record = toResultRecord(message, message.attempt, result, ports.workerId, started.log);
-    await store.finishCommand(message.runId, record, owner);
-    logger.info({ ...fields, outcome: record.outcome, exitCode: record.exitCode, durationMs: record.durationMs }, 'command finished');
-    return { decision: 'ack', afterSettle: resend(record) };
+    const begun = await begin(message, owner, ports, control);
+    return begun ?? (await run(message, owner, ports, control));
   } finally {
     release();
   }
+}
+
+function fieldsOf(message: CommandMessage): Fields {
+  return { runId: message.runId, phase: message.phase, commandId: message.id, attempt: message.attempt };
+}
+
+/** Takes the command's lease (undefined: run it), or says how to settle a message not to run. */
+async function begin(message: CommandMessage, owner: string, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled | undefined> {
+  const { logger, store } = ports;
+  const fields = fieldsOf(message);
+  const running = { worker: ports.workerId, attempt: message.attempt, since: new Date().toISOString(), command: message.command.slice(0, 500), phase: message.phase };
+  for (let waited = 0; ; waited++) {
+    const begun = await store.beginCommand(message.runId, message.id, message.attempt, owner, ports.leaseTtlMs, running, ports.startLimit);
+    if (begun.kind === 'started') return undefined;
+    if (begun.kind === 'cancelled') {
+      logger.info(fields, 'run was purged: dropping its command');
+      return { decision: 'ack' };
+    }
+    if (begun.kind === 'finished') {
+      logger.info({ ...fields, outcome: begun.record.outcome }, 'duplicate delivery of a finished command: not run again');
+      return { decision: 'ack', afterSettle: () => ports.publishResult(message, begun.record) };
+    }
+    if (begun.kind === 'poison') {
+      // Recorded first: the tasker reads this record (and its reason) when the dead letter reaches it.
+      const record = poisonRecord(message, message.attempt, begun.starts, ports.workerId, '', new Date());
+      await store.finishCommand(message.runId, record, owner);
+      logger.error({ ...fields, starts: begun.starts.n, workers: [...new Set(begun.starts.workers)] }, 'command started too often without a result: dead-lettered, not run again');
+      return { decision: 'reject' };
+    }
+    if (waited === 0) logger.info({ ...fields, holder: begun.holder }, 'command is running elsewhere: waiting for it instead of running it twice');
+    if (control.draining()) return { decision: 'requeue' };
+    await ports.sleep(Math.min(1000, ports.leaseTtlMs / 3));
+  }
+}
+
+/** Runs a command whose lease this worker holds; records its result before the message is acked. */
+async function run(message: CommandMessage, owner: string, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled> {
+  const { logger, store } = ports;
+  const fields = fieldsOf(message);
+  const upload = message.upload;
+  const watch = upload === undefined || upload.patterns.length === 0 ? undefined : await ports.watchOutputs(upload);
+  const started = ports.start(message);
+  const startCount = countStart(started, message, ports);
+  const untrack = control.track(started, message);
+  const stopRenewing = renewLease(message, owner, ports);
+  let result: ExecutionResult;
+  try {
+    try {
+      result = await started.result;
+    } finally {
+      untrack();
+    }
+    // Done only when its outputs are uploaded: a failed upload fails the attempt.
+    if (watch !== undefined && result.outcome === 'succeeded' && !control.killedForDrain(started)) result = applyUploadReport(result, await watch.finish());
+  } finally {
+    stopRenewing();
+  }
+
+  const counted = await startCount;
+  if (control.killedForDrain(started)) {
+    await store.abandonCommand(message.runId, message.id, owner, counted ? { attempt: message.attempt, worker: ports.workerId } : undefined);
+    logger.info(fields, 'not run to its end here (shutdown, or handed back before it started): back to the queue for another worker');
+    return { decision: 'requeue' };
+  }
+  const record = toResultRecord(message, message.attempt, result, ports.workerId, started.log);
+  await store.finishCommand(message.runId, record, owner);
+  logger.info({ ...fields, outcome: record.outcome, exitCode: record.exitCode, durationMs: record.durationMs }, 'command finished');
+  return { decision: 'ack', afterSettle: () => ports.publishResult(message, record) };
+}
+
+/**
+ * Counts the start in Redis the moment the executor starts the command (a command handed over
+ * early may wait for a slot first, or be handed back unstarted: that never counts). Not awaited
+ * before the start: the count reaches Redis within a millisecond, long before a command could
+ * bring its worker down, and a short command keeps its fast start. Resolves whether it counted.
+ */
+function countStart(started: StartedCommand, message: CommandMessage, ports: DeliveryPorts): Promise<boolean> {
+  return started.whenStarted.then(async (didStart) => {
+    if (!didStart) return false;
+    try {
+      await ports.store.recordStart(message.runId, message.id, message.attempt, ports.workerId);
+      return true;
+    } catch (error) {
+      ports.logger.warn({ ...fieldsOf(message), err: error }, 'could not count the start of a command');
+      return false;
+    }
+  });
+}
+
+/** Renewed until the uploads are done too: a slow upload must not let another worker take over. */
+function renewLease(message: CommandMessage, owner: string, ports: DeliveryPorts): () => void {
+  const { logger, store } = ports;
+  const fields = fieldsOf(message);
+  const timer = setInterval(() => {
+    store.renewLease(message.runId, message.id, owner, ports.leaseTtlMs).then(
+      (held) => {
+        if (!held) logger.warn(fields, 'lost the lease of a running command (Redis was unreachable for too long?)');
+      },
+      (error: unknown) => logger.warn({ ...fields, err: error }, 'could not renew the lease'),
+    );
+  }, Math.max(100, Math.floor(ports.leaseTtlMs / 3)));
+  return () => clearInterval(timer);
 }

@@ -48,7 +48,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   const worker = { id: workerId, host: hostname(), pid: process.pid, concurrency: config.concurrency, startedAt: new Date().toISOString() };
   const heartbeat = await startHeartbeat({ store, running, worker, logger }).catch(closeOnFailure({ store, session }));
   const s3 = createS3OnDemand(config.s3, logger);
-  const ports = createDeliveryPorts({ workerId, workdir, leaseTtlMs: config.leaseTtlMs, signingKey: config.signingKey, names, store, session, executor, s3, logger, metrics });
+  const ports = createDeliveryPorts({ workerId, workdir, leaseTtlMs: config.leaseTtlMs, startLimit: config.deliveryLimit, signingKey: config.signingKey, names, store, session, executor, s3, logger, metrics });
 
   const slots = createSlots(config.concurrency);
   // The lookahead consumer feeds the same intake as the main consumer (declared below; it is
@@ -74,7 +74,7 @@ async function connect(config: WorkerConfig, names: Names, workerId: string, log
       url: config.amqpUrl,
       logger,
       connectionName: `worker ${workerId}`,
-      setup: (channel) => declareTopology(channel, names, { deliveryLimit: config.deliveryLimit }),
+      setup: (channel) => declareTopology(channel, names),
     });
     return { store, session };
   } catch (error) {

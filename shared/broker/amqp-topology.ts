@@ -7,16 +7,25 @@ import type { Names } from '../config/names.js';
  * Quorum queues only: durable and replicated, and RabbitMQ 4 refuses transient classic ones.
  */
 
-export interface TopologyOptions {
-  /** Deliveries of one message before it is dead-lettered (quorum x-delivery-limit). Default 10. */
-  deliveryLimit: number;
-}
+/**
+ * The work queue's own delivery limit (quorum `x-delivery-limit`): a backstop only. Poison is
+ * decided by the workers, which count how often a command *started* without a result
+ * (TASKER_DELIVERY_LIMIT, handle-delivery.ts). RabbitMQ before 4.3 counts every return of a
+ * message (a hand-back, a drain, a closed channel, a broker restart, a consumer timeout) as a
+ * delivery, so a healthy command under worker churn can pile up dozens; 4.3 and later count only
+ * failed returns (`basic.reject`, a closed channel; not `basic.nack`, which workers use to hand a
+ * message back). Either way this limit is reached only by a message that brings its worker down
+ * before the start can be counted, and it is the same on every version (RabbitMQ 4 would
+ * otherwise apply its default of 20). One fixed value, so TASKER_DELIVERY_LIMIT can change
+ * without redeclaring the queue.
+ */
+export const brokerDeliveryLimit = 1000;
 
 export class TopologyError extends Error {
   readonly code = 'topology';
 }
 
-export async function declareTopology(channel: Channel, names: Names, options: TopologyOptions): Promise<void> {
+export async function declareTopology(channel: Channel, names: Names): Promise<void> {
   try {
     await channel.assertExchange(names.exchange, 'topic', { durable: true });
     await channel.assertExchange(names.deadExchange, 'topic', { durable: true });
@@ -25,7 +34,7 @@ export async function declareTopology(channel: Channel, names: Names, options: T
       arguments: {
         'x-queue-type': 'quorum',
         'x-dead-letter-exchange': names.deadExchange,
-        'x-delivery-limit': options.deliveryLimit,
+        'x-delivery-limit': brokerDeliveryLimit,
       },
     });
     await channel.bindQueue(names.workQueue, names.exchange, 'run.*');
@@ -36,7 +45,8 @@ export async function declareTopology(channel: Channel, names: Names, options: T
     if (/PRECONDITION_FAILED/.test(message)) {
       throw new TopologyError(
         `RabbitMQ already has ${names.workQueue} (or its exchanges) with other settings: ${message}. ` +
-          'Use the same TASKER_DELIVERY_LIMIT everywhere, or another TASKER_NAMESPACE.',
+          `Made by an older tasker (whose x-delivery-limit was TASKER_DELIVERY_LIMIT; it is now ${brokerDeliveryLimit})? ` +
+          `Once it is empty, delete it (rabbitmqctl delete_queue ${names.workQueue}) and start again, or use another TASKER_NAMESPACE.`,
         { cause: error },
       );
     }

@@ -33,7 +33,7 @@ export interface Names {
   cancelledKey(runId: string): string;
 }
 
-export type RunKeyPart = 'meta' | 'done' | 'results' | 'running' | 'published' | `lease:${string}`;
+export type RunKeyPart = 'meta' | 'done' | 'results' | 'running' | 'published' | 'starts' | `lease:${string}`;
 
 export function names(namespace: string = defaultNamespace): Names {
   return {

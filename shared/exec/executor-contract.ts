@@ -43,6 +43,8 @@ export interface RunningCommand {
   result: Promise<ExecutionResult>;
   /** False while it waits for a free slot (executor-slots.ts): killing it then ends it unrun. */
   started(): boolean;
+  /** Resolves true once it starts, false when it ends without having started (killed while waiting). */
+  whenStarted: Promise<boolean>;
   /** Ends the command's process group: SIGTERM, then SIGKILL after the grace. Idempotent. */
   kill(reason: string): void;
 }

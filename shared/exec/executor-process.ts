@@ -83,6 +83,7 @@ export function createExecutorProcess(options: ExecutorOptions = {}): Executor {
       return {
         result,
         started: () => true,
+        whenStarted: Promise.resolve(true),
         kill: (reason) => {
           if (pending.has(key)) send({ type: 'kill', key, reason });
         },

@@ -18,6 +18,10 @@ export function withSlots(inner: Executor, slots: number): Executor {
     start(request): RunningCommand {
       let handle: RunningCommand | undefined;
       let settle!: (result: ExecutionResult) => void;
+      let settleStarted!: (started: boolean) => void;
+      const whenStarted = new Promise<boolean>((resolve) => {
+        settleStarted = resolve;
+      });
       const result = new Promise<ExecutionResult>((resolve) => {
         settle = resolve;
       });
@@ -25,6 +29,7 @@ export function withSlots(inner: Executor, slots: number): Executor {
         begin: () => {
           running++;
           handle = inner.start(request);
+          settleStarted(true);
           void handle.result.then((outcome) => {
             running--;
             next(); // the next command starts before this one's result is handled
@@ -32,6 +37,7 @@ export function withSlots(inner: Executor, slots: number): Executor {
           });
         },
         cancel: (reason: string) => {
+          settleStarted(false);
           const now = new Date().toISOString();
           settle({ outcome: 'killed', exitCode: null, signal: null, startedAt: now, finishedAt: now, durationMs: 0, tail: '', reason: `${reason} (before it started)` });
         },
@@ -41,6 +47,7 @@ export function withSlots(inner: Executor, slots: number): Executor {
       return {
         result,
         started: () => handle !== undefined,
+        whenStarted,
         kill(reason) {
           if (handle !== undefined) {
             handle.kill(reason);

@@ -75,6 +75,7 @@ class RunnerPool {
     return {
       result,
       started: () => true,
+      whenStarted: Promise.resolve(true),
       kill: (reason) => this.jobs.get(key)?.kill(reason),
     };
   }

@@ -53,7 +53,7 @@ export function createExecutor(options: ExecutorOptions = {}): Executor {
             new SpawnedAttempt({ request, env, shell, logFd, termination, runningGroups, resolve }).begin(argv, direct);
           }),
       );
-      return { result, started: () => true, kill: (reason) => termination.kill(reason) };
+      return { result, started: () => true, whenStarted: Promise.resolve(true), kill: (reason) => termination.kill(reason) };
     },
     killAllNow() {
       for (const pid of runningGroups) killGroup(pid, 'SIGKILL');

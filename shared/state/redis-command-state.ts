@@ -12,7 +12,7 @@ import type { BeginOutcome, RunningInfo, RunStore } from './run-store.js';
 
 type CommandState = Pick<
   RunStore,
-  'beginCommand' | 'finishCommand' | 'abandonCommand' | 'renewLease' | 'latestResults' | 'running' | 'markPublished' | 'clearPublished' | 'publishedAttempts'
+  'beginCommand' | 'recordStart' | 'finishCommand' | 'abandonCommand' | 'renewLease' | 'latestResults' | 'running' | 'markPublished' | 'clearPublished' | 'publishedAttempts'
 >;
 
 /** The begin script's reply: [kind] or [kind, detail]. */
@@ -24,25 +24,33 @@ function parseBeginReply(reply: string[]): BeginOutcome {
     const record = parseResultLine(detail ?? '');
     if (record !== undefined) return { kind, record };
   }
+  if (kind === 'poison') {
+    const starts = parseStoredJson<{ attempt?: unknown; n?: unknown; workers?: unknown }>(detail ?? '');
+    const workers = Array.isArray(starts?.workers) ? starts.workers.map(String) : []; // cjson writes {} for an empty list
+    return { kind, starts: { attempt: Number(starts?.attempt), n: Number(starts?.n), workers } };
+  }
   return { kind: 'busy', holder: detail ?? '' };
 }
 
 export function createCommandState(redis: Redis, scripts: RunScripts, names: Names): CommandState {
   const key = names.runKey;
   return {
-    async beginCommand(runId, id, attempt, owner, ttlMs, running) {
-      const keys = [names.cancelledKey(runId), key(runId, 'results'), key(runId, 'done'), key(runId, `lease:${id}`), key(runId, 'running')];
-      const reply = await scripts.taskerBegin(...keys, id, String(attempt), owner, String(ttlMs), JSON.stringify(running));
+    async beginCommand(runId, id, attempt, owner, ttlMs, running, startLimit) {
+      const keys = [names.cancelledKey(runId), key(runId, 'results'), key(runId, 'done'), key(runId, `lease:${id}`), key(runId, 'running'), key(runId, 'starts')];
+      const reply = await scripts.taskerBegin(...keys, id, String(attempt), owner, String(ttlMs), JSON.stringify(running), String(startLimit));
       return parseBeginReply(reply as string[]);
     },
+    async recordStart(runId, id, attempt, worker) {
+      return Number(await scripts.taskerStart(key(runId, 'starts'), id, String(attempt), worker));
+    },
     async finishCommand(runId, record, owner) {
-      const keys = [key(runId, 'results'), key(runId, 'done'), key(runId, 'running'), key(runId, `lease:${record.id}`)];
+      const keys = [key(runId, 'results'), key(runId, 'done'), key(runId, 'running'), key(runId, `lease:${record.id}`), key(runId, 'starts')];
       const succeededAttempt = record.outcome === 'succeeded' ? String(record.attempt) : '';
       await scripts.taskerFinish(...keys, record.id, JSON.stringify(record), succeededAttempt, owner);
     },
-    async abandonCommand(runId, id, owner) {
-      await redis.hdel(key(runId, 'running'), id);
-      await scripts.taskerRelease(key(runId, `lease:${id}`), owner);
+    async abandonCommand(runId, id, owner, started) {
+      const keys = [key(runId, 'running'), key(runId, `lease:${id}`), key(runId, 'starts')];
+      await scripts.taskerAbandon(...keys, id, owner, started === undefined ? '' : String(started.attempt), started?.worker ?? '');
     },
     async renewLease(runId, id, owner, ttlMs) {
       return (await scripts.taskerRenew(key(runId, `lease:${id}`), owner, String(ttlMs))) === 1;

@@ -45,7 +45,7 @@ export function createRunRecords(redis: Redis, names: Names): RunRecords {
     },
     async expireRun(runId, seconds) {
       const multi = redis.multi();
-      for (const part of ['meta', 'done', 'results', 'running', 'published'] as const) multi.expire(key(runId, part), seconds);
+      for (const part of ['meta', 'done', 'results', 'running', 'published', 'starts'] as const) multi.expire(key(runId, part), seconds);
       await multi.exec();
     },
   };

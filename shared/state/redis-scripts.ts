@@ -6,11 +6,14 @@ import type { Redis } from 'ioredis';
  * without "running" and the lease being cleared with it.
  */
 
-// Release and renew only the caller's own lease: compare-and-delete / compare-and-expire.
-const releaseScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+// Renew only the caller's own lease: compare-and-expire.
 const renewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
-// KEYS: cancelled, results, done, lease, running. ARGV: id, attempt, owner, ttlMs, running JSON.
+// A command's starts (starts hash, field = id): {attempt, n, workers}, the starts of its current
+// attempt that have no result yet. Only a start counts towards poison, never a delivery.
+
+// KEYS: cancelled, results, done, lease, running, starts.
+// ARGV: id, attempt, owner, ttlMs, running JSON, start limit (0: none).
 const beginScript = `
 if redis.call('exists', KEYS[1]) == 1 then return {'cancelled'} end
 local latest = redis.call('hget', KEYS[2], ARGV[1])
@@ -18,28 +21,77 @@ if latest then
   local ok, record = pcall(cjson.decode, latest)
   if ok and (tonumber(record['attempt']) == tonumber(ARGV[2]) or record['outcome'] == 'succeeded') then return {'finished', latest} end
 end
+local limit = tonumber(ARGV[6])
+if limit > 0 and redis.call('exists', KEYS[4]) == 0 then
+  local starts = redis.call('hget', KEYS[6], ARGV[1])
+  if starts then
+    local ok, s = pcall(cjson.decode, starts)
+    if ok and tonumber(s['attempt']) == tonumber(ARGV[2]) and tonumber(s['n']) >= limit then return {'poison', starts} end
+  end
+end
 if redis.call('set', KEYS[4], ARGV[3], 'PX', ARGV[4], 'NX') then
   redis.call('hset', KEYS[5], ARGV[1], ARGV[5])
   return {'started'}
 end
 return {'busy', redis.call('get', KEYS[4]) or ''}`;
 
-// KEYS: results, done, running, lease. ARGV: id, record JSON, succeeded attempt or '', owner.
+// KEYS: results, done, running, lease, starts. ARGV: id, record JSON, succeeded attempt or '', owner.
 const finishScript = `
 redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
 redis.call('hdel', KEYS[3], ARGV[1])
+redis.call('hdel', KEYS[5], ARGV[1])
 if ARGV[3] ~= '' then redis.call('hset', KEYS[2], ARGV[1], ARGV[3]) end
 if redis.call('get', KEYS[4]) == ARGV[4] then redis.call('del', KEYS[4]) end
 return 1`;
 
+// KEYS: starts. ARGV: id, attempt, worker. Returns the starts of this attempt so far.
+const startScript = `
+local s = nil
+local stored = redis.call('hget', KEYS[1], ARGV[1])
+if stored then
+  local ok, decoded = pcall(cjson.decode, stored)
+  if ok then s = decoded end
+end
+if s == nil or tonumber(s['attempt']) ~= tonumber(ARGV[2]) then s = {attempt = tonumber(ARGV[2]), n = 0, workers = {}} end
+local workers = s['workers']
+if type(workers) ~= 'table' then workers = {} end
+table.insert(workers, ARGV[3])
+while #workers > 20 do table.remove(workers, 1) end
+s['workers'] = workers
+s['n'] = tonumber(s['n']) + 1
+redis.call('hset', KEYS[1], ARGV[1], cjson.encode(s))
+return s['n']`;
+
+// KEYS: running, lease, starts. ARGV: id, owner, attempt whose start is taken back ('' for none), worker.
+// A command given up for a known reason (drain, hand-back) did not kill its worker: its start
+// no longer counts.
+const abandonScript = `
+redis.call('hdel', KEYS[1], ARGV[1])
+if redis.call('get', KEYS[2]) == ARGV[2] then redis.call('del', KEYS[2]) end
+if ARGV[3] == '' then return 1 end
+local stored = redis.call('hget', KEYS[3], ARGV[1])
+if not stored then return 1 end
+local ok, s = pcall(cjson.decode, stored)
+if not ok or tonumber(s['attempt']) ~= tonumber(ARGV[3]) or tonumber(s['n']) < 1 then return 1 end
+s['n'] = tonumber(s['n']) - 1
+local workers = s['workers']
+if type(workers) == 'table' then
+  for i = #workers, 1, -1 do
+    if workers[i] == ARGV[4] then table.remove(workers, i) break end
+  end
+end
+if s['n'] == 0 then redis.call('hdel', KEYS[3], ARGV[1]) else redis.call('hset', KEYS[3], ARGV[1], cjson.encode(s)) end
+return 1`;
+
 /** The scripts as commands on the client: keys first, then arguments, all as strings. */
-export type RunScripts = Record<'taskerBegin' | 'taskerFinish' | 'taskerRelease' | 'taskerRenew', (...args: string[]) => Promise<unknown>>;
+export type RunScripts = Record<'taskerBegin' | 'taskerFinish' | 'taskerStart' | 'taskerAbandon' | 'taskerRenew', (...args: string[]) => Promise<unknown>>;
 
 export function defineRunScripts(redis: Redis): RunScripts {
   // Scripts run by hash (EVALSHA; ioredis loads them on a NOSCRIPT reply): their text is not sent per call.
-  redis.defineCommand('taskerBegin', { numberOfKeys: 5, lua: beginScript });
-  redis.defineCommand('taskerFinish', { numberOfKeys: 4, lua: finishScript });
-  redis.defineCommand('taskerRelease', { numberOfKeys: 1, lua: releaseScript });
+  redis.defineCommand('taskerBegin', { numberOfKeys: 6, lua: beginScript });
+  redis.defineCommand('taskerFinish', { numberOfKeys: 5, lua: finishScript });
+  redis.defineCommand('taskerStart', { numberOfKeys: 1, lua: startScript });
+  redis.defineCommand('taskerAbandon', { numberOfKeys: 3, lua: abandonScript });
   redis.defineCommand('taskerRenew', { numberOfKeys: 1, lua: renewScript });
   return redis as unknown as RunScripts;
 }

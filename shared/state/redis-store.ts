@@ -7,7 +7,7 @@ import { defineRunScripts } from './redis-scripts.js';
 import { createWorkerRegistry } from './redis-workers.js';
 import type { RunStore } from './run-store.js';
 
-export type { BeginOutcome, RunMeta, RunningInfo, RunState, RunStore, WorkerInfo } from './run-store.js';
+export type { BeginOutcome, CommandStarts, RunMeta, RunningInfo, RunState, RunStore, WorkerInfo } from './run-store.js';
 
 /**
  * Run state shared by tasker and workers, in Redis. The entry point of the Redis adapter; its

@@ -12,7 +12,10 @@ export interface ResultRecord {
   file: string;
   line: number;
   attempt: number;
-  /** `dead-lettered`: RabbitMQ gave up on the message (its workers kept dying while running it). */
+  /**
+   * `dead-lettered`: not run again: it started TASKER_DELIVERY_LIMIT times without a result (its
+   * workers kept dying while running it), or RabbitMQ's own delivery limit gave up on it.
+   */
   outcome: Outcome | 'interrupted' | 'dead-lettered';
   /** null when the command was killed or never started. */
   exitCode: number | null;
@@ -48,12 +51,7 @@ export function toResultRecord(
   log: string,
 ): ResultRecord {
   const record: ResultRecord = {
-    id: command.id,
-    phase: command.phase,
-    phaseIndex: command.phaseIndex,
-    command: command.command,
-    file: command.file,
-    line: command.line,
+    ...commandFields(command),
     attempt,
     outcome: result.outcome,
     exitCode: result.exitCode,
@@ -68,6 +66,23 @@ export function toResultRecord(
   if (result.outcome !== 'succeeded' && result.tail !== '') record.tail = result.tail;
   if (result.uploaded !== undefined) record.uploaded = result.uploaded;
   return record;
+}
+
+/** Why a command was dead-lettered as poison: how often it started without a result, and where. */
+export function poisonReason(starts: { n: number; workers: readonly string[] }): string {
+  const where = [...new Set(starts.workers)];
+  const on = where.length === 0 ? '' : ` on worker${where.length === 1 ? '' : 's'} ${where.join(', ')}`;
+  return `started ${starts.n} time(s) without a result${on}; the command may be killing its worker (out of memory?): dead-lettered, not run again`;
+}
+
+/** The record of an attempt dead-lettered as poison: it never ended with a result of its own. */
+export function poisonRecord(command: CommandRef, attempt: number, starts: { n: number; workers: readonly string[] }, worker: string, log: string, now: Date): ResultRecord {
+  const at = now.toISOString();
+  return { ...commandFields(command), attempt, outcome: 'dead-lettered', exitCode: null, signal: null, startedAt: at, finishedAt: at, durationMs: 0, worker, log, reason: poisonReason(starts) };
+}
+
+function commandFields(command: CommandRef): CommandRef {
+  return { id: command.id, phase: command.phase, phaseIndex: command.phaseIndex, command: command.command, file: command.file, line: command.line };
 }
 
 /** Parses one results.jsonl line; undefined for a torn or foreign line (a crash mid-write). */

@@ -48,15 +48,33 @@ export type BeginOutcome =
   /** Lease taken and the command marked running: run it. */
   | { kind: 'started' }
   /** Another live worker holds the lease: it is running this command right now. */
-  | { kind: 'busy'; holder: string };
+  | { kind: 'busy'; holder: string }
+  /** This attempt started `startLimit` times and never got a result: it kills its workers. */
+  | { kind: 'poison'; starts: CommandStarts };
+
+/** The starts of one attempt without a result (each recorded by its worker before it ran). */
+export interface CommandStarts {
+  attempt: number;
+  n: number;
+  /** The workers that started it, oldest first (the last 20). */
+  workers: string[];
+}
 
 export interface RunStore {
-  /** One round trip: cancelled? already finished? else take the lease and mark it running. */
-  beginCommand(runId: string, id: string, attempt: number, owner: string, ttlMs: number, running: RunningInfo): Promise<BeginOutcome>;
-  /** One round trip: record the result, clear "running", release the caller's lease. */
+  /**
+   * One round trip: cancelled? already finished? started `startLimit` times without a result
+   * (poison; 0: no limit)? else take the lease and mark it running.
+   */
+  beginCommand(runId: string, id: string, attempt: number, owner: string, ttlMs: number, running: RunningInfo, startLimit: number): Promise<BeginOutcome>;
+  /** Counts a start of this attempt, by this worker, before the command runs; returns the count. */
+  recordStart(runId: string, id: string, attempt: number, worker: string): Promise<number>;
+  /** One round trip: record the result, clear "running" and the starts, release the caller's lease. */
   finishCommand(runId: string, record: ResultRecord, owner: string): Promise<void>;
-  /** Gives a command up without a result (shutdown): clear "running", release the lease. */
-  abandonCommand(runId: string, id: string, owner: string): Promise<void>;
+  /**
+   * Gives a command up without a result (drain, hand-back): clear "running", release the lease,
+   * and with `started`, take its start back (it ended for a known reason, not by killing its worker).
+   */
+  abandonCommand(runId: string, id: string, owner: string, started?: { attempt: number; worker: string }): Promise<void>;
   /** Latest recorded result of each command, for the ids given (missing ones are left out). */
   latestResults(runId: string, ids: readonly string[]): Promise<Map<string, ResultRecord>>;
   registerRun(meta: RunMeta): Promise<void>;

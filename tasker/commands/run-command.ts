@@ -156,7 +156,7 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
     if (config.amqpUrl !== undefined) {
       // Loaded only in distributed mode: the RabbitMQ and Redis clients add ~25 MB to the process.
       const { connectBackend } = await import('../dispatch/distributed-backend.js');
-      backend = await connectBackend({ amqpUrl: config.amqpUrl, redisUrl: config.redisUrl, names: names(config.namespace), deliveryLimit: config.deliveryLimit, logger });
+      backend = await connectBackend({ amqpUrl: config.amqpUrl, redisUrl: config.redisUrl, names: names(config.namespace), logger });
       if (!resuming) await backend.checkUnusedRunId(runId);
     }
     deps.onPrepared?.();

@@ -1,47 +1,70 @@
 import type { Delivery } from '../../shared/broker/amqp-session.js';
+import { brokerDeliveryLimit } from '../../shared/broker/amqp-topology.js';
 import { parseCommandMessage, type CommandMessage } from '../../shared/broker/messages.js';
 import type { Logger } from '../../shared/observe/logger.js';
+import type { RunStore } from '../../shared/state/redis-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
 import type { RunLayout } from '../../shared/state/run-layout.js';
 
 /**
- * One of our commands, dead-lettered by RabbitMQ onto the run queue: it was delivered too often
- * (its workers died running it) or a worker rejected it. It failed; retries may still publish it again.
+ * One of our commands, dead-lettered onto the run queue. A worker dead-letters an attempt that
+ * started TASKER_DELIVERY_LIMIT times without a result (it records why in Redis first), or a
+ * message it cannot run (not authentic, or invalid there); RabbitMQ dead-letters one past its
+ * backstop delivery limit. Whichever: the attempt failed, with the truest reason at hand;
+ * retries may still publish it again.
  */
 
 export interface DeadLetterOptions {
   runId: string;
   layout: RunLayout;
   logger: Logger;
+  store: Pick<RunStore, 'latestResults'>;
+  /** TASKER_SIGNING_KEY of this tasker: says why a worker may have refused a command. */
+  signingKey: string | undefined;
   /** Where the failure it stands for goes, as a result of the command. */
   deliver: (record: ResultRecord, delivery: Delivery) => void;
 }
 
-interface Death {
-  count: number;
-  reason: string;
-}
+/** The part of a dead-lettered message needed to say which attempt failed: what survives even an invalid one. */
+type AttemptRef = Pick<CommandMessage, 'id' | 'attempt'> & Partial<Pick<CommandMessage, 'phase' | 'phaseIndex' | 'command' | 'file' | 'line'>>;
 
-function deathCount(headers: Record<string, unknown>): Death {
+/** Why RabbitMQ dead-lettered it, from the headers it adds (x-death: the first entry is the latest). */
+export function deathReason(headers: Record<string, unknown>): string {
   const deaths = headers['x-death'];
-  if (Array.isArray(deaths) && deaths.length > 0) {
-    const first = deaths[0] as { count?: number; reason?: string };
-    return { count: Number(first.count ?? 1), reason: String(first.reason ?? 'unknown') };
-  }
-  return { count: Number(headers['x-delivery-count'] ?? 0), reason: String(headers['x-first-death-reason'] ?? 'delivery limit') };
+  const first = Array.isArray(deaths) && deaths.length > 0 ? (deaths[0] as { reason?: unknown }) : undefined;
+  return String(first?.reason ?? headers['x-first-death-reason'] ?? 'unknown');
 }
 
-/** The failed result a dead-lettered command stands for. */
-function deadLetteredRecord(message: CommandMessage, death: Death, layout: RunLayout): ResultRecord {
+/** The reason for a dead letter with no record from a worker. */
+export function deadLetterReason(headers: Record<string, unknown>, signingKey: string | undefined, invalid: string | undefined): string {
+  if (invalid !== undefined) return `invalid message, dead-lettered without running it: ${invalid}`;
+  const reason = deathReason(headers);
+  if (reason === 'rejected') {
+    return signingKey === undefined
+      ? 'a worker refused to run it: workers have TASKER_SIGNING_KEY set and this tasker does not (or the worker could not read it: see its log)'
+      : "a worker refused to run it: the signature did not verify there (do all workers have this tasker's TASKER_SIGNING_KEY?)";
+  }
+  if (reason === 'delivery_limit') {
+    // Quorum queues count returns in x-delivery-count (RabbitMQ 4.3 and later: only failed ones; x-acquired-count: all).
+    const deliveries = headers['x-delivery-count'] ?? headers['x-acquired-count'];
+    const count = deliveries === undefined ? `more than ${brokerDeliveryLimit}` : String(deliveries);
+    return `dead-lettered by RabbitMQ after ${count} deliveries without a result (its backstop limit ${brokerDeliveryLimit}): its workers were lost before they could count a start`;
+  }
+  return `dead-lettered by RabbitMQ (${reason}) without a result`;
+}
+
+/** The failed result a dead-lettered attempt stands for, when no worker recorded one. */
+function deadLetteredRecord(ref: AttemptRef, reason: string, layout: RunLayout): ResultRecord {
   const now = new Date().toISOString();
+  const phase = { index: ref.phaseIndex ?? 0, name: ref.phase ?? '' };
   return {
-    id: message.id,
-    phase: message.phase,
-    phaseIndex: message.phaseIndex,
-    command: message.command,
-    file: message.file,
-    line: message.line,
-    attempt: message.attempt,
+    id: ref.id,
+    phase: phase.name,
+    phaseIndex: phase.index,
+    command: ref.command ?? '',
+    file: ref.file ?? '',
+    line: ref.line ?? 0,
+    attempt: ref.attempt,
     outcome: 'dead-lettered',
     exitCode: null,
     signal: null,
@@ -49,20 +72,39 @@ function deadLetteredRecord(message: CommandMessage, death: Death, layout: RunLa
     finishedAt: now,
     durationMs: 0,
     worker: 'rabbitmq',
-    log: layout.logRelativePath({ index: message.phaseIndex, name: message.phase }, message.id, message.attempt),
-    reason: `dead-lettered by RabbitMQ (${death.reason}): delivered ${death.count} time(s) without a result; the command may be killing its worker (out of memory?)`,
+    log: layout.logRelativePath(phase, ref.id, ref.attempt),
+    reason,
   };
 }
 
+/** Which attempt of this run an invalid message was, if it says so: else it is not ours to count. */
+function attemptOfInvalid(content: Buffer, runId: string): AttemptRef | undefined {
+  try {
+    const value = JSON.parse(content.toString('utf8')) as Record<string, unknown>;
+    if (value['runId'] !== runId || typeof value['id'] !== 'string' || !Number.isInteger(value['attempt'])) return undefined;
+    const pick = <T>(key: string, type: string): T | undefined => (typeof value[key] === type ? (value[key] as T) : undefined);
+    return { id: value['id'], attempt: value['attempt'] as number, phase: pick('phase', 'string'), phaseIndex: pick('phaseIndex', 'number'), command: pick('command', 'string'), file: pick('file', 'string'), line: pick('line', 'number') };
+  } catch {
+    return undefined; // not JSON: nothing in it names an attempt of this run
+  }
+}
+
+/** The record a worker wrote for this attempt before dead-lettering it (its reason tells how often it started, and where). */
+async function workerRecord(message: AttemptRef, options: DeadLetterOptions): Promise<ResultRecord | undefined> {
+  const latest = (await options.store.latestResults(options.runId, [message.id])).get(message.id);
+  return latest?.attempt === message.attempt && latest.outcome === 'dead-lettered' ? latest : undefined;
+}
+
 /** Delivers a dead-lettered command of this run as its failed result; acks anything else. */
-export function deliverDeadLettered(delivery: Delivery, options: DeadLetterOptions): void {
+export async function deliverDeadLettered(delivery: Delivery, options: DeadLetterOptions): Promise<void> {
   const parsed = parseCommandMessage(delivery.content);
-  if (!parsed.ok || parsed.value.runId !== options.runId) {
+  const invalid = parsed.ok ? undefined : parsed.problem;
+  const ref = parsed.ok ? (parsed.value.runId === options.runId ? parsed.value : undefined) : attemptOfInvalid(delivery.content, options.runId);
+  if (ref === undefined) {
     delivery.ack();
     return;
   }
-  const message = parsed.value;
-  const death = deathCount(delivery.headers);
-  options.logger.warn({ commandId: message.id, attempt: message.attempt, deaths: death.count, reason: death.reason }, 'command dead-lettered by RabbitMQ');
-  options.deliver(deadLetteredRecord(message, death, options.layout), delivery);
+  const record = (await workerRecord(ref, options)) ?? deadLetteredRecord(ref, deadLetterReason(delivery.headers, options.signingKey, invalid), options.layout);
+  options.logger.warn({ commandId: ref.id, attempt: ref.attempt, reason: record.reason }, 'command dead-lettered');
+  options.deliver(record, delivery);
 }

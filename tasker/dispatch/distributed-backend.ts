@@ -16,7 +16,6 @@ export interface BackendOptions {
   amqpUrl: string;
   redisUrl: string;
   names: Names;
-  deliveryLimit: number;
   logger: Logger;
 }
 
@@ -56,7 +55,7 @@ async function connectSession(options: BackendOptions, runIdForSetup: () => stri
     logger: options.logger,
     connectionName: `tasker ${taskerIdentity()}`,
     setup: async (channel) => {
-      await declareTopology(channel, names, { deliveryLimit: options.deliveryLimit });
+      await declareTopology(channel, names);
       const runId = runIdForSetup();
       if (runId !== undefined) await declareRunQueue(channel, names, runId);
     },

@@ -57,7 +57,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   const { timeoutMs, killGraceMs, upload } = options;
   const publish = createCommandPublisher({ session, store, names, runId, timeoutMs, killGraceMs, upload, signingKey });
 
-  const handler = createRunQueueHandler({ runId, layout, logger, signingKey, deliver: (record, delivery) => inbox.deliver(record, delivery) });
+  const handler = createRunQueueHandler({ runId, layout, logger, store, signingKey, deliver: (record, delivery) => inbox.deliver(record, delivery) });
   const consumer = await session.consume(names.runQueue(runId), 0, handler);
   const stopRecovery = startLostResultRecovery({ runId, store, awaited, intervalMs: Math.min(30_000, options.stallWarningMs), logger });
   const stopStallWarnings = startStallWarnings({

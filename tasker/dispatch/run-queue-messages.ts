@@ -8,10 +8,8 @@ import { deliverDeadLettered, type DeadLetterOptions } from './dead-letters.js';
  * RabbitMQ dead-lettered. Only those of this run, signed when a key is set, are delivered.
  */
 
-export interface RunQueueOptions extends DeadLetterOptions {
-  /** TASKER_SIGNING_KEY: only results signed with it are counted. */
-  signingKey: string | undefined;
-}
+/** `signingKey` (TASKER_SIGNING_KEY): only messages signed with it are counted. */
+export type RunQueueOptions = DeadLetterOptions;
 
 function deliverResult(delivery: Delivery, options: RunQueueOptions): void {
   const parsed = parseResultMessage(delivery.content);
@@ -40,7 +38,11 @@ export function createRunQueueHandler(options: RunQueueOptions): (delivery: Deli
     if (kind === 'result') {
       deliverResult(delivery, options);
     } else if (kind === 'command') {
-      deliverDeadLettered(delivery, options);
+      deliverDeadLettered(delivery, options).catch((error: unknown) => {
+        // Redis did not answer for the worker's record: back to the queue, read again later.
+        logger.warn({ err: error }, 'could not look up a dead-lettered command; it is read again later');
+        delivery.requeue();
+      });
     } else {
       logger.warn('ignoring an unknown message on the run queue');
       delivery.ack();

@@ -26,8 +26,11 @@ const message = {
 const content = Buffer.from(JSON.stringify(message));
 const ok: ExecutionResult = { outcome: 'succeeded', exitCode: 0, signal: null, startedAt: 'a', finishedAt: 'b', durationMs: 5, tail: '' };
 
-function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; draining?: boolean; drainKill?: boolean; upload?: UploadReport } = {}) {
+function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; draining?: boolean; drainKill?: boolean; upload?: UploadReport; neverStarts?: boolean } = {}) {
   const calls: string[] = [];
+  /** Starts counted in Redis, and starts taken back by abandon. */
+  const starts: string[] = [];
+  const abandoned: unknown[] = [];
   const published: ResultRecord[] = [];
   const finished: ResultRecord[] = [];
   let killed = false;
@@ -35,6 +38,7 @@ function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; drai
     logger: pino({ level: 'silent' }),
     workerId: 'w1',
     leaseTtlMs: 30,
+    startLimit: 3,
     sleep: async () => {
       calls.push('sleep');
     },
@@ -47,14 +51,20 @@ function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; drai
         calls.push('finish');
         finished.push(record);
       },
-      abandonCommand: async () => {
+      recordStart: async (_runId, id, attempt, worker) => {
+        starts.push(`${id}#${attempt}@${worker}`);
+        return starts.length;
+      },
+      abandonCommand: async (_runId, _id, _owner, started) => {
         calls.push('abandon');
+        abandoned.push(started);
       },
       renewLease: async () => true,
     },
     start: (): StartedCommand => {
       calls.push('start');
-      return { result: Promise.resolve(options.result ?? ok), kill: () => (killed = true), started: () => true, log: 'logs/x.1.log' };
+      const started = options.neverStarts !== true;
+      return { result: Promise.resolve(options.result ?? ok), kill: () => (killed = true), started: () => started, whenStarted: Promise.resolve(started), log: 'logs/x.1.log' };
     },
     publishResult: async (_message, record) => {
       calls.push('publish');
@@ -76,7 +86,7 @@ function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; drai
     track: () => () => calls.push('untrack'),
     killedForDrain: () => options.drainKill ?? false,
   };
-  return { ports, control, calls, published, finished, killed: () => killed };
+  return { ports, control, calls, published, finished, starts, abandoned, killed: () => killed };
 }
 
 describe('handleDelivery', () => {
@@ -183,5 +193,37 @@ describe('handleDelivery', () => {
     expect(f.calls).toEqual([]);
     expect((await handleDelivery(content, f.ports, f.control, { sig: 'good' })).decision).toBe('ack');
     expect(f.calls).toContain('start');
+  });
+
+  describe('poison: counts starts, not deliveries', () => {
+    it('counts a start, as this worker, for every command it starts', async () => {
+      const f = fakes([{ kind: 'started' }]);
+      await handleDelivery(content, f.ports, f.control);
+      expect(f.starts).toEqual(['f1-L7#1@w1']);
+    });
+
+    it('a command handed back before it started is not counted, and abandon takes nothing back', async () => {
+      const f = fakes([{ kind: 'started' }], { drainKill: true, neverStarts: true, result: { ...ok, outcome: 'killed', exitCode: null } });
+      expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
+      expect(f.starts).toEqual([]);
+      expect(f.abandoned).toEqual([undefined]);
+    });
+
+    it('a started command killed by the drain takes its start back', async () => {
+      const f = fakes([{ kind: 'started' }], { drainKill: true, result: { ...ok, outcome: 'killed', exitCode: null, signal: 'SIGTERM' } });
+      expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
+      expect(f.starts).toEqual(['f1-L7#1@w1']);
+      expect(f.abandoned).toEqual([{ attempt: 1, worker: 'w1' }]);
+    });
+
+    it('dead-letters an attempt that started the limit without a result: recorded with how often and where, never run', async () => {
+      const f = fakes([{ kind: 'poison', starts: { attempt: 1, n: 3, workers: ['w2', 'w3', 'w2'] } }]);
+      const handled = await handleDelivery(content, f.ports, f.control);
+      expect(handled.decision).toBe('reject');
+      expect(f.calls).not.toContain('start');
+      expect(f.finished).toHaveLength(1);
+      expect(f.finished[0]).toMatchObject({ id: 'f1-L7', attempt: 1, outcome: 'dead-lettered', exitCode: null, worker: 'w1' });
+      expect(f.finished[0]?.reason).toBe('started 3 time(s) without a result on workers w2, w3; the command may be killing its worker (out of memory?): dead-lettered, not run again');
+    });
   });
 });
