@@ -109,7 +109,9 @@ function reportError(error: unknown, logger?: Logger): void {
   process.stderr.write(`tasker: internal error: ${errorMessage(error)}\n`);
 }
 
-function buildProgram(setExitCode: (code: number) => void): Command {
+type SetExitCode = (code: number) => void;
+
+function buildProgram(setExitCode: SetExitCode): Command {
   const program = new Command();
   program
     .name('tasker')
@@ -118,7 +120,14 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `tasker: ${text}` : text) });
+  addPlanCommand(program, setExitCode);
+  addRunCommand(program, setExitCode);
+  addStatusCommand(program, setExitCode);
+  addPurgeCommand(program, setExitCode);
+  return program;
+}
 
+function addPlanCommand(program: Command, setExitCode: SetExitCode): void {
   program
     .command('plan')
     .description('Print the phases and commands a run would execute, without running anything.')
@@ -129,7 +138,9 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .action(async (files: string[], flags: { split?: string; json?: boolean }) => {
       setExitCode(await planAction(files, flags));
     });
+}
 
+function addRunCommand(program: Command, setExitCode: SetExitCode): void {
   program
     .command('run')
     .description('Run jobs files phase by phase. Without AMQP_URL, everything runs on this machine.')
@@ -160,14 +171,19 @@ function buildProgram(setExitCode: (code: number) => void): Command {
     .action(async (files: string[], flags: RunFlags) => {
       setExitCode(await runAction(files, flags));
     });
-  const opsOptions = (command: Command): Command =>
-    command
-      .option('--amqp-url <url>', 'RabbitMQ (default: $AMQP_URL)')
-      .option('--redis-url <url>', 'Redis (default: $REDIS_URL, else redis://127.0.0.1:6379)')
-      .option('--namespace <name>', 'prefix of queues and Redis keys (default: $TASKER_NAMESPACE, else tasker)')
-      .exitOverride();
+}
 
-  opsOptions(program.command('status'))
+/** The options `status` and `purge` share: where the broker and Redis are, and the namespace. */
+function addOpsOptions(command: Command): Command {
+  return command
+    .option('--amqp-url <url>', 'RabbitMQ (default: $AMQP_URL)')
+    .option('--redis-url <url>', 'Redis (default: $REDIS_URL, else redis://127.0.0.1:6379)')
+    .option('--namespace <name>', 'prefix of queues and Redis keys (default: $TASKER_NAMESPACE, else tasker)')
+    .exitOverride();
+}
+
+function addStatusCommand(program: Command, setExitCode: SetExitCode): void {
+  addOpsOptions(program.command('status'))
     .description('Show a distributed run: phase, counts, what runs where, queue depths, workers.')
     .argument('[run-id]', 'the run (default: the latest one)')
     .option('--json', 'print the status as JSON')
@@ -181,8 +197,10 @@ function buildProgram(setExitCode: (code: number) => void): Command {
         }),
       );
     });
+}
 
-  opsOptions(program.command('purge'))
+function addPurgeCommand(program: Command, setExitCode: SetExitCode): void {
+  addOpsOptions(program.command('purge'))
     .description("Remove a finished or abandoned run's queue, leftover messages and Redis keys.")
     .argument('<run-id>', 'the run')
     .option('--force', 'purge even a run whose tasker still sends heartbeats')
@@ -198,7 +216,6 @@ function buildProgram(setExitCode: (code: number) => void): Command {
         }),
       );
     });
-  return program;
 }
 
 async function withOps(flags: OpsFlags & { logLevel?: string }, action: (backend: Backend, names: Names) => Promise<number>): Promise<number> {

@@ -1,4 +1,5 @@
 import { formatDuration } from '../../shared/config/duration.js';
+import { ExitCode } from '../../shared/errors.js';
 import type { Outcome } from '../../shared/exec/executor.js';
 import type { RunsOn } from '../jobs/plan.js';
 
@@ -62,6 +63,33 @@ export function totalsOf(phases: readonly PhaseSummary[]): RunSummary['totals'] 
     totals.skipped += phase.skipped;
   }
   return totals;
+}
+
+/** How a session's phases ended, as the phase loop reports it. */
+export interface PhasesOutcome {
+  phases: PhaseSummary[];
+  failed: FailedCommand[];
+  interrupted: boolean;
+}
+
+/** The session's summary: a failed command or a skipped phase makes the run failed. */
+export function summarizeRun(input: { runId: string; workdir: string; startedAtMs: number; finishedAtMs: number; outcome: PhasesOutcome }): RunSummary {
+  const { outcome } = input;
+  const totals = totalsOf(outcome.phases);
+  const status = outcome.interrupted ? 'interrupted' : totals.failed > 0 || outcome.phases.some((p) => p.status === 'skipped') ? 'failed' : 'succeeded';
+  const exitCode = status === 'interrupted' ? ExitCode.interrupted : status === 'failed' ? ExitCode.commandsFailed : ExitCode.ok;
+  return {
+    runId: input.runId,
+    status,
+    exitCode,
+    workdir: input.workdir,
+    startedAt: new Date(input.startedAtMs).toISOString(),
+    finishedAt: new Date(input.finishedAtMs).toISOString(),
+    durationMs: input.finishedAtMs - input.startedAtMs,
+    totals,
+    phases: outcome.phases,
+    failed: outcome.failed,
+  };
 }
 
 function pad(text: string, width: number, right = false): string {

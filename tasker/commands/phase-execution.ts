@@ -1,0 +1,101 @@
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RunLayout } from '../../shared/state/run-layout.js';
+import type { RunConfig } from '../config.js';
+import type { PhaseSpec } from '../jobs/plan.js';
+import { commandsOf, type Plan } from '../jobs/planning.js';
+import type { RunningBackend } from '../dispatch/distributed-backend.js';
+import { createLocalDispatch } from '../dispatch/local-dispatch.js';
+import { runPhases, type PhaseDispatch, type Progress, type RunPhasesResult, type RunPorts } from '../dispatch/run-phases.js';
+import { createEmptyProgress, startProgressReporter } from '../report/progress-reporter.js';
+import { openResultsWriter, type PriorResults, type ResultsWriter } from '../report/results-file.js';
+import { heartbeatIntervalMs, startRunHeartbeat } from '../report/run-heartbeat.js';
+import type { RunDeps, RunOutputs } from './run-deps.js';
+
+/**
+ * Runs a prepared run's phases, wired to this process: results.jsonl, the progress reporter,
+ * the heartbeat, and per phase the local slots or the workers' queue.
+ */
+
+export interface PhaseExecution {
+  config: RunConfig;
+  plan: Plan;
+  run: RunLayout;
+  prior: PriorResults;
+  /** Set in distributed mode: workers phases go through its queue. */
+  remote: RunningBackend | undefined;
+  /** Set when S3 is on with upload patterns: what each command's outputs upload to. */
+  perCommand: RunOutputs | undefined;
+}
+
+type ExecutionDeps = Pick<RunDeps, 'logger' | 'executor' | 'terminal' | 'signal' | 'now' | 'metrics'>;
+
+export async function executePhases(execution: PhaseExecution, deps: ExecutionDeps): Promise<{ outcome: RunPhasesResult; progress: Progress }> {
+  const { config, remote } = execution;
+  const results = openResultsWriter(execution.run.resultsPath);
+  const progress = createEmptyProgress();
+  deps.metrics?.trackInFlight(() => progress.running);
+  const reporter = startProgressReporter({
+    progress,
+    logger: deps.logger,
+    terminal: deps.terminal,
+    intervalMs: config.progressIntervalMs,
+    now: deps.now,
+    // Distributed, the tasker knows what it handed to the queue, not what a worker started.
+    runningLabel: remote === undefined ? 'running' : 'queued or running',
+  });
+  const heartbeat = remote === undefined ? undefined : startRunHeartbeat(remote, progress, heartbeatIntervalMs(config.progressIntervalMs), deps.logger);
+  try {
+    const outcome = await runPhases(
+      execution.plan.phases,
+      phasePorts(execution, deps, results),
+      { retries: config.retries, retryDelayMs: config.retryDelayMs, maxRetryDelayMs: config.maxRetryDelayMs, keepGoing: config.keepGoing, prior: execution.prior },
+      progress,
+      deps.signal,
+    );
+    return { outcome, progress };
+  } finally {
+    reporter.stop();
+    results.close();
+    heartbeat?.stop();
+  }
+}
+
+function phasePorts(execution: PhaseExecution, deps: ExecutionDeps, results: ResultsWriter): RunPorts {
+  const workerName = `tasker@${hostname()}`;
+  return {
+    phaseCommands: (phase) => commandsOf(execution.plan, phase),
+    dispatchFor: (phase) => dispatchFor(phase, execution, deps, workerName),
+    record: (record) => {
+      results.append(record);
+      deps.metrics?.commandFinished(record.outcome, record.durationMs);
+    },
+    sleep: sleepUnlessAborted,
+    now: deps.now,
+    logger: deps.logger,
+  };
+}
+
+/** Workers phases go to the queue in distributed mode; everything else runs here ('tasker' phases one at a time). */
+function dispatchFor(phase: PhaseSpec, execution: PhaseExecution, deps: ExecutionDeps, workerName: string): PhaseDispatch {
+  const { config, remote, perCommand } = execution;
+  if (remote !== undefined && phase.runsOn === 'workers') return remote.dispatchFor(phase);
+  return createLocalDispatch({
+    executor: deps.executor,
+    layout: execution.run,
+    phase,
+    slots: phase.runsOn === 'tasker' ? 1 : config.concurrency,
+    timeoutMs: config.timeoutMs,
+    killGraceMs: config.killGraceMs,
+    workerName,
+    outputs: perCommand === undefined ? undefined : { spec: perCommand.spec, watch: perCommand.store.watchOutputs },
+  });
+}
+
+async function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch {
+    // aborted: the caller checks the signal
+  }
+}

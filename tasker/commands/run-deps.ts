@@ -1,0 +1,37 @@
+import type { Executor } from '../../shared/exec/executor.js';
+import type { Logger } from '../../shared/observe/logger.js';
+import type { OutputSpec } from '../../shared/storage/outputs.js';
+import type { S3Store } from '../../shared/storage/s3-store.js';
+
+/** What `tasker run` is handed by its composition root, and the S3 outputs it opens when S3 is on. */
+
+export interface RunDeps {
+  logger: Logger;
+  executor: Executor;
+  /** The environment commands run with (the executor's): the shell's syntax check uses it too. */
+  commandEnv: Record<string, string | undefined>;
+  /** Where the summary is printed. */
+  writeOut: (text: string) => void;
+  /** stderr when it is a terminal (live progress bar), else undefined. */
+  terminal: NodeJS.WriteStream | undefined;
+  /** The user's current directory (for the resume hint). */
+  cwd: string;
+  signal: AbortSignal;
+  now: () => number;
+  /** Counts finished attempts and reads the in-flight count, when a metrics server runs. */
+  metrics?: RunMetrics;
+  /** Called once, when the checks are over and the workdir is about to change. Until then nothing needs stopping. */
+  onPrepared?: () => void;
+}
+
+/** What a run reports for its metrics (a narrow port of the metrics server). */
+export interface RunMetrics {
+  commandFinished(outcome: string, durationMs: number): void;
+  trackInFlight(read: () => number): void;
+}
+
+/** Where a run's outputs go when S3 is on: the store and what to upload where. */
+export interface RunOutputs {
+  store: S3Store;
+  spec: OutputSpec;
+}

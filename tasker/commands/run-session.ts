@@ -1,0 +1,90 @@
+import { names } from '../../shared/config/names.js';
+import type { Logger } from '../../shared/observe/logger.js';
+import { runLayout, type RunLayout } from '../../shared/state/run-layout.js';
+import type { RunConfig } from '../config.js';
+import type { Plan } from '../jobs/planning.js';
+import { removeScratchDir } from '../jobs/scratch-dirs.js';
+import type { Backend } from '../dispatch/distributed-backend.js';
+import { readPriorResults } from '../report/results-file.js';
+import { heartbeatIntervalMs } from '../report/run-heartbeat.js';
+import { emptyWorkdir, prepareWorkdir, stageInputs } from '../workdir/workdir.js';
+import { finishRun } from './finish-run.js';
+import { executePhases } from './phase-execution.js';
+import type { RunDeps, RunOutputs } from './run-deps.js';
+import { moveJobsCopies, writePlanFile, writeRunRecord } from './run-record.js';
+
+/** A run whose input was checked and whose services were reached: sets up the workdir, runs the phases, reports. */
+
+export interface PreparedRun {
+  plan: Plan;
+  /** Where a new run's jobs files were copied while planning; undefined on resume. */
+  scratch: string | undefined;
+  resuming: boolean;
+  runId: string;
+  workdirPath: string;
+  sessionStart: number;
+  backend: Backend | undefined;
+  /** Set when S3 is on. */
+  outputs: RunOutputs | undefined;
+}
+
+/** Returns the exit code. */
+export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: PreparedRun): Promise<number> {
+  const { plan, resuming, runId, sessionStart, backend, outputs } = prepared;
+  // Per-command uploads only when there are patterns; the run record is uploaded either way.
+  const perCommand = outputs !== undefined && outputs.spec.patterns.length > 0 ? outputs : undefined;
+  const workdir = await prepareWorkdir(prepared.workdirPath);
+  const run = runLayout(workdir, runId);
+
+  // 2. Prepare the workdir and the run's records (new runs only).
+  if (!resuming) await setUpNewRun(config, prepared, run, deps.logger);
+
+  const prior = await readPriorResults(run.resultsPath);
+  const remote = await backend?.start({
+    layout: run,
+    phases: plan.phases,
+    timeoutMs: config.timeoutMs,
+    killGraceMs: config.killGraceMs,
+    maxInFlight: config.maxInFlight,
+    stallWarningMs: config.stallWarningMs,
+    recordedAttempts: prior.attempts,
+    staleAfterMs: 3 * heartbeatIntervalMs(config.progressIntervalMs),
+    upload: perCommand?.spec,
+    signingKey: config.signingKey,
+  });
+  deps.logger.info(
+    {
+      runId,
+      workdir,
+      phases: plan.phases.length,
+      commands: plan.phases.reduce((sum, phase) => sum + phase.commandCount, 0),
+      alreadyDone: prior.succeeded.size,
+      resumed: resuming,
+      ...(remote === undefined ? { mode: 'local', concurrency: config.concurrency } : { mode: 'rabbitmq', queue: names(config.namespace).workQueue }),
+    },
+    resuming ? 'resuming run' : 'run started',
+  );
+
+  // 3. Run the phases.
+  const { outcome, progress } = await executePhases({ config, plan, run, prior, remote, perCommand }, deps);
+
+  // 4. Report.
+  return finishRun({ runId, workdir, run, sessionStart, outcome, progress, remote, outputs }, deps);
+}
+
+/** Cleans and stages the workdir as asked, then writes the run's records. */
+async function setUpNewRun(config: RunConfig, prepared: PreparedRun, run: RunLayout, logger: Logger): Promise<void> {
+  const { plan, runId } = prepared;
+  if (config.clean) {
+    const removed = await emptyWorkdir(run.workdir);
+    logger.info({ workdir: run.workdir, removed }, 'workdir cleaned');
+  }
+  if (config.stage.length > 0) {
+    const staged = await stageInputs(config.stage, run.workdir);
+    logger.info({ staged }, 'inputs staged');
+  }
+  const files = await moveJobsCopies(run, plan);
+  await removeScratchDir(prepared.scratch!);
+  await writeRunRecord(run, { version: 1, runId, createdAt: new Date(prepared.sessionStart).toISOString(), split: plan.split ?? null, files, phases: plan.phases });
+  await writePlanFile(run, plan, runId);
+}

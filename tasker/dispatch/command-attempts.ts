@@ -1,0 +1,93 @@
+import { backoffMs } from '../../shared/config/backoff.js';
+import { toResultRecord, type CommandRef, type ResultRecord } from '../../shared/state/results.js';
+import type { FailedCommand, PhaseSummary } from '../report/summary.js';
+import type { PhaseDispatch, Progress, RunPhasesOptions, RunPorts } from './phase-ports.js';
+
+/** One command of a phase: its attempts, each recorded, retried with backoff, and counted when it ends. */
+
+export interface AttemptsContext {
+  dispatch: PhaseDispatch;
+  ports: Pick<RunPorts, 'record' | 'sleep' | 'logger'>;
+  options: Pick<RunPhasesOptions, 'retries' | 'retryDelayMs' | 'maxRetryDelayMs'>;
+  signal: AbortSignal;
+  tally: PhaseTally;
+}
+
+/** Where a command's end is counted: its phase's summary, the live counters and the run's failures. */
+export interface PhaseTally {
+  stats: PhaseSummary;
+  progress: Progress;
+  /** Failures of the whole run so far. */
+  failed: FailedCommand[];
+  maxTailsKept: number;
+}
+
+/**
+ * Runs `command` from attempt number `firstAttempt` until it succeeds, runs out of retries, or
+ * the run is interrupted. Throws only the tasker's own errors (recording, settling).
+ */
+export async function runCommandAttempts(command: CommandRef, firstAttempt: number, context: AttemptsContext): Promise<void> {
+  const { dispatch, ports, options, signal, tally } = context;
+  let attempt = firstAttempt;
+  for (let tries = 1; ; tries++) {
+    let started = false;
+    const outcome = await dispatch.runAttempt(command, attempt, () => {
+      started = true;
+      tally.progress.running++;
+    });
+    if (started) tally.progress.running--;
+    if (outcome === undefined) return;
+    if (outcome.attempt !== undefined) attempt = outcome.attempt;
+    const record = toResultRecord(command, attempt, outcome.result, outcome.worker, outcome.log);
+    const interrupted = signal.aborted && record.outcome !== 'succeeded';
+    if (interrupted) record.outcome = 'interrupted';
+    ports.record(record);
+    await outcome.settle?.();
+    tally.progress.finishedThisSession++;
+    if (record.outcome === 'succeeded') {
+      tally.stats.succeeded++;
+      tally.progress.done++;
+      return;
+    }
+    if (interrupted) return;
+    if (tries <= options.retries) {
+      const delay = backoffMs(tries, options.retryDelayMs, options.maxRetryDelayMs);
+      ports.logger.warn(
+        { phase: command.phase, commandId: command.id, attempt, exitCode: record.exitCode, reason: record.reason, retryInMs: delay },
+        'command failed, will retry',
+      );
+      await ports.sleep(delay, signal);
+      if (signal.aborted) return;
+      attempt++;
+      continue;
+    }
+    countFailure(command, record, attempt, context);
+    return;
+  }
+}
+
+/** A command out of attempts: counted, logged, and listed for the summary. */
+function countFailure(command: CommandRef, record: ResultRecord, attempt: number, context: AttemptsContext): void {
+  const { tally } = context;
+  tally.stats.failed++;
+  tally.progress.failed++;
+  context.ports.logger.warn(
+    { phase: command.phase, commandId: command.id, attempt, exitCode: record.exitCode, signal: record.signal, reason: record.reason, log: record.log },
+    'command failed',
+  );
+  const failure: FailedCommand = {
+    id: command.id,
+    phase: command.phase,
+    command: command.command,
+    file: command.file,
+    line: command.line,
+    outcome: record.outcome,
+    exitCode: record.exitCode,
+    signal: record.signal,
+    attempts: attempt,
+    log: record.log,
+  };
+  if (record.reason !== undefined) failure.reason = record.reason;
+  if (record.tail !== undefined && tally.failed.length < tally.maxTailsKept) failure.tail = record.tail;
+  tally.failed.push(failure);
+}

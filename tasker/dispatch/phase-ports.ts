@@ -1,0 +1,70 @@
+import type { ExecutionResult } from '../../shared/exec/executor.js';
+import type { Logger } from '../../shared/observe/logger.js';
+import type { PhaseSpec, PlannedCommand } from '../jobs/plan.js';
+import type { PriorResults } from '../report/results-file.js';
+import type { CommandRef, ResultRecord } from '../../shared/state/results.js';
+
+/**
+ * What the phase loop is handed and what it updates: the dispatch every phase runs through,
+ * the narrow ports to the rest of the tasker, the options and the live counters.
+ */
+
+export interface AttemptOutcome {
+  result: ExecutionResult;
+  /** Who ran it. */
+  worker: string;
+  /** Log path relative to the workdir. */
+  log: string;
+  /** The attempt that actually ran, when the dispatch knows better (a resumed run's in-flight attempt). */
+  attempt?: number;
+  /** Called once the result is recorded (e.g. acks the result message). */
+  settle?: () => Promise<void>;
+}
+
+export interface PhaseDispatch {
+  /** Resolves when another command may be handed over (bounded in-flight work). */
+  waitForRoom(): Promise<void>;
+  /**
+   * Runs one attempt and resolves with its result; `onStart` fires when it actually starts.
+   * Resolves undefined when the run was interrupted before the attempt started: nothing ran, so
+   * nothing is recorded (the command runs on resume, as attempt 1 if it never ran before).
+   */
+  runAttempt(command: CommandRef, attempt: number, onStart: () => void): Promise<AttemptOutcome | undefined>;
+  /** Ends every running attempt (interrupt). Their results still arrive, as killed. */
+  killAll(reason: string): void;
+}
+
+export interface RunPorts {
+  phaseCommands(phase: PhaseSpec): AsyncIterable<PlannedCommand>;
+  dispatchFor(phase: PhaseSpec): PhaseDispatch;
+  record(record: ResultRecord): void;
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+  now(): number;
+  logger: Logger;
+}
+
+export interface RunPhasesOptions {
+  /** Extra attempts after a failure. Default 0. */
+  retries: number;
+  /** Base of the exponential backoff between attempts. */
+  retryDelayMs: number;
+  maxRetryDelayMs: number;
+  /** Start later phases even after a phase had failures. */
+  keepGoing: boolean;
+  prior: PriorResults;
+  /** Tails kept in memory for the summary; later failures keep theirs in results.jsonl only. */
+  maxTailsKept?: number;
+}
+
+/** Live counters, read by the progress reporter. */
+export interface Progress {
+  phase: string;
+  phaseIndex: number;
+  phaseCount: number;
+  total: number;
+  done: number;
+  failed: number;
+  running: number;
+  /** Finished in this session (for the rate behind the ETA). */
+  finishedThisSession: number;
+}
