@@ -81,9 +81,21 @@ async function openBackend(config: RunConfig, amqpUrl: string, logger: Logger, o
   return backend;
 }
 
+/** Reverse order of opening; every step runs even if an earlier one failed, and the first failure is thrown. */
 async function closeOpened(opened: Opened): Promise<void> {
-  await opened.backend?.close();
-  opened.s3?.close();
-  // Gone already when the run started; still there when preparing the workdir failed.
-  if (opened.scratch !== undefined) await removeScratchDir(opened.scratch);
+  const steps: (() => unknown)[] = [
+    () => opened.backend?.close(),
+    () => opened.s3?.close(),
+    // Gone already when the run started; still there when preparing the workdir failed.
+    () => (opened.scratch === undefined ? undefined : removeScratchDir(opened.scratch)),
+  ];
+  const failures: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length > 0) throw failures[0];
 }
