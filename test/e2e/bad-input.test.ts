@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import amqplib from 'amqplib';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -520,16 +521,18 @@ const cases: Case[] = [
     fix: /must be 1-40 letters, digits/,
   },
   {
-    name: 'TASKER_DELIVERY_LIMIT unlike the one the namespace was made with',
+    name: 'a work queue made by an older tasker, with its delivery limit of 10',
     distributed: true,
     setup: async (ws) => {
-      // `tasker status` declares the namespace's queues, with the default limit of 10.
-      const status = await run('tasker', { args: ['status'], env: distributedEnv(ws) }, ws);
-      expect(status.exitCode, status.stderr).toBe(0);
+      // Older taskers set the work queue's x-delivery-limit to TASKER_DELIVERY_LIMIT (10).
+      const connection = await amqplib.connect(services.amqpUrl);
+      const channel = await connection.createChannel();
+      await channel.assertQueue(`${ws.ns}.commands`, { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-dead-letter-exchange': `${ws.ns}.dead`, 'x-delivery-limit': 10 } });
+      await connection.close();
       return { args: ['run', '--workdir', ws.work, ws.jobs('jobs.sh', ws.sentinelLines())], env: distributedEnv(ws, { TASKER_DELIVERY_LIMIT: '3' }) };
     },
     problem: /already has this namespace's queues with other settings \(inequivalent arg 'x-delivery-limit'/,
-    fix: /TASKER_DELIVERY_LIMIT must be the same for every tasker and worker of a namespace, or use another TASKER_NAMESPACE/,
+    fix: /made by an older tasker\? Once it is empty, delete it \(rabbitmqctl delete_queue t[0-9a-f]+\.commands\) and start again, or use another TASKER_NAMESPACE/,
   },
   {
     name: 'a run id Redis already knows from another workdir',

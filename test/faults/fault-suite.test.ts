@@ -154,16 +154,21 @@ interface Scenario {
   inject?: (ctx: RunContext) => Promise<void>;
   /** After the run: evidence that the fault really happened (so the row cannot pass vacuously). */
   verify?: (ctx: RunContext, results: ResultLine[]) => void;
+  /** Commands in the simulate phase (default 240) and workers (default 3). */
+  commands?: number;
+  workers?: number;
+  /** Sleep of each simulate command, in seconds (default 0.05). */
+  commandSeconds?: number;
   /** Around the whole scenario (e.g. lower the consumer timeout, start a private Redis). */
   around?: (run: (env: Record<string, string>) => Promise<void>) => Promise<void>;
   timeoutMs?: number;
 }
 
-function jobsLines(special: string[]): string[] {
+function jobsLines(special: string[], count: number, seconds: number): string[] {
   const lines = ['# phase: setup (tasker)', 'mkdir -p out', 'bash ev.sh 0', '# phase: simulate'];
-  for (let i = 0; i < commandCount; i++) {
-    if (i === Math.floor(commandCount / 3)) lines.push(...special);
-    lines.push('bash ev.sh 0.05');
+  for (let i = 0; i < count; i++) {
+    if (i === Math.floor(count / 3)) lines.push(...special);
+    lines.push(`bash ev.sh ${seconds}`);
   }
   lines.push('# phase: aggregate', 'bash ev.sh 0');
   return lines;
@@ -177,10 +182,11 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
   writeEventScript(dir);
   writeFileSync(join(dir, 'keep-me.txt'), 'put there before the run');
   const jobs = join(dir, 'jobs.sh');
-  writeFileSync(jobs, `${jobsLines(scenario.specialLines ?? []).join('\n')}\n`);
+  const count = scenario.commands ?? commandCount;
+  writeFileSync(jobs, `${jobsLines(scenario.specialLines ?? [], count, scenario.commandSeconds ?? 0.05).join('\n')}\n`);
   const runId = `fault-${ns}`;
   const taskerArgs = ['run', '--run-id', runId, '--workdir', dir, '--progress-interval', '2s', ...(scenario.taskerArgs ?? []), jobs];
-  const pool = new WorkerPool(env, ['--workdir', dir, '--concurrency', '2'], workerCount);
+  const pool = new WorkerPool(env, ['--workdir', dir, '--concurrency', '2'], scenario.workers ?? workerCount);
   let tasker: Proc | undefined;
   try {
     await pool.fill();
@@ -199,7 +205,7 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
       events,
       ends: () => events().filter((e) => e.event === 'end').length,
     };
-    await waitFor('a third of the commands to finish', () => ctx.ends() >= commandCount / 3, 60_000);
+    await waitFor('a third of the commands to finish', () => ctx.ends() >= count / 3, 60_000);
     await scenario.inject?.(ctx);
     const done = await ctx.tasker;
     const log = done.all;
@@ -208,7 +214,7 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
 
     // The checks.
     const results = readResults(dir, runId);
-    const planned = commandCount + (scenario.specialLines?.length ?? 0) + 3;
+    const planned = count + (scenario.specialLines?.length ?? 0) + 3;
     const final = new Map<string, ResultLine>();
     for (const r of results) if (final.get(r.id)?.outcome !== 'succeeded') final.set(r.id, r);
     const successes = new Map<string, number>();
@@ -294,6 +300,15 @@ class PrivateRedis {
     await Promise.race([failed, waitFor('the private Redis', () => portAnswers(this.port), 10_000)]);
   }
 
+  /** SIGKILL: no flush at exit; what is in the append-only file (fsync always) is all it keeps. */
+  async kill(): Promise<void> {
+    const proc = this.proc;
+    if (proc === undefined || proc.exitCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
   /** SIGTERM: Redis flushes its append-only file and exits, as on a pod's restart. */
   async stop(): Promise<void> {
     const proc = this.proc;
@@ -322,6 +337,64 @@ function portAnswers(port: number): Promise<boolean> {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 let privateRedis: PrivateRedis | undefined;
+
+/** Evidence that the combined scenario's faults happened. */
+const combined = { frozen: 0, redisKilled: false, brokerRestarted: false };
+
+/** Freezes a worker (SIGSTOP) for `ms`, then thaws it; churn leaves it alone meanwhile. */
+async function freeze(ctx: RunContext, frozen: Set<Proc>, ms: number): Promise<void> {
+  const victim = [...ctx.pool.live].find((proc) => !frozen.has(proc));
+  if (victim === undefined) return;
+  frozen.add(victim);
+  victim.kill('SIGSTOP');
+  await sleep(ms);
+  victim.kill('SIGCONT');
+  frozen.delete(victim);
+  combined.frozen++;
+}
+
+/**
+ * All the faults at once, as a busy cluster sees them: every 4 s a worker pod dies and a new one
+ * starts, until the run ends; one worker frozen past its leases (5 s, lease TTL 2 s), another
+ * past the broker's heartbeat timeout (30 s, heartbeat 10 s); Redis SIGKILLed and restarted from
+ * its append-only file; RabbitMQ stopped and started.
+ */
+async function combinedFaults(ctx: RunContext): Promise<void> {
+  Object.assign(combined, { frozen: 0, redisKilled: false, brokerRestarted: false });
+  const frozen = new Set<Proc>();
+  let running = true;
+  void ctx.tasker.finally(() => (running = false));
+  const churn = (async () => {
+    while (running) {
+      await sleep(4000);
+      const victim = [...ctx.pool.live].find((proc) => !frozen.has(proc));
+      if (running && victim !== undefined) killTree(victim.pid!);
+    }
+  })();
+  const faults = [
+    freeze(ctx, frozen, 5000),
+    (async () => {
+      await sleep(500);
+      await freeze(ctx, frozen, 30_000);
+    })(),
+    (async () => {
+      await sleep(3000);
+      await privateRedis!.kill();
+      combined.redisKilled = true;
+      await sleep(1000);
+      await privateRedis!.start();
+    })(),
+    (async () => {
+      await sleep(8000);
+      rabbitmqctl('stop_app');
+      await sleep(1000);
+      rabbitmqctl('start_app');
+      combined.brokerRestarted = true;
+    })(),
+  ];
+  await Promise.all(faults);
+  await churn;
+}
 
 const scenarios: Scenario[] = [
   {
@@ -396,6 +469,47 @@ const scenarios: Scenario[] = [
     specialLines: ['test -e out/killed-once || { touch out/killed-once; kill -9 "$(cut -d " " -f 4 /proc/$PPID/stat)"; sleep 5; }; bash ev.sh 0'],
     expectExit: 0,
     verify: (ctx) => expect(ctx.pool.all.filter((proc) => proc.signalCode === 'SIGKILL'), 'the worker killed by its command').toHaveLength(1),
+  },
+  {
+    name: 'a command kills its worker every time (poison)',
+    // Dead-lettered after TASKER_DELIVERY_LIMIT (here 3) starts without a result, not deliveries.
+    specialLines: ['kill -9 "$(cut -d " " -f 4 /proc/$PPID/stat)"; sleep 5'],
+    env: { TASKER_DELIVERY_LIMIT: '3' },
+    taskerArgs: ['--keep-going'],
+    expectExit: 1,
+    expectFailed: (results) => [...new Set(results.filter((r) => r.command.startsWith('kill -9')).map((r) => r.id))],
+    verify: (ctx, results) => {
+      const poison = results.filter((r) => r.command.startsWith('kill -9'));
+      expect(poison.map((r) => r.outcome)).toEqual(['dead-lettered']);
+      expect(poison[0]?.reason).toMatch(/^started 3 time\(s\) without a result on workers? [^;]+; the command may be killing its worker/);
+      expect(ctx.pool.all.filter((proc) => proc.signalCode === 'SIGKILL'), 'one worker killed per start').toHaveLength(3);
+    },
+    timeoutMs: 180_000,
+  },
+  {
+    name: 'combined: worker churn, Redis SIGKILL, broker restart, two frozen workers',
+    commands: 1500,
+    workers: 4,
+    commandSeconds: 0.15,
+    around: async (run) => {
+      privateRedis = new PrivateRedis(await freePort());
+      try {
+        await privateRedis.start();
+        // A short AMQP heartbeat, so that a worker frozen for 30 s is one the broker gives up on.
+        await run({ REDIS_URL: privateRedis.url, AMQP_URL: `${services.amqpUrl}${services.amqpUrl.includes('?') ? '&' : '?'}heartbeat=10` });
+      } finally {
+        await privateRedis.dispose();
+        privateRedis = undefined;
+      }
+    },
+    inject: (ctx) => combinedFaults(ctx),
+    expectExit: 0,
+    verify: (ctx) => {
+      expect(ctx.pool.all.filter((proc) => proc.signalCode === 'SIGKILL').length, 'workers killed by the churn').toBeGreaterThanOrEqual(3);
+      expect(combined.frozen, 'workers frozen and thawed').toBe(2);
+      expect(combined.redisKilled && combined.brokerRestarted).toBe(true);
+    },
+    timeoutMs: 420_000,
   },
   {
     name: 'malformed message in the work queue',
