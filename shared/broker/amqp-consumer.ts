@@ -1,0 +1,169 @@
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { Logger } from '../observe/logger.js';
+import type { ConnectionState } from './amqp-connection.js';
+
+/**
+ * Consumers that outlive their channels: every one is started again after each reconnect, and
+ * reopened when the broker closes only its channel. A delivery settles on the channel it came
+ * from, and a cancelled consumer's channel stays open until what it delivered is settled.
+ */
+
+export interface Delivery {
+  content: Buffer;
+  headers: Record<string, unknown>;
+  redelivered: boolean;
+  /** Settles on the channel the message came from; a no-op once that channel is gone (the broker redelivers it). */
+  ack(): void;
+  /** Dead-letters the message (never requeued). */
+  reject(): void;
+  /** Back to the queue for another consumer. */
+  requeue(): void;
+}
+
+export interface Consumer {
+  /** Stops deliveries; the channel closes once the messages already delivered are settled. */
+  cancel(): Promise<void>;
+  /** True while the broker delivers to it: not cancelled, and its channel is open and consuming. */
+  isActive(): boolean;
+}
+
+export type DeliveryHandler = (delivery: Delivery) => void;
+
+interface ConsumerContext {
+  connection: ConnectionState;
+  logger: Logger;
+}
+
+/** The session's consumers, to start them again on every reconnect and stop them on close. */
+export class AmqpConsumers {
+  private readonly consumers = new Set<QueueConsumer>();
+
+  constructor(private readonly context: ConsumerContext) {}
+
+  async add(queue: string, prefetch: number, handler: DeliveryHandler): Promise<Consumer> {
+    const consumer = new QueueConsumer(queue, prefetch, handler, this.context);
+    this.consumers.add(consumer);
+    const model = this.context.connection.current;
+    if (model !== undefined) await consumer.start(model);
+    return {
+      isActive: () => consumer.isActive(),
+      cancel: async () => {
+        this.consumers.delete(consumer);
+        await consumer.cancel();
+      },
+    };
+  }
+
+  /** On every (re)connect, once the connection counts as connected. */
+  async startAll(model: ChannelModel): Promise<void> {
+    for (const consumer of this.consumers) await consumer.start(model);
+  }
+
+  /** The connection is gone, and every consumer's channel with it. */
+  detachAll(): void {
+    for (const consumer of this.consumers) consumer.detach();
+  }
+
+  /** The session closes: no consumer is started or reopened again. */
+  stopAll(): void {
+    for (const consumer of this.consumers) consumer.stop();
+  }
+}
+
+class QueueConsumer {
+  private channel: Channel | undefined;
+  private consumerTag: string | undefined;
+  private cancelled = false;
+  /** Delivered on the current channel and not yet acked, rejected or requeued. */
+  private unsettled = 0;
+
+  constructor(
+    private readonly queue: string,
+    private readonly prefetch: number,
+    private readonly handler: DeliveryHandler,
+    private readonly context: ConsumerContext,
+  ) {}
+
+  isActive(): boolean {
+    return !this.cancelled && this.consumerTag !== undefined;
+  }
+
+  async start(model: ChannelModel): Promise<void> {
+    if (this.cancelled || this.context.connection.closing) return;
+    const channel = await model.createChannel();
+    this.channel = channel;
+    this.unsettled = 0;
+    channel.on('error', (error: Error) => {
+      // E.g. the broker's consumer timeout: only this channel is closed; the connection lives on.
+      this.context.logger.warn({ queue: this.queue, err: { message: error.message } }, 'consumer channel closed by the broker; reopening it');
+    });
+    channel.on('close', () => this.onChannelClosed(model, channel));
+    await channel.prefetch(this.prefetch);
+    const reply = await channel.consume(this.queue, (message) => {
+      if (message === null) return; // consumer cancelled by the broker (queue deleted)
+      this.handler(this.toDelivery(message, channel));
+    });
+    this.consumerTag = reply.consumerTag;
+  }
+
+  detach(): void {
+    this.channel = undefined;
+    this.consumerTag = undefined;
+  }
+
+  stop(): void {
+    this.cancelled = true;
+  }
+
+  async cancel(): Promise<void> {
+    this.cancelled = true;
+    const { channel, consumerTag } = this;
+    if (channel !== undefined && consumerTag !== undefined) {
+      await channel.cancel(consumerTag).catch(() => undefined); // channel already gone: nothing to cancel
+    }
+    if (channel !== undefined) this.closeIfDone(channel);
+  }
+
+  /** Reopens the channel half a second after the broker closed it, if the connection is still the same. */
+  private onChannelClosed(model: ChannelModel, channel: Channel): void {
+    if (this.channel !== channel) return;
+    this.detach();
+    const { connection, logger } = this.context;
+    if (this.cancelled || connection.closing || connection.current !== model) return;
+    setTimeout(() => {
+      if (connection.current === model) this.start(model).catch((error: unknown) => logger.warn({ err: error, queue: this.queue }, 'could not reopen a consumer; will retry on reconnect'));
+    }, 500).unref();
+  }
+
+  private toDelivery(message: ConsumeMessage, channel: Channel): Delivery {
+    let settled = false;
+    this.unsettled++;
+    const settle = (action: () => void): void => {
+      if (settled) return;
+      settled = true;
+      try {
+        action();
+      } catch (error) {
+        // The channel closed under us: the broker requeues the message, a consumer deduplicates it.
+        this.context.logger.debug({ err: error }, 'could not settle a message on a closed channel');
+      }
+      if (this.channel === channel) this.unsettled--;
+      this.closeIfDone(channel);
+    };
+    return {
+      content: message.content,
+      headers: (message.properties.headers ?? {}) as Record<string, unknown>,
+      redelivered: message.fields.redelivered,
+      ack: () => settle(() => channel.ack(message)),
+      reject: () => settle(() => channel.reject(message, false)),
+      requeue: () => settle(() => channel.nack(message, false, true)),
+    };
+  }
+
+  /** A cancelled consumer's channel is closed once nothing delivered on it awaits settling. */
+  private closeIfDone(channel: Channel): void {
+    if (!this.cancelled || this.unsettled > 0 || this.channel !== channel) return;
+    this.channel = undefined;
+    channel.close().catch(() => undefined); // already closed: nothing to do
+  }
+}
