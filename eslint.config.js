@@ -19,6 +19,14 @@ export default tseslint.config(
     },
   },
   {
+    // Functions a reader can follow at once, files of one concern (docs/architecture.md). Tests aside.
+    files: ['tasker/**/*.ts', 'worker/**/*.ts', 'shared/**/*.ts'],
+    rules: {
+      'max-lines-per-function': ['error', { max: 80, skipBlankLines: false, skipComments: false, IIFEs: true }],
+      'max-lines': ['error', { max: 300, skipBlankLines: false, skipComments: false }],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },

@@ -33,7 +33,9 @@ export function describeConnectError(url: string, error: unknown): string {
   if (/ENOTFOUND|EAI_AGAIN/.test(message)) return `cannot reach RabbitMQ at ${where}: unknown host (check AMQP_URL)`;
   if (/PRECONDITION.FAILED/i.test(message)) {
     const detail = /PRECONDITION_FAILED - ([^"]*)/.exec(message)?.[1] ?? message;
-    return `RabbitMQ at ${where} already has this namespace's queues with other settings (${detail}); TASKER_DELIVERY_LIMIT must be the same for every tasker and worker of a namespace, or use another TASKER_NAMESPACE`;
+    const queue = /for queue '([^']+)'/.exec(detail)?.[1] ?? 'NAMESPACE.commands';
+    // Older taskers set the work queue's x-delivery-limit to TASKER_DELIVERY_LIMIT; it is now a fixed backstop.
+    return `RabbitMQ at ${where} already has this namespace's queues with other settings (${detail}); made by an older tasker? Once it is empty, delete it (rabbitmqctl delete_queue ${queue}) and start again, or use another TASKER_NAMESPACE`;
   }
   // A refused vhost closes the connection in place of ConnectionOpenOk; amqplib drops the reason.
   if (/vhost|NOT_ALLOWED|Expected ConnectionOpenOk/i.test(message)) {

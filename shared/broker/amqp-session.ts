@@ -55,13 +55,15 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
     },
   });
 
+  let closed: Promise<void> | undefined;
   return {
     publish: (exchange, routingKey, content, publishOptions) => publisher.publish(exchange, routingKey, content, publishOptions?.headers),
     consume: (queue, prefetch, handler) => consumers.add(queue, prefetch, handler),
 
     async withChannel(operation) {
       await connection.whenConnected();
-      const model = connection.current!;
+      const model = connection.current;
+      if (model === undefined || closed !== undefined) throw new Error('RabbitMQ session is closed');
       const channel = await model.createChannel();
       // A failed operation (e.g. 404 on checkQueue) closes the channel with an error event.
       channel.on('error', () => undefined);
@@ -72,12 +74,15 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
       }
     },
 
-    isConnected: () => connection.current !== undefined,
+    isConnected: () => closed === undefined && connection.current !== undefined,
 
-    async close() {
-      if (connection.closing) return;
-      consumers.stopAll();
-      await connection.close();
+    // Idempotent: every caller waits for the same close.
+    close() {
+      closed ??= (async () => {
+        consumers.stopAll();
+        await connection.close();
+      })();
+      return closed;
     },
   };
 }
