@@ -9,7 +9,7 @@ import type { MetricsServer } from '../shared/observe/metrics-server.js';
 import { splitPresets, type SplitPreset } from './jobs/plan.js';
 import { names as namesFor, type Names } from '../shared/config/names.js';
 import { loadOpsConfig, loadRunConfig, type OpsFlags, type RunFlags } from './config.js';
-import type { Backend } from './dispatch/distributed-backend.js';
+import type { Backend } from './distributed/distributed-backend.js';
 import { formatPlanText, scanAndPlan, writePlanJson } from './jobs/planning.js';
 import { runRun } from './commands/run-command.js';
 
@@ -222,7 +222,7 @@ async function withOps(flags: OpsFlags & { logLevel?: string }, action: (backend
   const config = loadOpsConfig(flags, process.env);
   const logger = createLogger({ level: config.logLevel, pretty: process.stderr.isTTY === true, name: 'tasker' });
   const ns = namesFor(config.namespace);
-  const { connectBackend } = await import('./dispatch/distributed-backend.js');
+  const { connectBackend } = await import('./distributed/distributed-backend.js');
   const backend = await connectBackend({ amqpUrl: config.amqpUrl, redisUrl: config.redisUrl, names: ns, logger });
   try {
     return await action(backend, ns);

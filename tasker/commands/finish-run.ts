@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { resolve } from 'node:path';
 import { ExitCode } from '../../shared/errors.js';
 import type { RunLayout } from '../../shared/state/run-layout.js';
-import type { RunningBackend } from '../dispatch/distributed-backend.js';
+import type { RunningBackend } from '../distributed/distributed-backend.js';
 import type { Progress, RunPhasesResult } from '../dispatch/run-phases.js';
 import { uploadRunRecord } from '../report/run-record-upload.js';
 import { formatSummary, summarizeRun } from '../report/summary.js';

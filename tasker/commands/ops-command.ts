@@ -3,7 +3,7 @@ import { formatDuration } from '../../shared/config/duration.js';
 import { InputError } from '../../shared/errors.js';
 import type { Names } from '../../shared/config/names.js';
 import type { RunMeta, RunningInfo, WorkerInfo } from '../../shared/state/redis-store.js';
-import type { Backend } from '../dispatch/distributed-backend.js';
+import type { Backend } from '../distributed/distributed-backend.js';
 
 /** `tasker status` and `tasker purge`: what a run is doing, and removing what it left behind. */
 

@@ -4,7 +4,7 @@ import type { RunLayout } from '../../shared/state/run-layout.js';
 import type { RunConfig } from '../config.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import { commandsOf, type Plan } from '../jobs/planning.js';
-import type { RunningBackend } from '../dispatch/distributed-backend.js';
+import type { RunningBackend } from '../distributed/distributed-backend.js';
 import { createLocalDispatch } from '../dispatch/local-dispatch.js';
 import { runPhases, type PhaseDispatch, type Progress, type RunPhasesResult, type RunPorts } from '../dispatch/run-phases.js';
 import { createEmptyProgress, startProgressReporter } from '../report/progress-reporter.js';

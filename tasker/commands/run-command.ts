@@ -7,7 +7,7 @@ import type { S3Store } from '../../shared/storage/s3-store.js';
 import type { RunConfig, RunS3Config } from '../config.js';
 import { scanAndPlan, type Plan } from '../jobs/planning.js';
 import { createScratchDir, removeScratchDir } from '../jobs/scratch-dirs.js';
-import type { Backend } from '../dispatch/distributed-backend.js';
+import type { Backend } from '../distributed/distributed-backend.js';
 import { checkClean, checkStagePaths } from '../workdir/workdir.js';
 import { missingRunError, planResumedRun } from './resume-run.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
@@ -75,7 +75,7 @@ async function openOutputs(s3: RunS3Config, runId: string, logger: Logger, opene
 
 async function openBackend(config: RunConfig, amqpUrl: string, logger: Logger, opened: Opened): Promise<Backend> {
   // Loaded only in distributed mode: the RabbitMQ and Redis clients add ~25 MB to the process.
-  const { connectBackend } = await import('../dispatch/distributed-backend.js');
+  const { connectBackend } = await import('../distributed/distributed-backend.js');
   const backend = await connectBackend({ amqpUrl, redisUrl: config.redisUrl, names: names(config.namespace), logger });
   opened.backend = backend;
   return backend;

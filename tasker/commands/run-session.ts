@@ -4,7 +4,7 @@ import { runLayout, type RunLayout } from '../../shared/state/run-layout.js';
 import type { RunConfig } from '../config.js';
 import type { Plan } from '../jobs/planning.js';
 import { removeScratchDir } from '../jobs/scratch-dirs.js';
-import type { Backend } from '../dispatch/distributed-backend.js';
+import type { Backend } from '../distributed/distributed-backend.js';
 import { readPriorResults } from '../report/results-file.js';
 import { heartbeatIntervalMs } from '../report/run-heartbeat.js';
 import { emptyWorkdir, prepareWorkdir, stageInputs } from '../workdir/workdir.js';

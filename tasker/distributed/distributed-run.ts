@@ -13,7 +13,7 @@ import { startLostResultRecovery } from './lost-result-recovery.js';
 import { createResultInbox } from './result-inbox.js';
 import { loadResumedAttempts } from './resumed-attempts.js';
 import { createRunQueueHandler } from './run-queue-messages.js';
-import type { PhaseDispatch } from './run-phases.js';
+import type { PhaseDispatch } from '../dispatch/run-phases.js';
 import { startStallWarnings } from './stall-warnings.js';
 
 /**

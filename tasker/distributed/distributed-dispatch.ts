@@ -1,10 +1,10 @@
 import type { PhaseSpec } from '../jobs/plan.js';
-import { killedOutcome } from './attempt-outcome.js';
+import { killedOutcome } from './recorded-outcome.js';
 import type { AwaitedAttempts } from './awaited-attempts.js';
 import type { PublishCommand } from './command-publisher.js';
 import type { ResultInbox } from './result-inbox.js';
 import type { ResumedAttempts } from './resumed-attempts.js';
-import type { PhaseDispatch } from './run-phases.js';
+import type { PhaseDispatch } from '../dispatch/run-phases.js';
 
 /** One phase's dispatch through RabbitMQ: an attempt is published, then settled by its result. */
 

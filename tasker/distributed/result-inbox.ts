@@ -1,9 +1,9 @@
 import type { Delivery } from '../../shared/broker/amqp-session.js';
 import type { RunStore } from '../../shared/state/redis-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
-import { endsAttempt, outcomeOf } from './attempt-outcome.js';
+import { endsAttempt, outcomeOf } from './recorded-outcome.js';
 import type { AwaitedAttempts } from './awaited-attempts.js';
-import type { AttemptOutcome } from './run-phases.js';
+import type { AttemptOutcome } from '../dispatch/run-phases.js';
 
 /**
  * Matches the results that arrive on the run queue to the attempts awaiting them. Results are

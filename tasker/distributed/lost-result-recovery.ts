@@ -1,6 +1,6 @@
 import type { Logger } from '../../shared/observe/logger.js';
 import type { RunStore } from '../../shared/state/redis-store.js';
-import { endsAttempt, outcomeOf } from './attempt-outcome.js';
+import { endsAttempt, outcomeOf } from './recorded-outcome.js';
 import type { AwaitedAttempts } from './awaited-attempts.js';
 
 /**

@@ -2,7 +2,7 @@ import { InputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { RunMeta, RunStore } from '../../shared/state/redis-store.js';
 import type { PhaseSpec } from '../jobs/plan.js';
-import type { Progress } from './run-phases.js';
+import type { Progress } from '../dispatch/run-phases.js';
 
 /** The run's entry in Redis: which tasker runs it, its heartbeat and progress, and how it ended (what `tasker status` shows). */
 

@@ -1,6 +1,6 @@
 import type { ExecutionResult } from '../../shared/exec/executor.js';
 import type { ResultRecord } from '../../shared/state/results.js';
-import type { AttemptOutcome } from './run-phases.js';
+import type { AttemptOutcome } from '../dispatch/run-phases.js';
 
 /** Turning a result recorded by a worker (or RabbitMQ, or the tasker itself) into what the phase loop counts. */
 

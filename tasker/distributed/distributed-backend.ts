@@ -8,7 +8,7 @@ import type { PhaseSpec } from '../jobs/plan.js';
 import { createRunStore, type RunStore } from '../../shared/state/redis-store.js';
 import { createDistributedRun, type DistributedRun, type DistributedRunOptions } from './distributed-run.js';
 import { createRunProgressRecorder, runningMeta, waitForPreviousTasker } from './run-registration.js';
-import type { PhaseDispatch, Progress } from './run-phases.js';
+import type { PhaseDispatch, Progress } from '../dispatch/run-phases.js';
 
 /** Wires RabbitMQ and Redis for one tasker run. Connecting is separate from starting, so a bad URL fails before the workdir is touched. */
 

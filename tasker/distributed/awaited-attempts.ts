@@ -1,4 +1,4 @@
-import type { AttemptOutcome } from './run-phases.js';
+import type { AttemptOutcome } from '../dispatch/run-phases.js';
 
 /**
  * The attempts published and awaiting their result, one per command, and the room they leave:
