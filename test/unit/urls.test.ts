@@ -33,7 +33,7 @@ describe('describeConnectError', () => {
     ['connect ECONNREFUSED 10.0.0.1:5672', /connection refused \(is it running\? check AMQP_URL\)/, false],
     ['getaddrinfo ENOTFOUND rabbit', /unknown host/, false],
     ['Expected ConnectionOpenOk; got <ConnectionClose channel:0>', /refused the virtual host "jobs"/, true],
-    ['Operation failed: QueueDeclare; 406 (PRECONDITION-FAILED) with message "PRECONDITION_FAILED - inequivalent arg \'x-delivery-limit\' for queue \'t.commands\' in vhost \'/\': received \'3\' but current is \'10\'"', /inequivalent arg 'x-delivery-limit'.*TASKER_DELIVERY_LIMIT must be the same/, true],
+    ['Operation failed: QueueDeclare; 406 (PRECONDITION-FAILED) with message "PRECONDITION_FAILED - inequivalent arg \'x-delivery-limit\' for queue \'t.commands\' in vhost \'/\': received \'3\' but current is \'10\'"', /inequivalent arg 'x-delivery-limit'.*made by an older tasker\? Once it is empty, delete it \(rabbitmqctl delete_queue t\.commands\)/, true],
     ['Frame size 1345270062 exceeds maxFrameSize 67108864', /does not answer as RabbitMQ does/, true],
     ['connect ETIMEDOUT', /no answer within 5 s/, true],
   ])('%s', (message, expected, permanent) => {
