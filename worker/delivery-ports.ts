@@ -43,7 +43,7 @@ export function createDeliveryPorts(options: DeliveryPortsOptions): DeliveryPort
     leaseTtlMs: options.leaseTtlMs,
     startLimit: options.startLimit,
     sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
-    start(message: CommandMessage): StartedCommand {
+    start(message: CommandMessage, beforeStart?: () => boolean | Promise<boolean>): StartedCommand {
       const { request, log } = attemptRequest(runLayout(workdir, message.runId), {
         phase: { index: message.phaseIndex, name: message.phase },
         commandId: message.id,
@@ -52,7 +52,7 @@ export function createDeliveryPorts(options: DeliveryPortsOptions): DeliveryPort
         timeoutMs: message.timeoutMs ?? undefined,
         killGraceMs: message.killGraceMs,
       });
-      const handle = executor.start(request);
+      const handle = executor.start(request, beforeStart === undefined ? undefined : { beforeStart });
       return { result: handle.result, kill: handle.kill, started: handle.started, whenStarted: handle.whenStarted, log };
     },
     publishResult: (message: CommandMessage, record: ResultRecord) =>

@@ -49,7 +49,8 @@ export type DeliveryStore = Pick<RunStore, 'beginCommand' | 'recordStart' | 'fin
 
 export interface DeliveryPorts {
   store: DeliveryStore;
-  start(message: CommandMessage): StartedCommand;
+  /** `beforeStart`: asked just before it starts (slot free); false: it ends unstarted. */
+  start(message: CommandMessage, beforeStart?: () => boolean | Promise<boolean>): StartedCommand;
   publishResult(message: CommandMessage, record: ResultRecord): Promise<void>;
   /** With TASKER_SIGNING_KEY: why a message is not authentic, undefined when it is. Unset: all are run. */
   authenticate?: ((content: Buffer, headers: Record<string, unknown>) => string | undefined) | undefined;
@@ -97,7 +98,7 @@ export async function handleDelivery(content: Buffer, ports: DeliveryPorts, cont
   try {
     const owner = `${ports.workerId}#${++leaseCounter}`;
     const begun = await begin(message, owner, ports, control);
-    return begun ?? (await run(message, owner, ports, control));
+    return 'decision' in begun ? begun : await run(message, { owner, confirmedAtMs: begun.leaseTakenAtMs, lost: false }, ports, control);
   } finally {
     release();
   }
@@ -107,14 +108,15 @@ function fieldsOf(message: CommandMessage): Fields {
   return { runId: message.runId, phase: message.phase, commandId: message.id, attempt: message.attempt };
 }
 
-/** Takes the command's lease (undefined: run it), or says how to settle a message not to run. */
-async function begin(message: CommandMessage, owner: string, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled | undefined> {
+/** Takes the command's lease (and says when: at the latest), or says how to settle a message not to run. */
+async function begin(message: CommandMessage, owner: string, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled | { leaseTakenAtMs: number }> {
   const { logger, store } = ports;
   const fields = fieldsOf(message);
   const running = { worker: ports.workerId, attempt: message.attempt, since: new Date().toISOString(), command: message.command.slice(0, 500), phase: message.phase };
   for (let waited = 0; ; waited++) {
+    const askedAtMs = Date.now();
     const begun = await store.beginCommand(message.runId, message.id, message.attempt, owner, ports.leaseTtlMs, running, ports.startLimit);
-    if (begun.kind === 'started') return undefined;
+    if (begun.kind === 'started') return { leaseTakenAtMs: askedAtMs };
     if (begun.kind === 'cancelled') {
       logger.info(fields, 'run was purged: dropping its command');
       return { decision: 'ack' };
@@ -136,16 +138,26 @@ async function begin(message: CommandMessage, owner: string, ports: DeliveryPort
   }
 }
 
+/** The lease this worker holds on a command, as far as it knows. */
+interface Lease {
+  owner: string;
+  /** When Redis last confirmed it (taken or renewed), at the latest. */
+  confirmedAtMs: number;
+  /** Redis said another worker holds it now. */
+  lost: boolean;
+}
+
 /** Runs a command whose lease this worker holds; records its result before the message is acked. */
-async function run(message: CommandMessage, owner: string, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled> {
+async function run(message: CommandMessage, lease: Lease, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled> {
   const { logger, store } = ports;
+  const { owner } = lease;
   const fields = fieldsOf(message);
   const upload = message.upload;
   const watch = upload === undefined || upload.patterns.length === 0 ? undefined : await ports.watchOutputs(upload);
-  const started = ports.start(message);
+  const started = ports.start(message, () => leaseStillHeld(message, lease, ports));
   const startCount = countStart(started, message, ports);
   const untrack = control.track(started, message);
-  const stopRenewing = renewLease(message, owner, ports);
+  const stopRenewing = renewLease(message, lease, ports);
   let result: ExecutionResult;
   try {
     try {
@@ -160,6 +172,11 @@ async function run(message: CommandMessage, owner: string, ports: DeliveryPorts,
   }
 
   const counted = await startCount;
+  if (lease.lost && !started.started()) {
+    await store.abandonCommand(message.runId, message.id, owner);
+    logger.warn(fields, 'lost the lease before the command started (was this worker frozen?): not run here, back to the queue');
+    return { decision: 'requeue' };
+  }
   if (control.killedForDrain(started)) {
     await store.abandonCommand(message.runId, message.id, owner, counted ? { attempt: message.attempt, worker: ports.workerId } : undefined);
     logger.info(fields, 'not run to its end here (shutdown, or handed back before it started): back to the queue for another worker');
@@ -190,14 +207,35 @@ function countStart(started: StartedCommand, message: CommandMessage, ports: Del
   });
 }
 
+/**
+ * Asked as the command is about to start. A lease confirmed within half its lifetime is still
+ * held; an older one (the command waited for a slot, or this worker was frozen) is checked in
+ * Redis first: another worker may have taken it over and run the command already.
+ */
+function leaseStillHeld(message: CommandMessage, lease: Lease, ports: DeliveryPorts): boolean | Promise<boolean> {
+  if (lease.lost) return false;
+  if (Date.now() - lease.confirmedAtMs < ports.leaseTtlMs / 2) return true;
+  const askedAtMs = Date.now();
+  return ports.store.renewLease(message.runId, message.id, lease.owner, ports.leaseTtlMs).then((held) => {
+    if (held) lease.confirmedAtMs = askedAtMs;
+    else lease.lost = true;
+    return held;
+  });
+}
+
 /** Renewed until the uploads are done too: a slow upload must not let another worker take over. */
-function renewLease(message: CommandMessage, owner: string, ports: DeliveryPorts): () => void {
+function renewLease(message: CommandMessage, lease: Lease, ports: DeliveryPorts): () => void {
   const { logger, store } = ports;
   const fields = fieldsOf(message);
   const timer = setInterval(() => {
-    store.renewLease(message.runId, message.id, owner, ports.leaseTtlMs).then(
+    const askedAtMs = Date.now();
+    store.renewLease(message.runId, message.id, lease.owner, ports.leaseTtlMs).then(
       (held) => {
-        if (!held) logger.warn(fields, 'lost the lease of a running command (Redis was unreachable for too long?)');
+        if (held) lease.confirmedAtMs = askedAtMs;
+        else {
+          lease.lost = true;
+          logger.warn(fields, 'lost the lease of a running command (Redis was unreachable for too long?)');
+        }
       },
       (error: unknown) => logger.warn({ ...fields, err: error }, 'could not renew the lease'),
     );

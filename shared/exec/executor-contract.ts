@@ -49,8 +49,17 @@ export interface RunningCommand {
   kill(reason: string): void;
 }
 
+export interface StartOptions {
+  /**
+   * Asked when a slot is free, just before the command starts (executor-slots.ts): false ends it
+   * unstarted, as `killed` (e.g. a worker that lost the command's lease while it waited or was
+   * frozen). Return a boolean when the answer is known at once, so the start is not delayed.
+   */
+  beforeStart?: () => boolean | Promise<boolean>;
+}
+
 export interface Executor {
-  start(request: ExecuteRequest): RunningCommand;
+  start(request: ExecuteRequest, options?: StartOptions): RunningCommand;
   /** SIGKILLs every running command's process group at once (a second Ctrl-C). */
   killAllNow(): void;
 }

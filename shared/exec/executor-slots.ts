@@ -1,68 +1,116 @@
-import type { ExecutionResult, Executor, RunningCommand } from './executor.js';
+import type { ExecuteRequest, ExecutionResult, Executor, RunningCommand, StartOptions } from './executor.js';
 
 /**
  * At most `slots` commands run at once; more wait here, in order, and start the moment one
  * ends. Callers may thus hand over the next command early (a worker's prefetched message),
  * so it starts without a round trip to Redis or the broker. A waiting command that is killed
- * ends at once as `killed`, never having run.
+ * ends at once as `killed`, never having run. `beforeStart` is asked with a slot reserved: a
+ * command it refuses ends the same way.
  */
 export function withSlots(inner: Executor, slots: number): Executor {
   let running = 0;
-  const waiting: { begin: () => void; cancel: (reason: string) => void }[] = [];
-
-  const next = (): void => {
-    while (running < slots && waiting.length > 0) waiting.shift()!.begin();
+  const waiting: WaitingCommand[] = [];
+  /** Slot reserved, `beforeStart` not answered yet. */
+  const asking = new Set<WaitingCommand>();
+  const slotFreed = (): void => {
+    running--;
+    next(); // the next command starts before this one's result is handled
   };
-
+  const next = (): void => {
+    while (running < slots && waiting.length > 0) {
+      running++;
+      waiting.shift()!.begin();
+    }
+  };
   return {
-    start(request): RunningCommand {
-      let handle: RunningCommand | undefined;
-      let settle!: (result: ExecutionResult) => void;
-      let settleStarted!: (started: boolean) => void;
-      const whenStarted = new Promise<boolean>((resolve) => {
-        settleStarted = resolve;
-      });
-      const result = new Promise<ExecutionResult>((resolve) => {
-        settle = resolve;
-      });
-      const entry = {
-        begin: () => {
-          running++;
-          handle = inner.start(request);
-          settleStarted(true);
-          void handle.result.then((outcome) => {
-            running--;
-            next(); // the next command starts before this one's result is handled
-            settle(outcome);
-          });
-        },
-        cancel: (reason: string) => {
-          settleStarted(false);
-          const now = new Date().toISOString();
-          settle({ outcome: 'killed', exitCode: null, signal: null, startedAt: now, finishedAt: now, durationMs: 0, tail: '', reason: `${reason} (before it started)` });
-        },
-      };
-      waiting.push(entry);
+    start(request, options): RunningCommand {
+      const command = new WaitingCommand(inner, request, options, slotFreed, asking);
+      waiting.push(command);
       next();
       return {
-        result,
-        started: () => handle !== undefined,
-        whenStarted,
+        result: command.result,
+        started: () => command.handle !== undefined,
+        whenStarted: command.whenStarted,
         kill(reason) {
-          if (handle !== undefined) {
-            handle.kill(reason);
-            return;
-          }
-          const index = waiting.indexOf(entry);
-          if (index < 0) return;
-          waiting.splice(index, 1);
-          entry.cancel(reason);
+          const index = waiting.indexOf(command);
+          if (index >= 0) waiting.splice(index, 1);
+          command.kill(reason);
         },
       };
     },
     killAllNow() {
-      for (const entry of waiting.splice(0)) entry.cancel('killed');
+      for (const command of waiting.splice(0)) command.cancel('killed');
+      for (const command of asking) command.kill('killed');
       inner.killAllNow();
     },
   };
+}
+
+/** One command from hand-over to its end: waiting, asking `beforeStart` (slot reserved), running. */
+class WaitingCommand {
+  handle: RunningCommand | undefined;
+  readonly result: Promise<ExecutionResult>;
+  readonly whenStarted: Promise<boolean>;
+  private settle!: (result: ExecutionResult) => void;
+  private settleStarted!: (started: boolean) => void;
+  private ended = false;
+  /** Killed while `beforeStart` was being answered: it never starts. */
+  private killedWhileAsking: string | undefined;
+
+  constructor(
+    private readonly inner: Executor,
+    private readonly request: ExecuteRequest,
+    private readonly options: StartOptions | undefined,
+    private readonly slotFreed: () => void,
+    private readonly asking: Set<WaitingCommand>,
+  ) {
+    this.result = new Promise((resolve) => (this.settle = resolve));
+    this.whenStarted = new Promise((resolve) => (this.settleStarted = resolve));
+  }
+
+  /** Called with a slot reserved for it. */
+  begin(): void {
+    const answer = this.options?.beforeStart?.() ?? true;
+    if (answer === true) return this.run();
+    if (answer === false) return this.refuse('not started: the worker no longer holds this command');
+    this.asking.add(this);
+    answer.then(
+      (ok) => (ok ? this.run() : this.refuse('not started: the worker no longer holds this command')),
+      (error: unknown) => this.refuse(`not started: could not check before starting (${String(error)})`),
+    );
+  }
+
+  kill(reason: string): void {
+    if (this.handle !== undefined) this.handle.kill(reason);
+    else if (this.asking.has(this)) this.killedWhileAsking = reason;
+    else this.cancel(reason);
+  }
+
+  /** Ends it unstarted, as `killed`. */
+  cancel(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.settleStarted(false);
+    const now = new Date().toISOString();
+    this.settle({ outcome: 'killed', exitCode: null, signal: null, startedAt: now, finishedAt: now, durationMs: 0, tail: '', reason: `${reason} (before it started)` });
+  }
+
+  private run(): void {
+    this.asking.delete(this);
+    if (this.killedWhileAsking !== undefined) return this.refuse(this.killedWhileAsking);
+    const handle = this.inner.start(this.request);
+    this.handle = handle;
+    this.settleStarted(true);
+    void handle.result.then((outcome) => {
+      this.slotFreed();
+      this.ended = true;
+      this.settle(outcome);
+    });
+  }
+
+  private refuse(reason: string): void {
+    this.asking.delete(this);
+    this.slotFreed();
+    this.cancel(reason);
+  }
 }

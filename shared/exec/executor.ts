@@ -13,6 +13,7 @@ export {
   type ExecutorOptions,
   type Outcome,
   type RunningCommand,
+  type StartOptions,
 } from './executor-contract.js';
 export { logDirMaker, readTail, writeCommandScript } from './attempt-files.js';
 export { outcomeOf, type Ending } from './attempt-outcome.js';

@@ -41,6 +41,7 @@ export async function runCommandAttempts(command: CommandRef, firstAttempt: numb
     const record = toResultRecord(command, attempt, outcome.result, outcome.worker, outcome.log);
     const interrupted = signal.aborted && record.outcome !== 'succeeded';
     if (interrupted) record.outcome = 'interrupted';
+    else if (outcome.deadLettered === true) record.outcome = 'dead-lettered';
     ports.record(record);
     await outcome.settle?.();
     tally.progress.finishedThisSession++;

@@ -19,6 +19,8 @@ export interface AttemptOutcome {
   attempt?: number;
   /** Called once the result is recorded (e.g. acks the result message). */
   settle?: () => Promise<void>;
+  /** Dead-lettered (poison, or by RabbitMQ): counted as failed, recorded with this outcome. */
+  deadLettered?: boolean;
 }
 
 export interface PhaseDispatch {

@@ -21,7 +21,9 @@ function toExecution(record: ResultRecord): ExecutionResult {
 
 /** The outcome of an attempt from its recorded result; `settle` runs once the tasker recorded it. */
 export function outcomeOf(record: ResultRecord, settle: () => Promise<void>): AttemptOutcome {
-  return { result: toExecution(record), worker: record.worker, log: record.log, attempt: record.attempt, settle };
+  const outcome: AttemptOutcome = { result: toExecution(record), worker: record.worker, log: record.log, attempt: record.attempt, settle };
+  if (record.outcome === 'dead-lettered') outcome.deadLettered = true;
+  return outcome;
 }
 
 /**

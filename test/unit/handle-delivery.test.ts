@@ -226,4 +226,38 @@ describe('handleDelivery', () => {
       expect(f.finished[0]?.reason).toBe('started 3 time(s) without a result on workers w2, w3; the command may be killing its worker (out of memory?): dead-lettered, not run again');
     });
   });
+
+  describe('a lease lost before the start (a frozen worker)', () => {
+    const waitingStart = (f: ReturnType<typeof fakes>, waitMs: number) => {
+      f.ports.start = (_message, beforeStart): StartedCommand => {
+        const whenStarted = new Promise((resolve) => setTimeout(resolve, waitMs)).then(() => beforeStart?.() ?? true);
+        const result = whenStarted.then((run): ExecutionResult => (run ? ok : { ...ok, outcome: 'killed', exitCode: null, reason: 'not started' }));
+        let started = false;
+        void whenStarted.then((run) => (started = run));
+        return { result, kill: () => undefined, started: () => started, whenStarted, log: 'logs/x.1.log' };
+      };
+    };
+
+    it('is not started when Redis says another worker holds it now: requeued, not recorded, not counted', async () => {
+      const f = fakes([{ kind: 'started' }]);
+      let asked = 0;
+      f.ports.store.renewLease = async () => (asked++, false);
+      waitingStart(f, 40); // past half the lease (30 ms): the worker must ask Redis
+      expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
+      expect(asked).toBeGreaterThanOrEqual(1);
+      expect(f.finished).toEqual([]);
+      expect(f.starts).toEqual([]);
+      expect(f.calls).toContain('abandon');
+    });
+
+    it('starts at once, without asking Redis, while the lease is fresh', async () => {
+      const f = fakes([{ kind: 'started' }]);
+      let asked = 0;
+      f.ports.store.renewLease = async () => (asked++, true);
+      waitingStart(f, 0);
+      expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
+      expect(asked).toBe(0);
+      expect(f.finished).toHaveLength(1);
+    });
+  });
 });
