@@ -1,16 +1,19 @@
 import type { ExecutionResult, Outcome } from '../exec/executor.js';
 
-/**
- * One finished attempt, as a line of results.jsonl. Field names are part of the user-facing
- * format (README): add fields, never rename them.
- */
-export interface ResultRecord {
+export interface CommandRef {
   id: string;
   phase: string;
   phaseIndex: number;
   command: string;
   file: string;
   line: number;
+}
+
+/**
+ * One finished attempt, as a line of results.jsonl. Field names are part of the user-facing
+ * format (README): add fields, never rename them.
+ */
+export interface ResultRecord extends CommandRef {
   attempt: number;
   /**
    * `dead-lettered`: not run again: it started TASKER_DELIVERY_LIMIT times without a result (its
@@ -34,14 +37,6 @@ export interface ResultRecord {
   uploaded?: string[];
 }
 
-export interface CommandRef {
-  id: string;
-  phase: string;
-  phaseIndex: number;
-  command: string;
-  file: string;
-  line: number;
-}
 
 export function toResultRecord(
   command: CommandRef,

@@ -1,3 +1,4 @@
+import type { RunMeta } from '../../shared/state/run-store.js';
 import type { ExecutionResult } from '../../shared/exec/executor.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { PhaseSpec, PlannedCommand } from '../jobs/plan.js';
@@ -58,14 +59,8 @@ export interface RunPhasesOptions {
   maxTailsKept?: number;
 }
 
-/** Live counters, read by the progress reporter. */
-export interface Progress {
-  phase: string;
-  phaseIndex: number;
-  phaseCount: number;
-  total: number;
-  done: number;
-  failed: number;
+/** Live counters, read by the progress reporter; the run's record in Redis has the same fields. */
+export interface Progress extends Pick<RunMeta, 'phase' | 'phaseIndex' | 'phaseCount' | 'total' | 'done' | 'failed'> {
   running: number;
   /** Finished in this session (for the rate behind the ETA). */
   finishedThisSession: number;

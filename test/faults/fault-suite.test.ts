@@ -301,20 +301,20 @@ class PrivateRedis {
   }
 
   /** SIGKILL: no flush at exit; what is in the append-only file (fsync always) is all it keeps. */
-  async kill(): Promise<void> {
-    const proc = this.proc;
-    if (proc === undefined || proc.exitCode !== null) return;
-    const exited = new Promise((resolve) => proc.once('exit', resolve));
-    proc.kill('SIGKILL');
-    await exited;
+  kill(): Promise<void> {
+    return this.end('SIGKILL');
   }
 
   /** SIGTERM: Redis flushes its append-only file and exits, as on a pod's restart. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    return this.end('SIGTERM');
+  }
+
+  private async end(signal: NodeJS.Signals): Promise<void> {
     const proc = this.proc;
     if (proc === undefined || proc.exitCode !== null) return;
     const exited = new Promise((resolve) => proc.once('exit', resolve));
-    proc.kill('SIGTERM');
+    proc.kill(signal);
     await exited;
   }
 
