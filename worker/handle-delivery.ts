@@ -171,18 +171,19 @@ async function run(message: CommandMessage, lease: Lease, ports: DeliveryPorts, 
     stopRenewing();
   }
 
-  const counted = await startCount;
+  const starts = await startCount;
   if (lease.lost && !started.started()) {
     await store.abandonCommand(message.runId, message.id, owner);
     logger.warn(fields, 'lost the lease before the command started (was this worker frozen?): not run here, back to the queue');
     return { decision: 'requeue' };
   }
   if (control.killedForDrain(started)) {
-    await store.abandonCommand(message.runId, message.id, owner, counted ? { attempt: message.attempt, worker: ports.workerId } : undefined);
+    await store.abandonCommand(message.runId, message.id, owner, starts > 0 ? { attempt: message.attempt, worker: ports.workerId } : undefined);
     logger.info(fields, 'not run to its end here (shutdown, or handed back before it started): back to the queue for another worker');
     return { decision: 'requeue' };
   }
   const record = toResultRecord(message, message.attempt, result, ports.workerId, started.log);
+  if (starts > 1) record.starts = starts;
   await store.finishCommand(message.runId, record, owner);
   logger.info({ ...fields, outcome: record.outcome, exitCode: record.exitCode, durationMs: record.durationMs }, 'command finished');
   return { decision: 'ack', afterSettle: () => ports.publishResult(message, record) };
@@ -192,17 +193,17 @@ async function run(message: CommandMessage, lease: Lease, ports: DeliveryPorts, 
  * Counts the start in Redis the moment the executor starts the command (a command handed over
  * early may wait for a slot first, or be handed back unstarted: that never counts). Not awaited
  * before the start: the count reaches Redis within a millisecond, long before a command could
- * bring its worker down, and a short command keeps its fast start. Resolves whether it counted.
+ * bring its worker down, and a short command keeps its fast start. Resolves with the starts of
+ * this attempt so far (0: not counted).
  */
-function countStart(started: StartedCommand, message: CommandMessage, ports: DeliveryPorts): Promise<boolean> {
+function countStart(started: StartedCommand, message: CommandMessage, ports: DeliveryPorts): Promise<number> {
   return started.whenStarted.then(async (didStart) => {
-    if (!didStart) return false;
+    if (!didStart) return 0;
     try {
-      await ports.store.recordStart(message.runId, message.id, message.attempt, ports.workerId);
-      return true;
+      return await ports.store.recordStart(message.runId, message.id, message.attempt, ports.workerId);
     } catch (error) {
       ports.logger.warn({ ...fieldsOf(message), err: error }, 'could not count the start of a command');
-      return false;
+      return 0;
     }
   });
 }

@@ -35,6 +35,11 @@ export interface ResultRecord extends CommandRef {
   tail?: string;
   /** S3 keys of the files this attempt produced and uploaded (when S3_UPLOAD is set). */
   uploaded?: string[];
+  /**
+   * Distributed runs: how often this attempt started, when more than once (a worker was lost or
+   * frozen while running it, and it ran again elsewhere).
+   */
+  starts?: number;
 }
 
 

@@ -42,6 +42,7 @@ export async function runCommandAttempts(command: CommandRef, firstAttempt: numb
     const interrupted = signal.aborted && record.outcome !== 'succeeded';
     if (interrupted) record.outcome = 'interrupted';
     else if (outcome.deadLettered === true) record.outcome = 'dead-lettered';
+    if (outcome.starts !== undefined) record.starts = outcome.starts;
     ports.record(record);
     await outcome.settle?.();
     tally.progress.finishedThisSession++;

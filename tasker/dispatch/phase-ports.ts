@@ -22,6 +22,8 @@ export interface AttemptOutcome {
   settle?: () => Promise<void>;
   /** Dead-lettered (poison, or by RabbitMQ): counted as failed, recorded with this outcome. */
   deadLettered?: boolean;
+  /** How often the attempt started, when more than once (its first worker was lost mid-run). */
+  starts?: number;
 }
 
 export interface PhaseDispatch {

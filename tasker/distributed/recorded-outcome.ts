@@ -23,6 +23,7 @@ function toExecution(record: ResultRecord): ExecutionResult {
 export function outcomeOf(record: ResultRecord, settle: () => Promise<void>): AttemptOutcome {
   const outcome: AttemptOutcome = { result: toExecution(record), worker: record.worker, log: record.log, attempt: record.attempt, settle };
   if (record.outcome === 'dead-lettered') outcome.deadLettered = true;
+  if (record.starts !== undefined) outcome.starts = record.starts;
   return outcome;
 }
 
