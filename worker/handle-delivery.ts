@@ -98,7 +98,7 @@ export async function handleDelivery(content: Buffer, ports: DeliveryPorts, cont
   try {
     const owner = `${ports.workerId}#${++leaseCounter}`;
     const begun = await begin(message, owner, ports, control);
-    return 'decision' in begun ? begun : await run(message, { owner, confirmedAtMs: begun.leaseTakenAtMs, lost: false }, ports, control);
+    return begun ?? (await run(message, { owner, lost: false }, ports, control));
   } finally {
     release();
   }
@@ -108,15 +108,14 @@ function fieldsOf(message: CommandMessage): Fields {
   return { runId: message.runId, phase: message.phase, commandId: message.id, attempt: message.attempt };
 }
 
-/** Takes the command's lease (and says when: at the latest), or says how to settle a message not to run. */
-async function begin(message: CommandMessage, owner: string, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled | { leaseTakenAtMs: number }> {
+/** Takes the command's lease (undefined: run it), or says how to settle a message not to run. */
+async function begin(message: CommandMessage, owner: string, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled | undefined> {
   const { logger, store } = ports;
   const fields = fieldsOf(message);
   const running = { worker: ports.workerId, attempt: message.attempt, since: new Date().toISOString(), command: message.command.slice(0, 500), phase: message.phase };
   for (let waited = 0; ; waited++) {
-    const askedAtMs = Date.now();
     const begun = await store.beginCommand(message.runId, message.id, message.attempt, owner, ports.leaseTtlMs, running, ports.startLimit);
-    if (begun.kind === 'started') return { leaseTakenAtMs: askedAtMs };
+    if (begun.kind === 'started') return undefined;
     if (begun.kind === 'cancelled') {
       logger.info(fields, 'run was purged: dropping its command');
       return { decision: 'ack' };
@@ -141,8 +140,6 @@ async function begin(message: CommandMessage, owner: string, ports: DeliveryPort
 /** The lease this worker holds on a command, as far as it knows. */
 interface Lease {
   owner: string;
-  /** When Redis last confirmed it (taken or renewed), at the latest. */
-  confirmedAtMs: number;
   /** Redis said another worker holds it now. */
   lost: boolean;
 }
@@ -154,8 +151,8 @@ async function run(message: CommandMessage, lease: Lease, ports: DeliveryPorts, 
   const fields = fieldsOf(message);
   const upload = message.upload;
   const watch = upload === undefined || upload.patterns.length === 0 ? undefined : await ports.watchOutputs(upload);
-  const started = ports.start(message, () => leaseStillHeld(message, lease, ports));
-  const startCount = countStart(started, message, ports);
+  const gate = { starts: 0, refused: false };
+  const started = ports.start(message, () => recordStart(message, lease, gate, ports));
   const untrack = control.track(started, message);
   const stopRenewing = renewLease(message, lease, ports);
   let result: ExecutionResult;
@@ -171,8 +168,8 @@ async function run(message: CommandMessage, lease: Lease, ports: DeliveryPorts, 
     stopRenewing();
   }
 
-  const starts = await startCount;
-  if (lease.lost && !started.started()) {
+  const { starts } = gate;
+  if (gate.refused) {
     await store.abandonCommand(message.runId, message.id, owner);
     logger.warn(fields, 'lost the lease before the command started (was this worker frozen?): not run here, back to the queue');
     return { decision: 'requeue' };
@@ -190,38 +187,27 @@ async function run(message: CommandMessage, lease: Lease, ports: DeliveryPorts, 
 }
 
 /**
- * Counts the start in Redis the moment the executor starts the command (a command handed over
- * early may wait for a slot first, or be handed back unstarted: that never counts). Not awaited
- * before the start: the count reaches Redis within a millisecond, long before a command could
- * bring its worker down, and a short command keeps its fast start. Resolves with the starts of
- * this attempt so far (0: not counted).
+ * Asked with an executor slot reserved, just before the command starts: in one round trip, is
+ * the lease still this worker's (it may have waited for a slot, or been frozen, while another
+ * worker took the command over and ran it), and count the start. A start is thus recorded before
+ * the command runs, so a command that brings its worker down is always counted (poison). False:
+ * the command is not started here and goes back to the queue.
  */
-function countStart(started: StartedCommand, message: CommandMessage, ports: DeliveryPorts): Promise<number> {
-  return started.whenStarted.then(async (didStart) => {
-    if (!didStart) return 0;
-    try {
-      return await ports.store.recordStart(message.runId, message.id, message.attempt, ports.workerId);
-    } catch (error) {
-      ports.logger.warn({ ...fieldsOf(message), err: error }, 'could not count the start of a command');
-      return 0;
+async function recordStart(message: CommandMessage, lease: Lease, gate: { starts: number; refused: boolean }, ports: DeliveryPorts): Promise<boolean> {
+  try {
+    const starts = lease.lost ? -1 : await ports.store.recordStart(message.runId, message.id, message.attempt, ports.workerId, lease.owner, ports.leaseTtlMs);
+    if (starts < 0) {
+      lease.lost = true;
+      gate.refused = true;
+      return false;
     }
-  });
-}
-
-/**
- * Asked as the command is about to start. A lease confirmed within half its lifetime is still
- * held; an older one (the command waited for a slot, or this worker was frozen) is checked in
- * Redis first: another worker may have taken it over and run the command already.
- */
-function leaseStillHeld(message: CommandMessage, lease: Lease, ports: DeliveryPorts): boolean | Promise<boolean> {
-  if (lease.lost) return false;
-  if (Date.now() - lease.confirmedAtMs < ports.leaseTtlMs / 2) return true;
-  const askedAtMs = Date.now();
-  return ports.store.renewLease(message.runId, message.id, lease.owner, ports.leaseTtlMs).then((held) => {
-    if (held) lease.confirmedAtMs = askedAtMs;
-    else lease.lost = true;
-    return held;
-  });
+    gate.starts = starts;
+    return true;
+  } catch (error) {
+    ports.logger.warn({ ...fieldsOf(message), err: error }, 'could not record the start of a command: not started here');
+    gate.refused = true;
+    return false;
+  }
 }
 
 /** Renewed until the uploads are done too: a slow upload must not let another worker take over. */
@@ -229,14 +215,11 @@ function renewLease(message: CommandMessage, lease: Lease, ports: DeliveryPorts)
   const { logger, store } = ports;
   const fields = fieldsOf(message);
   const timer = setInterval(() => {
-    const askedAtMs = Date.now();
     store.renewLease(message.runId, message.id, lease.owner, ports.leaseTtlMs).then(
       (held) => {
-        if (held) lease.confirmedAtMs = askedAtMs;
-        else {
-          lease.lost = true;
-          logger.warn(fields, 'lost the lease of a running command (Redis was unreachable for too long?)');
-        }
+        if (held) return;
+        lease.lost = true;
+        logger.warn(fields, 'lost the lease of a running command (Redis was unreachable for too long?)');
       },
       (error: unknown) => logger.warn({ ...fields, err: error }, 'could not renew the lease'),
     );

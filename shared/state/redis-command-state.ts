@@ -40,8 +40,8 @@ export function createCommandState(redis: Redis, scripts: RunScripts, names: Nam
       const reply = await scripts.taskerBegin(...keys, id, String(attempt), owner, String(ttlMs), JSON.stringify(running), String(startLimit));
       return parseBeginReply(reply as string[]);
     },
-    async recordStart(runId, id, attempt, worker) {
-      return Number(await scripts.taskerStart(key(runId, 'starts'), id, String(attempt), worker));
+    async recordStart(runId, id, attempt, worker, owner, ttlMs) {
+      return Number(await scripts.taskerStart(key(runId, 'starts'), key(runId, `lease:${id}`), id, String(attempt), worker, owner, String(ttlMs)));
     },
     async finishCommand(runId, record, owner) {
       const keys = [key(runId, 'results'), key(runId, 'done'), key(runId, 'running'), key(runId, `lease:${record.id}`), key(runId, 'starts')];

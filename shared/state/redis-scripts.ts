@@ -44,8 +44,11 @@ if ARGV[3] ~= '' then redis.call('hset', KEYS[2], ARGV[1], ARGV[3]) end
 if redis.call('get', KEYS[4]) == ARGV[4] then redis.call('del', KEYS[4]) end
 return 1`;
 
-// KEYS: starts. ARGV: id, attempt, worker. Returns the starts of this attempt so far.
+// KEYS: starts, lease. ARGV: id, attempt, worker, owner, ttlMs. Returns the starts of this
+// attempt so far, or -1 when the caller no longer holds the lease (nothing counted, not to run).
 const startScript = `
+if redis.call('get', KEYS[2]) ~= ARGV[4] then return -1 end
+redis.call('pexpire', KEYS[2], ARGV[5])
 local s = nil
 local stored = redis.call('hget', KEYS[1], ARGV[1])
 if stored then
@@ -90,7 +93,7 @@ export function defineRunScripts(redis: Redis): RunScripts {
   // Scripts run by hash (EVALSHA; ioredis loads them on a NOSCRIPT reply): their text is not sent per call.
   redis.defineCommand('taskerBegin', { numberOfKeys: 6, lua: beginScript });
   redis.defineCommand('taskerFinish', { numberOfKeys: 5, lua: finishScript });
-  redis.defineCommand('taskerStart', { numberOfKeys: 1, lua: startScript });
+  redis.defineCommand('taskerStart', { numberOfKeys: 2, lua: startScript });
   redis.defineCommand('taskerAbandon', { numberOfKeys: 3, lua: abandonScript });
   redis.defineCommand('taskerRenew', { numberOfKeys: 1, lua: renewScript });
   return redis as unknown as RunScripts;

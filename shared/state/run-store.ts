@@ -66,8 +66,11 @@ export interface RunStore {
    * (poison; 0: no limit)? else take the lease and mark it running.
    */
   beginCommand(runId: string, id: string, attempt: number, owner: string, ttlMs: number, running: RunningInfo, startLimit: number): Promise<BeginOutcome>;
-  /** Counts a start of this attempt, by this worker, before the command runs; returns the count. */
-  recordStart(runId: string, id: string, attempt: number, worker: string): Promise<number>;
+  /**
+   * Just before the command runs: if `owner` still holds the lease, renews it and counts a start
+   * of this attempt by this worker, returning the starts so far; else -1 (do not run it).
+   */
+  recordStart(runId: string, id: string, attempt: number, worker: string, owner: string, ttlMs: number): Promise<number>;
   /** One round trip: record the result, clear "running" and the starts, release the caller's lease. */
   finishCommand(runId: string, record: ResultRecord, owner: string): Promise<void>;
   /**

@@ -504,8 +504,14 @@ const scenarios: Scenario[] = [
     },
     inject: (ctx) => combinedFaults(ctx),
     expectExit: 0,
-    verify: (ctx) => {
+    verify: (ctx, results) => {
       expect(ctx.pool.all.filter((proc) => proc.signalCode === 'SIGKILL').length, 'workers killed by the churn').toBeGreaterThanOrEqual(3);
+      // What ran more than once (its worker was lost or frozen mid-run) says so in its record.
+      const startsById = new Map<string, number>();
+      for (const e of ctx.events()) if (e.event === 'start') startsById.set(e.id, (startsById.get(e.id) ?? 0) + 1);
+      const ranAgain = [...startsById].filter(([, n]) => n > 1).map(([id]) => id);
+      const named = new Set(results.filter((r) => r.outcome === 'succeeded' && (r.starts ?? 1) > 1).map((r) => r.id));
+      expect(ranAgain.filter((id) => !named.has(id)), 'commands that ran twice without saying so').toEqual([]);
       expect(combined.frozen, 'workers frozen and thawed').toBe(2);
       expect(combined.redisKilled && combined.brokerRestarted).toBe(true);
     },

@@ -59,6 +59,8 @@ export interface ResultLine {
   tail?: string;
   reason?: string;
   uploaded?: string[];
+  /** How often the attempt started, when more than once. */
+  starts?: number;
 }
 
 export function readResults(workdir: string, runId: string): ResultLine[] {

@@ -117,6 +117,26 @@ describe.each(implementations)('executor: %s', (_name, make) => {
     expect(Date.parse(b.startedAt)).toBeGreaterThanOrEqual(Date.parse(a.finishedAt) - 5);
   });
 
+  it('asks beforeStart with a slot free: a refused command ends unrun and frees its slot; an accepted one runs', async () => {
+    const limited = withSlots(make(), 1);
+    const refused = limited.start(request('echo ran'), { beforeStart: async () => false });
+    const accepted = limited.start(request('echo ran'), { beforeStart: () => true });
+    expect(await refused.whenStarted).toBe(false);
+    expect(await refused.result).toMatchObject({ outcome: 'killed', durationMs: 0 });
+    expect(await accepted.whenStarted).toBe(true);
+    expect(await accepted.result).toMatchObject({ outcome: 'succeeded', tail: 'ran\n' });
+  });
+
+  it('a command killed while beforeStart is being answered never starts', async () => {
+    const limited = withSlots(make(), 1);
+    let answer!: (ok: boolean) => void;
+    const asked = limited.start(request('echo ran'), { beforeStart: () => new Promise<boolean>((resolve) => (answer = resolve)) });
+    asked.kill('not wanted');
+    answer(true);
+    expect(await asked.whenStarted).toBe(false);
+    expect(await asked.result).toMatchObject({ outcome: 'killed', reason: 'not wanted (before it started)' });
+  });
+
   it('killAllNow ends running and waiting commands at once', async () => {
     const limited = withSlots(make(), 1);
     const running = limited.start(request('sleep 20'));

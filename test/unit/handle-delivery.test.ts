@@ -26,7 +26,7 @@ const message = {
 const content = Buffer.from(JSON.stringify(message));
 const ok: ExecutionResult = { outcome: 'succeeded', exitCode: 0, signal: null, startedAt: 'a', finishedAt: 'b', durationMs: 5, tail: '' };
 
-function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; draining?: boolean; drainKill?: boolean; upload?: UploadReport; neverStarts?: boolean } = {}) {
+function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; draining?: boolean; drainKill?: boolean; upload?: UploadReport; neverStarts?: boolean; leaseLost?: boolean } = {}) {
   const calls: string[] = [];
   /** Starts counted in Redis, and starts taken back by abandon. */
   const starts: string[] = [];
@@ -52,6 +52,7 @@ function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; drai
         finished.push(record);
       },
       recordStart: async (_runId, id, attempt, worker) => {
+        if (options.leaseLost === true) return -1;
         starts.push(`${id}#${attempt}@${worker}`);
         return starts.length;
       },
@@ -61,10 +62,16 @@ function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; drai
       },
       renewLease: async () => true,
     },
-    start: (): StartedCommand => {
+    // As the executor's slots do: asks beforeStart with a slot free; a refused command ends unstarted.
+    start: (_message, beforeStart): StartedCommand => {
       calls.push('start');
-      const started = options.neverStarts !== true;
-      return { result: Promise.resolve(options.result ?? ok), kill: () => (killed = true), started: () => started, whenStarted: Promise.resolve(started), log: 'logs/x.1.log' };
+      const whenStarted = options.neverStarts === true ? Promise.resolve(false) : Promise.resolve(beforeStart?.() ?? true);
+      let started = false;
+      const result = whenStarted.then((run) => {
+        started = run;
+        return run ? (options.result ?? ok) : { ...ok, outcome: 'killed' as const, exitCode: null, reason: 'not started' };
+      });
+      return { result, kill: () => (killed = true), started: () => started, whenStarted, log: 'logs/x.1.log' };
     },
     publishResult: async (_message, record) => {
       calls.push('publish');
@@ -227,37 +234,11 @@ describe('handleDelivery', () => {
     });
   });
 
-  describe('a lease lost before the start (a frozen worker)', () => {
-    const waitingStart = (f: ReturnType<typeof fakes>, waitMs: number) => {
-      f.ports.start = (_message, beforeStart): StartedCommand => {
-        const whenStarted = new Promise((resolve) => setTimeout(resolve, waitMs)).then(() => beforeStart?.() ?? true);
-        const result = whenStarted.then((run): ExecutionResult => (run ? ok : { ...ok, outcome: 'killed', exitCode: null, reason: 'not started' }));
-        let started = false;
-        void whenStarted.then((run) => (started = run));
-        return { result, kill: () => undefined, started: () => started, whenStarted, log: 'logs/x.1.log' };
-      };
-    };
-
-    it('is not started when Redis says another worker holds it now: requeued, not recorded, not counted', async () => {
-      const f = fakes([{ kind: 'started' }]);
-      let asked = 0;
-      f.ports.store.renewLease = async () => (asked++, false);
-      waitingStart(f, 40); // past half the lease (30 ms): the worker must ask Redis
-      expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
-      expect(asked).toBeGreaterThanOrEqual(1);
-      expect(f.finished).toEqual([]);
-      expect(f.starts).toEqual([]);
-      expect(f.calls).toContain('abandon');
-    });
-
-    it('starts at once, without asking Redis, while the lease is fresh', async () => {
-      const f = fakes([{ kind: 'started' }]);
-      let asked = 0;
-      f.ports.store.renewLease = async () => (asked++, true);
-      waitingStart(f, 0);
-      expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
-      expect(asked).toBe(0);
-      expect(f.finished).toHaveLength(1);
-    });
+  it('does not start a command whose lease another worker took while this one waited or was frozen: requeued, not recorded, not counted', async () => {
+    const f = fakes([{ kind: 'started' }], { leaseLost: true });
+    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
+    expect(f.finished).toEqual([]);
+    expect(f.starts).toEqual([]);
+    expect(f.abandoned).toEqual([undefined]);
   });
 });
