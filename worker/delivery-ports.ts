@@ -43,6 +43,7 @@ export function createDeliveryPorts(options: DeliveryPortsOptions): DeliveryPort
     leaseTtlMs: options.leaseTtlMs,
     startLimit: options.startLimit,
     sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+    logOf: (message: CommandMessage) => runLayout(workdir, message.runId).logRelativePath({ index: message.phaseIndex, name: message.phase }, message.id, message.attempt),
     start(message: CommandMessage, beforeStart?: () => boolean | Promise<boolean>): StartedCommand {
       const { request, log } = attemptRequest(runLayout(workdir, message.runId), {
         phase: { index: message.phaseIndex, name: message.phase },

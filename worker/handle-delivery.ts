@@ -49,6 +49,8 @@ export type DeliveryStore = Pick<RunStore, 'beginCommand' | 'recordStart' | 'fin
 
 export interface DeliveryPorts {
   store: DeliveryStore;
+  /** The attempt's log, relative to the workdir (where its earlier starts wrote). */
+  logOf(message: CommandMessage): string;
   /** `beforeStart`: asked just before it starts (slot free); false: it ends unstarted. */
   start(message: CommandMessage, beforeStart?: () => boolean | Promise<boolean>): StartedCommand;
   publishResult(message: CommandMessage, record: ResultRecord): Promise<void>;
@@ -126,7 +128,7 @@ async function begin(message: CommandMessage, owner: string, ports: DeliveryPort
     }
     if (begun.kind === 'poison') {
       // Recorded first: the tasker reads this record (and its reason) when the dead letter reaches it.
-      const record = poisonRecord(message, message.attempt, begun.starts, ports.workerId, '', new Date());
+      const record = poisonRecord(message, message.attempt, begun.starts, ports.workerId, ports.logOf(message), new Date());
       await store.finishCommand(message.runId, record, owner);
       logger.error({ ...fields, starts: begun.starts.n, workers: [...new Set(begun.starts.workers)] }, 'command started too often without a result: dead-lettered, not run again');
       return { decision: 'reject' };

@@ -39,6 +39,7 @@ function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; drai
     workerId: 'w1',
     leaseTtlMs: 30,
     startLimit: 3,
+    logOf: () => 'logs/x.1.log',
     sleep: async () => {
       calls.push('sleep');
     },
@@ -229,7 +230,7 @@ describe('handleDelivery', () => {
       expect(handled.decision).toBe('reject');
       expect(f.calls).not.toContain('start');
       expect(f.finished).toHaveLength(1);
-      expect(f.finished[0]).toMatchObject({ id: 'f1-L7', attempt: 1, outcome: 'dead-lettered', exitCode: null, worker: 'w1' });
+      expect(f.finished[0]).toMatchObject({ id: 'f1-L7', attempt: 1, outcome: 'dead-lettered', exitCode: null, worker: 'w1', log: 'logs/x.1.log' });
       expect(f.finished[0]?.reason).toBe('started 3 time(s) without a result on workers w2, w3; the command may be killing its worker (out of memory?): dead-lettered, not run again');
     });
   });
