@@ -1,3 +1,4 @@
+import { formatDuration } from '../config/duration.js';
 import type { Ending } from './attempt-outcome.js';
 
 /** Signals a command's whole process group; a group already gone is fine. */
@@ -18,6 +19,8 @@ export class GroupTermination {
   private groupPid: number | undefined;
   private killReason: string | undefined;
   private timedOut = false;
+  /** The grace ran out before the attempt ended: its group got SIGKILL. */
+  private graceExpired = false;
   private timeoutTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly killGraceMs: number) {}
@@ -50,7 +53,7 @@ export class GroupTermination {
     if (timeoutMs === undefined) return;
     this.timeoutTimer = setTimeout(() => {
       this.timedOut = true;
-      this.kill(`timed out after ${timeoutMs} ms`);
+      this.kill(`timed out after ${formatDuration(timeoutMs)}`);
     }, timeoutMs);
   }
 
@@ -60,12 +63,20 @@ export class GroupTermination {
 
   /** How the attempt ended, with what this termination knows (for outcomeOf). */
   ending(exitCode: number | null, signal: string | null): Ending {
-    return { exitCode, signal, timedOut: this.timedOut, killedFor: this.killReason };
+    // One reason says it all: the user reads why it was stopped and that SIGTERM was not enough.
+    const killedFor =
+      this.killReason !== undefined && this.graceExpired && signal === 'SIGKILL'
+        ? `${this.killReason}; did not stop within the ${formatDuration(this.killGraceMs)} kill grace after SIGTERM`
+        : this.killReason;
+    return { exitCode, signal, timedOut: this.timedOut, killedFor };
   }
 
   private signalGroup(pid: number): void {
     killGroup(pid, 'SIGTERM');
     // The group may outlive its leader (background children): KILL it after the grace either way.
-    setTimeout(() => killGroup(pid, 'SIGKILL'), this.killGraceMs).unref();
+    setTimeout(() => {
+      this.graceExpired = true;
+      killGroup(pid, 'SIGKILL');
+    }, this.killGraceMs).unref();
   }
 }

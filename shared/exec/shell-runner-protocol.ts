@@ -16,6 +16,11 @@ import { parseSimpleCommand } from './simple-command.js';
  * plain command, falling back to `shell -c command` when argv[0] is not found, so "command not
  * found" reads as without the shortcut), `s` run `shell -c command`, `a` exec argv as given (a long
  * command's script file).
+ * From a command's start to its end the runner's stderr is /dev/null: bash reports a job that a
+ * signal ended (a command killed after the kill grace) on stderr, quoting the subshell's source
+ * ("line 36: 25958 Killed ( ((${#envs[@]} > 0)) && ..."), at the first command after it reaps it,
+ * which may come before the `wait`. The result already says how the command ended. The command's
+ * own start complaints (its log cannot be created) still reach the runner's stderr through fd 4.
  * Descriptor 3 is a pipe nobody writes: when it closes, this process is gone, and the runner kills
  * its running command and exits, so no command outlives its tasker or worker as an orphan.
  */
@@ -38,24 +43,26 @@ while IFS= read -r -d '' key && IFS= read -r -d '' log && IFS= read -r -d '' cwd
   for ((i = 0; i < count; i++)); do IFS= read -r -d '' v; argv+=("$v"); done
   if ! cd -- "$cwd" 2>/dev/null; then printf 'E %s cwd\n' "$key"; continue; fi
   start=$EPOCHREALTIME
-  set -m
-  (
-    ((${'$'}{#envs[@]} > 0)) && export "${'$'}{envs[@]}"
-    [[ $with_bash_env == 1 ]] && export BASH_ENV="$bash_env"
-    if [[ $mode == s ]]; then exec "$shell" -c "$cmd"; fi
-    if [[ $mode == a ]]; then exec "${'$'}{argv[@]}"; fi
-    if [[ ${'$'}{argv[0]} == */* ]]; then
-      [[ -f ${'$'}{argv[0]} && -x ${'$'}{argv[0]} ]] && exec "${'$'}{argv[@]}"
-    elif hash -- "${'$'}{argv[0]}" 2>/dev/null; then
-      exec "${'$'}{argv[@]}"
-    fi
-    exec "$shell" -c "$cmd"
-  ) </dev/null >"$log" 2>&1 &
-  current=$!
-  set +m
-  printf 'S %s %s\n' "$key" "$current"
-  wait "$current"
-  status=$?
+  {
+    set -m
+    (
+      ((${'$'}{#envs[@]} > 0)) && export "${'$'}{envs[@]}"
+      [[ $with_bash_env == 1 ]] && export BASH_ENV="$bash_env"
+      if [[ $mode == s ]]; then exec "$shell" -c "$cmd"; fi
+      if [[ $mode == a ]]; then exec "${'$'}{argv[@]}"; fi
+      if [[ ${'$'}{argv[0]} == */* ]]; then
+        [[ -f ${'$'}{argv[0]} && -x ${'$'}{argv[0]} ]] && exec "${'$'}{argv[@]}"
+      elif hash -- "${'$'}{argv[0]}" 2>/dev/null; then
+        exec "${'$'}{argv[@]}"
+      fi
+      exec "$shell" -c "$cmd"
+    ) 2>&4 4>&- </dev/null >"$log" 2>&1 &
+    current=$!
+    set +m
+    printf 'S %s %s\n' "$key" "$current"
+    wait "$current"
+    status=$?
+  } 4>&2 2>/dev/null
   current=
   printf 'E %s %s %s %s\n' "$key" "$status" "$start" "$EPOCHREALTIME"
 done

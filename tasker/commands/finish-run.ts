@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ExitCode } from '../../shared/errors.js';
 import type { RunLayout } from '../../shared/state/run-layout.js';
 import type { RunningBackend } from '../distributed/distributed-backend.js';
@@ -26,20 +26,22 @@ export interface FinishedSession {
 export async function finishRun(session: FinishedSession, deps: Pick<RunDeps, 'logger' | 'writeOut' | 'now' | 'cwd'>): Promise<number> {
   const { runId, workdir, run, outputs } = session;
   const { logger } = deps;
-  const summary = summarizeRun({ runId, workdir, startedAtMs: session.sessionStart, finishedAtMs: deps.now(), outcome: session.outcome });
+  const mode = session.remote === undefined ? 'local' : 'rabbitmq';
+  const summary = summarizeRun({ runId, workdir, mode, startedAtMs: session.sessionStart, finishedAtMs: deps.now(), outcome: session.outcome });
   const { status, exitCode, totals } = summary;
   await fs.writeFile(run.summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
   // An interrupted run is not over: its queue keeps results for the tasker that resumes it.
   await session.remote?.finish(status, status !== 'interrupted', session.progress);
   logger.info({ runId, status, exitCode, ...totals, durationMs: summary.durationMs }, 'run finished');
-  deps.writeOut(formatSummary(summary, { logPath: (relative) => run.absolute(relative) }));
+  const records = { results: run.resultsPath, logs: join(run.runDir, 'logs') };
+  deps.writeOut(formatSummary(summary, { logPath: (relative) => run.absolute(relative), records }));
   if (outputs !== undefined && status !== 'interrupted') {
     // The run record (plan, results, summary, every log) goes up once, when nothing writes to it.
     const uploaded = await uploadRunRecord({ outputs, workdir, runDir: run.runDir, runId, logger, writeOut: deps.writeOut });
     if (!uploaded && exitCode === ExitCode.ok) return ExitCode.internal;
   }
   if (status !== 'succeeded') {
-    deps.writeOut(`Results: ${run.resultsPath}\nResume with: tasker run --resume ${runId}${workdir === resolve(deps.cwd) ? '' : ` --workdir ${workdir}`}\n`);
+    deps.writeOut(`Resume with: tasker run --resume ${runId}${workdir === resolve(deps.cwd) ? '' : ` --workdir ${workdir}`}\n`);
   }
   return exitCode;
 }

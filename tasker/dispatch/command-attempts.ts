@@ -51,7 +51,10 @@ export async function runCommandAttempts(command: CommandRef, firstAttempt: numb
       tally.progress.done++;
       return;
     }
-    if (interrupted) return;
+    if (interrupted) {
+      tally.stats.interrupted++;
+      return;
+    }
     if (tries <= options.retries) {
       const delay = backoffMs(tries, options.retryDelayMs, options.maxRetryDelayMs);
       ports.logger.warn(
@@ -59,7 +62,11 @@ export async function runCommandAttempts(command: CommandRef, firstAttempt: numb
         'command failed, will retry',
       );
       await ports.sleep(delay, signal);
-      if (signal.aborted) return;
+      if (signal.aborted) {
+        // It ran and failed, and the interrupt took its next attempt: stopped, not skipped.
+        tally.stats.interrupted++;
+        return;
+      }
       attempt++;
       continue;
     }

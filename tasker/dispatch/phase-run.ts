@@ -30,7 +30,7 @@ export async function runPhase(phase: PhaseSpec, context: PhaseRunContext): Prom
   await dispatchPhaseCommands(phase, dispatch, context);
 
   stats.durationMs = ports.now() - startedAt;
-  stats.skipped = phase.commandCount - stats.alreadyDone - stats.succeeded - stats.failed;
+  stats.skipped = phase.commandCount - stats.alreadyDone - stats.succeeded - stats.failed - stats.interrupted;
   stats.status = signal.aborted ? 'interrupted' : stats.failed > 0 ? 'failed' : 'succeeded';
   ports.logger.info(
     { phase: phase.name, phaseIndex: phase.index, succeeded: stats.succeeded, failed: stats.failed, durationMs: stats.durationMs },

@@ -27,6 +27,7 @@ function emptySummary(phase: PhaseSpec, alreadyDone: number): PhaseSummary {
     succeeded: 0,
     alreadyDone,
     failed: 0,
+    interrupted: 0,
     skipped: phase.commandCount - alreadyDone,
     durationMs: 0,
   };

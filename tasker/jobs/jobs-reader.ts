@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, createReadStream, openSync, promises as fs, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, openSync, promises as fs, writeSync, type Stats } from 'node:fs';
 import { Socket } from 'node:net';
+import { isatty } from 'node:tty';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import split2 from 'split2';
@@ -30,7 +31,29 @@ export interface ReadOptions {
   onChunk?: (chunk: Buffer) => void;
 }
 
+/**
+ * `-` (as for most Unix tools) and /dev/stdin are standard input, read from descriptor 0 itself:
+ * opening /dev/stdin fails (ENXIO) when it is a socket, as a parent process's pipe often is.
+ */
+function isStandardInput(path: string): boolean {
+  return path === '-' || path === '/dev/stdin';
+}
+
+function checkStandardInput(name: string): Stats {
+  let stat;
+  try {
+    stat = fstatSync(0);
+  } catch (error) {
+    throw new InputError('jobs-file', `cannot read jobs file ${name}: standard input is closed`, { cause: error });
+  }
+  if (isatty(0)) {
+    throw new InputError('jobs-file', `jobs file ${name} is standard input, a terminal here; pipe the jobs in (generate-jobs | tasker run -) or redirect them (tasker run - < jobs.sh)`);
+  }
+  return stat;
+}
+
 async function checkReadable(path: string, name: string): Promise<Stats> {
+  if (isStandardInput(path)) return checkStandardInput(name);
   let stat;
   try {
     stat = await fs.stat(path);
@@ -50,8 +73,12 @@ async function checkReadable(path: string, name: string): Promise<Stats> {
  * interrupted tasker from exiting.
  */
 function openSource(path: string, stat: Stats): Readable {
-  if (!stat.isFIFO()) return createReadStream(path, { highWaterMark: 256 * 1024 });
-  return new Socket({ fd: openSync(path, constants.O_RDONLY | constants.O_NONBLOCK), readable: true, writable: false });
+  // Descriptor 0 stays open when the stream ends (libuv never closes 0-2; autoClose: false).
+  const stdin = isStandardInput(path);
+  if (stat.isFIFO() || (stdin && stat.isSocket())) {
+    return new Socket({ fd: stdin ? 0 : openSync(path, constants.O_RDONLY | constants.O_NONBLOCK), readable: true, writable: false });
+  }
+  return stdin ? createReadStream('', { fd: 0, autoClose: false, highWaterMark: 256 * 1024 }) : createReadStream(path, { highWaterMark: 256 * 1024 });
 }
 
 export async function* readLogicalLines(path: string, options: ReadOptions = {}): AsyncGenerator<LogicalLine> {
@@ -126,7 +153,7 @@ export async function scanJobsFile(
 
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(createReadStream(path), hash);
+  await pipeline(openSource(path, await checkReadable(path, path)), hash);
   return hash.digest('hex');
 }
 

@@ -160,7 +160,14 @@ export function createScanAccumulator(index: number, path: string, split: SplitP
   };
 }
 
-function baseName(path: string): string {
+/**
+ * The name of a file's first phase: its base name, except for standard input (`-`, /dev/stdin,
+ * descriptor 0), named "stdin", and another descriptor, named "jobs": `tasker run <(generate)`
+ * passes /dev/fd/63, and the base name "63" would mean nothing to the user.
+ */
+export function phaseNameOf(path: string): string {
+  if (path === '-' || /^\/(dev\/stdin|dev\/fd\/0|proc\/(self|\d+)\/fd\/0)$/.test(path)) return 'stdin';
+  if (/^\/(dev\/fd|proc\/(self|\d+)\/fd)\/\d+$/.test(path)) return 'jobs';
   const parts = path.split(/[\\/]/).filter((p) => p !== '');
   return parts[parts.length - 1] ?? path;
 }
@@ -189,7 +196,7 @@ export function planPhases(scans: readonly FileScan[], split: SplitPreset | unde
   } else {
     for (const scan of scans) {
       let from = 1;
-      let name = baseName(scan.path);
+      let name = phaseNameOf(scan.path);
       let runsOn: RunsOn = 'workers';
       let before = 0;
       for (const marker of scan.markers) {

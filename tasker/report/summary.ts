@@ -7,6 +7,8 @@ import type { RunsOn } from '../jobs/plan.js';
 
 export type PhaseStatus = 'succeeded' | 'failed' | 'skipped' | 'interrupted' | 'not-started';
 export type RunStatus = 'succeeded' | 'failed' | 'interrupted';
+/** Where workers phases ran: local slots of the tasker, or workers through RabbitMQ. */
+export type RunMode = 'local' | 'rabbitmq';
 
 export interface PhaseSummary {
   index: number;
@@ -19,7 +21,9 @@ export interface PhaseSummary {
   /** Succeeded in an earlier session of this run (resume); not run again. */
   alreadyDone: number;
   failed: number;
-  /** Not run: an earlier phase failed, or the run was interrupted. */
+  /** Started in this session and stopped by the interrupt before they succeeded or ran out of attempts. */
+  interrupted: number;
+  /** Not run: an earlier phase failed, or the run was interrupted before they started. */
   skipped: number;
   durationMs: number;
 }
@@ -45,21 +49,24 @@ export interface RunSummary {
   status: RunStatus;
   exitCode: number;
   workdir: string;
+  mode: RunMode;
   startedAt: string;
   finishedAt: string;
   durationMs: number;
-  totals: { commands: number; succeeded: number; alreadyDone: number; failed: number; skipped: number };
+  /** commands = succeeded + alreadyDone + failed + interrupted + skipped. */
+  totals: { commands: number; succeeded: number; alreadyDone: number; failed: number; interrupted: number; skipped: number };
   phases: PhaseSummary[];
   failed: FailedCommand[];
 }
 
 export function totalsOf(phases: readonly PhaseSummary[]): RunSummary['totals'] {
-  const totals = { commands: 0, succeeded: 0, alreadyDone: 0, failed: 0, skipped: 0 };
+  const totals = { commands: 0, succeeded: 0, alreadyDone: 0, failed: 0, interrupted: 0, skipped: 0 };
   for (const phase of phases) {
     totals.commands += phase.total;
     totals.succeeded += phase.succeeded;
     totals.alreadyDone += phase.alreadyDone;
     totals.failed += phase.failed;
+    totals.interrupted += phase.interrupted;
     totals.skipped += phase.skipped;
   }
   return totals;
@@ -73,7 +80,7 @@ export interface PhasesOutcome {
 }
 
 /** The session's summary: a failed command or a skipped phase makes the run failed. */
-export function summarizeRun(input: { runId: string; workdir: string; startedAtMs: number; finishedAtMs: number; outcome: PhasesOutcome }): RunSummary {
+export function summarizeRun(input: { runId: string; workdir: string; mode: RunMode; startedAtMs: number; finishedAtMs: number; outcome: PhasesOutcome }): RunSummary {
   const { outcome } = input;
   const totals = totalsOf(outcome.phases);
   const status = outcome.interrupted ? 'interrupted' : totals.failed > 0 || outcome.phases.some((p) => p.status === 'skipped') ? 'failed' : 'succeeded';
@@ -83,6 +90,7 @@ export function summarizeRun(input: { runId: string; workdir: string; startedAtM
     status,
     exitCode,
     workdir: input.workdir,
+    mode: input.mode,
     startedAt: new Date(input.startedAtMs).toISOString(),
     finishedAt: new Date(input.finishedAtMs).toISOString(),
     durationMs: input.finishedAtMs - input.startedAtMs,
@@ -113,6 +121,63 @@ export interface FormatOptions {
   tailLines?: number;
   /** Turns a workdir-relative log path into what the reader can open. */
   logPath?: (relative: string) => string;
+  /** The run's results.jsonl and logs directory, printed last whatever the outcome. Default: not printed. */
+  records?: { results: string; logs: string };
+}
+
+function counted(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/**
+ * The first line: how the commands ended, then the tasker's own exit code, said to be the
+ * tasker's (a bare "(exit 1)" after "1 command failed" reads as that command's exit code).
+ */
+function headline(summary: RunSummary): string {
+  const { totals } = summary;
+  const took = formatDuration(summary.durationMs);
+  const exit = `tasker exit code ${summary.exitCode}`;
+  if (summary.status === 'succeeded') {
+    return `Run ${summary.runId} finished in ${took}: ${totals.commands === 1 ? '1 command' : `all ${totals.commands} commands`} succeeded; ${exit}`;
+  }
+  if (summary.status === 'failed') {
+    return `Run ${summary.runId} finished in ${took}: ${totals.failed} of ${counted(totals.commands, 'command')} failed; ${exit}`;
+  }
+  const parts = [
+    totals.failed > 0 ? `${totals.failed} failed` : '',
+    totals.interrupted > 0 ? `${totals.interrupted} interrupted while running` : '',
+    totals.skipped > 0 ? `${totals.skipped} skipped` : '',
+  ].filter((part) => part !== '');
+  return `Run ${summary.runId} interrupted after ${took}${parts.length > 0 ? `: ${parts.join(', ')}` : ''}; ${exit}`;
+}
+
+/** What the "runs on" column says: in a local run, workers phases run on the tasker's own slots. */
+function runsOnLabel(phase: PhaseSummary, mode: RunMode): string {
+  return phase.runsOn === 'workers' && mode === 'local' ? 'local slots' : phase.runsOn;
+}
+
+/** One row per phase; the interrupted column only when a command was stopped while running. */
+function phaseTable(summary: RunSummary): string[] {
+  const nameWidth = Math.max(5, ...summary.phases.map((phase) => phase.name.length));
+  const runsOnWidth = Math.max(7, ...summary.phases.map((phase) => runsOnLabel(phase, summary.mode).length));
+  const withInterrupted = summary.totals.interrupted > 0;
+  const row = (cells: { name: string; runsOn: string; status: string; counts: string[]; duration: string }): string =>
+    [`  ${pad(cells.name, nameWidth)}`, pad(cells.runsOn, runsOnWidth), pad(cells.status, 11), ...cells.counts, pad(cells.duration, 8, true)].join('  ');
+  const countHeads = ['done', 'failed', ...(withInterrupted ? ['interrupted'] : []), 'skipped'];
+  const out = [row({ name: 'phase', runsOn: 'runs on', status: 'status', counts: countHeads.map((head) => pad(head, Math.max(7, head.length), true)), duration: 'duration' })];
+  for (const phase of summary.phases) {
+    const counts = [phase.succeeded + phase.alreadyDone, phase.failed, ...(withInterrupted ? [phase.interrupted] : []), phase.skipped];
+    out.push(
+      row({
+        name: phase.name,
+        runsOn: runsOnLabel(phase, summary.mode),
+        status: phase.status,
+        counts: counts.map((count, i) => pad(String(count), Math.max(7, countHeads[i]!.length), true)),
+        duration: formatDuration(phase.durationMs),
+      }),
+    );
+  }
+  return out;
 }
 
 /** The human summary printed at the end of `tasker run`. */
@@ -120,24 +185,7 @@ export function formatSummary(summary: RunSummary, options: FormatOptions = {}):
   const maxFailures = options.maxFailures ?? 20;
   const tailLines = options.tailLines ?? 5;
   const logPath = options.logPath ?? ((relative: string) => relative);
-  const out: string[] = [];
-  const verdict =
-    summary.status === 'succeeded'
-      ? 'all commands succeeded'
-      : summary.status === 'interrupted'
-        ? 'interrupted'
-        : `${summary.totals.failed} command${summary.totals.failed === 1 ? '' : 's'} failed`;
-  out.push(`Run ${summary.runId}: ${verdict} (exit ${summary.exitCode}) in ${formatDuration(summary.durationMs)}`);
-  const nameWidth = Math.max(5, ...summary.phases.map((phase) => phase.name.length));
-  out.push(
-    `  ${pad('phase', nameWidth)}  ${pad('runs on', 7)}  ${pad('status', 11)}  ${pad('done', 7, true)}  ${pad('failed', 7, true)}  ${pad('skipped', 7, true)}  ${pad('duration', 8, true)}`,
-  );
-  for (const phase of summary.phases) {
-    const done = phase.succeeded + phase.alreadyDone;
-    out.push(
-      `  ${pad(phase.name, nameWidth)}  ${pad(phase.runsOn, 7)}  ${pad(phase.status, 11)}  ${pad(String(done), 7, true)}  ${pad(String(phase.failed), 7, true)}  ${pad(String(phase.skipped), 7, true)}  ${pad(formatDuration(phase.durationMs), 8, true)}`,
-    );
-  }
+  const out: string[] = [headline(summary), ...phaseTable(summary)];
   if (summary.totals.alreadyDone > 0) {
     out.push(`  (${summary.totals.alreadyDone} done in an earlier session of this run, not run again)`);
   }
@@ -162,6 +210,10 @@ export function formatSummary(summary: RunSummary, options: FormatOptions = {}):
         out.push(`  ${failure.id}  ${how}  ${logPath(failure.log)}`);
       }
     }
+  }
+  if (options.records !== undefined) {
+    if (summary.failed.length > 0) out.push('');
+    out.push(`Results: ${options.records.results}`, `Logs:    ${options.records.logs}`);
   }
   return `${out.join('\n')}\n`;
 }

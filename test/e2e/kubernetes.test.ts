@@ -184,7 +184,7 @@ describe('k8s/tasker.yml and k8s/worker.yml, run as processes', () => {
     const run = await tasker(jobUid);
     const result = await run.proc;
     expect(result.exitCode, run.output()).toBe(0);
-    expect(String(result.stdout)).toContain(`Run ${jobUid}: all commands succeeded`);
+    expect(String(result.stdout)).toMatch(new RegExp(`Run ${jobUid} finished in \\S+: all \\d+ commands succeeded; tasker exit code 0`));
 
     // The run id is the Job's uid; the commands ran in the shared directory.
     const summary = readSummary(ctx.workdir, jobUid);

@@ -1,33 +1,14 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { readEvents, readResults, readSummary, runTasker, startTasker, tempDir, writeEventScript } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { readEvents, readResults, readSummary, runTasker, startTasker, useWorkspaces } from '../helpers/cli.js';
 
 /**
  * End-to-end: the built `tasker` runs as a process on real jobs files in a temp workdir.
  * Commands record "start/end ID NANOS" lines, so ordering is checked from what really ran.
  */
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
-
-function workspace(): { dir: string; jobs: (name: string, text: string) => string; events: string } {
-  const temp = tempDir();
-  cleanups.push(temp.cleanup);
-  const dir = temp.path;
-  writeEventScript(dir);
-  return {
-    dir,
-    jobs: (name, text) => {
-      const path = join(dir, name);
-      writeFileSync(path, text);
-      return path;
-    },
-    events: join(dir, 'events.txt'),
-  };
-}
+const workspace = useWorkspaces();
 
 describe('tasker run (local)', () => {
   it('runs phases as barriers: no command of phase k+1 starts before every command of phase k ended', async () => {

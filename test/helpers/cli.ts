@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
+import { afterEach } from 'vitest';
 
 /** Runs the built entry points as processes, the way a user or a pod does. */
 
@@ -77,6 +78,39 @@ export function readSummary(workdir: string, runId: string): Record<string, unkn
   failed: { id: string; exitCode: number | null; log: string; tail?: string }[];
 } {
   return JSON.parse(readFileSync(join(workdir, '.tasker', 'runs', runId, 'summary.json'), 'utf8'));
+}
+
+export interface Workspace {
+  dir: string;
+  /** Writes DIR/NAME with `text`; returns its path. */
+  jobs: (name: string, text: string) => string;
+  /** Where ev.sh appends its lines. */
+  events: string;
+}
+
+/**
+ * Call once at the top of a test file: returns a maker of fresh workdirs holding ev.sh, each
+ * removed after its test.
+ */
+export function useWorkspaces(): () => Workspace {
+  const cleanups: (() => void)[] = [];
+  afterEach(() => {
+    for (const cleanup of cleanups.splice(0)) cleanup();
+  });
+  return () => {
+    const temp = tempDir();
+    cleanups.push(temp.cleanup);
+    writeEventScript(temp.path);
+    return {
+      dir: temp.path,
+      jobs: (name, text) => {
+        const path = join(temp.path, name);
+        writeFileSync(path, text);
+        return path;
+      },
+      events: join(temp.path, 'events.txt'),
+    };
+  };
 }
 
 /**

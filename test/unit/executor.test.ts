@@ -93,6 +93,12 @@ describe.each(implementations)('executor: %s', (_name, make) => {
     expect(processesMatching(`sleep ${marker}`)).toEqual([]);
   });
 
+  it('a command that ignores SIGTERM gets SIGKILL after the grace, and its reason says so', async () => {
+    const result = await executor.start(request('trap "" TERM; sleep 30', { timeoutMs: 300, killGraceMs: 300 })).result;
+    expect(result).toMatchObject({ outcome: 'timed-out', exitCode: null, signal: 'SIGKILL' });
+    expect(result.reason).toBe('timed out after 300ms; did not stop within the 300ms kill grace after SIGTERM');
+  });
+
   it('kills on request, and a second kill changes nothing', async () => {
     const handle = executor.start(request('sleep 20'));
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -196,6 +202,33 @@ describe('bash runners', () => {
     for (let i = 0; i < 40 && processesMatching(`sleep ${marker}`).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(processesMatching(`sleep ${marker}`)).toEqual([]);
     expect(await executor.start(request('echo again')).result).toMatchObject({ outcome: 'succeeded', tail: 'again\n' });
+  });
+
+  // bash reports a job a signal ended on its stderr, quoting the runner's own script: the result
+  // says how the command ended, the runner must say nothing.
+  it('say nothing of their own about a command a signal ended', async () => {
+    const complaints: string[] = [];
+    const executor = createRunnerExecutor({ shell: bash, onRunnerError: (line) => complaints.push(line) });
+    const graceKilled = await executor.start(request('trap "" TERM; sleep 30', { timeoutMs: 200, killGraceMs: 200 })).result;
+    expect(graceKilled).toMatchObject({ outcome: 'timed-out', signal: 'SIGKILL' });
+    // Ended at once: bash may reap it before the runner reaches its `wait`.
+    const selfKilled = await Promise.all(Array.from({ length: 4 }, () => executor.start(request('kill -KILL $$')).result));
+    for (const result of selfKilled) expect(result).toMatchObject({ outcome: 'failed', signal: 'SIGKILL' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(complaints).toEqual([]);
+  });
+
+  it('still report a log they cannot create', async () => {
+    const complaints: string[] = [];
+    const executor = createRunnerExecutor({ shell: bash, onRunnerError: (line) => complaints.push(line) });
+    // The log's directory disappears after the executor made it (someone cleaned up).
+    const gone = mkdtempSync(join(dir, 'gone-'));
+    expect(await executor.start(request('true', { logPath: join(gone, 'a.log') })).result).toMatchObject({ outcome: 'succeeded' });
+    rmSync(gone, { recursive: true });
+    const result = await executor.start(request('echo lost', { logPath: join(gone, 'b.log') })).result;
+    expect(result.outcome).toBe('failed');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(complaints.join('\n')).toContain('No such file or directory');
   });
 
   // Uses the built runner (npm test builds first): a plain node process cannot import TypeScript.

@@ -6,6 +6,7 @@ import {
   createScanAccumulator,
   lastSelectableLine,
   parseMarker,
+  phaseNameOf,
   planPhases,
   selects,
   type FileScan,
@@ -129,6 +130,14 @@ describe('planPhases without --split', () => {
         commandCount: 2,
       },
     ]);
+  });
+
+  it('names the phase of standard input "stdin" and of a process substitution "jobs", not "-" or "63"', () => {
+    for (const path of ['-', '/dev/stdin', '/dev/fd/0', '/proc/self/fd/0']) expect(phaseNameOf(path)).toBe('stdin');
+    for (const path of ['/dev/fd/63', '/proc/self/fd/11', '/proc/4242/fd/63']) expect(phaseNameOf(path)).toBe('jobs');
+    expect(phaseNameOf('some/dir/63')).toBe('63'); // a real file named 63 keeps its name
+    const phases = planPhases([scan(['echo a'], 0, '/dev/fd/63'), scan(['echo b'], 1, '-')], undefined);
+    expect(phases.map((phase) => phase.name)).toEqual(['jobs', 'stdin']);
   });
 
   it('splits a file at its markers; lines before the first marker form their own phase', () => {

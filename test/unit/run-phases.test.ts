@@ -305,9 +305,10 @@ describe('runPhases', () => {
     expect(h.records).toHaveLength(2);
     expect(h.phasesListed).toEqual(['one']);
     expect(outcome.interrupted).toBe(true);
-    expect(outcome.phases.map((p) => [p.name, p.status, p.succeeded, p.failed, p.skipped])).toEqual([
-      ['one', 'interrupted', 0, 0, 4],
-      ['two', 'not-started', 0, 0, 1],
+    // The two it stopped while running are interrupted, not skipped: skipped never started.
+    expect(outcome.phases.map((p) => [p.name, p.status, p.succeeded, p.failed, p.interrupted, p.skipped])).toEqual([
+      ['one', 'interrupted', 0, 0, 2, 2],
+      ['two', 'not-started', 0, 0, 0, 1],
     ]);
     expect(progress.running).toBe(0);
   });
@@ -326,6 +327,8 @@ describe('runPhases', () => {
     expect(h.records.map((record) => [record.attempt, record.outcome])).toEqual([[1, 'failed']]);
     expect(outcome.interrupted).toBe(true);
     expect(outcome.phases.map((p) => p.status)).toEqual(['interrupted', 'not-started']);
+    // It ran and failed, and lost its next attempt to the interrupt: interrupted, not skipped.
+    expect(outcome.phases.map((p) => [p.failed, p.interrupted, p.skipped])).toEqual([[0, 1, 0], [0, 0, 1]]);
   });
 
   it('uses the attempt number the dispatch reports, and settles after recording', async () => {

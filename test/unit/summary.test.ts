@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { formatSummary, totalsOf, type FailedCommand, type PhaseSummary, type RunSummary } from '../../tasker/report/summary.js';
 
 function phase(overrides: Partial<PhaseSummary>): PhaseSummary {
-  return { index: 1, name: 'p', runsOn: 'workers', status: 'succeeded', total: 0, succeeded: 0, alreadyDone: 0, failed: 0, skipped: 0, durationMs: 0, ...overrides };
+  return { index: 1, name: 'p', runsOn: 'workers', status: 'succeeded', total: 0, succeeded: 0, alreadyDone: 0, failed: 0, interrupted: 0, skipped: 0, durationMs: 0, ...overrides };
 }
 
 function failure(overrides: Partial<FailedCommand>): FailedCommand {
@@ -15,6 +15,7 @@ function summary(phases: PhaseSummary[], failed: FailedCommand[], overrides: Par
     status: failed.length > 0 ? 'failed' : 'succeeded',
     exitCode: failed.length > 0 ? 1 : 0,
     workdir: '/w',
+    mode: 'rabbitmq',
     startedAt: '2026-11-21T10:39:55.000Z',
     finishedAt: '2026-11-21T10:44:00.000Z',
     durationMs: 245_000,
@@ -29,9 +30,9 @@ describe('totalsOf', () => {
   it('adds up the phases', () => {
     const totals = totalsOf([
       phase({ total: 5, succeeded: 3, alreadyDone: 1, failed: 1, skipped: 0 }),
-      phase({ total: 4, succeeded: 0, alreadyDone: 0, failed: 0, skipped: 4 }),
+      phase({ total: 4, succeeded: 0, alreadyDone: 0, failed: 0, interrupted: 1, skipped: 3 }),
     ]);
-    expect(totals).toEqual({ commands: 9, succeeded: 3, alreadyDone: 1, failed: 1, skipped: 4 });
+    expect(totals).toEqual({ commands: 9, succeeded: 3, alreadyDone: 1, failed: 1, interrupted: 1, skipped: 3 });
   });
 });
 
@@ -44,7 +45,7 @@ describe('formatSummary', () => {
       ], []),
     );
     const lines = text.split('\n');
-    expect(lines[0]).toBe('Run 20261121-103955-k3x9: all commands succeeded (exit 0) in 4m05s');
+    expect(lines[0]).toBe('Run 20261121-103955-k3x9 finished in 4m05s: all 13 commands succeeded; tasker exit code 0');
     expect(lines[1]).toMatch(/^\s+phase\s+runs on\s+status\s+done\s+failed\s+skipped\s+duration$/);
     expect(lines[2]).toMatch(/^\s+setup\s+tasker\s+succeeded\s+3\s+0\s+0\s+850ms$/);
     expect(lines[3]).toMatch(/^\s+simulate\s+workers\s+succeeded\s+10\s+0\s+0\s+12\.3s$/);
@@ -63,7 +64,7 @@ describe('formatSummary', () => {
       summary([phase({ name: 'simulate', status: 'failed', total: 5, succeeded: 3, failed: 2 }), phase({ index: 2, name: 'aggregate', status: 'failed', total: 1, failed: 1 })], failed),
       { logPath: (relative) => `/w/${relative}` },
     );
-    expect(text.split('\n')[0]).toBe('Run 20261121-103955-k3x9: 3 commands failed (exit 1) in 4m05s');
+    expect(text.split('\n')[0]).toBe('Run 20261121-103955-k3x9 finished in 4m05s: 3 of 6 commands failed; tasker exit code 1');
     expect(text).toContain('Failed commands (3):');
     expect(text).toContain('  f1-L4  phase simulate, jobs.sh:4: exit 2, 3 attempts\n');
     expect(text).toContain('    command: python sim.py --seed 1\n');
@@ -98,7 +99,39 @@ describe('formatSummary', () => {
 
   it('says when a run was interrupted', () => {
     const text = formatSummary(summary([phase({ status: 'interrupted', total: 4, succeeded: 1, skipped: 3 })], [], { status: 'interrupted', exitCode: 130 }));
-    expect(text.split('\n')[0]).toBe('Run 20261121-103955-k3x9: interrupted (exit 130) in 4m05s');
+    expect(text.split('\n')[0]).toBe('Run 20261121-103955-k3x9 interrupted after 4m05s: 3 skipped; tasker exit code 130');
     expect(text).toMatch(/interrupted\s+1\s+0\s+3\s+0ms/);
+  });
+
+  it('counts commands stopped while running apart from those never started', () => {
+    const text = formatSummary(
+      summary([phase({ name: 'sims', status: 'interrupted', total: 36, succeeded: 2, interrupted: 2, skipped: 32 })], [], { status: 'interrupted', exitCode: 130 }),
+    );
+    const lines = text.split('\n');
+    expect(lines[0]).toBe('Run 20261121-103955-k3x9 interrupted after 4m05s: 2 interrupted while running, 32 skipped; tasker exit code 130');
+    expect(lines[1]).toMatch(/^\s+phase\s+runs on\s+status\s+done\s+failed\s+interrupted\s+skipped\s+duration$/);
+    expect(lines[2]).toMatch(/^\s+sims\s+workers\s+interrupted\s+2\s+0\s+2\s+32\s+0ms$/);
+  });
+
+  it('puts the exit code of a failed run apart as the tasker\'s, not after "1 command failed"', () => {
+    const text = formatSummary(summary([phase({ status: 'failed', total: 2, succeeded: 1, failed: 1 })], [failure({})]));
+    expect(text.split('\n')[0]).toBe('Run 20261121-103955-k3x9 finished in 4m05s: 1 of 2 commands failed; tasker exit code 1');
+    expect(text).not.toMatch(/failed \(exit 1\)/);
+  });
+
+  it('says a local run\'s workers phases ran on local slots', () => {
+    const phases = [phase({ name: 'setup', runsOn: 'tasker', total: 1, succeeded: 1 }), phase({ index: 2, name: 'sims', total: 4, succeeded: 4 })];
+    const lines = formatSummary(summary(phases, [], { mode: 'local' })).split('\n');
+    expect(lines[2]).toMatch(/^\s+setup\s+tasker\s+succeeded\s/);
+    expect(lines[3]).toMatch(/^\s+sims\s+local slots\s+succeeded\s/);
+    expect(formatSummary(summary(phases, [])).split('\n')[3]).toMatch(/^\s+sims\s+workers\s+succeeded\s/);
+  });
+
+  it('ends with where the results and logs are, for a successful run too', () => {
+    const records = { results: '/w/.tasker/runs/r/results.jsonl', logs: '/w/.tasker/runs/r/logs' };
+    const ok = formatSummary(summary([phase({ total: 1, succeeded: 1 })], []), { records });
+    expect(ok.endsWith('Results: /w/.tasker/runs/r/results.jsonl\nLogs:    /w/.tasker/runs/r/logs\n')).toBe(true);
+    const failed = formatSummary(summary([phase({ status: 'failed', total: 1, failed: 1 })], [failure({})]), { records });
+    expect(failed).toContain('Results: /w/.tasker/runs/r/results.jsonl\n');
   });
 });
