@@ -1,6 +1,6 @@
 import { backoffMs } from '../../shared/config/backoff.js';
 import { toResultRecord, type CommandRef, type ResultRecord } from '../../shared/state/results.js';
-import type { FailedCommand, PhaseSummary } from '../report/summary.js';
+import type { FailedCommand, PhaseSummary, RanAgain } from '../report/summary.js';
 import type { PhaseDispatch, Progress, RunPhasesOptions, RunPorts } from './phase-ports.js';
 
 /** One command of a phase: its attempts, each recorded, retried with backoff, and counted when it ends. */
@@ -19,6 +19,8 @@ export interface PhaseTally {
   progress: Progress;
   /** Failures of the whole run so far. */
   failed: FailedCommand[];
+  /** Commands of the whole run so far that started more than once. */
+  ranAgain: RanAgain;
   maxTailsKept: number;
 }
 
@@ -42,7 +44,7 @@ export async function runCommandAttempts(command: CommandRef, firstAttempt: numb
     const interrupted = signal.aborted && record.outcome !== 'succeeded';
     if (interrupted) record.outcome = 'interrupted';
     else if (outcome.deadLettered === true) record.outcome = 'dead-lettered';
-    if (outcome.starts !== undefined) record.starts = outcome.starts;
+    if (outcome.starts !== undefined) noteRanAgain(record, outcome.starts, tally.ranAgain);
     ports.record(record);
     await outcome.settle?.();
     tally.progress.finishedThisSession++;
@@ -99,4 +101,11 @@ function countFailure(command: CommandRef, record: ResultRecord, attempt: number
   if (record.reason !== undefined) failure.reason = record.reason;
   if (record.tail !== undefined && tally.failed.length < tally.maxTailsKept) failure.tail = record.tail;
   tally.failed.push(failure);
+}
+
+function noteRanAgain(record: ResultRecord, starts: number, ranAgain: RanAgain): void {
+  record.starts = starts;
+  if (starts < 2) return;
+  ranAgain.count++;
+  if (ranAgain.commands.length < 100) ranAgain.commands.push({ id: record.id, phase: record.phase, starts });
 }

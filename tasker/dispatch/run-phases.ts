@@ -1,5 +1,5 @@
 import type { PhaseSpec } from '../jobs/plan.js';
-import type { FailedCommand, PhaseSummary } from '../report/summary.js';
+import type { FailedCommand, PhaseSummary, RanAgain } from '../report/summary.js';
 import type { Progress, RunPhasesOptions, RunPorts } from './phase-ports.js';
 import { runPhase } from './phase-run.js';
 
@@ -15,6 +15,7 @@ export interface RunPhasesResult {
   phases: PhaseSummary[];
   failed: FailedCommand[];
   interrupted: boolean;
+  ranAgain: RanAgain;
 }
 
 function emptySummary(phase: PhaseSpec, alreadyDone: number): PhaseSummary {
@@ -42,6 +43,7 @@ export async function runPhases(
 ): Promise<RunPhasesResult> {
   const summaries = phases.map((phase) => emptySummary(phase, options.prior.succeededByPhase.get(phase.index) ?? 0));
   const failed: FailedCommand[] = [];
+  const ranAgain: RanAgain = { count: 0, commands: [] };
   const maxTailsKept = options.maxTailsKept ?? 100;
   let stopAfterPhase = false;
   progress.phaseCount = phases.length;
@@ -61,7 +63,7 @@ export async function runPhases(
       ports.logger.info({ phase: phase.name, commands: phase.commandCount }, 'phase already done in an earlier session');
       continue;
     }
-    await runPhase(phase, { ports, options, signal, tally: { stats, progress, failed, maxTailsKept } });
+    await runPhase(phase, { ports, options, signal, tally: { stats, progress, failed, ranAgain, maxTailsKept } });
     if (stats.failed > 0 && !options.keepGoing) {
       stopAfterPhase = true;
       if (position < phases.length - 1) {
@@ -69,5 +71,5 @@ export async function runPhases(
       }
     }
   }
-  return { phases: summaries, failed, interrupted: signal.aborted };
+  return { phases: summaries, failed, interrupted: signal.aborted, ranAgain };
 }

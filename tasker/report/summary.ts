@@ -57,6 +57,8 @@ export interface RunSummary {
   totals: { commands: number; succeeded: number; alreadyDone: number; failed: number; interrupted: number; skipped: number };
   phases: PhaseSummary[];
   failed: FailedCommand[];
+  /** Present when some command started more than once (distributed runs). */
+  ranAgain?: RanAgain;
 }
 
 export function totalsOf(phases: readonly PhaseSummary[]): RunSummary['totals'] {
@@ -77,6 +79,16 @@ export interface PhasesOutcome {
   phases: PhaseSummary[];
   failed: FailedCommand[];
   interrupted: boolean;
+  ranAgain?: RanAgain;
+}
+
+/**
+ * Distributed runs: commands whose attempt started more than once (a worker was lost or frozen
+ * while running it, so it ran again elsewhere; still counted once). `commands` lists the first 100.
+ */
+export interface RanAgain {
+  count: number;
+  commands: { id: string; phase: string; starts: number }[];
 }
 
 /** The session's summary: a failed command or a skipped phase makes the run failed. */
@@ -97,7 +109,16 @@ export function summarizeRun(input: { runId: string; workdir: string; mode: RunM
     totals,
     phases: outcome.phases,
     failed: outcome.failed,
+    ...(outcome.ranAgain !== undefined && outcome.ranAgain.count > 0 ? { ranAgain: outcome.ranAgain } : {}),
   };
+}
+
+/** The lines naming what ran more than once: commands must tolerate it (README, "What survives what"). */
+function ranAgainLines(ranAgain: RanAgain | undefined): string[] {
+  if (ranAgain === undefined || ranAgain.count === 0) return [];
+  const named = ranAgain.commands.slice(0, 10).map((c) => `${c.id} (${c.starts}x)`);
+  const more = ranAgain.count > named.length ? `, … ${ranAgain.count - named.length} more in summary.json` : '';
+  return ['', `Started more than once (a worker was lost or frozen mid-run; each counted once): ${ranAgain.count} command${ranAgain.count === 1 ? '' : 's'}: ${named.join(', ')}${more}`];
 }
 
 function pad(text: string, width: number, right = false): string {
@@ -211,8 +232,9 @@ export function formatSummary(summary: RunSummary, options: FormatOptions = {}):
       }
     }
   }
+  out.push(...ranAgainLines(summary.ranAgain));
   if (options.records !== undefined) {
-    if (summary.failed.length > 0) out.push('');
+    if (summary.failed.length > 0 || summary.ranAgain !== undefined) out.push('');
     out.push(`Results: ${options.records.results}`, `Logs:    ${options.records.logs}`);
   }
   return `${out.join('\n')}\n`;

@@ -512,6 +512,9 @@ const scenarios: Scenario[] = [
       const ranAgain = [...startsById].filter(([, n]) => n > 1).map(([id]) => id);
       const named = new Set(results.filter((r) => r.outcome === 'succeeded' && (r.starts ?? 1) > 1).map((r) => r.id));
       expect(ranAgain.filter((id) => !named.has(id)), 'commands that ran twice without saying so').toEqual([]);
+      const summary = readSummary(ctx.dir, `fault-${ctx.ns}`) as { ranAgain?: { count: number; commands: { id: string }[] } };
+      expect(summary.ranAgain?.count ?? 0, 'the summary counts what ran more than once').toBe(named.size);
+      expect(new Set(summary.ranAgain?.commands.map((c) => c.id) ?? [])).toEqual(named);
       expect(combined.frozen, 'workers frozen and thawed').toBe(2);
       expect(combined.redisKilled && combined.brokerRestarted).toBe(true);
     },
