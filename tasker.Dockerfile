@@ -4,18 +4,23 @@
 # /job holds the jobs file and its inputs; k8s/tasker.yml runs
 #   tasker run --run-id <the Job's uid> --split makita --stage /job/data --stage /job/bin /job/jobs.sh
 # As shipped, /job is the makita-shaped demo of examples/makita (bash stand-ins, runs anywhere).
-# Your own job: replace /job in an image of your own,
 #
-#   FROM tasker:0.1.0
+# Build (from the repository root):  docker build -f tasker.Dockerfile -t tasker:0.1.0 .
+#
+# Your own job: build on the stage without the demo (`runtime`: no /job at all, so nothing of the
+# demo's data/ or bin/ gets staged with your files),
+#
+#   docker build -f tasker.Dockerfile --target runtime -t tasker-runtime:0.1.0 .
+#
+#   FROM tasker-runtime:0.1.0
 #   COPY jobs.sh /job/jobs.sh
 #   COPY data /job/data
 #
-# or mount the jobs file from a ConfigMap at /job (see docs/kubernetes.md). Lines of a tasker
-# phase (makita's mkdir and describe lines) run in the tasker's own container: when they need
-# your software, build the tasker on your worker image instead (FROM your-worker-image, the same
-# COPY lines, and ENTRYPOINT ["/usr/bin/tini", "--", "/opt/tasker/bin/tasker.js"]).
-#
-# Build (from the repository root):  docker build -f tasker.Dockerfile -t tasker:0.1.0 .
+# and name in k8s/tasker.yml's args what your /job holds (drop `--stage /job/bin` without a bin/),
+# or mount the jobs file from a ConfigMap (k8s/examples/tasker-configmap.yml, docs/kubernetes.md).
+# Lines of a tasker phase (makita's mkdir and describe lines) run in the tasker's own container:
+# when they need your software, build the tasker on your worker image instead (FROM
+# your-worker-image, the same COPY lines, and ENTRYPOINT ["/usr/bin/tini", "--", "/opt/tasker/bin/tasker.js"]).
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -39,8 +44,8 @@ COPY package.json package-lock.json ./
 # dependency needs an install script.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
-# 3. The runtime: production dependencies, dist/, the entry points and the job.
-FROM ${NODE_IMAGE}
+# 3. The runtime: production dependencies, dist/ and the entry points; no job (a base for yours).
+FROM ${NODE_IMAGE} AS runtime
 # tini as PID 1 forwards SIGTERM to the tasker (which stops its commands, records them and exits
 # 130, so the Job's next pod resumes the run) and reaps orphaned processes; node as PID 1 would not.
 RUN apt-get update \
@@ -52,7 +57,6 @@ COPY --from=prod-deps /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./
 COPY bin ./bin
-COPY examples/makita /job
 RUN ln -s /opt/tasker/bin/tasker.js /usr/local/bin/tasker \
  && mkdir -p /work \
  && chown 1000:1000 /work
@@ -61,4 +65,9 @@ USER 1000:1000
 # The shared volume's mount point: commands run here, runs are recorded under .tasker/.
 WORKDIR /work
 ENTRYPOINT ["/usr/bin/tini", "--", "/opt/tasker/bin/tasker.js"]
+CMD ["--help"]
+
+# 4. The default image: the runtime with the demo job in /job.
+FROM runtime AS demo
+COPY examples/makita /job
 CMD ["run", "--split", "makita", "--stage", "/job/data", "--stage", "/job/bin", "/job/jobs.sh"]

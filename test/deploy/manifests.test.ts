@@ -16,8 +16,10 @@ import {
   dockerignorePatterns,
   execForm,
   findDoc,
+  imageOf,
   k8sDir,
   loadManifests,
+  nameOf,
   parseDockerfile,
   podTemplateOf,
   referencesIn,
@@ -62,7 +64,7 @@ function programOfImage(image: string): 'tasker' | 'worker' | undefined {
     const built = /docker build -f \S+ -t ([^:\s]+):/.exec(header)?.[1];
     const mapped = kustomization.images.find((entry) => entry.name === name)?.newName ?? name;
     if (built !== name && built !== mapped) continue;
-    const entrypoint = execForm(dockerfile.stages.at(-1)!, 'ENTRYPOINT')!;
+    const entrypoint = execForm(imageOf(dockerfile), 'ENTRYPOINT')!;
     const program = /bin\/(tasker|worker)\.js$/.exec(entrypoint.at(-1)!)?.[1];
     return program as 'tasker' | 'worker' | undefined;
   }
@@ -86,7 +88,7 @@ function ourContainers(): OurContainer[] {
     if (pod === undefined) continue;
     for (const container of pod.spec.containers) {
       const program = programOfImage(container.image ?? '');
-      if (program !== undefined) out.push({ where: `${file} ${doc.kind}/${doc.metadata?.name} container ${container.name}`, program, pod, container });
+      if (program !== undefined) out.push({ where: `${file} ${doc.kind}/${nameOf(doc)} container ${container.name}`, program, pod, container });
     }
   }
   return out;
@@ -155,7 +157,7 @@ describe('k8s/ manifests', () => {
 
   it('environment variables: each one a manifest sets is read by the program of its image (or only builds another)', () => {
     const containers = ourContainers();
-    expect(containers.map((item) => item.program).sort()).toEqual(['tasker', 'worker', 'worker']);
+    expect(containers.map((item) => item.program).sort()).toEqual(['tasker', 'tasker', 'worker', 'worker']);
     const problems: string[] = [];
     for (const { where, program, container } of containers) {
       const env = container.env ?? [];
@@ -368,6 +370,51 @@ describe('k8s/ manifests', () => {
     expect(podTemplateOf(workerDeployment.doc)!.spec.containers[0]!.image).toBe('tasker-worker');
   });
 
+  it('every run is a new Job with a generated name: two runs side by side need no edit', () => {
+    const jobs = manifests.filter((manifest) => manifest.doc.kind === 'Job');
+    expect(jobs.map((job) => job.file).sort()).toEqual(['k8s/examples/tasker-configmap.yml', 'k8s/tasker.yml']);
+    for (const { file, doc } of jobs) {
+      // A fixed name would make the second `kubectl create` fail while the first Job exists.
+      expect(doc.metadata!.name, file).toBeUndefined();
+      expect(doc.metadata!.generateName, file).toMatch(/^[a-z][a-z0-9-]*-$/);
+      const text = readFileSync(join(repoRoot, file), 'utf8');
+      expect(text, file).toContain(`kubectl create -f ${file}`);
+      expect(text, file).not.toMatch(/kubectl apply -f k8s\/(tasker|examples\/tasker-configmap)\.yml/);
+    }
+  });
+
+  it('k8s/examples/tasker-configmap.yml: the run of tasker.yml with the jobs file of a ConfigMap, no demo file staged', () => {
+    const example = findDoc(manifests, 'Job', 'tasker-configmap');
+    expect(example.file).toBe('k8s/examples/tasker-configmap.yml');
+    expect(example.doc.metadata!.namespace).toBe(namespace);
+    expect(example.doc.metadata!.labels).toEqual(taskerJob.doc.metadata!.labels);
+    const pod = structuredClone(podTemplateOf(example.doc)!);
+    const container = pod.spec.containers[0]!;
+    const volume = pod.spec.volumes!.find((candidate) => candidate.configMap !== undefined)!;
+    const mount = container.volumeMounts!.find((candidate) => candidate.name === volume.name)!;
+    expect(mount.readOnly).toBe(true);
+    const args = container.args!;
+    const jobsFile = args.at(-1)!;
+    expect(jobsFile.startsWith(`${mount.mountPath}/`), jobsFile).toBe(true);
+    expect(args.filter((arg) => arg.startsWith('/job'))).toEqual([]);
+    expect(args.slice(0, 3)).toEqual(podTemplateOf(taskerJob.doc)!.spec.containers[0]!.args!.slice(0, 3));
+    // The guide creates that ConfigMap with that key, and starts this file.
+    const key = jobsFile.slice(mount.mountPath.length + 1);
+    const guide = readFileSync(join(repoRoot, 'docs', 'kubernetes.md'), 'utf8');
+    expect(guide).toContain(`kubectl -n ${namespace} create configmap ${volume.configMap!.name} --from-file=${key}=`);
+    expect(guide).toContain(`kubectl create -f ${example.file}`);
+    // All else is tasker.yml's pod: same image, environment, security, volumes.
+    pod.spec.volumes = pod.spec.volumes!.filter((candidate) => candidate !== volume);
+    container.volumeMounts = container.volumeMounts!.filter((candidate) => candidate !== mount);
+    delete container.args;
+    const base = structuredClone(podTemplateOf(taskerJob.doc)!);
+    delete base.spec.containers[0]!.args;
+    expect(pod).toEqual(base);
+    // And the Job around it: retries, failure policy.
+    const jobSpec = (doc: Doc): Record<string, unknown> => ({ ...(doc['spec'] as Record<string, unknown>), template: undefined });
+    expect(jobSpec(example.doc)).toEqual(jobSpec(taskerJob.doc));
+  });
+
   it('the tasker and the workers mount the same ReadWriteMany claim at WORKDIR, the images’ working directory', () => {
     const claims = manifests.filter((manifest) => manifest.doc.kind === 'PersistentVolumeClaim' && manifest.doc.metadata?.name === 'tasker-work');
     expect(claims.map((claim) => claim.file).sort()).toEqual(['k8s/shared-volume.yml', 'k8s/volumes/nfs.yml', 'k8s/volumes/single-node.yml']);
@@ -377,7 +424,7 @@ describe('k8s/ manifests', () => {
       const mount = container.volumeMounts!.find((candidate) => candidate.mountPath === workdir);
       const volume = pod.spec.volumes!.find((candidate) => candidate.name === mount?.name);
       expect(volume?.persistentVolumeClaim?.claimName, where).toBe('tasker-work');
-      for (const dockerfile of Object.values(dockerfiles)) expect(workdirOf(dockerfile.stages.at(-1)!)).toBe(workdir);
+      for (const dockerfile of Object.values(dockerfiles)) expect(workdirOf(imageOf(dockerfile))).toBe(workdir);
       // The root filesystem is read-only: /tmp must be a writable volume.
       const tmp = container.volumeMounts!.find((candidate) => candidate.mountPath === '/tmp');
       expect(pod.spec.volumes!.find((candidate) => candidate.name === tmp?.name)?.emptyDir, where).toBeDefined();
@@ -439,11 +486,15 @@ describe('Dockerfiles', () => {
     const major = Number(/^node:(\d+)-(bookworm|trixie)-slim$/.exec(image)?.[1]);
     expect(major % 2, image).toBe(0);
     expect(major, image).toBeGreaterThanOrEqual(22);
-    for (const stage of dockerfile.stages) expect(stage.from).toBe(image);
+    // Each stage starts from that image, or from an earlier stage (the tasker's demo from its runtime).
+    for (const [i, stage] of dockerfile.stages.entries()) {
+      const earlier = dockerfile.stages.slice(0, i).map((candidate) => candidate.name);
+      expect(stage.from === image || earlier.includes(stage.from), stage.from).toBe(true);
+    }
   });
 
   it.each(entries)('%s: the runtime holds production dependencies, dist/ and the entry points; runs as a non-root user under tini', (program, dockerfile) => {
-    const final = dockerfile.stages.at(-1)!;
+    const final = imageOf(dockerfile);
     const copies = copiesOf(final);
     const fromStages = copies.filter((copy) => copy.from !== undefined);
     expect(fromStages.map((copy) => `${copy.from}:${copy.sources.join(',')}`).sort()).toEqual(['build:/src/dist', 'prod-deps:/src/node_modules']);
@@ -462,7 +513,7 @@ describe('Dockerfiles', () => {
   });
 
   it.each(entries)('%s: the entry point is a file the build produces, and runs that program', (program, dockerfile) => {
-    const entrypoint = execForm(dockerfile.stages.at(-1)!, 'ENTRYPOINT')!;
+    const entrypoint = execForm(imageOf(dockerfile), 'ENTRYPOINT')!;
     const script = repoPathOf(dockerfile, entrypoint[2]!);
     expect(script && relative(repoRoot, script)).toBe(`bin/${program}.js`);
     const imported = /^import '([^']+)';$/m.exec(readFileSync(script!, 'utf8'))![1]!;
@@ -478,7 +529,7 @@ describe('Dockerfiles', () => {
 
   it("tasker: the default command's job files are in the image", () => {
     const dockerfile = dockerfiles.tasker;
-    const command = execForm(dockerfile.stages.at(-1)!, 'CMD')!;
+    const command = execForm(imageOf(dockerfile), 'CMD')!;
     expect(command[0]).toBe('run');
     for (const arg of command.filter((item) => item.startsWith('/'))) {
       const path = repoPathOf(dockerfile, arg);
@@ -487,6 +538,26 @@ describe('Dockerfiles', () => {
     // k8s/tasker.yml gives the same job.
     const args = podTemplateOf(taskerJob.doc)!.spec.containers[0]!.args!;
     for (const arg of command.slice(1)) expect(args).toContain(arg);
+  });
+
+  it('tasker: the recipe for your own job builds on a stage without the demo, which has no /job', () => {
+    const dockerfile = dockerfiles.tasker;
+    const recipes = { 'tasker.Dockerfile': readFileSync(dockerfile.path, 'utf8'), 'docs/kubernetes.md': readFileSync(join(repoRoot, 'docs', 'kubernetes.md'), 'utf8') };
+    const demo = imageOf(dockerfile);
+    const underJob = (stage: ReturnType<typeof imageOf>): string[] => copiesOf(stage).filter((copy) => copy.destination === '/job' || copy.destination.startsWith('/job/')).map((copy) => copy.sources.join(','));
+    expect(underJob(demo)).toEqual(['examples/makita']); // the default image: the demo
+    for (const [where, text] of Object.entries(recipes)) {
+      const build = /docker build -f tasker\.Dockerfile --target (\S+) -t ([^\s:]+):(\S+) \./.exec(text);
+      expect(build, `${where}: no docker build --target line for the base of your own job`).not.toBeNull();
+      const [, target, image, tag] = build!;
+      const base = imageOf(dockerfile, target);
+      expect(underJob(base), where).toEqual([]);
+      expect(execForm(base, 'ENTRYPOINT'), where).toEqual(execForm(demo, 'ENTRYPOINT'));
+      expect(workdirOf(base), where).toBe(workdirOf(demo));
+      // The recipe builds FROM that image, never FROM the demo's (the worker image's recipe aside).
+      const froms = [...text.matchAll(/^[#\s]*FROM (\S+)/gm)].map((match) => match[1]!).filter((from) => /^tasker[:-]/.test(from) && !from.startsWith('tasker-worker:'));
+      expect(froms, where).toEqual([`${image}:${tag}`]);
+    }
   });
 
   it.each(entries)('%s: every COPY source exists and is in the build context', (_program, dockerfile) => {
@@ -535,7 +606,7 @@ describe('docs/kubernetes.md', () => {
   });
 
   it("uses the stack's namespace in every kubectl command", () => {
-    const kubectl = commands.filter((line) => /^\s*(\$ )?kubectl\b/.test(line) && !/\bkubectl (apply|delete) -[kf]\b|kubectl kustomize|kubectl (version|config)|kubectl create namespace|-A\b|--all-namespaces/.test(line));
+    const kubectl = commands.filter((line) => /^\s*(\$ )?kubectl\b/.test(line) && !/\bkubectl (apply|create|delete) -[kf]\b|kubectl kustomize|kubectl (version|config)|kubectl create namespace|-A\b|--all-namespaces/.test(line));
     expect(kubectl.length).toBeGreaterThan(10);
     for (const line of kubectl) expect(line, line).toMatch(new RegExp(`(-n|--namespace)[ =]${namespace}\\b`));
   });
@@ -550,6 +621,37 @@ describe('docs/kubernetes.md', () => {
     for (const [, kind, name] of references) expect(known.has(`${aliases[kind!] ?? kind}/${name}`), `${kind}/${name}`).toBe(true);
     // Pods addressed by name: the first RabbitMQ node.
     for (const [, pod] of commands.join('\n').matchAll(/\bexec (?:-it )?(tasker-rabbitmq-server-\d+)/g)) expect(pod).toBe(operator.firstPod);
+  });
+
+  it('starts runs with kubectl create (a new Job each), never kubectl apply of a Job file', () => {
+    const runs = commands.filter((line) => /kubectl (apply|create) -f k8s\/(tasker|examples\/tasker-configmap)\.yml/.test(line));
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    for (const line of runs) expect(line, line).toMatch(/kubectl create -f/);
+    expect(guide).not.toMatch(/kubectl apply -f k8s\/tasker\.yml/);
+    // The Job is addressed by the name `kubectl create` printed, not by a fixed one.
+    expect(commands.some((line) => /^JOB=\$\(kubectl create -f k8s\/tasker\.yml -o name\)$/.test(line))).toBe(true);
+  });
+
+  it('installs the RabbitMQ operator of one pinned release, and removes the same', () => {
+    const urls = [...guide.matchAll(/https:\/\/github\.com\/rabbitmq\/cluster-operator\/\S+?\.yml/g)].map((match) => match[0]);
+    expect(urls.length).toBeGreaterThanOrEqual(2);
+    for (const url of urls) expect(url).toMatch(/\/releases\/download\/v\d+\.\d+\.\d+\/cluster-operator\.yml$/);
+    expect(new Set(urls).size).toBe(1);
+    expect(guide).not.toMatch(/releases\/latest/);
+  });
+
+  it('shows how to get results out: kubectl cp from a pod of the shared volume, and from S3', () => {
+    const workdir = envValue(podTemplateOf(workerDeployment.doc)!.spec.containers[0]!, 'WORKDIR')!;
+    const copies = commands.filter((line) => new RegExp(`^kubectl -n ${namespace} cp "?\\$POD"?:${workdir}/`).test(line));
+    expect(copies.length, 'kubectl cp of outputs and of the run records').toBeGreaterThanOrEqual(2);
+    expect(copies.some((line) => line.includes('/.tasker/runs/'))).toBe(true);
+    // $POD is a pod that mounts the volume: a worker, found by its label.
+    const podLine = commands.find((line) => line.startsWith('POD=$(kubectl'))!;
+    expect(podLine).toContain(`-l app.kubernetes.io/name=${podTemplateOf(workerDeployment.doc)!.metadata!.labels!['app.kubernetes.io/name']}`);
+    // S3: keys are S3_PREFIX (the run id by default) / the path in the workdir.
+    const bucket = (manifests.find((manifest) => manifest.file === 'k8s/examples/s3-secret.yml')!.doc['stringData'] as Record<string, string>)['S3_BUCKET'];
+    expect(commands.some((line) => line.startsWith(`aws s3 sync "s3://${bucket}/$RUN_ID/"`))).toBe(true);
+    expect(commands.some((line) => line.includes(`s3://${bucket}/$RUN_ID/.tasker/runs/$RUN_ID/summary.json`))).toBe(true);
   });
 
   it('explains rabbitmqctl list_queues with the queue names the programs use', () => {

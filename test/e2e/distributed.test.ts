@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { readEvents, readResults, readSummary, tempDir, writeEventScript, type Event } from '../helpers/cli.js';
+import { readEvents, readResults, readSummary, repoRoot, tempDir, writeEventScript, type Event } from '../helpers/cli.js';
 import {
   cleanupNamespace,
   newNamespace,
@@ -349,6 +349,33 @@ describe('distributed runs', () => {
     expect(long.map((record) => record.outcome)).toEqual(['succeeded', 'succeeded']);
     expect(new Set(long.map((record) => record.worker)).size).toBe(2);
     expect(long.every((record) => record.attempt === 1)).toBe(true);
+  });
+
+  it('rabbitmqctl list_queues shows a worker as 1 consumer, 2 while it holds one ahead, as the README and the guide say', async () => {
+    // What the docs promise an operator: `consumers` is 1 per worker, 2 for a worker whose recent
+    // commands were short (its lookahead consumer, worker/lookahead.ts), also when idle after them.
+    const worker = await readyWorker({ ...ctx.env, LOG_LEVEL: 'debug' }, ['--workdir', ctx.dir, '--concurrency', '2']);
+    ctx.procs.push(worker.proc);
+    const consumers = async (): Promise<number> => (await queueCounts(services.amqpUrl, `${ctx.ns}.commands`))!.consumerCount;
+    expect(await consumers()).toBe(1);
+    const run = tasker('consumers', [jobs('jobs.sh', Array.from({ length: 200 }, (_, index) => `echo ${index}`))]);
+    const seen = new Set<number>();
+    while (run.exitCode === null) seen.add(await consumers());
+    const result = await run;
+    expect(result.exitCode, result.all).toBe(0);
+    expect([...seen].every((count) => count === 1 || count === 2), [...seen].join(',')).toBe(true);
+    // Idle now: 2 if the lookahead is on (its last change says prefetch 3), else 1; not a speed assertion.
+    const changes = worker.output().split('\n').filter((line) => line.includes('lookahead changed'));
+    const on = changes.length > 0 && changes.at(-1)!.includes('"prefetch":3');
+    await waitFor('the lookahead consumer to be settled', async () => (await consumers()) === (on ? 2 : 1));
+    expect(readResults(ctx.dir, 'consumers')).toHaveLength(200);
+
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const row = /^\| `consumers` \|.*\|$/m.exec(readme)?.[0] ?? '';
+    expect(row).toContain('1 per worker, 2 per worker whose recent commands were short');
+    expect(readme).toContain('N workers show as N to 2N `consumers`');
+    const guide = readFileSync(join(repoRoot, 'docs', 'kubernetes.md'), 'utf8');
+    expect(guide).toMatch(/`consumers`: 1 per worker, 2 per worker whose recent commands all took under a second[^|]*N workers show as N to 2N/);
   });
 
   it('a worker on SIGTERM finishes its command and exits 0; past the drain deadline it requeues it', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
@@ -10,7 +10,9 @@ import {
   execForm,
   expandReferences,
   findDoc,
+  imageOf,
   loadManifests,
+  nameOf,
   parseDockerfile,
   podTemplateOf,
   repoPathOf,
@@ -49,7 +51,11 @@ interface PodProcess {
 }
 
 /** What the kubelet would start for this pod template, mapped onto this machine. */
-async function podProcess(doc: Doc, dockerfile: Dockerfile, test: { workdir: string; namespace: string; jobUid: string }): Promise<PodProcess> {
+async function podProcess(
+  doc: Doc,
+  dockerfile: Dockerfile,
+  test: { workdir: string; namespace: string; jobUid: string; configMaps?: Record<string, Record<string, string>> },
+): Promise<PodProcess> {
   const pod = podTemplateOf(doc)!;
   const container = pod.spec.containers[0]!;
   const broker = new URL(services.amqpUrl);
@@ -70,12 +76,18 @@ async function podProcess(doc: Doc, dockerfile: Dockerfile, test: { workdir: str
       env.set(name, url.toString());
     }
   }
-  // The shared volume -> the test's directory; emptyDir volumes -> directories of their own.
+  // The shared volume -> the test's directory; emptyDir and ConfigMap volumes -> directories of
+  // their own, a ConfigMap's holding its keys as files.
   const mounts = new Map<string, string>();
   for (const mount of container.volumeMounts ?? []) {
     const volume = pod.spec.volumes!.find((candidate) => candidate.name === mount.name)!;
-    const path = volume.persistentVolumeClaim !== undefined ? test.workdir : join(test.workdir, '..', `${doc.metadata!.name}-${mount.name}`);
+    const path = volume.persistentVolumeClaim !== undefined ? test.workdir : join(test.workdir, '..', `${nameOf(doc)}-${mount.name}`);
     mkdirSync(path, { recursive: true });
+    if (volume.configMap !== undefined) {
+      const data = test.configMaps?.[volume.configMap.name];
+      if (data === undefined) throw new Error(`${nameOf(doc)}: the test gives no ConfigMap ${volume.configMap.name}`);
+      for (const [key, text] of Object.entries(data)) writeFileSync(join(path, key), text);
+    }
     mounts.set(mount.mountPath, path);
   }
   const mapPath = (path: string): string => {
@@ -88,7 +100,7 @@ async function podProcess(doc: Doc, dockerfile: Dockerfile, test: { workdir: str
   env.set('TASKER_NAMESPACE', test.namespace);
 
   // The image: ENTRYPOINT (tini, then the program) and CMD, unless the container overrides them.
-  const final = dockerfile.stages.at(-1)!;
+  const final = imageOf(dockerfile);
   const entrypoint = container.command ?? execForm(final, 'ENTRYPOINT')!;
   expect(entrypoint.slice(0, 2)).toEqual(['/usr/bin/tini', '--']);
   const program = repoPathOf(dockerfile, entrypoint[2]!)!;
@@ -264,5 +276,23 @@ describe('k8s/tasker.yml and k8s/worker.yml, run as processes', () => {
     expect(freshResult.exitCode, fresh.output()).toBe(0);
     expect(fresh.output()).not.toContain('resuming run');
     expect(readdirSync(join(ctx.workdir, '.tasker', 'runs')).sort()).toEqual([jobUid, newJob].sort());
+  });
+
+  it('k8s/examples/tasker-configmap.yml runs the jobs file of the ConfigMap the guide creates, staging nothing of the demo', async () => {
+    // The guide's command: kubectl -n NS create configmap NAME --from-file=KEY=PATH
+    const guide = readFileSync(join(repoRoot, 'docs', 'kubernetes.md'), 'utf8');
+    const [, name, key, path] = /kubectl -n \S+ create configmap (\S+) --from-file=([^=\s]+)=(\S+)/.exec(guide)!;
+    await startWorkers();
+    const jobUid = randomUUID();
+    ctx.runIds.push(jobUid);
+    const example = findDoc(manifests, 'Job', 'tasker-configmap').doc;
+    const configMaps = { [name!]: { [key!]: readFileSync(join(repoRoot, path!), 'utf8') } };
+    const proc = spawnPod(await podProcess(example, dockerfiles.tasker, { workdir: ctx.workdir, namespace: ctx.ns, jobUid, configMaps }));
+    ctx.procs.push(proc);
+    const result = await proc;
+    expect(result.exitCode, result.all).toBe(0);
+    expect(readSummary(ctx.workdir, jobUid).status).toBe('succeeded');
+    expect(readFileSync(join(ctx.workdir, 'out', 'count.txt'), 'utf8').trim()).toBe('12 parts done');
+    expect(readdirSync(ctx.workdir).sort()).toEqual(['.tasker', 'out']);
   });
 });

@@ -11,7 +11,16 @@ import { repoRoot } from './cli.js';
 
 export const k8sDir = join(repoRoot, 'k8s');
 
-export type Doc = Record<string, unknown> & { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string; labels?: Record<string, string> } };
+export type Doc = Record<string, unknown> & {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; generateName?: string; namespace?: string; labels?: Record<string, string> };
+};
+
+/** A document's name; for one created with a generated name (`generateName: tasker-`), its stem (`tasker`). */
+export function nameOf(doc: Doc): string | undefined {
+  return doc.metadata?.name ?? doc.metadata?.generateName?.replace(/-$/, '');
+}
 
 export interface Manifest {
   /** Relative to the repository root, e.g. k8s/worker.yml. */
@@ -51,7 +60,7 @@ export function manifestsOf(file: string): Doc[] {
 }
 
 export function findDoc(manifests: readonly Manifest[], kind: string, name: string): Manifest {
-  const found = manifests.filter((manifest) => manifest.doc.kind === kind && manifest.doc.metadata?.name === name);
+  const found = manifests.filter((manifest) => manifest.doc.kind === kind && nameOf(manifest.doc) === name);
   if (found.length !== 1) throw new Error(`expected one ${kind} ${name} under k8s/, found ${found.length}`);
   return found[0]!;
 }
@@ -79,14 +88,14 @@ export interface Container {
   readinessProbe?: { httpGet?: { path: string; port: string | number } };
   livenessProbe?: { httpGet?: { path: string; port: string | number } };
   securityContext?: Record<string, unknown>;
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 
 export interface PodTemplate {
   metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
   spec: {
     containers: Container[];
-    volumes?: { name: string; persistentVolumeClaim?: { claimName: string }; emptyDir?: object }[];
+    volumes?: { name: string; persistentVolumeClaim?: { claimName: string }; emptyDir?: object; configMap?: { name: string } }[];
     securityContext?: Record<string, unknown>;
     terminationGracePeriodSeconds?: number;
     automountServiceAccountToken?: boolean;
@@ -232,6 +241,19 @@ export function parseDockerfile(path: string): Dockerfile {
   return { path, globalArgs, stages };
 }
 
+/**
+ * What an image built to `target` (default: the last stage, Docker's default target) holds: the
+ * instructions of that stage after those of the stages it is built FROM, in order.
+ */
+export function imageOf(dockerfile: Dockerfile, target?: string): Stage {
+  const stage = target === undefined ? dockerfile.stages.at(-1)! : dockerfile.stages.find((candidate) => candidate.name === target);
+  if (stage === undefined) throw new Error(`${dockerfile.path}: no stage ${target}`);
+  const base = dockerfile.stages.slice(0, dockerfile.stages.indexOf(stage)).find((candidate) => candidate.name === stage.from);
+  if (base === undefined) return stage;
+  const inherited = imageOf(dockerfile, base.name);
+  return { name: stage.name, from: inherited.from, instructions: [...inherited.instructions, ...stage.instructions] };
+}
+
 function expandArgs(text: string, args: Record<string, string>): string {
   return text.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (match, name: string) => args[name] ?? match);
 }
@@ -281,8 +303,8 @@ export function workdirOf(stage: Stage): string {
  * COPY lines; `--from` a build stage maps that stage's WORKDIR to the repository root, since the
  * build stages copy the repository's layout there. Undefined when the path comes from elsewhere.
  */
-export function repoPathOf(dockerfile: Dockerfile, imagePath: string): string | undefined {
-  const final = dockerfile.stages.at(-1)!;
+export function repoPathOf(dockerfile: Dockerfile, imagePath: string, target?: string): string | undefined {
+  const final = imageOf(dockerfile, target);
   const copies = copiesOf(final)
     .filter((copy) => imagePath === copy.destination || imagePath.startsWith(`${copy.destination}/`))
     .sort((a, b) => b.destination.length - a.destination.length);
