@@ -13,6 +13,8 @@ import { poisonRecord, toResultRecord, type ResultRecord } from '../shared/state
  * Guarantees:
  * - an invalid message, or with a signing key one whose signature does not verify, is
  *   dead-lettered, never run, never requeued;
+ * - a command of an interrupted (stopped) run is not run: it is acked and taken off the run's
+ *   published attempts in one Redis step, so the tasker that resumes the run publishes it again;
  * - a command whose result is already recorded is not run again (duplicate delivery); its
  *   result is sent again, in case the first sender died before sending it;
  * - one lease per command: a redelivered copy of a command that is still running elsewhere
@@ -114,12 +116,16 @@ function fieldsOf(message: CommandMessage): Fields {
 async function begin(message: CommandMessage, owner: string, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled | undefined> {
   const { logger, store } = ports;
   const fields = fieldsOf(message);
-  const running = { worker: ports.workerId, attempt: message.attempt, since: new Date().toISOString(), command: message.command.slice(0, 500), phase: message.phase };
   for (let waited = 0; ; waited++) {
-    const begun = await store.beginCommand(message.runId, message.id, message.attempt, owner, ports.leaseTtlMs, running, ports.startLimit);
+    const begun = await store.beginCommand(message.runId, message.id, message.attempt, owner, ports.leaseTtlMs, ports.startLimit);
     if (begun.kind === 'started') return undefined;
     if (begun.kind === 'cancelled') {
       logger.info(fields, 'run was purged: dropping its command');
+      return { decision: 'ack' };
+    }
+    if (begun.kind === 'stopped') {
+      // Taken off the run's published attempts with this answer: its resume publishes it again.
+      logger.info(fields, 'run is interrupted: command not run, its tasker publishes it again on resume');
       return { decision: 'ack' };
     }
     if (begun.kind === 'finished') {

@@ -33,7 +33,8 @@ export interface Names {
   cancelledKey(runId: string): string;
 }
 
-export type RunKeyPart = 'meta' | 'done' | 'results' | 'running' | 'published' | 'starts' | `lease:${string}`;
+/** `stopped`: set while the run is interrupted; workers drop its commands (see the begin script). */
+export type RunKeyPart = 'meta' | 'done' | 'results' | 'published' | 'starts' | 'stopped' | `lease:${string}`;
 
 export function names(namespace: string = defaultNamespace): Names {
   return {

@@ -3,22 +3,22 @@ import type { Names } from '../config/names.js';
 import { parseStoredJson } from './redis-json.js';
 import type { RunScripts } from './redis-scripts.js';
 import { parseResultLine, type ResultRecord } from './results.js';
-import type { BeginOutcome, RunningInfo, RunStore } from './run-store.js';
+import type { BeginOutcome, RunStore } from './run-store.js';
 
 /**
- * One command's state during a run: the lease of the worker running it, "running", its latest
+ * One command's state during a run: the lease of the worker running it, its starts, its latest
  * result, and which attempt the tasker has published.
  */
 
 type CommandState = Pick<
   RunStore,
-  'beginCommand' | 'recordStart' | 'finishCommand' | 'abandonCommand' | 'renewLease' | 'latestResults' | 'running' | 'markPublished' | 'clearPublished' | 'publishedAttempts'
+  'beginCommand' | 'recordStart' | 'finishCommand' | 'abandonCommand' | 'renewLease' | 'latestResults' | 'markPublished' | 'clearPublished' | 'publishedAttempts'
 >;
 
 /** The begin script's reply: [kind] or [kind, detail]. */
 function parseBeginReply(reply: string[]): BeginOutcome {
   const [kind, detail] = reply;
-  if (kind === 'cancelled') return { kind };
+  if (kind === 'cancelled' || kind === 'stopped') return { kind };
   if (kind === 'started') return { kind };
   if (kind === 'finished') {
     const record = parseResultLine(detail ?? '');
@@ -35,21 +35,29 @@ function parseBeginReply(reply: string[]): BeginOutcome {
 export function createCommandState(redis: Redis, scripts: RunScripts, names: Names): CommandState {
   const key = names.runKey;
   return {
-    async beginCommand(runId, id, attempt, owner, ttlMs, running, startLimit) {
-      const keys = [names.cancelledKey(runId), key(runId, 'results'), key(runId, 'done'), key(runId, `lease:${id}`), key(runId, 'running'), key(runId, 'starts')];
-      const reply = await scripts.taskerBegin(...keys, id, String(attempt), owner, String(ttlMs), JSON.stringify(running), String(startLimit));
+    async beginCommand(runId, id, attempt, owner, ttlMs, startLimit) {
+      const keys = [
+        names.cancelledKey(runId),
+        key(runId, 'results'),
+        key(runId, 'done'),
+        key(runId, `lease:${id}`),
+        key(runId, 'starts'),
+        key(runId, 'stopped'),
+        key(runId, 'published'),
+      ];
+      const reply = await scripts.taskerBegin(...keys, id, String(attempt), owner, String(ttlMs), String(startLimit));
       return parseBeginReply(reply as string[]);
     },
     async recordStart(runId, id, attempt, worker, owner, ttlMs) {
       return Number(await scripts.taskerStart(key(runId, 'starts'), key(runId, `lease:${id}`), id, String(attempt), worker, owner, String(ttlMs)));
     },
     async finishCommand(runId, record, owner) {
-      const keys = [key(runId, 'results'), key(runId, 'done'), key(runId, 'running'), key(runId, `lease:${record.id}`), key(runId, 'starts')];
+      const keys = [key(runId, 'results'), key(runId, 'done'), key(runId, `lease:${record.id}`), key(runId, 'starts')];
       const succeededAttempt = record.outcome === 'succeeded' ? String(record.attempt) : '';
       await scripts.taskerFinish(...keys, record.id, JSON.stringify(record), succeededAttempt, owner);
     },
     async abandonCommand(runId, id, owner, started) {
-      const keys = [key(runId, 'running'), key(runId, `lease:${id}`), key(runId, 'starts')];
+      const keys = [key(runId, `lease:${id}`), key(runId, 'starts')];
       await scripts.taskerAbandon(...keys, id, owner, started === undefined ? '' : String(started.attempt), started?.worker ?? '');
     },
     async renewLease(runId, id, owner, ttlMs) {
@@ -64,15 +72,6 @@ export function createCommandState(redis: Redis, scripts: RunScripts, names: Nam
         if (record !== undefined) found.set(ids[index]!, record);
       });
       return found;
-    },
-    async running(runId) {
-      const all = await redis.hgetall(key(runId, 'running'));
-      const out = new Map<string, RunningInfo>();
-      for (const [id, json] of Object.entries(all)) {
-        const info = parseStoredJson<RunningInfo>(json);
-        if (info !== undefined) out.set(id, info);
-      }
-      return out;
     },
     async markPublished(runId, id, attempt) {
       await redis.hset(key(runId, 'published'), id, String(attempt));

@@ -1,13 +1,14 @@
 import type { Redis } from 'ioredis';
 import type { Names } from '../config/names.js';
 import { parseStoredJson } from './redis-json.js';
+import type { RunScripts } from './redis-scripts.js';
 import type { RunMeta, RunStore } from './run-store.js';
 
-/** Runs as a whole: their meta record, the index of runs, cancelling, and removing their keys. */
+/** Runs as a whole: their meta record, the index of runs, stopping, cancelling, and removing their keys. */
 
-type RunRecords = Pick<RunStore, 'registerRun' | 'updateRun' | 'getRun' | 'latestRunIds' | 'cancelRun' | 'purgeRun' | 'expireRun'>;
+type RunRecords = Pick<RunStore, 'registerRun' | 'updateRun' | 'stopRun' | 'getRun' | 'latestRunIds' | 'cancelRun' | 'purgeRun' | 'expireRun'>;
 
-export function createRunRecords(redis: Redis, names: Names): RunRecords {
+export function createRunRecords(redis: Redis, scripts: RunScripts, names: Names): RunRecords {
   const key = names.runKey;
   return {
     async registerRun(meta) {
@@ -15,12 +16,15 @@ export function createRunRecords(redis: Redis, names: Names): RunRecords {
         .multi()
         .hset(key(meta.runId, 'meta'), { json: JSON.stringify(meta) })
         .zadd(names.runsIndexKey, Date.parse(meta.startedAt), meta.runId)
+        .del(key(meta.runId, 'stopped'))
         .exec();
     },
     async updateRun(runId, fields) {
-      const current = parseStoredJson<RunMeta>(await redis.hget(key(runId, 'meta'), 'json'));
-      if (current === undefined) return;
-      await redis.hset(key(runId, 'meta'), { json: JSON.stringify({ ...current, ...fields }) });
+      await scripts.taskerUpdateRun(key(runId, 'meta'), JSON.stringify(fields));
+    },
+    async stopRun(runId) {
+      // No expiry: an interrupted run may be resumed days later; `tasker purge` removes it.
+      await redis.set(key(runId, 'stopped'), '1');
     },
     async getRun(runId) {
       return parseStoredJson<RunMeta>(await redis.hget(key(runId, 'meta'), 'json'));
@@ -45,7 +49,7 @@ export function createRunRecords(redis: Redis, names: Names): RunRecords {
     },
     async expireRun(runId, seconds) {
       const multi = redis.multi();
-      for (const part of ['meta', 'done', 'results', 'running', 'published', 'starts'] as const) multi.expire(key(runId, part), seconds);
+      for (const part of ['meta', 'done', 'results', 'published', 'starts'] as const) multi.expire(key(runId, part), seconds);
       await multi.exec();
     },
   };

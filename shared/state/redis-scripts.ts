@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 /**
  * The Lua scripts that make a command's state changes atomic: each runs in one round trip, so
  * two workers given the same command cannot both start it, and a result is never recorded
- * without "running" and the lease being cleared with it.
+ * without the lease and the starts being cleared with it.
  */
 
 // Renew only the caller's own lease: compare-and-expire.
@@ -12,8 +12,12 @@ const renewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.
 // A command's starts (starts hash, field = id): {attempt, n, workers}, the starts of its current
 // attempt that have no result yet. Only a start counts towards poison, never a delivery.
 
-// KEYS: cancelled, results, done, lease, running, starts.
-// ARGV: id, attempt, owner, ttlMs, running JSON, start limit (0: none).
+// KEYS: cancelled, results, done, lease, starts, stopped, published.
+// ARGV: id, attempt, owner, ttlMs, start limit (0: none).
+// A command of a stopped (interrupted) run is dropped, and its publication taken back in the
+// same step: the tasker that resumes the run clears "stopped" before it reads "published", so it
+// publishes again exactly the commands dropped here, and awaits the others.
+// What runs where is not kept here: workers' heartbeats say it (one source for `tasker status`).
 const beginScript = `
 if redis.call('exists', KEYS[1]) == 1 then return {'cancelled'} end
 local latest = redis.call('hget', KEYS[2], ARGV[1])
@@ -21,27 +25,27 @@ if latest then
   local ok, record = pcall(cjson.decode, latest)
   if ok and (tonumber(record['attempt']) == tonumber(ARGV[2]) or record['outcome'] == 'succeeded') then return {'finished', latest} end
 end
-local limit = tonumber(ARGV[6])
+if redis.call('exists', KEYS[6]) == 1 then
+  if redis.call('hget', KEYS[7], ARGV[1]) == ARGV[2] then redis.call('hdel', KEYS[7], ARGV[1]) end
+  return {'stopped'}
+end
+local limit = tonumber(ARGV[5])
 if limit > 0 and redis.call('exists', KEYS[4]) == 0 then
-  local starts = redis.call('hget', KEYS[6], ARGV[1])
+  local starts = redis.call('hget', KEYS[5], ARGV[1])
   if starts then
     local ok, s = pcall(cjson.decode, starts)
     if ok and tonumber(s['attempt']) == tonumber(ARGV[2]) and tonumber(s['n']) >= limit then return {'poison', starts} end
   end
 end
-if redis.call('set', KEYS[4], ARGV[3], 'PX', ARGV[4], 'NX') then
-  redis.call('hset', KEYS[5], ARGV[1], ARGV[5])
-  return {'started'}
-end
+if redis.call('set', KEYS[4], ARGV[3], 'PX', ARGV[4], 'NX') then return {'started'} end
 return {'busy', redis.call('get', KEYS[4]) or ''}`;
 
-// KEYS: results, done, running, lease, starts. ARGV: id, record JSON, succeeded attempt or '', owner.
+// KEYS: results, done, lease, starts. ARGV: id, record JSON, succeeded attempt or '', owner.
 const finishScript = `
 redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
-redis.call('hdel', KEYS[3], ARGV[1])
-redis.call('hdel', KEYS[5], ARGV[1])
+redis.call('hdel', KEYS[4], ARGV[1])
 if ARGV[3] ~= '' then redis.call('hset', KEYS[2], ARGV[1], ARGV[3]) end
-if redis.call('get', KEYS[4]) == ARGV[4] then redis.call('del', KEYS[4]) end
+if redis.call('get', KEYS[3]) == ARGV[4] then redis.call('del', KEYS[3]) end
 return 1`;
 
 // KEYS: starts, lease. ARGV: id, attempt, worker, owner, ttlMs. Returns the starts of this
@@ -65,14 +69,24 @@ s['n'] = tonumber(s['n']) + 1
 redis.call('hset', KEYS[1], ARGV[1], cjson.encode(s))
 return s['n']`;
 
-// KEYS: running, lease, starts. ARGV: id, owner, attempt whose start is taken back ('' for none), worker.
+// KEYS: meta. ARGV: fields JSON. Merges the fields into the run's meta record in one step, so a
+// heartbeat in flight cannot write back a state the end of the run just replaced.
+const updateRunScript = `
+local stored = redis.call('hget', KEYS[1], 'json')
+if not stored then return 0 end
+local ok, meta = pcall(cjson.decode, stored)
+if not ok then return 0 end
+for k, v in pairs(cjson.decode(ARGV[1])) do meta[k] = v end
+redis.call('hset', KEYS[1], 'json', cjson.encode(meta))
+return 1`;
+
+// KEYS: lease, starts. ARGV: id, owner, attempt whose start is taken back ('' for none), worker.
 // A command given up for a known reason (drain, hand-back) did not kill its worker: its start
 // no longer counts.
 const abandonScript = `
-redis.call('hdel', KEYS[1], ARGV[1])
-if redis.call('get', KEYS[2]) == ARGV[2] then redis.call('del', KEYS[2]) end
+if redis.call('get', KEYS[1]) == ARGV[2] then redis.call('del', KEYS[1]) end
 if ARGV[3] == '' then return 1 end
-local stored = redis.call('hget', KEYS[3], ARGV[1])
+local stored = redis.call('hget', KEYS[2], ARGV[1])
 if not stored then return 1 end
 local ok, s = pcall(cjson.decode, stored)
 if not ok or tonumber(s['attempt']) ~= tonumber(ARGV[3]) or tonumber(s['n']) < 1 then return 1 end
@@ -83,18 +97,19 @@ if type(workers) == 'table' then
     if workers[i] == ARGV[4] then table.remove(workers, i) break end
   end
 end
-if s['n'] == 0 then redis.call('hdel', KEYS[3], ARGV[1]) else redis.call('hset', KEYS[3], ARGV[1], cjson.encode(s)) end
+if s['n'] == 0 then redis.call('hdel', KEYS[2], ARGV[1]) else redis.call('hset', KEYS[2], ARGV[1], cjson.encode(s)) end
 return 1`;
 
 /** The scripts as commands on the client: keys first, then arguments, all as strings. */
-export type RunScripts = Record<'taskerBegin' | 'taskerFinish' | 'taskerStart' | 'taskerAbandon' | 'taskerRenew', (...args: string[]) => Promise<unknown>>;
+export type RunScripts = Record<'taskerBegin' | 'taskerFinish' | 'taskerStart' | 'taskerAbandon' | 'taskerRenew' | 'taskerUpdateRun', (...args: string[]) => Promise<unknown>>;
 
 export function defineRunScripts(redis: Redis): RunScripts {
   // Scripts run by hash (EVALSHA; ioredis loads them on a NOSCRIPT reply): their text is not sent per call.
-  redis.defineCommand('taskerBegin', { numberOfKeys: 6, lua: beginScript });
-  redis.defineCommand('taskerFinish', { numberOfKeys: 5, lua: finishScript });
+  redis.defineCommand('taskerBegin', { numberOfKeys: 7, lua: beginScript });
+  redis.defineCommand('taskerFinish', { numberOfKeys: 4, lua: finishScript });
   redis.defineCommand('taskerStart', { numberOfKeys: 2, lua: startScript });
-  redis.defineCommand('taskerAbandon', { numberOfKeys: 3, lua: abandonScript });
+  redis.defineCommand('taskerAbandon', { numberOfKeys: 2, lua: abandonScript });
   redis.defineCommand('taskerRenew', { numberOfKeys: 1, lua: renewScript });
+  redis.defineCommand('taskerUpdateRun', { numberOfKeys: 1, lua: updateRunScript });
   return redis as unknown as RunScripts;
 }

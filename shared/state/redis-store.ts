@@ -7,7 +7,7 @@ import { defineRunScripts } from './redis-scripts.js';
 import { createWorkerRegistry } from './redis-workers.js';
 import type { RunStore } from './run-store.js';
 
-export type { BeginOutcome, CommandStarts, RunMeta, RunningInfo, RunState, RunStore, WorkerInfo } from './run-store.js';
+export type { BeginOutcome, CommandStarts, RunMeta, RunState, RunStore, WorkerInfo } from './run-store.js';
 
 /**
  * Run state shared by tasker and workers, in Redis. The entry point of the Redis adapter; its
@@ -17,10 +17,11 @@ export type { BeginOutcome, CommandStarts, RunMeta, RunningInfo, RunState, RunSt
  *   meta       hash   state, phase, counts, tasker heartbeat (for `tasker status` and purge)
  *   done       hash   command id -> attempt that succeeded (duplicate deliveries are skipped)
  *   results    hash   command id -> latest result record (JSON), written before the message is acked
- *   running    hash   command id -> {worker, since, attempt} while it runs
  *   published  hash   command id -> attempt in flight (a resumed tasker does not publish it again)
+ *   stopped    string set while the run is interrupted: workers drop its commands (and unpublish them)
  *   lease:ID   string owner of a running command, with a TTL renewed by the owner's heartbeat
  * NS:runs      sorted set of run ids by start time;   NS:worker:ID  worker heartbeat, with a TTL
+ * (what each worker runs: the only record of what runs where)
  */
 
 /**
@@ -33,7 +34,7 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
   await connectRedis(redis, url, logger);
   return {
     ...createCommandState(redis, scripts, names),
-    ...createRunRecords(redis, names),
+    ...createRunRecords(redis, scripts, names),
     ...createWorkerRegistry(redis, names),
     async close() {
       await redis.quit().catch(() => redis.disconnect());

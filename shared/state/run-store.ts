@@ -5,7 +5,8 @@ import type { ResultRecord } from './results.js';
  * the Redis adapter (redis-store.ts) implements it, and re-exports these types.
  */
 
-export type RunState = 'running' | 'finished' | 'cancelled';
+/** `interrupted`: stopped by its tasker (Ctrl-C, SIGTERM); its queued commands wait for a resume. */
+export type RunState = 'running' | 'interrupted' | 'finished' | 'cancelled';
 
 export interface RunMeta {
   runId: string;
@@ -23,14 +24,7 @@ export interface RunMeta {
   status?: string;
 }
 
-export interface RunningInfo {
-  worker: string;
-  attempt: number;
-  since: string;
-  command: string;
-  phase: string;
-}
-
+/** A worker's heartbeat: the one record of what runs where (`tasker status` reads nothing else for it). */
 export interface WorkerInfo {
   id: string;
   host: string;
@@ -43,9 +37,11 @@ export interface WorkerInfo {
 /** What a worker may do with a delivered command, decided atomically in Redis. */
 export type BeginOutcome =
   | { kind: 'cancelled' }
+  /** The run is stopped (interrupted): not run, and no longer published, so its resume publishes it again. */
+  | { kind: 'stopped' }
   /** A result for this attempt (or a success of any attempt) is already recorded. */
   | { kind: 'finished'; record: ResultRecord }
-  /** Lease taken and the command marked running: run it. */
+  /** Lease taken: run it. */
   | { kind: 'started' }
   /** Another live worker holds the lease: it is running this command right now. */
   | { kind: 'busy'; holder: string }
@@ -62,26 +58,31 @@ export interface CommandStarts {
 
 export interface RunStore {
   /**
-   * One round trip: cancelled? already finished? started `startLimit` times without a result
-   * (poison; 0: no limit)? else take the lease and mark it running.
+   * One round trip: cancelled? already finished? run stopped (then it is taken off the run's
+   * published attempts)? started `startLimit` times without a result (poison; 0: no limit)? else
+   * take the lease.
    */
-  beginCommand(runId: string, id: string, attempt: number, owner: string, ttlMs: number, running: RunningInfo, startLimit: number): Promise<BeginOutcome>;
+  beginCommand(runId: string, id: string, attempt: number, owner: string, ttlMs: number, startLimit: number): Promise<BeginOutcome>;
   /**
    * Just before the command runs: if `owner` still holds the lease, renews it and counts a start
    * of this attempt by this worker, returning the starts so far; else -1 (do not run it).
    */
   recordStart(runId: string, id: string, attempt: number, worker: string, owner: string, ttlMs: number): Promise<number>;
-  /** One round trip: record the result, clear "running" and the starts, release the caller's lease. */
+  /** One round trip: record the result, clear the starts, release the caller's lease. */
   finishCommand(runId: string, record: ResultRecord, owner: string): Promise<void>;
   /**
-   * Gives a command up without a result (drain, hand-back): clear "running", release the lease,
+   * Gives a command up without a result (drain, hand-back): release the lease,
    * and with `started`, take its start back (it ended for a known reason, not by killing its worker).
    */
   abandonCommand(runId: string, id: string, owner: string, started?: { attempt: number; worker: string }): Promise<void>;
   /** Latest recorded result of each command, for the ids given (missing ones are left out). */
   latestResults(runId: string, ids: readonly string[]): Promise<Map<string, ResultRecord>>;
+  /** Records the run as run by this tasker; a stopped run is no longer stopped (before its published attempts are read). */
   registerRun(meta: RunMeta): Promise<void>;
+  /** Merges `fields` into the run's record in one step. */
   updateRun(runId: string, fields: Partial<RunMeta>): Promise<void>;
+  /** Marks the run stopped: workers drop its queued commands, untouched, until it is registered again. */
+  stopRun(runId: string): Promise<void>;
   getRun(runId: string): Promise<RunMeta | undefined>;
   latestRunIds(count: number): Promise<string[]>;
   cancelRun(runId: string): Promise<void>;
@@ -89,7 +90,6 @@ export interface RunStore {
   clearPublished(runId: string, id: string): Promise<void>;
   publishedAttempts(runId: string): Promise<Map<string, number>>;
   renewLease(runId: string, id: string, owner: string, ttlMs: number): Promise<boolean>;
-  running(runId: string): Promise<Map<string, RunningInfo>>;
   workerHeartbeat(info: WorkerInfo, ttlMs: number): Promise<void>;
   removeWorker(id: string): Promise<void>;
   workers(): Promise<WorkerInfo[]>;

@@ -47,7 +47,7 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
     killGraceMs: config.killGraceMs,
     maxInFlight: config.maxInFlight,
     stallWarningMs: config.stallWarningMs,
-    recordedAttempts: prior.attempts,
+    recordedAttempts: prior.resultAttempts,
     staleAfterMs: 3 * heartbeatIntervalMs(config.progressIntervalMs),
     upload: perCommand?.spec,
     signingKey: config.signingKey,

@@ -34,7 +34,10 @@ export interface DistributedRunOptions {
   maxInFlight: number;
   /** Warn when no worker consumes, or nothing finished, for this long. */
   stallWarningMs: number;
-  /** Highest attempt per command already in results.jsonl (from earlier sessions). */
+  /**
+   * Highest attempt per command with a result in results.jsonl (from earlier sessions). Attempts
+   * recorded as interrupted are not counted: they may still be queued or running on a worker.
+   */
   recordedAttempts: ReadonlyMap<string, number>;
   /** Outputs workers upload after each success; undefined: none. */
   upload: OutputSpec | undefined;

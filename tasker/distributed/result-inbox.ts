@@ -15,7 +15,7 @@ export interface ResultInboxOptions {
   runId: string;
   store: Pick<RunStore, 'clearPublished'>;
   awaited: AwaitedAttempts;
-  /** Highest attempt per command already in results.jsonl (from earlier sessions). */
+  /** Highest attempt per command with a result in results.jsonl (from earlier sessions; interrupted ones not counted). */
   recordedAttempts: ReadonlyMap<string, number>;
 }
 

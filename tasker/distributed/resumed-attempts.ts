@@ -18,7 +18,12 @@ export interface ResumedAttempts {
   claim(commandId: string, attempt: number): ClaimedAttempt;
 }
 
-/** `recordedAttempts`: the highest attempt per command already in results.jsonl (from earlier sessions). */
+/**
+ * `recordedAttempts`: the highest attempt per command with a result in results.jsonl (from
+ * earlier sessions). An attempt the previous tasker recorded as interrupted has none: if it is
+ * still published (queued, or running on a worker), it is awaited, so it runs once, not twice.
+ * One a worker dropped while the run was stopped is no longer published: it is published again.
+ */
 export async function loadResumedAttempts(
   store: Pick<RunStore, 'publishedAttempts'>,
   runId: string,

@@ -60,7 +60,10 @@ export function runningMeta(start: RunStart): RunMeta {
 
 export interface RunProgressRecorder {
   heartbeat(progress: Progress): Promise<void>;
-  /** Records the final counts and the end; a run that is not over is left for the next tasker to take over at once. */
+  /**
+   * Records the final counts and the end. A run that is not over (interrupted) is stopped: its
+   * queued commands are not run until a tasker resumes it, which it may do at once.
+   */
   finish(status: string, runOver: boolean, progress: Progress): Promise<void>;
 }
 
@@ -74,12 +77,9 @@ export function createRunProgressRecorder(store: RunStore, runId: string): RunPr
       await store.updateRun(runId, { heartbeatAt: new Date().toISOString(), ...progressFields(progress) });
     },
     async finish(status, runOver, progress) {
-      await store.updateRun(runId, {
-        state: runOver ? 'finished' : 'running',
-        status,
-        heartbeatAt: runOver ? new Date().toISOString() : new Date(0).toISOString(),
-        ...progressFields(progress),
-      });
+      // Stopped before it says so: whoever reads "interrupted" can count on workers not starting its commands.
+      if (!runOver) await store.stopRun(runId);
+      await store.updateRun(runId, { state: runOver ? 'finished' : 'interrupted', status, heartbeatAt: new Date().toISOString(), ...progressFields(progress) });
       if (runOver) await store.expireRun(runId, finishedRunTtlSeconds);
     },
   };

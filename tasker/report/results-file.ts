@@ -31,17 +31,24 @@ export interface PriorResults {
   succeeded: Set<string>;
   /** Attempts made so far per command, so new attempts get new numbers (and new log files). */
   attempts: Map<string, number>;
+  /**
+   * The highest attempt per command that ended with its result. An attempt recorded as
+   * `interrupted` is left out: in a distributed run it may still be queued or running on a
+   * worker, and a resumed run awaits it rather than publishing the command a second time.
+   */
+  resultAttempts: Map<string, number>;
   succeededByPhase: Map<number, number>;
 }
 
 export async function readPriorResults(path: string): Promise<PriorResults> {
-  const prior: PriorResults = { succeeded: new Set(), attempts: new Map(), succeededByPhase: new Map() };
+  const prior: PriorResults = { succeeded: new Set(), attempts: new Map(), resultAttempts: new Map(), succeededByPhase: new Map() };
   if (!existsSync(path)) return prior;
   const lines = createReadStream(path).pipe(split2());
   for await (const line of lines as AsyncIterable<string>) {
     const record = parseResultLine(line);
     if (record === undefined) continue;
     prior.attempts.set(record.id, Math.max(prior.attempts.get(record.id) ?? 0, record.attempt));
+    if (record.outcome !== 'interrupted') prior.resultAttempts.set(record.id, Math.max(prior.resultAttempts.get(record.id) ?? 0, record.attempt));
     if (record.outcome === 'succeeded' && !prior.succeeded.has(record.id)) {
       prior.succeeded.add(record.id);
       prior.succeededByPhase.set(record.phaseIndex, (prior.succeededByPhase.get(record.phaseIndex) ?? 0) + 1);

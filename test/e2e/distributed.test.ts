@@ -1,17 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { readEvents, readResults, readSummary, repoRoot, tempDir, writeEventScript, type Event } from '../helpers/cli.js';
+import { describe, expect, inject, it } from 'vitest';
+import { readEvents, readResults, readSummary, repoRoot, type Event } from '../helpers/cli.js';
 import {
-  cleanupNamespace,
-  newNamespace,
   queueCounts,
   readyWorker,
-  serviceEnv,
   spawnTasker,
   spawnWorker,
-  stopAll,
+  useTestNamespace,
   waitFor,
   watchOutput,
   withChannel,
@@ -25,28 +22,7 @@ import {
 
 const services = { amqpUrl: inject('amqpUrl'), redisUrl: inject('redisUrl') };
 
-interface Ctx {
-  ns: string;
-  dir: string;
-  env: Record<string, string>;
-  procs: Proc[];
-  runIds: string[];
-  cleanup: () => void;
-}
-let ctx: Ctx;
-
-beforeEach(() => {
-  const temp = tempDir('tasker-dist-');
-  const ns = newNamespace();
-  ctx = { ns, dir: temp.path, env: serviceEnv(services, ns), procs: [], runIds: [], cleanup: temp.cleanup };
-  writeEventScript(ctx.dir);
-});
-
-afterEach(async () => {
-  await stopAll(ctx.procs);
-  await cleanupNamespace(services, ctx.ns, ctx.runIds);
-  ctx.cleanup();
-});
+const ctx = useTestNamespace(services, 'tasker-dist-');
 
 function events(): Event[] {
   return readEvents(join(ctx.dir, 'events.txt'));
@@ -399,10 +375,13 @@ describe('distributed runs', () => {
 
   it('tasker status shows what runs where; tasker purge refuses a live run and cleans a finished one', async () => {
     await addWorkers(1);
-    const run = tasker('ops', ['--progress-interval', '500ms', jobs('jobs.sh', ['bash ev.sh 3', 'bash ev.sh 0'])]);
+    // f1-L1 runs until the test creates "go": the run is live for as long as the test needs.
+    const run = tasker('ops', ['--progress-interval', '500ms', jobs('jobs.sh', ['bash ev.sh 0; while [ ! -e go ]; do sleep 0.05; done', 'bash ev.sh 0'])]);
     await waitFor('a command to start', () => events().some((e) => e.event === 'start'));
-    await new Promise((resolve) => setTimeout(resolve, 700)); // a heartbeat with the phase
-    const status = await spawnTasker(ctx.env, ['status', 'ops']);
+    // What runs is what the workers' heartbeats say: the worker's next beat (within a second or so) shows it.
+    const statusNow = (): Proc => spawnTasker(ctx.env, ['status', 'ops']);
+    let status = await statusNow();
+    await waitFor('status to show the running command', async () => /f1-L1 +on /.test(status.stdout) || /f1-L1 +on /.test((status = await statusNow()).stdout));
     expect(status.exitCode, status.all).toBe(0);
     expect(status.stdout).toContain('Run ops: running');
     expect(status.stdout).toMatch(/f1-L1 +on /);
@@ -415,6 +394,7 @@ describe('distributed runs', () => {
     const refused = await spawnTasker(ctx.env, ['purge', 'ops']);
     expect(refused.exitCode).toBe(2);
     expect(refused.stderr).toContain('in progress');
+    writeFileSync(join(ctx.dir, 'go'), '');
     expect((await run).exitCode).toBe(0);
     // A finished run shows its final counts, not those of its last heartbeat.
     const finished = await spawnTasker(ctx.env, ['status', 'ops']);

@@ -3,7 +3,8 @@ import { createServer } from 'node:net';
 import amqp from 'amqplib';
 import { execa, type ResultPromise } from 'execa';
 import { Redis } from 'ioredis';
-import { taskerBin, workerBin, repoRoot } from './cli.js';
+import { afterEach, beforeEach } from 'vitest';
+import { taskerBin, tempDir, workerBin, repoRoot, writeEventScript } from './cli.js';
 
 /** Helpers for tests that run the tasker and several workers against the real RabbitMQ and Redis. */
 
@@ -129,4 +130,37 @@ export async function freePort(): Promise<number> {
   const port = (server.address() as { port: number }).port;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** One test's own namespace, workdir (with ev.sh), processes and run ids. */
+export interface TestNamespace {
+  ns: string;
+  dir: string;
+  env: Record<string, string>;
+  /** Killed after the test. */
+  procs: Proc[];
+  /** Their result queues are deleted after the test. */
+  runIds: string[];
+}
+
+/**
+ * Gives every test of the file a fresh namespace and workdir (the returned object is refilled
+ * before each test); afterwards its processes are killed and its queues, keys and files removed.
+ */
+export function useTestNamespace(services: Services, dirPrefix: string): TestNamespace {
+  const ctx = {} as TestNamespace;
+  let removeDir = (): void => undefined;
+  beforeEach(() => {
+    const temp = tempDir(dirPrefix);
+    const ns = newNamespace();
+    Object.assign(ctx, { ns, dir: temp.path, env: serviceEnv(services, ns), procs: [], runIds: [] });
+    removeDir = temp.cleanup;
+    writeEventScript(ctx.dir);
+  });
+  afterEach(async () => {
+    await stopAll(ctx.procs);
+    await cleanupNamespace(services, ctx.ns, ctx.runIds);
+    removeDir();
+  });
+  return ctx;
 }

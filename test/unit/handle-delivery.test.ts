@@ -131,6 +131,15 @@ describe('handleDelivery', () => {
     expect(f.calls).not.toContain('start');
   });
 
+  it('sets aside, without running it, a command of an interrupted run (its resume publishes it again)', async () => {
+    // A second begin would say started: the command must not wait for the run to be resumed either.
+    const f = fakes([{ kind: 'stopped' }, { kind: 'started' }]);
+    const handled = await handleDelivery(content, f.ports, f.control);
+    expect(handled.decision).toBe('ack');
+    expect(handled.afterSettle).toBeUndefined();
+    expect(f.calls).toEqual(['begin', 'release']);
+  });
+
   it('waits while another worker holds the lease, and never runs the command twice', async () => {
     const record = { id: 'f1-L7', attempt: 1, outcome: 'succeeded' } as ResultRecord;
     const f = fakes([{ kind: 'busy', holder: 'w2#1' }, { kind: 'busy', holder: 'w2#1' }, { kind: 'finished', record }]);

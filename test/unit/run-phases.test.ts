@@ -47,7 +47,7 @@ function commands(fileIndex: number, lines: readonly number[]): PlannedCommand[]
 }
 
 function noPrior(): PriorResults {
-  return { succeeded: new Set(), attempts: new Map(), succeededByPhase: new Map() };
+  return { succeeded: new Set(), attempts: new Map(), resultAttempts: new Map(), succeededByPhase: new Map() };
 }
 
 function newProgress(): Progress {

@@ -1,0 +1,81 @@
+import { formatDuration } from '../../shared/config/duration.js';
+import type { RunMeta, WorkerInfo } from '../../shared/state/redis-store.js';
+
+/**
+ * What `tasker status` prints. What runs comes from one place only, the workers' own heartbeats:
+ * the "Running" list of a run and the "Workers" section are two views of the same snapshot, and a
+ * worker that died drops out of both when its heartbeat expires.
+ */
+
+/** A tasker heartbeat older than this means no tasker is running the run. */
+export const taskerGoneAfterMs = 30_000;
+
+export type RunningCommand = WorkerInfo['running'][number] & { worker: string };
+
+export interface StatusReport {
+  run: RunMeta | undefined;
+  runId: string | undefined;
+  queue: { name: string; ready: number; consumers: number } | undefined;
+  runQueue: { name: string; ready: number } | undefined;
+  deadLetters: number | undefined;
+  /** This run's commands the workers say they are running, oldest first (for --json: read off `workers`). */
+  running: RunningCommand[];
+  workers: WorkerInfo[];
+}
+
+/** The commands of `runId` in the workers' heartbeats, oldest first. */
+export function runningOf(workers: readonly WorkerInfo[], runId: string | undefined): RunningCommand[] {
+  if (runId === undefined) return [];
+  return workers
+    .flatMap((worker) => worker.running.filter((item) => item.runId === runId).map((item) => ({ ...item, worker: worker.id })))
+    .sort((a, b) => a.since.localeCompare(b.since));
+}
+
+/** How long ago `iso` was; undefined for a time that is missing, unparsable or not after 1970 (never a real heartbeat). */
+export function agoMs(iso: string, now: number): number | undefined {
+  const at = Date.parse(iso);
+  return Number.isFinite(at) && at > 0 ? now - at : undefined;
+}
+
+/** Whether the run's tasker sent a heartbeat within `taskerGoneAfterMs`. */
+export function taskerAlive(run: RunMeta, now: number): boolean {
+  const ago = agoMs(run.heartbeatAt, now);
+  return run.state === 'running' && ago !== undefined && ago <= taskerGoneAfterMs;
+}
+
+function runLines(run: RunMeta, running: number, now: number): string[] {
+  const ago = agoMs(run.heartbeatAt, now);
+  const state = run.state === 'running' && !taskerAlive(run, now) ? 'running, but its tasker has not been heard of' : run.state;
+  const status = run.status !== undefined && run.status !== run.state ? ` (${run.status})` : '';
+  const when = ago === undefined ? 'no heartbeat recorded' : run.state === 'running' ? `last heartbeat ${formatDuration(ago)} ago` : `ended ${formatDuration(ago)} ago`;
+  const lines = [
+    `Run ${run.runId}: ${state}${status}; started ${run.startedAt}; tasker ${run.host}, ${when}`,
+    `  phase ${run.phaseIndex}/${run.phaseCount} ${run.phase || '-'}: ${run.done}/${run.total} done, ${run.failed} failed, ${running} running`,
+  ];
+  if (run.state === 'interrupted') {
+    lines.push(`  its queued commands wait, not run, until it is resumed: tasker run --resume ${run.runId} --workdir ${run.workdir}`);
+  }
+  return lines;
+}
+
+export function formatStatus(report: StatusReport, now: number): string {
+  const running = runningOf(report.workers, report.runId);
+  const out: string[] = report.run === undefined ? ['No runs recorded in Redis.'] : runLines(report.run, running.length, now);
+  if (report.queue !== undefined) out.push(`  work queue ${report.queue.name}: ${report.queue.ready} waiting, ${report.queue.consumers} consumers`);
+  if (report.runQueue !== undefined) out.push(`  result queue ${report.runQueue.name}: ${report.runQueue.ready} results not yet read`);
+  if (report.deadLetters !== undefined && report.deadLetters > 0) out.push(`  dead letters: ${report.deadLetters} (see the dead-letter queue; tasker purge does not touch it)`);
+  if (running.length > 0) {
+    out.push('', `Running (${running.length}):`);
+    for (const item of running) {
+      const command = item.command.length > 80 ? `${item.command.slice(0, 80)}…` : item.command;
+      out.push(`  ${item.id.padEnd(12)} on ${item.worker}, attempt ${item.attempt}, for ${formatDuration(now - Date.parse(item.since))}: ${command}`);
+    }
+  }
+  out.push('', `Workers (${report.workers.length}):`);
+  if (report.workers.length === 0) out.push('  none is sending heartbeats');
+  for (const worker of report.workers) {
+    const busy = worker.running.length === 0 ? 'idle' : `busy with ${worker.running.map((r) => `${r.runId}/${r.id}`).join(', ')}`;
+    out.push(`  ${worker.id.padEnd(24)} concurrency ${worker.concurrency}, ${busy}`);
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import type { RunMeta, WorkerInfo } from '../../shared/state/redis-store.js';
+import { formatStatus, type StatusReport } from '../../tasker/commands/ops-command.js';
+
+/** What `tasker status` prints, from a report collected in Redis and RabbitMQ. */
+
+const now = Date.parse('2026-11-29T20:00:00.000Z');
+
+function meta(fields: Partial<RunMeta>): RunMeta {
+  return {
+    runId: 'r1',
+    state: 'running',
+    startedAt: '2026-11-29T19:50:00.000Z',
+    heartbeatAt: '2026-11-29T19:59:59.000Z',
+    host: 'laptop-42',
+    workdir: '/data/w',
+    phase: 'sims',
+    phaseIndex: 1,
+    phaseCount: 2,
+    total: 10,
+    done: 4,
+    failed: 0,
+    ...fields,
+  };
+}
+
+function worker(id: string, running: WorkerInfo['running']): WorkerInfo {
+  return { id, host: 'h', pid: 1, concurrency: 2, startedAt: '2026-11-29T19:00:00.000Z', running };
+}
+
+function report(run: RunMeta, workers: WorkerInfo[] = []): StatusReport {
+  return { run, runId: run.runId, queue: undefined, runQueue: undefined, deadLetters: undefined, running: [], workers };
+}
+
+describe('tasker status', () => {
+  it('shows a run whose tasker was interrupted as interrupted, with when it ended and how to resume it', () => {
+    const text = formatStatus(report(meta({ state: 'interrupted', status: 'interrupted', heartbeatAt: '2026-11-29T19:59:50.000Z' })), now);
+    expect(text).toContain('Run r1: interrupted; started 2026-11-29T19:50:00.000Z; tasker laptop-42, ended 10.0s ago\n');
+    expect(text).toContain('tasker run --resume r1 --workdir /data/w');
+    expect(text).not.toMatch(/\bRun r1: running/);
+  });
+
+  it('never shows a heartbeat of 1970 as hours ago', () => {
+    const text = formatStatus(report(meta({ heartbeatAt: new Date(0).toISOString() })), now);
+    expect(text).not.toMatch(/\d{4,}h\d\dm/);
+    expect(text).toContain('no heartbeat recorded');
+  });
+
+  it('lists as running exactly what the workers say they run, the same in both sections', () => {
+    const since = '2026-11-29T19:59:30.000Z';
+    const workers = [
+      worker('w-a', [{ runId: 'r1', id: 'f1-L3', attempt: 1, since, command: 'sim 3' }]),
+      worker('w-b', [
+        { runId: 'other', id: 'f1-L1', attempt: 1, since, command: 'x' },
+        { runId: 'r1', id: 'f1-L4', attempt: 2, since, command: 'sim 4' },
+      ]),
+    ];
+    // Whatever else may claim to run (report.running is empty here), the printout reads the workers.
+    const text = formatStatus(report(meta({}), workers), now);
+    expect(text).toContain('4/10 done, 0 failed, 2 running');
+    expect(text).toContain('Running (2):');
+    expect(text).toMatch(/f1-L3 +on w-a, attempt 1, for 30.0s: sim 3/);
+    expect(text).toMatch(/f1-L4 +on w-b, attempt 2, for 30.0s: sim 4/);
+    expect(text).not.toMatch(/f1-L1 +on/);
+    expect(text).toContain('busy with r1/f1-L3');
+  });
+});
