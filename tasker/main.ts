@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { commandEnvironment } from '../shared/config/config-values.js';
 import { removeScratchDirsSync } from './jobs/scratch-dirs.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
+import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
 import { createLogger, type Logger } from '../shared/observe/logger.js';
 import type { MetricsServer } from '../shared/observe/metrics-server.js';
@@ -21,11 +22,19 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-async function writeStdout(chunk: string): Promise<void> {
-  if (!process.stdout.write(chunk)) {
-    await new Promise<void>((resolve) => process.stdout.once('drain', () => resolve()));
-  }
-}
+/**
+ * When stdout's reader goes away (`tasker plan --json FILE | head`), a command whose only product
+ * is what it prints ends at once, quietly, exit 0. A run does not: its record is on disk, so it
+ * finishes and exits with its own code; only the printed summary is lost.
+ */
+let runInProgress = false;
+const stdout = createStdout(process.stdout, (error) => {
+  if (!isClosedStdoutError(error)) process.stderr.write(`tasker: cannot write to stdout: ${errorMessage(error)}\n`);
+  if (runInProgress) return;
+  removeScratchDirsSync();
+  process.exit(isClosedStdoutError(error) ? ExitCode.ok : ExitCode.internal);
+});
+const writeStdout = stdout.write;
 
 async function planAction(files: string[], flags: { split?: string; json?: boolean }): Promise<number> {
   // --split is checked by the parser (.choices()).
@@ -36,6 +45,7 @@ async function planAction(files: string[], flags: { split?: string; json?: boole
 }
 
 async function runAction(files: string[], flags: RunFlags): Promise<number> {
+  runInProgress = true;
   const config = loadRunConfig(files, flags, process.env, process.cwd());
   const terminal = process.stderr.isTTY ? process.stderr : undefined;
   const logger = createLogger({ level: config.logLevel, pretty: terminal !== undefined, name: 'tasker' });
@@ -81,7 +91,7 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
       executor,
       commandEnv,
       metrics: metricsServer?.metrics,
-      writeOut: (text) => process.stdout.write(text),
+      writeOut: stdout.writeNow,
       terminal,
       cwd: process.cwd(),
       signal: controller.signal,
@@ -119,7 +129,7 @@ function buildProgram(setExitCode: SetExitCode): Command {
     .version(packageJson.version)
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
-    .configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `tasker: ${text}` : text) });
+    .configureOutput({ writeOut: stdout.writeNow, writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `tasker: ${text}` : text) });
   addPlanCommand(program, setExitCode);
   addRunCommand(program, setExitCode);
   addStatusCommand(program, setExitCode);
@@ -192,7 +202,7 @@ function addStatusCommand(program: Command, setExitCode: SetExitCode): void {
         await withOps(flags, async (backend, names) => {
           const { collectStatus, formatStatus } = await import('./commands/ops-command.js');
           const report = await collectStatus(backend, names, runId);
-          process.stdout.write(flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, Date.now()));
+          stdout.writeNow(flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, Date.now()));
           return ExitCode.ok;
         }),
       );
@@ -209,7 +219,7 @@ function addPurgeCommand(program: Command, setExitCode: SetExitCode): void {
         await withOps(flags, async (backend, names) => {
           const { purgeRun } = await import('./commands/ops-command.js');
           const report = await purgeRun(backend, names, runId, flags.force === true, Date.now());
-          process.stdout.write(
+          stdout.writeNow(
             `Purged run ${report.runId}: result queue ${report.queueDeleted ? 'deleted' : 'already gone'}, ${report.keysRemoved} Redis keys removed; workers will drop any of its commands still queued.\n`,
           );
           return ExitCode.ok;
@@ -255,4 +265,5 @@ async function main(argv: string[]): Promise<number> {
 
 const code = await main(process.argv);
 // Let stdout drain before exiting (a piped summary or plan must not be cut short).
-process.stdout.write('', () => process.exit(code));
+if (stdout.closed) process.exit(code);
+else process.stdout.write('', () => process.exit(code));

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { commandEnvironment } from '../shared/config/config-values.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
+import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
 import { createLogger } from '../shared/observe/logger.js';
 import type { MetricsServer } from '../shared/observe/metrics-server.js';
@@ -9,6 +10,12 @@ import { loadWorkerConfig, type WorkerFlags } from './config.js';
 import { startWorker } from './worker-service.js';
 
 /** Composition root of the worker: parse, wire, handle signals, own the exit code. */
+
+// The worker prints only help and version to stdout (logs go to stderr); a reader that went away
+// (`worker --help | head -1`) ends it quietly, like other Unix tools, not with an EPIPE stack trace.
+const stdout = createStdout(process.stdout, (error) => {
+  if (!isClosedStdoutError(error)) process.stderr.write(`worker: cannot write to stdout: ${errorMessage(error)}\n`);
+});
 
 async function main(argv: string[]): Promise<number> {
   // The AWS SDK warns on every start under Node 20 that its 2027 releases will need Node 22. The
@@ -28,7 +35,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--metrics-port <port>', 'serve /healthz, /livez and /metrics on this port (default: $METRICS_PORT; unset: off)')
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
-    .configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `worker: ${text}` : text) });
+    .configureOutput({ writeOut: stdout.writeNow, writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `worker: ${text}` : text) });
   let flags: WorkerFlags;
   try {
     program.parse(argv);
@@ -88,4 +95,5 @@ async function main(argv: string[]): Promise<number> {
 }
 
 const code = await main(process.argv);
-process.stdout.write('', () => process.exit(code));
+if (stdout.closed) process.exit(code);
+else process.stdout.write('', () => process.exit(code));
