@@ -13,6 +13,7 @@ import { loadOpsConfig, loadRunConfig, type OpsFlags, type RunFlags } from './co
 import type { Backend } from './distributed/distributed-backend.js';
 import { formatPlanText, scanAndPlan, writePlanJson } from './jobs/planning.js';
 import { runRun } from './commands/run-command.js';
+import { describeInvocation, invocationFacts } from './invocation.js';
 
 /** Composition root of the tasker: parses the command line, wires the parts, owns the exit code. */
 
@@ -94,6 +95,7 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
       writeOut: stdout.writeNow,
       terminal,
       cwd: process.cwd(),
+      invocation: describeInvocation(invocationFacts(process.argv, process.env, process.cwd())),
       signal: controller.signal,
       now: Date.now,
       onPrepared: () => {
