@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { commandEnvironment } from '../shared/config/config-values.js';
+import { commandEnvironment, logLevels } from '../shared/config/config-values.js';
+import { planHelp, purgeHelp, runHelp, statusHelp } from './help-text.js';
 import { removeScratchDirsSync } from './jobs/scratch-dirs.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
@@ -13,14 +14,15 @@ import { loadOpsConfig, loadRunConfig, type OpsFlags, type RunFlags } from './co
 import type { Backend } from './distributed/distributed-backend.js';
 import { formatPlanText, scanAndPlan, writePlanJson } from './jobs/planning.js';
 import { runRun } from './commands/run-command.js';
-import { describeInvocation, invocationFacts } from './invocation.js';
+import { describeInvocation, invocationFacts } from '../shared/cli/invocation.js';
 
 /** Composition root of the tasker: parses the command line, wires the parts, owns the exit code. */
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+/** A repeatable option; no default, so help does not print "(default: [])". */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 /**
@@ -45,7 +47,7 @@ async function planAction(files: string[], flags: { split?: string; json?: boole
   return ExitCode.ok;
 }
 
-async function runAction(files: string[], flags: RunFlags): Promise<number> {
+async function runAction(files: string[], flags: RunFlags, me: string): Promise<number> {
   runInProgress = true;
   const config = loadRunConfig(files, flags, process.env, process.cwd());
   const terminal = process.stderr.isTTY ? process.stderr : undefined;
@@ -95,7 +97,7 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
       writeOut: stdout.writeNow,
       terminal,
       cwd: process.cwd(),
-      invocation: describeInvocation(invocationFacts(process.argv, process.env, process.cwd())),
+      invocation: me,
       signal: controller.signal,
       now: Date.now,
       onPrepared: () => {
@@ -123,7 +125,7 @@ function reportError(error: unknown, logger?: Logger): void {
 
 type SetExitCode = (code: number) => void;
 
-function buildProgram(setExitCode: SetExitCode): Command {
+function buildProgram(setExitCode: SetExitCode, me: string): Command {
   const program = new Command();
   program
     .name('tasker')
@@ -132,15 +134,15 @@ function buildProgram(setExitCode: SetExitCode): Command {
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: stdout.writeNow, writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `tasker: ${text}` : text) });
-  addPlanCommand(program, setExitCode);
-  addRunCommand(program, setExitCode);
-  addStatusCommand(program, setExitCode);
-  addPurgeCommand(program, setExitCode);
+  addPlanCommand(program, setExitCode).addHelpText('after', planHelp(me));
+  addRunCommand(program, setExitCode, me).addHelpText('after', runHelp(me));
+  addStatusCommand(program, setExitCode).addHelpText('after', statusHelp(me));
+  addPurgeCommand(program, setExitCode).addHelpText('after', purgeHelp(me));
   return program;
 }
 
-function addPlanCommand(program: Command, setExitCode: SetExitCode): void {
-  program
+function addPlanCommand(program: Command, setExitCode: SetExitCode): Command {
+  return program
     .command('plan')
     .description('Print the phases and commands a run would execute, without running anything.')
     .argument('<files...>', 'jobs files: one phase per file, split further by "# phase:" lines')
@@ -152,8 +154,8 @@ function addPlanCommand(program: Command, setExitCode: SetExitCode): void {
     });
 }
 
-function addRunCommand(program: Command, setExitCode: SetExitCode): void {
-  program
+function addRunCommand(program: Command, setExitCode: SetExitCode, me: string): Command {
+  return program
     .command('run')
     .description('Run jobs files phase by phase. Without AMQP_URL, everything runs on this machine.')
     .argument('[files...]', 'jobs files: one phase per file, split further by "# phase:" lines')
@@ -167,7 +169,7 @@ function addRunCommand(program: Command, setExitCode: SetExitCode): void {
     .option('--workdir <dir>', 'directory commands run in (default: $WORKDIR, else the current directory)')
     .option('--clean', 'empty the workdir before a new run (refuses /, your home, and unknown non-empty directories)')
     .option('--force-clean', 'with --clean: also empty a non-empty directory that never held a tasker run')
-    .option('--stage <path>', 'copy a file or directory into the workdir after cleaning (repeatable)', collect, [])
+    .option('--stage <path>', 'copy a file or directory into the workdir after cleaning (repeatable)', collect)
     .option('--run-id <id>', 'name of the run (default: a timestamp); an unfinished run of that name is resumed')
     .option('--resume <id>', 'continue the run of that id; fails if there is none')
     .option('--progress-interval <duration>', 'how often progress is logged when stderr is not a terminal (default: 5s)')
@@ -178,10 +180,10 @@ function addRunCommand(program: Command, setExitCode: SetExitCode): void {
     .option('--max-in-flight <n>', 'commands published and not finished, at most (default: 10000)')
     .option('--stall-warning <duration>', 'warn when no worker consumes or nothing finishes for this long (default: 60s)')
     .option('--metrics-port <port>', 'serve /healthz, /livez and /metrics on this port while the run lasts (default: $METRICS_PORT; unset: off)')
-    .option('--log-level <level>', 'trace, debug, info, warn, error, silent (default: $LOG_LEVEL, else info)')
+    .option('--log-level <level>', `${logLevels.join(', ')} (default: $LOG_LEVEL, else info)`)
     .exitOverride()
     .action(async (files: string[], flags: RunFlags) => {
-      setExitCode(await runAction(files, flags));
+      setExitCode(await runAction(files, flags, me));
     });
 }
 
@@ -194,8 +196,8 @@ function addOpsOptions(command: Command): Command {
     .exitOverride();
 }
 
-function addStatusCommand(program: Command, setExitCode: SetExitCode): void {
-  addOpsOptions(program.command('status'))
+function addStatusCommand(program: Command, setExitCode: SetExitCode): Command {
+  return addOpsOptions(program.command('status'))
     .description('Show a distributed run: phase, counts, what runs where, queue depths, workers.')
     .argument('[run-id]', 'the run (default: the latest one)')
     .option('--json', 'print the status as JSON')
@@ -211,8 +213,8 @@ function addStatusCommand(program: Command, setExitCode: SetExitCode): void {
     });
 }
 
-function addPurgeCommand(program: Command, setExitCode: SetExitCode): void {
-  addOpsOptions(program.command('purge'))
+function addPurgeCommand(program: Command, setExitCode: SetExitCode): Command {
+  return addOpsOptions(program.command('purge'))
     .description("Remove a finished or abandoned run's queue, leftover messages and Redis keys.")
     .argument('<run-id>', 'the run')
     .option('--force', 'purge even a run whose tasker still sends heartbeats')
@@ -250,7 +252,7 @@ async function main(argv: string[]): Promise<number> {
   let exitCode: number = ExitCode.ok;
   const program = buildProgram((code) => {
     exitCode = code;
-  });
+  }, describeInvocation(invocationFacts(argv, process.env, process.cwd())));
   try {
     await program.parseAsync(argv);
   } catch (error) {

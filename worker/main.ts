@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { commandEnvironment } from '../shared/config/config-values.js';
+import { describeInvocation, invocationFacts } from '../shared/cli/invocation.js';
+import { commandEnvironment, logLevels } from '../shared/config/config-values.js';
+import { workerHelp } from './help-text.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
@@ -10,6 +13,8 @@ import { loadWorkerConfig, type WorkerFlags } from './config.js';
 import { startWorker } from './worker-service.js';
 
 /** Composition root of the worker: parse, wire, handle signals, own the exit code. */
+
+const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 // The worker prints only help and version to stdout (logs go to stderr); a reader that went away
 // (`worker --help | head -1`) ends it quietly, like other Unix tools, not with an EPIPE stack trace.
@@ -24,6 +29,7 @@ async function main(argv: string[]): Promise<number> {
   const program = new Command()
     .name('worker')
     .description('Take commands from RabbitMQ and run them in the shared workdir.')
+    .version(packageJson.version)
     .option('--amqp-url <url>', 'RabbitMQ (default: $AMQP_URL)')
     .option('--redis-url <url>', 'Redis (default: $REDIS_URL, else redis://127.0.0.1:6379)')
     .option('--workdir <dir>', 'shared directory commands run in (default: $WORKDIR, else the current directory)')
@@ -31,8 +37,9 @@ async function main(argv: string[]): Promise<number> {
     .option('--exit-when-idle <duration>', 'exit 0 after this long without work (default: never)')
     .option('--drain-timeout <duration>', 'on SIGTERM, how long running commands may finish (default: 60s)')
     .option('--namespace <name>', 'prefix of queues and Redis keys (default: $TASKER_NAMESPACE, else tasker)')
-    .option('--log-level <level>', 'default: $LOG_LEVEL, else info')
+    .option('--log-level <level>', `${logLevels.join(', ')} (default: $LOG_LEVEL, else info)`)
     .option('--metrics-port <port>', 'serve /healthz, /livez and /metrics on this port (default: $METRICS_PORT; unset: off)')
+    .addHelpText('after', workerHelp(describeInvocation(invocationFacts(argv, process.env, process.cwd(), 'worker'), 'worker')))
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: stdout.writeNow, writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `worker: ${text}` : text) });

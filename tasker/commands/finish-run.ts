@@ -6,7 +6,7 @@ import type { RunningBackend } from '../distributed/distributed-backend.js';
 import type { Progress, RunPhasesResult } from '../dispatch/run-phases.js';
 import { uploadRunRecord } from '../report/run-record-upload.js';
 import { formatSummary, summarizeRun } from '../report/summary.js';
-import { shellWord } from '../invocation.js';
+import { shellWord } from '../../shared/cli/invocation.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 
 /** The end of a `tasker run` session: summary.json, the run's end in Redis, the printed summary, the S3 upload, the exit code. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeInvocation, shellWord } from '../../tasker/invocation.js';
+import { describeInvocation, shellWord } from '../../shared/cli/invocation.js';
 
 describe('describeInvocation', () => {
   const facts = { script: '/home/ana/tasker/bin/tasker.js', npmCommand: undefined, cwd: '/home/ana/tasker', onPath: false };
