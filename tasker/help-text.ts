@@ -3,7 +3,6 @@ import { ExitCode } from '../shared/errors.js';
 
 /** Examples and exit codes of each `tasker` subcommand's --help. `me` is how the user starts the tasker. */
 
-const usageError = [ExitCode.usage, 'bad flag or variable, unknown run, broker or Redis unreachable; nothing was done'] as const;
 const internal = [ExitCode.internal, 'the tasker itself could not go on'] as const;
 
 export function planHelp(me: string): string {
@@ -43,10 +42,21 @@ export function runHelp(me: string): string {
 export function statusHelp(me: string): string {
   return formatHelpEnd(
     [
+      { what: 'the latest run of a workdir, from its files (no broker needed)', command: `${me} status --workdir /tmp/work` },
+      { what: 'one run of the current directory, with its dead-lettered commands, as JSON', command: `${me} status 20261121-104144-m5tb --json` },
       { what: 'the latest run in RabbitMQ and Redis', command: `AMQP_URL=amqp://user:pass@rabbitmq:5672 ${me} status` },
-      { what: 'one run, as JSON', command: `${me} status sims-2026-11 --json` },
     ],
-    [[ExitCode.ok, 'the status was printed'], usageError, internal],
+    [[ExitCode.ok, 'the status was printed'], [ExitCode.usage, 'no such run, no runs in the workdir, broker or Redis unreachable'], internal],
+  );
+}
+
+export function runsHelp(me: string): string {
+  return formatHelpEnd(
+    [
+      { what: 'the runs of the current directory', command: `${me} runs` },
+      { what: 'the runs of a workdir, as JSON', command: `${me} runs --workdir /tmp/work --json` },
+    ],
+    [[ExitCode.ok, 'the runs were listed (none is not an error)'], [ExitCode.usage, 'the workdir cannot be read'], internal],
   );
 }
 

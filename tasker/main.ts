@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { commandEnvironment, logLevels } from '../shared/config/config-values.js';
-import { planHelp, purgeHelp, runHelp, statusHelp } from './help-text.js';
+import { planHelp, purgeHelp, runHelp, runsHelp, statusHelp } from './help-text.js';
+import { addRunsCommand, isLocalStatus, localStatus, type LocalCliDeps } from './commands/local-cli.js';
 import { removeScratchDirsSync } from './jobs/scratch-dirs.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
@@ -125,6 +126,10 @@ function reportError(error: unknown, logger?: Logger): void {
 
 type SetExitCode = (code: number) => void;
 
+function localCliDeps(setExitCode: SetExitCode): LocalCliDeps {
+  return { env: process.env, cwd: process.cwd(), write: stdout.write, now: Date.now, setExitCode };
+}
+
 function buildProgram(setExitCode: SetExitCode, me: string): Command {
   const program = new Command();
   program
@@ -138,6 +143,7 @@ function buildProgram(setExitCode: SetExitCode, me: string): Command {
   addRunCommand(program, setExitCode, me).addHelpText('after', runHelp(me));
   addStatusCommand(program, setExitCode).addHelpText('after', statusHelp(me));
   addPurgeCommand(program, setExitCode).addHelpText('after', purgeHelp(me));
+  addRunsCommand(program, localCliDeps(setExitCode), runsHelp(me));
   return program;
 }
 
@@ -198,10 +204,15 @@ function addOpsOptions(command: Command): Command {
 
 function addStatusCommand(program: Command, setExitCode: SetExitCode): Command {
   return addOpsOptions(program.command('status'))
-    .description('Show a distributed run: phase, counts, what runs where, queue depths, workers.')
+    .description('Show a run. With AMQP_URL: from RabbitMQ and Redis (phase, counts, what runs where, queues, workers). Without, or with --workdir: from the files of the workdir.')
     .argument('[run-id]', 'the run (default: the latest one)')
+    .option('--workdir <dir>', 'read the run from this workdir, without a broker (default: $WORKDIR, else the current directory, when AMQP_URL is unset)')
     .option('--json', 'print the status as JSON')
-    .action(async (runId: string | undefined, flags: OpsFlags & { json?: boolean }) => {
+    .action(async (runId: string | undefined, flags: OpsFlags & { json?: boolean; workdir?: string }) => {
+      if (isLocalStatus(flags, process.env)) {
+        setExitCode(await localStatus(runId, flags, localCliDeps(setExitCode)));
+        return;
+      }
       setExitCode(
         await withOps(flags, async (backend, names) => {
           const { collectStatus, formatStatus } = await import('./commands/ops-command.js');
