@@ -26,6 +26,7 @@ export function runHelp(me: string): string {
       { what: 'run here, one command per CPU at a time', command: `${me} run jobs.sh` },
       { what: '8 at a time, 2 retries per failed command, none longer than 2 hours', command: `${me} run -j 8 --retries 2 --timeout 2h jobs.sh` },
       { what: 'a makita jobs file in a fresh workdir, with its data copied in', command: `${me} run --split makita --workdir /tmp/work --clean --stage data jobs.sh` },
+      { what: 'stop everything at the first command that fails (GNU parallel: --halt now,fail=1)', command: `${me} run --halt now jobs.sh` },
       { what: 'continue a failed or interrupted run (its id is in the summary)', command: `${me} run --resume RUN_ID --workdir /tmp/work` },
       { what: 'hand the workers phases to workers through RabbitMQ', command: `AMQP_URL=amqp://user:pass@rabbitmq:5672 ${me} run --workdir /shared jobs.sh` },
     ],

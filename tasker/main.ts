@@ -171,6 +171,7 @@ function addRunCommand(program: Command, setExitCode: SetExitCode, me: string): 
     .option('--timeout <duration>', 'stop a command that runs longer than this, e.g. 90s, 2h (default: no limit)')
     .option('--kill-grace <duration>', 'time between SIGTERM and SIGKILL when stopping a command (default: 10s)')
     .option('--keep-going', 'start later phases even when a phase had failures')
+    .option('--halt <when>', 'at the first command that fails for good: soon (start no more, let running ones finish) or now (stop them too) (default: never)')
     .option('--split <preset>', `split one jobs file with a preset: ${splitPresets.join(', ')}`)
     .option('--workdir <dir>', 'directory commands run in (default: $WORKDIR, else the current directory)')
     .option('--clean', 'empty the workdir before a new run (refuses /, your home, and unknown non-empty directories)')
