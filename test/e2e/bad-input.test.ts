@@ -254,7 +254,7 @@ const cases: Case[] = [
     name: 'an unknown subcommand',
     setup: (ws) => ({ args: ['runn', ws.jobs('jobs.sh', ws.sentinelLines())] }),
     problem: /unknown command 'runn'/,
-    fix: /Did you mean run\?/,
+    fix: /Did you mean one of run, runs\?/,
   },
   {
     name: 'no subcommand at all',
