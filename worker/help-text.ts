@@ -1,7 +1,11 @@
+import type { Command } from 'commander';
+import { completionScript, type CompletionShell } from '../shared/cli/completion.js';
+import { programSpec } from '../shared/cli/completion-spec.js';
 import { formatHelpEnd } from '../shared/cli/help-text.js';
+import { logLevels } from '../shared/config/config-values.js';
 import { ExitCode } from '../shared/errors.js';
 
-/** Examples and exit codes of `worker --help`. `me` is how the user starts the worker. Pure. */
+/** Examples and exit codes of `worker --help` (`me` is how the user starts the worker), and its completion script. */
 export function workerHelp(me: string): string {
   return formatHelpEnd(
     [
@@ -14,4 +18,10 @@ export function workerHelp(me: string): string {
       [ExitCode.internal, 'the worker could not start for another reason (see the log)'],
     ],
   );
+}
+
+/** `worker --completion bash|zsh`: the completion script of the worker, from its own options. */
+export function workerCompletion(program: Command, shell: CompletionShell): string {
+  const hints = { '--workdir': { kind: 'dir' as const }, '--log-level': { kind: 'other' as const, choices: logLevels } };
+  return completionScript(shell, programSpec(program, hints), `worker --completion ${shell}`);
 }

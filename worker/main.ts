@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import { completionShells } from '../shared/cli/completion.js';
 import { describeInvocation, invocationFacts } from '../shared/cli/invocation.js';
 import { commandEnvironment, logLevels } from '../shared/config/config-values.js';
-import { workerHelp } from './help-text.js';
+import { workerCompletion, workerHelp } from './help-text.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
@@ -22,11 +23,8 @@ const stdout = createStdout(process.stdout, (error) => {
   if (!isClosedStdoutError(error)) process.stderr.write(`worker: cannot write to stdout: ${errorMessage(error)}\n`);
 });
 
-async function main(argv: string[]): Promise<number> {
-  // The AWS SDK warns on every start under Node 20 that its 2027 releases will need Node 22. The
-  // container images run the current LTS; on a laptop the notice would only bury our messages.
-  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-  const program = new Command()
+function buildProgram(argv: string[]): Command {
+  return new Command()
     .name('worker')
     .description('Take commands from RabbitMQ and run them in the shared workdir.')
     .version(packageJson.version)
@@ -39,10 +37,18 @@ async function main(argv: string[]): Promise<number> {
     .option('--namespace <name>', 'prefix of queues and Redis keys (default: $TASKER_NAMESPACE, else tasker)')
     .option('--log-level <level>', `${logLevels.join(', ')} (default: $LOG_LEVEL, else info)`)
     .option('--metrics-port <port>', 'serve /healthz, /livez and /metrics on this port (default: $METRICS_PORT; unset: off)')
+    .addOption(new Option('--completion <shell>', 'print the shell completion script and exit: source <(worker --completion bash)').choices(completionShells))
     .addHelpText('after', workerHelp(describeInvocation(invocationFacts(argv, process.env, process.cwd(), 'worker'), 'worker')))
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: stdout.writeNow, writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `worker: ${text}` : text) });
+}
+
+async function main(argv: string[]): Promise<number> {
+  // The AWS SDK warns on every start under Node 20 that its 2027 releases will need Node 22. The
+  // container images run the current LTS; on a laptop the notice would only bury our messages.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+  const program = buildProgram(argv);
   let flags: WorkerFlags;
   try {
     program.parse(argv);
@@ -50,6 +56,10 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? ExitCode.ok : ExitCode.usage;
     throw error;
+  }
+  if (flags.completion !== undefined) {
+    await stdout.write(workerCompletion(program, flags.completion));
+    return ExitCode.ok;
   }
 
   let config;
