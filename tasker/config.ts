@@ -3,6 +3,7 @@ import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, t
 import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/storage/outputs.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { splitPresets, type SplitPreset } from './jobs/plan.js';
+import { haltModes, type HaltMode } from './dispatch/phase-ports.js';
 import { defaultNamespace } from '../shared/config/names.js';
 import { isValidRunId } from '../shared/state/run-layout.js';
 import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/storage/s3-config.js';
@@ -42,6 +43,7 @@ export interface RunFlags {
   killGrace?: string;
   progressInterval?: string;
   keepGoing?: boolean;
+  halt?: string;
   split?: string;
   workdir?: string;
   clean?: boolean;
@@ -74,6 +76,8 @@ export interface RunConfig {
   /** Between SIGTERM and SIGKILL when a command is stopped. Default 10 s. */
   killGraceMs: number;
   keepGoing: boolean;
+  /** Stop at the first command that fails for good: `soon` (let running ones finish) or `now`. Default 'never'. */
+  halt: HaltMode;
   split: SplitPreset | undefined;
   /** Default: $WORKDIR, else the current directory. */
   workdir: string;
@@ -131,6 +135,19 @@ function readRunS3(env: Record<string, string | undefined>, problems: ConfigProb
   return { bucket, prefix: prefix === undefined ? undefined : normalizePrefix(prefix), patterns, connection: readS3Connection(env, problems) };
 }
 
+function readHalt(flags: RunFlags, env: Record<string, string | undefined>, problems: ConfigProblems): HaltMode {
+  if (flags.halt === undefined) return 'never';
+  if (!(haltModes as readonly string[]).includes(flags.halt)) {
+    problems.add(`--halt must be one of: ${haltModes.join(', ')}; got "${flags.halt}"`);
+    return 'never';
+  }
+  if (flags.halt !== 'never' && (flags.amqpUrl ?? envValue(env, 'AMQP_URL')) !== undefined) {
+    problems.add(`--halt works in local runs only for now: with AMQP_URL, commands already queued for the workers would still run. Drop --halt, or run without AMQP_URL`);
+  }
+  if (flags.halt !== 'never' && flags.keepGoing === true) problems.add(`--halt ${flags.halt} stops the run at the first failure and --keep-going runs on after failures: give one of them`);
+  return flags.halt as HaltMode;
+}
+
 export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Record<string, string | undefined>, cwd: string): RunConfig {
   const problems = collectProblems();
   const concurrency = problems.count('--concurrency', flags.concurrency, 1);
@@ -159,6 +176,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   }
   const mustExist = flags.resume !== undefined;
   if (files.length === 0 && !mustExist) problems.add('no jobs file given: tasker run [options] FILE... (or --resume RUN_ID)');
+  const halt = readHalt(flags, env, problems);
   if (flags.forceClean === true && flags.clean !== true) problems.add('--force-clean only makes sense with --clean');
 
   const connection = readConnection(flags, env, problems);
@@ -177,6 +195,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     timeoutMs,
     killGraceMs: killGraceMs ?? 10_000,
     keepGoing: flags.keepGoing ?? false,
+    halt,
     split,
     workdir: flags.workdir ?? env['WORKDIR'] ?? cwd,
     clean: flags.clean ?? false,

@@ -1,8 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { commandEnvironment } from '../shared/config/config-values.js';
+import { commandEnvironment, logLevels } from '../shared/config/config-values.js';
+import { planHelp, purgeHelp, runHelp, runsHelp, statusHelp } from './help-text.js';
+import { addRunsCommand, isLocalStatus, localStatus, type LocalCliDeps } from './commands/local-cli.js';
+import { addCompletionCommand } from './commands/completion-command.js';
 import { removeScratchDirsSync } from './jobs/scratch-dirs.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
+import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
 import { createLogger, type Logger } from '../shared/observe/logger.js';
 import type { MetricsServer } from '../shared/observe/metrics-server.js';
@@ -12,20 +16,30 @@ import { loadOpsConfig, loadRunConfig, type OpsFlags, type RunFlags } from './co
 import type { Backend } from './distributed/distributed-backend.js';
 import { formatPlanText, scanAndPlan, writePlanJson } from './jobs/planning.js';
 import { runRun } from './commands/run-command.js';
+import { describeInvocation, invocationFacts } from '../shared/cli/invocation.js';
 
 /** Composition root of the tasker: parses the command line, wires the parts, owns the exit code. */
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+/** A repeatable option; no default, so help does not print "(default: [])". */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
-async function writeStdout(chunk: string): Promise<void> {
-  if (!process.stdout.write(chunk)) {
-    await new Promise<void>((resolve) => process.stdout.once('drain', () => resolve()));
-  }
-}
+/**
+ * When stdout's reader goes away (`tasker plan --json FILE | head`), a command whose only product
+ * is what it prints ends at once, quietly, exit 0. A run does not: its record is on disk, so it
+ * finishes and exits with its own code; only the printed summary is lost.
+ */
+let runInProgress = false;
+const stdout = createStdout(process.stdout, (error) => {
+  if (!isClosedStdoutError(error)) process.stderr.write(`tasker: cannot write to stdout: ${errorMessage(error)}\n`);
+  if (runInProgress) return;
+  removeScratchDirsSync();
+  process.exit(isClosedStdoutError(error) ? ExitCode.ok : ExitCode.internal);
+});
+const writeStdout = stdout.write;
 
 async function planAction(files: string[], flags: { split?: string; json?: boolean }): Promise<number> {
   // --split is checked by the parser (.choices()).
@@ -35,7 +49,8 @@ async function planAction(files: string[], flags: { split?: string; json?: boole
   return ExitCode.ok;
 }
 
-async function runAction(files: string[], flags: RunFlags): Promise<number> {
+async function runAction(files: string[], flags: RunFlags, me: string): Promise<number> {
+  runInProgress = true;
   const config = loadRunConfig(files, flags, process.env, process.cwd());
   const terminal = process.stderr.isTTY ? process.stderr : undefined;
   const logger = createLogger({ level: config.logLevel, pretty: terminal !== undefined, name: 'tasker' });
@@ -81,9 +96,10 @@ async function runAction(files: string[], flags: RunFlags): Promise<number> {
       executor,
       commandEnv,
       metrics: metricsServer?.metrics,
-      writeOut: (text) => process.stdout.write(text),
+      writeOut: stdout.writeNow,
       terminal,
       cwd: process.cwd(),
+      invocation: me,
       signal: controller.signal,
       now: Date.now,
       onPrepared: () => {
@@ -111,7 +127,11 @@ function reportError(error: unknown, logger?: Logger): void {
 
 type SetExitCode = (code: number) => void;
 
-function buildProgram(setExitCode: SetExitCode): Command {
+function localCliDeps(setExitCode: SetExitCode): LocalCliDeps {
+  return { env: process.env, cwd: process.cwd(), write: stdout.write, now: Date.now, setExitCode };
+}
+
+function buildProgram(setExitCode: SetExitCode, me: string): Command {
   const program = new Command();
   program
     .name('tasker')
@@ -119,16 +139,18 @@ function buildProgram(setExitCode: SetExitCode): Command {
     .version(packageJson.version)
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
-    .configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `tasker: ${text}` : text) });
-  addPlanCommand(program, setExitCode);
-  addRunCommand(program, setExitCode);
-  addStatusCommand(program, setExitCode);
-  addPurgeCommand(program, setExitCode);
+    .configureOutput({ writeOut: stdout.writeNow, writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `tasker: ${text}` : text) });
+  addPlanCommand(program, setExitCode).addHelpText('after', planHelp(me));
+  addRunCommand(program, setExitCode, me).addHelpText('after', runHelp(me));
+  addStatusCommand(program, setExitCode).addHelpText('after', statusHelp(me));
+  addPurgeCommand(program, setExitCode).addHelpText('after', purgeHelp(me));
+  addRunsCommand(program, localCliDeps(setExitCode), runsHelp(me));
+  addCompletionCommand(program, stdout.write, setExitCode);
   return program;
 }
 
-function addPlanCommand(program: Command, setExitCode: SetExitCode): void {
-  program
+function addPlanCommand(program: Command, setExitCode: SetExitCode): Command {
+  return program
     .command('plan')
     .description('Print the phases and commands a run would execute, without running anything.')
     .argument('<files...>', 'jobs files: one phase per file, split further by "# phase:" lines')
@@ -140,8 +162,8 @@ function addPlanCommand(program: Command, setExitCode: SetExitCode): void {
     });
 }
 
-function addRunCommand(program: Command, setExitCode: SetExitCode): void {
-  program
+function addRunCommand(program: Command, setExitCode: SetExitCode, me: string): Command {
+  return program
     .command('run')
     .description('Run jobs files phase by phase. Without AMQP_URL, everything runs on this machine.')
     .argument('[files...]', 'jobs files: one phase per file, split further by "# phase:" lines')
@@ -151,11 +173,12 @@ function addRunCommand(program: Command, setExitCode: SetExitCode): void {
     .option('--timeout <duration>', 'stop a command that runs longer than this, e.g. 90s, 2h (default: no limit)')
     .option('--kill-grace <duration>', 'time between SIGTERM and SIGKILL when stopping a command (default: 10s)')
     .option('--keep-going', 'start later phases even when a phase had failures')
+    .option('--halt <when>', 'at the first command that fails for good: soon (start no more, let running ones finish) or now (stop them too) (default: never)')
     .option('--split <preset>', `split one jobs file with a preset: ${splitPresets.join(', ')}`)
     .option('--workdir <dir>', 'directory commands run in (default: $WORKDIR, else the current directory)')
     .option('--clean', 'empty the workdir before a new run (refuses /, your home, and unknown non-empty directories)')
     .option('--force-clean', 'with --clean: also empty a non-empty directory that never held a tasker run')
-    .option('--stage <path>', 'copy a file or directory into the workdir after cleaning (repeatable)', collect, [])
+    .option('--stage <path>', 'copy a file or directory into the workdir after cleaning (repeatable)', collect)
     .option('--run-id <id>', 'name of the run (default: a timestamp); an unfinished run of that name is resumed')
     .option('--resume <id>', 'continue the run of that id; fails if there is none')
     .option('--progress-interval <duration>', 'how often progress is logged when stderr is not a terminal (default: 5s)')
@@ -166,10 +189,10 @@ function addRunCommand(program: Command, setExitCode: SetExitCode): void {
     .option('--max-in-flight <n>', 'commands published and not finished, at most (default: 10000)')
     .option('--stall-warning <duration>', 'warn when no worker consumes or nothing finishes for this long (default: 60s)')
     .option('--metrics-port <port>', 'serve /healthz, /livez and /metrics on this port while the run lasts (default: $METRICS_PORT; unset: off)')
-    .option('--log-level <level>', 'trace, debug, info, warn, error, silent (default: $LOG_LEVEL, else info)')
+    .option('--log-level <level>', `${logLevels.join(', ')} (default: $LOG_LEVEL, else info)`)
     .exitOverride()
     .action(async (files: string[], flags: RunFlags) => {
-      setExitCode(await runAction(files, flags));
+      setExitCode(await runAction(files, flags, me));
     });
 }
 
@@ -182,25 +205,30 @@ function addOpsOptions(command: Command): Command {
     .exitOverride();
 }
 
-function addStatusCommand(program: Command, setExitCode: SetExitCode): void {
-  addOpsOptions(program.command('status'))
-    .description('Show a distributed run: phase, counts, what runs where, queue depths, workers.')
+function addStatusCommand(program: Command, setExitCode: SetExitCode): Command {
+  return addOpsOptions(program.command('status'))
+    .description('Show a run. With AMQP_URL: from RabbitMQ and Redis (phase, counts, what runs where, queues, workers). Without, or with --workdir: from the files of the workdir.')
     .argument('[run-id]', 'the run (default: the latest one)')
+    .option('--workdir <dir>', 'read the run from this workdir, without a broker (default: $WORKDIR, else the current directory, when AMQP_URL is unset)')
     .option('--json', 'print the status as JSON')
-    .action(async (runId: string | undefined, flags: OpsFlags & { json?: boolean }) => {
+    .action(async (runId: string | undefined, flags: OpsFlags & { json?: boolean; workdir?: string }) => {
+      if (isLocalStatus(flags, process.env)) {
+        setExitCode(await localStatus(runId, flags, localCliDeps(setExitCode)));
+        return;
+      }
       setExitCode(
         await withOps(flags, async (backend, names) => {
           const { collectStatus, formatStatus } = await import('./commands/ops-command.js');
           const report = await collectStatus(backend, names, runId);
-          process.stdout.write(flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, Date.now()));
+          stdout.writeNow(flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, Date.now()));
           return ExitCode.ok;
         }),
       );
     });
 }
 
-function addPurgeCommand(program: Command, setExitCode: SetExitCode): void {
-  addOpsOptions(program.command('purge'))
+function addPurgeCommand(program: Command, setExitCode: SetExitCode): Command {
+  return addOpsOptions(program.command('purge'))
     .description("Remove a finished or abandoned run's queue, leftover messages and Redis keys.")
     .argument('<run-id>', 'the run')
     .option('--force', 'purge even a run whose tasker still sends heartbeats')
@@ -209,7 +237,7 @@ function addPurgeCommand(program: Command, setExitCode: SetExitCode): void {
         await withOps(flags, async (backend, names) => {
           const { purgeRun } = await import('./commands/ops-command.js');
           const report = await purgeRun(backend, names, runId, flags.force === true, Date.now());
-          process.stdout.write(
+          stdout.writeNow(
             `Purged run ${report.runId}: result queue ${report.queueDeleted ? 'deleted' : 'already gone'}, ${report.keysRemoved} Redis keys removed; workers will drop any of its commands still queued.\n`,
           );
           return ExitCode.ok;
@@ -238,7 +266,7 @@ async function main(argv: string[]): Promise<number> {
   let exitCode: number = ExitCode.ok;
   const program = buildProgram((code) => {
     exitCode = code;
-  });
+  }, describeInvocation(invocationFacts(argv, process.env, process.cwd())));
   try {
     await program.parseAsync(argv);
   } catch (error) {
@@ -255,4 +283,5 @@ async function main(argv: string[]): Promise<number> {
 
 const code = await main(process.argv);
 // Let stdout drain before exiting (a piped summary or plan must not be cut short).
-process.stdout.write('', () => process.exit(code));
+if (stdout.closed) process.exit(code);
+else process.stdout.write('', () => process.exit(code));

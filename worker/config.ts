@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import type { CompletionShell } from '../shared/cli/completion.js';
 import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey } from '../shared/config/config-values.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { defaultNamespace } from '../shared/config/names.js';
@@ -32,6 +33,8 @@ export interface WorkerFlags {
   namespace?: string;
   logLevel?: string;
   metricsPort?: string;
+  /** --completion bash|zsh: print the completion script instead of starting. */
+  completion?: CompletionShell;
 }
 
 export interface WorkerConfig {

@@ -1,6 +1,11 @@
-import { Command, CommanderError } from 'commander';
-import { commandEnvironment } from '../shared/config/config-values.js';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { completionShells } from '../shared/cli/completion.js';
+import { describeInvocation, invocationFacts } from '../shared/cli/invocation.js';
+import { commandEnvironment, logLevels } from '../shared/config/config-values.js';
+import { workerCompletion, workerHelp } from './help-text.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
+import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
 import { createLogger } from '../shared/observe/logger.js';
 import type { MetricsServer } from '../shared/observe/metrics-server.js';
@@ -10,13 +15,19 @@ import { startWorker } from './worker-service.js';
 
 /** Composition root of the worker: parse, wire, handle signals, own the exit code. */
 
-async function main(argv: string[]): Promise<number> {
-  // The AWS SDK warns on every start under Node 20 that its 2027 releases will need Node 22. The
-  // container images run the current LTS; on a laptop the notice would only bury our messages.
-  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-  const program = new Command()
+const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+// The worker prints only help and version to stdout (logs go to stderr); a reader that went away
+// (`worker --help | head -1`) ends it quietly, like other Unix tools, not with an EPIPE stack trace.
+const stdout = createStdout(process.stdout, (error) => {
+  if (!isClosedStdoutError(error)) process.stderr.write(`worker: cannot write to stdout: ${errorMessage(error)}\n`);
+});
+
+function buildProgram(argv: string[]): Command {
+  return new Command()
     .name('worker')
     .description('Take commands from RabbitMQ and run them in the shared workdir.')
+    .version(packageJson.version)
     .option('--amqp-url <url>', 'RabbitMQ (default: $AMQP_URL)')
     .option('--redis-url <url>', 'Redis (default: $REDIS_URL, else redis://127.0.0.1:6379)')
     .option('--workdir <dir>', 'shared directory commands run in (default: $WORKDIR, else the current directory)')
@@ -24,11 +35,20 @@ async function main(argv: string[]): Promise<number> {
     .option('--exit-when-idle <duration>', 'exit 0 after this long without work (default: never)')
     .option('--drain-timeout <duration>', 'on SIGTERM, how long running commands may finish (default: 60s)')
     .option('--namespace <name>', 'prefix of queues and Redis keys (default: $TASKER_NAMESPACE, else tasker)')
-    .option('--log-level <level>', 'default: $LOG_LEVEL, else info')
+    .option('--log-level <level>', `${logLevels.join(', ')} (default: $LOG_LEVEL, else info)`)
     .option('--metrics-port <port>', 'serve /healthz, /livez and /metrics on this port (default: $METRICS_PORT; unset: off)')
+    .addOption(new Option('--completion <shell>', 'print the shell completion script and exit: source <(worker --completion bash)').choices(completionShells))
+    .addHelpText('after', workerHelp(describeInvocation(invocationFacts(argv, process.env, process.cwd(), 'worker'), 'worker')))
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
-    .configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `worker: ${text}` : text) });
+    .configureOutput({ writeOut: stdout.writeNow, writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `worker: ${text}` : text) });
+}
+
+async function main(argv: string[]): Promise<number> {
+  // The AWS SDK warns on every start under Node 20 that its 2027 releases will need Node 22. The
+  // container images run the current LTS; on a laptop the notice would only bury our messages.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+  const program = buildProgram(argv);
   let flags: WorkerFlags;
   try {
     program.parse(argv);
@@ -36,6 +56,10 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? ExitCode.ok : ExitCode.usage;
     throw error;
+  }
+  if (flags.completion !== undefined) {
+    await stdout.write(workerCompletion(program, flags.completion));
+    return ExitCode.ok;
   }
 
   let config;
@@ -88,4 +112,5 @@ async function main(argv: string[]): Promise<number> {
 }
 
 const code = await main(process.argv);
-process.stdout.write('', () => process.exit(code));
+if (stdout.closed) process.exit(code);
+else process.stdout.write('', () => process.exit(code));

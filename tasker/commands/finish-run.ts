@@ -6,6 +6,7 @@ import type { RunningBackend } from '../distributed/distributed-backend.js';
 import type { Progress, RunPhasesResult } from '../dispatch/run-phases.js';
 import { uploadRunRecord } from '../report/run-record-upload.js';
 import { formatSummary, summarizeRun } from '../report/summary.js';
+import { shellWord } from '../../shared/cli/invocation.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 
 /** The end of a `tasker run` session: summary.json, the run's end in Redis, the printed summary, the S3 upload, the exit code. */
@@ -23,7 +24,7 @@ export interface FinishedSession {
 }
 
 /** Reports the session and returns the exit code. */
-export async function finishRun(session: FinishedSession, deps: Pick<RunDeps, 'logger' | 'writeOut' | 'now' | 'cwd'>): Promise<number> {
+export async function finishRun(session: FinishedSession, deps: Pick<RunDeps, 'logger' | 'writeOut' | 'now' | 'cwd' | 'invocation'>): Promise<number> {
   const { runId, workdir, run, outputs } = session;
   const { logger } = deps;
   const mode = session.remote === undefined ? 'local' : 'rabbitmq';
@@ -41,7 +42,9 @@ export async function finishRun(session: FinishedSession, deps: Pick<RunDeps, 'l
     if (!uploaded && exitCode === ExitCode.ok) return ExitCode.internal;
   }
   if (status !== 'succeeded') {
-    deps.writeOut(`Resume with: tasker run --resume ${runId}${workdir === resolve(deps.cwd) ? '' : ` --workdir ${workdir}`}\n`);
+    // Results and logs are named by the summary (formatSummary's records) already.
+    const where = workdir === resolve(deps.cwd) ? '' : ` --workdir ${shellWord(workdir)}`;
+    deps.writeOut(`Resume with: ${deps.invocation} run --resume ${runId}${where}\n`);
   }
   return exitCode;
 }

@@ -49,7 +49,7 @@ export async function executePhases(execution: PhaseExecution, deps: ExecutionDe
     const outcome = await runPhases(
       execution.plan.phases,
       phasePorts(execution, deps, results),
-      { retries: config.retries, retryDelayMs: config.retryDelayMs, maxRetryDelayMs: config.maxRetryDelayMs, keepGoing: config.keepGoing, prior: execution.prior },
+      { retries: config.retries, retryDelayMs: config.retryDelayMs, maxRetryDelayMs: config.maxRetryDelayMs, keepGoing: config.keepGoing, halt: config.halt, prior: execution.prior },
       progress,
       deps.signal,
     );
@@ -87,6 +87,7 @@ function dispatchFor(phase: PhaseSpec, execution: PhaseExecution, deps: Executio
     slots: phase.runsOn === 'tasker' ? 1 : config.concurrency,
     timeoutMs: config.timeoutMs,
     killGraceMs: config.killGraceMs,
+    settleBeforeStart: config.halt !== 'never',
     workerName,
     outputs: perCommand === undefined ? undefined : { spec: perCommand.spec, watch: perCommand.store.watchOutputs },
   });

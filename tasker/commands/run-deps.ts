@@ -16,6 +16,8 @@ export interface RunDeps {
   terminal: NodeJS.WriteStream | undefined;
   /** The user's current directory (for the resume hint). */
   cwd: string;
+  /** How the user started the tasker, e.g. `npx tasker` (the resume hint starts with it). */
+  invocation: string;
   signal: AbortSignal;
   now: () => number;
   /** Counts finished attempts and reads the in-flight count, when a metrics server runs. */

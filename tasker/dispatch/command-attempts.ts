@@ -1,7 +1,7 @@
 import { backoffMs } from '../../shared/config/backoff.js';
 import { toResultRecord, type CommandRef, type ResultRecord } from '../../shared/state/results.js';
 import type { FailedCommand, PhaseSummary, RanAgain } from '../report/summary.js';
-import type { PhaseDispatch, Progress, RunPhasesOptions, RunPorts } from './phase-ports.js';
+import type { Halt, PhaseDispatch, Progress, RunPhasesOptions, RunPorts } from './phase-ports.js';
 
 /** One command of a phase: its attempts, each recorded, retried with backoff, and counted when it ends. */
 
@@ -22,6 +22,7 @@ export interface PhaseTally {
   /** Commands of the whole run so far that started more than once. */
   ranAgain: RanAgain;
   maxTailsKept: number;
+  halt: Halt;
 }
 
 /**
@@ -41,11 +42,16 @@ export async function runCommandAttempts(command: CommandRef, firstAttempt: numb
     if (outcome === undefined) return;
     if (outcome.attempt !== undefined) attempt = outcome.attempt;
     const record = toResultRecord(command, attempt, outcome.result, outcome.worker, outcome.log);
-    const interrupted = signal.aborted && record.outcome !== 'succeeded';
+    // Stopped by a halt (--halt now), a command did not fail on its own: it runs again on resume.
+    const stopped = signal.aborted || (tally.halt.mode === 'now' && tally.halt.controller.signal.aborted);
+    const interrupted = stopped && record.outcome !== 'succeeded';
     if (interrupted) record.outcome = 'interrupted';
     else if (outcome.deadLettered === true) record.outcome = 'dead-lettered';
     if (outcome.starts !== undefined) noteRanAgain(record, outcome.starts, tally.ranAgain);
     ports.record(record);
+    const retry = tries <= options.retries && !tally.halt.controller.signal.aborted;
+    // Halted as soon as the failure is on record, before anything else can start.
+    if (record.outcome !== 'succeeded' && !interrupted && !retry) haltOnFailure(command, tally.halt, ports.logger);
     await outcome.settle?.();
     tally.progress.finishedThisSession++;
     if (record.outcome === 'succeeded') {
@@ -57,7 +63,7 @@ export async function runCommandAttempts(command: CommandRef, firstAttempt: numb
       tally.stats.interrupted++;
       return;
     }
-    if (tries <= options.retries) {
+    if (retry) {
       const delay = backoffMs(tries, options.retryDelayMs, options.maxRetryDelayMs);
       ports.logger.warn(
         { phase: command.phase, commandId: command.id, attempt, exitCode: record.exitCode, reason: record.reason, retryInMs: delay },
@@ -108,4 +114,12 @@ function noteRanAgain(record: ResultRecord, starts: number, ranAgain: RanAgain):
   if (starts < 2) return;
   ranAgain.count++;
   if (ranAgain.commands.length < 100) ranAgain.commands.push({ id: record.id, phase: record.phase, starts });
+}
+
+/** --halt: the first command that failed for good stops the run (see RunPhasesOptions.halt). */
+function haltOnFailure(command: CommandRef, halt: Halt, logger: RunPorts['logger']): void {
+  if (halt.mode === 'never' || halt.controller.signal.aborted) return;
+  const what = halt.mode === 'now' ? 'stopping the running commands, starting no more (--halt now)' : 'starting no more commands, letting the running ones finish (--halt soon)';
+  logger.warn({ phase: command.phase, commandId: command.id, halt: halt.mode }, `halting: ${what}`);
+  halt.controller.abort();
 }

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import PQueue from 'p-queue';
 import type { Executor, RunningCommand } from '../../shared/exec/executor.js';
 import { applyUploadReport, type OutputSpec, type WatchOutputs } from '../../shared/storage/outputs.js';
@@ -15,6 +16,12 @@ export interface LocalDispatchOptions {
   killGraceMs: number;
   /** Recorded as who ran each attempt. */
   workerName: string;
+  /**
+   * --halt: before each start, let the tasker take in the result that freed the slot (p-queue
+   * starts the next command before the awaiting tasker hears of the last one), so that nothing
+   * starts after a failure that halts the run. Default false: no wait.
+   */
+  settleBeforeStart?: boolean;
   /** Uploads what each succeeded attempt created or changed; undefined: nothing per command. */
   outputs?: { spec: OutputSpec; watch: WatchOutputs } | undefined;
 }
@@ -25,13 +32,15 @@ export function createLocalDispatch(options: LocalDispatchOptions): PhaseDispatc
   const queue = new PQueue({ concurrency: options.slots });
   const running = new Set<RunningCommand>();
   let killReason: string | undefined;
+  let stopReason: string | undefined;
 
   return {
     // Keep a few commands queued beyond the running ones, so a slot never waits for the file reader.
     waitForRoom: () => queue.onSizeLessThan(options.slots + 1),
     runAttempt(command, attempt, onStart) {
       return queue.add(async (): Promise<AttemptOutcome | undefined> => {
-        if (killReason !== undefined) return undefined; // interrupted while it waited: never started
+        if (options.settleBeforeStart === true) await setImmediate();
+        if (killReason !== undefined || stopReason !== undefined) return undefined; // stopped while it waited: never started
         const { request, log } = attemptRequest(layout, {
           phase,
           commandId: command.id,
@@ -55,6 +64,9 @@ export function createLocalDispatch(options: LocalDispatchOptions): PhaseDispatc
         if (watch !== undefined && result.outcome === 'succeeded') result = applyUploadReport(result, await watch.finish());
         return { result, worker: options.workerName, log };
       });
+    },
+    stopStarting(reason) {
+      stopReason = reason;
     },
     killAll(reason) {
       killReason = reason;

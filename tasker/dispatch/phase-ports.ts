@@ -37,6 +37,17 @@ export interface PhaseDispatch {
   runAttempt(command: CommandRef, attempt: number, onStart: () => void): Promise<AttemptOutcome | undefined>;
   /** Ends every running attempt (interrupt). Their results still arrive, as killed. */
   killAll(reason: string): void;
+  /** Starts nothing more: attempts handed over but not started resolve undefined; running ones go on (--halt soon). */
+  stopStarting?(reason: string): void;
+}
+
+export const haltModes = ['never', 'soon', 'now'] as const;
+export type HaltMode = (typeof haltModes)[number];
+
+/** The run-wide halt of `RunPhasesOptions.halt`: aborted by the first command that fails for good. */
+export interface Halt {
+  mode: HaltMode;
+  controller: AbortController;
 }
 
 export interface RunPorts {
@@ -56,6 +67,13 @@ export interface RunPhasesOptions {
   maxRetryDelayMs: number;
   /** Start later phases even after a phase had failures. */
   keepGoing: boolean;
+  /**
+   * GNU parallel's `--halt soon,fail=1` / `now,fail=1`: once a command has failed for good (its
+   * retries spent), `soon` starts nothing more (no new command, no retry) and lets the running
+   * ones finish; `now` also stops them, recorded as interrupted so a resume runs them again.
+   * Default 'never'.
+   */
+  halt?: HaltMode;
   prior: PriorResults;
   /** Tails kept in memory for the summary; later failures keep theirs in results.jsonl only. */
   maxTailsKept?: number;

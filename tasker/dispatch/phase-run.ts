@@ -43,15 +43,21 @@ async function dispatchPhaseCommands(phase: PhaseSpec, dispatch: PhaseDispatch, 
   const { ports, options, signal } = context;
   const onAbort = (): void => dispatch.killAll('interrupted');
   signal.addEventListener('abort', onAbort, { once: true });
+  const { halt } = context.tally;
+  const onHalt = (): void => {
+    if (halt.mode === 'now') dispatch.killAll('halted: a command failed (--halt now)');
+    else dispatch.stopStarting?.('halted: a command failed (--halt soon)');
+  };
+  halt.controller.signal.addEventListener('abort', onHalt, { once: true });
   const inFlight = new Set<Promise<void>>();
   // An error here is the tasker's own (results file unwritable, dispatch broken), not a command's.
   let internalError: unknown;
   try {
     for await (const planned of ports.phaseCommands(phase)) {
-      if (signal.aborted || internalError !== undefined) break;
+      if (signal.aborted || halt.controller.signal.aborted || internalError !== undefined) break;
       if (options.prior.succeeded.has(planned.id)) continue;
       await dispatch.waitForRoom();
-      if (signal.aborted) break;
+      if (signal.aborted || halt.controller.signal.aborted) break;
       const running: Promise<void> = runPlannedCommand(planned, phase, dispatch, context).then(
         () => {
           inFlight.delete(running);
@@ -70,6 +76,7 @@ async function dispatchPhaseCommands(phase: PhaseSpec, dispatch: PhaseDispatch, 
     // Whatever stopped the loop (interrupt, unreadable file), never leave attempts unrecorded.
     await Promise.all(inFlight);
     signal.removeEventListener('abort', onAbort);
+    halt.controller.signal.removeEventListener('abort', onHalt);
   }
   if (internalError !== undefined) throw internalError;
 }

@@ -46,6 +46,7 @@ export async function runPhases(
   const ranAgain: RanAgain = { count: 0, commands: [] };
   const maxTailsKept = options.maxTailsKept ?? 100;
   let stopAfterPhase = false;
+  const halt = { mode: options.halt ?? 'never', controller: new AbortController() };
   progress.phaseCount = phases.length;
   progress.total = phases.reduce((sum, phase) => sum + phase.commandCount, 0);
   progress.done = summaries.reduce((sum, phase) => sum + phase.alreadyDone, 0);
@@ -63,7 +64,7 @@ export async function runPhases(
       ports.logger.info({ phase: phase.name, commands: phase.commandCount }, 'phase already done in an earlier session');
       continue;
     }
-    await runPhase(phase, { ports, options, signal, tally: { stats, progress, failed, ranAgain, maxTailsKept } });
+    await runPhase(phase, { ports, options, signal, tally: { stats, progress, failed, ranAgain, maxTailsKept, halt } });
     if (stats.failed > 0 && !options.keepGoing) {
       stopAfterPhase = true;
       if (position < phases.length - 1) {

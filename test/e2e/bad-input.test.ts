@@ -254,7 +254,7 @@ const cases: Case[] = [
     name: 'an unknown subcommand',
     setup: (ws) => ({ args: ['runn', ws.jobs('jobs.sh', ws.sentinelLines())] }),
     problem: /unknown command 'runn'/,
-    fix: /Did you mean run\?/,
+    fix: /Did you mean one of run, runs\?/,
   },
   {
     name: 'no subcommand at all',
@@ -561,10 +561,19 @@ const cases: Case[] = [
     fix: /set S3_BUCKET to the bucket to upload to/,
   },
   {
-    name: 'tasker status without AMQP_URL',
+    name: 'tasker status without AMQP_URL, in a directory without runs',
     setup: () => ({ args: ['status'], env: { AMQP_URL: '' } }),
-    problem: /needs AMQP_URL \(or --amqp-url\)/,
-    fix: /AMQP_URL/,
+    problem: /no tasker runs in \S+ \(no \.tasker\/runs there\)/,
+    fix: /give the workdir of a local run with --workdir DIR, or set AMQP_URL \(or --amqp-url\)/,
+  },
+  {
+    name: 'tasker status of an unknown run in a workdir',
+    setup: (ws) => {
+      mkdirSync(join(ws.root, '.tasker', 'runs'), { recursive: true });
+      return { args: ['status', 'never-was', '--workdir', ws.root] };
+    },
+    problem: /no run "never-was" in \S+; runs there: none/,
+    fix: /tasker runs --workdir \S+ lists them/,
   },
   {
     name: 'tasker status of an unknown run',

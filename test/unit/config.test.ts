@@ -170,4 +170,12 @@ describe('loadRunConfig', () => {
       expect(problems).toHaveLength(3);
     });
   });
+
+  it('reads --halt: never by default; soon or now; not with --keep-going', () => {
+    expect(loadRunConfig(['jobs.sh'], {}, {}, '/cwd').halt).toBe('never');
+    expect(loadRunConfig(['jobs.sh'], { halt: 'now' }, {}, '/cwd').halt).toBe('now');
+    expect(() => loadRunConfig(['jobs.sh'], { halt: 'sometime' }, {}, '/cwd')).toThrow('--halt must be one of: never, soon, now; got "sometime"');
+    expect(() => loadRunConfig(['jobs.sh'], { halt: 'now' }, { AMQP_URL: 'amqp://rabbit' }, '/cwd')).toThrow('--halt works in local runs only for now');
+    expect(() => loadRunConfig(['jobs.sh'], { halt: 'soon', keepGoing: true }, {}, '/cwd')).toThrow('--halt soon stops the run at the first failure and --keep-going runs on after failures: give one of them');
+  });
 });

@@ -90,11 +90,13 @@ function harness(
       let running = 0;
       const waiting: (() => void)[] = [];
       const hanging = new Set<() => void>();
+      let stopped = false;
       return {
         async waitForRoom() {
           while (running >= slots) await new Promise<void>((resolve) => waiting.push(resolve));
         },
         async runAttempt(command, attempt, onStart) {
+          if (stopped) return undefined;
           running++;
           h.maxRunning = Math.max(h.maxRunning, running);
           h.dispatched.push(`${command.id}#${attempt}`);
@@ -117,8 +119,13 @@ function harness(
           const outcome: AttemptOutcome = { result: outcomeResult, worker: 'fake', log: `logs/${spec.name}/${command.id}.${attempt}.log` };
           return outcome;
         },
+        stopStarting(reason) {
+          h.kills.push(reason);
+          stopped = true;
+        },
         killAll(reason) {
           h.kills.push(reason);
+          stopped = true;
           for (const kill of hanging) kill();
           hanging.clear();
         },
@@ -126,6 +133,7 @@ function harness(
     },
     record(record) {
       h.records.push(record);
+      h.events.push(`record ${record.id} ${record.outcome}`);
     },
     async sleep(ms) {
       h.sleeps.push(ms);
@@ -367,5 +375,53 @@ describe('runPhases', () => {
     const started = h.events.filter((event) => event.startsWith('start')).length;
     const ended = h.events.filter((event) => event.startsWith('end')).length;
     expect(ended).toBe(started);
+  });
+
+  describe('--halt', () => {
+    const phases = [phase(1, 'one', 6), phase(2, 'two', 1)];
+    const byPhase = { one: commands(0, [1, 2, 3, 4, 5, 6]), two: commands(0, [8]) };
+    /** Nothing starts once the failure that halts is recorded. */
+    const startsAfter = (h: Harness, id: string): string[] => h.events.slice(h.events.lastIndexOf(`record ${id} failed`)).filter((event) => event.startsWith('start'));
+
+    it('soon: once a command failed for good nothing more starts (no command, no retry); running commands finish and count', async () => {
+      // L1 fails at once; L2 runs on for a while; L3 (retries 2) fails too but is never retried.
+      const h = harness(byPhase, (command) => (command.id === 'f1-L1' ? fail(5) : command.id === 'f1-L2' ? ok(30) : command.id === 'f1-L3' ? fail(6, 10) : ok()), 3);
+      const outcome = await runPhases(phases, h.ports, options({ halt: 'soon', retries: 2 }), newProgress(), new AbortController().signal);
+      expect(h.kills).toEqual(['halted: a command failed (--halt soon)']);
+      expect(h.dispatched.filter((d) => d.startsWith('f1-L1'))).toEqual(['f1-L1#1', 'f1-L1#2', 'f1-L1#3']);
+      expect(startsAfter(h, 'f1-L1')).toEqual([]);
+      expect(h.records.find((r) => r.id === 'f1-L2')?.outcome).toBe('succeeded');
+      expect(h.records.some((r) => r.outcome === 'interrupted')).toBe(false);
+      expect(h.phasesListed).toEqual(['one']);
+      const [one, two] = outcome.phases;
+      expect([one!.status, two!.status, two!.skipped]).toEqual(['failed', 'skipped', 1]);
+      expect(one!.succeeded + one!.failed + one!.skipped).toBe(6);
+      expect(outcome.failed.map((f) => f.id)).toContain('f1-L1');
+      expect(outcome.interrupted).toBe(false);
+    });
+
+    it('now: the first failure also stops the running commands, recorded as interrupted, not failed', async () => {
+      const h = harness(byPhase, (command) => (command.id === 'f1-L2' ? fail(5, 5) : command.id === 'f1-L1' ? { result: result('succeeded', 0), hang: true } : ok()), 2);
+      const outcome = await runPhases(phases, h.ports, options({ halt: 'now' }), newProgress(), new AbortController().signal);
+      expect(h.kills).toEqual(['halted: a command failed (--halt now)']);
+      expect(h.records[0]).toMatchObject({ id: 'f1-L2', outcome: 'failed' });
+      expect(h.records.find((r) => r.id === 'f1-L1')?.outcome).toBe('interrupted');
+      expect(startsAfter(h, 'f1-L2')).toEqual([]);
+      expect(outcome.failed.map((f) => f.id)).toEqual(['f1-L2']);
+      expect(outcome.phases.map((p) => [p.name, p.status, p.failed])).toEqual([
+        ['one', 'failed', 1],
+        ['two', 'skipped', 0],
+      ]);
+    });
+
+    it('a failure that a retry overcomes does not halt', async () => {
+      const h = harness(byPhase, (command, attempt) => (command.id === 'f1-L1' && attempt === 1 ? fail(5) : ok()), 2);
+      const outcome = await runPhases(phases, h.ports, options({ halt: 'now', retries: 1 }), newProgress(), new AbortController().signal);
+      expect(h.kills).toEqual([]);
+      expect(outcome.phases.map((p) => [p.name, p.status, p.succeeded, p.failed])).toEqual([
+        ['one', 'succeeded', 6, 0],
+        ['two', 'succeeded', 1, 0],
+      ]);
+    });
   });
 });

@@ -1,0 +1,72 @@
+import { formatHelpEnd } from '../shared/cli/help-text.js';
+import { ExitCode } from '../shared/errors.js';
+
+/** Examples and exit codes of each `tasker` subcommand's --help. `me` is how the user starts the tasker. */
+
+const internal = [ExitCode.internal, 'the tasker itself could not go on'] as const;
+
+export function planHelp(me: string): string {
+  return formatHelpEnd(
+    [
+      { what: 'the phases and their first commands', command: `${me} plan jobs.sh` },
+      { what: 'a makita jobs file, split as a run would split it', command: `${me} plan --split makita jobs.sh` },
+      { what: 'every command as JSON: id, file, line, command', command: `${me} plan --json jobs.sh | head` },
+    ],
+    [
+      [ExitCode.ok, 'the plan was printed (or its reader stopped reading)'],
+      [ExitCode.usage, 'bad flag, unreadable or invalid jobs file (its line is named); nothing is printed on stdout'],
+      internal,
+    ],
+  );
+}
+
+export function runHelp(me: string): string {
+  return formatHelpEnd(
+    [
+      { what: 'run here, one command per CPU at a time', command: `${me} run jobs.sh` },
+      { what: '8 at a time, 2 retries per failed command, none longer than 2 hours', command: `${me} run -j 8 --retries 2 --timeout 2h jobs.sh` },
+      { what: 'a makita jobs file in a fresh workdir, with its data copied in', command: `${me} run --split makita --workdir /tmp/work --clean --stage data jobs.sh` },
+      { what: 'stop everything at the first command that fails (GNU parallel: --halt now,fail=1)', command: `${me} run --halt now jobs.sh` },
+      { what: 'continue a failed or interrupted run (its id is in the summary)', command: `${me} run --resume RUN_ID --workdir /tmp/work` },
+      { what: 'hand the workers phases to workers through RabbitMQ', command: `AMQP_URL=amqp://user:pass@rabbitmq:5672 ${me} run --workdir /shared jobs.sh` },
+    ],
+    [
+      [ExitCode.ok, 'every command succeeded'],
+      [ExitCode.commandsFailed, 'a command failed, or a phase was skipped after failures (see the summary)'],
+      [ExitCode.usage, 'bad flag, variable or jobs file, unsafe --clean, unusable workdir, unknown run, broker or Redis unreachable; nothing ran'],
+      [ExitCode.internal, 'the tasker itself could not go on (e.g. disk full); the run can be resumed'],
+      [ExitCode.interrupted, 'interrupted (SIGINT/SIGTERM); running commands were stopped and recorded; the run can be resumed'],
+    ],
+  );
+}
+
+export function statusHelp(me: string): string {
+  return formatHelpEnd(
+    [
+      { what: 'the latest run of a workdir, from its files (no broker needed)', command: `${me} status --workdir /tmp/work` },
+      { what: 'one run of the current directory, with its dead-lettered commands, as JSON', command: `${me} status 20261121-104144-m5tb --json` },
+      { what: 'the latest run in RabbitMQ and Redis', command: `AMQP_URL=amqp://user:pass@rabbitmq:5672 ${me} status` },
+    ],
+    [[ExitCode.ok, 'the status was printed'], [ExitCode.usage, 'no such run, no runs in the workdir, broker or Redis unreachable'], internal],
+  );
+}
+
+export function runsHelp(me: string): string {
+  return formatHelpEnd(
+    [
+      { what: 'the runs of the current directory', command: `${me} runs` },
+      { what: 'the runs of a workdir, as JSON', command: `${me} runs --workdir /tmp/work --json` },
+    ],
+    [[ExitCode.ok, 'the runs were listed (none is not an error)'], [ExitCode.usage, 'the workdir cannot be read'], internal],
+  );
+}
+
+export function purgeHelp(me: string): string {
+  return formatHelpEnd(
+    [
+      { what: "remove a finished run's queue and Redis keys", command: `${me} purge sims-2026-11` },
+      { what: 'also when its tasker still seems alive', command: `${me} purge sims-2026-11 --force` },
+    ],
+    [[ExitCode.ok, 'the run was purged'], [ExitCode.usage, 'unknown run, a run still in progress (without --force), broker or Redis unreachable'], internal],
+  );
+}
