@@ -8,7 +8,7 @@ import type { WorkerMetrics } from './worker-metrics.js';
 /** The worker's own state as handleDelivery sees it: slots, running commands, the drain. */
 
 export interface DeliveryControlOptions {
-  slots: Pick<Slots, 'acquire' | 'draining'>;
+  slots: Pick<Slots, 'acquire' | 'draining' | 'runAlone'>;
   running: Pick<RunningCommands, 'add' | 'remove' | 'killedForDrain'>;
   heartbeat: Pick<Heartbeat, 'soon'>;
   lookahead: Pick<Lookahead, 'commandFinished'>;
@@ -39,5 +39,6 @@ export function createDeliveryControl(options: DeliveryControlOptions): Delivery
       };
     },
     killedForDrain: (command) => running.killedForDrain(command),
+    runAlone: () => slots.runAlone(),
   };
 }

@@ -78,6 +78,12 @@ export interface DeliveryControl {
   track(command: StartedCommand, message: CommandMessage): () => void;
   /** Set by shutdown for commands it killed: they are requeued, not recorded. */
   killedForDrain(command: StartedCommand): boolean;
+  /**
+   * Waits until the caller's is the only command of this worker (no other starts meanwhile);
+   * resolves with the release, or undefined when another command already waits to run alone or
+   * the worker is draining.
+   */
+  runAlone(): Promise<(() => void) | undefined>;
 }
 
 let leaseCounter = 0;
@@ -102,7 +108,8 @@ export async function handleDelivery(content: Buffer, ports: DeliveryPorts, cont
   try {
     const owner = `${ports.workerId}#${++leaseCounter}`;
     const begun = await begin(message, owner, ports, control);
-    return begun ?? (await run(message, { owner, lost: false }, ports, control));
+    if ('decision' in begun) return begun;
+    return await runSuspectAlone(message, { owner, lost: false }, begun.priorStarts, ports, control);
   } finally {
     release();
   }
@@ -112,13 +119,13 @@ function fieldsOf(message: CommandMessage): Fields {
   return { runId: message.runId, phase: message.phase, commandId: message.id, attempt: message.attempt };
 }
 
-/** Takes the command's lease (undefined: run it), or says how to settle a message not to run. */
-async function begin(message: CommandMessage, owner: string, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled | undefined> {
+/** Takes the command's lease (then: its starts so far, to run it), or says how to settle a message not to run. */
+async function begin(message: CommandMessage, owner: string, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled | { priorStarts: number }> {
   const { logger, store } = ports;
   const fields = fieldsOf(message);
   for (let waited = 0; ; waited++) {
     const begun = await store.beginCommand(message.runId, message.id, message.attempt, owner, ports.leaseTtlMs, ports.startLimit);
-    if (begun.kind === 'started') return undefined;
+    if (begun.kind === 'started') return { priorStarts: begun.priorStarts ?? 0 };
     if (begun.kind === 'cancelled') {
       logger.info(fields, 'run was purged: dropping its command');
       return { decision: 'ack' };
@@ -150,6 +157,36 @@ interface Lease {
   owner: string;
   /** Redis said another worker holds it now. */
   lost: boolean;
+}
+
+/**
+ * A command that already started without a result (its worker was lost while running it) runs
+ * alone: the worker waits until its other commands end and starts no others meanwhile. All the
+ * commands of a worker that died are suspects; run alone, the one that kills its worker keeps
+ * doing so (and reaches the limit), and its neighbours finish. Another suspect already waiting
+ * here goes back to the queue (not counted), for another worker.
+ */
+async function runSuspectAlone(message: CommandMessage, lease: Lease, priorStarts: number, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled> {
+  if (priorStarts === 0) return run(message, lease, ports, control);
+  const fields = fieldsOf(message);
+  const stopRenewing = renewLease(message, lease, ports);
+  let alone: (() => void) | undefined;
+  try {
+    ports.logger.info({ ...fields, starts: priorStarts }, 'command started before without a result (its worker was lost): running it alone here');
+    alone = await control.runAlone();
+  } finally {
+    stopRenewing();
+  }
+  if (alone === undefined) {
+    await ports.store.abandonCommand(message.runId, message.id, lease.owner);
+    ports.logger.info(fields, 'another command runs alone here, or the worker is stopping: back to the queue');
+    return { decision: 'requeue' };
+  }
+  try {
+    return await run(message, lease, ports, control);
+  } finally {
+    alone();
+  }
 }
 
 /** Runs a command whose lease this worker holds; records its result before the message is acked. */

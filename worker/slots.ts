@@ -13,6 +13,12 @@ export interface Slots {
   /** Stops giving out slots, for good. */
   drain(): void;
   draining(): boolean;
+  /**
+   * Waits until the caller's slot is the only one taken, giving out none meanwhile (a suspect
+   * command runs alone); resolves with the release, or undefined when another caller already
+   * waits for that, or when draining.
+   */
+  runAlone(): Promise<(() => void) | undefined>;
   /** Resolves the waiters queued at or before `cutoffMs` (default: all) with undefined; returns how many. */
   handBackWaiting(cutoffMs?: number): number;
 }
@@ -21,13 +27,15 @@ export function createSlots(concurrency: number): Slots {
   let lookahead: 0 | 1 = 0;
   let taken = 0;
   let draining = false;
+  /** A caller waits to run alone, or runs alone: no slot is given out. */
+  let alone = false;
   const waiters: { since: number; resolve: (release: (() => void) | undefined) => void }[] = [];
   const release = (): void => {
     taken--;
     wakeWaiters();
   };
   const wakeWaiters = (): void => {
-    while (!draining && taken < concurrency + lookahead && waiters.length > 0) {
+    while (!draining && !alone && taken < concurrency + lookahead && waiters.length > 0) {
       taken++;
       waiters.shift()!.resolve(release);
     }
@@ -35,7 +43,7 @@ export function createSlots(concurrency: number): Slots {
   return {
     acquire() {
       if (draining) return Promise.resolve(undefined);
-      if (taken < concurrency + lookahead) {
+      if (!alone && taken < concurrency + lookahead) {
         taken++;
         return Promise.resolve(release);
       }
@@ -44,6 +52,25 @@ export function createSlots(concurrency: number): Slots {
     setLookahead(extra) {
       lookahead = extra;
       wakeWaiters();
+    },
+    runAlone() {
+      if (draining || alone) return Promise.resolve(undefined);
+      alone = true;
+      const endAlone = (): void => {
+        alone = false;
+        wakeWaiters();
+      };
+      return new Promise((resolve) => {
+        // Polled: rare (only after a worker was lost), and a command's end needs no hook here.
+        const check = (): void => {
+          if (draining) {
+            endAlone();
+            resolve(undefined);
+          } else if (taken <= 1) resolve(endAlone);
+          else setTimeout(check, 50);
+        };
+        check();
+      });
     },
     drain() {
       draining = true;

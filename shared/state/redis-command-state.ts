@@ -19,7 +19,7 @@ type CommandState = Pick<
 function parseBeginReply(reply: string[]): BeginOutcome {
   const [kind, detail] = reply;
   if (kind === 'cancelled' || kind === 'stopped') return { kind };
-  if (kind === 'started') return { kind };
+  if (kind === 'started') return { kind, priorStarts: Number(detail ?? 0) || 0 };
   if (kind === 'finished') {
     const record = parseResultLine(detail ?? '');
     if (record !== undefined) return { kind, record };

@@ -30,14 +30,18 @@ if redis.call('exists', KEYS[6]) == 1 then
   return {'stopped'}
 end
 local limit = tonumber(ARGV[5])
-if limit > 0 and redis.call('exists', KEYS[4]) == 0 then
+local prior = 0
+if redis.call('exists', KEYS[4]) == 0 then
   local starts = redis.call('hget', KEYS[5], ARGV[1])
   if starts then
     local ok, s = pcall(cjson.decode, starts)
-    if ok and tonumber(s['attempt']) == tonumber(ARGV[2]) and tonumber(s['n']) >= limit then return {'poison', starts} end
+    if ok and tonumber(s['attempt']) == tonumber(ARGV[2]) then
+      prior = tonumber(s['n'])
+      if limit > 0 and prior >= limit then return {'poison', starts} end
+    end
   end
 end
-if redis.call('set', KEYS[4], ARGV[3], 'PX', ARGV[4], 'NX') then return {'started'} end
+if redis.call('set', KEYS[4], ARGV[3], 'PX', ARGV[4], 'NX') then return {'started', tostring(prior)} end
 return {'busy', redis.call('get', KEYS[4]) or ''}`;
 
 // KEYS: results, done, lease, starts. ARGV: id, record JSON, succeeded attempt or '', owner.

@@ -41,8 +41,8 @@ export type BeginOutcome =
   | { kind: 'stopped' }
   /** A result for this attempt (or a success of any attempt) is already recorded. */
   | { kind: 'finished'; record: ResultRecord }
-  /** Lease taken: run it. */
-  | { kind: 'started' }
+  /** Lease taken: run it. `priorStarts`: starts of this attempt without a result (a worker was lost while running it). */
+  | { kind: 'started'; priorStarts?: number }
   /** Another live worker holds the lease: it is running this command right now. */
   | { kind: 'busy'; holder: string }
   /** This attempt started `startLimit` times and never got a result: it kills its workers. */

@@ -26,7 +26,7 @@ const message = {
 const content = Buffer.from(JSON.stringify(message));
 const ok: ExecutionResult = { outcome: 'succeeded', exitCode: 0, signal: null, startedAt: 'a', finishedAt: 'b', durationMs: 5, tail: '' };
 
-function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; draining?: boolean; drainKill?: boolean; upload?: UploadReport; neverStarts?: boolean; leaseLost?: boolean } = {}) {
+function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; draining?: boolean; drainKill?: boolean; upload?: UploadReport; neverStarts?: boolean; leaseLost?: boolean; aloneRefused?: boolean } = {}) {
   const calls: string[] = [];
   /** Starts counted in Redis, and starts taken back by abandon. */
   const starts: string[] = [];
@@ -93,6 +93,10 @@ function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; drai
     acquireSlot: async () => (options.draining === true ? undefined : () => calls.push('release')),
     track: () => () => calls.push('untrack'),
     killedForDrain: () => options.drainKill ?? false,
+    runAlone: async () => {
+      calls.push('alone');
+      return options.aloneRefused === true ? undefined : () => calls.push('alone-end');
+    },
   };
   return { ports, control, calls, published, finished, starts, abandoned, killed: () => killed };
 }
@@ -250,5 +254,27 @@ describe('handleDelivery', () => {
     expect(f.finished).toEqual([]);
     expect(f.starts).toEqual([]);
     expect(f.abandoned).toEqual([undefined]);
+  });
+
+  describe('a suspect (it started before without a result) runs alone', () => {
+    it('waits to be alone on the worker, runs, and ends being alone after recording', async () => {
+      const f = fakes([{ kind: 'started', priorStarts: 1 }]);
+      expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
+      expect(f.calls).toEqual(['begin', 'alone', 'start', 'untrack', 'finish', 'alone-end', 'release']);
+    });
+
+    it('goes back to the queue, uncounted, when another suspect already waits here', async () => {
+      const f = fakes([{ kind: 'started', priorStarts: 2 }], { aloneRefused: true });
+      expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
+      expect(f.calls).not.toContain('start');
+      expect(f.starts).toEqual([]);
+      expect(f.calls).toContain('abandon');
+    });
+
+    it('a command never started before does not wait', async () => {
+      const f = fakes([{ kind: 'started', priorStarts: 0 }]);
+      await handleDelivery(content, f.ports, f.control);
+      expect(f.calls).not.toContain('alone');
+    });
   });
 });
