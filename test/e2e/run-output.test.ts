@@ -46,7 +46,7 @@ describe('what tasker run prints', () => {
     expect(result.stdout).toContain(`  f1-L5  phase sims, ${jobs}:5: exit 3, 1 attempt\n`);
     const runDir = join(ws.dir, '.tasker', 'runs', 'wording');
     expect(result.stdout).toContain(`\nResults: ${join(runDir, 'results.jsonl')}\nLogs:    ${join(runDir, 'logs')}\nResume with: `);
-    expect(result.stdout).toContain(` run --resume wording --workdir ${ws.dir}\n`);
+    expect(result.stdout.split('\n').at(-1)).toMatch(new RegExp(` run --resume wording --workdir ${ws.dir}$`));
     expect(readSummary(ws.dir, 'wording')).toMatchObject({ mode: 'local', totals: { commands: 3, succeeded: 2, failed: 1, interrupted: 0, skipped: 0 } });
   });
 
