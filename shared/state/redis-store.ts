@@ -19,6 +19,8 @@ export type { BeginOutcome, CommandStarts, RunMeta, RunState, RunStore, WorkerIn
  *   results    hash   command id -> latest result record (JSON), written before the message is acked
  *   published  hash   command id -> attempt in flight (a resumed tasker does not publish it again)
  *   stopped    string set while the run is interrupted: workers drop its commands (and unpublish them)
+ *   starts     hash   command id -> {attempt, n, workers}: starts of the current attempt without a
+ *                     result, counted before each start; TASKER_DELIVERY_LIMIT of them is poison
  *   lease:ID   string owner of a running command, with a TTL renewed by the owner's heartbeat
  * NS:runs      sorted set of run ids by start time;   NS:worker:ID  worker heartbeat, with a TTL
  * (what each worker runs: the only record of what runs where)
