@@ -31,7 +31,7 @@ export function createDeliveryControl(options: DeliveryControlOptions): Delivery
           }
           lookahead.commandFinished(result.durationMs);
         },
-        () => undefined, // an executor failure is handled (and logged) by handleDelivery
+        () => undefined, // an executor failure reaches handleDelivery's caller, which requeues the message
       );
       return () => {
         running.remove(command);

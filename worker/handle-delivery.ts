@@ -109,7 +109,7 @@ export async function handleDelivery(content: Buffer, ports: DeliveryPorts, cont
     const owner = `${ports.workerId}#${++leaseCounter}`;
     const begun = await begin(message, owner, ports, control);
     if ('decision' in begun) return begun;
-    return await runSuspectAlone(message, { owner, lost: false }, begun.priorStarts, ports, control);
+    return await runHolding(message, owner, begun.priorStarts, ports, control);
   } finally {
     release();
   }
@@ -159,6 +159,32 @@ interface Lease {
   lost: boolean;
 }
 
+/** The start gate's findings: the starts counted (0: none), or that the lease was found lost. */
+interface Gate {
+  starts: number;
+  refused: boolean;
+}
+
+/**
+ * With the lease taken: renews it until the attempt is settled (waiting to run alone, the output
+ * watch and uploads included), and on the worker's own failure (Redis, S3) releases it and takes
+ * the start back, so the requeued copy runs at once elsewhere, uncounted.
+ */
+async function runHolding(message: CommandMessage, owner: string, priorStarts: number, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled> {
+  const lease: Lease = { owner, lost: false };
+  const gate: Gate = { starts: 0, refused: false };
+  const stopRenewing = renewLease(message, lease, ports);
+  try {
+    return await runSuspectAlone(message, lease, gate, priorStarts, ports, control);
+  } catch (error) {
+    const started = gate.starts > 0 ? { attempt: message.attempt, worker: ports.workerId } : undefined;
+    await ports.store.abandonCommand(message.runId, message.id, owner, started).catch((cause: unknown) => ports.logger.warn({ ...fieldsOf(message), err: cause }, 'could not give the command back'));
+    throw error;
+  } finally {
+    stopRenewing();
+  }
+}
+
 /**
  * A command that already started without a result (its worker was lost while running it) runs
  * alone: the worker waits until its other commands end and starts no others meanwhile. All the
@@ -166,52 +192,40 @@ interface Lease {
  * doing so (and reaches the limit), and its neighbours finish. Another suspect already waiting
  * here goes back to the queue (not counted), for another worker.
  */
-async function runSuspectAlone(message: CommandMessage, lease: Lease, priorStarts: number, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled> {
-  if (priorStarts === 0) return run(message, lease, ports, control);
+async function runSuspectAlone(message: CommandMessage, lease: Lease, gate: Gate, priorStarts: number, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled> {
+  if (priorStarts === 0) return run(message, lease, gate, ports, control);
   const fields = fieldsOf(message);
-  const stopRenewing = renewLease(message, lease, ports);
-  let alone: (() => void) | undefined;
-  try {
-    ports.logger.info({ ...fields, starts: priorStarts }, 'command started before without a result (its worker was lost): running it alone here');
-    alone = await control.runAlone();
-  } finally {
-    stopRenewing();
-  }
+  ports.logger.info({ ...fields, starts: priorStarts }, 'command started before without a result (its worker was lost): running it alone here');
+  const alone = await control.runAlone();
   if (alone === undefined) {
     await ports.store.abandonCommand(message.runId, message.id, lease.owner);
     ports.logger.info(fields, 'another command runs alone here, or the worker is stopping: back to the queue');
     return { decision: 'requeue' };
   }
   try {
-    return await run(message, lease, ports, control);
+    return await run(message, lease, gate, ports, control);
   } finally {
     alone();
   }
 }
 
 /** Runs a command whose lease this worker holds; records its result before the message is acked. */
-async function run(message: CommandMessage, lease: Lease, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled> {
+async function run(message: CommandMessage, lease: Lease, gate: Gate, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled> {
   const { logger, store } = ports;
   const { owner } = lease;
   const fields = fieldsOf(message);
   const upload = message.upload;
   const watch = upload === undefined || upload.patterns.length === 0 ? undefined : await ports.watchOutputs(upload);
-  const gate = { starts: 0, refused: false };
   const started = ports.start(message, () => recordStart(message, lease, gate, ports));
   const untrack = control.track(started, message);
-  const stopRenewing = renewLease(message, lease, ports);
   let result: ExecutionResult;
   try {
-    try {
-      result = await started.result;
-    } finally {
-      untrack();
-    }
-    // Done only when its outputs are uploaded: a failed upload fails the attempt.
-    if (watch !== undefined && result.outcome === 'succeeded' && !control.killedForDrain(started)) result = applyUploadReport(result, await watch.finish());
+    result = await started.result;
   } finally {
-    stopRenewing();
+    untrack();
   }
+  // Done only when its outputs are uploaded: a failed upload fails the attempt.
+  if (watch !== undefined && result.outcome === 'succeeded' && !control.killedForDrain(started)) result = applyUploadReport(result, await watch.finish());
 
   const { starts } = gate;
   if (gate.refused) {
@@ -238,7 +252,7 @@ async function run(message: CommandMessage, lease: Lease, ports: DeliveryPorts, 
  * the command runs, so a command that brings its worker down is always counted (poison). False:
  * the command is not started here and goes back to the queue.
  */
-async function recordStart(message: CommandMessage, lease: Lease, gate: { starts: number; refused: boolean }, ports: DeliveryPorts): Promise<boolean> {
+async function recordStart(message: CommandMessage, lease: Lease, gate: Gate, ports: DeliveryPorts): Promise<boolean> {
   try {
     const starts = lease.lost ? -1 : await ports.store.recordStart(message.runId, message.id, message.attempt, ports.workerId, lease.owner, ports.leaseTtlMs);
     if (starts < 0) {

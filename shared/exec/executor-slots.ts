@@ -98,14 +98,31 @@ class WaitingCommand {
   private run(): void {
     this.asking.delete(this);
     if (this.killedWhileAsking !== undefined) return this.refuse(this.killedWhileAsking);
-    const handle = this.inner.start(this.request);
+    let handle: RunningCommand;
+    try {
+      handle = this.inner.start(this.request);
+    } catch (error) {
+      return this.failed(error); // e.g. its log directory cannot be made: a result, and the slot back
+    }
     this.handle = handle;
     this.settleStarted(true);
-    void handle.result.then((outcome) => {
-      this.slotFreed();
-      this.ended = true;
-      this.settle(outcome);
-    });
+    handle.result.then(
+      (outcome) => this.end(outcome),
+      (error: unknown) => this.failed(error),
+    );
+  }
+
+  private end(outcome: ExecutionResult): void {
+    this.slotFreed();
+    this.ended = true;
+    this.settle(outcome);
+  }
+
+  /** The executor itself failed: the attempt ends as a spawn error, never hanging its slot. */
+  private failed(error: unknown): void {
+    this.settleStarted(this.handle !== undefined);
+    const now = new Date().toISOString();
+    this.end({ outcome: 'spawn-error', exitCode: null, signal: null, startedAt: now, finishedAt: now, durationMs: 0, tail: '', reason: `could not run it: ${String(error)}` });
   }
 
   private refuse(reason: string): void {

@@ -75,10 +75,15 @@ export function poisonReason(starts: { n: number; workers: readonly string[] }):
   return `started ${starts.n} time(s) without a result${on}; the command may be killing its worker (out of memory?): dead-lettered, not run again`;
 }
 
-/** The record of an attempt dead-lettered as poison: it never ended with a result of its own. */
-export function poisonRecord(command: CommandRef, attempt: number, starts: { n: number; workers: readonly string[] }, worker: string, log: string, now: Date): ResultRecord {
+/** The record of an attempt dead-lettered without a result of its own (poison, invalid, RabbitMQ's limit). */
+export function deadLetteredRecord(command: CommandRef, attempt: number, worker: string, log: string, reason: string, now: Date): ResultRecord {
   const at = now.toISOString();
-  return { ...commandFields(command), attempt, outcome: 'dead-lettered', exitCode: null, signal: null, startedAt: at, finishedAt: at, durationMs: 0, worker, log, reason: poisonReason(starts) };
+  return { ...commandFields(command), attempt, outcome: 'dead-lettered', exitCode: null, signal: null, startedAt: at, finishedAt: at, durationMs: 0, worker, log, reason };
+}
+
+/** The record of an attempt dead-lettered as poison. */
+export function poisonRecord(command: CommandRef, attempt: number, starts: { n: number; workers: readonly string[] }, worker: string, log: string, now: Date): ResultRecord {
+  return deadLetteredRecord(command, attempt, worker, log, poisonReason(starts), now);
 }
 
 function commandFields(command: CommandRef): CommandRef {

@@ -46,6 +46,11 @@ export interface RunLayout {
   absolute(relative: string): string;
 }
 
+/** WORKDIR/.tasker/runs: one directory per run. */
+export function runsDirOf(workdir: string): string {
+  return join(workdir, markerDirName, 'runs');
+}
+
 export function runLayout(workdir: string, runId: string): RunLayout {
   const runRelative = join(markerDirName, 'runs', runId);
   const runDir = join(workdir, runRelative);

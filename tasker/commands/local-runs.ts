@@ -1,9 +1,7 @@
-import { createReadStream, existsSync, promises as fs } from 'node:fs';
-import { join, resolve } from 'node:path';
-import split2 from 'split2';
+import { existsSync, promises as fs } from 'node:fs';
 import { InputError } from '../../shared/errors.js';
-import { isValidRunId, markerDirName, runLayout } from '../../shared/state/run-layout.js';
-import { parseResultLine } from '../../shared/state/results.js';
+import { isValidRunId, markerDirName, runLayout, runsDirOf } from '../../shared/state/run-layout.js';
+import { readResultRecords } from '../report/results-file.js';
 import { createResultTallier, runState, type RunOverview } from '../report/run-overview.js';
 import type { RunSummary } from '../report/summary.js';
 import { runRecordPath, type RunRecord } from './run-record.js';
@@ -37,12 +35,7 @@ export async function readLocalRun(workdir: string, runId: string): Promise<Loca
   const record = await readJson<RunRecord>(runRecordPath(layout));
   if (record === undefined) return undefined;
   const tallier = createResultTallier();
-  if (existsSync(layout.resultsPath)) {
-    for await (const line of createReadStream(layout.resultsPath).pipe(split2()) as AsyncIterable<string>) {
-      const result = parseResultLine(line);
-      if (result !== undefined) tallier.add(result);
-    }
-  }
+  for await (const result of readResultRecords(layout.resultsPath)) tallier.add(result);
   const results = tallier.tally();
   const summary = await readJson<RunSummary>(layout.summaryPath);
   const state = runState(summary, results.lastFinishedAt);
@@ -60,39 +53,44 @@ export async function readLocalRun(workdir: string, runId: string): Promise<Loca
   return { overview, summary: current };
 }
 
-function runsDir(workdir: string): string {
-  return join(workdir, markerDirName, 'runs');
-}
-
-/** Every run of the workdir, newest first. */
-export async function listLocalRuns(workdir: string): Promise<RunOverview[]> {
+/** The runs of the workdir (those with a run.json), newest first: read from run.json alone. */
+async function runIdsNewestFirst(workdir: string): Promise<string[]> {
   let ids: string[];
   try {
-    ids = await fs.readdir(runsDir(workdir));
+    ids = await fs.readdir(runsDirOf(workdir));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new InputError('workdir', `cannot read the runs of ${workdir}: ${(error as Error).message}`, { cause: error });
   }
-  const runs: RunOverview[] = [];
+  const runs: { id: string; createdAt: string }[] = [];
   for (const id of ids) {
+    const record = await readJson<RunRecord>(runRecordPath(runLayout(workdir, id)));
+    if (record !== undefined) runs.push({ id, createdAt: record.createdAt });
+  }
+  return runs.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id)).map((run) => run.id);
+}
+
+/** Every run of the workdir, newest first. */
+export async function listLocalRuns(workdir: string): Promise<RunOverview[]> {
+  const runs: RunOverview[] = [];
+  for (const id of await runIdsNewestFirst(workdir)) {
     const run = await readLocalRun(workdir, id);
     if (run !== undefined) runs.push(run.overview);
   }
-  return runs.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.runId.localeCompare(a.runId));
+  return runs;
 }
 
 /** The run to show: the one named, else the newest; a clear error when there is none. */
-export async function findLocalRun(workdirInput: string, runId: string | undefined): Promise<LocalRun> {
-  const workdir = resolve(workdirInput);
+export async function findLocalRun(workdir: string, runId: string | undefined): Promise<LocalRun> {
   if (runId !== undefined && !isValidRunId(runId)) throw new InputError('run-state', `"${runId}" is not a run id: 1-64 letters, digits, ".", "_" or "-"`);
-  if (!existsSync(runsDir(workdir))) {
+  if (!existsSync(runsDirOf(workdir))) {
     throw new InputError('run-state', `no tasker runs in ${workdir} (no ${markerDirName}/runs there): give the workdir of a local run with --workdir DIR, or set AMQP_URL (or --amqp-url) to ask RabbitMQ and Redis about a distributed run`);
   }
-  const id = runId ?? (await listLocalRuns(workdir))[0]?.runId;
+  const ids = await runIdsNewestFirst(workdir);
+  const id = runId ?? ids[0];
   const run = id === undefined ? undefined : await readLocalRun(workdir, id);
   if (run === undefined) {
-    const known = (await listLocalRuns(workdir)).slice(0, 5).map((r) => r.runId);
-    throw new InputError('run-state', `no run "${runId ?? ''}" in ${workdir}; runs there: ${known.join(', ') || 'none'} (tasker runs --workdir ${workdir} lists them)`);
+    throw new InputError('run-state', `no run "${runId ?? ''}" in ${workdir}; runs there: ${ids.slice(0, 5).join(', ') || 'none'} (tasker runs --workdir ${workdir} lists them)`);
   }
   return run;
 }

@@ -3,7 +3,7 @@ import { brokerDeliveryLimit } from '../../shared/broker/amqp-topology.js';
 import { parseCommandMessage, type CommandMessage } from '../../shared/broker/messages.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { RunStore } from '../../shared/state/redis-store.js';
-import type { ResultRecord } from '../../shared/state/results.js';
+import { deadLetteredRecord, type ResultRecord } from '../../shared/state/results.js';
 import type { RunLayout } from '../../shared/state/run-layout.js';
 
 /**
@@ -54,27 +54,10 @@ export function deadLetterReason(headers: Record<string, unknown>, signingKey: s
 }
 
 /** The failed result a dead-lettered attempt stands for, when no worker recorded one. */
-function deadLetteredRecord(ref: AttemptRef, reason: string, layout: RunLayout): ResultRecord {
-  const now = new Date().toISOString();
+function recordOf(ref: AttemptRef, reason: string, layout: RunLayout): ResultRecord {
   const phase = { index: ref.phaseIndex ?? 0, name: ref.phase ?? '' };
-  return {
-    id: ref.id,
-    phase: phase.name,
-    phaseIndex: phase.index,
-    command: ref.command ?? '',
-    file: ref.file ?? '',
-    line: ref.line ?? 0,
-    attempt: ref.attempt,
-    outcome: 'dead-lettered',
-    exitCode: null,
-    signal: null,
-    startedAt: now,
-    finishedAt: now,
-    durationMs: 0,
-    worker: 'rabbitmq',
-    log: layout.logRelativePath(phase, ref.id, ref.attempt),
-    reason,
-  };
+  const command = { id: ref.id, phase: phase.name, phaseIndex: phase.index, command: ref.command ?? '', file: ref.file ?? '', line: ref.line ?? 0 };
+  return deadLetteredRecord(command, ref.attempt, 'rabbitmq', layout.logRelativePath(phase, ref.id, ref.attempt), reason, new Date());
 }
 
 /** Which attempt of this run an invalid message was, if it says so: else it is not ours to count. */
@@ -89,10 +72,14 @@ function attemptOfInvalid(content: Buffer, runId: string): AttemptRef | undefine
   }
 }
 
-/** The record a worker wrote for this attempt before dead-lettering it (its reason tells how often it started, and where). */
+/**
+ * What a worker recorded for this attempt: the poison record it wrote before dead-lettering it,
+ * or the real result of a copy that ran (a duplicate can reach a limit after its attempt ended).
+ * The same rule as the workers' begin script: this attempt's result, or any success.
+ */
 async function workerRecord(message: AttemptRef, options: DeadLetterOptions): Promise<ResultRecord | undefined> {
   const latest = (await options.store.latestResults(options.runId, [message.id])).get(message.id);
-  return latest?.attempt === message.attempt && latest.outcome === 'dead-lettered' ? latest : undefined;
+  return latest !== undefined && (latest.attempt === message.attempt || latest.outcome === 'succeeded') ? latest : undefined;
 }
 
 /** Delivers a dead-lettered command of this run as its failed result; acks anything else. */
@@ -104,7 +91,7 @@ export async function deliverDeadLettered(delivery: Delivery, options: DeadLette
     delivery.ack();
     return;
   }
-  const record = (await workerRecord(ref, options)) ?? deadLetteredRecord(ref, deadLetterReason(delivery.headers, options.signingKey, invalid), options.layout);
-  options.logger.warn({ commandId: ref.id, attempt: ref.attempt, reason: record.reason }, 'command dead-lettered');
+  const record = (await workerRecord(ref, options)) ?? recordOf(ref, deadLetterReason(delivery.headers, options.signingKey, invalid), options.layout);
+  if (record.outcome === 'dead-lettered') options.logger.warn({ commandId: ref.id, attempt: ref.attempt, reason: record.reason }, 'command dead-lettered');
   options.deliver(record, delivery);
 }

@@ -40,13 +40,18 @@ export interface PriorResults {
   succeededByPhase: Map<number, number>;
 }
 
+/** The records of a results.jsonl, streamed; none when it does not exist. A torn line (a crash mid-write) is skipped. */
+export async function* readResultRecords(path: string): AsyncGenerator<ResultRecord> {
+  if (!existsSync(path)) return;
+  for await (const line of createReadStream(path).pipe(split2()) as AsyncIterable<string>) {
+    const record = parseResultLine(line);
+    if (record !== undefined) yield record;
+  }
+}
+
 export async function readPriorResults(path: string): Promise<PriorResults> {
   const prior: PriorResults = { succeeded: new Set(), attempts: new Map(), resultAttempts: new Map(), succeededByPhase: new Map() };
-  if (!existsSync(path)) return prior;
-  const lines = createReadStream(path).pipe(split2());
-  for await (const line of lines as AsyncIterable<string>) {
-    const record = parseResultLine(line);
-    if (record === undefined) continue;
+  for await (const record of readResultRecords(path)) {
     prior.attempts.set(record.id, Math.max(prior.attempts.get(record.id) ?? 0, record.attempt));
     if (record.outcome !== 'interrupted') prior.resultAttempts.set(record.id, Math.max(prior.resultAttempts.get(record.id) ?? 0, record.attempt));
     if (record.outcome === 'succeeded' && !prior.succeeded.has(record.id)) {
