@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems, type Connection, type ConnectionFlags } from '../shared/config/config-values.js';
 import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/storage/outputs.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
@@ -197,7 +198,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     keepGoing: flags.keepGoing ?? false,
     halt,
     split,
-    workdir: flags.workdir ?? env['WORKDIR'] ?? cwd,
+    workdir: workdirFrom(flags.workdir, env, cwd),
     clean: flags.clean ?? false,
     forceClean: flags.forceClean ?? false,
     stage: flags.stage ?? [],
@@ -227,4 +228,22 @@ export function loadOpsConfig(flags: OpsFlags, env: Record<string, string | unde
   problems.logLevel(logLevel);
   problems.done();
   return { ...connection, amqpUrl: connection.amqpUrl!, logLevel };
+}
+
+/** The workdir: --workdir, else $WORKDIR, else the current directory (every command reads it so). */
+export function workdirFrom(flag: string | undefined, env: Record<string, string | undefined>, cwd: string): string {
+  return flag ?? env['WORKDIR'] ?? cwd;
+}
+
+/** What `tasker runs` and the broker-less `tasker status` read: a workdir's files. */
+export interface WorkdirOpsConfig {
+  /** Absolute. */
+  workdir: string;
+  /** `tasker status` reads the workdir when it is given one, or when there is no broker to ask. */
+  fromFiles: boolean;
+}
+
+export function loadWorkdirOpsConfig(flags: { workdir?: string; amqpUrl?: string }, env: Record<string, string | undefined>, cwd: string): WorkdirOpsConfig {
+  const brokerless = flags.amqpUrl === undefined && envValue(env, 'AMQP_URL') === undefined;
+  return { workdir: resolve(cwd, workdirFrom(flags.workdir, env, cwd)), fromFiles: flags.workdir !== undefined || brokerless };
 }

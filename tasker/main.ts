@@ -142,7 +142,7 @@ function buildProgram(setExitCode: SetExitCode, me: string): Command {
     .configureOutput({ writeOut: stdout.writeNow, writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `tasker: ${text}` : text) });
   addPlanCommand(program, setExitCode).addHelpText('after', planHelp(me));
   addRunCommand(program, setExitCode, me).addHelpText('after', runHelp(me));
-  addStatusCommand(program, setExitCode).addHelpText('after', statusHelp(me));
+  addStatusCommand(program, setExitCode, me).addHelpText('after', statusHelp(me));
   addPurgeCommand(program, setExitCode).addHelpText('after', purgeHelp(me));
   addRunsCommand(program, localCliDeps(setExitCode), runsHelp(me));
   addCompletionCommand(program, stdout.write, setExitCode);
@@ -205,22 +205,23 @@ function addOpsOptions(command: Command): Command {
     .exitOverride();
 }
 
-function addStatusCommand(program: Command, setExitCode: SetExitCode): Command {
+function addStatusCommand(program: Command, setExitCode: SetExitCode, me: string): Command {
   return addOpsOptions(program.command('status'))
     .description('Show a run. With AMQP_URL: from RabbitMQ and Redis (phase, counts, what runs where, queues, workers). Without, or with --workdir: from the files of the workdir.')
     .argument('[run-id]', 'the run (default: the latest one)')
     .option('--workdir <dir>', 'read the run from this workdir, without a broker (default: $WORKDIR, else the current directory, when AMQP_URL is unset)')
     .option('--json', 'print the status as JSON')
     .action(async (runId: string | undefined, flags: OpsFlags & { json?: boolean; workdir?: string }) => {
-      if (isLocalStatus(flags, process.env)) {
-        setExitCode(await localStatus(runId, flags, localCliDeps(setExitCode)));
+      const deps = localCliDeps(setExitCode);
+      if (isLocalStatus(flags, deps)) {
+        setExitCode(await localStatus(runId, flags, deps));
         return;
       }
       setExitCode(
         await withOps(flags, async (backend, names) => {
           const { collectStatus, formatStatus } = await import('./commands/ops-command.js');
           const report = await collectStatus(backend, names, runId);
-          stdout.writeNow(flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, Date.now()));
+          stdout.writeNow(flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, Date.now(), me));
           return ExitCode.ok;
         }),
       );

@@ -21,6 +21,11 @@ export function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
+/** The command that resumes a run, as the user invoked us; `--workdir` left out when it is `cwd`. Pure. */
+export function resumeCommand(invocation: string, runId: string, workdir: string, cwd?: string): string {
+  return `${invocation} run --resume ${runId}${workdir === cwd ? '' : ` --workdir ${shellWord(workdir)}`}`;
+}
+
 /** The command that starts this program again, e.g. `npx tasker`, `node bin/tasker.js`, `tasker`. Pure. */
 export function describeInvocation(facts: InvocationFacts, program = 'tasker'): string {
   // npx starts the package's link in a node_modules/.bin; a tasker merely started under npx

@@ -6,7 +6,7 @@ import type { RunningBackend } from '../distributed/distributed-backend.js';
 import type { Progress, RunPhasesResult } from '../dispatch/run-phases.js';
 import { uploadRunRecord } from '../report/run-record-upload.js';
 import { formatSummary, summarizeRun } from '../report/summary.js';
-import { shellWord } from '../../shared/cli/invocation.js';
+import { resumeCommand } from '../../shared/cli/invocation.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 
 /** The end of a `tasker run` session: summary.json, the run's end in Redis, the printed summary, the S3 upload, the exit code. */
@@ -43,8 +43,7 @@ export async function finishRun(session: FinishedSession, deps: Pick<RunDeps, 'l
   }
   if (status !== 'succeeded') {
     // Results and logs are named by the summary (formatSummary's records) already.
-    const where = workdir === resolve(deps.cwd) ? '' : ` --workdir ${shellWord(workdir)}`;
-    deps.writeOut(`Resume with: ${deps.invocation} run --resume ${runId}${where}\n`);
+    deps.writeOut(`Resume with: ${resumeCommand(deps.invocation, runId, workdir, resolve(deps.cwd))}\n`);
   }
   return exitCode;
 }

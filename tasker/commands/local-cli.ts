@@ -1,9 +1,9 @@
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { envValue } from '../../shared/config/config-values.js';
 import { ExitCode } from '../../shared/errors.js';
 import { formatLocalStatus, formatRunsTable } from '../report/run-overview.js';
 import { formatSummary } from '../report/summary.js';
+import { loadWorkdirOpsConfig } from '../config.js';
 import { findLocalRun, listLocalRuns } from './local-runs.js';
 
 /** `tasker runs` and the broker-less `tasker status`: what the files of a workdir say. */
@@ -16,17 +16,13 @@ export interface LocalCliDeps {
   setExitCode: (code: number) => void;
 }
 
-function workdirOf(flag: string | undefined, deps: Pick<LocalCliDeps, 'env' | 'cwd'>): string {
-  return resolve(deps.cwd, flag ?? envValue(deps.env, 'WORKDIR') ?? deps.cwd);
-}
-
 /** `tasker status` reads the workdir when it is given one, or when there is no broker to ask. */
-export function isLocalStatus(flags: { workdir?: string; amqpUrl?: string }, env: Record<string, string | undefined>): boolean {
-  return flags.workdir !== undefined || (flags.amqpUrl === undefined && envValue(env, 'AMQP_URL') === undefined);
+export function isLocalStatus(flags: { workdir?: string; amqpUrl?: string }, deps: Pick<LocalCliDeps, 'env' | 'cwd'>): boolean {
+  return loadWorkdirOpsConfig(flags, deps.env, deps.cwd).fromFiles;
 }
 
 export async function localStatus(runId: string | undefined, flags: { workdir?: string; json?: boolean }, deps: LocalCliDeps): Promise<number> {
-  const workdir = workdirOf(flags.workdir, deps);
+  const { workdir } = loadWorkdirOpsConfig(flags, deps.env, deps.cwd);
   const run = await findLocalRun(workdir, runId);
   if (flags.json === true) {
     await deps.write(`${JSON.stringify({ ...run.overview, summary: run.summary }, null, 2)}\n`);
@@ -46,7 +42,7 @@ export function addRunsCommand(program: Command, deps: LocalCliDeps, helpEnd: st
     .addHelpText('after', helpEnd)
     .exitOverride()
     .action(async (flags: { workdir?: string; json?: boolean }) => {
-      const workdir = workdirOf(flags.workdir, deps);
+      const { workdir } = loadWorkdirOpsConfig(flags, deps.env, deps.cwd);
       const runs = await listLocalRuns(workdir);
       await deps.write(flags.json === true ? `${JSON.stringify(runs, null, 2)}\n` : formatRunsTable(workdir, runs));
       deps.setExitCode(ExitCode.ok);

@@ -2,7 +2,7 @@ import { deleteQueue, queueDepth } from '../../shared/broker/amqp-topology.js';
 import { formatDuration } from '../../shared/config/duration.js';
 import { InputError } from '../../shared/errors.js';
 import type { Names } from '../../shared/config/names.js';
-import { runningOf, taskerAlive, type StatusReport } from '../report/run-status.js';
+import { runningFor, taskerAlive, type StatusReport } from '../report/run-status.js';
 import type { Backend } from '../distributed/distributed-backend.js';
 
 /** `tasker status` and `tasker purge`: what a run is doing, and removing what it left behind. */
@@ -31,7 +31,7 @@ export async function collectStatus(backend: Backend, names: Names, requested: s
     queue: work === undefined ? undefined : { name: names.workQueue, ready: work.ready, consumers: work.consumers },
     runQueue: own === undefined || runId === undefined ? undefined : { name: names.runQueue(runId), ready: own.ready },
     deadLetters: dead?.ready,
-    running: runningOf(workers, runId),
+    running: runningFor(run, workers, runId),
     workers,
   };
 }

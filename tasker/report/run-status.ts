@@ -1,5 +1,6 @@
+import { resumeCommand } from '../../shared/cli/invocation.js';
 import { formatDuration } from '../../shared/config/duration.js';
-import type { RunMeta, WorkerInfo } from '../../shared/state/redis-store.js';
+import type { RunMeta, WorkerInfo } from '../../shared/state/run-store.js';
 
 /**
  * What `tasker status` prints. What runs comes from one place only, the workers' own heartbeats:
@@ -31,6 +32,14 @@ export function runningOf(workers: readonly WorkerInfo[], runId: string | undefi
     .sort((a, b) => a.since.localeCompare(b.since));
 }
 
+/**
+ * What runs for a run, from the workers' heartbeats (one source for both sections of the status).
+ * Nothing once it finished: a worker killed mid-command lists it until its heartbeat expires.
+ */
+export function runningFor(run: RunMeta | undefined, workers: readonly WorkerInfo[], runId: string | undefined): RunningCommand[] {
+  return run?.state === 'finished' ? [] : runningOf(workers, runId);
+}
+
 /** How long ago `iso` was; undefined for a time that is missing, unparsable or not after 1970 (never a real heartbeat). */
 export function agoMs(iso: string, now: number): number | undefined {
   const at = Date.parse(iso);
@@ -43,7 +52,7 @@ export function taskerAlive(run: RunMeta, now: number): boolean {
   return run.state === 'running' && ago !== undefined && ago <= taskerGoneAfterMs;
 }
 
-function runLines(run: RunMeta, running: number, now: number): string[] {
+function runLines(run: RunMeta, running: number, now: number, invocation: string): string[] {
   const ago = agoMs(run.heartbeatAt, now);
   const state = run.state === 'running' && !taskerAlive(run, now) ? 'running, but its tasker has not been heard of' : run.state;
   const status = run.status !== undefined && run.status !== run.state ? ` (${run.status})` : '';
@@ -53,14 +62,15 @@ function runLines(run: RunMeta, running: number, now: number): string[] {
     `  phase ${run.phaseIndex}/${run.phaseCount} ${run.phase || '-'}: ${run.done}/${run.total} done, ${run.failed} failed, ${running} running`,
   ];
   if (run.state === 'interrupted') {
-    lines.push(`  its queued commands wait, not run, until it is resumed: tasker run --resume ${run.runId} --workdir ${run.workdir}`);
+    lines.push(`  its queued commands wait, not run, until it is resumed: ${resumeCommand(invocation, run.runId, run.workdir)}`);
   }
   return lines;
 }
 
-export function formatStatus(report: StatusReport, now: number): string {
-  const running = runningOf(report.workers, report.runId);
-  const out: string[] = report.run === undefined ? ['No runs recorded in Redis.'] : runLines(report.run, running.length, now);
+/** `invocation`: how the user started us (`npx tasker`, `tasker`...), for the resume command it prints. */
+export function formatStatus(report: StatusReport, now: number, invocation = 'tasker'): string {
+  const running = runningFor(report.run, report.workers, report.runId);
+  const out: string[] = report.run === undefined ? ['No runs recorded in Redis.'] : runLines(report.run, running.length, now, invocation);
   if (report.queue !== undefined) out.push(`  work queue ${report.queue.name}: ${report.queue.ready} waiting, ${report.queue.consumers} consumers`);
   if (report.runQueue !== undefined) out.push(`  result queue ${report.runQueue.name}: ${report.runQueue.ready} results not yet read`);
   if (report.deadLetters !== undefined && report.deadLetters > 0) out.push(`  dead letters: ${report.deadLetters} (see the dead-letter queue; tasker purge does not touch it)`);

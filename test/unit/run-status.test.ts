@@ -64,4 +64,11 @@ describe('tasker status', () => {
     expect(text).not.toMatch(/f1-L1 +on/);
     expect(text).toContain('busy with r1/f1-L3');
   });
+
+  it('shows nothing running for a finished run, though the heartbeat of a killed worker still lists its command', () => {
+    const workers = [worker('w-dead', [{ runId: 'r1', id: 'f1-L3', attempt: 1, since: '2026-11-29T19:59:30.000Z', command: 'sim 3' }])];
+    const text = formatStatus(report(meta({ state: 'finished', status: 'succeeded' }), workers), now);
+    expect(text).toContain('0 running');
+    expect(text).not.toContain('Running (');
+  });
 });
