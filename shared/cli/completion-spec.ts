@@ -6,12 +6,16 @@ import type { CommandSpec, OptionSpec, ProgramSpec, ValueSpec } from './completi
 /** How to complete a value, by option (`--workdir`) or argument name (`files`); default: nothing to offer. */
 export type ValueHints = Record<string, ValueSpec>;
 
+/** A value's spec: the hint's kind, and commander's choices before the hint's. */
+function valueSpec(hint: ValueSpec | undefined, argChoices: readonly string[] | undefined): ValueSpec {
+  const choices = argChoices ?? hint?.choices;
+  return { kind: hint?.kind ?? 'other', ...(choices === undefined ? {} : { choices }) };
+}
+
 function optionSpec(option: Option, hints: ValueHints): OptionSpec {
   const names = [option.short, option.long].filter((name): name is string => name !== undefined);
   if (!option.required && !option.optional) return { names, value: undefined };
-  const hint = hints[option.long ?? ''];
-  const choices = option.argChoices ?? hint?.choices;
-  return { names, value: { kind: hint?.kind ?? 'other', ...(choices === undefined ? {} : { choices }) } };
+  return { names, value: valueSpec(hints[option.long ?? ''], option.argChoices) };
 }
 
 function commandSpec(command: Command, hints: ValueHints): CommandSpec {
@@ -19,7 +23,7 @@ function commandSpec(command: Command, hints: ValueHints): CommandSpec {
   return {
     name: command.name(),
     options: command.options.map((option) => optionSpec(option, hints)),
-    args: first === undefined ? undefined : (hints[first.name()] ?? { kind: 'other', ...(first.argChoices === undefined ? {} : { choices: first.argChoices }) }),
+    args: first === undefined ? undefined : (hints[first.name()] ?? valueSpec(undefined, first.argChoices)),
   };
 }
 

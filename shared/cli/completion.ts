@@ -1,3 +1,5 @@
+import { markerDirName } from '../state/run-layout.js';
+
 /**
  * Shell completion for `tasker` and `worker`, generated from their command-line definitions so it
  * never lists an option that is gone. Pure: the spec in, the script out. zsh runs the bash
@@ -35,6 +37,12 @@ export interface ProgramSpec {
   /** The program's own options (and, without subcommands, its only ones). */
   options: OptionSpec[];
   commands: CommandSpec[];
+}
+
+/** Every value the program's options and arguments take. */
+function valueSpecsOf(program: ProgramSpec): ValueSpec[] {
+  const ofOptions = (options: OptionSpec[]): ValueSpec[] => options.flatMap((option) => (option.value === undefined ? [] : [option.value]));
+  return [...ofOptions(program.options), ...program.commands.flatMap((command) => [...ofOptions(command.options), ...(command.args === undefined ? [] : [command.args])])];
 }
 
 const identifier = (name: string): string => name.replace(/[^A-Za-z0-9_]/g, '_');
@@ -96,13 +104,13 @@ const runIdsHelper = [
   '_tasker_run_ids() {',
   '  local dir="${WORKDIR:-.}" i',
   '  for ((i = 1; i < COMP_CWORD; i++)); do [[ "${COMP_WORDS[i]}" == --workdir ]] && dir="${COMP_WORDS[i+1]}"; done',
-  '  [[ -d "$dir/.tasker/runs" ]] && (cd "$dir/.tasker/runs" && ls -1)',
+  `  [[ -d "$dir/${markerDirName}/runs" ]] && (cd "$dir/${markerDirName}/runs" && ls -1)`,
   '}',
 ];
 
 /** The whole script; `loadWith` is the command that prints it, for its first line. */
 export function completionScript(shell: CompletionShell, program: ProgramSpec, loadWith: string): string {
-  const usesRunIds = JSON.stringify(program).includes('"run-id"');
+  const usesRunIds = valueSpecsOf(program).some((value) => value.kind === 'run-id');
   const head = [
     `# ${shell} completion for ${program.name}; load it with: source <(${loadWith})`,
     // zsh runs the bash function through bashcompinit, which needs compinit's compdef.

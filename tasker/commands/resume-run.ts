@@ -62,6 +62,6 @@ export async function missingRunError(workdirPath: string, runId: string): Promi
   const runs = await listRuns(workdirPath);
   return new InputError(
     'run-state',
-    `no run "${runId}" in ${workdirPath}/.tasker/runs${runs.length > 0 ? ` (runs there: ${runs.slice(-5).join(', ')})` : ' (no runs there yet)'}; check --workdir and the run id`,
+    `no run "${runId}" in ${runsDirOf(workdirPath)}${runs.length > 0 ? ` (runs there: ${runs.slice(-5).join(', ')})` : ' (no runs there yet)'}; check --workdir and the run id`,
   );
 }

@@ -1,5 +1,6 @@
 import { formatDuration } from '../../shared/config/duration.js';
 import type { ResultRecord } from '../../shared/state/results.js';
+import { markerDirName } from '../../shared/state/run-layout.js';
 
 /**
  * What `tasker runs` and `tasker status --workdir` show of the runs in a workdir, read from their
@@ -86,7 +87,7 @@ function notRun(run: RunOverview): number {
 
 /** `tasker runs`: one line per run, newest first. */
 export function formatRunsTable(workdir: string, runs: readonly RunOverview[]): string {
-  if (runs.length === 0) return `No runs in ${workdir} (nothing under .tasker/runs/).\n`;
+  if (runs.length === 0) return `No runs in ${workdir} (nothing under ${markerDirName}/runs/).\n`;
   const idWidth = Math.max(6, ...runs.map((run) => run.runId.length));
   const out = [`Runs in ${workdir}, newest first:`, `  ${'run id'.padEnd(idWidth)}  ${'state'.padEnd(11)}  ${'commands'.padStart(8)}  ${'done'.padStart(7)}  ${'failed'.padStart(7)}  ${'not run'.padStart(7)}  created`];
   for (const run of runs) {
