@@ -73,7 +73,8 @@ describe('interrupted distributed runs', () => {
 
     const shown = await status('stop');
     expect(shown).toContain('Run stop: interrupted;');
-    expect(shown).toContain(`tasker run --resume stop --workdir ${ctx.dir}`);
+    // Written as the test started the tasker (node bin/tasker.js), as the run's own summary does.
+    expect(shown).toContain(`its queued commands wait, not run, until it is resumed: node bin/tasker.js run --resume stop --workdir ${ctx.dir}`);
     expect(shown).not.toMatch(/\d{3,}h\d\dm/); // no heartbeat of 1970
 
     const output = await worker();
