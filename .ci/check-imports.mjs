@@ -23,10 +23,11 @@ const adapterOnly = {
 const pure = [
   /^tasker\/jobs\/(jobs-file|plan)\.ts$/,
   /^tasker\/report\/summary\.ts$/,
+  /^tasker\/distributed\/bundle-size\.ts$/,
   /^shared\/errors\.ts$/,
   /^shared\/config\/[^/]*\.ts$/,
   /^shared\/broker\/(messages|signing)\.ts$/,
-  /^shared\/state\/(results|run-layout)\.ts$/,
+  /^shared\/state\/(results|run-layout|marks)\.ts$/,
   /^shared\/storage\/(outputs|s3-config)\.ts$/,
   /^shared\/exec\/simple-command\.ts$/,
   /^shared\/observe\/metrics-config\.ts$/,

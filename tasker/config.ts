@@ -6,6 +6,7 @@ import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-c
 import { splitPresets, type SplitPreset } from './jobs/plan.js';
 import { haltModes, type HaltMode } from './dispatch/phase-ports.js';
 import { defaultNamespace } from '../shared/config/names.js';
+import { maxBundleSize } from '../shared/broker/messages.js';
 import { isValidRunId } from '../shared/state/run-layout.js';
 import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/storage/s3-config.js';
 
@@ -24,6 +25,7 @@ export const taskerEnvironment = {
   TASKER_NAMESPACE: { default: defaultNamespace, description: 'Prefix of queue names and Redis keys; the work queue is NAMESPACE.commands.' },
   TASKER_DELIVERY_LIMIT: { default: '10', description: 'Deliveries of one command message before RabbitMQ dead-letters it (its workers kept dying).' },
   TASKER_MAX_IN_FLIGHT: { default: '10000', description: 'Commands published and not yet finished, at most (bounds memory and queue length).' },
+  TASKER_BUNDLE_SIZE: { default: 'auto', description: 'Commands per work-queue message: auto (bundles while commands are short, one per message while they are long), or a fixed number; 1 turns bundling off. Same as --bundle-size.' },
   TASKER_STALL_WARNING: { default: '60s', description: 'Warn when no worker consumes, or nothing finished, for this long.' },
   TASKER_SIGNING_KEY: { default: 'unset: messages are not signed', description: 'Secret shared with the workers; each command message is signed with HMAC-SHA256 and workers run only messages whose signature verifies.' },
   S3_BUCKET: { default: 'unset: no uploads', description: 'Bucket to upload outputs and the run record to; S3 is off unless it is set.' },
@@ -58,6 +60,7 @@ export interface RunFlags {
   redisUrl?: string;
   namespace?: string;
   maxInFlight?: string;
+  bundleSize?: string;
   stallWarning?: string;
   metricsPort?: string;
 }
@@ -102,6 +105,8 @@ export interface RunConfig {
   deliveryLimit: number;
   /** Default 10000. */
   maxInFlight: number;
+  /** Commands per work-queue message; undefined (default, `auto`): adaptive. */
+  bundleSize: number | undefined;
   /** Default 60 s. */
   stallWarningMs: number;
   /** /healthz, /livez and /metrics on this port while the run lasts. Default: no server. */
@@ -182,6 +187,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
 
   const connection = readConnection(flags, env, problems);
   const maxInFlight = problems.count(...flagOrEnv('--max-in-flight', flags.maxInFlight, 'TASKER_MAX_IN_FLIGHT', env), 1);
+  const bundleSize = readBundleSize(flags, env, problems);
   const stallWarningMs = problems.duration(...flagOrEnv('--stall-warning', flags.stallWarning, 'TASKER_STALL_WARNING', env));
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
   const s3 = readRunS3(env, problems);
@@ -209,6 +215,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     logLevel,
     ...connection,
     maxInFlight: maxInFlight ?? 10_000,
+    bundleSize,
     stallWarningMs: stallWarningMs ?? 60_000,
     metricsPort,
     s3,
@@ -246,4 +253,13 @@ export interface WorkdirOpsConfig {
 export function loadWorkdirOpsConfig(flags: { workdir?: string; amqpUrl?: string }, env: Record<string, string | undefined>, cwd: string): WorkdirOpsConfig {
   const brokerless = flags.amqpUrl === undefined && envValue(env, 'AMQP_URL') === undefined;
   return { workdir: resolve(cwd, workdirFrom(flags.workdir, env, cwd)), fromFiles: flags.workdir !== undefined || brokerless };
+}
+
+/** --bundle-size / TASKER_BUNDLE_SIZE: `auto` (undefined) or 1 to maxBundleSize commands per message. */
+function readBundleSize(flags: RunFlags, env: Record<string, string | undefined>, problems: ConfigProblems): number | undefined {
+  const [name, text] = flagOrEnv('--bundle-size', flags.bundleSize, 'TASKER_BUNDLE_SIZE', env);
+  if (text === undefined || text.trim().toLowerCase() === 'auto') return undefined;
+  const size = problems.count(name, text, 1);
+  if (size !== undefined && size > maxBundleSize) problems.add(`${name} must be auto or a number from 1 to ${maxBundleSize}, got ${text}`);
+  return size;
 }

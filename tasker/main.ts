@@ -11,6 +11,7 @@ import { createCommandExecutor } from '../shared/exec/command-executor.js';
 import { createLogger, type Logger } from '../shared/observe/logger.js';
 import type { MetricsServer } from '../shared/observe/metrics-server.js';
 import { splitPresets, type SplitPreset } from './jobs/plan.js';
+import { maxBundleSize } from '../shared/broker/messages.js';
 import { names as namesFor, type Names } from '../shared/config/names.js';
 import { loadOpsConfig, loadRunConfig, type OpsFlags, type RunFlags } from './config.js';
 import type { Backend } from './distributed/distributed-backend.js';
@@ -187,6 +188,7 @@ function addRunCommand(program: Command, setExitCode: SetExitCode, me: string): 
     .option('--redis-url <url>', 'Redis for run state in distributed mode (default: $REDIS_URL, else redis://127.0.0.1:6379)')
     .option('--namespace <name>', 'prefix of queues and Redis keys (default: $TASKER_NAMESPACE, else tasker)')
     .option('--max-in-flight <n>', 'commands published and not finished, at most (default: 10000)')
+    .option('--bundle-size <n>', `commands per work-queue message: auto, or 1 to ${maxBundleSize} (1: no bundles) (default: $TASKER_BUNDLE_SIZE, else auto)`)
     .option('--stall-warning <duration>', 'warn when no worker consumes or nothing finishes for this long (default: 60s)')
     .option('--metrics-port <port>', 'serve /healthz, /livez and /metrics on this port while the run lasts (default: $METRICS_PORT; unset: off)')
     .option('--log-level <level>', `${logLevels.join(', ')} (default: $LOG_LEVEL, else info)`)

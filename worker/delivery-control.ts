@@ -19,7 +19,7 @@ export function createDeliveryControl(options: DeliveryControlOptions): Delivery
   const { slots, running, heartbeat, lookahead, metrics } = options;
   return {
     draining: () => slots.draining(),
-    acquireSlot: () => slots.acquire(),
+    acquireSlot: (patient) => slots.acquire(patient),
     track(command, message) {
       running.add(command, message);
       heartbeat.soon();

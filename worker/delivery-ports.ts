@@ -1,5 +1,5 @@
 import type { AmqpSession } from '../shared/broker/amqp-session.js';
-import { encodeMessage, type CommandMessage } from '../shared/broker/messages.js';
+import { encodeMessage, resultMessage, type CommandMessage } from '../shared/broker/messages.js';
 import { signatureHeaders, verifyBody } from '../shared/broker/signing.js';
 import type { Names } from '../shared/config/names.js';
 import type { Executor } from '../shared/exec/executor.js';
@@ -7,7 +7,8 @@ import type { Logger } from '../shared/observe/logger.js';
 import type { ResultRecord } from '../shared/state/results.js';
 import { attemptRequest, runLayout } from '../shared/state/run-layout.js';
 import type { OutputSpec } from '../shared/storage/outputs.js';
-import type { DeliveryPorts, DeliveryStore, StartedCommand } from './handle-delivery.js';
+import type { DeliveryStore, StartedCommand } from './handle-delivery.js';
+import type { WorkPorts } from './handle-work.js';
 import type { S3OnDemand } from './s3-on-demand.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
@@ -30,7 +31,7 @@ export interface DeliveryPortsOptions {
   metrics?: WorkerMetrics | undefined;
 }
 
-export function createDeliveryPorts(options: DeliveryPortsOptions): DeliveryPorts {
+export function createDeliveryPorts(options: DeliveryPortsOptions): WorkPorts {
   const { workerId, workdir, signingKey, names, session, executor, s3, logger } = options;
   // With a signing key, results are signed too: the tasker counts only results from real workers.
   const publishSigned = (queue: string, body: Buffer): Promise<void> => session.publish('', queue, body, { headers: signatureHeaders(signingKey, body) });
@@ -56,10 +57,10 @@ export function createDeliveryPorts(options: DeliveryPortsOptions): DeliveryPort
       const handle = executor.start(request, beforeStart === undefined ? undefined : { beforeStart });
       return { result: handle.result, kill: handle.kill, started: handle.started, whenStarted: handle.whenStarted, log };
     },
-    publishResult: (message: CommandMessage, record: ResultRecord) =>
-      // The reply queue is derived from the run id, never taken from the message: a forged
-      // message cannot make a worker write into another queue.
-      publishSigned(names.runQueue(message.runId), encodeMessage({ v: 1, kind: 'result', runId: message.runId, record })),
+    // The reply queue is derived from the run id, never taken from the message: a forged
+    // message cannot make a worker write into another queue.
+    publishResult: (message: CommandMessage, record: ResultRecord) => publishSigned(names.runQueue(message.runId), encodeMessage(resultMessage(message.runId, [record]))),
+    publishResults: (runId: string, records: readonly ResultRecord[]) => publishSigned(names.runQueue(runId), encodeMessage(resultMessage(runId, records))),
   };
 }
 

@@ -4,6 +4,7 @@ import { parseCommandMessage, type CommandMessage } from '../shared/broker/messa
 import { applyUploadReport, type OutputSpec, type OutputWatch } from '../shared/storage/outputs.js';
 import type { RunStore } from '../shared/state/redis-store.js';
 import { poisonRecord, toResultRecord, type ResultRecord } from '../shared/state/results.js';
+import { recordStart, renewLease, type Gate, type Lease } from './attempt-lease.js';
 
 /**
  * What a worker does with one delivery from the work queue. Knows no client library: the
@@ -34,6 +35,22 @@ export interface Handled {
   decision: Decision;
   /** Runs after the message is settled: sending the result to the tasker. */
   afterSettle?: () => Promise<void>;
+}
+
+/** How one attempt ended here: how to settle its message, and the result to send the tasker (if any). */
+export interface Settled {
+  decision: Decision;
+  record?: ResultRecord | undefined;
+}
+
+/**
+ * For the attempts of a bundle: the lease is taken (with the siblings', in one round trip) before
+ * a slot is waited for, and suspects take turns, so that one waiting to run alone never holds a
+ * slot the one running alone waits for.
+ */
+export interface BundleTurns {
+  /** Resolves when it is this suspect's turn; call the returned function when its turn ends. */
+  suspectTurn(): Promise<() => void>;
 }
 
 export interface StartedCommand {
@@ -72,8 +89,11 @@ export interface DeliveryPorts {
 export interface DeliveryControl {
   /** True once the worker is shutting down: commands not started yet go back to the queue. */
   draining(): boolean;
-  /** Waits for one of the worker's `concurrency` slots; resolves with its release, or undefined when draining. */
-  acquireSlot(): Promise<(() => void) | undefined>;
+  /**
+   * Waits for one of the worker's `concurrency` slots; resolves with its release, or undefined when
+   * draining. `patient`: not handed back for waiting long (a bundle's attempts wait behind each other).
+   */
+  acquireSlot(patient?: boolean): Promise<(() => void) | undefined>;
   /** Registers a running command so shutdown can kill it; returns the unregister function. */
   track(command: StartedCommand, message: CommandMessage): () => void;
   /** Set by shutdown for commands it killed: they are requeued, not recorded. */
@@ -102,14 +122,31 @@ export async function handleDelivery(content: Buffer, ports: DeliveryPorts, cont
     logger.error({ problem: parsed.problem, bytes: content.length }, 'invalid message: dead-lettered, not run');
     return { decision: 'reject' };
   }
-  const message = parsed.value;
+  return answered(parsed.value, await handleAttempt(parsed.value, ports, control), ports);
+}
+
+/** A message of one attempt settles as decided; its result is sent once it is settled. Poison is dead-lettered, not sent. */
+export function answered(message: CommandMessage, settled: Settled, ports: Pick<DeliveryPorts, 'publishResult'>): Handled {
+  const { decision, record } = settled;
+  if (decision !== 'ack' || record === undefined) return { decision };
+  return { decision, afterSettle: () => ports.publishResult(message, record) };
+}
+
+/**
+ * One attempt, alone in its message (a slot first, then the lease) or in a bundle (`turns`: the
+ * lease first, then a slot).
+ */
+export async function handleAttempt(message: CommandMessage, ports: DeliveryPorts, control: DeliveryControl, turns?: BundleTurns): Promise<Settled> {
+  const owner = `${ports.workerId}#${++leaseCounter}`;
+  if (turns !== undefined) {
+    const begun = await begin(message, owner, ports, control);
+    return 'decision' in begun ? begun : runHolding(message, owner, begun.priorStarts, ports, control, turns);
+  }
   const release = await control.acquireSlot();
   if (release === undefined) return { decision: 'requeue' };
   try {
-    const owner = `${ports.workerId}#${++leaseCounter}`;
     const begun = await begin(message, owner, ports, control);
-    if ('decision' in begun) return begun;
-    return await runHolding(message, owner, begun.priorStarts, ports, control);
+    return 'decision' in begun ? begun : await runHolding(message, owner, begun.priorStarts, ports, control);
   } finally {
     release();
   }
@@ -120,7 +157,7 @@ function fieldsOf(message: CommandMessage): Fields {
 }
 
 /** Takes the command's lease (then: its starts so far, to run it), or says how to settle a message not to run. */
-async function begin(message: CommandMessage, owner: string, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled | { priorStarts: number }> {
+async function begin(message: CommandMessage, owner: string, ports: DeliveryPorts, control: DeliveryControl): Promise<Settled | { priorStarts: number }> {
   const { logger, store } = ports;
   const fields = fieldsOf(message);
   for (let waited = 0; ; waited++) {
@@ -136,15 +173,16 @@ async function begin(message: CommandMessage, owner: string, ports: DeliveryPort
       return { decision: 'ack' };
     }
     if (begun.kind === 'finished') {
-      logger.info({ ...fields, outcome: begun.record.outcome }, 'duplicate delivery of a finished command: not run again');
-      return { decision: 'ack', afterSettle: () => ports.publishResult(message, begun.record) };
+      // Its record, sent again in case its first sender died before sending it; none once the tasker has it.
+      logger.info({ ...fields, outcome: begun.record?.outcome ?? 'recorded by the tasker' }, 'duplicate delivery of a finished command: not run again');
+      return { decision: 'ack', record: begun.record };
     }
     if (begun.kind === 'poison') {
       // Recorded first: the tasker reads this record (and its reason) when the dead letter reaches it.
       const record = poisonRecord(message, message.attempt, begun.starts, ports.workerId, ports.logOf(message), new Date());
       await store.finishCommand(message.runId, record, owner);
       logger.error({ ...fields, starts: begun.starts.n, workers: [...new Set(begun.starts.workers)] }, 'command started too often without a result: dead-lettered, not run again');
-      return { decision: 'reject' };
+      return { decision: 'reject', record };
     }
     if (waited === 0) logger.info({ ...fields, holder: begun.holder }, 'command is running elsewhere: waiting for it instead of running it twice');
     if (control.draining()) return { decision: 'requeue' };
@@ -152,36 +190,44 @@ async function begin(message: CommandMessage, owner: string, ports: DeliveryPort
   }
 }
 
-/** The lease this worker holds on a command, as far as it knows. */
-interface Lease {
-  owner: string;
-  /** Redis said another worker holds it now. */
-  lost: boolean;
-}
-
-/** The start gate's findings: the starts counted (0: none), or that the lease was found lost. */
-interface Gate {
-  starts: number;
-  refused: boolean;
-}
-
 /**
  * With the lease taken: renews it until the attempt is settled (waiting to run alone, the output
  * watch and uploads included), and on the worker's own failure (Redis, S3) releases it and takes
  * the start back, so the requeued copy runs at once elsewhere, uncounted.
  */
-async function runHolding(message: CommandMessage, owner: string, priorStarts: number, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled> {
+async function runHolding(message: CommandMessage, owner: string, priorStarts: number, ports: DeliveryPorts, control: DeliveryControl, turns?: BundleTurns): Promise<Settled> {
   const lease: Lease = { owner, lost: false };
   const gate: Gate = { starts: 0, refused: false };
   const stopRenewing = renewLease(message, lease, ports);
   try {
-    return await runSuspectAlone(message, lease, gate, priorStarts, ports, control);
+    if (turns === undefined) return await runSuspectAlone(message, lease, gate, priorStarts, ports, control);
+    return await runOnSlot(message, lease, gate, priorStarts, ports, control, turns);
   } catch (error) {
     const started = gate.starts > 0 ? { attempt: message.attempt, worker: ports.workerId } : undefined;
     await ports.store.abandonCommand(message.runId, message.id, owner, started).catch((cause: unknown) => ports.logger.warn({ ...fieldsOf(message), err: cause }, 'could not give the command back'));
     throw error;
   } finally {
     stopRenewing();
+  }
+}
+
+/** A bundled attempt, its lease held: waits for its turn (a suspect) and a slot, then runs. */
+async function runOnSlot(message: CommandMessage, lease: Lease, gate: Gate, priorStarts: number, ports: DeliveryPorts, control: DeliveryControl, turns: BundleTurns): Promise<Settled> {
+  const endTurn = priorStarts > 0 ? await turns.suspectTurn() : undefined;
+  try {
+    // Patient: waiting behind its own bundle's commands is expected, it is not handed back for that.
+    const release = await control.acquireSlot(true);
+    if (release === undefined) {
+      await ports.store.abandonCommand(message.runId, message.id, lease.owner);
+      return { decision: 'requeue' };
+    }
+    try {
+      return await runSuspectAlone(message, lease, gate, priorStarts, ports, control);
+    } finally {
+      release();
+    }
+  } finally {
+    endTurn?.();
   }
 }
 
@@ -192,7 +238,7 @@ async function runHolding(message: CommandMessage, owner: string, priorStarts: n
  * doing so (and reaches the limit), and its neighbours finish. Another suspect already waiting
  * here goes back to the queue (not counted), for another worker.
  */
-async function runSuspectAlone(message: CommandMessage, lease: Lease, gate: Gate, priorStarts: number, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled> {
+async function runSuspectAlone(message: CommandMessage, lease: Lease, gate: Gate, priorStarts: number, ports: DeliveryPorts, control: DeliveryControl): Promise<Settled> {
   if (priorStarts === 0) return run(message, lease, gate, ports, control);
   const fields = fieldsOf(message);
   ports.logger.info({ ...fields, starts: priorStarts }, 'command started before without a result (its worker was lost): running it alone here');
@@ -210,7 +256,7 @@ async function runSuspectAlone(message: CommandMessage, lease: Lease, gate: Gate
 }
 
 /** Runs a command whose lease this worker holds; records its result before the message is acked. */
-async function run(message: CommandMessage, lease: Lease, gate: Gate, ports: DeliveryPorts, control: DeliveryControl): Promise<Handled> {
+async function run(message: CommandMessage, lease: Lease, gate: Gate, ports: DeliveryPorts, control: DeliveryControl): Promise<Settled> {
   const { logger, store } = ports;
   const { owner } = lease;
   const fields = fieldsOf(message);
@@ -242,46 +288,5 @@ async function run(message: CommandMessage, lease: Lease, gate: Gate, ports: Del
   if (starts > 1) record.starts = starts;
   await store.finishCommand(message.runId, record, owner);
   logger.info({ ...fields, outcome: record.outcome, exitCode: record.exitCode, durationMs: record.durationMs }, 'command finished');
-  return { decision: 'ack', afterSettle: () => ports.publishResult(message, record) };
-}
-
-/**
- * Asked with an executor slot reserved, just before the command starts: in one round trip, is
- * the lease still this worker's (it may have waited for a slot, or been frozen, while another
- * worker took the command over and ran it), and count the start. A start is thus recorded before
- * the command runs, so a command that brings its worker down is always counted (poison). False:
- * the command is not started here and goes back to the queue.
- */
-async function recordStart(message: CommandMessage, lease: Lease, gate: Gate, ports: DeliveryPorts): Promise<boolean> {
-  try {
-    const starts = lease.lost ? -1 : await ports.store.recordStart(message.runId, message.id, message.attempt, ports.workerId, lease.owner, ports.leaseTtlMs);
-    if (starts < 0) {
-      lease.lost = true;
-      gate.refused = true;
-      return false;
-    }
-    gate.starts = starts;
-    return true;
-  } catch (error) {
-    ports.logger.warn({ ...fieldsOf(message), err: error }, 'could not record the start of a command: not started here');
-    gate.refused = true;
-    return false;
-  }
-}
-
-/** Renewed until the uploads are done too: a slow upload must not let another worker take over. */
-function renewLease(message: CommandMessage, lease: Lease, ports: DeliveryPorts): () => void {
-  const { logger, store } = ports;
-  const fields = fieldsOf(message);
-  const timer = setInterval(() => {
-    store.renewLease(message.runId, message.id, lease.owner, ports.leaseTtlMs).then(
-      (held) => {
-        if (held) return;
-        lease.lost = true;
-        logger.warn(fields, 'lost the lease of a running command (Redis was unreachable for too long?)');
-      },
-      (error: unknown) => logger.warn({ ...fields, err: error }, 'could not renew the lease'),
-    );
-  }, Math.max(100, Math.floor(ports.leaseTtlMs / 3)));
-  return () => clearInterval(timer);
+  return { decision: 'ack', record };
 }

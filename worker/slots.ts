@@ -6,8 +6,11 @@
  */
 
 export interface Slots {
-  /** Resolves with the slot's release, or undefined when the message goes back to the queue. */
-  acquire(): Promise<(() => void) | undefined>;
+  /**
+   * Resolves with the slot's release, or undefined when the message goes back to the queue.
+   * `patient`: not handed back for having waited long (only by the drain).
+   */
+  acquire(patient?: boolean): Promise<(() => void) | undefined>;
   /** One slot more than `concurrency` (1) or not (0). */
   setLookahead(extra: 0 | 1): void;
   /** Stops giving out slots, for good. */
@@ -19,7 +22,7 @@ export interface Slots {
    * waits for that, or when draining.
    */
   runAlone(): Promise<(() => void) | undefined>;
-  /** Resolves the waiters queued at or before `cutoffMs` (default: all) with undefined; returns how many. */
+  /** Resolves the waiters queued at or before `cutoffMs`, patient ones aside (default: all waiters), with undefined; returns how many. */
   handBackWaiting(cutoffMs?: number): number;
 }
 
@@ -29,7 +32,7 @@ export function createSlots(concurrency: number): Slots {
   let draining = false;
   /** A caller waits to run alone, or runs alone: no slot is given out. */
   let alone = false;
-  const waiters: { since: number; resolve: (release: (() => void) | undefined) => void }[] = [];
+  const waiters: { since: number; patient: boolean; resolve: (release: (() => void) | undefined) => void }[] = [];
   const release = (): void => {
     taken--;
     wakeWaiters();
@@ -41,13 +44,13 @@ export function createSlots(concurrency: number): Slots {
     }
   };
   return {
-    acquire() {
+    acquire(patient = false) {
       if (draining) return Promise.resolve(undefined);
       if (!alone && taken < concurrency + lookahead) {
         taken++;
         return Promise.resolve(release);
       }
-      return new Promise((resolve) => waiters.push({ since: Date.now(), resolve }));
+      return new Promise((resolve) => waiters.push({ since: Date.now(), patient, resolve }));
     },
     setLookahead(extra) {
       lookahead = extra;
@@ -76,8 +79,8 @@ export function createSlots(concurrency: number): Slots {
       draining = true;
     },
     draining: () => draining,
-    handBackWaiting(cutoffMs = Infinity) {
-      const handedBack = waiters.filter((entry) => entry.since <= cutoffMs);
+    handBackWaiting(cutoffMs) {
+      const handedBack = waiters.filter((entry) => cutoffMs === undefined || (!entry.patient && entry.since <= cutoffMs));
       for (const waiter of handedBack) {
         waiters.splice(waiters.indexOf(waiter), 1);
         waiter.resolve(undefined);

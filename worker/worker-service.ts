@@ -10,7 +10,7 @@ import type { WorkerConfig } from './config.js';
 import { createDeliveryControl } from './delivery-control.js';
 import { createDeliveryIntake } from './delivery-intake.js';
 import { createDeliveryPorts } from './delivery-ports.js';
-import { handleDelivery } from './handle-delivery.js';
+import { handleWorkMessage } from './handle-work.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createLookahead } from './lookahead.js';
 import { createRunningCommands, type RunningCommands } from './running-commands.js';
@@ -55,7 +55,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   // only called once commands run), and the intake's commands switch the lookahead on and off.
   const lookahead = createLookahead({ concurrency: config.concurrency, slots, running, logger, consume: (prefetch) => session.consume(names.workQueue, prefetch, intake.receive) });
   const control = createDeliveryControl({ slots, running, heartbeat, lookahead, metrics });
-  const intake = createDeliveryIntake({ handle: (delivery) => handleDelivery(delivery.content, ports, control, delivery.headers), logger, metrics });
+  const intake = createDeliveryIntake({ handle: (delivery) => handleWorkMessage(delivery.content, ports, control, delivery.headers), logger, metrics });
   const consumer = await session.consume(names.workQueue, config.concurrency, intake.receive).catch(closeOnFailure({ store, session, heartbeat }));
   logStart(config, { workdir, workerId, queue: names.workQueue }, logger);
 

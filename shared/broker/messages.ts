@@ -30,13 +30,24 @@ export interface CommandMessage {
   upload?: OutputSpec;
 }
 
-/** The result of one attempt, sent by the worker to the run's own queue. */
-export interface ResultMessage {
-  v: 1;
-  kind: 'result';
-  runId: string;
-  record: ResultRecord;
+/** What differs between the attempts of one bundle. */
+export type BundledCommand = Pick<CommandMessage, 'id' | 'attempt' | 'command' | 'file' | 'line'>;
+
+/**
+ * Several attempts of one phase in one message (bundled dispatch of short commands). A worker
+ * runs, records and answers each as if it had come alone; the message is acked once every one
+ * of them has its result recorded.
+ */
+export interface BundleMessage extends Omit<CommandMessage, 'kind' | keyof BundledCommand> {
+  kind: 'bundle';
+  commands: BundledCommand[];
 }
+
+/** Commands in one bundle, at most. */
+export const maxBundleSize = 1000;
+
+/** The results of one or more attempts, sent by the worker to the run's own queue: `record` for one, `records` for a bundle's. */
+export type ResultMessage = { v: 1; kind: 'result'; runId: string } & ({ record: ResultRecord } | { records: ResultRecord[] });
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; problem: string };
 
@@ -56,7 +67,7 @@ function decode(content: Buffer): ParseResult<Record<string, unknown>> {
   return { ok: true, value };
 }
 
-export function encodeMessage(message: CommandMessage | ResultMessage): Buffer {
+export function encodeMessage(message: CommandMessage | BundleMessage | ResultMessage): Buffer {
   return Buffer.from(JSON.stringify(message));
 }
 
@@ -71,38 +82,99 @@ function checkUploadSpec(value: unknown): string[] {
   return problems;
 }
 
+/** Problems with the fields every attempt has, bundled or not. */
+function attemptProblems(m: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  for (const key of ['id', 'command', 'file'] as const) {
+    if (typeof m[key] !== 'string' || m[key] === '') problems.push(`${key} missing`);
+  }
+  if (typeof m['id'] === 'string' && !/^[A-Za-z0-9._-]{1,64}$/.test(m['id'])) problems.push('id has characters not allowed in a command id');
+  for (const key of ['attempt', 'line'] as const) {
+    if (!Number.isInteger(m[key]) || (m[key] as number) < 1) problems.push(`${key} must be a positive integer`);
+  }
+  return problems;
+}
+
+/** Problems with the fields shared by the attempts of one message. */
+function sharedProblems(m: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  if (typeof m['runId'] !== 'string' || !isValidRunId(m['runId'])) problems.push('runId missing or invalid');
+  for (const key of ['phase', 'replyTo'] as const) {
+    if (typeof m[key] !== 'string' || m[key] === '') problems.push(`${key} missing`);
+  }
+  if (!Number.isInteger(m['phaseIndex']) || (m['phaseIndex'] as number) < 1) problems.push('phaseIndex must be a positive integer');
+  if (m['timeoutMs'] !== null && (!Number.isInteger(m['timeoutMs']) || (m['timeoutMs'] as number) <= 0)) problems.push('timeoutMs must be null or a positive integer');
+  if (!Number.isInteger(m['killGraceMs']) || (m['killGraceMs'] as number) < 0) problems.push('killGraceMs must be a non-negative integer');
+  if (m['upload'] !== undefined) problems.push(...checkUploadSpec(m['upload']));
+  return problems;
+}
+
 export function parseCommandMessage(content: Buffer): ParseResult<CommandMessage> {
   const decoded = decode(content);
   if (!decoded.ok) return decoded;
   const m = decoded.value;
   const problems: string[] = [];
   if (m['kind'] !== 'command') problems.push(`kind is ${JSON.stringify(m['kind'])}, not "command"`);
-  if (typeof m['runId'] !== 'string' || !isValidRunId(m['runId'])) problems.push('runId missing or invalid');
-  for (const key of ['phase', 'id', 'command', 'file', 'replyTo'] as const) {
-    if (typeof m[key] !== 'string' || m[key] === '') problems.push(`${key} missing`);
-  }
-  if (typeof m['id'] === 'string' && !/^[A-Za-z0-9._-]{1,64}$/.test(m['id'])) problems.push('id has characters not allowed in a command id');
-  for (const key of ['phaseIndex', 'attempt', 'line'] as const) {
-    if (!Number.isInteger(m[key]) || (m[key] as number) < 1) problems.push(`${key} must be a positive integer`);
-  }
-  if (m['timeoutMs'] !== null && (!Number.isInteger(m['timeoutMs']) || (m['timeoutMs'] as number) <= 0)) problems.push('timeoutMs must be null or a positive integer');
-  if (!Number.isInteger(m['killGraceMs']) || (m['killGraceMs'] as number) < 0) problems.push('killGraceMs must be a non-negative integer');
-  if (m['upload'] !== undefined) problems.push(...checkUploadSpec(m['upload']));
+  problems.push(...sharedProblems(m), ...attemptProblems(m));
   if (problems.length > 0) return { ok: false, problem: problems.join('; ') };
   return { ok: true, value: m as unknown as CommandMessage };
 }
 
-export function parseResultMessage(content: Buffer): ParseResult<ResultMessage> {
+/** A bundle's problems: its shared fields, its list, and each attempt's, named by position. */
+function bundleProblems(m: Record<string, unknown>): string[] {
+  const problems = sharedProblems(m);
+  const commands = m['commands'];
+  if (!Array.isArray(commands) || commands.length === 0 || commands.length > maxBundleSize) {
+    return [...problems, `commands must be a list of 1 to ${maxBundleSize} attempts`];
+  }
+  const ids = new Set<string>();
+  commands.forEach((command: unknown, index) => {
+    if (!isObject(command)) problems.push(`commands[${index}] is not an object`);
+    else {
+      problems.push(...attemptProblems(command).map((problem) => `commands[${index}]: ${problem}`));
+      if (ids.has(String(command['id']))) problems.push(`commands[${index}]: id ${String(command['id'])} appears twice`);
+      ids.add(String(command['id']));
+    }
+  });
+  return problems;
+}
+
+/**
+ * A message of the work queue as the attempts it holds: one for a command, several for a
+ * bundle, each as a whole command message. `bundled`: it came as a bundle.
+ */
+export function parseWorkMessage(content: Buffer): ParseResult<{ attempts: CommandMessage[]; bundled: boolean }> {
+  const decoded = decode(content);
+  if (!decoded.ok) return decoded;
+  if (decoded.value['kind'] !== 'bundle') {
+    const single = parseCommandMessage(content);
+    return single.ok ? { ok: true, value: { attempts: [single.value], bundled: false } } : single;
+  }
+  const problems = bundleProblems(decoded.value);
+  if (problems.length > 0) return { ok: false, problem: problems.join('; ') };
+  const { commands, ...shared } = decoded.value as unknown as BundleMessage;
+  return { ok: true, value: { attempts: commands.map((command) => ({ ...shared, ...command, kind: 'command' })), bundled: true } };
+}
+
+function isRecord(record: unknown): record is ResultRecord {
+  return isObject(record) && typeof record['id'] === 'string' && Number.isInteger(record['attempt']) && typeof record['outcome'] === 'string';
+}
+
+/** A result message as the records it carries (one, or a bundle's). */
+export function parseResultMessage(content: Buffer): ParseResult<{ runId: string; records: ResultRecord[] }> {
   const decoded = decode(content);
   if (!decoded.ok) return decoded;
   const m = decoded.value;
   if (m['kind'] !== 'result') return { ok: false, problem: `kind is ${JSON.stringify(m['kind'])}, not "result"` };
-  const record = m['record'];
-  if (!isObject(record) || typeof record['id'] !== 'string' || !Number.isInteger(record['attempt']) || typeof record['outcome'] !== 'string') {
-    return { ok: false, problem: 'record missing or incomplete' };
-  }
+  const records = Array.isArray(m['records']) ? (m['records'] as unknown[]) : [m['record']];
+  if (records.length === 0 || !records.every(isRecord)) return { ok: false, problem: 'record missing or incomplete' };
   if (typeof m['runId'] !== 'string') return { ok: false, problem: 'runId missing' };
-  return { ok: true, value: m as unknown as ResultMessage };
+  return { ok: true, value: { runId: m['runId'], records } };
+}
+
+/** The result message for one record, or for several (a bundle's). */
+export function resultMessage(runId: string, records: readonly ResultRecord[]): ResultMessage {
+  return records.length === 1 ? { v: 1, kind: 'result', runId, record: records[0]! } : { v: 1, kind: 'result', runId, records: [...records] };
 }
 
 /** Whether a queue message is a command or a result, without validating it fully. */

@@ -34,7 +34,7 @@ export interface Names {
 }
 
 /** `stopped`: set while the run is interrupted; workers drop its commands (see the begin script). */
-export type RunKeyPart = 'meta' | 'done' | 'results' | 'published' | 'starts' | 'stopped' | `lease:${string}`;
+export type RunKeyPart = 'meta' | 'results' | 'published' | 'starts' | 'stopped' | `lease:${string}` | `ok:${string}` | `failed:${string}`;
 
 export function names(namespace: string = defaultNamespace): Names {
   return {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Names } from '../config/names.js';
+import { failedMark, succeededMark } from './marks.js';
 import { parseStoredJson } from './redis-json.js';
 import type { RunScripts } from './redis-scripts.js';
 import { parseResultLine, type ResultRecord } from './results.js';
@@ -12,7 +13,7 @@ import type { BeginOutcome, RunStore } from './run-store.js';
 
 type CommandState = Pick<
   RunStore,
-  'beginCommand' | 'recordStart' | 'finishCommand' | 'abandonCommand' | 'renewLease' | 'latestResults' | 'markPublished' | 'clearPublished' | 'publishedAttempts'
+  'beginCommand' | 'recordStart' | 'finishCommand' | 'abandonCommand' | 'renewLease' | 'latestResults' | 'markPublished' | 'forgetRecorded' | 'publishedAttempts'
 >;
 
 /** The begin script's reply: [kind] or [kind, detail]. */
@@ -21,7 +22,8 @@ function parseBeginReply(reply: string[]): BeginOutcome {
   if (kind === 'cancelled' || kind === 'stopped') return { kind };
   if (kind === 'started') return { kind, priorStarts: Number(detail ?? 0) || 0 };
   if (kind === 'finished') {
-    const record = parseResultLine(detail ?? '');
+    if (detail === undefined) return { kind };
+    const record = parseResultLine(detail);
     if (record !== undefined) return { kind, record };
   }
   if (kind === 'poison') {
@@ -36,25 +38,27 @@ export function createCommandState(redis: Redis, scripts: RunScripts, names: Nam
   const key = names.runKey;
   return {
     async beginCommand(runId, id, attempt, owner, ttlMs, startLimit) {
+      const [succeeded, failed] = [succeededMark(id), failedMark(id, attempt)];
       const keys = [
         names.cancelledKey(runId),
         key(runId, 'results'),
-        key(runId, 'done'),
         key(runId, `lease:${id}`),
         key(runId, 'starts'),
         key(runId, 'stopped'),
         key(runId, 'published'),
+        key(runId, succeeded.part),
+        key(runId, failed.part),
       ];
-      const reply = await scripts.taskerBegin(...keys, id, String(attempt), owner, String(ttlMs), String(startLimit));
+      const reply = await scripts.taskerBegin(...keys, id, String(attempt), owner, String(ttlMs), String(startLimit), String(succeeded.bit), String(failed.bit));
       return parseBeginReply(reply as string[]);
     },
     async recordStart(runId, id, attempt, worker, owner, ttlMs) {
       return Number(await scripts.taskerStart(key(runId, 'starts'), key(runId, `lease:${id}`), id, String(attempt), worker, owner, String(ttlMs)));
     },
     async finishCommand(runId, record, owner) {
-      const keys = [key(runId, 'results'), key(runId, 'done'), key(runId, `lease:${record.id}`), key(runId, 'starts')];
-      const succeededAttempt = record.outcome === 'succeeded' ? String(record.attempt) : '';
-      await scripts.taskerFinish(...keys, record.id, JSON.stringify(record), succeededAttempt, owner);
+      const mark = record.outcome === 'succeeded' ? succeededMark(record.id) : failedMark(record.id, record.attempt);
+      const keys = [key(runId, 'results'), key(runId, `lease:${record.id}`), key(runId, 'starts'), key(runId, mark.part)];
+      await scripts.taskerFinish(...keys, record.id, JSON.stringify(record), owner, String(mark.bit));
     },
     async abandonCommand(runId, id, owner, started) {
       const keys = [key(runId, `lease:${id}`), key(runId, 'starts')];
@@ -73,11 +77,13 @@ export function createCommandState(redis: Redis, scripts: RunScripts, names: Nam
       });
       return found;
     },
-    async markPublished(runId, id, attempt) {
-      await redis.hset(key(runId, 'published'), id, String(attempt));
+    async markPublished(runId, attempts) {
+      if (attempts.length === 0) return;
+      await redis.hset(key(runId, 'published'), Object.fromEntries(attempts.map(({ id, attempt }) => [id, String(attempt)])));
     },
-    async clearPublished(runId, id) {
-      await redis.hdel(key(runId, 'published'), id);
+    async forgetRecorded(runId, attempts) {
+      if (attempts.length === 0) return;
+      await scripts.taskerForget(key(runId, 'results'), key(runId, 'published'), ...attempts.flatMap(({ id, attempt }) => [id, String(attempt)]));
     },
     async publishedAttempts(runId) {
       const all = await redis.hgetall(key(runId, 'published'));

@@ -10,6 +10,15 @@ type RunRecords = Pick<RunStore, 'registerRun' | 'updateRun' | 'stopRun' | 'getR
 
 export function createRunRecords(redis: Redis, scripts: RunScripts, names: Names): RunRecords {
   const key = names.runKey;
+  /** The run's keys, a batch at a time (SCAN: never blocks Redis, whatever the run's size). */
+  async function* runKeys(runId: string): AsyncGenerator<string[]> {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${key(runId, 'meta').slice(0, -'meta'.length)}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) yield keys;
+    } while (cursor !== '0');
+  }
   return {
     async registerRun(meta) {
       await redis
@@ -38,19 +47,17 @@ export function createRunRecords(redis: Redis, scripts: RunScripts, names: Names
     },
     async purgeRun(runId) {
       let removed = 0;
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${key(runId, 'meta').slice(0, -'meta'.length)}*`, 'COUNT', 500);
-        cursor = next;
-        if (keys.length > 0) removed += await redis.del(...keys);
-      } while (cursor !== '0');
+      for await (const keys of runKeys(runId)) removed += await redis.del(...keys);
       await redis.zrem(names.runsIndexKey, runId);
       return removed;
     },
     async expireRun(runId, seconds) {
-      const multi = redis.multi();
-      for (const part of ['meta', 'done', 'results', 'published', 'starts'] as const) multi.expire(key(runId, part), seconds);
-      await multi.exec();
+      // Every key of the run (meta, marks, ...); leases keep their own, shorter, expiry.
+      for await (const keys of runKeys(runId)) {
+        const multi = redis.multi();
+        for (const runKey of keys) if (!runKey.includes(':lease:')) multi.expire(runKey, seconds);
+        await multi.exec();
+      }
     },
   };
 }

@@ -12,8 +12,10 @@ const renewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.
 // A command's starts (starts hash, field = id): {attempt, n, workers}, the starts of its current
 // attempt that have no result yet. Only a start counts towards poison, never a delivery.
 
-// KEYS: cancelled, results, done, lease, starts, stopped, published.
-// ARGV: id, attempt, owner, ttlMs, start limit (0: none).
+// KEYS: cancelled, results, lease, starts, stopped, published, succeeded mark, failed mark.
+// ARGV: id, attempt, owner, ttlMs, start limit (0: none), succeeded bit, failed bit.
+// A finished attempt answers with its record while Redis still has it (the tasker may not have it
+// yet), or with nothing once only its mark is left (the tasker recorded it in results.jsonl).
 // A command of a stopped (interrupted) run is dropped, and its publication taken back in the
 // same step: the tasker that resumes the run clears "stopped" before it reads "published", so it
 // publishes again exactly the commands dropped here, and awaits the others.
@@ -25,14 +27,15 @@ if latest then
   local ok, record = pcall(cjson.decode, latest)
   if ok and (tonumber(record['attempt']) == tonumber(ARGV[2]) or record['outcome'] == 'succeeded') then return {'finished', latest} end
 end
-if redis.call('exists', KEYS[6]) == 1 then
-  if redis.call('hget', KEYS[7], ARGV[1]) == ARGV[2] then redis.call('hdel', KEYS[7], ARGV[1]) end
+if redis.call('getbit', KEYS[7], ARGV[6]) == 1 or redis.call('getbit', KEYS[8], ARGV[7]) == 1 then return {'finished'} end
+if redis.call('exists', KEYS[5]) == 1 then
+  if redis.call('hget', KEYS[6], ARGV[1]) == ARGV[2] then redis.call('hdel', KEYS[6], ARGV[1]) end
   return {'stopped'}
 end
 local limit = tonumber(ARGV[5])
 local prior = 0
-if redis.call('exists', KEYS[4]) == 0 then
-  local starts = redis.call('hget', KEYS[5], ARGV[1])
+if redis.call('exists', KEYS[3]) == 0 then
+  local starts = redis.call('hget', KEYS[4], ARGV[1])
   if starts then
     local ok, s = pcall(cjson.decode, starts)
     if ok and tonumber(s['attempt']) == tonumber(ARGV[2]) then
@@ -41,15 +44,29 @@ if redis.call('exists', KEYS[4]) == 0 then
     end
   end
 end
-if redis.call('set', KEYS[4], ARGV[3], 'PX', ARGV[4], 'NX') then return {'started', tostring(prior)} end
-return {'busy', redis.call('get', KEYS[4]) or ''}`;
+if redis.call('set', KEYS[3], ARGV[3], 'PX', ARGV[4], 'NX') then return {'started', tostring(prior)} end
+return {'busy', redis.call('get', KEYS[3]) or ''}`;
 
-// KEYS: results, done, lease, starts. ARGV: id, record JSON, succeeded attempt or '', owner.
+// KEYS: results, lease, starts, mark. ARGV: id, record JSON, owner, mark bit.
+// The record stays until the tasker has it in results.jsonl (forgetScript); the mark stays.
 const finishScript = `
 redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
-redis.call('hdel', KEYS[4], ARGV[1])
-if ARGV[3] ~= '' then redis.call('hset', KEYS[2], ARGV[1], ARGV[3]) end
-if redis.call('get', KEYS[3]) == ARGV[4] then redis.call('del', KEYS[3]) end
+redis.call('hdel', KEYS[3], ARGV[1])
+redis.call('setbit', KEYS[4], ARGV[4], 1)
+if redis.call('get', KEYS[2]) == ARGV[3] then redis.call('del', KEYS[2]) end
+return 1`;
+
+// KEYS: results, published. ARGV: id, attempt, id, attempt, ... (attempts the tasker recorded in
+// results.jsonl). Their records leave Redis (their marks stay), and they are no longer in flight.
+const forgetScript = `
+for i = 1, #ARGV, 2 do
+  local stored = redis.call('hget', KEYS[1], ARGV[i])
+  if stored then
+    local ok, record = pcall(cjson.decode, stored)
+    if not ok or tonumber(record['attempt']) <= tonumber(ARGV[i + 1]) then redis.call('hdel', KEYS[1], ARGV[i]) end
+  end
+  redis.call('hdel', KEYS[2], ARGV[i])
+end
 return 1`;
 
 // KEYS: starts, lease. ARGV: id, attempt, worker, owner, ttlMs. Returns the starts of this
@@ -105,12 +122,13 @@ if s['n'] == 0 then redis.call('hdel', KEYS[2], ARGV[1]) else redis.call('hset',
 return 1`;
 
 /** The scripts as commands on the client: keys first, then arguments, all as strings. */
-export type RunScripts = Record<'taskerBegin' | 'taskerFinish' | 'taskerStart' | 'taskerAbandon' | 'taskerRenew' | 'taskerUpdateRun', (...args: string[]) => Promise<unknown>>;
+export type RunScripts = Record<'taskerBegin' | 'taskerFinish' | 'taskerForget' | 'taskerStart' | 'taskerAbandon' | 'taskerRenew' | 'taskerUpdateRun', (...args: string[]) => Promise<unknown>>;
 
 export function defineRunScripts(redis: Redis): RunScripts {
   // Scripts run by hash (EVALSHA; ioredis loads them on a NOSCRIPT reply): their text is not sent per call.
-  redis.defineCommand('taskerBegin', { numberOfKeys: 7, lua: beginScript });
+  redis.defineCommand('taskerBegin', { numberOfKeys: 8, lua: beginScript });
   redis.defineCommand('taskerFinish', { numberOfKeys: 4, lua: finishScript });
+  redis.defineCommand('taskerForget', { numberOfKeys: 2, lua: forgetScript });
   redis.defineCommand('taskerStart', { numberOfKeys: 2, lua: startScript });
   redis.defineCommand('taskerAbandon', { numberOfKeys: 2, lua: abandonScript });
   redis.defineCommand('taskerRenew', { numberOfKeys: 1, lua: renewScript });

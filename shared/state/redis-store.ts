@@ -7,7 +7,7 @@ import { defineRunScripts } from './redis-scripts.js';
 import { createWorkerRegistry } from './redis-workers.js';
 import type { RunStore } from './run-store.js';
 
-export type { BeginOutcome, CommandStarts, RunMeta, RunState, RunStore, WorkerInfo } from './run-store.js';
+export type { AttemptKey, BeginOutcome, CommandStarts, RunMeta, RunState, RunStore, WorkerInfo } from './run-store.js';
 
 /**
  * Run state shared by tasker and workers, in Redis. The entry point of the Redis adapter; its
@@ -15,8 +15,10 @@ export type { BeginOutcome, CommandStarts, RunMeta, RunState, RunStore, WorkerIn
  *
  * Per run (NS:run:RUN_ID:...):
  *   meta       hash   state, phase, counts, tasker heartbeat (for `tasker status` and purge)
- *   done       hash   command id -> attempt that succeeded (duplicate deliveries are skipped)
- *   results    hash   command id -> latest result record (JSON), written before the message is acked
+ *   results    hash   command id -> latest result record (JSON), written before the message is
+ *                     acked, removed once the tasker has it in results.jsonl: only what is in flight
+ *   ok:fN      bitmap bit L set: command fN-LL (file N, line L) succeeded (duplicates are not run again)
+ *   failed:A:fN bitmap bit L set: attempt A of command fN-LL failed (marks.ts; 1 bit per command)
  *   published  hash   command id -> attempt in flight (a resumed tasker does not publish it again)
  *   stopped    string set while the run is interrupted: workers drop its commands (and unpublish them)
  *   starts     hash   command id -> {attempt, n, workers}: starts of the current attempt without a

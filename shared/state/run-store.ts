@@ -34,13 +34,22 @@ export interface WorkerInfo {
   running: { runId: string; id: string; attempt: number; since: string; command: string }[];
 }
 
+/** One attempt of one command. */
+export interface AttemptKey {
+  id: string;
+  attempt: number;
+}
+
 /** What a worker may do with a delivered command, decided atomically in Redis. */
 export type BeginOutcome =
   | { kind: 'cancelled' }
   /** The run is stopped (interrupted): not run, and no longer published, so its resume publishes it again. */
   | { kind: 'stopped' }
-  /** A result for this attempt (or a success of any attempt) is already recorded. */
-  | { kind: 'finished'; record: ResultRecord }
+  /**
+   * A result for this attempt (or a success of any attempt) is already recorded: `record`, while
+   * Redis still has it; absent once the tasker has it in results.jsonl (only its mark is left).
+   */
+  | { kind: 'finished'; record?: ResultRecord }
   /** Lease taken: run it. `priorStarts`: starts of this attempt without a result (a worker was lost while running it). */
   | { kind: 'started'; priorStarts?: number }
   /** Another live worker holds the lease: it is running this command right now. */
@@ -86,8 +95,13 @@ export interface RunStore {
   getRun(runId: string): Promise<RunMeta | undefined>;
   latestRunIds(count: number): Promise<string[]>;
   cancelRun(runId: string): Promise<void>;
-  markPublished(runId: string, id: string, attempt: number): Promise<void>;
-  clearPublished(runId: string, id: string): Promise<void>;
+  /** The attempts are in flight (one round trip for a bundle's). */
+  markPublished(runId: string, attempts: readonly AttemptKey[]): Promise<void>;
+  /**
+   * The tasker has these attempts in results.jsonl: their records leave Redis (the marks that they
+   * finished stay), and they are no longer in flight. One round trip for all of them.
+   */
+  forgetRecorded(runId: string, attempts: readonly AttemptKey[]): Promise<void>;
   publishedAttempts(runId: string): Promise<Map<string, number>>;
   renewLease(runId: string, id: string, owner: string, ttlMs: number): Promise<boolean>;
   workerHeartbeat(info: WorkerInfo, ttlMs: number): Promise<void>;

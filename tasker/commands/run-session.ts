@@ -46,6 +46,7 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
     timeoutMs: config.timeoutMs,
     killGraceMs: config.killGraceMs,
     maxInFlight: config.maxInFlight,
+    bundleSize: config.bundleSize,
     stallWarningMs: config.stallWarningMs,
     recordedAttempts: prior.resultAttempts,
     staleAfterMs: 3 * heartbeatIntervalMs(config.progressIntervalMs),

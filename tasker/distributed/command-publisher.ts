@@ -1,13 +1,16 @@
 import type { AmqpSession } from '../../shared/broker/amqp-session.js';
-import { encodeMessage, type CommandMessage } from '../../shared/broker/messages.js';
+import { encodeMessage, type BundleMessage, type CommandMessage } from '../../shared/broker/messages.js';
 import { signatureHeaders } from '../../shared/broker/signing.js';
 import type { Names } from '../../shared/config/names.js';
 import type { RunStore } from '../../shared/state/redis-store.js';
-import type { CommandRef } from '../../shared/state/results.js';
 import type { OutputSpec } from '../../shared/storage/outputs.js';
 import type { PhaseSpec } from '../jobs/plan.js';
+import type { BundledAttempt, PublishBundle } from './phase-bundler.js';
 
-/** Publishes attempts to the work queue, each with this run's queue to reply to, and marks them published in Redis. */
+/**
+ * Publishes attempts to the work queue, one per message or several in a bundle, each with this
+ * run's queue to reply to, and marks them published in Redis (one round trip per message).
+ */
 
 export interface CommandPublisherOptions {
   session: Pick<AmqpSession, 'publish'>;
@@ -22,33 +25,33 @@ export interface CommandPublisherOptions {
   signingKey: string | undefined;
 }
 
-export type PublishCommand = (phase: PhaseSpec, command: CommandRef, attempt: number) => Promise<void>;
+function messageOf(phase: PhaseSpec, attempts: readonly BundledAttempt[], options: CommandPublisherOptions): CommandMessage | BundleMessage {
+  const shared = {
+    v: 1 as const,
+    runId: options.runId,
+    phase: phase.name,
+    phaseIndex: phase.index,
+    timeoutMs: options.timeoutMs ?? null,
+    killGraceMs: options.killGraceMs,
+    replyTo: options.names.runQueue(options.runId),
+    ...(options.upload === undefined ? {} : { upload: options.upload }),
+  };
+  const attemptsOf = attempts.map(({ command, attempt }) => ({ id: command.id, attempt, command: command.command, file: command.file, line: command.line }));
+  return attemptsOf.length === 1 ? { ...shared, kind: 'command', ...attemptsOf[0]! } : { ...shared, kind: 'bundle', commands: attemptsOf };
+}
 
-export function createCommandPublisher(options: CommandPublisherOptions): PublishCommand {
+export function createCommandPublisher(options: CommandPublisherOptions): PublishBundle {
   const { session, store, names, runId } = options;
-  return async (phase, command, attempt) => {
-    const message: CommandMessage = {
-      v: 1,
-      kind: 'command',
-      runId,
-      phase: phase.name,
-      phaseIndex: phase.index,
-      id: command.id,
-      attempt,
-      command: command.command,
-      file: command.file,
-      line: command.line,
-      timeoutMs: options.timeoutMs ?? null,
-      killGraceMs: options.killGraceMs,
-      replyTo: names.runQueue(runId),
-      ...(options.upload === undefined ? {} : { upload: options.upload }),
-    };
+  return async (phase, attempts) => {
     // x-published-at: workers report how long commands waited in the queue (metrics). It is
     // outside the signed body: a wrong value can only skew a metric.
-    const body = encodeMessage(message);
+    const body = encodeMessage(messageOf(phase, attempts, options));
     const headers = { 'x-published-at': Date.now(), ...signatureHeaders(options.signingKey, body) };
     await session.publish(names.exchange, names.runRoutingKey(runId), body, { headers });
     // Marked after the broker confirmed: a crash in between means a duplicate, never a loss.
-    await store.markPublished(runId, command.id, attempt);
+    await store.markPublished(
+      runId,
+      attempts.map(({ command, attempt }) => ({ id: command.id, attempt })),
+    );
   };
 }

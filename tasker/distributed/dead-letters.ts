@@ -1,6 +1,7 @@
 import type { Delivery } from '../../shared/broker/amqp-session.js';
+import { shareDelivery } from './shared-delivery.js';
 import { brokerDeliveryLimit } from '../../shared/broker/amqp-topology.js';
-import { parseCommandMessage, type CommandMessage } from '../../shared/broker/messages.js';
+import { parseWorkMessage, type CommandMessage } from '../../shared/broker/messages.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { RunStore } from '../../shared/state/redis-store.js';
 import { deadLetteredRecord, type ResultRecord } from '../../shared/state/results.js';
@@ -60,16 +61,22 @@ function recordOf(ref: AttemptRef, reason: string, layout: RunLayout): ResultRec
   return deadLetteredRecord(command, ref.attempt, 'rabbitmq', layout.logRelativePath(phase, ref.id, ref.attempt), reason, new Date());
 }
 
-/** Which attempt of this run an invalid message was, if it says so: else it is not ours to count. */
-function attemptOfInvalid(content: Buffer, runId: string): AttemptRef | undefined {
+/** Which attempts of this run an invalid message (a command, or a bundle) was, as far as it says: else none are ours to count. */
+function attemptsOfInvalid(content: Buffer, runId: string): AttemptRef[] {
+  let value: Record<string, unknown>;
   try {
-    const value = JSON.parse(content.toString('utf8')) as Record<string, unknown>;
-    if (value['runId'] !== runId || typeof value['id'] !== 'string' || !Number.isInteger(value['attempt'])) return undefined;
-    const pick = <T>(key: string, type: string): T | undefined => (typeof value[key] === type ? (value[key] as T) : undefined);
-    return { id: value['id'], attempt: value['attempt'] as number, phase: pick('phase', 'string'), phaseIndex: pick('phaseIndex', 'number'), command: pick('command', 'string'), file: pick('file', 'string'), line: pick('line', 'number') };
+    value = JSON.parse(content.toString('utf8')) as Record<string, unknown>;
   } catch {
-    return undefined; // not JSON: nothing in it names an attempt of this run
+    return []; // not JSON: nothing in it names an attempt of this run
   }
+  if (value === null || typeof value !== 'object' || value['runId'] !== runId) return [];
+  const listed = Array.isArray(value['commands']) ? (value['commands'] as unknown[]) : [value];
+  return listed.flatMap((entry) => {
+    const one = (entry ?? {}) as Record<string, unknown>;
+    if (typeof one['id'] !== 'string' || !Number.isInteger(one['attempt'])) return [];
+    const pick = <T>(key: string, type: string): T | undefined => (typeof one[key] === type ? (one[key] as T) : typeof value[key] === type ? (value[key] as T) : undefined);
+    return [{ id: one['id'], attempt: one['attempt'] as number, phase: pick('phase', 'string'), phaseIndex: pick('phaseIndex', 'number'), command: pick('command', 'string'), file: pick('file', 'string'), line: pick('line', 'number') }];
+  });
 }
 
 /**
@@ -77,21 +84,27 @@ function attemptOfInvalid(content: Buffer, runId: string): AttemptRef | undefine
  * or the real result of a copy that ran (a duplicate can reach a limit after its attempt ended).
  * The same rule as the workers' begin script: this attempt's result, or any success.
  */
-async function workerRecord(message: AttemptRef, options: DeadLetterOptions): Promise<ResultRecord | undefined> {
-  const latest = (await options.store.latestResults(options.runId, [message.id])).get(message.id);
+function workerRecord(message: AttemptRef, latest: ResultRecord | undefined): ResultRecord | undefined {
   return latest !== undefined && (latest.attempt === message.attempt || latest.outcome === 'succeeded') ? latest : undefined;
 }
 
-/** Delivers a dead-lettered command of this run as its failed result; acks anything else. */
+/**
+ * Delivers each attempt of a dead-lettered command or bundle of this run as its result: what its
+ * worker recorded, else a dead-lettered failure; acks anything else.
+ */
 export async function deliverDeadLettered(delivery: Delivery, options: DeadLetterOptions): Promise<void> {
-  const parsed = parseCommandMessage(delivery.content);
+  const parsed = parseWorkMessage(delivery.content);
   const invalid = parsed.ok ? undefined : parsed.problem;
-  const ref = parsed.ok ? (parsed.value.runId === options.runId ? parsed.value : undefined) : attemptOfInvalid(delivery.content, options.runId);
-  if (ref === undefined) {
+  const refs = parsed.ok ? parsed.value.attempts.filter((attempt) => attempt.runId === options.runId) : attemptsOfInvalid(delivery.content, options.runId);
+  if (refs.length === 0) {
     delivery.ack();
     return;
   }
-  const record = (await workerRecord(ref, options)) ?? recordOf(ref, deadLetterReason(delivery.headers, options.signingKey, invalid), options.layout);
-  if (record.outcome === 'dead-lettered') options.logger.warn({ commandId: ref.id, attempt: ref.attempt, reason: record.reason }, 'command dead-lettered');
-  options.deliver(record, delivery);
+  const found = await options.store.latestResults(options.runId, refs.map((ref) => ref.id));
+  const parts = shareDelivery(delivery, refs.length);
+  refs.forEach((ref, index) => {
+    const record = workerRecord(ref, found.get(ref.id)) ?? recordOf(ref, deadLetterReason(delivery.headers, options.signingKey, invalid), options.layout);
+    if (record.outcome === 'dead-lettered') options.logger.warn({ commandId: ref.id, attempt: ref.attempt, reason: record.reason }, 'command dead-lettered');
+    options.deliver(record, parts[index]!);
+  });
 }

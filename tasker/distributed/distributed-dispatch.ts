@@ -1,22 +1,25 @@
 import type { PhaseSpec } from '../jobs/plan.js';
 import { killedOutcome } from './recorded-outcome.js';
 import type { AwaitedAttempts } from './awaited-attempts.js';
-import type { PublishCommand } from './command-publisher.js';
+import type { PhaseBundler } from './phase-bundler.js';
 import type { ResultInbox } from './result-inbox.js';
 import type { ResumedAttempts } from './resumed-attempts.js';
 import type { PhaseDispatch } from '../dispatch/run-phases.js';
 
-/** One phase's dispatch through RabbitMQ: an attempt is published, then settled by its result. */
+/**
+ * One phase's dispatch through RabbitMQ: an attempt is published (alone or in a bundle, see
+ * phase-bundler.ts), then settled by its result.
+ */
 
 export interface DistributedDispatchParts {
   awaited: AwaitedAttempts;
   inbox: ResultInbox;
   resumed: ResumedAttempts;
-  publish: PublishCommand;
+  bundler: PhaseBundler;
 }
 
-export function createDistributedDispatch(phase: PhaseSpec, parts: DistributedDispatchParts): PhaseDispatch {
-  const { awaited, inbox, resumed } = parts;
+export function createDistributedDispatch(_phase: PhaseSpec, parts: DistributedDispatchParts): PhaseDispatch {
+  const { awaited, inbox, resumed, bundler } = parts;
   return {
     waitForRoom: () => awaited.waitForRoom(),
     async runAttempt(command, attempt, onStart) {
@@ -24,14 +27,19 @@ export function createDistributedDispatch(phase: PhaseSpec, parts: DistributedDi
       const early = inbox.claimEarly(command.id, claimed.attempt);
       if (early !== undefined) return early;
       const outcome = awaited.awaitResult(command.id, claimed.attempt);
-      if (claimed.publish) await parts.publish(phase, command, claimed.attempt);
+      // Dropped before it was published (interrupt): settled by killAll, never started.
+      if (claimed.publish && !(await bundler.add(command, claimed.attempt))) return outcome;
       onStart();
-      return outcome;
+      const settled = await outcome;
+      // How long the phase's commands take sizes its next bundles; a run the tasker stopped awaiting says nothing of that.
+      if (settled.worker !== 'tasker') bundler.observe(settled.result.durationMs);
+      return settled;
     },
     killAll(reason) {
       // The workers keep running what they have: a restarted tasker awaits those results.
       const now = new Date().toISOString();
       awaited.settleAll((waiter) => killedOutcome(waiter.attempt, reason, now));
+      bundler.dropPending();
     },
   };
 }

@@ -9,12 +9,15 @@ import type { RunLayout } from '../../shared/state/run-layout.js';
 import { createAwaitedAttempts } from './awaited-attempts.js';
 import { createCommandPublisher } from './command-publisher.js';
 import { createDistributedDispatch } from './distributed-dispatch.js';
+import { createForgetRecorded } from './forget-recorded.js';
 import { startLostResultRecovery } from './lost-result-recovery.js';
+import { createPhaseBundler } from './phase-bundler.js';
 import { createResultInbox } from './result-inbox.js';
 import { loadResumedAttempts } from './resumed-attempts.js';
 import { createRunQueueHandler } from './run-queue-messages.js';
 import type { PhaseDispatch } from '../dispatch/run-phases.js';
 import { startStallWarnings } from './stall-warnings.js';
+import { watchWorkerLanes } from './worker-lanes.js';
 
 /**
  * Dispatch through RabbitMQ: each attempt is published to the work queue and settled by the
@@ -43,7 +46,12 @@ export interface DistributedRunOptions {
   upload: OutputSpec | undefined;
   /** TASKER_SIGNING_KEY: commands are signed, and only results signed with it are counted. */
   signingKey: string | undefined;
+  /** --bundle-size: attempts per message; undefined: adaptive (bundle-size.ts). */
+  bundleSize: number | undefined;
 }
+
+/** Before a phase's first result, the attempts beyond the first few wait this long at most to be bundled. */
+const bundleProbeMs = 2000;
 
 export interface DistributedRun {
   dispatchFor(phase: PhaseSpec): PhaseDispatch;
@@ -56,13 +64,15 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   const runId = layout.runId;
   const resumed = await loadResumedAttempts(store, runId, options.recordedAttempts, logger);
   const awaited = createAwaitedAttempts(options.maxInFlight);
-  const inbox = createResultInbox({ runId, store, awaited, recordedAttempts: options.recordedAttempts });
+  const forget = createForgetRecorded(store, runId);
+  const inbox = createResultInbox({ forget, awaited, recordedAttempts: options.recordedAttempts });
   const { timeoutMs, killGraceMs, upload } = options;
   const publish = createCommandPublisher({ session, store, names, runId, timeoutMs, killGraceMs, upload, signingKey });
+  const workerLanes = watchWorkerLanes(store, 5000, logger);
 
   const handler = createRunQueueHandler({ runId, layout, logger, store, signingKey, deliver: (record, delivery) => inbox.deliver(record, delivery) });
   const consumer = await session.consume(names.runQueue(runId), 0, handler);
-  const stopRecovery = startLostResultRecovery({ runId, store, awaited, intervalMs: Math.min(30_000, options.stallWarningMs), logger });
+  const stopRecovery = startLostResultRecovery({ runId, store, forget, awaited, intervalMs: Math.min(30_000, options.stallWarningMs), logger });
   const stopStallWarnings = startStallWarnings({
     session,
     workQueue: names.workQueue,
@@ -73,8 +83,12 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   });
 
   return {
-    dispatchFor: (phase) => createDistributedDispatch(phase, { awaited, inbox, resumed, publish }),
+    dispatchFor: (phase) => {
+      const bundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: workerLanes.lanes, probeMs: bundleProbeMs });
+      return createDistributedDispatch(phase, { awaited, inbox, resumed, bundler });
+    },
     async close(runOver) {
+      workerLanes.stop();
       stopStallWarnings();
       stopRecovery();
       await consumer.cancel();

@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/observe/logger.js';
-import type { RunStore } from '../../shared/state/redis-store.js';
+import type { AttemptKey, RunStore } from '../../shared/state/redis-store.js';
 import { endsAttempt, outcomeOf } from './recorded-outcome.js';
 import type { AwaitedAttempts } from './awaited-attempts.js';
 
@@ -10,7 +10,9 @@ import type { AwaitedAttempts } from './awaited-attempts.js';
 
 export interface LostResultRecoveryOptions {
   runId: string;
-  store: Pick<RunStore, 'latestResults' | 'clearPublished'>;
+  store: Pick<RunStore, 'latestResults'>;
+  /** Lets Redis go of an attempt results.jsonl has (forget-recorded.ts). */
+  forget(attempt: AttemptKey): Promise<void>;
   awaited: AwaitedAttempts;
   /** How long an attempt is awaited before Redis is asked for its result, and how often. */
   intervalMs: number;
@@ -31,9 +33,7 @@ async function recoverLostResults(options: LostResultRecoveryOptions): Promise<v
     logger.info({ commandId: id, attempt: record.attempt }, 'result found in Redis (its message was lost)');
     awaited.settle(
       id,
-      outcomeOf(record, async () => {
-        await store.clearPublished(runId, id);
-      }),
+      outcomeOf(record, () => options.forget(record)),
     );
   }
 }

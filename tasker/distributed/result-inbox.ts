@@ -1,5 +1,5 @@
 import type { Delivery } from '../../shared/broker/amqp-session.js';
-import type { RunStore } from '../../shared/state/redis-store.js';
+import type { AttemptKey } from '../../shared/state/redis-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
 import { endsAttempt, outcomeOf } from './recorded-outcome.js';
 import type { AwaitedAttempts } from './awaited-attempts.js';
@@ -12,8 +12,8 @@ import type { AttemptOutcome } from '../dispatch/run-phases.js';
  */
 
 export interface ResultInboxOptions {
-  runId: string;
-  store: Pick<RunStore, 'clearPublished'>;
+  /** Lets Redis go of an attempt results.jsonl has (forget-recorded.ts). */
+  forget(attempt: AttemptKey): Promise<void>;
   awaited: AwaitedAttempts;
   /** Highest attempt per command with a result in results.jsonl (from earlier sessions; interrupted ones not counted). */
   recordedAttempts: ReadonlyMap<string, number>;
@@ -34,14 +34,14 @@ interface Arrived {
 }
 
 export function createResultInbox(options: ResultInboxOptions): ResultInbox {
-  const { runId, store, awaited } = options;
+  const { awaited } = options;
   const early = new Map<string, Arrived>();
   let lastProgressAt = Date.now();
 
   /** Once the tasker recorded the result, the command is no longer in flight and its message goes. */
   const recordedOutcome = ({ record, delivery }: Arrived): AttemptOutcome =>
     outcomeOf(record, async () => {
-      await store.clearPublished(runId, record.id);
+      await options.forget(record);
       delivery.ack();
     });
 

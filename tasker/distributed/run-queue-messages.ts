@@ -2,6 +2,7 @@ import type { Delivery } from '../../shared/broker/amqp-session.js';
 import { messageKind, parseResultMessage } from '../../shared/broker/messages.js';
 import { verifyBody } from '../../shared/broker/signing.js';
 import { deliverDeadLettered, type DeadLetterOptions } from './dead-letters.js';
+import { shareDelivery } from './shared-delivery.js';
 
 /**
  * What arrives on the run's own queue: results sent by workers, and our own commands that
@@ -18,7 +19,9 @@ function deliverResult(delivery: Delivery, options: RunQueueOptions): void {
     delivery.ack();
     return;
   }
-  options.deliver(parsed.value.record, delivery);
+  const { records } = parsed.value;
+  const parts = shareDelivery(delivery, records.length);
+  records.forEach((record, index) => options.deliver(record, parts[index]!));
 }
 
 /** The handler of the run queue's consumer. */
@@ -37,7 +40,7 @@ export function createRunQueueHandler(options: RunQueueOptions): (delivery: Deli
     const kind = messageKind(delivery.content);
     if (kind === 'result') {
       deliverResult(delivery, options);
-    } else if (kind === 'command') {
+    } else if (kind === 'command' || kind === 'bundle') {
       deliverDeadLettered(delivery, options).catch((error: unknown) => {
         // Redis did not answer for the worker's record: back to the queue, read again later.
         logger.warn({ err: error }, 'could not look up a dead-lettered command; it is read again later');

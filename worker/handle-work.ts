@@ -1,0 +1,63 @@
+import { parseWorkMessage, type CommandMessage } from '../shared/broker/messages.js';
+import type { ResultRecord } from '../shared/state/results.js';
+import { answered, handleAttempt, type BundleTurns, type DeliveryControl, type DeliveryPorts, type Handled, type Settled } from './handle-delivery.js';
+
+/**
+ * What a worker does with one message of the work queue: a command (handle-delivery.ts), or a
+ * bundle of several. A bundle's attempts run on the worker's slots side by side, each with every
+ * guarantee of a command that came alone: its own lease, start count, result record, log,
+ * timeout and uploads. The bundle is settled once each attempt is: acked when all have their
+ * result recorded (a poison attempt's is its dead-lettered record), requeued when any has to run
+ * elsewhere (drain, lost lease); a redelivered bundle skips the attempts already recorded. The
+ * results go to the tasker in one message.
+ */
+
+export interface WorkPorts extends DeliveryPorts {
+  /** Sends a bundle's results to the tasker, in one message. */
+  publishResults(runId: string, records: readonly ResultRecord[]): Promise<void>;
+}
+
+export async function handleWorkMessage(content: Buffer, ports: WorkPorts, control: DeliveryControl, headers: Record<string, unknown> = {}): Promise<Handled> {
+  const { logger } = ports;
+  const forged = ports.authenticate?.(content, headers);
+  if (forged !== undefined) {
+    logger.error({ problem: forged, bytes: content.length, hint: 'this worker runs only commands signed with its TASKER_SIGNING_KEY; the tasker must have the same key' }, 'message not authentic: dead-lettered, not run');
+    return { decision: 'reject' };
+  }
+  const parsed = parseWorkMessage(content);
+  if (!parsed.ok) {
+    logger.error({ problem: parsed.problem, bytes: content.length }, 'invalid message: dead-lettered, not run');
+    return { decision: 'reject' };
+  }
+  const { attempts, bundled } = parsed.value;
+  if (!bundled) return answered(attempts[0]!, await handleAttempt(attempts[0]!, ports, control), ports);
+  return handleBundle(attempts, ports, control);
+}
+
+async function handleBundle(attempts: CommandMessage[], ports: WorkPorts, control: DeliveryControl): Promise<Handled> {
+  const turns = createTurns();
+  // Begun side by side: their begin calls reach Redis in one pipeline (auto-pipelining).
+  const ends = await Promise.allSettled(attempts.map((attempt) => handleAttempt(attempt, ports, control, turns)));
+  const failure = ends.find((end) => end.status === 'rejected');
+  // The worker's own failure (Redis, S3): the bundle goes back; what was recorded is not run again.
+  if (failure !== undefined) throw failure.reason;
+  const settled = ends.map((end) => (end as PromiseFulfilledResult<Settled>).value);
+  const records = settled.flatMap((one) => (one.record === undefined ? [] : [one.record]));
+  const decision = settled.some((one) => one.decision === 'requeue') ? 'requeue' : 'ack';
+  ports.logger.debug({ runId: attempts[0]!.runId, phase: attempts[0]!.phase, attempts: attempts.length, recorded: records.length, decision }, 'bundle settled');
+  const { runId } = attempts[0]!;
+  return records.length === 0 ? { decision } : { decision, afterSettle: () => ports.publishResults(runId, records) };
+}
+
+/** Suspects of one bundle run alone one after another, never waiting for each other's slot. */
+function createTurns(): BundleTurns {
+  let previous = Promise.resolve();
+  return {
+    suspectTurn() {
+      const before = previous;
+      let end!: () => void;
+      previous = new Promise<void>((resolve) => (end = resolve));
+      return before.then(() => end);
+    },
+  };
+}
