@@ -1,36 +1,45 @@
 #!/usr/bin/env bash
-# Distributed benchmark: the tasker dispatching through RabbitMQ to 4 worker processes.
+# Distributed benchmark: the tasker dispatching through RabbitMQ to 4 worker processes, against
+# baselines measured in the same run on the same RabbitMQ and Redis. Prints figures, asserts nothing.
 #
 #   bash bench/distributed.sh
-#   BENCH_WORKER_CONCURRENCY=2 bash bench/distributed.sh
+#   BENCH_BIG_LINES=20000 bash bench/distributed.sh       # quicker (c)
+#   BENCH_TASKER_REPO=/path/to/older/checkout bash ...    # the same measures of another build
 #
-# Needs RabbitMQ and Redis (AMQP_URL, REDIS_URL; default: the local ones). Prints, asserts nothing:
-#   2000 x `true`       : commands per second (target >= 1000/s), first with freshly started
-#                         workers, then again with the same (warm) workers
-#   400 x `sleep 0.05`  : percent of ideal, ideal = 400 * 0.05 / (workers * concurrency) (target >= 95%),
-#                         on the phase duration the tasker records (summary.json) and on wall time.
+#   (a) 2000 x `true`: our commands/s, and those of a bare peer (bench/bare-peer.mjs: a publisher
+#       and 4 consumers on a plain durable queue, `sh -c`, ack, reply, nothing else): the ratio.
+#   (b) 400 x `sleep 0.05`: percent of ideal (400 x 0.05 s / 4 lanes = 5 s), and percent of a bare
+#       4-lane bash loop running the same sleeps (the machine's floor for starting processes).
+#   (c) BENCH_BIG_LINES (200,000) x `true`: wall time, commands/s, tasker peak RSS, Redis
+#       used_memory before, at its peak and after, and the run's own keys after (MEMORY USAGE).
+#   (d) the local mode (`tasker run -j 4`) on the commands of (a) and (c): distributed / local.
+# Our commands/s are taken on the phase duration the tasker records (summary.json: no Node
+# start-up), the bare peer's from its first publish to its last reply.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-workers=${BENCH_WORKERS:-4}
-concurrency=${BENCH_WORKER_CONCURRENCY:-1}
-true_lines=2000
-sleep_lines=400
+code=${BENCH_TASKER_REPO:-$repo}
+workers=4
+big=${BENCH_BIG_LINES:-200000}
 export AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 export TASKER_NAMESPACE=bench$$
 export LOG_LEVEL=warn
 
-[[ -f $repo/dist/tasker/main.js ]] || (cd "$repo" && npm run build >/dev/null)
+[[ -f $code/dist/tasker/main.js ]] || (cd "$code" && npm run build >/dev/null)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tasker-dbench.XXXXXX")
 pids=()
-cleanup() {
+stop_pids() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  pids=()
+}
+cleanup() {
+  stop_pids
   node --input-type=module -e "
     import amqp from '$repo/node_modules/amqplib/channel_api.js';
     const c = await amqp.connect(process.env.AMQP_URL);
-    for (const q of ['$TASKER_NAMESPACE.commands', '$TASKER_NAMESPACE.commands.dead']) { const ch = await c.createChannel(); ch.on('error', () => {}); await ch.deleteQueue(q).catch(() => {}); }
+    for (const q of ['$TASKER_NAMESPACE.commands', '$TASKER_NAMESPACE.commands.dead', 'bare$$']) { const ch = await c.createChannel(); ch.on('error', () => {}); await ch.deleteQueue(q).catch(() => {}); }
     const ch = await c.createChannel(); await ch.deleteExchange('$TASKER_NAMESPACE').catch(() => {}); await ch.deleteExchange('$TASKER_NAMESPACE.dead').catch(() => {});
     await c.close();" 2>/dev/null || true
   redis-cli -u "$REDIS_URL" --scan --pattern "$TASKER_NAMESPACE:*" 2>/dev/null | xargs -r redis-cli -u "$REDIS_URL" del >/dev/null 2>&1 || true
@@ -40,47 +49,106 @@ trap cleanup EXIT
 
 calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
 now() { date +%s.%N; }
+lines() { awk -v n="$1" -v c="$2" 'BEGIN { for (i = 0; i < n; i++) print c }' >"$3"; }
+redis_memory() { redis-cli -u "$REDIS_URL" info memory | awk -F: '/^used_memory:/ { print $2 + 0 }'; }
+phase_seconds() { node -e "console.log(require('$1/.tasker/runs/$2/summary.json').phases[0].durationMs / 1000)"; }
 
-awk -v n=$true_lines 'BEGIN { for (i = 0; i < n; i++) print "true" }' >"$tmp/true.jobs"
-awk -v n=$sleep_lines 'BEGIN { for (i = 0; i < n; i++) print "sleep 0.05" }' >"$tmp/sleep.jobs"
+lines 2000 true "$tmp/true.jobs"
+lines 400 'sleep 0.05' "$tmp/sleep.jobs"
+lines "$big" true "$tmp/big.jobs"
 
-for _ in $(seq "$workers"); do
-  node "$repo/bin/worker.js" --workdir "$tmp" --concurrency "$concurrency" 2>>"$tmp/workers.log" &
-  pids+=($!)
-done
-for _ in $(seq 100); do
-  [[ $(grep -c 'waiting for commands' "$tmp/workers.log" 2>/dev/null || true) -ge $workers ]] && break
-  LOG_LEVEL=info true; sleep 0.1
-done
-# The worker logs at warn level; count consumers instead.
-sleep 1
-
-run() { # run NAME FILE -> prints "wall_seconds phase_seconds"
-  local start end
-  start=$(now)
-  node "$repo/bin/tasker.js" run --run-id "$1" --workdir "$tmp" "$2" >"$tmp/$1.out" 2>"$tmp/$1.err" || { echo "tasker failed:"; cat "$tmp/$1.out" "$tmp/$1.err"; exit 1; }
-  end=$(now)
-  local phase_ms
-  phase_ms=$(node -e "console.log(require('$tmp/.tasker/runs/$1/summary.json').phases[0].durationMs)")
-  echo "$(calc "$end - $start" 3) $(calc "$phase_ms / 1000" 3)"
+start_workers() {
+  for _ in $(seq "$workers"); do
+    node "$code/bin/worker.js" --workdir "$tmp/dist" --concurrency 1 2>>"$tmp/workers.log" &
+    pids+=($!)
+  done
+  sleep 2
 }
 
-echo "tasker distributed benchmark: $(nproc) CPUs, $workers workers x concurrency $concurrency, RabbitMQ $(rabbitmqctl version 2>/dev/null || echo '?')"
-# The first run meets freshly started workers (Node still compiling their hot paths); the second
-# shows the steady state of long-lived workers, which is what a cluster has. Both are printed.
-read -r wall phase < <(run true1 "$tmp/true.jobs")
-true_rate_phase=$(calc "$true_lines / $phase" 0)
-true_rate_wall=$(calc "$true_lines / $wall" 0)
-read -r wall2 phase2 < <(run true2 "$tmp/true.jobs")
-true_rate_phase2=$(calc "$true_lines / $phase2" 0)
-true_rate_wall2=$(calc "$true_lines / $wall2" 0)
-read -r swall sphase < <(run sleep1 "$tmp/sleep.jobs")
-ideal=$(calc "$sleep_lines * 0.05 / ($workers * $concurrency)" 3)
-pct_phase=$(calc "100 * $ideal / $sphase" 1)
-pct_wall=$(calc "100 * $ideal / $swall" 1)
+# run_tasker NAME FILE [ARGS...] -> "phase_seconds wall_seconds"; distributed unless -j is given.
+run_tasker() {
+  local name=$1 file=$2 dir=$tmp/dist start end
+  shift 2
+  [[ " $* " == *" -j "* ]] && dir=$tmp/local
+  start=$(now)
+  if [[ " $* " == *" -j "* ]]; then
+    AMQP_URL='' /usr/bin/time -v -o "$tmp/$name.time" node "$code/bin/tasker.js" run --run-id "$name" --workdir "$dir" "$@" "$file" >"$tmp/$name.out" 2>"$tmp/$name.err" || { echo "tasker failed:"; tail "$tmp/$name.out" "$tmp/$name.err"; exit 1; }
+  else
+    /usr/bin/time -v -o "$tmp/$name.time" node "$code/bin/tasker.js" run --run-id "$name" --workdir "$dir" "$@" "$file" >"$tmp/$name.out" 2>"$tmp/$name.err" || { echo "tasker failed:"; tail "$tmp/$name.out" "$tmp/$name.err"; exit 1; }
+  fi
+  end=$(now)
+  echo "$(phase_seconds "$dir" "$name") $(calc "$end - $start" 3)"
+}
+peak_rss_mb() { awk -F': *' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$tmp/$1.time"; }
 
-printf '\n%-34s %12s %12s %10s\n' "measure" "phase" "wall" "target"
-printf '%-34s %12s %12s %10s\n' "$true_lines x true: commands/s" "$true_rate_phase" "$true_rate_wall" ">= 1000"
-printf '%-34s %12s %12s %10s\n' "  again, warm workers: commands/s" "$true_rate_phase2" "$true_rate_wall2" ">= 1000"
-printf '%-34s %12s %12s %10s\n' "$sleep_lines x sleep 0.05: % of ideal" "$pct_phase%" "$pct_wall%" ">= 95%"
-printf '%-34s %12s %12s\n' "  (ideal ${ideal}s; took)" "${sphase}s" "${swall}s"
+bare_rate() { # 4 consumers, 1 publisher: commands/s
+  local cpids=() out
+  for _ in $(seq "$workers"); do node "$repo/bench/bare-peer.mjs" consume "bare$$" & cpids+=($!); done
+  sleep 1.5
+  out=$(node "$repo/bench/bare-peer.mjs" publish "bare$$" "$tmp/true.jobs")
+  for pid in "${cpids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait "${cpids[@]}" 2>/dev/null || true
+  read -r n s <<<"$out"
+  calc "$n / $s" 0
+}
+
+bash_floor() { # 4 lanes of 100 x sleep 0.05: seconds
+  local start end
+  start=$(now)
+  for _ in 1 2 3 4; do (for _ in $(seq 100); do sleep 0.05; done) & done
+  wait
+  end=$(now)
+  calc "$end - $start" 3
+}
+
+mkdir -p "$tmp/dist" "$tmp/local"
+echo "tasker distributed benchmark: $(nproc) CPUs, $workers workers x concurrency 1, RabbitMQ $(rabbitmqctl version 2>/dev/null || echo '?'), code $code ($(git -C "$code" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+start_workers
+
+# (a) Ours twice (fresh, then warm workers: the better is the steady state a cluster has), bare once.
+read -r a1 _ < <(run_tasker true1 "$tmp/true.jobs")
+read -r a2 _ < <(run_tasker true2 "$tmp/true.jobs")
+ours_a=$(calc "2000 / ($a1 < $a2 ? $a1 : $a2)" 0)
+bare_a=$(bare_rate)
+
+# (b)
+read -r sleep_phase _ < <(run_tasker sleep1 "$tmp/sleep.jobs")
+floor_b=$(bash_floor)
+
+# (c) with Redis sampled every 0.2 s for its peak.
+mem_before=$(redis_memory)
+(peak=0; while :; do m=$(redis_memory); ((m > peak)) && peak=$m && echo "$peak" >"$tmp/redis.peak"; sleep 0.2; done) &
+sampler=$!
+read -r big_phase big_wall < <(run_tasker big "$tmp/big.jobs")
+kill "$sampler" 2>/dev/null || true
+wait "$sampler" 2>/dev/null || true
+mem_after=$(redis_memory)
+mem_peak=$(cat "$tmp/redis.peak" 2>/dev/null || echo "$mem_after")
+run_keys_bytes=$(redis-cli -u "$REDIS_URL" --scan --pattern "$TASKER_NAMESPACE:run:big:*" | while read -r key; do redis-cli -u "$REDIS_URL" memory usage "$key"; done | awk '{ s += $1 } END { print s + 0 }')
+big_rss=$(peak_rss_mb big)
+stop_pids
+
+# (d)
+read -r l1 _ < <(run_tasker local1 "$tmp/true.jobs" -j 4)
+read -r l2 _ < <(run_tasker local2 "$tmp/true.jobs" -j 4)
+local_a=$(calc "2000 / ($l1 < $l2 ? $l1 : $l2)" 0)
+read -r local_big _ < <(run_tasker localbig "$tmp/big.jobs" -j 4)
+
+mb() { calc "$1 / 1048576" 1; }
+printf '\n%-58s %14s %10s\n' "measure" "value" "target"
+printf '%-58s %14s\n' "(a) 2000 x true, ours: commands/s" "$ours_a"
+printf '%-58s %14s\n' "    bare peer (RabbitMQ + sh -c, 4 consumers): commands/s" "$bare_a"
+printf '%-58s %14s %10s\n' "    ours / bare" "$(calc "$ours_a / $bare_a" 2)x" ">= 1.0x"
+printf '%-58s %14s %10s\n' "(b) 400 x sleep 0.05: % of ideal (5 s)" "$(calc "100 * 5 / $sleep_phase")%  (${sleep_phase}s)" ""
+printf '%-58s %14s %10s\n' "    % of the bare 4-lane bash loop (${floor_b}s)" "$(calc "100 * $floor_b / $sleep_phase")%" ">= 97%"
+printf '%-58s %14s\n' "(c) $big x true: wall (phase)" "${big_wall}s (${big_phase}s)"
+printf '%-58s %14s\n' "    commands/s" "$(calc "$big / $big_phase" 0)"
+printf '%-58s %14s %10s\n' "    tasker peak RSS" "${big_rss} MB" "<= 200 MB"
+printf '%-58s %14s\n' "    Redis used_memory before / peak / after (MB)" "$(mb "$mem_before") / $(mb "$mem_peak") / $(mb "$mem_after")"
+printf '%-58s %14s %10s\n' "    Redis growth at peak" "$(mb $((mem_peak - mem_before))) MB" "<= 64 MB"
+printf '%-58s %14s %10s\n' "    the run's keys after: bytes per command" "$(calc "$run_keys_bytes / $big" 2) ($run_keys_bytes B)" "<= 64"
+printf '%-58s %14s %10s\n' "    Redis growth after: bytes per command" "$(calc "($mem_after - $mem_before) / $big" 2)" "<= 64"
+printf '%-58s %14s\n' "(d) local -j 4, 2000 x true: commands/s" "$local_a"
+printf '%-58s %14s %10s\n' "    distributed / local" "$(calc "$ours_a / $local_a" 2)x" ">= 0.9x"
+printf '%-58s %14s\n' "    local -j 4, $big x true: commands/s" "$(calc "$big / $local_big" 0)"
+printf '%-58s %14s %10s\n' "    distributed / local" "$(calc "$local_big / $big_phase" 2)x" ">= 0.9x"

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Where the CPU of a distributed run goes: CPU time (user + system, from /proc) per command of each
+# part (tasker, workers with the commands they start, RabbitMQ, Redis), for N x `true` through 4
+# workers. CPU time, unlike wall time, hardly depends on what else the machine is doing.
+#
+#   bash bench/cpu-split.sh [N]                       # default 2000
+#   BENCH_TASKER_REPO=/other/checkout bash bench/cpu-split.sh
+#   BENCH_BUNDLE_SIZE=1 bash bench/cpu-split.sh       # without bundles
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+code=${BENCH_TASKER_REPO:-$repo}
+n=${1:-2000}
+export AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672}
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+export TASKER_NAMESPACE=cpu$$ LOG_LEVEL=warn
+[[ -n ${BENCH_BUNDLE_SIZE:-} ]] && export TASKER_BUNDLE_SIZE=$BENCH_BUNDLE_SIZE
+tmp=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null; redis-cli -u "$REDIS_URL" --scan --pattern "$TASKER_NAMESPACE:*" | xargs -r redis-cli -u "$REDIS_URL" del >/dev/null; rm -rf "$tmp"' EXIT
+ticks=$(getconf CLK_TCK)
+# cpu PID: utime + stime + cutime + cstime (children that were waited for: the commands) in ticks
+cpu() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+sum_cpu() { local s=0; for p in "$@"; do s=$((s + $(cpu "$p"))); done; echo "$s"; }
+awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) print "true" }' >"$tmp/jobs"
+for _ in 1 2 3 4; do node "$code/bin/worker.js" --workdir "$tmp" --concurrency 1 2>>"$tmp/w.log" & pids+=($!); done
+sleep 2
+broker=$(pgrep -f 'beam.smp.*rabbit' | head -1)
+redis=$(pgrep -x redis-server | head -1)
+# The runners (bash) the workers start: their CPU and their commands' shows in the worker's cutime only once they exit.
+w0=$(sum_cpu "${pids[@]}"); b0=$(cpu "$broker"); r0=$(cpu "$redis")
+runners0=$(for p in "${pids[@]}"; do pgrep -P "$p" || true; done | while read -r c; do cpu "$c"; done | awk '{ s += $1 } END { print s + 0 }')
+/usr/bin/time -f '%U %S' -o "$tmp/t.time" node "$code/bin/tasker.js" run --workdir "$tmp" --run-id cpu "$tmp/jobs" >/dev/null 2>"$tmp/t.err" || { cat "$tmp/t.err"; exit 1; }
+runners1=$(for p in "${pids[@]}"; do pgrep -P "$p" || true; done | while read -r c; do cpu "$c"; done | awk '{ s += $1 } END { print s + 0 }')
+w1=$(sum_cpu "${pids[@]}"); b1=$(cpu "$broker"); r1=$(cpu "$redis")
+read -r tu ts <"$tmp/t.time"
+per() { awk -v t="$1" -v k="$ticks" -v n="$n" 'BEGIN { printf "%.3f", 1000 * t / k / n }'; }
+tasker_ticks=$(awk -v u="$tu" -v s="$ts" -v k="$ticks" 'BEGIN { printf "%d", (u + s) * k }')
+echo "CPU ms per command, $n x true, 4 workers, code $(git -C "$code" rev-parse --short HEAD 2>/dev/null || echo '?'), bundle size ${TASKER_BUNDLE_SIZE:-auto}"
+printf '  %-34s %s\n' "tasker (with Node start-up)" "$(per "$tasker_ticks")"
+printf '  %-34s %s\n' "workers (Node)" "$(per $((w1 - w0)))"
+printf '  %-34s %s\n' "runners and commands (bash, true)" "$(per $((runners1 - runners0)))"
+printf '  %-34s %s\n' "RabbitMQ (whole broker)" "$(per $((b1 - b0)))"
+printf '  %-34s %s\n' "Redis" "$(per $((r1 - r0)))"
+printf '  %-34s %s\n' "total" "$(per $((tasker_ticks + w1 - w0 + runners1 - runners0 + b1 - b0 + r1 - r0)))"
