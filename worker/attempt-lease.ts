@@ -17,6 +17,8 @@ export interface Lease {
   owner: string;
   /** Redis said another worker holds it now. */
   lost: boolean;
+  /** Being settled (its result recorded, or given back): the lease is released on purpose, not lost. */
+  settling?: boolean;
 }
 
 /** The start gate's findings: the starts counted (0: none), or that the lease was found lost. */
@@ -56,7 +58,7 @@ export function renewLease(message: CommandMessage, lease: Lease, ports: LeasePo
   const timer = setInterval(() => {
     store.renewLease(message.runId, message.id, lease.owner, ports.leaseTtlMs).then(
       (held) => {
-        if (held) return;
+        if (held || lease.settling === true) return;
         lease.lost = true;
         logger.warn(fields, 'lost the lease of a running command (Redis was unreachable for too long?)');
       },

@@ -275,17 +275,20 @@ async function run(message: CommandMessage, lease: Lease, gate: Gate, ports: Del
 
   const { starts } = gate;
   if (gate.refused) {
+    lease.settling = true;
     await store.abandonCommand(message.runId, message.id, owner);
     logger.warn(fields, 'lost the lease before the command started (was this worker frozen?): not run here, back to the queue');
     return { decision: 'requeue' };
   }
   if (control.killedForDrain(started)) {
+    lease.settling = true;
     await store.abandonCommand(message.runId, message.id, owner, starts > 0 ? { attempt: message.attempt, worker: ports.workerId } : undefined);
     logger.info(fields, 'not run to its end here (shutdown, or handed back before it started): back to the queue for another worker');
     return { decision: 'requeue' };
   }
   const record = toResultRecord(message, message.attempt, result, ports.workerId, started.log);
   if (starts > 1) record.starts = starts;
+  lease.settling = true;
   await store.finishCommand(message.runId, record, owner);
   logger.info({ ...fields, outcome: record.outcome, exitCode: record.exitCode, durationMs: record.durationMs }, 'command finished');
   return { decision: 'ack', record };

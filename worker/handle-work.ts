@@ -35,6 +35,7 @@ export async function handleWorkMessage(content: Buffer, ports: WorkPorts, contr
 }
 
 async function handleBundle(attempts: CommandMessage[], ports: WorkPorts, control: DeliveryControl): Promise<Handled> {
+  ports.logger.debug({ runId: attempts[0]!.runId, phase: attempts[0]!.phase, ids: attempts.map((attempt) => attempt.id) }, 'bundle received');
   const turns = createTurns();
   // Begun side by side: their begin calls reach Redis in one pipeline (auto-pipelining).
   const ends = await Promise.allSettled(attempts.map((attempt) => handleAttempt(attempt, ports, control, turns)));

@@ -67,7 +67,13 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   const forget = createForgetRecorded(store, runId);
   const inbox = createResultInbox({ forget, awaited, recordedAttempts: options.recordedAttempts });
   const { timeoutMs, killGraceMs, upload } = options;
-  const publish = createCommandPublisher({ session, store, names, runId, timeoutMs, killGraceMs, upload, signingKey });
+  const sent = { attempts: 0, messages: 0 };
+  const publishOne = createCommandPublisher({ session, store, names, runId, timeoutMs, killGraceMs, upload, signingKey });
+  const publish: typeof publishOne = async (phase, attempts) => {
+    await publishOne(phase, attempts);
+    sent.attempts += attempts.length;
+    sent.messages++;
+  };
   const workerLanes = watchWorkerLanes(store, 5000, logger);
 
   const handler = createRunQueueHandler({ runId, layout, logger, store, signingKey, deliver: (record, delivery) => inbox.deliver(record, delivery) });
@@ -88,6 +94,8 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
       return createDistributedDispatch(phase, { awaited, inbox, resumed, bundler });
     },
     async close(runOver) {
+      // How well bundling did: attempts per work-queue message (README, Bundles).
+      if (sent.messages > 0) logger.info({ attempts: sent.attempts, messages: sent.messages }, `published ${sent.attempts} attempts in ${sent.messages} messages`);
       workerLanes.stop();
       stopStallWarnings();
       stopRecovery();

@@ -1,8 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import amqp from 'amqplib';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { readEvents, readResults, readSummary, writeEventScript, type Event, type ResultLine } from '../helpers/cli.js';
 import { cleanupNamespace, freePort, newNamespace, queueCounts, serviceEnv, spawnTasker, spawnWorker, waitFor, watchOutput, withChannel, type Proc, type Services } from '../helpers/distributed.js';
@@ -396,12 +397,113 @@ async function combinedFaults(ctx: RunContext): Promise<void> {
   await churn;
 }
 
+/** What the bundle scenarios did, for their verify step. */
+const bundleFault = { victim: '', ids: [] as string[], finished: [] as string[], duplicated: [] as string[] };
+
+/** The bundles a worker received (its debug log) and the commands it finished. */
+function bundlesOf(output: string): { bundles: string[][]; finished: Set<string> } {
+  const bundles: string[][] = [];
+  const finished = new Set<string>();
+  for (const line of output.split('\n')) {
+    let entry: { msg?: string; ids?: string[]; commandId?: string };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      continue; // not a log line, or one still being written
+    }
+    if (entry.msg === 'bundle received' && entry.ids !== undefined) bundles.push(entry.ids);
+    if (entry.msg === 'command finished' && entry.commandId !== undefined) finished.add(entry.commandId);
+  }
+  return { bundles, finished };
+}
+
+/** SIGKILLs a worker that has finished some of a bundle's commands and not the others. */
+async function killMidBundle(ctx: RunContext): Promise<void> {
+  await waitFor(
+    'a worker in the middle of a bundle',
+    () => {
+      for (const [index, proc] of ctx.pool.all.entries()) {
+        if (!ctx.pool.live.has(proc)) continue;
+        const { bundles, finished } = bundlesOf(ctx.pool.output[index]!());
+        const partial = bundles.find((ids) => ids.some((id) => finished.has(id)) && ids.some((id) => !finished.has(id)));
+        if (partial === undefined) continue;
+        killTree(proc.pid!);
+        Object.assign(bundleFault, { victim: `${hostname()}-${proc.pid}`, ids: partial, finished: partial.filter((id) => finished.has(id)) });
+        return true;
+      }
+      return false;
+    },
+    30_000,
+  );
+}
+
+/** Copies a bundle waiting in the work queue (a real one, as the tasker published it): it is delivered twice. */
+async function duplicateABundle(ctx: RunContext): Promise<void> {
+  // A confirm channel: a plain publish just before the connection closes can be dropped by the broker.
+  const connection = await amqp.connect(services.amqpUrl);
+  try {
+    const channel = await connection.createConfirmChannel();
+    const held: amqp.GetMessage[] = [];
+    try {
+      for (let tries = 0; tries < 50 && bundleFault.duplicated.length === 0; tries++) {
+        const message = await channel.get(`${ctx.ns}.commands`, { noAck: false });
+        if (message === false) {
+          await sleep(50);
+          continue;
+        }
+        held.push(message);
+        const body = JSON.parse(message.content.toString()) as { kind: string; commands?: { id: string }[] };
+        if (body.kind !== 'bundle') continue;
+        channel.sendToQueue(`${ctx.ns}.commands`, message.content, { persistent: true, headers: message.properties.headers as Record<string, unknown> });
+        await channel.waitForConfirms();
+        bundleFault.duplicated = body.commands!.map((command) => command.id);
+      }
+    } finally {
+      for (const message of held) channel.nack(message, false, true);
+    }
+  } finally {
+    await connection.close();
+  }
+  expect(bundleFault.duplicated.length, 'a bundle was found in the queue and copied').toBeGreaterThan(1);
+  // Both copies were taken (the copy may come last, after the run's end): each of its commands was
+  // found finished (or running) by one of them, and not run again.
+  const handledTwice = (id: string): boolean => ctx.pool.output.some((text) => new RegExp(`"commandId":"${id}"[^\\n]*(duplicate delivery of a finished command|running elsewhere)`).test(text()));
+  await waitFor('both copies of the bundle handled', () => bundleFault.duplicated.every(handledTwice), 90_000).catch((error: unknown) => {
+    if (process.env['FAULT_DEBUG'] !== undefined) writeFileSync(process.env['FAULT_DEBUG'], `${bundleFault.duplicated.join(' ')}\n${ctx.pool.output.map((text) => text()).join('\n=====\n')}`);
+    throw error;
+  });
+}
+
 const scenarios: Scenario[] = [
   {
     name: 'SIGKILL one worker (process tree)',
     expectExit: 0,
     inject: async (ctx) => killTree(ctx.pool.pick().pid!),
     verify: (ctx) => expect(ctx.pool.all.filter((proc) => proc.signalCode === 'SIGKILL')).toHaveLength(1),
+  },
+  {
+    name: 'SIGKILL a worker in the middle of a bundle',
+    taskerArgs: ['--bundle-size', '16'],
+    env: { LOG_LEVEL: 'debug' },
+    commandSeconds: 0.1,
+    expectExit: 0,
+    inject: killMidBundle,
+    verify: (_ctx, results) => {
+      const successes = (id: string) => results.filter((r) => r.id === id && r.outcome === 'succeeded');
+      // What the victim finished of its bundle was recorded by it, once, and not run again; the rest ran elsewhere.
+      for (const id of bundleFault.finished) expect(successes(id).map((r) => r.worker), id).toEqual([bundleFault.victim]);
+      const rest = bundleFault.ids.filter((id) => !bundleFault.finished.includes(id));
+      expect(rest.length).toBeGreaterThan(0);
+      expect(rest.some((id) => successes(id)[0]?.worker !== bundleFault.victim), 'some of the bundle ran on another worker').toBe(true);
+    },
+  },
+  {
+    name: 'a bundle delivered twice',
+    taskerArgs: ['--bundle-size', '8'],
+    commands: 480,
+    expectExit: 0,
+    inject: duplicateABundle,
+    timeoutMs: 240_000,
   },
   {
     name: 'SIGKILL all workers, fresh ones start',
