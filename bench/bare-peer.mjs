@@ -7,6 +7,7 @@
 //   node bench/bare-peer.mjs publish QUEUE JOBS_FILE  # publishes every line, waits for every reply,
 //                                                     # prints "<commands> <seconds>"
 import { spawn } from 'node:child_process';
+import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import amqp from 'amqplib';
 
