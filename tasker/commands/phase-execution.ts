@@ -9,6 +9,8 @@ import { createLocalDispatch } from '../dispatch/local-dispatch.js';
 import { runPhases, type PhaseDispatch, type Progress, type RunPhasesResult, type RunPorts } from '../dispatch/run-phases.js';
 import { createEmptyProgress, startProgressReporter } from '../report/progress-reporter.js';
 import { openResultsWriter, type PriorResults, type ResultsWriter } from '../report/results-file.js';
+import { startReportRefresher } from '../report/report-refresher.js';
+import { writeRunReport } from '../report/report-writer.js';
 import { heartbeatIntervalMs, startRunHeartbeat } from '../report/run-heartbeat.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 
@@ -45,6 +47,13 @@ export async function executePhases(execution: PhaseExecution, deps: ExecutionDe
     runningLabel: remote === undefined ? 'running' : 'queued or running',
   });
   const heartbeat = remote === undefined ? undefined : startRunHeartbeat(remote, progress, heartbeatIntervalMs(config.progressIntervalMs), deps.logger);
+  const report = startReportRefresher({
+    write: () => writeRunReport({ layout: execution.run, live: { runningNow: progress.running }, now: deps.now }),
+    minIntervalMs: config.reportIntervalMs,
+    now: deps.now,
+    logger: deps.logger,
+    runId: execution.run.runId,
+  });
   try {
     const outcome = await runPhases(
       execution.plan.phases,
@@ -56,6 +65,8 @@ export async function executePhases(execution: PhaseExecution, deps: ExecutionDe
     return { outcome, progress };
   } finally {
     reporter.stop();
+    // Before results.jsonl closes and the final report is written: no refresh may land after it.
+    await report.stop();
     results.close();
     heartbeat?.stop();
   }
