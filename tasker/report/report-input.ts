@@ -1,6 +1,6 @@
-import { createReadStream, existsSync, promises as fs } from 'node:fs';
+import { isAscii } from 'node:buffer';
+import { existsSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import split2 from 'split2';
 import { parseResultLine } from '../../shared/state/results.js';
 import type { RunLayout } from '../../shared/state/run-layout.js';
 import { createReportAggregator, type AggregateOptions, type ReportData } from './report-data.js';
@@ -38,18 +38,61 @@ export function readSummaryFile(layout: RunLayout): Promise<RunSummary | undefin
   return readJsonFile<RunSummary>(layout.summaryPath);
 }
 
-function lines(path: string): AsyncIterable<string> {
-  // 1 MiB reads: a results.jsonl of a million attempts is a few hundred megabytes.
-  return createReadStream(path, { highWaterMark: 1024 * 1024 }).pipe(split2()) as AsyncIterable<string>;
+/**
+ * Calls `onLines` with the bytes of a file in pieces of about 4 MiB that end at a newline (the
+ * last line may lack one). One buffer is reused: a piece is only valid during the call.
+ */
+async function forEachPiece(path: string, onLines: (bytes: Buffer) => void): Promise<void> {
+  const handle = await fs.open(path, 'r');
+  try {
+    let buffer = Buffer.allocUnsafe(4 * 1024 * 1024);
+    let kept = 0; // bytes of an unfinished line at the start of `buffer`
+    for (;;) {
+      if (kept === buffer.length) buffer = Buffer.concat([buffer, Buffer.allocUnsafe(buffer.length)]); // a line longer than the buffer
+      const { bytesRead } = await handle.read(buffer, kept, buffer.length - kept, null);
+      if (bytesRead === 0) break;
+      const filled = kept + bytesRead;
+      const lastNewline = buffer.lastIndexOf(10, filled - 1);
+      if (lastNewline < 0) {
+        kept = filled;
+        continue;
+      }
+      onLines(buffer.subarray(0, lastNewline));
+      buffer.copy(buffer, 0, lastNewline + 1, filled);
+      kept = filled - lastNewline - 1;
+    }
+    if (kept > 0) onLines(buffer.subarray(0, kept));
+  } finally {
+    await handle.close();
+  }
 }
 
-/** The time a field holds in a raw results line, without parsing the line: `"startedAt":"…"`. */
-function timeField(line: string, field: string): number {
-  const at = line.indexOf(field);
-  if (at < 0) return Number.NaN;
-  const start = at + field.length;
-  const end = line.indexOf('"', start);
-  return end < 0 ? Number.NaN : Date.parse(line.slice(start, end));
+/**
+ * Calls `onLine` with every line of a file. Each piece is decoded once (a newline byte never
+ * occurs inside a UTF-8 character; pure ASCII, the usual case, is copied rather than decoded),
+ * then cut with indexOf: a few times faster than a line-splitting stream on a million lines.
+ */
+export async function forEachLine(path: string, onLine: (line: string) => void): Promise<void> {
+  await forEachPiece(path, (bytes) => {
+    const text = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+    let start = 0;
+    for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
+      onLine(text.slice(start, end));
+      start = end + 1;
+    }
+    onLine(text.slice(start));
+  });
+}
+
+const startedField = Buffer.from('"startedAt":"');
+const finishedField = Buffer.from('"finishedAt":"');
+const isoLength = '2026-11-21T10:39:55.123Z'.length;
+
+/** Every time a field holds in the bytes (`"startedAt":"…"`), without decoding or parsing the lines. */
+function eachTime(bytes: Buffer, field: Buffer, onTime: (ms: number) => void): void {
+  for (let at = bytes.indexOf(field); at >= 0; at = bytes.indexOf(field, at + field.length)) {
+    onTime(Date.parse(bytes.toString('latin1', at + field.length, at + field.length + isoLength)));
+  }
 }
 
 /** First start and last finish in results.jsonl (the timelines' span); undefined when there is no result. */
@@ -57,12 +100,15 @@ export async function scanTimeSpan(resultsPath: string): Promise<{ fromMs: numbe
   if (!existsSync(resultsPath)) return undefined;
   let fromMs = Number.POSITIVE_INFINITY;
   let toMs = Number.NEGATIVE_INFINITY;
-  for await (const line of lines(resultsPath)) {
-    const started = timeField(line, '"startedAt":"');
-    const finished = timeField(line, '"finishedAt":"');
-    if (Number.isFinite(started)) fromMs = Math.min(fromMs, started);
-    if (Number.isFinite(finished)) toMs = Math.max(toMs, finished);
-  }
+  await forEachPiece(resultsPath, (bytes) => {
+    // NaN (a torn time) compares false: ignored.
+    eachTime(bytes, startedField, (ms) => {
+      if (ms < fromMs) fromMs = ms;
+    });
+    eachTime(bytes, finishedField, (ms) => {
+      if (ms > toMs) toMs = ms;
+    });
+  });
   if (!Number.isFinite(fromMs) || !Number.isFinite(toMs)) return undefined;
   return { fromMs, toMs: Math.max(toMs, fromMs + 1) };
 }
@@ -71,12 +117,12 @@ export async function scanTimeSpan(resultsPath: string): Promise<{ fromMs: numbe
 export async function aggregateResults(resultsPath: string, options: AggregateOptions): Promise<ReportData> {
   const aggregator = createReportAggregator(options);
   if (existsSync(resultsPath)) {
-    for await (const line of lines(resultsPath)) {
-      if (line.trim() === '') continue;
+    await forEachLine(resultsPath, (line) => {
+      if (line.trim() === '') return;
       const record = parseResultLine(line);
       if (record === undefined) aggregator.skip();
       else aggregator.add(record);
-    }
+    });
   }
   return aggregator.finish();
 }
