@@ -198,11 +198,12 @@
     out.push(running, finished);
     const xs = binTimes();
     const stepped = uPlot.paths.stepped({ align: 1 });
+    const line = (label, stroke, extra) => Object.assign({ label, stroke, width: 1.5, paths: stepped, points: { show: false } }, extra);
     const sync = uPlot.sync('activity');
     const cursor = { sync: { key: sync.key } };
     later(() => {
-      plot(running, { height: 220, cursor, scales: { x: { time: true }, w: { range: (_, min, max) => [0, Math.max(1, max)] } }, axes: [{}, { label: 'running', size: 60 }, { scale: 'w', side: 1, label: 'workers', grid: { show: false }, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }], series: [{ label: 'time (UTC)', value: (_, v) => clock(v) }, { label: 'commands running', stroke: '#2f81f7', fill: 'rgba(47,129,247,0.12)', width: 1.5, paths: stepped }, { label: 'live workers', stroke: '#8250df', scale: 'w', width: 1.5, paths: stepped }] }, [xs, data.running, data.liveWorkers]);
-      plot(finished, { height: 180, cursor, scales: { x: { time: true } }, axes: [{}, { label: 'per bin', size: 60 }], series: [{ label: 'time (UTC)', value: (_, v) => clock(v) }, { label: 'attempts finished', stroke: '#1f883d', width: 1.5, paths: stepped }, { label: 'attempts failed', stroke: '#cf222e', width: 1.5, paths: stepped }] }, [xs, data.finished, data.failed]);
+      plot(running, { height: 220, cursor, scales: { x: { time: true }, w: { range: (_, min, max) => [0, Math.max(1, max)] } }, axes: [{}, { label: 'running', size: 60 }, { scale: 'w', side: 1, label: 'workers', grid: { show: false }, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }], series: [{ label: 'time (UTC)', value: (_, v) => clock(v) }, line('commands running', '#2f81f7', { fill: 'rgba(47,129,247,0.12)' }), line('live workers', '#8250df', { scale: 'w' })] }, [xs, data.running, data.liveWorkers]);
+      plot(finished, { height: 180, cursor, scales: { x: { time: true } }, axes: [{}, { label: 'per bin', size: 60 }], series: [{ label: 'time (UTC)', value: (_, v) => clock(v) }, line('attempts finished', '#1f883d'), line('attempts failed', '#cf222e')] }, [xs, data.finished, data.failed]);
     });
     return out;
   }
@@ -218,7 +219,7 @@
     const labels = tl.rows.map((r) => r.worker);
     const peak = Math.max(0.01, ...tl.rows.flatMap((r) => r.busy));
     const fromMs = data.bins.fromMs;
-    const toMs = fromMs + tl.columns * tl.columnMs;
+    const toMs = fromMs + data.bins.count * data.bins.binMs;
     const samples = tl.rows.map((r) => new Map(r.samples));
     const tip = tooltipFor(chart);
     later(() => {
