@@ -44,7 +44,7 @@ describe('the report of a million attempts', () => {
     const sizeMiB = statSync(path).size / (1024 * 1024);
 
     const opened = await browser.open(path);
-    const shot = await screenshot(opened.page, 'million-attempts');
+    const shot = await screenshot(opened.page, 'million-attempts', false);
     console.log(
       `report of ${run.attempts.toLocaleString('en-US')} attempts: generated in ${seconds.toFixed(1)} s, peak RSS ${rssMiB.toFixed(0)} MiB, ` +
         `${sizeMiB.toFixed(2)} MiB of HTML, rendered in ${opened.renderMs} ms; screenshot ${shot}`,

@@ -57,11 +57,11 @@ export async function launchBrowser(): Promise<Browser> {
   };
 }
 
-/** Saves a full-page screenshot under test-artifacts/report/ and returns its path. */
-export async function screenshot(page: Page, name: string): Promise<string> {
+/** Saves a screenshot (of the whole page, or what the viewport shows) under test-artifacts/report/ and returns its path. */
+export async function screenshot(page: Page, name: string, fullPage = true): Promise<string> {
   mkdirSync(artifactsDir, { recursive: true });
   const path = join(artifactsDir, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
+  await page.screenshot({ path, fullPage });
   return path;
 }
 
