@@ -37,18 +37,19 @@ export async function executePhases(execution: PhaseExecution, deps: ExecutionDe
   const results = openResultsWriter(execution.run.resultsPath);
   const progress = createEmptyProgress();
   deps.metrics?.trackInFlight(() => progress.running);
+  // Distributed, the tasker knows what it handed to the queue, not what a worker started.
+  const runningLabel = remote === undefined ? 'running' : 'queued or running';
   const reporter = startProgressReporter({
     progress,
     logger: deps.logger,
     terminal: deps.terminal,
     intervalMs: config.progressIntervalMs,
     now: deps.now,
-    // Distributed, the tasker knows what it handed to the queue, not what a worker started.
-    runningLabel: remote === undefined ? 'running' : 'queued or running',
+    runningLabel,
   });
   const heartbeat = remote === undefined ? undefined : startRunHeartbeat(remote, progress, heartbeatIntervalMs(config.progressIntervalMs), deps.logger);
   const report = startReportRefresher({
-    write: () => writeRunReport({ layout: execution.run, live: { runningNow: progress.running }, now: deps.now }),
+    write: () => writeRunReport({ layout: execution.run, live: { runningNow: progress.running, runningLabel }, now: deps.now }),
     minIntervalMs: config.reportIntervalMs,
     now: deps.now,
     logger: deps.logger,

@@ -48,14 +48,22 @@ export interface ReportRun {
   notRun: number;
   resumeCommand: string | undefined;
   generatedAt: string;
-  /** Commands running when a live report was written (the tasker's count). */
+  /** Commands running when a live report was written (the tasker's count), and what it counts. */
   runningNow: number | undefined;
+  runningLabel: string | undefined;
 }
 
 export interface ReportModel {
   run: ReportRun;
   phases: ReportPhase[];
   data: ReportData;
+}
+
+/** A run in progress, as its tasker sees it. */
+export interface LiveState {
+  runningNow: number;
+  /** `running` here, or `queued or running` (distributed: the tasker knows what it handed to the queue). */
+  runningLabel: string;
 }
 
 export interface ModelInput {
@@ -65,7 +73,7 @@ export interface ModelInput {
   /** summary.json, only when it describes the last session (no result came after it). */
   summary: RunSummary | undefined;
   data: ReportData;
-  live: { runningNow: number } | undefined;
+  live: LiveState | undefined;
   /** How to resume, shown when the run did not succeed. */
   resumeCommand: string | undefined;
   nowMs: number;
@@ -128,6 +136,7 @@ export function reportModel(input: ModelInput): ReportModel {
       resumeCommand: state === 'succeeded' || state === 'running' ? undefined : input.resumeCommand,
       generatedAt: new Date(input.nowMs).toISOString(),
       runningNow: input.live?.runningNow,
+      runningLabel: input.live?.runningLabel,
     },
     phases,
     data,

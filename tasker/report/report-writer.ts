@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import type { RunLayout } from '../../shared/state/run-layout.js';
 import { reportAssets } from './report-assets.js';
 import { aggregateResults, readRunFile, readSummaryFile, scanTimeSpan } from './report-input.js';
-import { reportModel } from './report-model.js';
+import { reportModel, type LiveState } from './report-model.js';
 import { renderReportPage } from './report-page.js';
 import { runState } from './run-overview.js';
 
@@ -19,7 +19,7 @@ export interface ReportRequest {
   /** Default: the run directory's report.html. */
   outPath?: string;
   /** Set while the run is going (the tasker's own refreshes): what runs now. */
-  live?: { runningNow: number };
+  live?: LiveState;
   resumeCommand?: string;
   now: () => number;
 }

@@ -164,7 +164,7 @@ describe('report model and page', () => {
     const model = reportModel({ runId: 'r', workdir: '/w', record: runFile, summary: summary as never, data, live: undefined, resumeCommand: 'tasker run --resume r', nowMs: t0 + 5000 });
     expect(model.run).toMatchObject({ state: 'failed', exitCode: 1, commands: 3, done: 1, failed: 1, skipped: 1, notRun: 1, wallMs: 2000, resumeCommand: 'tasker run --resume r' });
     expect(model.phases).toEqual([{ index: 2, name: 'sims', runsOn: 'workers', commands: 3, status: 'failed', skipped: 1, alreadyDone: 0, durationMs: 2000 }]);
-    const live = reportModel({ runId: 'r', workdir: '/w', record: runFile, summary: undefined, data, live: { runningNow: 1 }, resumeCommand: 'x', nowMs: t0 + 5000 });
+    const live = reportModel({ runId: 'r', workdir: '/w', record: runFile, summary: undefined, data, live: { runningNow: 1, runningLabel: 'running' }, resumeCommand: 'x', nowMs: t0 + 5000 });
     expect(live.run).toMatchObject({ state: 'running', runningNow: 1, wallMs: 5000, resumeCommand: undefined });
   });
 

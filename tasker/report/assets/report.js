@@ -137,7 +137,7 @@
       `created ${clock(Date.parse(run.createdAt))} UTC` + (run.sessionFinishedAt ? ` · last session ${clock(Date.parse(run.sessionStartedAt))} → ${clock(Date.parse(run.sessionFinishedAt))} UTC` : '') + ` · report written ${clock(Date.parse(run.generatedAt))} UTC`,
     ];
     const out = [title, ...lines.map((text) => el('p', { class: 'note', text }))];
-    if (run.state === 'running') out.push(el('p', { class: 'note warning', text: `Run in progress${run.runningNow !== undefined ? ` (${run.runningNow} commands running when written)` : ''}: the tasker rewrites this file every so often; reload for newer numbers. Commands still running are not counted until they finish.` }));
+    if (run.state === 'running') out.push(el('p', { class: 'note warning', text: `Run in progress${run.runningNow !== undefined ? ` (${num(run.runningNow)} commands ${run.runningLabel || 'running'} when written)` : ''}: the tasker rewrites this file every so often; reload for newer numbers. Commands still running are not counted until they finish.` }));
     if (run.state === 'unfinished') out.push(el('p', { class: 'note warning', text: 'No summary after the last result: the run is still going, or its tasker was stopped.' }));
     if (data.skippedLines > 0) out.push(el('p', { class: 'note warning', text: `${num(data.skippedLines)} lines of results.jsonl were not result records (torn by a crash?) and are left out.` }));
     const f = data.failures;
