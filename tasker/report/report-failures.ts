@@ -95,8 +95,9 @@ export function createFailureTracker(maxRows: number): FailureTracker {
       }
       if (record.outcome !== 'interrupted') failedAttempts++;
       if (before !== undefined && before.attempt > record.attempt) return; // an older attempt, late
-      const keepRow = before?.row !== undefined || (before === undefined && withRows < maxRows);
-      if (before === undefined && keepRow) withRows++;
+      // Interrupted commands are not failures (a resumed run runs them again): they take no row.
+      const keepRow = before?.row !== undefined || (withRows < maxRows && record.outcome !== 'interrupted');
+      if (keepRow && before?.row === undefined) withRows++;
       failing.set(record.id, {
         attempt: record.attempt,
         outcome: record.outcome,

@@ -104,8 +104,9 @@ describe('failure tracker', () => {
     });
   });
 
-  it('keeps full rows for the first failures only, and still counts all', () => {
+  it('keeps full rows for the first failures only, and still counts all; interrupted commands take no row', () => {
     const tracker = createFailureTracker(2);
+    tracker.add(record('i', 1, 'interrupted', 0, 1));
     for (let i = 0; i < 5; i++) tracker.add(record(`f${i}`, 1, 'failed', 0, 1));
     const report = tracker.report();
     expect(report.failed).toBe(5);
