@@ -143,7 +143,8 @@ describe('the HTML report', () => {
 
   it('is written while the run goes, and says so', async () => {
     const ws = workspace();
-    const jobs = ws.jobs('jobs.sh', ['bash ev.sh 0.1', 'bash ev.sh 0.1', 'bash ev.sh 4', ''].join('\n'));
+    // The last command waits until the test has looked at the mid-run report (30 s at most).
+    const jobs = ws.jobs('jobs.sh', ['bash ev.sh 0.1', 'bash ev.sh 0.1', 'for i in $(seq 300); do [ -e release ] && break; sleep 0.1; done', ''].join('\n'));
     const reportPath = join(ws.dir, '.tasker', 'runs', 'live', 'report.html');
     const tasker = startTasker(['run', '-j', '3', '--run-id', 'live', '--workdir', ws.dir, jobs], { env: { TASKER_REPORT_INTERVAL: '500ms' } });
     try {
@@ -151,9 +152,11 @@ describe('the HTML report', () => {
       const opened = await browser.open(reportPath);
       expect(opened.problems).toEqual([]);
       expect(await opened.page.textContent('[data-testid="state"]')).toBe('running');
+      expect(await fact(opened, 'done')).toBeLessThanOrEqual(2);
       expect(tasker.exitCode).toBeNull();
       await opened.page.close();
     } finally {
+      writeFileSync(join(ws.dir, 'release'), '');
       const result = await tasker;
       expect(result.exitCode).toBe(0);
     }
