@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { launchBrowser, screenshot, shownNumber, type Browser, type OpenedReport } from '../helpers/browser.js';
@@ -168,7 +168,6 @@ describe('the HTML report', () => {
 
   it('of a run of ten commands is a small page', async () => {
     const ws = workspace();
-    mkdirSync(join(ws.dir, 'sub'));
     const jobs = ws.jobs('jobs.sh', `${Array.from({ length: 10 }, (_, i) => `bash ev.sh 0.0${i}`).join('\n')}\n`);
     const result = await runTasker(['run', '-j', '4', '--run-id', 'ten', '--workdir', ws.dir, jobs]);
     expect(result.exitCode, result.stderr).toBe(0);
@@ -180,5 +179,10 @@ describe('the HTML report', () => {
     console.log(`ten-command report: ${bytes} bytes (uPlot ~51 KB of it), rendered in ${opened.renderMs} ms; screenshot ${await screenshot(opened.page, 'ten-commands')}`);
     expect(bytes).toBeLessThan(150 * 1024);
     await opened.page.close();
+    // A run that is not there: exit 2, naming the runs there are.
+    const missing = await runTasker(['report', 'nope', '--workdir', ws.dir]);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toContain('no run "nope"');
+    expect(missing.stderr).toContain('ten');
   });
 });
