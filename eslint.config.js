@@ -30,4 +30,9 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
+  {
+    // The HTML report's browser script (inlined into report.html, next to uPlot).
+    files: ['tasker/report/assets/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { document: 'readonly', window: 'readonly', performance: 'readonly', Node: 'readonly', uPlot: 'readonly' } },
+  },
 );

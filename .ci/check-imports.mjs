@@ -22,7 +22,7 @@ const adapterOnly = {
  */
 const pure = [
   /^tasker\/jobs\/(jobs-file|plan)\.ts$/,
-  /^tasker\/report\/summary\.ts$/,
+  /^tasker\/report\/(summary|report-(bins|data|failures|workers|model|page))\.ts$/,
   /^tasker\/distributed\/bundle-size\.ts$/,
   /^shared\/errors\.ts$/,
   /^shared\/config\/[^/]*\.ts$/,

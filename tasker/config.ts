@@ -20,6 +20,7 @@ export const taskerEnvironment = {
   WORKDIR: { default: 'the current directory', description: 'Directory commands run in, shared with the workers; same as --workdir.' },
   LOG_LEVEL: { default: 'info', description: 'pino log level: trace, debug, info, warn, error, fatal, silent.' },
   TASKER_PROGRESS_INTERVAL: { default: '5s', description: 'How often a progress line is logged when stderr is not a terminal; same as --progress-interval.' },
+  TASKER_REPORT_INTERVAL: { default: '30s', description: "How often report.html is rewritten while a run goes (at least ten times the last rewrite's duration)." },
   AMQP_URL: { default: 'unset: run locally', description: 'RabbitMQ to dispatch through; same as --amqp-url. When set, workers run the commands.' },
   REDIS_URL: { default: 'redis://127.0.0.1:6379', description: 'Redis for run state in distributed mode; same as --redis-url.' },
   TASKER_NAMESPACE: { default: defaultNamespace, description: 'Prefix of queue names and Redis keys; the work queue is NAMESPACE.commands.' },
@@ -93,6 +94,8 @@ export interface RunConfig {
   /** true when --resume: the run must exist. */
   mustExist: boolean;
   progressIntervalMs: number;
+  /** Pause between two rewrites of report.html during the run. Default 30 s. */
+  reportIntervalMs: number;
   directExec: boolean;
   logLevel: string;
   /** Set: dispatch through RabbitMQ. Unset: run everything here. */
@@ -162,6 +165,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   const timeoutMs = problems.duration('--timeout', flags.timeout);
   const killGraceMs = problems.duration('--kill-grace', flags.killGrace, { allowZero: true });
   const progressIntervalMs = problems.duration(...flagOrEnv('--progress-interval', flags.progressInterval, 'TASKER_PROGRESS_INTERVAL', env));
+  const reportIntervalMs = problems.duration('TASKER_REPORT_INTERVAL', envValue(env, 'TASKER_REPORT_INTERVAL'));
 
   let split: SplitPreset | undefined;
   if (flags.split !== undefined) {
@@ -211,6 +215,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     runId: flags.resume ?? flags.runId,
     mustExist,
     progressIntervalMs: progressIntervalMs ?? 5000,
+    reportIntervalMs: reportIntervalMs ?? 30_000,
     directExec: flags.directExec ?? true,
     logLevel,
     ...connection,

@@ -61,6 +61,16 @@ export function runsHelp(me: string): string {
   );
 }
 
+export function reportHelp(me: string): string {
+  return formatHelpEnd(
+    [
+      { what: "the latest run of the current directory: writes .tasker/runs/RUN_ID/report.html", command: `${me} report` },
+      { what: 'one run of a workdir, to a file of your choice', command: `${me} report 20261121-104144-m5tb --workdir /tmp/work --out run.html` },
+    ],
+    [[ExitCode.ok, 'the report was written (its path is printed)'], [ExitCode.usage, 'no such run, no runs in the workdir'], internal],
+  );
+}
+
 export function purgeHelp(me: string): string {
   return formatHelpEnd(
     [

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { commandEnvironment, logLevels } from '../shared/config/config-values.js';
-import { planHelp, purgeHelp, runHelp, runsHelp, statusHelp } from './help-text.js';
+import { planHelp, purgeHelp, reportHelp, runHelp, runsHelp, statusHelp } from './help-text.js';
 import { addRunsCommand, isLocalStatus, localStatus, type LocalCliDeps } from './commands/local-cli.js';
 import { addCompletionCommand } from './commands/completion-command.js';
+import { addReportCommand } from './commands/report-command.js';
 import { removeScratchDirsSync } from './jobs/scratch-dirs.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
@@ -146,6 +147,7 @@ function buildProgram(setExitCode: SetExitCode, me: string): Command {
   addStatusCommand(program, setExitCode, me).addHelpText('after', statusHelp(me));
   addPurgeCommand(program, setExitCode).addHelpText('after', purgeHelp(me));
   addRunsCommand(program, localCliDeps(setExitCode), runsHelp(me));
+  addReportCommand(program, { ...localCliDeps(setExitCode), invocation: me }, reportHelp(me));
   addCompletionCommand(program, stdout.write, setExitCode);
   return program;
 }

@@ -13,6 +13,7 @@ const hints: ValueHints = {
   'run-id': { kind: 'run-id' },
   '--workdir': { kind: 'dir' },
   '--stage': { kind: 'file' },
+  '--out': { kind: 'file' },
   '--resume': { kind: 'run-id' },
   '--run-id': { kind: 'run-id' },
   '--split': { kind: 'other', choices: splitPresets },

@@ -4,12 +4,13 @@ import { ExitCode } from '../../shared/errors.js';
 import type { RunLayout } from '../../shared/state/run-layout.js';
 import type { RunningBackend } from '../distributed/distributed-backend.js';
 import type { Progress, RunPhasesResult } from '../dispatch/run-phases.js';
+import { writeRunReport } from '../report/report-writer.js';
 import { uploadRunRecord } from '../report/run-record-upload.js';
 import { formatSummary, summarizeRun } from '../report/summary.js';
 import { resumeCommand } from '../../shared/cli/invocation.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 
-/** The end of a `tasker run` session: summary.json, the run's end in Redis, the printed summary, the S3 upload, the exit code. */
+/** The end of a `tasker run` session: summary.json, report.html, the run's end in Redis, the printed summary, the S3 upload, the exit code. */
 
 export interface FinishedSession {
   runId: string;
@@ -34,7 +35,9 @@ export async function finishRun(session: FinishedSession, deps: Pick<RunDeps, 'l
   // An interrupted run is not over: its queue keeps results for the tasker that resumes it.
   await session.remote?.finish(status, status !== 'interrupted', session.progress);
   logger.info({ runId, status, exitCode, ...totals, durationMs: summary.durationMs }, 'run finished');
-  const records = { results: run.resultsPath, logs: join(run.runDir, 'logs') };
+  const resume = resumeCommand(deps.invocation, runId, workdir, resolve(deps.cwd));
+  const report = await writeFinalReport(run, resume, deps);
+  const records = { report, results: run.resultsPath, logs: join(run.runDir, 'logs') };
   deps.writeOut(formatSummary(summary, { logPath: (relative) => run.absolute(relative), records }));
   if (outputs !== undefined && status !== 'interrupted') {
     // The run record (plan, results, summary, every log) goes up once, when nothing writes to it.
@@ -43,7 +46,19 @@ export async function finishRun(session: FinishedSession, deps: Pick<RunDeps, 'l
   }
   if (status !== 'succeeded') {
     // Results and logs are named by the summary (formatSummary's records) already.
-    deps.writeOut(`Resume with: ${resumeCommand(deps.invocation, runId, workdir, resolve(deps.cwd))}\n`);
+    deps.writeOut(`Resume with: ${resume}\n`);
   }
   return exitCode;
+}
+
+/** report.html, after summary.json; its path, or undefined when it could not be written (the run's result stands). */
+async function writeFinalReport(run: RunLayout, resume: string, deps: Pick<RunDeps, 'logger' | 'now'>): Promise<string | undefined> {
+  try {
+    const written = await writeRunReport({ layout: run, resumeCommand: resume, now: deps.now });
+    deps.logger.debug({ runId: run.runId, bytes: written.bytes }, 'report written');
+    return written.path;
+  } catch (error) {
+    deps.logger.warn({ runId: run.runId, err: error }, 'report.html could not be written');
+    return undefined;
+  }
 }

@@ -82,15 +82,24 @@ export async function listLocalRuns(workdir: string): Promise<RunOverview[]> {
 
 /** The run to show: the one named, else the newest; a clear error when there is none. */
 export async function findLocalRun(workdir: string, runId: string | undefined): Promise<LocalRun> {
+  const id = await findLocalRunId(workdir, runId);
+  const run = await readLocalRun(workdir, id);
+  if (run === undefined) throw noSuchRun(workdir, runId, await runIdsNewestFirst(workdir));
+  return run;
+}
+
+function noSuchRun(workdir: string, runId: string | undefined, ids: readonly string[]): InputError {
+  return new InputError('run-state', `no run "${runId ?? ''}" in ${workdir}; runs there: ${ids.slice(0, 5).join(', ') || 'none'} (tasker runs --workdir ${workdir} lists them)`);
+}
+
+/** The id of the run named (checked to exist), else of the newest run; a clear error when there is none. Reads run.json files only. */
+export async function findLocalRunId(workdir: string, runId: string | undefined): Promise<string> {
   if (runId !== undefined && !isValidRunId(runId)) throw new InputError('run-state', `"${runId}" is not a run id: 1-64 letters, digits, ".", "_" or "-"`);
   if (!existsSync(runsDirOf(workdir))) {
     throw new InputError('run-state', `no tasker runs in ${workdir} (no ${markerDirName}/runs there): give the workdir of a local run with --workdir DIR, or set AMQP_URL (or --amqp-url) to ask RabbitMQ and Redis about a distributed run`);
   }
   const ids = await runIdsNewestFirst(workdir);
   const id = runId ?? ids[0];
-  const run = id === undefined ? undefined : await readLocalRun(workdir, id);
-  if (run === undefined) {
-    throw new InputError('run-state', `no run "${runId ?? ''}" in ${workdir}; runs there: ${ids.slice(0, 5).join(', ') || 'none'} (tasker runs --workdir ${workdir} lists them)`);
-  }
-  return run;
+  if (id === undefined || !ids.includes(id)) throw noSuchRun(workdir, runId, ids);
+  return id;
 }

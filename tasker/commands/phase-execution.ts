@@ -9,6 +9,8 @@ import { createLocalDispatch } from '../dispatch/local-dispatch.js';
 import { runPhases, type PhaseDispatch, type Progress, type RunPhasesResult, type RunPorts } from '../dispatch/run-phases.js';
 import { createEmptyProgress, startProgressReporter } from '../report/progress-reporter.js';
 import { openResultsWriter, type PriorResults, type ResultsWriter } from '../report/results-file.js';
+import { startReportRefresher } from '../report/report-refresher.js';
+import { writeRunReport } from '../report/report-writer.js';
 import { heartbeatIntervalMs, startRunHeartbeat } from '../report/run-heartbeat.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 
@@ -35,16 +37,24 @@ export async function executePhases(execution: PhaseExecution, deps: ExecutionDe
   const results = openResultsWriter(execution.run.resultsPath);
   const progress = createEmptyProgress();
   deps.metrics?.trackInFlight(() => progress.running);
+  // Distributed, the tasker knows what it handed to the queue, not what a worker started.
+  const runningLabel = remote === undefined ? 'running' : 'queued or running';
   const reporter = startProgressReporter({
     progress,
     logger: deps.logger,
     terminal: deps.terminal,
     intervalMs: config.progressIntervalMs,
     now: deps.now,
-    // Distributed, the tasker knows what it handed to the queue, not what a worker started.
-    runningLabel: remote === undefined ? 'running' : 'queued or running',
+    runningLabel,
   });
   const heartbeat = remote === undefined ? undefined : startRunHeartbeat(remote, progress, heartbeatIntervalMs(config.progressIntervalMs), deps.logger);
+  const report = startReportRefresher({
+    write: () => writeRunReport({ layout: execution.run, live: { runningNow: progress.running, runningLabel }, now: deps.now }),
+    minIntervalMs: config.reportIntervalMs,
+    now: deps.now,
+    logger: deps.logger,
+    runId: execution.run.runId,
+  });
   try {
     const outcome = await runPhases(
       execution.plan.phases,
@@ -56,6 +66,8 @@ export async function executePhases(execution: PhaseExecution, deps: ExecutionDe
     return { outcome, progress };
   } finally {
     reporter.stop();
+    // Before results.jsonl closes and the final report is written: no refresh may land after it.
+    await report.stop();
     results.close();
     heartbeat?.stop();
   }

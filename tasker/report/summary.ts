@@ -142,8 +142,8 @@ export interface FormatOptions {
   tailLines?: number;
   /** Turns a workdir-relative log path into what the reader can open. */
   logPath?: (relative: string) => string;
-  /** The run's results.jsonl and logs directory, printed last whatever the outcome. Default: not printed. */
-  records?: { results: string; logs: string };
+  /** The run's HTML report (when it was written), results.jsonl and logs directory, printed last whatever the outcome. Default: not printed. */
+  records?: { report?: string; results: string; logs: string };
 }
 
 function counted(count: number, noun: string): string {
@@ -235,6 +235,7 @@ export function formatSummary(summary: RunSummary, options: FormatOptions = {}):
   out.push(...ranAgainLines(summary.ranAgain));
   if (options.records !== undefined) {
     if (summary.failed.length > 0 || summary.ranAgain !== undefined) out.push('');
+    if (options.records.report !== undefined) out.push(`Report:  ${options.records.report}`);
     out.push(`Results: ${options.records.results}`, `Logs:    ${options.records.logs}`);
   }
   return `${out.join('\n')}\n`;

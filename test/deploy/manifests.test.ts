@@ -527,6 +527,15 @@ describe('Dockerfiles', () => {
     expect(outDir).toBe('dist');
   });
 
+  it("tasker: report.html's browser files ship: the build stage has tasker/, npm run build copies its assets into dist/, uPlot is a production dependency", () => {
+    const build = dockerfiles.tasker.stages.find((stage) => stage.name === 'build')!;
+    expect(copiesOf(build).flatMap((copy) => copy.sources)).toContain('tasker');
+    for (const name of ['report.js', 'report.css']) expect(existsSync(join(repoRoot, 'dist', 'tasker', 'report', 'assets', name)), `dist/tasker/report/assets/${name}: run npm run build`).toBe(true);
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; files: string[] };
+    expect(Object.keys(pkg.dependencies)).toContain('uplot');
+    expect(pkg.files).toContain('dist');
+  });
+
   it("tasker: the default command's job files are in the image", () => {
     const dockerfile = dockerfiles.tasker;
     const command = execForm(imageOf(dockerfile), 'CMD')!;

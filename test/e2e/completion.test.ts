@@ -40,6 +40,8 @@ describe('tasker completion bash', () => {
     expect(await complete('tasker', ['tasker', 'run', '--log-level', 'f'], dir)).toEqual(['fatal']);
     expect(await complete('tasker', ['tasker', 'plan', '--split', ''], dir)).toEqual(['makita']);
     expect(await complete('tasker', ['tasker', 'completion', ''], dir)).toEqual(['bash', 'zsh']);
+    expect(await complete('tasker', ['tasker', 'rep'], dir)).toEqual(['report']);
+    expect(await complete('tasker', ['tasker', 'report', '--o'], dir)).toEqual(['--out']);
   });
 
   it('completes jobs files, directories and the run ids of the workdir', async () => {
@@ -52,6 +54,8 @@ describe('tasker completion bash', () => {
     expect(await complete('tasker', ['tasker', 'run', 'jo'], dir)).toEqual(['jobs.sh']);
     expect(await complete('tasker', ['tasker', 'run', '--workdir', 'd'], dir)).toEqual(['data']);
     expect(await complete('tasker', ['tasker', 'status', ''], dir)).toEqual(['sims-1']);
+    expect(await complete('tasker', ['tasker', 'report', ''], dir)).toEqual(['sims-1']);
+    expect(await complete('tasker', ['tasker', 'report', '--out', 'jo'], dir)).toEqual(['jobs.sh']);
     expect(await complete('tasker', ['tasker', 'run', '--resume', 's'], dir)).toEqual(['sims-1']);
     expect(await complete('tasker', ['tasker', 'status', '--workdir', other, ''], dir)).toEqual(['elsewhere']);
   });

@@ -107,7 +107,7 @@ describe('S3 uploads', () => {
 
     const outputs = ['output/figures/plot.png', 'output/sim/metrics_a.json', 'output/sim/metrics_all.json', 'output/sim/metrics_b.json', 'output/sim/metrics_big.json'].map((path) => `${runId}/${path}`);
     const record = runRecordKeys(runId, runId);
-    expect(record).toEqual(expect.arrayContaining([`${runId}/.tasker/runs/${runId}/plan.json`, `${runId}/.tasker/runs/${runId}/results.jsonl`, `${runId}/.tasker/runs/${runId}/summary.json`]));
+    expect(record).toEqual(expect.arrayContaining([`${runId}/.tasker/runs/${runId}/plan.json`, `${runId}/.tasker/runs/${runId}/results.jsonl`, `${runId}/.tasker/runs/${runId}/summary.json`, `${runId}/.tasker/runs/${runId}/report.html`]));
     expect(await listKeys(client, bucket)).toEqual([...outputs, ...record].sort());
     await expectObjectsEqualFiles(bucket, runId, [...outputs, ...record]);
 

@@ -32,6 +32,7 @@ describe('loadRunConfig', () => {
       stage: [],
       mustExist: false,
       progressIntervalMs: 5000,
+      reportIntervalMs: 30_000,
       directExec: true,
       logLevel: 'info',
     });
@@ -70,6 +71,7 @@ describe('loadRunConfig', () => {
   it('takes WORKDIR, LOG_LEVEL and TASKER_PROGRESS_INTERVAL from the environment, flags first', () => {
     const env = { WORKDIR: '/from-env', LOG_LEVEL: 'warn', TASKER_PROGRESS_INTERVAL: '30s' };
     expect(loadRunConfig(['j'], {}, env, '/cwd')).toMatchObject({ workdir: '/from-env', logLevel: 'warn', progressIntervalMs: 30_000 });
+    expect(loadRunConfig(['j'], {}, { TASKER_REPORT_INTERVAL: '2m' }, '/cwd').reportIntervalMs).toBe(120_000);
     expect(loadRunConfig(['j'], { workdir: '/flag', logLevel: 'error', progressInterval: '2s' }, env, '/cwd')).toMatchObject({
       workdir: '/flag',
       logLevel: 'error',

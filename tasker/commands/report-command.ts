@@ -1,0 +1,40 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { resumeCommand } from '../../shared/cli/invocation.js';
+import { ExitCode } from '../../shared/errors.js';
+import { runLayout } from '../../shared/state/run-layout.js';
+import { loadWorkdirOpsConfig } from '../config.js';
+import { writeRunReport } from '../report/report-writer.js';
+import { findLocalRunId } from './local-runs.js';
+import type { LocalCliDeps } from './local-cli.js';
+
+/** `tasker report [RUN_ID]`: writes a run's self-contained HTML report from the files of its workdir. */
+
+export interface ReportFlags {
+  workdir?: string;
+  out?: string;
+}
+
+export async function reportAction(runId: string | undefined, flags: ReportFlags, deps: LocalCliDeps & { invocation: string }): Promise<number> {
+  const { workdir } = loadWorkdirOpsConfig(flags, deps.env, deps.cwd);
+  const id = await findLocalRunId(workdir, runId);
+  const layout = runLayout(workdir, id);
+  const outPath = flags.out === undefined ? undefined : resolve(deps.cwd, flags.out);
+  const written = await writeRunReport({ layout, outPath, resumeCommand: resumeCommand(deps.invocation, id, workdir, deps.cwd), now: deps.now });
+  await deps.write(`Report of run ${id} (${written.attempts} attempts, ${Math.ceil(written.bytes / 1024)} KiB): ${written.path}\n`);
+  return ExitCode.ok;
+}
+
+export function addReportCommand(program: Command, deps: LocalCliDeps & { invocation: string }, helpEnd: string): Command {
+  return program
+    .command('report')
+    .description("Write a run's HTML report (one self-contained file: open it in a browser, offline) from the files of its workdir.")
+    .argument('[run-id]', 'the run (default: the latest one)')
+    .option('--workdir <dir>', 'the workdir (default: $WORKDIR, else the current directory)')
+    .option('--out <file>', "where to write it (default: the run's directory, .tasker/runs/RUN_ID/report.html)")
+    .addHelpText('after', helpEnd)
+    .exitOverride()
+    .action(async (runId: string | undefined, flags: ReportFlags) => {
+      deps.setExitCode(await reportAction(runId, flags, deps));
+    });
+}

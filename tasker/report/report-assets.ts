@@ -1,0 +1,32 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { PageAssets } from './report-page.js';
+
+/**
+ * The files inlined into every report: uPlot from node_modules (a production dependency, so it
+ * is in the package and the image), and the report's own script and styles from ./assets/ next
+ * to this module (the build copies tasker/report/assets to dist/tasker/report/assets).
+ */
+
+let loaded: Promise<PageAssets> | undefined;
+
+async function load(): Promise<PageAssets> {
+  const require = createRequire(import.meta.url);
+  const own = (name: string): Promise<string> => readFile(new URL(`./assets/${name}`, import.meta.url), 'utf8');
+  const [chartScript, chartStyles, script, styles] = await Promise.all([
+    readFile(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
+    readFile(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
+    own('report.js'),
+    own('report.css'),
+  ]);
+  return { chartScript, chartStyles, script, styles };
+}
+
+/** Read once per process; a failed read is tried again next time. */
+export function reportAssets(): Promise<PageAssets> {
+  loaded ??= load().catch((error: unknown) => {
+    loaded = undefined;
+    throw new Error(`cannot read the report's scripts: ${(error as Error).message}`, { cause: error });
+  });
+  return loaded;
+}

@@ -1,0 +1,144 @@
+import type { ReportData } from './report-data.js';
+import type { RunFileRecord } from './report-input.js';
+import type { RunSummary } from './summary.js';
+
+/**
+ * What the report page is given: the run's header (state, counts, phases as planned and as they
+ * ended) and the aggregated results. Pure: the files' contents in, the page's data out.
+ */
+
+/** `running`: written by the tasker during the run; `unfinished`: no summary after the last result (stopped, or running elsewhere). */
+export type ReportState = 'running' | 'unfinished' | 'succeeded' | 'failed' | 'interrupted';
+
+export interface ReportPhase {
+  index: number;
+  name: string;
+  runsOn: string;
+  commands: number;
+  /** From summary.json, when the last session wrote one. */
+  status: string | undefined;
+  skipped: number | undefined;
+  alreadyDone: number | undefined;
+  durationMs: number | undefined;
+}
+
+export interface ReportRun {
+  runId: string;
+  workdir: string;
+  files: string[];
+  state: ReportState;
+  exitCode: number | undefined;
+  mode: string | undefined;
+  createdAt: string | undefined;
+  /** The last session's start and end (summary.json), when it ended. */
+  sessionStartedAt: string | undefined;
+  sessionFinishedAt: string | undefined;
+  /** The last session's wall time when it ended; while running, since the run was created. */
+  wallMs: number | undefined;
+  commands: number;
+  done: number;
+  failed: number;
+  deadLettered: number;
+  interrupted: number;
+  /** Skipped by the last session (an earlier phase failed); from summary.json. */
+  skipped: number | undefined;
+  /** Done in an earlier session of the run, not run again by the last one; from summary.json. */
+  alreadyDone: number | undefined;
+  /** Not finished yet, or never started. */
+  notRun: number;
+  resumeCommand: string | undefined;
+  generatedAt: string;
+  /** Commands running when a live report was written (the tasker's count), and what it counts. */
+  runningNow: number | undefined;
+  runningLabel: string | undefined;
+}
+
+export interface ReportModel {
+  run: ReportRun;
+  phases: ReportPhase[];
+  data: ReportData;
+}
+
+/** A run in progress, as its tasker sees it. */
+export interface LiveState {
+  runningNow: number;
+  /** `running` here, or `queued or running` (distributed: the tasker knows what it handed to the queue). */
+  runningLabel: string;
+}
+
+export interface ModelInput {
+  runId: string;
+  workdir: string;
+  record: RunFileRecord | undefined;
+  /** summary.json, only when it describes the last session (no result came after it). */
+  summary: RunSummary | undefined;
+  data: ReportData;
+  live: LiveState | undefined;
+  /** How to resume, shown when the run did not succeed. */
+  resumeCommand: string | undefined;
+  nowMs: number;
+}
+
+function stateOf(input: ModelInput): ReportState {
+  if (input.live !== undefined) return 'running';
+  return input.summary?.status ?? 'unfinished';
+}
+
+function phasesOf(input: ModelInput): ReportPhase[] {
+  const planned = input.record?.phases ?? [];
+  const ended = new Map((input.summary?.phases ?? []).map((phase) => [phase.index, phase]));
+  const seen = new Map(input.data.phases.map((phase) => [phase.index, phase]));
+  const indexes = [...new Set([...planned.map((phase) => phase.index), ...seen.keys()])].sort((a, b) => a - b);
+  return indexes.map((index) => {
+    const plan = planned.find((phase) => phase.index === index);
+    const end = ended.get(index);
+    return {
+      index,
+      name: plan?.name ?? seen.get(index)?.name ?? String(index),
+      runsOn: plan?.runsOn ?? '?',
+      commands: plan?.commandCount ?? end?.total ?? 0,
+      status: end?.status,
+      skipped: end?.skipped,
+      alreadyDone: end?.alreadyDone,
+      durationMs: end?.durationMs,
+    };
+  });
+}
+
+export function reportModel(input: ModelInput): ReportModel {
+  const { data, summary, record } = input;
+  const phases = phasesOf(input);
+  const commands = phases.reduce((sum, phase) => sum + phase.commands, 0);
+  const state = stateOf(input);
+  const { failures } = data;
+  const createdMs = record === undefined ? Number.NaN : Date.parse(record.createdAt);
+  const wallMs = summary !== undefined ? summary.durationMs : Number.isFinite(createdMs) ? input.nowMs - createdMs : undefined;
+  return {
+    run: {
+      runId: input.runId,
+      workdir: input.workdir,
+      files: record?.files.map((file) => file.path) ?? [],
+      state,
+      exitCode: summary?.exitCode,
+      mode: summary?.mode,
+      createdAt: record?.createdAt,
+      sessionStartedAt: summary?.startedAt,
+      sessionFinishedAt: summary?.finishedAt,
+      wallMs,
+      commands,
+      done: data.succeeded,
+      failed: failures.failed,
+      deadLettered: failures.deadLettered,
+      interrupted: failures.interrupted,
+      skipped: summary?.totals.skipped,
+      alreadyDone: summary?.totals.alreadyDone,
+      notRun: Math.max(0, commands - data.succeeded - failures.failed - failures.interrupted),
+      resumeCommand: state === 'succeeded' || state === 'running' ? undefined : input.resumeCommand,
+      generatedAt: new Date(input.nowMs).toISOString(),
+      runningNow: input.live?.runningNow,
+      runningLabel: input.live?.runningLabel,
+    },
+    phases,
+    data,
+  };
+}

@@ -1,0 +1,188 @@
+import { copyFileSync, existsSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { launchBrowser, screenshot, shownNumber, type Browser, type OpenedReport } from '../helpers/browser.js';
+import { readResults, repoRoot, runTasker, startTasker, useWorkspaces, type ResultLine } from '../helpers/cli.js';
+import { readyWorker, spawnTasker, useTestNamespace, waitFor } from '../helpers/distributed.js';
+
+/**
+ * The HTML report of real runs, opened in Debian's chromium: the built tasker runs a jobs file
+ * with failures, a retry that succeeds and a timeout, locally and through RabbitMQ to workers;
+ * the page must load without a console error or a network request, show the numbers
+ * results.jsonl holds, and list the failed commands. Screenshots go to test-artifacts/report/.
+ */
+
+const services = { amqpUrl: inject('amqpUrl'), redisUrl: inject('redisUrl') };
+const workspace = useWorkspaces();
+const distributed = useTestNamespace(services, 'tasker-report-');
+
+let browser: Browser;
+beforeAll(async () => {
+  browser = await launchBrowser();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** Two phases: a command that fails for good (exit 3), one that times out, one that fails once and then succeeds. */
+function jobsWithFailures(dir: string): string {
+  const path = join(dir, 'jobs.sh');
+  writeFileSync(
+    path,
+    [
+      '# phase: prepare (tasker)',
+      'mkdir -p out',
+      '# phase: simulate',
+      'bash ev.sh 0.2',
+      'bash ev.sh 0.1',
+      "bash -c 'echo diverged at step 4711 >&2; exit 3'",
+      'sleep 30',
+      'test -e out/flaky || { touch out/flaky; echo first try fails; exit 1; }',
+      'bash ev.sh 0.3',
+      '# phase: collect',
+      'bash ev.sh 0',
+      '',
+    ].join('\n'),
+  );
+  return path;
+}
+
+const runFlags = ['--retries', '1', '--retry-delay', '50ms', '--timeout', '1s', '--kill-grace', '200ms', '--keep-going'];
+
+/** Commands whose last attempt did not succeed, from results.jsonl. */
+function failedIds(results: ResultLine[]): string[] {
+  const last = new Map<string, ResultLine>();
+  for (const result of results) if ((last.get(result.id)?.attempt ?? 0) < result.attempt) last.set(result.id, result);
+  return [...last.values()].filter((result) => result.outcome !== 'succeeded').map((result) => result.id).sort();
+}
+
+async function fact(opened: OpenedReport, key: string): Promise<number> {
+  return shownNumber(await opened.page.textContent(`[data-fact="${key}"]`));
+}
+
+/** What every report of the run with failures must show, checked against its results.jsonl. */
+async function expectReportMatches(opened: OpenedReport, results: ResultLine[]): Promise<void> {
+  const { page } = opened;
+  expect(opened.problems).toEqual([]);
+  expect(await page.textContent('[data-testid="state"]')).toBe('failed');
+  expect(await fact(opened, 'attempts')).toBe(results.length);
+  expect(await fact(opened, 'done')).toBe(results.filter((r) => r.outcome === 'succeeded').length);
+  expect(await fact(opened, 'failed')).toBe(failedIds(results).length);
+  expect(await fact(opened, 'commands')).toBe(8);
+  expect(await fact(opened, 'exit-code')).toBe(1);
+  expect(await fact(opened, 'retried-ok')).toBe(1);
+  expect(await page.textContent('[data-testid="resume"]')).toContain('run --resume');
+  // The failure table: one row per failed command, with its reason.
+  const rows = page.locator('[data-testid="failures"] tbody tr');
+  expect(await rows.count()).toBe(failedIds(results).length);
+  const table = (await page.textContent('[data-testid="failures"]')) ?? '';
+  for (const id of failedIds(results)) expect(table).toContain(id);
+  expect(table).toContain('exit 3');
+  expect(table).toContain('timed out after 1.0s');
+  expect(table).toContain('2 attempts');
+  // Per phase: the commands done, as results.jsonl has them.
+  const phaseRows = await page.locator('[data-testid="phases"] tbody tr').allTextContents();
+  expect(phaseRows).toHaveLength(3);
+  const simulateDone = results.filter((r) => r.phase === 'simulate' && r.outcome === 'succeeded').length;
+  const cells = await page.locator('[data-testid="phases"] tbody tr:nth-child(2) td').allTextContents();
+  expect(cells.slice(0, 5)).toEqual(['simulate', 'workers', 'failed', '6', String(simulateDone)]);
+  // Per worker: every attempt counted once.
+  const workerAttempts = await page.locator('[data-testid="workers"] tbody tr td:nth-child(2)').allTextContents();
+  expect(workerAttempts.map(shownNumber).reduce((a, b) => a + b, 0)).toBe(results.length);
+  expect(await page.locator('[data-testid="running-chart"] canvas').count()).toBeGreaterThan(0);
+}
+
+describe('the HTML report', () => {
+  it('of a local run with failures, a retry and a timeout: named in the summary, numbers as in results.jsonl', async () => {
+    const ws = workspace();
+    const result = await runTasker(['run', '-j', '3', '--run-id', 'local-report', '--workdir', ws.dir, ...runFlags, jobsWithFailures(ws.dir)]);
+    expect(result.exitCode, result.stderr).toBe(1);
+    const reportPath = join(ws.dir, '.tasker', 'runs', 'local-report', 'report.html');
+    expect(result.stdout).toContain(`\nReport:  ${reportPath}\n`);
+    const opened = await browser.open(reportPath);
+    const results = readResults(ws.dir, 'local-report');
+    await expectReportMatches(opened, results);
+    const shot = await screenshot(opened.page, 'local-run');
+    // The README's picture: the top of the page, as a user first sees it.
+    await opened.page.setViewportSize({ width: 1280, height: 1500 });
+    const top = join(repoRoot, 'test-artifacts', 'report', 'readme.png');
+    await opened.page.screenshot({ path: top });
+    console.log(`local run report: ${statSync(reportPath).size} bytes, rendered in ${opened.renderMs} ms; screenshots ${shot}, ${top}`);
+    if (process.env['UPDATE_DOCS_SCREENSHOT'] === '1') copyFileSync(top, join(repoRoot, 'docs', 'report.png'));
+    await opened.page.close();
+
+    // `tasker report` writes the same report again, where asked.
+    const out = join(ws.dir, 'again', 'run.html');
+    const again = await runTasker(['report', '--workdir', ws.dir, '--out', out]);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stdout).toBe(`Report of run local-report (${results.length} attempts, ${Math.ceil(statSync(out).size / 1024)} KiB): ${out}`);
+    const reopened = await browser.open(out);
+    await expectReportMatches(reopened, results);
+    await reopened.page.close();
+  });
+
+  it('of a distributed run: the same checks, attempts on the workers', async () => {
+    const { dir, env } = distributed;
+    for (let i = 0; i < 2; i++) distributed.procs.push((await readyWorker(env, ['--workdir', dir, '--concurrency', '2'])).proc);
+    distributed.runIds.push('dist-report');
+    const tasker = spawnTasker(env, ['run', '--run-id', 'dist-report', '--workdir', dir, ...runFlags, jobsWithFailures(dir)]);
+    distributed.procs.push(tasker);
+    const done = await tasker;
+    expect(done.exitCode, done.all).toBe(1);
+    const reportPath = join(dir, '.tasker', 'runs', 'dist-report', 'report.html');
+    expect(done.all).toContain(`Report:  ${reportPath}`);
+    const results = readResults(dir, 'dist-report');
+    const opened = await browser.open(reportPath);
+    await expectReportMatches(opened, results);
+    const workers = await opened.page.locator('[data-testid="workers"] tbody tr td:first-child').allTextContents();
+    expect(workers.sort()).toEqual([...new Set(results.map((r) => r.worker))].sort());
+    expect(workers.filter((name) => !name.startsWith('tasker@'))).toHaveLength(2);
+    console.log(`distributed run report: screenshot ${await screenshot(opened.page, 'distributed-run')}`);
+    await opened.page.close();
+  });
+
+  it('is written while the run goes, and says so', async () => {
+    const ws = workspace();
+    // The last command waits until the test has looked at the mid-run report (30 s at most).
+    const jobs = ws.jobs('jobs.sh', ['bash ev.sh 0.1', 'bash ev.sh 0.1', 'for i in $(seq 300); do [ -e release ] && break; sleep 0.1; done', ''].join('\n'));
+    const reportPath = join(ws.dir, '.tasker', 'runs', 'live', 'report.html');
+    const tasker = startTasker(['run', '-j', '3', '--run-id', 'live', '--workdir', ws.dir, jobs], { env: { TASKER_REPORT_INTERVAL: '500ms' } });
+    try {
+      await waitFor('a report written mid-run', () => existsSync(reportPath), 15_000);
+      const opened = await browser.open(reportPath);
+      expect(opened.problems).toEqual([]);
+      expect(await opened.page.textContent('[data-testid="state"]')).toBe('running');
+      expect(await fact(opened, 'done')).toBeLessThanOrEqual(2);
+      expect(tasker.exitCode).toBeNull();
+      await opened.page.close();
+    } finally {
+      writeFileSync(join(ws.dir, 'release'), '');
+      const result = await tasker;
+      expect(result.exitCode).toBe(0);
+    }
+    const final = await browser.open(reportPath);
+    expect(await final.page.textContent('[data-testid="state"]')).toBe('succeeded');
+    expect(await fact(final, 'done')).toBe(3);
+    await final.page.close();
+  });
+
+  it('of a run of ten commands is a small page', async () => {
+    const ws = workspace();
+    const jobs = ws.jobs('jobs.sh', `${Array.from({ length: 10 }, (_, i) => `bash ev.sh 0.0${i}`).join('\n')}\n`);
+    const result = await runTasker(['run', '-j', '4', '--run-id', 'ten', '--workdir', ws.dir, jobs]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    const reportPath = join(ws.dir, '.tasker', 'runs', 'ten', 'report.html');
+    const bytes = statSync(reportPath).size;
+    const opened = await browser.open(reportPath);
+    expect(opened.problems).toEqual([]);
+    expect(await opened.page.textContent('[data-testid="no-failures"]')).toBe('No command failed.');
+    console.log(`ten-command report: ${bytes} bytes (uPlot ~51 KB of it), rendered in ${opened.renderMs} ms; screenshot ${await screenshot(opened.page, 'ten-commands')}`);
+    expect(bytes).toBeLessThan(150 * 1024);
+    await opened.page.close();
+    // A run that is not there: exit 2, naming the runs there are.
+    const missing = await runTasker(['report', 'nope', '--workdir', ws.dir]);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toContain('no run "nope"');
+    expect(missing.stderr).toContain('ten');
+  });
+});
