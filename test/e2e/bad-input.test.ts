@@ -734,7 +734,8 @@ describe('bad input: exit 2, one message naming problem and fix, nothing run', (
           expect(lines.filter((line) => !/^\(.*\)$/.test(line)), context).toHaveLength(1);
         }
         expect(outcome.stdout, context).toBe('');
-        expect(outcome.ms, context).toBeLessThan(testCase.maxMs ?? 3000);
+        // Fails fast, not after retries or a hang: the limit has slack for a loaded 2-CPU machine, where starting Node alone can take seconds.
+        expect(outcome.ms, context).toBeLessThan(3 * (testCase.maxMs ?? 3000));
         // The secret of a malformed URL is never echoed back.
         expect(outcome.stderr).not.toContain('hunter2-secret');
         expect(outcome.stderr).not.toContain('wrong-password-7f3a');
