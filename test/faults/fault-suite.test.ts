@@ -1,9 +1,10 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { restartBroker, withConsumerTimeout } from '../helpers/broker.js';
 import { readEvents, readResults, readSummary, writeEventScript, type Event, type ResultLine } from '../helpers/cli.js';
 import { cleanupNamespace, freePort, newNamespace, queueCounts, serviceEnv, spawnTasker, spawnWorker, waitFor, watchOutput, withChannel, type Proc, type Services } from '../helpers/distributed.js';
 
@@ -19,9 +20,13 @@ import { cleanupNamespace, freePort, newNamespace, queueCounts, serviceEnv, spaw
  * - the workdir was not cleaned (a file put there before the run is still there).
  *
  * One table row per scenario is printed at the end (`npm run test:faults` runs only this file).
+ * `npm test` runs it against the machine's RabbitMQ, `npm run test:rabbitmq4` against RabbitMQ 4
+ * in a container.
  */
 
 const services: Services = { amqpUrl: inject('amqpUrl'), redisUrl: inject('redisUrl') };
+/** The broker at amqpUrl: restarted and reconfigured through its own rabbitmqctl, never another. */
+const broker = inject('broker');
 const commandCount = 240;
 const workerCount = 3;
 
@@ -274,14 +279,6 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
   }
 }
 
-function rabbitmqctl(...args: string[]): string {
-  try {
-    return execFileSync('rabbitmqctl', args, { encoding: 'utf8', timeout: 120_000 });
-  } catch (error) {
-    throw new Error(`the fault suite drives RabbitMQ with rabbitmqctl, which failed here (run the tests where RabbitMQ runs locally): ${(error as Error).message}`, { cause: error });
-  }
-}
-
 /** A Redis of its own, with persistence (append-only file, as in k8s/), that a scenario restarts. */
 class PrivateRedis {
   private proc: ChildProcess | undefined;
@@ -386,9 +383,7 @@ async function combinedFaults(ctx: RunContext): Promise<void> {
     })(),
     (async () => {
       await sleep(8000);
-      rabbitmqctl('stop_app');
-      await sleep(1000);
-      rabbitmqctl('start_app');
+      await restartBroker(broker);
       combined.brokerRestarted = true;
     })(),
   ];
@@ -435,11 +430,7 @@ const scenarios: Scenario[] = [
   {
     name: 'RabbitMQ restart',
     expectExit: 0,
-    inject: async () => {
-      rabbitmqctl('stop_app');
-      await sleep(1000);
-      rabbitmqctl('start_app');
-    },
+    inject: () => restartBroker(broker),
     timeoutMs: 240_000,
   },
   {
@@ -540,20 +531,7 @@ const scenarios: Scenario[] = [
       expect(ctx.pool.output.some((text) => /PRECONDITION_FAILED|consumer channel closed/.test(text())), 'the broker closed a consumer channel').toBe(true);
       expect(results.filter((r) => r.command === 'bash ev.sh 4').map((r) => r.outcome)).toEqual(['succeeded']);
     },
-    around: async (run) => {
-      const eval_ = (expr: string): string => rabbitmqctl('eval', expr).trim();
-      const before = eval_('application:get_env(rabbit, consumer_timeout).');
-      const tickBefore = eval_('application:get_env(rabbit, channel_tick_interval).');
-      eval_('application:set_env(rabbit, consumer_timeout, 1500).');
-      eval_('application:set_env(rabbit, channel_tick_interval, 500).');
-      try {
-        await run({});
-      } finally {
-        eval_(`application:set_env(rabbit, consumer_timeout, ${/\{ok,(\d+)\}/.exec(before)?.[1] ?? '1800000'}).`);
-        // Never unset it: RabbitMQ 3.10 cannot open channels without this setting.
-        eval_(`application:set_env(rabbit, channel_tick_interval, ${/\{ok,(\d+)\}/.exec(tickBefore)?.[1] ?? '60000'}).`);
-      }
-    },
+    around: (run) => withConsumerTimeout(broker, 1500, () => run({})),
   },
   {
     name: 'command that never ends, under --timeout',
