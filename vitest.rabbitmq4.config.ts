@@ -5,16 +5,28 @@ import { optedOut, optOutVariable } from './test/helpers/container-engine.js';
 /**
  * The distributed end-to-end tests and the fault suite again, against RabbitMQ 4 in a container
  * (test/helpers/rabbitmq4.ts) instead of the machine's broker: `npm run test:rabbitmq4`.
+ * One project per file, each with a RabbitMQ 4 of its own (both change their broker: restarts, a
+ * lowered consumer timeout), so that the two files run side by side.
  * With TASKER_TEST_NO_CONTAINERS=1 only a skipped placeholder runs, which names the variable.
  */
 const skip = optedOut();
 if (skip) process.stdout.write(`RabbitMQ 4 run skipped: ${optOutVariable}=1 is set\n`);
 
+function project(name: string, file: string) {
+  return { extends: true as const, test: { name, include: [file], globalSetup: ['test/helpers/global-setup.ts', 'test/helpers/rabbitmq4-setup.ts'] } };
+}
+
+// The base config's file lists are its own (its exclude leaves out test/containers/).
+const { include: _include, exclude: _exclude, globalSetup: _globalSetup, ...shared } = base.test ?? {};
+
 export default defineConfig({
   test: {
-    ...base.test,
-    include: skip ? ['test/containers/opted-out.test.ts'] : ['test/e2e/distributed.test.ts', 'test/faults/fault-suite.test.ts'],
-    exclude: [],
-    globalSetup: skip ? [] : ['test/helpers/global-setup.ts', 'test/helpers/rabbitmq4-setup.ts'],
+    ...shared,
+    // Side by side across projects; within a project (one file) nothing runs in parallel anyway.
+    fileParallelism: true,
+    maxWorkers: 2,
+    projects: skip
+      ? [{ extends: true, test: { name: 'rabbitmq4', include: ['test/containers/opted-out.test.ts'] } }]
+      : [project('rabbitmq4-distributed', 'test/e2e/distributed.test.ts'), project('rabbitmq4-faults', 'test/faults/fault-suite.test.ts')],
   },
 });

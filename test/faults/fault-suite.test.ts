@@ -28,6 +28,7 @@ const services: Services = { amqpUrl: inject('amqpUrl'), redisUrl: inject('redis
 /** The broker at amqpUrl: restarted and reconfigured through its own rabbitmqctl, never another. */
 const broker = inject('broker');
 const commandCount = 240;
+const defaultScenarioTimeoutMs = 150_000;
 const workerCount = 3;
 
 interface Row {
@@ -192,10 +193,12 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
   const runId = `fault-${ns}`;
   const taskerArgs = ['run', '--run-id', runId, '--workdir', dir, '--progress-interval', '2s', ...(scenario.taskerArgs ?? []), jobs];
   const pool = new WorkerPool(env, ['--workdir', dir, '--concurrency', '2'], scenario.workers ?? workerCount);
+  // The tasker may take as long as its scenario (the combined one: minutes on a busy machine).
+  const taskerTimeoutMs = scenario.timeoutMs ?? defaultScenarioTimeoutMs;
   let tasker: Proc | undefined;
   try {
     await pool.fill();
-    tasker = spawnTasker(env, taskerArgs);
+    tasker = spawnTasker(env, taskerArgs, taskerTimeoutMs);
     const events = (): Event[] => readEvents(join(dir, 'events.txt'));
     const ctx: RunContext = {
       dir,
@@ -205,7 +208,7 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
       tasker,
       taskerArgs,
       restartTasker: () => {
-        ctx.tasker = spawnTasker(env, taskerArgs);
+        ctx.tasker = spawnTasker(env, taskerArgs, taskerTimeoutMs);
       },
       events,
       ends: () => events().filter((e) => e.event === 'end').length,
@@ -551,7 +554,7 @@ describe('fault suite', () => {
         if (scenario.around === undefined) await runScenario(scenario, {});
         else await scenario.around((env) => runScenario(scenario, env));
       },
-      scenario.timeoutMs ?? 150_000,
+      scenario.timeoutMs ?? defaultScenarioTimeoutMs,
     );
   }
 });
