@@ -16,12 +16,14 @@ function project(name: string, file: string) {
   return { extends: true as const, test: { name, include: [file], globalSetup: ['test/helpers/global-setup.ts', 'test/helpers/rabbitmq4-setup.ts'] } };
 }
 
-// The base config's file lists are its own (its exclude leaves out test/containers/).
-const { include: _include, exclude: _exclude, globalSetup: _globalSetup, ...shared } = base.test ?? {};
-
 export default defineConfig({
   test: {
-    ...shared,
+    ...base.test,
+    // The base config's file lists and setup are its own (its exclude leaves out test/containers/):
+    // each project below names its file and setup (projects add to these lists).
+    include: [],
+    exclude: [],
+    globalSetup: [],
     // Side by side across projects; within a project (one file) nothing runs in parallel anyway.
     fileParallelism: true,
     maxWorkers: 2,
