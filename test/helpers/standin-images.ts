@@ -8,7 +8,8 @@ import { engineRun, imageExists, type Engine } from './container-engine.js';
  * Images the container tests build themselves where no image registry is reachable, from Debian
  * root filesystems (`debootstrap --variant=minbase`): a stand-in for node:24-bookworm-slim and a
  * Debian trixie with its rabbitmq-server (RabbitMQ 4.0). Each is tagged with a hash of its
- * inputs (this file included): a cached image is used as is, a changed input builds a new one.
+ * inputs and of the code below that builds it: a cached image is used as is, a changed input or
+ * build step builds a new one.
  */
 
 /** Node of the stand-in base image: the current LTS line of the real node:24 image. */
@@ -17,14 +18,16 @@ export const debianMirror = process.env['DEBIAN_MIRROR'] ?? 'http://deb.debian.o
 const hostCaBundle = '/etc/ssl/certs/ca-certificates.crt';
 const path = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-function hashOf(inputs: unknown): string {
-  const source = readFileSync(new URL(import.meta.url), 'utf8');
-  return createHash('sha256').update(source).update(JSON.stringify(inputs)).digest('hex').slice(0, 16);
+/** A hash of the inputs and of the code that builds from them (the functions' own text). */
+function hashOf(inputs: unknown, code: ((...args: never[]) => unknown)[]): string {
+  const hash = createHash('sha256').update(JSON.stringify(inputs));
+  for (const fn of code) hash.update(fn.toString());
+  return hash.digest('hex').slice(0, 16);
 }
 
 /** `repository:hash-of-inputs`, built by `build` into a fresh directory unless the engine has it. */
 async function cachedImage(engine: Engine, repository: string, inputs: unknown, build: (dir: string, tag: string) => Promise<void>): Promise<string> {
-  const tag = `${repository}:${hashOf(inputs)}`;
+  const tag = `${repository}:${hashOf(inputs, [build, debootstrap, importRootfs, installNode])}`;
   if (await imageExists(engine, tag)) return tag;
   // Under /var/tmp: a root filesystem is too big for a /tmp in memory.
   const dir = mkdtempSync('/var/tmp/tasker-image-');
@@ -36,8 +39,13 @@ async function cachedImage(engine: Engine, repository: string, inputs: unknown, 
   return tag;
 }
 
+/** Downloaded packages, kept between builds: a rebuild after a change downloads nothing again. */
+const debootstrapCache = '/var/cache/tasker-test-debootstrap';
+
 async function debootstrap(suite: string, rootfs: string, include: string[] = []): Promise<void> {
-  const args = ['--variant=minbase', ...(include.length > 0 ? [`--include=${include.join(',')}`] : []), suite, rootfs, debianMirror];
+  const cacheDir = join(debootstrapCache, suite);
+  mkdirSync(cacheDir, { recursive: true });
+  const args = ['--variant=minbase', `--cache-dir=${cacheDir}`, ...(include.length > 0 ? [`--include=${include.join(',')}`] : []), suite, rootfs, debianMirror];
   const result = await execa('debootstrap', args, { reject: false, all: true, timeout: 600_000, stdin: 'ignore' });
   if (result.exitCode !== 0) {
     const hint = result.code === 'ENOENT' ? ' (install debootstrap: apt-get install debootstrap)' : '';
