@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The container tests have configs of their own: npm run test:images, npm run test:rabbitmq4.
+    exclude: [...configDefaults.exclude, 'test/containers/**'],
     globalSetup: ['test/helpers/global-setup.ts'],
     // Some end-to-end tests restart or reconfigure the shared RabbitMQ: test files run one at a time.
     fileParallelism: false,

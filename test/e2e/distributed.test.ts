@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
+import { rabbitmqctl, restartBroker, withConsumerTimeout } from '../helpers/broker.js';
 import { readEvents, readResults, readSummary, repoRoot, type Event } from '../helpers/cli.js';
 import {
   queueCounts,
@@ -17,10 +17,13 @@ import {
 
 /**
  * End-to-end distributed runs: the built tasker and several worker processes, against the real
- * RabbitMQ and Redis, each test in its own namespace (queue names and Redis keys).
+ * RabbitMQ and Redis, each test in its own namespace (queue names and Redis keys). Run against the
+ * machine's RabbitMQ by `npm test`, and against RabbitMQ 4 in a container by `npm run test:rabbitmq4`.
  */
 
 const services = { amqpUrl: inject('amqpUrl'), redisUrl: inject('redisUrl') };
+/** The broker at amqpUrl: the tests that reconfigure or restart it do so through its own rabbitmqctl. */
+const broker = inject('broker');
 
 const ctx = useTestNamespace(services, 'tasker-dist-');
 
@@ -213,18 +216,8 @@ describe('distributed runs', () => {
   });
 
   it('a command longer than the broker consumer timeout runs once and is counted', async () => {
-    const rabbitmqctl = (expr: string): string => execFileSync('rabbitmqctl', ['eval', expr], { encoding: 'utf8' }).trim();
-    let before: string;
-    let tickBefore: string;
-    try {
-      before = rabbitmqctl('application:get_env(rabbit, consumer_timeout).');
-      tickBefore = rabbitmqctl('application:get_env(rabbit, channel_tick_interval).');
-    } catch (error) {
-      throw new Error(`this test lowers RabbitMQ's consumer timeout with rabbitmqctl, which is not usable here: ${(error as Error).message}`, { cause: error });
-    }
-    rabbitmqctl('application:set_env(rabbit, consumer_timeout, 1500).');
-    rabbitmqctl('application:set_env(rabbit, channel_tick_interval, 500).');
-    try {
+    // The broker under test's own consumer timeout, lowered through its rabbitmqctl.
+    await withConsumerTimeout(broker, 1500, async () => {
       const [worker] = await workers(1);
       const output = watchOutput(worker!);
       const result = await tasker('longcmd', [jobs('jobs.sh', ['bash ev.sh 5'])]);
@@ -232,31 +225,18 @@ describe('distributed runs', () => {
       expect(events().filter((e) => e.event === 'start')).toHaveLength(1);
       expect(readResults(ctx.dir, 'longcmd').map((r) => r.outcome)).toEqual(['succeeded']);
       expect(output.text()).toMatch(/PRECONDITION_FAILED|consumer channel closed/);
-    } finally {
-      const previous = /\{ok,(\d+)\}/.exec(before)?.[1] ?? '1800000';
-      rabbitmqctl(`application:set_env(rabbit, consumer_timeout, ${previous}).`);
-      // Never unset it: RabbitMQ 3.10 cannot open channels without this setting.
-      const tick = /\{ok,(\d+)\}/.exec(tickBefore)?.[1] ?? '60000';
-      rabbitmqctl(`application:set_env(rabbit, channel_tick_interval, ${tick}).`);
-    }
+    });
   });
 
   it('survives a RabbitMQ restart in the middle of a run: every command runs once, nothing is lost', async () => {
-    const rabbitmqctl = (...args: string[]): string => execFileSync('rabbitmqctl', args, { encoding: 'utf8', timeout: 120_000 });
-    try {
-      rabbitmqctl('status');
-    } catch (error) {
-      throw new Error(`this test restarts RabbitMQ with rabbitmqctl, which is not usable here: ${(error as Error).message}`, { cause: error });
-    }
+    rabbitmqctl(broker, ['status']); // fails at once, saying which broker, when it cannot be restarted
     await addWorkers(2);
     const lines = ['# phase: many'];
     for (let i = 0; i < 30; i++) lines.push('bash ev.sh 0.2');
     lines.push('# phase: last', 'bash ev.sh 0');
     const run = tasker('restart', [jobs('jobs.sh', lines)]);
     await waitFor('10 commands to finish', () => events().filter((e) => e.event === 'end').length >= 10);
-    rabbitmqctl('stop_app');
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    rabbitmqctl('start_app');
+    await restartBroker(broker);
     const result = await run;
     expect(result.exitCode, result.all).toBe(0);
     const perId = new Map<string, number>();

@@ -5,6 +5,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { rabbitmqctl as brokerCtl } from '../helpers/broker.js';
 import { taskerBin, tempDir, workerBin } from '../helpers/cli.js';
 import { cleanupNamespace, newNamespace, readyWorker, spawnTasker, stopAll, type Proc } from '../helpers/distributed.js';
 import { newBucket, s3Client } from '../helpers/s3.js';
@@ -37,11 +38,9 @@ const amqpUrl = `amqp://${amqpUser}:${amqpPassword}@${broker.host}${broker.pathn
 const redis = new URL(services.redisUrl);
 const redisUrl = `redis://:${redisPassword}@${redis.host}${redis.pathname}`;
 
-async function rabbitmqctl(args: string[]): Promise<void> {
-  const result = await execa('rabbitmqctl', args, { reject: false });
-  if (result.exitCode !== 0) {
-    throw new Error(`rabbitmqctl ${args[0]} failed (${String(result.stderr).trim()}): this test makes a RabbitMQ user with a password of its own and needs rabbitmqctl on the broker's machine`);
-  }
+/** Through the broker under test's own rabbitmqctl (the setup says which: local, or in a container). */
+function rabbitmqctl(args: string[]): void {
+  void brokerCtl(inject('broker'), args);
 }
 
 /** Each secret found in `text`, by name. */
@@ -92,13 +91,13 @@ async function redisDump(ns: string): Promise<string> {
 let client: S3Client;
 beforeAll(async () => {
   client = s3Client(s3);
-  await rabbitmqctl(['add_user', amqpUser, amqpPassword]);
-  await rabbitmqctl(['set_permissions', '-p', broker.pathname.length > 1 ? decodeURIComponent(broker.pathname.slice(1)) : '/', amqpUser, '.*', '.*', '.*']);
+  rabbitmqctl(['add_user', amqpUser, amqpPassword]);
+  rabbitmqctl(['set_permissions', '-p', broker.pathname.length > 1 ? decodeURIComponent(broker.pathname.slice(1)) : '/', amqpUser, '.*', '.*', '.*']);
 });
 
 afterAll(async () => {
   client.destroy();
-  await rabbitmqctl(['delete_user', amqpUser]);
+  rabbitmqctl(['delete_user', amqpUser]);
 });
 
 describe('secrets never show', () => {

@@ -1,10 +1,11 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { restartBroker, withConsumerTimeout } from '../helpers/broker.js';
 import { readEvents, readResults, readSummary, writeEventScript, type Event, type ResultLine } from '../helpers/cli.js';
 import { cleanupNamespace, freePort, newNamespace, queueCounts, serviceEnv, spawnTasker, spawnWorker, waitFor, watchOutput, withChannel, type Proc, type Services } from '../helpers/distributed.js';
 
@@ -20,10 +21,15 @@ import { cleanupNamespace, freePort, newNamespace, queueCounts, serviceEnv, spaw
  * - the workdir was not cleaned (a file put there before the run is still there).
  *
  * One table row per scenario is printed at the end (`npm run test:faults` runs only this file).
+ * `npm test` runs it against the machine's RabbitMQ, `npm run test:rabbitmq4` against RabbitMQ 4
+ * in a container.
  */
 
 const services: Services = { amqpUrl: inject('amqpUrl'), redisUrl: inject('redisUrl') };
+/** The broker at amqpUrl: restarted and reconfigured through its own rabbitmqctl, never another. */
+const broker = inject('broker');
 const commandCount = 240;
+const defaultScenarioTimeoutMs = 150_000;
 const workerCount = 3;
 
 interface Row {
@@ -188,10 +194,12 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
   const runId = `fault-${ns}`;
   const taskerArgs = ['run', '--run-id', runId, '--workdir', dir, '--progress-interval', '2s', ...(scenario.taskerArgs ?? []), jobs];
   const pool = new WorkerPool(env, ['--workdir', dir, '--concurrency', '2'], scenario.workers ?? workerCount);
+  // The tasker may take as long as its scenario (the combined one: minutes on a busy machine).
+  const taskerTimeoutMs = scenario.timeoutMs ?? defaultScenarioTimeoutMs;
   let tasker: Proc | undefined;
   try {
     await pool.fill();
-    tasker = spawnTasker(env, taskerArgs);
+    tasker = spawnTasker(env, taskerArgs, taskerTimeoutMs);
     const events = (): Event[] => readEvents(join(dir, 'events.txt'));
     const ctx: RunContext = {
       dir,
@@ -201,7 +209,7 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
       tasker,
       taskerArgs,
       restartTasker: () => {
-        ctx.tasker = spawnTasker(env, taskerArgs);
+        ctx.tasker = spawnTasker(env, taskerArgs, taskerTimeoutMs);
       },
       events,
       ends: () => events().filter((e) => e.event === 'end').length,
@@ -272,14 +280,6 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
     await pool.stop();
     await cleanupNamespace({ ...services, redisUrl: env['REDIS_URL']! }, ns, [runId]).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-function rabbitmqctl(...args: string[]): string {
-  try {
-    return execFileSync('rabbitmqctl', args, { encoding: 'utf8', timeout: 120_000 });
-  } catch (error) {
-    throw new Error(`the fault suite drives RabbitMQ with rabbitmqctl, which failed here (run the tests where RabbitMQ runs locally): ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -387,9 +387,7 @@ async function combinedFaults(ctx: RunContext): Promise<void> {
     })(),
     (async () => {
       await sleep(8000);
-      rabbitmqctl('stop_app');
-      await sleep(1000);
-      rabbitmqctl('start_app');
+      await restartBroker(broker);
       combined.brokerRestarted = true;
     })(),
   ];
@@ -537,11 +535,7 @@ const scenarios: Scenario[] = [
   {
     name: 'RabbitMQ restart',
     expectExit: 0,
-    inject: async () => {
-      rabbitmqctl('stop_app');
-      await sleep(1000);
-      rabbitmqctl('start_app');
-    },
+    inject: () => restartBroker(broker),
     timeoutMs: 240_000,
   },
   {
@@ -642,20 +636,7 @@ const scenarios: Scenario[] = [
       expect(ctx.pool.output.some((text) => /PRECONDITION_FAILED|consumer channel closed/.test(text())), 'the broker closed a consumer channel').toBe(true);
       expect(results.filter((r) => r.command === 'bash ev.sh 4').map((r) => r.outcome)).toEqual(['succeeded']);
     },
-    around: async (run) => {
-      const eval_ = (expr: string): string => rabbitmqctl('eval', expr).trim();
-      const before = eval_('application:get_env(rabbit, consumer_timeout).');
-      const tickBefore = eval_('application:get_env(rabbit, channel_tick_interval).');
-      eval_('application:set_env(rabbit, consumer_timeout, 1500).');
-      eval_('application:set_env(rabbit, channel_tick_interval, 500).');
-      try {
-        await run({});
-      } finally {
-        eval_(`application:set_env(rabbit, consumer_timeout, ${/\{ok,(\d+)\}/.exec(before)?.[1] ?? '1800000'}).`);
-        // Never unset it: RabbitMQ 3.10 cannot open channels without this setting.
-        eval_(`application:set_env(rabbit, channel_tick_interval, ${/\{ok,(\d+)\}/.exec(tickBefore)?.[1] ?? '60000'}).`);
-      }
-    },
+    around: (run) => withConsumerTimeout(broker, 1500, () => run({})),
   },
   {
     name: 'command that never ends, under --timeout',
@@ -675,7 +656,7 @@ describe('fault suite', () => {
         if (scenario.around === undefined) await runScenario(scenario, {});
         else await scenario.around((env) => runScenario(scenario, env));
       },
-      scenario.timeoutMs ?? 150_000,
+      scenario.timeoutMs ?? defaultScenarioTimeoutMs,
     );
   }
 });

@@ -34,8 +34,9 @@ export function spawnWorker(env: Record<string, string>, args: string[] = []): P
   return execa(process.execPath, [workerBin, ...args], { env, reject: false, all: true, stdin: 'ignore', cwd: repoRoot }) as Proc;
 }
 
-export function spawnTasker(env: Record<string, string>, args: string[]): Proc {
-  return execa(process.execPath, [taskerBin, ...args], { env, reject: false, all: true, stdin: 'ignore', cwd: repoRoot, timeout: 120_000 }) as Proc;
+/** The tasker as a process; killed (SIGTERM, so it exits 130) after `timeoutMs`. */
+export function spawnTasker(env: Record<string, string>, args: string[], timeoutMs = 120_000): Proc {
+  return execa(process.execPath, [taskerBin, ...args], { env, reject: false, all: true, stdin: 'ignore', cwd: repoRoot, timeout: timeoutMs }) as Proc;
 }
 
 export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {

@@ -4,6 +4,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { localBroker, type Broker } from './broker.js';
 
 /**
  * Finds the real services the integration tests talk to, in this order: explicit env vars
@@ -15,6 +16,8 @@ import type { TestProject } from 'vitest/node';
 declare module 'vitest' {
   export interface ProvidedContext {
     amqpUrl: string;
+    /** The broker at amqpUrl, for the tests that change it (through its own rabbitmqctl). */
+    broker: Broker;
     redisUrl: string;
     s3: S3Service;
   }
@@ -104,6 +107,8 @@ const stops: (() => Promise<unknown>)[] = [];
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   let amqpUrl = process.env['AMQP_URL'];
   let redisUrl = process.env['REDIS_URL'];
+  // AMQP_URL or the local port: a broker this machine's rabbitmqctl drives.
+  let broker = localBroker;
   const missing: string[] = [];
   if (amqpUrl === undefined && (await portOpen(5672))) amqpUrl = 'amqp://guest:guest@127.0.0.1:5672';
   if (redisUrl === undefined && (await portOpen(6379))) redisUrl = 'redis://127.0.0.1:6379';
@@ -113,6 +118,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       const rabbit = await new GenericContainer('rabbitmq:4-management').withExposedPorts(5672).withWaitStrategy(Wait.forLogMessage('Server startup complete')).start();
       stops.push(() => rabbit.stop());
       amqpUrl = `amqp://guest:guest@${rabbit.getHost()}:${rabbit.getMappedPort(5672)}`;
+      broker = { name: `rabbitmq:4-management in docker container ${rabbit.getName()}`, rabbitmqctl: ['docker', 'exec', rabbit.getId(), 'rabbitmqctl'], env: {} };
     }
     if (redisUrl === undefined) {
       const redis = await new GenericContainer('redis:7').withExposedPorts(6379).start();
@@ -127,6 +133,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   project.provide('s3', await findS3());
   project.provide('amqpUrl', amqpUrl!);
+  project.provide('broker', broker);
   project.provide('redisUrl', redisUrl!);
   return async () => {
     for (const stop of stops.reverse()) await stop();
