@@ -12,9 +12,17 @@ import { optedOut, optOutVariable } from './test/helpers/container-engine.js';
 const skip = optedOut();
 if (skip) process.stdout.write(`RabbitMQ 4 run skipped: ${optOutVariable}=1 is set\n`);
 
-function project(name: string, file: string) {
-  return { extends: true as const, test: { name, include: [file], globalSetup: ['test/helpers/global-setup.ts', 'test/helpers/rabbitmq4-setup.ts'] } };
+function project(name: string, file: string, env: Record<string, string> = {}) {
+  return { extends: true as const, test: { name, include: [file], env, globalSetup: ['test/helpers/global-setup.ts', 'test/helpers/rabbitmq4-setup.ts'] } };
 }
+
+/**
+ * The fault scenarios run against RabbitMQ 4: those where the broker does the work (its restart,
+ * a consumer timeout, delivery limits and dead-lettering, a worker's unacked bundle returned).
+ * The others exercise Redis and the workers, which do not change with the broker; they run once,
+ * against the local broker, in `npm test`. This keeps the RabbitMQ 4 run within a few minutes.
+ */
+const brokerScenarios = 'RabbitMQ restart|consumer timeout|poison|malformed|middle of a bundle|delivered twice';
 
 export default defineConfig({
   test: {
@@ -31,6 +39,6 @@ export default defineConfig({
     maxWorkers: Number(process.env['RABBITMQ4_FILES_AT_ONCE'] ?? '1'),
     projects: skip
       ? [{ extends: true, test: { name: 'rabbitmq4', include: ['test/containers/opted-out.test.ts'] } }]
-      : [project('rabbitmq4-distributed', 'test/e2e/distributed.test.ts'), project('rabbitmq4-faults', 'test/faults/fault-suite.test.ts')],
+      : [project('rabbitmq4-distributed', 'test/e2e/distributed.test.ts'), project('rabbitmq4-faults', 'test/faults/fault-suite.test.ts', { TASKER_FAULT_SCENARIOS: brokerScenarios })],
   },
 });

@@ -7,8 +7,8 @@ import { bundleSize, nextTypicalMs } from './bundle-size.js';
  * per message). A bundle goes out as soon as it is full; whatever the phase loop has handed over
  * by the end of the current turn of the event loop goes out too, so a phase's last attempts are
  * never held back waiting for company. Until the phase's first result says how long its commands
- * take, attempts go one per message, 2 per worker slot; the others wait for that result, at most
- * `probeMs` (then they go one per message: their commands are taken to be long).
+ * take, attempts go one per message, 2 per worker slot (at least 8); the others wait for that
+ * result, at most `probeMs` (then they go one per message: their commands are taken to be long).
  */
 
 export interface BundledAttempt {
@@ -37,6 +37,9 @@ export interface PhaseBundler {
   dropPending(): void;
 }
 
+/** Attempts published one per message before the phase's first result, at least. */
+const minProbes = 8;
+
 interface Pending extends BundledAttempt {
   resolve(published: boolean): void;
   reject(error: unknown): void;
@@ -52,7 +55,7 @@ export function createPhaseBundler(phase: PhaseSpec, options: PhaseBundlerOption
   let flushScheduled = false;
   let probeTimer: NodeJS.Timeout | undefined;
 
-  const holding = (): boolean => options.fixedSize === undefined && typicalMs === undefined && probes >= 2 * options.lanes() && Date.now() < probeUntil;
+  const holding = (): boolean => options.fixedSize === undefined && typicalMs === undefined && probes >= Math.max(minProbes, 2 * options.lanes()) && Date.now() < probeUntil;
   const publishChunk = (size: number): void => {
     const chunk = pending.splice(0, size);
     if (typicalMs === undefined) probes += chunk.length;
