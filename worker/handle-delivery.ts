@@ -1,6 +1,7 @@
 import type { ExecutionResult } from '../shared/exec/executor.js';
 import type { Logger } from '../shared/observe/logger.js';
 import { parseCommandMessage, type CommandMessage } from '../shared/broker/messages.js';
+import { checkedMessage } from './checked-message.js';
 import { applyUploadReport, type OutputSpec, type OutputWatch } from '../shared/storage/outputs.js';
 import type { RunStore } from '../shared/state/redis-store.js';
 import { poisonRecord, toResultRecord, type ResultRecord } from '../shared/state/results.js';
@@ -111,18 +112,8 @@ let leaseCounter = 0;
 type Fields = { runId: string; phase: string; commandId: string; attempt: number };
 
 export async function handleDelivery(content: Buffer, ports: DeliveryPorts, control: DeliveryControl, headers: Record<string, unknown> = {}): Promise<Handled> {
-  const { logger } = ports;
-  const forged = ports.authenticate?.(content, headers);
-  if (forged !== undefined) {
-    logger.error({ problem: forged, bytes: content.length, hint: 'this worker runs only commands signed with its TASKER_SIGNING_KEY; the tasker must have the same key' }, 'message not authentic: dead-lettered, not run');
-    return { decision: 'reject' };
-  }
-  const parsed = parseCommandMessage(content);
-  if (!parsed.ok) {
-    logger.error({ problem: parsed.problem, bytes: content.length }, 'invalid message: dead-lettered, not run');
-    return { decision: 'reject' };
-  }
-  return answered(parsed.value, await handleAttempt(parsed.value, ports, control), ports);
+  const parsed = checkedMessage(content, headers, ports, parseCommandMessage);
+  return parsed === undefined ? { decision: 'reject' } : answered(parsed, await handleAttempt(parsed, ports, control), ports);
 }
 
 /** A message of one attempt settles as decided; its result is sent once it is settled. Poison is dead-lettered, not sent. */

@@ -1,5 +1,6 @@
 import { parseWorkMessage, type CommandMessage } from '../shared/broker/messages.js';
 import type { ResultRecord } from '../shared/state/results.js';
+import { checkedMessage } from './checked-message.js';
 import { answered, handleAttempt, type BundleTurns, type DeliveryControl, type DeliveryPorts, type Handled, type Settled } from './handle-delivery.js';
 
 /**
@@ -18,18 +19,9 @@ export interface WorkPorts extends DeliveryPorts {
 }
 
 export async function handleWorkMessage(content: Buffer, ports: WorkPorts, control: DeliveryControl, headers: Record<string, unknown> = {}): Promise<Handled> {
-  const { logger } = ports;
-  const forged = ports.authenticate?.(content, headers);
-  if (forged !== undefined) {
-    logger.error({ problem: forged, bytes: content.length, hint: 'this worker runs only commands signed with its TASKER_SIGNING_KEY; the tasker must have the same key' }, 'message not authentic: dead-lettered, not run');
-    return { decision: 'reject' };
-  }
-  const parsed = parseWorkMessage(content);
-  if (!parsed.ok) {
-    logger.error({ problem: parsed.problem, bytes: content.length }, 'invalid message: dead-lettered, not run');
-    return { decision: 'reject' };
-  }
-  const { attempts, bundled } = parsed.value;
+  const parsed = checkedMessage(content, headers, ports, parseWorkMessage);
+  if (parsed === undefined) return { decision: 'reject' };
+  const { attempts, bundled } = parsed;
   if (!bundled) return answered(attempts[0]!, await handleAttempt(attempts[0]!, ports, control), ports);
   return handleBundle(attempts, ports, control);
 }
