@@ -20,6 +20,7 @@ if (mode === 'consume') {
   await channel.assertQueue(queue, { durable: true });
   await channel.prefetch(1);
   await channel.consume(queue, (message) => {
+    if (message === null) return; // the queue was deleted: the publisher is done
     const child = spawn('sh', ['-c', message.content.toString()], { stdio: 'ignore' });
     child.on('close', (code) => {
       channel.sendToQueue(message.properties.replyTo, Buffer.from(String(code)));
