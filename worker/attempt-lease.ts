@@ -4,6 +4,11 @@ import type { RunStore } from '../shared/state/redis-store.js';
 
 /** The lease a worker holds on an attempt while it runs it: renewed, checked and counted at the start. */
 
+/** What the log says of an attempt. */
+export function fieldsOf(message: CommandMessage): { runId: string; phase: string; commandId: string; attempt: number } {
+  return { runId: message.runId, phase: message.phase, commandId: message.id, attempt: message.attempt };
+}
+
 /** What the lease needs of the worker's delivery ports. */
 export interface LeasePorts {
   store: Pick<RunStore, 'recordStart' | 'renewLease'>;
@@ -45,7 +50,7 @@ export async function recordStart(message: CommandMessage, lease: Lease, gate: G
     gate.starts = starts;
     return true;
   } catch (error) {
-    ports.logger.warn({ ...{ runId: message.runId, phase: message.phase, commandId: message.id, attempt: message.attempt }, err: error }, 'could not record the start of a command: not started here');
+    ports.logger.warn({ ...fieldsOf(message), err: error }, 'could not record the start of a command: not started here');
     gate.refused = true;
     return false;
   }
@@ -54,7 +59,7 @@ export async function recordStart(message: CommandMessage, lease: Lease, gate: G
 /** Renewed until the uploads are done too: a slow upload must not let another worker take over. */
 export function renewLease(message: CommandMessage, lease: Lease, ports: LeasePorts): () => void {
   const { logger, store } = ports;
-  const fields = { runId: message.runId, phase: message.phase, commandId: message.id, attempt: message.attempt };
+  const fields = fieldsOf(message);
   const timer = setInterval(() => {
     store.renewLease(message.runId, message.id, lease.owner, ports.leaseTtlMs).then(
       (held) => {

@@ -5,7 +5,7 @@ import type { RunningCommands } from './running-commands.js';
 import type { Slots } from './slots.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
-/** The worker's own state as handleDelivery sees it: slots, running commands, the drain. */
+/** The worker's own state as the delivery handlers see it: slots, running commands, the drain. */
 
 export interface DeliveryControlOptions {
   slots: Pick<Slots, 'acquire' | 'draining' | 'runAlone'>;
@@ -31,7 +31,7 @@ export function createDeliveryControl(options: DeliveryControlOptions): Delivery
           }
           lookahead.commandFinished(result.durationMs);
         },
-        () => undefined, // an executor failure reaches handleDelivery's caller, which requeues the message
+        () => undefined, // an executor failure reaches the message handler, which requeues the message
       );
       return () => {
         running.remove(command);

@@ -12,7 +12,7 @@ import type { WorkPorts } from './handle-work.js';
 import type { S3OnDemand } from './s3-on-demand.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
-/** The outside world as handleDelivery sees it: Redis, the executor, the result queue, S3. */
+/** The outside world as the delivery handlers see it: Redis, the executor, the result queue, S3. */
 
 export interface DeliveryPortsOptions {
   workerId: string;

@@ -1,16 +1,15 @@
 import type { ExecutionResult } from '../shared/exec/executor.js';
 import type { Logger } from '../shared/observe/logger.js';
-import { parseCommandMessage, type CommandMessage } from '../shared/broker/messages.js';
-import { checkedMessage } from './checked-message.js';
+import type { CommandMessage } from '../shared/broker/messages.js';
 import { applyUploadReport, type OutputSpec, type OutputWatch } from '../shared/storage/outputs.js';
 import type { RunStore } from '../shared/state/redis-store.js';
 import { poisonRecord, toResultRecord, type ResultRecord } from '../shared/state/results.js';
-import { recordStart, renewLease, type Gate, type Lease } from './attempt-lease.js';
+import { fieldsOf, recordStart, renewLease, type Gate, type Lease } from './attempt-lease.js';
 
 /**
- * What a worker does with one delivery from the work queue. Knows no client library: the
- * store, the executor and the publisher are ports. Returns how to settle the message, and
- * what to do once it is settled.
+ * What a worker does with one attempt of a command, delivered alone or in a bundle (the message
+ * is checked and settled in handle-work.ts). Knows no client library: the store, the executor
+ * and the publisher are ports. Returns how to settle its message, and the result to send.
  *
  * Guarantees:
  * - an invalid message, or with a signing key one whose signature does not verify, is
@@ -109,13 +108,6 @@ export interface DeliveryControl {
 
 let leaseCounter = 0;
 
-type Fields = { runId: string; phase: string; commandId: string; attempt: number };
-
-export async function handleDelivery(content: Buffer, ports: DeliveryPorts, control: DeliveryControl, headers: Record<string, unknown> = {}): Promise<Handled> {
-  const parsed = checkedMessage(content, headers, ports, parseCommandMessage);
-  return parsed === undefined ? { decision: 'reject' } : answered(parsed, await handleAttempt(parsed, ports, control), ports);
-}
-
 /** A message of one attempt settles as decided; its result is sent once it is settled. Poison is dead-lettered, not sent. */
 export function answered(message: CommandMessage, settled: Settled, ports: Pick<DeliveryPorts, 'publishResult'>): Handled {
   const { decision, record } = settled;
@@ -141,10 +133,6 @@ export async function handleAttempt(message: CommandMessage, ports: DeliveryPort
   } finally {
     release();
   }
-}
-
-function fieldsOf(message: CommandMessage): Fields {
-  return { runId: message.runId, phase: message.phase, commandId: message.id, attempt: message.attempt };
 }
 
 /** Takes the command's lease (then: its starts so far, to run it), or says how to settle a message not to run. */

@@ -4,7 +4,7 @@ import type { StartedCommand } from './handle-delivery.js';
 /**
  * The commands this worker has handed to its executor, and which of them it killed itself
  * (shutdown, or handed back before they started): those go back to the queue and are not
- * recorded (see handleDelivery).
+ * recorded (see handle-delivery.ts).
  */
 
 export interface TrackedCommand {

@@ -1,4 +1,3 @@
-import type { PhaseSpec } from '../jobs/plan.js';
 import { killedOutcome } from './recorded-outcome.js';
 import type { AwaitedAttempts } from './awaited-attempts.js';
 import type { PhaseBundler } from './phase-bundler.js';
@@ -18,7 +17,7 @@ export interface DistributedDispatchParts {
   bundler: PhaseBundler;
 }
 
-export function createDistributedDispatch(_phase: PhaseSpec, parts: DistributedDispatchParts): PhaseDispatch {
+export function createDistributedDispatch(parts: DistributedDispatchParts): PhaseDispatch {
   const { awaited, inbox, resumed, bundler } = parts;
   return {
     waitForRoom: () => awaited.waitForRoom(),

@@ -91,7 +91,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   return {
     dispatchFor: (phase) => {
       const bundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: workerLanes.lanes, probeMs: bundleProbeMs });
-      return createDistributedDispatch(phase, { awaited, inbox, resumed, bundler });
+      return createDistributedDispatch({ awaited, inbox, resumed, bundler });
     },
     async close(runOver) {
       // How well bundling did: attempts per work-queue message (README, Bundles).

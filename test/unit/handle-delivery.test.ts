@@ -4,7 +4,8 @@ import type { ExecutionResult } from '../../shared/exec/executor.js';
 import type { UploadReport } from '../../shared/storage/outputs.js';
 import type { BeginOutcome } from '../../shared/state/redis-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
-import { handleDelivery, type DeliveryControl, type DeliveryPorts, type StartedCommand } from '../../worker/handle-delivery.js';
+import type { DeliveryControl, StartedCommand } from '../../worker/handle-delivery.js';
+import { handleWorkMessage as handleDelivery, type WorkPorts } from '../../worker/handle-work.js';
 
 /** The worker's per-message logic with plain fakes: no broker, no Redis, no processes. */
 
@@ -34,7 +35,7 @@ function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; drai
   const published: ResultRecord[] = [];
   const finished: ResultRecord[] = [];
   let killed = false;
-  const ports: DeliveryPorts = {
+  const ports: WorkPorts = {
     logger: pino({ level: 'silent' }),
     workerId: 'w1',
     leaseTtlMs: 30,
@@ -77,6 +78,10 @@ function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; drai
     publishResult: async (_message, record) => {
       calls.push('publish');
       published.push(record);
+    },
+    publishResults: async (_runId, records) => {
+      calls.push('publish');
+      published.push(...records);
     },
     watchOutputs: async () => {
       calls.push('watch');
