@@ -76,11 +76,19 @@ describe.each(implementations)('executor: %s', (_name, make) => {
     expect(result).toMatchObject({ outcome: 'failed', exitCode: null, signal: 'SIGKILL' });
   });
 
-  it('runs a command longer than a pipe request through a script file', async () => {
-    const long = `echo ${'x'.repeat(40_000)} | wc -c`;
+  it('runs a command longer than one argument may hold (128 KiB) through a script file', async () => {
+    const long = `echo ${'x'.repeat(200_000)} | wc -c`;
     const result = await executor.start(request(long)).result;
     expect(result).toMatchObject({ outcome: 'succeeded' });
-    expect(result.tail.trim()).toBe('40001');
+    expect(result.tail.trim()).toBe('200001');
+  });
+
+  it('passes quotes, newlines and non-ASCII text through unchanged, in the caller\'s locale', async () => {
+    const text = `it's "quoted" $HOME \\ ünï ✓`;
+    const req = request(`printf '%s|%s|%s' "$NOTE" "\${LC_ALL-unset}" ${`'${text.replaceAll("'", `'\\''`)}'`}`, { env: { NOTE: `a'b\nc ✓` } });
+    const result = await executor.start(req).result;
+    expect(result).toMatchObject({ outcome: 'succeeded' });
+    expect(readFileSync(req.logPath, 'utf8')).toBe(`a'b\nc ✓|${process.env['LC_ALL'] ?? 'unset'}|${text}`);
   });
 
   it('times out: the whole process group is killed, background children too', async () => {
@@ -187,6 +195,17 @@ describe('createCommandExecutor', () => {
 });
 
 describe('bash runners', () => {
+  it('parse requests in the C locale but run commands in the caller\'s', async () => {
+    for (const lcAll of ['C.UTF-8', undefined]) {
+      const env = { ...process.env, LANG: 'C.UTF-8', LC_ALL: lcAll };
+      if (lcAll === undefined) delete env['LC_ALL'];
+      const runners = createRunnerExecutor({ shell: bash, env });
+      // ${#v} counts characters in a UTF-8 locale: 1 for ✓, 3 (its bytes) in C.
+      const result = await runners.start(request('v=✓; echo "${LC_ALL-unset} ${#v}"')).result;
+      expect(result.tail).toBe(`${lcAll ?? 'unset'} 1\n`);
+    }
+  });
+
   it('a runner that dies mid-command fails that attempt (never a success) and is replaced', async () => {
     const executor = createRunnerExecutor({ shell: bash });
     const marker = `${50 + Math.random()}`;
