@@ -22,14 +22,14 @@ ticks=$(getconf CLK_TCK)
 cpu() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 sum_cpu() { local s=0; for p in "$@"; do s=$((s + $(cpu "$p"))); done; echo "$s"; }
 awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) print "true" }' >"$tmp/jobs"
-for _ in 1 2 3 4; do node "$code/bin/worker.js" --workdir "$tmp" --concurrency 1 2>>"$tmp/w.log" & pids+=($!); done
+for _ in 1 2 3 4; do "$code/bin/worker.js" --workdir "$tmp" --concurrency 1 2>>"$tmp/w.log" & pids+=($!); done
 sleep 2
 broker=$(pgrep -f 'beam.smp.*rabbit' | head -1)
 redis=$(pgrep -x redis-server | head -1)
 # The runners (bash) the workers start: their CPU and their commands' shows in the worker's cutime only once they exit.
 w0=$(sum_cpu "${pids[@]}"); b0=$(cpu "$broker"); r0=$(cpu "$redis")
 runners0=$(for p in "${pids[@]}"; do pgrep -P "$p" || true; done | while read -r c; do cpu "$c"; done | awk '{ s += $1 } END { print s + 0 }')
-/usr/bin/time -f '%U %S' -o "$tmp/t.time" node "$code/bin/tasker.js" run --workdir "$tmp" --run-id cpu "$tmp/jobs" >/dev/null 2>"$tmp/t.err" || { cat "$tmp/t.err"; exit 1; }
+/usr/bin/time -f '%U %S' -o "$tmp/t.time" "$code/bin/tasker.js" run --workdir "$tmp" --run-id cpu "$tmp/jobs" >/dev/null 2>"$tmp/t.err" || { cat "$tmp/t.err"; exit 1; }
 runners1=$(for p in "${pids[@]}"; do pgrep -P "$p" || true; done | while read -r c; do cpu "$c"; done | awk '{ s += $1 } END { print s + 0 }')
 w1=$(sum_cpu "${pids[@]}"); b1=$(cpu "$broker"); r1=$(cpu "$redis")
 read -r tu ts <"$tmp/t.time"

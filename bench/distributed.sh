@@ -14,7 +14,8 @@
 #       used_memory before, at its peak and after, and the run's own keys after (MEMORY USAGE).
 #   (d) the local mode (`tasker run -j 4`) on the commands of (a) and (c): distributed / local.
 # Our commands/s are taken on the phase duration the tasker records (summary.json: no Node
-# start-up), the bare peer's from its first publish to its last reply.
+# start-up), the bare peer's from its first publish to its last reply. The tasker and workers are
+# started as users and the images start them: bin/*.js run as programs, with their shebang's flags.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -59,7 +60,7 @@ lines "$big" true "$tmp/big.jobs"
 
 start_workers() {
   for _ in $(seq "$workers"); do
-    node "$code/bin/worker.js" --workdir "$tmp/dist" --concurrency 1 2>>"$tmp/workers.log" &
+    "$code/bin/worker.js" --workdir "$tmp/dist" --concurrency 1 2>>"$tmp/workers.log" &
     pids+=($!)
   done
   sleep 2
@@ -72,9 +73,9 @@ run_tasker() {
   [[ " $* " == *" -j "* ]] && dir=$tmp/local
   start=$(now)
   if [[ " $* " == *" -j "* ]]; then
-    AMQP_URL='' /usr/bin/time -v -o "$tmp/$name.time" node "$code/bin/tasker.js" run --run-id "$name" --workdir "$dir" "$@" "$file" >"$tmp/$name.out" 2>"$tmp/$name.err" || { echo "tasker failed:"; tail "$tmp/$name.out" "$tmp/$name.err"; exit 1; }
+    AMQP_URL='' /usr/bin/time -v -o "$tmp/$name.time" "$code/bin/tasker.js" run --run-id "$name" --workdir "$dir" "$@" "$file" >"$tmp/$name.out" 2>"$tmp/$name.err" || { echo "tasker failed:"; tail "$tmp/$name.out" "$tmp/$name.err"; exit 1; }
   else
-    /usr/bin/time -v -o "$tmp/$name.time" node "$code/bin/tasker.js" run --run-id "$name" --workdir "$dir" "$@" "$file" >"$tmp/$name.out" 2>"$tmp/$name.err" || { echo "tasker failed:"; tail "$tmp/$name.out" "$tmp/$name.err"; exit 1; }
+    /usr/bin/time -v -o "$tmp/$name.time" "$code/bin/tasker.js" run --run-id "$name" --workdir "$dir" "$@" "$file" >"$tmp/$name.out" 2>"$tmp/$name.err" || { echo "tasker failed:"; tail "$tmp/$name.out" "$tmp/$name.err"; exit 1; }
   fi
   end=$(now)
   echo "$(phase_seconds "$dir" "$name") $(calc "$end - $start" 3)"
