@@ -103,13 +103,18 @@ export interface PodTemplate {
   } & Record<string, unknown>;
 }
 
-/** The pod template of a workload (Deployment, Job, KEDA ScaledJob), or undefined. */
+/**
+ * The pod template of a workload (Deployment, Job, KEDA ScaledJob), or undefined. Undefined too for
+ * a template without a pod spec: a worker pool's Deployment (k8s/pools/NAME/deployment.yml), whose
+ * pod kustomize copies from worker.yml; the tests check its pod in the rendered stack.
+ */
 export function podTemplateOf(doc: Doc): PodTemplate | undefined {
   const spec = doc['spec'] as Record<string, unknown> | undefined;
   if (spec === undefined) return undefined;
-  if (doc.kind === 'ScaledJob') return (spec['jobTargetRef'] as { template?: PodTemplate } | undefined)?.template;
-  if (doc.kind === 'Deployment' || doc.kind === 'Job' || doc.kind === 'StatefulSet' || doc.kind === 'DaemonSet') return spec['template'] as PodTemplate;
-  return undefined;
+  let template: PodTemplate | undefined;
+  if (doc.kind === 'ScaledJob') template = (spec['jobTargetRef'] as { template?: PodTemplate } | undefined)?.template;
+  else if (doc.kind === 'Deployment' || doc.kind === 'Job' || doc.kind === 'StatefulSet' || doc.kind === 'DaemonSet') template = spec['template'] as PodTemplate;
+  return template?.spec === undefined ? undefined : template;
 }
 
 /**
