@@ -89,6 +89,7 @@ export interface Container {
   livenessProbe?: { httpGet?: { path: string; port: string | number } };
   securityContext?: Record<string, unknown>;
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
 }
 
 export interface PodTemplate {
@@ -167,6 +168,14 @@ export function containerEnv(container: Container, sources: EnvSources): Map<str
     throw new Error(`${container.name}: ${variable.name} has no value the test knows how to give`);
   }
   return env;
+}
+
+/** A memory quantity (`512Mi`, `8Gi`, `1G`, `1000`) in bytes. */
+export function memoryBytes(quantity: string): number {
+  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(quantity);
+  if (match === null) throw new Error(`not a memory quantity: ${quantity}`);
+  const factors: Record<string, number> = { '': 1, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  return Number(match[1]) * factors[match[2] ?? '']!;
 }
 
 // -- Label selectors ----------------------------------------------------------------------------
