@@ -108,6 +108,43 @@ function kubectlAvailable(): boolean {
   }
 }
 
+/**
+ * `kubectl kustomize` of a copy of k8s/ (in a temporary directory, as `k8s/`), its
+ * kustomization.yaml edited and its namespace changed to `elsewhere`, so that nothing passes by
+ * naming `tasker`. `prepare` runs first, given the directory that holds the copy.
+ */
+function buildStack(edit: (text: string) => string, prepare?: (root: string) => void): Doc[] {
+  const root = mkdtempSync(join(tmpdir(), 'tasker-k8s-'));
+  try {
+    const dir = join(root, 'k8s');
+    cpSync(k8sDir, dir, { recursive: true });
+    prepare?.(root);
+    const file = join(dir, 'kustomization.yaml');
+    writeFileSync(file, edit(readFileSync(file, 'utf8')).replace(`namespace: ${namespace}`, 'namespace: elsewhere'));
+    let output: string;
+    try {
+      output = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (error) {
+      throw new Error(`kubectl kustomize failed: ${String((error as { stderr?: unknown }).stderr ?? error)}`, { cause: error });
+    }
+    return parseAllDocuments(output).map((document) => document.toJSON() as Doc);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** Whether the ingress rules of these policies let a pod with labels `from` reach one with labels `to` on `port`. */
+function reaches(policies: readonly Doc[], from: Record<string, string>, to: Record<string, string>, port: number): boolean {
+  return policies.some((doc) => {
+    if (doc.kind !== 'NetworkPolicy') return false;
+    const spec = doc['spec'] as { podSelector: LabelSelector; ingress: { from?: { podSelector?: LabelSelector }[]; ports?: { port: number }[] }[] };
+    if (!selects(spec.podSelector, to)) return false;
+    return spec.ingress.some(
+      (rule) => (rule.ports === undefined || rule.ports.some((allowed) => allowed.port === port)) && (rule.from ?? []).some((peer) => peer.podSelector !== undefined && selects(peer.podSelector, from)),
+    );
+  });
+}
+
 describe('k8s/ manifests', () => {
   it('every document is a known kind and validates against its schema', () => {
     const problems: string[] = [];
@@ -267,27 +304,20 @@ describe('k8s/ manifests', () => {
       rabbitmq: { 'app.kubernetes.io/name': rabbitmq.doc.metadata!.name!, 'app.kubernetes.io/component': 'rabbitmq', 'app.kubernetes.io/part-of': 'rabbitmq' },
       other: { app: 'something-else' },
     };
-    const reaches = (from: string, to: string, port: number): boolean =>
-      policies.some(({ doc }) => {
-        const spec = doc['spec'] as { podSelector: LabelSelector; ingress: { from?: { podSelector?: LabelSelector }[]; ports?: { port: number }[] }[] };
-        if (!selects(spec.podSelector, pods[to]!)) return false;
-        return spec.ingress.some(
-          (rule) => (rule.ports === undefined || rule.ports.some((allowed) => allowed.port === port)) && (rule.from ?? []).some((peer) => peer.podSelector !== undefined && selects(peer.podSelector, pods[from]!)),
-        );
-      });
+    const reach = (from: string, to: string, port: number): boolean => reaches(policies.map((policy) => policy.doc), pods[from]!, pods[to]!, port);
     // Every pod of RabbitMQ and Redis is selected by some policy (else it would be open to all).
     for (const target of ['rabbitmq', 'redis']) {
       expect(policies.some(({ doc }) => selects((doc['spec'] as { podSelector: LabelSelector }).podSelector, pods[target]!)), target).toBe(true);
     }
     expect({
-      taskerToRabbitmq: reaches('tasker', 'rabbitmq', 5672),
-      workerToRabbitmq: reaches('worker', 'rabbitmq', 5672),
-      taskerToRedis: reaches('tasker', 'redis', 6379),
-      workerToRedis: reaches('worker', 'redis', 6379),
-      redisToRabbitmq: reaches('redis', 'rabbitmq', 5672),
-      otherToRabbitmq: reaches('other', 'rabbitmq', 5672),
-      otherToRedis: reaches('other', 'redis', 6379),
-      workerToRabbitmqManagement: reaches('worker', 'rabbitmq', 15672),
+      taskerToRabbitmq: reach('tasker', 'rabbitmq', 5672),
+      workerToRabbitmq: reach('worker', 'rabbitmq', 5672),
+      taskerToRedis: reach('tasker', 'redis', 6379),
+      workerToRedis: reach('worker', 'redis', 6379),
+      redisToRabbitmq: reach('redis', 'rabbitmq', 5672),
+      otherToRabbitmq: reach('other', 'rabbitmq', 5672),
+      otherToRedis: reach('other', 'redis', 6379),
+      workerToRabbitmqManagement: reach('worker', 'rabbitmq', 15672),
     }).toEqual({
       taskerToRabbitmq: true,
       workerToRabbitmq: true,
@@ -439,40 +469,30 @@ describe('k8s/ manifests', () => {
       'scaled-object': (text) => text.replace(/^# components:$/m, 'components:').replace(/^# {3}- keda\/scaled-object/m, '  - keda/scaled-object'),
       'scaled-job': (text) => text.replace(/^# components:$/m, 'components:').replace(/^# {3}- keda\/scaled-job/m, '  - keda/scaled-job'),
     };
+    const original = readFileSync(join(k8sDir, 'kustomization.yaml'), 'utf8');
     for (const [variant, edit] of Object.entries(variants)) {
-      const copy = mkdtempSync(join(tmpdir(), 'tasker-k8s-'));
-      try {
-        cpSync(k8sDir, copy, { recursive: true });
-        const file = join(copy, 'kustomization.yaml');
-        const original = readFileSync(file, 'utf8');
-        const edited = edit(original).replace(`namespace: ${namespace}`, 'namespace: elsewhere');
-        expect(edited === original, variant).toBe(false);
-        writeFileSync(file, edited);
-        const output = execFileSync('kubectl', ['kustomize', copy], { encoding: 'utf8' });
-        const docs = parseAllDocuments(output).map((document) => document.toJSON() as Doc);
-        const built: Manifest[] = docs.map((doc, index) => ({ file: `kustomize ${variant}`, index, doc }));
-        for (const { doc } of built) {
-          expect(kindOf(doc), `${variant}: ${doc.kind}`).toBeDefined();
-          kindOf(doc)!.validate(doc);
-          if (doc.kind === 'Namespace') expect(doc.metadata!.name).toBe('elsewhere');
-          else if (doc.kind !== 'PersistentVolume') expect(doc.metadata!.namespace, `${variant}: ${doc.kind}/${doc.metadata!.name}`).toBe('elsewhere');
-        }
-        expect(typeCheckManifests(built)).toEqual([]);
-        const kinds = docs.map((doc) => `${doc.kind}/${doc.metadata!.name}`);
-        expect(kinds.includes('Deployment/tasker-worker'), variant).toBe(variant !== 'scaled-job');
-        expect(kinds.includes('ScaledObject/tasker-worker'), variant).toBe(variant === 'scaled-object');
-        expect(kinds.includes('ScaledJob/tasker-worker'), variant).toBe(variant === 'scaled-job');
-        // With KEDA, applying the stack again must not reset the number of workers KEDA chose.
-        const workers = docs.find((doc) => doc.kind === 'Deployment' && doc.metadata!.name === 'tasker-worker');
-        if (workers !== undefined) expect((workers['spec'] as { replicas?: number }).replicas, variant).toBe(variant === 'base' ? 2 : undefined);
-        for (const doc of docs) {
-          const pod = podTemplateOf(doc);
-          for (const container of pod?.spec.containers ?? []) if (container.name === 'worker') expect(container.image).toBe(`tasker-worker:${version}`);
-          const trigger = (doc['spec'] as { triggers?: { metadata: { host: string } }[] } | undefined)?.triggers?.[0];
-          if (trigger !== undefined) expect(trigger.metadata.host).toBe(`http://${operator.service}.elsewhere.svc:15672/`);
-        }
-      } finally {
-        rmSync(copy, { recursive: true, force: true });
+      expect(edit(original) === original, variant).toBe(variant === 'base');
+      const docs = buildStack(edit);
+      const built: Manifest[] = docs.map((doc, index) => ({ file: `kustomize ${variant}`, index, doc }));
+      for (const { doc } of built) {
+        expect(kindOf(doc), `${variant}: ${doc.kind}`).toBeDefined();
+        kindOf(doc)!.validate(doc);
+        if (doc.kind === 'Namespace') expect(doc.metadata!.name).toBe('elsewhere');
+        else if (doc.kind !== 'PersistentVolume') expect(doc.metadata!.namespace, `${variant}: ${doc.kind}/${doc.metadata!.name}`).toBe('elsewhere');
+      }
+      expect(typeCheckManifests(built)).toEqual([]);
+      const kinds = docs.map((doc) => `${doc.kind}/${doc.metadata!.name}`);
+      expect(kinds.includes('Deployment/tasker-worker'), variant).toBe(variant !== 'scaled-job');
+      expect(kinds.includes('ScaledObject/tasker-worker'), variant).toBe(variant === 'scaled-object');
+      expect(kinds.includes('ScaledJob/tasker-worker'), variant).toBe(variant === 'scaled-job');
+      // With KEDA, applying the stack again must not reset the number of workers KEDA chose.
+      const workers = docs.find((doc) => doc.kind === 'Deployment' && doc.metadata!.name === 'tasker-worker');
+      if (workers !== undefined) expect((workers['spec'] as { replicas?: number }).replicas, variant).toBe(variant === 'base' ? 2 : undefined);
+      for (const doc of docs) {
+        const pod = podTemplateOf(doc);
+        for (const container of pod?.spec.containers ?? []) if (container.name === 'worker') expect(container.image).toBe(`tasker-worker:${version}`);
+        const trigger = (doc['spec'] as { triggers?: { metadata: { host: string } }[] } | undefined)?.triggers?.[0];
+        if (trigger !== undefined) expect(trigger.metadata.host).toBe(`http://${operator.service}.elsewhere.svc:15672/`);
       }
     }
   });
@@ -741,45 +761,8 @@ function withComponents(text: string, components: readonly string[]): string {
   return text.replace(block, `components:\n${components.map((entry) => `  - ${entry}\n`).join('')}`);
 }
 
-/**
- * `kubectl kustomize` of a copy of k8s/ (in a temporary directory, as `k8s/`), its
- * kustomization.yaml edited and its namespace changed to `elsewhere`, so that nothing passes by
- * naming `tasker`. `prepare` runs first, given the directory that holds the copy.
- */
-function buildStack(edit: (text: string) => string, prepare?: (root: string) => void): Doc[] {
-  const root = mkdtempSync(join(tmpdir(), 'tasker-k8s-'));
-  try {
-    const dir = join(root, 'k8s');
-    cpSync(k8sDir, dir, { recursive: true });
-    prepare?.(root);
-    const file = join(dir, 'kustomization.yaml');
-    writeFileSync(file, edit(readFileSync(file, 'utf8')).replace(`namespace: ${namespace}`, 'namespace: elsewhere'));
-    let output: string;
-    try {
-      output = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    } catch (error) {
-      throw new Error(`kubectl kustomize failed: ${String((error as { stderr?: unknown }).stderr ?? error)}`, { cause: error });
-    }
-    return parseAllDocuments(output).map((document) => document.toJSON() as Doc);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-}
-
 function docNamed(docs: readonly Doc[], kind: string, name: string): Doc | undefined {
   return docs.find((doc) => doc.kind === kind && doc.metadata?.name === name);
-}
-
-/** Whether the ingress rules of these policies let a pod with labels `from` reach one with labels `to` on `port`. */
-function reaches(policies: readonly Doc[], from: Record<string, string>, to: Record<string, string>, port: number): boolean {
-  return policies.some((doc) => {
-    if (doc.kind !== 'NetworkPolicy') return false;
-    const spec = doc['spec'] as { podSelector: LabelSelector; ingress: { from?: { podSelector?: LabelSelector }[]; ports?: { port: number }[] }[] };
-    if (!selects(spec.podSelector, to)) return false;
-    return spec.ingress.some(
-      (rule) => (rule.ports === undefined || rule.ports.some((allowed) => allowed.port === port)) && (rule.from ?? []).some((peer) => peer.podSelector !== undefined && selects(peer.podSelector, from)),
-    );
-  });
 }
 
 interface Trigger {
@@ -801,7 +784,7 @@ describe('worker pools: k8s/pools/ and the guide\'s "Worker pools"', () => {
   const workerPod = podTemplateOf(workerDeployment.doc)!;
   const workerContainer = workerPod.spec.containers[0]!;
   const taskerNamespace = envValue(workerContainer, 'TASKER_NAMESPACE') ?? names().namespace;
-  const podLabels = { 'app.kubernetes.io/name': operator.service, 'app.kubernetes.io/component': 'rabbitmq', 'app.kubernetes.io/part-of': 'rabbitmq' };
+  const rabbitmqPod = { 'app.kubernetes.io/name': operator.service, 'app.kubernetes.io/component': 'rabbitmq', 'app.kubernetes.io/part-of': 'rabbitmq' };
 
   it('kustomization.yaml offers the example pool commented out, above the KEDA lines; the guide uncomments it with one of them', () => {
     expect(readdirSync(join(k8sDir, 'pools'))).toEqual([pool]);
@@ -927,9 +910,9 @@ describe('worker pools: k8s/pools/ and the guide\'s "Worker pools"', () => {
     const labels = podTemplateOf(docNamed(docs, 'Deployment', `tasker-worker-${pool}`)!)!.metadata!.labels!;
     const redis = podTemplateOf(docNamed(docs, 'Deployment', 'tasker-redis')!)!.metadata!.labels!;
     expect({
-      rabbitmq: reaches(docs, labels, podLabels, 5672),
+      rabbitmq: reaches(docs, labels, rabbitmqPod, 5672),
       redis: reaches(docs, labels, redis, 6379),
-      management: reaches(docs, labels, podLabels, 15672),
+      management: reaches(docs, labels, rabbitmqPod, 15672),
     }).toEqual({ rabbitmq: true, redis: true, management: false });
   });
 
