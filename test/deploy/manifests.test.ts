@@ -1,14 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../../shared/config/duration.js';
 import { names } from '../../shared/config/names.js';
 import { taskerEnvironment } from '../../tasker/config.js';
 import { workerEnvironment } from '../../worker/config.js';
-import { repoRoot } from '../helpers/cli.js';
+import { repoRoot, taskerBin } from '../helpers/cli.js';
 import { isKustomizeFile, kindOf, typeCheckManifests } from '../helpers/manifest-types.js';
 import {
   copiesOf,
@@ -19,6 +19,7 @@ import {
   imageOf,
   k8sDir,
   loadManifests,
+  memoryBytes,
   nameOf,
   parseDockerfile,
   podTemplateOf,
@@ -105,6 +106,43 @@ function kubectlAvailable(): boolean {
   } catch {
     return false; // not installed: the kustomize build check says so and is skipped
   }
+}
+
+/**
+ * `kubectl kustomize` of a copy of k8s/ (in a temporary directory, as `k8s/`), its
+ * kustomization.yaml edited and its namespace changed to `elsewhere`, so that nothing passes by
+ * naming `tasker`. `prepare` runs first, given the directory that holds the copy.
+ */
+function buildStack(edit: (text: string) => string, prepare?: (root: string) => void): Doc[] {
+  const root = mkdtempSync(join(tmpdir(), 'tasker-k8s-'));
+  try {
+    const dir = join(root, 'k8s');
+    cpSync(k8sDir, dir, { recursive: true });
+    prepare?.(root);
+    const file = join(dir, 'kustomization.yaml');
+    writeFileSync(file, edit(readFileSync(file, 'utf8')).replace(`namespace: ${namespace}`, 'namespace: elsewhere'));
+    let output: string;
+    try {
+      output = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (error) {
+      throw new Error(`kubectl kustomize failed: ${String((error as { stderr?: unknown }).stderr ?? error)}`, { cause: error });
+    }
+    return parseAllDocuments(output).map((document) => document.toJSON() as Doc);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** Whether the ingress rules of these policies let a pod with labels `from` reach one with labels `to` on `port`. */
+function reaches(policies: readonly Doc[], from: Record<string, string>, to: Record<string, string>, port: number): boolean {
+  return policies.some((doc) => {
+    if (doc.kind !== 'NetworkPolicy') return false;
+    const spec = doc['spec'] as { podSelector: LabelSelector; ingress: { from?: { podSelector?: LabelSelector }[]; ports?: { port: number }[] }[] };
+    if (!selects(spec.podSelector, to)) return false;
+    return spec.ingress.some(
+      (rule) => (rule.ports === undefined || rule.ports.some((allowed) => allowed.port === port)) && (rule.from ?? []).some((peer) => peer.podSelector !== undefined && selects(peer.podSelector, from)),
+    );
+  });
 }
 
 describe('k8s/ manifests', () => {
@@ -266,27 +304,20 @@ describe('k8s/ manifests', () => {
       rabbitmq: { 'app.kubernetes.io/name': rabbitmq.doc.metadata!.name!, 'app.kubernetes.io/component': 'rabbitmq', 'app.kubernetes.io/part-of': 'rabbitmq' },
       other: { app: 'something-else' },
     };
-    const reaches = (from: string, to: string, port: number): boolean =>
-      policies.some(({ doc }) => {
-        const spec = doc['spec'] as { podSelector: LabelSelector; ingress: { from?: { podSelector?: LabelSelector }[]; ports?: { port: number }[] }[] };
-        if (!selects(spec.podSelector, pods[to]!)) return false;
-        return spec.ingress.some(
-          (rule) => (rule.ports === undefined || rule.ports.some((allowed) => allowed.port === port)) && (rule.from ?? []).some((peer) => peer.podSelector !== undefined && selects(peer.podSelector, pods[from]!)),
-        );
-      });
+    const reach = (from: string, to: string, port: number): boolean => reaches(policies.map((policy) => policy.doc), pods[from]!, pods[to]!, port);
     // Every pod of RabbitMQ and Redis is selected by some policy (else it would be open to all).
     for (const target of ['rabbitmq', 'redis']) {
       expect(policies.some(({ doc }) => selects((doc['spec'] as { podSelector: LabelSelector }).podSelector, pods[target]!)), target).toBe(true);
     }
     expect({
-      taskerToRabbitmq: reaches('tasker', 'rabbitmq', 5672),
-      workerToRabbitmq: reaches('worker', 'rabbitmq', 5672),
-      taskerToRedis: reaches('tasker', 'redis', 6379),
-      workerToRedis: reaches('worker', 'redis', 6379),
-      redisToRabbitmq: reaches('redis', 'rabbitmq', 5672),
-      otherToRabbitmq: reaches('other', 'rabbitmq', 5672),
-      otherToRedis: reaches('other', 'redis', 6379),
-      workerToRabbitmqManagement: reaches('worker', 'rabbitmq', 15672),
+      taskerToRabbitmq: reach('tasker', 'rabbitmq', 5672),
+      workerToRabbitmq: reach('worker', 'rabbitmq', 5672),
+      taskerToRedis: reach('tasker', 'redis', 6379),
+      workerToRedis: reach('worker', 'redis', 6379),
+      redisToRabbitmq: reach('redis', 'rabbitmq', 5672),
+      otherToRabbitmq: reach('other', 'rabbitmq', 5672),
+      otherToRedis: reach('other', 'redis', 6379),
+      workerToRabbitmqManagement: reach('worker', 'rabbitmq', 15672),
     }).toEqual({
       taskerToRabbitmq: true,
       workerToRabbitmq: true,
@@ -438,40 +469,30 @@ describe('k8s/ manifests', () => {
       'scaled-object': (text) => text.replace(/^# components:$/m, 'components:').replace(/^# {3}- keda\/scaled-object/m, '  - keda/scaled-object'),
       'scaled-job': (text) => text.replace(/^# components:$/m, 'components:').replace(/^# {3}- keda\/scaled-job/m, '  - keda/scaled-job'),
     };
+    const original = readFileSync(join(k8sDir, 'kustomization.yaml'), 'utf8');
     for (const [variant, edit] of Object.entries(variants)) {
-      const copy = mkdtempSync(join(tmpdir(), 'tasker-k8s-'));
-      try {
-        cpSync(k8sDir, copy, { recursive: true });
-        const file = join(copy, 'kustomization.yaml');
-        const original = readFileSync(file, 'utf8');
-        const edited = edit(original).replace(`namespace: ${namespace}`, 'namespace: elsewhere');
-        expect(edited === original, variant).toBe(false);
-        writeFileSync(file, edited);
-        const output = execFileSync('kubectl', ['kustomize', copy], { encoding: 'utf8' });
-        const docs = parseAllDocuments(output).map((document) => document.toJSON() as Doc);
-        const built: Manifest[] = docs.map((doc, index) => ({ file: `kustomize ${variant}`, index, doc }));
-        for (const { doc } of built) {
-          expect(kindOf(doc), `${variant}: ${doc.kind}`).toBeDefined();
-          kindOf(doc)!.validate(doc);
-          if (doc.kind === 'Namespace') expect(doc.metadata!.name).toBe('elsewhere');
-          else if (doc.kind !== 'PersistentVolume') expect(doc.metadata!.namespace, `${variant}: ${doc.kind}/${doc.metadata!.name}`).toBe('elsewhere');
-        }
-        expect(typeCheckManifests(built)).toEqual([]);
-        const kinds = docs.map((doc) => `${doc.kind}/${doc.metadata!.name}`);
-        expect(kinds.includes('Deployment/tasker-worker'), variant).toBe(variant !== 'scaled-job');
-        expect(kinds.includes('ScaledObject/tasker-worker'), variant).toBe(variant === 'scaled-object');
-        expect(kinds.includes('ScaledJob/tasker-worker'), variant).toBe(variant === 'scaled-job');
-        // With KEDA, applying the stack again must not reset the number of workers KEDA chose.
-        const workers = docs.find((doc) => doc.kind === 'Deployment' && doc.metadata!.name === 'tasker-worker');
-        if (workers !== undefined) expect((workers['spec'] as { replicas?: number }).replicas, variant).toBe(variant === 'base' ? 2 : undefined);
-        for (const doc of docs) {
-          const pod = podTemplateOf(doc);
-          for (const container of pod?.spec.containers ?? []) if (container.name === 'worker') expect(container.image).toBe(`tasker-worker:${version}`);
-          const trigger = (doc['spec'] as { triggers?: { metadata: { host: string } }[] } | undefined)?.triggers?.[0];
-          if (trigger !== undefined) expect(trigger.metadata.host).toBe(`http://${operator.service}.elsewhere.svc:15672/`);
-        }
-      } finally {
-        rmSync(copy, { recursive: true, force: true });
+      expect(edit(original) === original, variant).toBe(variant === 'base');
+      const docs = buildStack(edit);
+      const built: Manifest[] = docs.map((doc, index) => ({ file: `kustomize ${variant}`, index, doc }));
+      for (const { doc } of built) {
+        expect(kindOf(doc), `${variant}: ${doc.kind}`).toBeDefined();
+        kindOf(doc)!.validate(doc);
+        if (doc.kind === 'Namespace') expect(doc.metadata!.name).toBe('elsewhere');
+        else if (doc.kind !== 'PersistentVolume') expect(doc.metadata!.namespace, `${variant}: ${doc.kind}/${doc.metadata!.name}`).toBe('elsewhere');
+      }
+      expect(typeCheckManifests(built)).toEqual([]);
+      const kinds = docs.map((doc) => `${doc.kind}/${doc.metadata!.name}`);
+      expect(kinds.includes('Deployment/tasker-worker'), variant).toBe(variant !== 'scaled-job');
+      expect(kinds.includes('ScaledObject/tasker-worker'), variant).toBe(variant === 'scaled-object');
+      expect(kinds.includes('ScaledJob/tasker-worker'), variant).toBe(variant === 'scaled-job');
+      // With KEDA, applying the stack again must not reset the number of workers KEDA chose.
+      const workers = docs.find((doc) => doc.kind === 'Deployment' && doc.metadata!.name === 'tasker-worker');
+      if (workers !== undefined) expect((workers['spec'] as { replicas?: number }).replicas, variant).toBe(variant === 'base' ? 2 : undefined);
+      for (const doc of docs) {
+        const pod = podTemplateOf(doc);
+        for (const container of pod?.spec.containers ?? []) if (container.name === 'worker') expect(container.image).toBe(`tasker-worker:${version}`);
+        const trigger = (doc['spec'] as { triggers?: { metadata: { host: string } }[] } | undefined)?.triggers?.[0];
+        if (trigger !== undefined) expect(trigger.metadata.host).toBe(`http://${operator.service}.elsewhere.svc:15672/`);
       }
     }
   });
@@ -611,7 +632,13 @@ describe('docs/kubernetes.md', () => {
   it('names files that exist', () => {
     const paths = new Set([...guide.matchAll(/\b((?:k8s|examples|docs)\/[\w./-]*[\w/])|\b([\w-]+\.Dockerfile)\b/g)].map((match) => match[1] ?? match[2]!));
     expect(paths.size).toBeGreaterThan(5);
-    for (const path of paths) expect(existsSync(join(repoRoot, path)), path).toBe(true);
+    // What the guide's own commands create (`cp -r k8s/pools/highmem k8s/pools/gpu`) exists only then.
+    const created = commands.flatMap((line) => /^cp -r \S+ (\S+)$/.exec(line)?.[1] ?? []);
+    expect(created.length).toBeGreaterThan(0);
+    for (const path of paths) {
+      if (created.some((made) => path === made || path.startsWith(`${made}/`))) continue;
+      expect(existsSync(join(repoRoot, path)), path).toBe(true);
+    }
   });
 
   it("uses the stack's namespace in every kubectl command", () => {
@@ -672,5 +699,309 @@ describe('docs/kubernetes.md', () => {
   it('shows tasker status and tasker purge run inside the cluster', () => {
     expect(commands.some((line) => /kubectl -n \S+ exec \S+ -- tasker status/.test(line))).toBe(true);
     expect(commands.some((line) => /kubectl -n \S+ exec \S+ -- tasker purge/.test(line))).toBe(true);
+  });
+});
+
+// -- Worker pools (issue 17) ----------------------------------------------------------------------
+
+/** A pool's work queue, as the programs name it: NS.pool.POOL.commands; the default pool keeps NS.commands. */
+function poolQueue(taskerNamespace: string, pool: string): string {
+  return pool === 'default' ? names(taskerNamespace).workQueue : `${taskerNamespace}.pool.${pool}.commands`;
+}
+
+/** Pool names: DNS labels of at most 32 characters (the tasker refuses others, exit 2). */
+const poolNamePattern = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
+
+interface CodeBlock {
+  lang: string;
+  text: string;
+}
+
+/** The fenced code blocks of a piece of markdown, in order. */
+function codeBlocks(markdown: string): CodeBlock[] {
+  return [...markdown.matchAll(/^[ \t]*```(\w*)[ \t]*\n([\s\S]*?)^[ \t]*```[ \t]*$/gm)].map((match) => ({ lang: match[1]!, text: match[2]! }));
+}
+
+/** A section of the guide, from its heading to the next heading of its level or above (code blocks' `#` lines are not headings). */
+function guideSection(heading: string): string {
+  const lines = readFileSync(join(repoRoot, 'docs', 'kubernetes.md'), 'utf8').split('\n');
+  const start = lines.indexOf(heading);
+  if (start < 0) throw new Error(`docs/kubernetes.md has no heading "${heading}"`);
+  const level = heading.indexOf(' ');
+  const next = new RegExp(`^#{1,${level}} `);
+  let fenced = false;
+  let end = lines.length;
+  for (let i = start + 1; i < lines.length; i++) {
+    if (/^\s*```/.test(lines[i]!)) fenced = !fenced;
+    else if (!fenced && next.test(lines[i]!)) {
+      end = i;
+      break;
+    }
+  }
+  return lines.slice(start + 1, end).join('\n');
+}
+
+/** The `components:` lists of a text's yaml blocks: what the guide says k8s/kustomization.yaml's should be. */
+function componentLists(markdown: string): string[][] {
+  return codeBlocks(markdown)
+    .filter((block) => block.lang === 'yaml')
+    .map((block) => parse(block.text) as unknown)
+    .flatMap((value) => (typeof value === 'object' && value !== null && Array.isArray((value as { components?: unknown }).components) ? [(value as { components: string[] }).components] : []));
+}
+
+/** The entries kustomization.yaml offers commented out under `# components:`, in order. */
+function offeredComponents(text: string): string[] {
+  return [...text.matchAll(/^# {3}- (\S+)/gm)].map((match) => match[1]!);
+}
+
+/** kustomization.yaml with its commented `components:` block replaced by this list. */
+function withComponents(text: string, components: readonly string[]): string {
+  const block = /^# components:\n(?:# {3}- .*\n)+/m;
+  if (!block.test(text)) throw new Error('k8s/kustomization.yaml has no commented components: block');
+  return text.replace(block, `components:\n${components.map((entry) => `  - ${entry}\n`).join('')}`);
+}
+
+function docNamed(docs: readonly Doc[], kind: string, name: string): Doc | undefined {
+  return docs.find((doc) => doc.kind === kind && doc.metadata?.name === name);
+}
+
+interface Trigger {
+  type: string;
+  metadata: Record<string, string>;
+  authenticationRef: { name: string };
+}
+
+describe('worker pools: k8s/pools/ and the guide\'s "Worker pools"', () => {
+  const pool = 'highmem';
+  const poolDir = `k8s/pools/${pool}`;
+  const section = guideSection('### Worker pools');
+  const ownPool = guideSection('#### Your own pool');
+  const enabling = section.slice(0, section.indexOf('#### Your own pool'));
+  const [enableComponents] = componentLists(enabling);
+  const [ownComponents] = componentLists(ownPool);
+  const component = manifests.find((manifest) => manifest.file === `${poolDir}/kustomization.yaml`)!.doc as Doc & { images: { name: string; newName?: string; newTag?: string }[] };
+  const poolDeployment = findDoc(manifests, 'Deployment', `tasker-worker-${pool}`);
+  const workerPod = podTemplateOf(workerDeployment.doc)!;
+  const workerContainer = workerPod.spec.containers[0]!;
+  const taskerNamespace = envValue(workerContainer, 'TASKER_NAMESPACE') ?? names().namespace;
+  const rabbitmqPod = { 'app.kubernetes.io/name': operator.service, 'app.kubernetes.io/component': 'rabbitmq', 'app.kubernetes.io/part-of': 'rabbitmq' };
+
+  it('kustomization.yaml offers the example pool commented out, above the KEDA lines; the guide uncomments it with one of them', () => {
+    expect(readdirSync(join(k8sDir, 'pools'))).toEqual([pool]);
+    expect(poolDeployment.file).toBe(`${poolDir}/deployment.yml`);
+    const offered = offeredComponents(readFileSync(join(k8sDir, 'kustomization.yaml'), 'utf8'));
+    expect(offered).toContain(`pools/${pool}`);
+    const lastPool = (entries: readonly string[]): number => entries.findLastIndex((entry) => entry.startsWith('pools/'));
+    const firstKeda = (entries: readonly string[]): number => entries.findIndex((entry) => entry.startsWith('keda/'));
+    expect(lastPool(offered)).toBeLessThan(firstKeda(offered));
+    // The guide's list: lines the file offers, in the file's order, the pool and one KEDA line.
+    expect(enableComponents).toBeDefined();
+    expect(offered.filter((entry) => enableComponents!.includes(entry))).toEqual(enableComponents);
+    expect(enableComponents).toContain(`pools/${pool}`);
+    expect(enableComponents!.filter((entry) => entry.startsWith('keda/'))).toHaveLength(1);
+    expect(lastPool(enableComponents!)).toBeLessThan(firstKeda(enableComponents!));
+  });
+
+  it("the guide's --pool lines are k8s/tasker.yml's, commented; uncommented, they send a phase the demo runs on the workers to the pool", () => {
+    const block = codeBlocks(enabling).find((candidate) => candidate.lang === 'yaml' && candidate.text.includes('--pool'))!;
+    const lines = block.text.split('\n').filter((line) => line.trim() !== '');
+    let text = readFileSync(join(k8sDir, 'tasker.yml'), 'utf8');
+    for (const line of lines) {
+      const commented = line.replace(/^(\s*)- /, '$1# - ');
+      expect(text, `k8s/tasker.yml has no line "${commented}"`).toContain(`\n${commented}\n`);
+      text = text.replace(`\n${commented}\n`, `\n${line}\n`);
+    }
+    const job = parseAllDocuments(text).map((document) => document.toJSON() as Doc).find((doc) => doc.kind === 'Job')!;
+    const args = podTemplateOf(job)!.spec.containers[0]!.args!;
+    const at = args.indexOf('--pool');
+    expect(at).toBeGreaterThan(0);
+    const [phase, named] = args[at + 1]!.split('=');
+    expect(named).toBe(pool);
+    expect(pool).toMatch(poolNamePattern);
+    expect(enabling).toContain(`# phase: ${phase} (pool: ${pool})`);
+    // The phase is one of the demo's, and runs on the workers (a tasker phase has no pool).
+    const jobsFile = repoPathOf(dockerfiles.tasker, args.at(-1)!)!;
+    const split = args[args.indexOf('--split') + 1]!;
+    const plan = JSON.parse(execFileSync(process.execPath, [taskerBin, 'plan', '--json', '--split', split, jobsFile], { encoding: 'utf8' })) as { phases: { name: string; runsOn: string }[] };
+    expect(plan.phases.find((candidate) => candidate.name === phase)?.runsOn).toBe('workers');
+  });
+
+  it("the guide's names are the manifests': the pool's queue, its image, and the pools a worker may serve", () => {
+    const queue = poolQueue(taskerNamespace, pool);
+    const scaledObject = findDoc(manifests, 'ScaledObject', `tasker-worker-${pool}`);
+    expect(scaledObject.file).toBe(`${poolDir}/scaled-object.yml`);
+    expect((scaledObject.doc['spec'] as { triggers: Trigger[] }).triggers[0]!.metadata['queueName']).toBe(queue);
+    // list_queues, as the guide shows it, has the pool's queue beside the default one.
+    const listing = codeBlocks(section).find((block) => block.text.startsWith('name '))!.text;
+    expect(listing.split('\n').map((line) => line.split(/\s+/)[0])).toEqual(expect.arrayContaining([names(taskerNamespace).workQueue, queue]));
+    // The pool's image: built as the guide says, named in the component.
+    const image = component.images.find((entry) => entry.name === `tasker-worker-${pool}`)!;
+    expect(image.newTag).toBe(version);
+    const build = /image build -t (\S+) -f (\S+) \./.exec(section)!;
+    expect(build[1]).toBe(`${image.newName}:${image.newTag}`);
+    expect(join(repoRoot, build[2]!)).toBe(dockerfiles.worker.path);
+    // The troubleshooting's worker of two pools names pools that exist.
+    const served = [...guideSection('## 8. Troubleshooting').matchAll(/WORKER_POOL=([a-z0-9,-]+)/g)].flatMap((match) => match[1]!.split(','));
+    expect(served).toEqual(expect.arrayContaining(['default', pool]));
+    for (const name of served) expect(name === 'default' || existsSync(join(k8sDir, 'pools', name)), name).toBe(true);
+  });
+
+  it.skipIf(!kubectlAvailable())("with the guide's components, the pool's Deployment has its own image, memory and WORKER_POOL, and worker.yml's pod otherwise", () => {
+    const docs = buildStack((text) => withComponents(text, enableComponents!));
+    for (const doc of docs) kindOf(doc)!.validate(doc);
+    expect(typeCheckManifests(docs.map((doc, index) => ({ file: 'kustomize pool', index, doc })))).toEqual([]);
+    const deployment = docNamed(docs, 'Deployment', `tasker-worker-${pool}`)!;
+    expect(deployment.metadata!.namespace).toBe('elsewhere');
+    // KEDA owns the number of workers.
+    expect((deployment['spec'] as { replicas?: number }).replicas).toBeUndefined();
+    const pod = structuredClone(podTemplateOf(deployment)!);
+    expect(selects((deployment['spec'] as { selector: LabelSelector }).selector, pod.metadata!.labels!)).toBe(true);
+    expect(selects((workerDeployment.doc['spec'] as { selector: LabelSelector }).selector, pod.metadata!.labels!)).toBe(false);
+    const container = pod.spec.containers[0]!;
+    expect(container.image).toBe(`tasker-worker-${pool}:${version}`);
+    expect(envValue(container, 'WORKER_POOL')).toBe(pool);
+    const memory = (resources: Container['resources'], which: 'requests' | 'limits'): number => memoryBytes(resources![which]!['memory']!);
+    expect(memory(container.resources, 'requests')).toBeGreaterThan(memory(workerContainer.resources, 'requests'));
+    expect(memory(container.resources, 'limits')).toBeGreaterThan(memory(workerContainer.resources, 'limits'));
+    expect(memory(container.resources, 'limits')).toBeGreaterThanOrEqual(memory(container.resources, 'requests'));
+    // All else is worker.yml's pod: environment, probes, volumes, security, grace period, annotations.
+    const base = structuredClone(workerPod);
+    for (const item of [container, base.spec.containers[0]!]) {
+      delete item.image;
+      delete item.resources;
+    }
+    container.env = container.env!.filter((variable) => variable.name !== 'WORKER_POOL');
+    delete pod.spec['nodeSelector'];
+    delete pod.spec['tolerations'];
+    expect(pod.spec).toEqual(base.spec);
+    expect(pod.metadata!.annotations).toEqual(base.metadata!.annotations);
+    expect(pod.metadata!.labels).toEqual({ ...base.metadata!.labels, 'app.kubernetes.io/name': `tasker-worker-${pool}` });
+  });
+
+  it.skipIf(!kubectlAvailable())("its ScaledObject scales that Deployment on the pool's queue, waiting + running, RabbitMQ in the stack's namespace; with either KEDA line", () => {
+    for (const keda of ['keda/scaled-object', 'keda/scaled-job']) {
+      const docs = buildStack((text) => withComponents(text, enableComponents!.map((entry) => (entry.startsWith('keda/') ? keda : entry))));
+      for (const doc of docs) if (doc.kind !== 'Namespace' && doc.kind !== 'PersistentVolume') expect(doc.metadata!.namespace, `${keda}: ${doc.kind}/${doc.metadata!.name}`).toBe('elsewhere');
+      const deployment = docNamed(docs, 'Deployment', `tasker-worker-${pool}`)!;
+      const container = podTemplateOf(deployment)!.spec.containers[0]!;
+      const scaledObject = docNamed(docs, 'ScaledObject', `tasker-worker-${pool}`)!;
+      const spec = scaledObject['spec'] as { scaleTargetRef: { name: string }; minReplicaCount: number; triggers: Trigger[] };
+      expect(spec.scaleTargetRef.name, keda).toBe(deployment.metadata!.name);
+      expect(spec.minReplicaCount, keda).toBe(0);
+      expect(spec.triggers, keda).toHaveLength(1);
+      const trigger = spec.triggers[0]!;
+      expect(trigger.type).toBe('rabbitmq');
+      // Only the management API (http) counts unacknowledged (running) messages.
+      expect(trigger.metadata['protocol']).toBe('http');
+      expect(trigger.metadata['excludeUnacknowledged']).toBeUndefined();
+      expect(trigger.metadata['mode']).toBe('QueueLength');
+      expect(trigger.metadata['queueName']).toBe(poolQueue(envValue(container, 'TASKER_NAMESPACE') ?? taskerNamespace, envValue(container, 'WORKER_POOL')!));
+      expect(trigger.metadata['value']).toBe(envValue(container, 'WORKER_CONCURRENCY'));
+      expect(trigger.metadata['host'], keda).toBe(`http://${operator.service}.elsewhere.svc:15672/`);
+      expect(docNamed(docs, 'TriggerAuthentication', trigger.authenticationRef.name), keda).toBeDefined();
+      // The default pool's workers as that KEDA line makes them, beside the pool's.
+      expect(docNamed(docs, 'Deployment', 'tasker-worker') !== undefined, keda).toBe(keda === 'keda/scaled-object');
+      expect(docNamed(docs, keda === 'keda/scaled-object' ? 'ScaledObject' : 'ScaledJob', 'tasker-worker'), keda).toBeDefined();
+    }
+  });
+
+  it.skipIf(!kubectlAvailable())("the network policies let the pool's workers reach RabbitMQ and Redis, as they do the default workers", () => {
+    const docs = buildStack((text) => withComponents(text, enableComponents!));
+    const labels = podTemplateOf(docNamed(docs, 'Deployment', `tasker-worker-${pool}`)!)!.metadata!.labels!;
+    const redis = podTemplateOf(docNamed(docs, 'Deployment', 'tasker-redis')!)!.metadata!.labels!;
+    expect({
+      rabbitmq: reaches(docs, labels, rabbitmqPod, 5672),
+      redis: reaches(docs, labels, redis, 6379),
+      management: reaches(docs, labels, rabbitmqPod, 15672),
+    }).toEqual({ rabbitmq: true, redis: true, management: false });
+  });
+
+  it.skipIf(!kubectlAvailable())('the stack as shipped (the pool commented out) has no object of k8s/pools/', () => {
+    const docs = buildStack((text) => text);
+    const poolObjects = manifests.filter((manifest) => manifest.file.startsWith('k8s/pools/') && !isKustomizeFile(manifest.doc)).map((manifest) => `${manifest.doc.kind}/${nameOf(manifest.doc)}`);
+    expect(poolObjects.sort()).toEqual([`Deployment/tasker-worker-${pool}`, `ScaledObject/tasker-worker-${pool}`]);
+    const built = docs.map((doc) => `${doc.kind}/${nameOf(doc)}`);
+    for (const object of poolObjects) expect(built).not.toContain(object);
+    expect(JSON.stringify(docs)).not.toContain('.pool.');
+  });
+
+  it.skipIf(!kubectlAvailable())("the commented nodeSelector and tolerations, uncommented, put the pool's pods on its nodes", () => {
+    const docs = buildStack(
+      (text) => withComponents(text, enableComponents!),
+      (root) => {
+        const file = join(root, poolDir, 'kustomization.yaml');
+        const lines = readFileSync(file, 'utf8').split('\n');
+        // A commented field: `# nodeSelector:` and the more indented commented lines under it.
+        for (let i = 0; i < lines.length; i++) {
+          const field = /^(\s*)# (nodeSelector|tolerations):$/.exec(lines[i]!);
+          if (field === null) continue;
+          const indent = field[1]!;
+          lines[i] = `${indent}${field[2]}:`;
+          for (let j = i + 1; j < lines.length && lines[j]!.startsWith(`${indent}#   `); j++) lines[j] = indent + lines[j]!.slice(indent.length + 2);
+        }
+        writeFileSync(file, lines.join('\n'));
+      },
+    );
+    const deployment = docNamed(docs, 'Deployment', `tasker-worker-${pool}`)!;
+    kindOf(deployment)!.validate(deployment);
+    expect(typeCheckManifests([{ file: 'kustomize pool', index: 0, doc: deployment }])).toEqual([]);
+    const spec = podTemplateOf(deployment)!.spec as { nodeSelector?: Record<string, string>; tolerations?: { key: string; effect: string }[] };
+    expect(Object.keys(spec.nodeSelector ?? {})).toHaveLength(1);
+    expect(spec.tolerations?.map((toleration) => toleration.effect)).toEqual(['NoSchedule']);
+    // Nothing else of the default workers changes.
+    expect(podTemplateOf(docNamed(docs, 'Deployment', 'tasker-worker')!)!.spec['nodeSelector']).toBeUndefined();
+  });
+
+  it.skipIf(!kubectlAvailable())('the steps of "Your own pool", followed on a copy of k8s/, give a second pool beside the first', () => {
+    const steps = codeBlocks(ownPool).filter((block) => block.lang === 'bash').flatMap((block) => block.text.split('\n').filter((line) => line.trim() !== ''));
+    // Only copying and renaming inside k8s/pools/ is run here.
+    for (const step of steps) expect(step).toMatch(/^(cp -r k8s\/pools\/[a-z0-9-]+ k8s\/pools\/[a-z0-9-]+|grep -rl [a-z0-9-]+ k8s\/pools\/[a-z0-9-]+ \| xargs sed -i 's\/[a-z0-9-]+\/[a-z0-9-]+\/g')$/);
+    const copied = /^cp -r k8s\/pools\/(\S+) k8s\/pools\/(\S+)$/.exec(steps[0]!)!;
+    expect(copied[1]).toBe(pool);
+    const mine = copied[2]!;
+    expect(mine).toMatch(poolNamePattern);
+    expect(ownComponents).toEqual(expect.arrayContaining([`pools/${pool}`, `pools/${mine}`]));
+    const docs = buildStack(
+      (text) => withComponents(text, ownComponents!),
+      (root) => {
+        for (const step of steps) execFileSync('bash', ['-c', step], { cwd: root, stdio: 'ignore' });
+      },
+    );
+    const deployment = docNamed(docs, 'Deployment', `tasker-worker-${mine}`)!;
+    const container = podTemplateOf(deployment)!.spec.containers[0]!;
+    expect(envValue(container, 'WORKER_POOL')).toBe(mine);
+    expect(container.image).toBe(`tasker-worker-${mine}:${version}`);
+    const scaledObject = docNamed(docs, 'ScaledObject', `tasker-worker-${mine}`)!;
+    const spec = scaledObject['spec'] as { scaleTargetRef: { name: string }; triggers: Trigger[] };
+    expect(spec.scaleTargetRef.name).toBe(deployment.metadata!.name);
+    expect(spec.triggers[0]!.metadata['queueName']).toBe(poolQueue(taskerNamespace, mine));
+    expect(spec.triggers[0]!.metadata['host']).toBe(`http://${operator.service}.elsewhere.svc:15672/`);
+    expect(JSON.stringify([deployment, scaledObject])).not.toContain(pool);
+    // The example pool is still there, unchanged.
+    expect(envValue(podTemplateOf(docNamed(docs, 'Deployment', `tasker-worker-${pool}`)!)!.spec.containers[0]!, 'WORKER_POOL')).toBe(pool);
+    // The guide names what the steps made.
+    for (const name of [`tasker-worker-${mine}`, `WORKER_POOL=${mine}`, `queueName: ${poolQueue(taskerNamespace, mine)}`, `# phase: simulate (pool: ${mine})`]) expect(ownPool, name).toContain(name);
+  });
+
+  it.skipIf(!kubectlAvailable())("a pool's line below keda/scaled-job fails the build, with the error the troubleshooting names", () => {
+    const troubleshooting = guideSection('## 8. Troubleshooting');
+    const quoted = /`kubectl apply -k k8s\/` fails with `([^`]+)`/.exec(troubleshooting)![1]!;
+    expect(() => buildStack((text) => withComponents(text, ['keda/scaled-object', `pools/${pool}`]))).not.toThrow();
+    let message = '';
+    try {
+      buildStack((text) => withComponents(text, ['keda/scaled-job', `pools/${pool}`]));
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).not.toBe('');
+    for (const part of quoted.split(' ... ')) expect(message).toContain(part);
+  });
+
+  it.skipIf(!('WORKER_POOL' in workerEnvironment))("the pool's worker reads every variable its pod sets (WORKER_POOL: once the worker has it, issue 17)", () => {
+    const docs = buildStack((text) => withComponents(text, enableComponents!));
+    const container = podTemplateOf(docNamed(docs, 'Deployment', `tasker-worker-${pool}`)!)!.spec.containers[0]!;
+    const referenced = new Set((container.env ?? []).flatMap((variable) => referencesIn(variable.value ?? '')));
+    const unread = (container.env ?? []).map((variable) => variable.name).filter((name) => !tables.worker.includes(name) && !referenced.has(name));
+    expect(unread).toEqual([]);
   });
 });

@@ -89,6 +89,7 @@ export interface Container {
   livenessProbe?: { httpGet?: { path: string; port: string | number } };
   securityContext?: Record<string, unknown>;
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
 }
 
 export interface PodTemplate {
@@ -103,13 +104,18 @@ export interface PodTemplate {
   } & Record<string, unknown>;
 }
 
-/** The pod template of a workload (Deployment, Job, KEDA ScaledJob), or undefined. */
+/**
+ * The pod template of a workload (Deployment, Job, KEDA ScaledJob), or undefined. Undefined too for
+ * a template without a pod spec: a worker pool's Deployment (k8s/pools/NAME/deployment.yml), whose
+ * pod kustomize copies from worker.yml; the tests check its pod in the rendered stack.
+ */
 export function podTemplateOf(doc: Doc): PodTemplate | undefined {
   const spec = doc['spec'] as Record<string, unknown> | undefined;
   if (spec === undefined) return undefined;
-  if (doc.kind === 'ScaledJob') return (spec['jobTargetRef'] as { template?: PodTemplate } | undefined)?.template;
-  if (doc.kind === 'Deployment' || doc.kind === 'Job' || doc.kind === 'StatefulSet' || doc.kind === 'DaemonSet') return spec['template'] as PodTemplate;
-  return undefined;
+  let template: PodTemplate | undefined;
+  if (doc.kind === 'ScaledJob') template = (spec['jobTargetRef'] as { template?: PodTemplate } | undefined)?.template;
+  else if (doc.kind === 'Deployment' || doc.kind === 'Job' || doc.kind === 'StatefulSet' || doc.kind === 'DaemonSet') template = spec['template'] as PodTemplate;
+  return template?.spec === undefined ? undefined : template;
 }
 
 /**
@@ -162,6 +168,14 @@ export function containerEnv(container: Container, sources: EnvSources): Map<str
     throw new Error(`${container.name}: ${variable.name} has no value the test knows how to give`);
   }
   return env;
+}
+
+/** A memory quantity (`512Mi`, `8Gi`, `1G`, `1000`) in bytes. */
+export function memoryBytes(quantity: string): number {
+  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(quantity);
+  if (match === null) throw new Error(`not a memory quantity: ${quantity}`);
+  const factors: Record<string, number> = { '': 1, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  return Number(match[1]) * factors[match[2] ?? '']!;
 }
 
 // -- Label selectors ----------------------------------------------------------------------------
