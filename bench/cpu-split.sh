@@ -6,6 +6,11 @@
 #   bash bench/cpu-split.sh [N]                       # default 2000
 #   BENCH_TASKER_REPO=/other/checkout bash bench/cpu-split.sh
 #   BENCH_BUNDLE_SIZE=1 bash bench/cpu-split.sh       # without bundles
+#
+# Then the same commands in the local mode (`tasker run -j 4`: the tasker, its runners and the
+# commands) and the ratio of the two totals. While every CPU is busy, distributed commands/s can
+# be at most (local CPU per command / distributed CPU per command) of local commands/s: the
+# distributed mode runs the same runners and commands, plus a worker, a broker and Redis.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 code=${BENCH_TASKER_REPO:-$repo}
@@ -42,3 +47,18 @@ printf '  %-34s %s\n' "runners and commands (bash, true)" "$(per $((runners1 - r
 printf '  %-34s %s\n' "RabbitMQ (whole broker)" "$(per $((b1 - b0)))"
 printf '  %-34s %s\n' "Redis" "$(per $((r1 - r0)))"
 printf '  %-34s %s\n' "total" "$(per $((tasker_ticks + w1 - w0 + runners1 - runners0 + b1 - b0 + r1 - r0)))"
+# The local tasker's runners are not waited for (they go when it exits), so its own rusage lacks
+# them: the tasker and its runners (with their commands) are sampled from /proc until it ends.
+AMQP_URL='' "$code/bin/tasker.js" run -j 4 --workdir "$tmp/local" --run-id cpu "$tmp/jobs" >/dev/null 2>"$tmp/l.err" &
+launcher=$!
+local_ticks=0
+while kill -0 "$launcher" 2>/dev/null; do
+  node_pid=$(pgrep -P "$launcher" -x node || echo "$launcher")
+  seen=$(( $(cpu "$node_pid") + $(for c in $(pgrep -P "$node_pid"); do cpu "$c"; done | awk '{ s += $1 } END { print s + 0 }') ))
+  ((seen > local_ticks)) && local_ticks=$seen
+  sleep 0.05
+done
+wait "$launcher" || { cat "$tmp/l.err"; exit 1; }
+distributed_ticks=$((tasker_ticks + w1 - w0 + runners1 - runners0 + b1 - b0 + r1 - r0))
+printf '  %-34s %s\n' "local -j 4 (tasker, runners, true)" "$(per "$local_ticks")"
+printf '  %-34s %s\n' "local / distributed (CPU bound)" "$(awk -v l="$local_ticks" -v d="$distributed_ticks" 'BEGIN { printf "%.2fx", l / d }')"
