@@ -537,7 +537,7 @@ describe('Dockerfiles', () => {
     const entrypoint = execForm(imageOf(dockerfile), 'ENTRYPOINT')!;
     const script = repoPathOf(dockerfile, entrypoint[2]!);
     expect(script && relative(repoRoot, script)).toBe(`bin/${program}.js`);
-    const imported = /^import '([^']+)';$/m.exec(readFileSync(script!, 'utf8'))![1]!;
+    const imported = /^(?:await )?import\(?'([^']+)'\)?;$/m.exec(readFileSync(script!, 'utf8'))![1]!;
     const target = join(dirname(script!), imported);
     expect(relative(repoRoot, target)).toBe(`dist/${program}/main.js`);
     expect(existsSync(target), `${relative(repoRoot, target)} is missing: run npm run build first`).toBe(true);
