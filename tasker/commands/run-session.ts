@@ -67,6 +67,7 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
     resuming ? 'resuming run' : 'run started',
   );
   if (remote === undefined) logIgnoredPools(plan, deps.logger);
+  else deps.metrics?.trackPools(() => remote.poolDepths());
 
   // 3. Run the phases.
   const { outcome, progress } = await executePhases({ config, plan, run, prior, remote, perCommand }, deps);

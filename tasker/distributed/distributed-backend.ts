@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { createAmqpSession, type AmqpSession } from '../../shared/broker/amqp-session.js';
-import { declareRunQueue, declareTopology } from '../../shared/broker/amqp-topology.js';
+import { declareRunQueue, declareTopology, queueDepth } from '../../shared/broker/amqp-topology.js';
+import type { PoolDepth } from '../../shared/observe/metrics-server.js';
 import { InputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { Names } from '../../shared/config/names.js';
@@ -41,6 +42,8 @@ export interface RunningBackend {
   heartbeat(progress: Progress): Promise<void>;
   /** What the tasker warns of now (no worker consumes the running phase's pool), for the progress line. */
   warning(): string | undefined;
+  /** The queues of the run's pools, as the broker reports them now (metrics). */
+  poolDepths(): Promise<PoolDepth[]>;
   /** Records the final counts (what `tasker status` shows of a finished run) and the end. */
   finish(status: string, runOver: boolean, progress: Progress): Promise<void>;
 }
@@ -68,6 +71,16 @@ async function connectSession(options: BackendOptions, runForSetup: () => RunSet
       if (run !== undefined) await declareRunQueue(channel, names, run.runId);
     },
   });
+}
+
+async function readPoolDepths(session: AmqpSession, names: Names, pools: readonly string[]): Promise<PoolDepth[]> {
+  const depths: PoolDepth[] = [];
+  for (const pool of pools) {
+    const queue = names.poolQueue(pool);
+    const depth = await session.withChannel((channel) => queueDepth(channel, queue));
+    depths.push({ pool, queue, ready: depth?.ready, consumers: depth?.consumers });
+  }
+  return depths;
 }
 
 export async function connectBackend(options: BackendOptions): Promise<Backend> {
@@ -111,6 +124,7 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
         dispatchFor: (phase) => run.dispatchFor(phase),
         heartbeat: (progress) => recorder.heartbeat(progress, run.warning()),
         warning: () => run.warning(),
+        poolDepths: () => readPoolDepths(session, names, pools),
         async finish(status, runOver, progress) {
           await run.close(runOver);
           await recorder.finish(status, runOver, progress);
