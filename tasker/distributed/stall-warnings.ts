@@ -44,15 +44,20 @@ function noConsumerText(pool: string, queue: string, waiting: number): string {
   return `no worker of pool ${pool} is consuming ${queue}: ${waiting} commands are waiting. Start workers (${start}; in Kubernetes, scale the pool's Deployment)`;
 }
 
+/** The pool has a consumer again (or its commands all finished, so one consumed them): said once. */
+function clearWarning(state: StallState, current: { pool: string; queue: string } | undefined, logger: Logger): void {
+  if (state.warning !== undefined && current !== undefined) logger.info({ pool: current.pool, queue: current.queue }, `a worker of pool ${current.pool} is consuming ${current.queue} again`);
+  state.noConsumerSince = undefined;
+  state.warning = undefined;
+}
+
 async function checkConsumers(options: StallWarningOptions, state: StallState, now: number): Promise<void> {
   const { logger } = options;
   const current = options.currentPool();
   const depth = current === undefined ? undefined : await options.session.withChannel((channel) => queueDepth(channel, current.queue));
   // The broker's consumer count, not the heartbeats: a SIGKILLed worker's heartbeat lives on for 15 s.
   if (current === undefined || depth === undefined || depth.consumers > 0) {
-    if (state.warning !== undefined && current !== undefined) logger.info({ pool: current.pool, queue: current.queue }, `a worker of pool ${current.pool} is consuming ${current.queue} again`);
-    state.noConsumerSince = undefined;
-    state.warning = undefined;
+    clearWarning(state, current, logger);
     return;
   }
   state.noConsumerSince ??= now;
@@ -79,8 +84,7 @@ export function startStallWarnings(options: StallWarningOptions): StallWarnings 
   let checking = false;
   const timer = setInterval(() => {
     if (options.inFlight() === 0) {
-      state.noConsumerSince = undefined;
-      state.warning = undefined;
+      clearWarning(state, options.currentPool(), options.logger);
       return;
     }
     if (checking) return;
