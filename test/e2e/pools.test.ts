@@ -3,7 +3,9 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { readResults, repoRoot, type ResultLine } from '../helpers/cli.js';
-import { queueCounts, readyWorker, spawnTasker, useTestNamespace, waitFor, watchOutput, type Proc } from '../helpers/distributed.js';
+import { declareRunQueue } from '../../shared/broker/amqp-topology.js';
+import { names } from '../../shared/config/names.js';
+import { queueCounts, readyWorker, spawnTasker, useTestNamespace, waitFor, watchOutput, withChannel, type Proc } from '../helpers/distributed.js';
 
 /**
  * Worker pools end to end: the built tasker and workers started with --pool, against the real
@@ -106,6 +108,22 @@ describe('worker pools', () => {
     expect(status.stdout).toMatch(new RegExp(`concurrency 2, pools default,highmem`));
     // 1 consumer, or 2 while its lookahead holds a message ahead (README, Performance notes).
     expect(status.stdout).toMatch(/highmem +\S+pool\.highmem\.commands: 0 waiting, [12] consumers; 1 worker/);
+  });
+
+  it("routes a pool's commands through the exchange to its queue, and its dead letters to the dead queue and the run's queue", async () => {
+    await workers(1, ['gpu']);
+    ctx.runIds.push('dl');
+    const ns = names(ctx.ns);
+    await withChannel(services.amqpUrl, async (channel) => {
+      await declareRunQueue(channel, ns, 'dl');
+      // Valid JSON, not a valid command: the gpu worker dead-letters it, never runs it.
+      channel.publish(ns.exchange, ns.poolRoutingKey('gpu', 'dl'), Buffer.from(JSON.stringify({ v: 1, kind: 'command', runId: 'dl' })), { persistent: true });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    });
+    await waitFor('the dead letter in the dead queue', async () => (await queueCounts(services.amqpUrl, ns.deadQueue))?.messageCount === 1);
+    await waitFor("the dead letter in the run's queue", async () => (await queueCounts(services.amqpUrl, ns.runQueue('dl')))?.messageCount === 1);
+    // The default pool's queue never saw it.
+    expect((await queueCounts(services.amqpUrl, ns.workQueue))?.messageCount ?? 0).toBe(0);
   });
 
   it('runs the makita example with its simulations on a pool of their own (--split makita --pool simulate=sims)', async () => {
