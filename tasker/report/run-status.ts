@@ -62,7 +62,7 @@ function runLines(run: RunMeta, running: number, now: number, invocation: string
   const when = ago === undefined ? 'no heartbeat recorded' : run.state === 'running' ? `last heartbeat ${formatDuration(ago)} ago` : `ended ${formatDuration(ago)} ago`;
   const lines = [
     `Run ${run.runId}: ${state}${status}; started ${run.startedAt}; tasker ${run.host}, ${when}`,
-    `  phase ${run.phaseIndex}/${run.phaseCount} ${run.phase || '-'}${run.pool ? ` (pool ${run.pool})` : ''}: ${run.done}/${run.total} done, ${run.failed} failed, ${running} running`,
+    `  phase ${run.phaseIndex}/${run.phaseCount} ${run.phase || '-'}${run.pool && run.pool !== 'default' ? ` (pool ${run.pool})` : ''}: ${run.done}/${run.total} done, ${run.failed} failed, ${running} running`,
   ];
   if (run.state === 'running' && run.warning) lines.push(`  warning: ${run.warning}`);
   if (run.state === 'interrupted') {
