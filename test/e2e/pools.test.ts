@@ -5,7 +5,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { readResults, repoRoot, type ResultLine } from '../helpers/cli.js';
 import { declareRunQueue } from '../../shared/broker/amqp-topology.js';
 import { names } from '../../shared/config/names.js';
-import { queueCounts, readyWorker, spawnTasker, useTestNamespace, waitFor, watchOutput, withChannel, type Proc } from '../helpers/distributed.js';
+import { freePort, queueCounts, readyWorker, spawnTasker, useTestNamespace, waitFor, watchOutput, withChannel, type Proc } from '../helpers/distributed.js';
 
 /**
  * Worker pools end to end: the built tasker and workers started with --pool, against the real
@@ -76,7 +76,8 @@ describe('worker pools', () => {
     await workers(1, undefined);
     // The gpu commands last long enough for the tasker to see the new worker consume before they end.
     const lines = ['# phase: warmup', 'bash ev.sh 0', '# phase: render (pool: gpu)', 'bash ev.sh 1.5', 'bash ev.sh 1.5'];
-    const run = tasker('no-gpu', ['--stall-warning', '500ms', jobs('jobs.sh', lines)], ['gpu']);
+    const port = await freePort();
+    const run = tasker('no-gpu', ['--stall-warning', '500ms', '--metrics-port', String(port), jobs('jobs.sh', lines)], ['gpu']);
     const out = watchOutput(run);
     const queue = `${ctx.ns}.pool.gpu.commands`;
     await waitFor('a warning naming the pool and its queue', () => out.text().includes(`no worker of pool gpu is consuming ${queue}`), 20_000);
@@ -88,6 +89,12 @@ describe('worker pools', () => {
     expect(status.stdout).toContain('(pool gpu)');
     expect(status.stdout).toContain(`warning: no worker of pool gpu is consuming ${queue}`);
     expect(status.stdout).toMatch(new RegExp(`gpu +${queue.replace(/\./g, '\\.')}: \\d+ waiting, 0 consumers; no worker`));
+
+    // The tasker's /metrics has the pool's queue: messages waiting, no consumer.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toContain(`tasker_pool_consumers{pool="gpu",queue="${queue}"} 0`);
+    expect(metrics).toMatch(new RegExp(`tasker_pool_messages_ready\\{pool="gpu",queue="${queue.replace(/\./g, '\\.')}"\\} [12]\n`));
+    expect(metrics).toContain(`tasker_pool_consumers{pool="default",queue="${ctx.ns}.commands"} 1`);
 
     const gpu = await workers(1, ['gpu']);
     const result = await run;
