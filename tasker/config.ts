@@ -4,6 +4,7 @@ import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, t
 import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/storage/outputs.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { splitPresets, type SplitPreset } from './jobs/plan.js';
+import { parsePoolAssignments, type PoolAssignment } from './jobs/phase-pools.js';
 import { haltModes, type HaltMode } from './dispatch/phase-ports.js';
 import { defaultNamespace } from '../shared/config/names.js';
 import { maxBundleSize } from '../shared/broker/messages.js';
@@ -49,6 +50,7 @@ export interface RunFlags {
   keepGoing?: boolean;
   halt?: string;
   split?: string;
+  pool?: string[];
   workdir?: string;
   clean?: boolean;
   forceClean?: boolean;
@@ -84,6 +86,8 @@ export interface RunConfig {
   /** Stop at the first command that fails for good: `soon` (let running ones finish) or `now`. Default 'never'. */
   halt: HaltMode;
   split: SplitPreset | undefined;
+  /** --pool PHASE=POOL: the worker pool of a phase, over its marker's. Default: none (markers, else `default`). */
+  pools: PoolAssignment[];
   /** Default: $WORKDIR, else the current directory. */
   workdir: string;
   clean: boolean;
@@ -173,6 +177,9 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     else problems.add(`--split must be one of: ${splitPresets.join(', ')}; got "${flags.split}"`);
   }
 
+  const pools = parsePoolAssignments(flags.pool ?? []);
+  for (const problem of pools.problems) problems.add(problem);
+
   const logLevel = flagOrEnv('--log-level', flags.logLevel, 'LOG_LEVEL', env)[1] ?? 'info';
   problems.logLevel(logLevel);
 
@@ -208,6 +215,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     keepGoing: flags.keepGoing ?? false,
     halt,
     split,
+    pools: pools.assignments,
     workdir: workdirFrom(flags.workdir, env, cwd),
     clean: flags.clean ?? false,
     forceClean: flags.forceClean ?? false,

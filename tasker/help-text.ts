@@ -10,6 +10,7 @@ export function planHelp(me: string): string {
     [
       { what: 'the phases and their first commands', command: `${me} plan jobs.sh` },
       { what: 'a makita jobs file, split as a run would split it', command: `${me} plan --split makita jobs.sh` },
+      { what: 'the same, its simulations on the worker pool highmem', command: `${me} plan --split makita --pool simulate=highmem jobs.sh` },
       { what: 'every command as JSON: id, file, line, command', command: `${me} plan --json jobs.sh | head` },
     ],
     [
@@ -29,6 +30,7 @@ export function runHelp(me: string): string {
       { what: 'stop everything at the first command that fails (GNU parallel: --halt now,fail=1)', command: `${me} run --halt now jobs.sh` },
       { what: 'continue a failed or interrupted run (its id is in the summary)', command: `${me} run --resume RUN_ID --workdir /tmp/work` },
       { what: 'hand the workers phases to workers through RabbitMQ', command: `AMQP_URL=amqp://user:pass@rabbitmq:5672 ${me} run --workdir /shared jobs.sh` },
+      { what: "send makita's simulations to the workers of pool highmem (worker --pool highmem)", command: `${me} run --split makita --pool simulate=highmem --workdir /shared jobs.sh` },
     ],
     [
       [ExitCode.ok, 'every command succeeded'],

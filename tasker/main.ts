@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { commandEnvironment, logLevels } from '../shared/config/config-values.js';
 import { planHelp, purgeHelp, reportHelp, runHelp, runsHelp, statusHelp } from './help-text.js';
 import { addRunsCommand, isLocalStatus, localStatus, type LocalCliDeps } from './commands/local-cli.js';
@@ -11,12 +11,12 @@ import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
 import { createLogger, type Logger } from '../shared/observe/logger.js';
 import type { MetricsServer } from '../shared/observe/metrics-server.js';
-import { splitPresets, type SplitPreset } from './jobs/plan.js';
+import { splitPresets } from './jobs/plan.js';
 import { maxBundleSize } from '../shared/broker/messages.js';
 import { names as namesFor, type Names } from '../shared/config/names.js';
 import { loadOpsConfig, loadRunConfig, type OpsFlags, type RunFlags } from './config.js';
 import type { Backend } from './distributed/distributed-backend.js';
-import { formatPlanText, scanAndPlan, writePlanJson } from './jobs/planning.js';
+import { addPlanCommand } from './commands/plan-command.js';
 import { runRun } from './commands/run-command.js';
 import { describeInvocation, invocationFacts } from '../shared/cli/invocation.js';
 
@@ -42,14 +42,6 @@ const stdout = createStdout(process.stdout, (error) => {
   process.exit(isClosedStdoutError(error) ? ExitCode.ok : ExitCode.internal);
 });
 const writeStdout = stdout.write;
-
-async function planAction(files: string[], flags: { split?: string; json?: boolean }): Promise<number> {
-  // --split is checked by the parser (.choices()).
-  const plan = await scanAndPlan(files, flags.split as SplitPreset | undefined, commandEnvironment(process.env));
-  if (flags.json === true) await writePlanJson(plan, writeStdout);
-  else await writeStdout(await formatPlanText(plan));
-  return ExitCode.ok;
-}
 
 async function runAction(files: string[], flags: RunFlags, me: string): Promise<number> {
   runInProgress = true;
@@ -142,7 +134,7 @@ function buildProgram(setExitCode: SetExitCode, me: string): Command {
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: stdout.writeNow, writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `tasker: ${text}` : text) });
-  addPlanCommand(program, setExitCode).addHelpText('after', planHelp(me));
+  addPlanCommand(program, { write: writeStdout, env: process.env, setExitCode }).addHelpText('after', planHelp(me));
   addRunCommand(program, setExitCode, me).addHelpText('after', runHelp(me));
   addStatusCommand(program, setExitCode, me).addHelpText('after', statusHelp(me));
   addPurgeCommand(program, setExitCode).addHelpText('after', purgeHelp(me));
@@ -150,19 +142,6 @@ function buildProgram(setExitCode: SetExitCode, me: string): Command {
   addReportCommand(program, { ...localCliDeps(setExitCode), invocation: me }, reportHelp(me));
   addCompletionCommand(program, stdout.write, setExitCode);
   return program;
-}
-
-function addPlanCommand(program: Command, setExitCode: SetExitCode): Command {
-  return program
-    .command('plan')
-    .description('Print the phases and commands a run would execute, without running anything.')
-    .argument('<files...>', 'jobs files: one phase per file, split further by "# phase:" lines')
-    .addOption(new Option('--split <preset>', 'split one file with a preset').choices([...splitPresets]))
-    .option('--json', 'print the plan as JSON')
-    .exitOverride()
-    .action(async (files: string[], flags: { split?: string; json?: boolean }) => {
-      setExitCode(await planAction(files, flags));
-    });
 }
 
 function addRunCommand(program: Command, setExitCode: SetExitCode, me: string): Command {
@@ -178,6 +157,7 @@ function addRunCommand(program: Command, setExitCode: SetExitCode, me: string): 
     .option('--keep-going', 'start later phases even when a phase had failures')
     .option('--halt <when>', 'at the first command that fails for good: soon (start no more, let running ones finish) or now (stop them too) (default: never)')
     .option('--split <preset>', `split one jobs file with a preset: ${splitPresets.join(', ')}`)
+    .option('--pool <phase=pool>', 'send the phase PHASE to the workers of pool POOL, over its marker (repeatable; default: the marker\'s pool, else default)', collect)
     .option('--workdir <dir>', 'directory commands run in (default: $WORKDIR, else the current directory)')
     .option('--clean', 'empty the workdir before a new run (refuses /, your home, and unknown non-empty directories)')
     .option('--force-clean', 'with --clean: also empty a non-empty directory that never held a tasker run')

@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
 import type { CompletionShell } from '../shared/cli/completion.js';
-import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey } from '../shared/config/config-values.js';
+import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems } from '../shared/config/config-values.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
-import { defaultNamespace } from '../shared/config/names.js';
+import { defaultNamespace, defaultPool, isValidPoolName, poolNameRule } from '../shared/config/names.js';
 import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/storage/s3-config.js';
 
 /** Worker configuration: flags, then environment, then defaults. Pure; reports every problem at once. */
@@ -14,6 +14,7 @@ export const workerEnvironment = {
   WORKER_CONCURRENCY: { default: '1', description: 'Commands run at once (also the prefetch).' },
   WORKER_DRAIN_TIMEOUT: { default: '60s', description: 'On SIGTERM, how long running commands may finish before they are killed and requeued.' },
   WORKER_EXIT_WHEN_IDLE: { default: 'never', description: 'Exit 0 after this long without work (for a KEDA ScaledJob).' },
+  WORKER_POOL: { default: defaultPool, description: 'Comma-separated worker pools to serve (their queues are consumed, sharing the concurrency); same as --pool.' },
   TASKER_NAMESPACE: { default: defaultNamespace, description: 'Prefix of queue names and Redis keys; the work queue is NAMESPACE.commands.' },
   TASKER_DELIVERY_LIMIT: { default: '10', description: 'Deliveries of one message before it is dead-lettered (a command that keeps killing its worker).' },
   TASKER_LEASE_TTL: { default: '30s', description: 'A running command whose worker stopped renewing its lease this long is run again elsewhere.' },
@@ -31,6 +32,8 @@ export interface WorkerFlags {
   exitWhenIdle?: string;
   drainTimeout?: string;
   namespace?: string;
+  /** --pool, repeatable, each value comma-separated. */
+  pool?: string[];
   logLevel?: string;
   metricsPort?: string;
   /** --completion bash|zsh: print the completion script instead of starting. */
@@ -48,6 +51,8 @@ export interface WorkerConfig {
   /** Default 60 s. */
   drainTimeoutMs: number;
   namespace: string;
+  /** The pools whose queues it consumes, without duplicates. Default: ['default']. */
+  pools: string[];
   /** Default 10. */
   deliveryLimit: number;
   /** Default 30 s. */
@@ -74,6 +79,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
   const exitWhenIdleMs = problems.duration(...flagOrEnv('--exit-when-idle', flags.exitWhenIdle, 'WORKER_EXIT_WHEN_IDLE', env));
   const drainTimeoutMs = problems.duration(...flagOrEnv('--drain-timeout', flags.drainTimeout, 'WORKER_DRAIN_TIMEOUT', env)) ?? 60_000;
   const leaseTtlMs = problems.duration('TASKER_LEASE_TTL', envValue(env, 'TASKER_LEASE_TTL')) ?? 30_000;
+  const pools = readPools(flags, env, problems);
   const logLevel = flagOrEnv('--log-level', flags.logLevel, 'LOG_LEVEL', env)[1] ?? 'info';
   problems.logLevel(logLevel);
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
@@ -85,6 +91,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
     amqpUrl: connection.amqpUrl!,
     workdir: flags.workdir ?? env['WORKDIR'] ?? cwd,
     concurrency,
+    pools,
     exitWhenIdleMs,
     drainTimeoutMs,
     leaseTtlMs,
@@ -93,4 +100,15 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
     s3,
     signingKey,
   };
+}
+
+/** --pool (repeatable, comma-separated), else WORKER_POOL (comma-separated), else the default pool. */
+function readPools(flags: WorkerFlags, env: Record<string, string | undefined>, problems: ConfigProblems): string[] {
+  const [name, text] = flags.pool === undefined ? ['WORKER_POOL', envValue(env, 'WORKER_POOL')] : ['--pool', flags.pool.join(',')];
+  if (text === undefined) return [defaultPool];
+  const pools = [...new Set(text.split(',').map((pool) => pool.trim()))];
+  for (const pool of pools) {
+    if (!isValidPoolName(pool)) problems.add(`${name}: "${pool}" is not a pool name; a pool name is ${poolNameRule} (several: ${name === '--pool' ? '--pool default,highmem' : 'WORKER_POOL=default,highmem'})`);
+  }
+  return pools;
 }

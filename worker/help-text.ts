@@ -10,6 +10,7 @@ export function workerHelp(me: string): string {
   return formatHelpEnd(
     [
       { what: 'take commands from RabbitMQ, 4 at a time, in the directory shared with the tasker', command: `AMQP_URL=amqp://user:pass@rabbitmq:5672 REDIS_URL=redis://redis:6379 ${me} --workdir /shared --concurrency 4` },
+      { what: "serve the worker pools default and highmem (phases marked '(pool: highmem)')", command: `${me} --workdir /shared --pool default,highmem` },
       { what: 'exit once there has been no work for 5 minutes (a KEDA ScaledJob)', command: `${me} --workdir /shared --exit-when-idle 5m` },
     ],
     [

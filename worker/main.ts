@@ -23,6 +23,11 @@ const stdout = createStdout(process.stdout, (error) => {
   if (!isClosedStdoutError(error)) process.stderr.write(`worker: cannot write to stdout: ${errorMessage(error)}\n`);
 });
 
+/** A repeatable option; no default, so help does not print "(default: [])". */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
 function buildProgram(argv: string[]): Command {
   return new Command()
     .name('worker')
@@ -35,6 +40,7 @@ function buildProgram(argv: string[]): Command {
     .option('--exit-when-idle <duration>', 'exit 0 after this long without work (default: never)')
     .option('--drain-timeout <duration>', 'on SIGTERM, how long running commands may finish (default: 60s)')
     .option('--namespace <name>', 'prefix of queues and Redis keys (default: $TASKER_NAMESPACE, else tasker)')
+    .option('--pool <names>', 'worker pools to serve, comma-separated or repeated (default: $WORKER_POOL, else default)', collect)
     .option('--log-level <level>', `${logLevels.join(', ')} (default: $LOG_LEVEL, else info)`)
     .option('--metrics-port <port>', 'serve /healthz, /livez and /metrics on this port (default: $METRICS_PORT; unset: off)')
     .addOption(new Option('--completion <shell>', 'print the shell completion script and exit: source <(worker --completion bash)').choices(completionShells))

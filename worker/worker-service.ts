@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { createAmqpSession, type AmqpSession, type Consumer } from '../shared/broker/amqp-session.js';
+import { createAmqpSession, type AmqpSession, type Consumer, type Delivery } from '../shared/broker/amqp-session.js';
 import { declareTopology } from '../shared/broker/amqp-topology.js';
 import { names as namesFor, type Names } from '../shared/config/names.js';
 import type { Executor } from '../shared/exec/executor.js';
@@ -22,7 +22,7 @@ import type { WorkerMetrics } from './worker-metrics.js';
 export type { WorkerMetrics } from './worker-metrics.js';
 
 /**
- * The worker service: takes commands from the work queue, `concurrency` at a time, runs them
+ * The worker service: takes commands from its pools' work queues, `concurrency` at a time, runs them
  * in the shared workdir, records and reports each result. Shutdown drains: stop taking work,
  * let running commands finish until the drain deadline, then kill and requeue them.
  */
@@ -45,7 +45,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
 
   const running = createRunningCommands();
   metrics?.trackInFlight(() => running.size);
-  const worker = { id: workerId, host: hostname(), pid: process.pid, concurrency: config.concurrency, startedAt: new Date().toISOString() };
+  const worker = { id: workerId, host: hostname(), pid: process.pid, concurrency: config.concurrency, pools: config.pools, startedAt: new Date().toISOString() };
   const heartbeat = await startHeartbeat({ store, running, worker, logger }).catch(closeOnFailure({ store, session }));
   const s3 = createS3OnDemand(config.s3, logger);
   const ports = createDeliveryPorts({ workerId, workdir, leaseTtlMs: config.leaseTtlMs, startLimit: config.deliveryLimit, signingKey: config.signingKey, names, store, session, executor, s3, logger, metrics });
@@ -53,17 +53,19 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   const slots = createSlots(config.concurrency);
   // The lookahead consumer feeds the same intake as the main consumer (declared below; it is
   // only called once commands run), and the intake's commands switch the lookahead on and off.
-  const lookahead = createLookahead({ concurrency: config.concurrency, slots, running, logger, consume: (prefetch) => session.consume(names.workQueue, prefetch, intake.receive) });
+  const queues = config.pools.map((pool) => names.poolQueue(pool));
+  const consumeAll = (prefetch: number): Promise<Consumer> => consumePools(session, queues, prefetch, intake.receive);
+  const lookahead = createLookahead({ concurrency: config.concurrency, slots, running, logger, consume: consumeAll });
   const control = createDeliveryControl({ slots, running, heartbeat, lookahead, metrics });
   const intake = createDeliveryIntake({ handle: (delivery) => handleWorkMessage(delivery.content, ports, control, delivery.headers), logger, metrics });
-  const consumer = await session.consume(names.workQueue, config.concurrency, intake.receive).catch(closeOnFailure({ store, session, heartbeat }));
-  logStart(config, { workdir, workerId, queue: names.workQueue }, logger);
+  const consumer = await consumeAll(config.concurrency).catch(closeOnFailure({ store, session, heartbeat }));
+  logStart(config, { workdir, workerId, queues }, logger);
 
   const { done, shutdown } = createWorkerStop(
     { workerId, running, executor, slots, lookahead, intake, consumer, heartbeat, store, session, s3, logger },
     { drainTimeoutMs: config.drainTimeoutMs, exitWhenIdleMs: config.exitWhenIdleMs },
   );
-  const readiness = () => readinessOf({ slots, session, consumer, running, queue: names.workQueue, concurrency: config.concurrency });
+  const readiness = () => readinessOf({ slots, session, consumer, running, queue: queues.join(', '), concurrency: config.concurrency });
   return { done, shutdown, readiness };
 }
 
@@ -74,13 +76,34 @@ async function connect(config: WorkerConfig, names: Names, workerId: string, log
       url: config.amqpUrl,
       logger,
       connectionName: `worker ${workerId}`,
-      setup: (channel) => declareTopology(channel, names),
+      setup: (channel) => declareTopology(channel, names, config.pools),
     });
     return { store, session };
   } catch (error) {
     await store.close();
     throw error;
   }
+}
+
+/**
+ * One consumer per pool queue, all feeding the same intake and so the same slots. Each has the
+ * whole prefetch: a worker serving several pools may hold `prefetch` messages of each, and one
+ * that waits over a second for a slot goes back to its queue (lookahead.ts), for another worker.
+ */
+async function consumePools(session: AmqpSession, queues: readonly string[], prefetch: number, receive: (delivery: Delivery) => void): Promise<Consumer> {
+  const consumers: Consumer[] = [];
+  try {
+    for (const queue of queues) consumers.push(await session.consume(queue, prefetch, receive));
+  } catch (error) {
+    await Promise.all(consumers.map((consumer) => consumer.cancel().catch(() => undefined))); // the consume error is the one to report
+    throw error;
+  }
+  return {
+    isActive: () => consumers.every((consumer) => consumer.isActive()),
+    cancel: async () => {
+      await Promise.all(consumers.map((consumer) => consumer.cancel()));
+    },
+  };
 }
 
 /** A start that fails half-way closes what it opened (reverse order), then fails with the cause. */
@@ -93,8 +116,8 @@ function closeOnFailure(opened: { store: Pick<RunStore, 'close'>; session: Pick<
   };
 }
 
-function logStart(config: WorkerConfig, where: { workdir: string; workerId: string; queue: string }, logger: Logger): void {
-  logger.info({ queue: where.queue, concurrency: config.concurrency, workdir: where.workdir, worker: where.workerId }, 'waiting for commands');
+function logStart(config: WorkerConfig, where: { workdir: string; workerId: string; queues: string[] }, logger: Logger): void {
+  logger.info({ queues: where.queues, pools: config.pools, concurrency: config.concurrency, workdir: where.workdir, worker: where.workerId }, 'waiting for commands');
   logger.debug(
     {
       namespace: config.namespace,

@@ -12,6 +12,9 @@
 #                                 describe lines found before the last simulate line;
 #   simulate  (parallel):         the lines containing "simulate";
 #   aggregate (parallel):         everything else (metrics, wordclouds, plots, merges).
+#
+# In a distributed run, --pool simulate=sims sends the simulations to the workers started with
+# --pool sims (bigger machines, say) and leaves the rest on the default pool; see examples/README.md.
 
 # version 1.x (stand-in)
 

@@ -1,6 +1,6 @@
 import type { Channel } from 'amqplib';
 import { errorMessage } from '../errors.js';
-import type { Names } from '../config/names.js';
+import { defaultPool, type Names } from '../config/names.js';
 
 /**
  * Declares what both tasker and workers rely on. Idempotent, so every (re)connect runs it.
@@ -25,26 +25,24 @@ export class TopologyError extends Error {
   readonly code = 'topology';
 }
 
-export async function declareTopology(channel: Channel, names: Names): Promise<void> {
+/**
+ * Exchanges, the dead-letter queue and the work queue of every pool in `pools` (default: the
+ * default pool only). The tasker declares the pools its run uses, so no command is unroutable
+ * before a worker of its pool starts; a worker declares the pools it consumes.
+ */
+export async function declareTopology(channel: Channel, names: Names, pools: readonly string[] = [defaultPool]): Promise<void> {
   try {
     await channel.assertExchange(names.exchange, 'topic', { durable: true });
     await channel.assertExchange(names.deadExchange, 'topic', { durable: true });
-    await channel.assertQueue(names.workQueue, {
-      durable: true,
-      arguments: {
-        'x-queue-type': 'quorum',
-        'x-dead-letter-exchange': names.deadExchange,
-        'x-delivery-limit': brokerDeliveryLimit,
-      },
-    });
-    await channel.bindQueue(names.workQueue, names.exchange, 'run.*');
+    for (const pool of pools) await declarePoolQueue(channel, names, pool);
     await channel.assertQueue(names.deadQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
     await channel.bindQueue(names.deadQueue, names.deadExchange, '#');
   } catch (error) {
     const message = errorMessage(error);
     if (/PRECONDITION_FAILED/.test(message)) {
+      const queues = pools.map((pool) => names.poolQueue(pool)).join(', ');
       throw new TopologyError(
-        `RabbitMQ already has ${names.workQueue} (or its exchanges) with other settings: ${message}. ` +
+        `RabbitMQ already has ${queues} (or its exchanges) with other settings: ${message}. ` +
           `Made by an older tasker (whose x-delivery-limit was TASKER_DELIVERY_LIMIT; it is now ${brokerDeliveryLimit})? ` +
           `Once it is empty, delete it (rabbitmqctl delete_queue ${names.workQueue}) and start again, or use another TASKER_NAMESPACE.`,
         { cause: error },
@@ -52,6 +50,20 @@ export async function declareTopology(channel: Channel, names: Names): Promise<v
     }
     throw error;
   }
+}
+
+/** Every pool's work queue has the same arguments: only its name and binding differ. */
+async function declarePoolQueue(channel: Channel, names: Names, pool: string): Promise<void> {
+  const queue = names.poolQueue(pool);
+  await channel.assertQueue(queue, {
+    durable: true,
+    arguments: {
+      'x-queue-type': 'quorum',
+      'x-dead-letter-exchange': names.deadExchange,
+      'x-delivery-limit': brokerDeliveryLimit,
+    },
+  });
+  await channel.bindQueue(queue, names.exchange, names.poolBinding(pool));
 }
 
 /**
@@ -62,6 +74,8 @@ export async function declareRunQueue(channel: Channel, names: Names, runId: str
   const queue = names.runQueue(runId);
   await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
   await channel.bindQueue(queue, names.deadExchange, names.runRoutingKey(runId));
+  // A dead-lettered command keeps the key it was published with; a non-default pool's has this shape.
+  await channel.bindQueue(queue, names.deadExchange, names.poolRoutingKey('*', runId));
 }
 
 export interface QueueDepth {

@@ -2,11 +2,16 @@
  * Names of everything a deployment creates in RabbitMQ and Redis, derived from one namespace
  * (default "tasker") so that `rabbitmqctl list_queues` explains itself and tests can isolate.
  *
- *   exchange  NS               (topic)  commands, routing key run.RUN_ID
- *   queue     NS.commands      (quorum) the work queue all workers consume
+ *   exchange  NS               (topic)  commands: routing key run.RUN_ID for the default pool,
+ *                                       pool.POOL.run.RUN_ID for another pool
+ *   queue     NS.commands      (quorum) the default pool's work queue (bound run.*), as before pools
+ *   queue     NS.pool.POOL.commands (quorum) pool POOL's work queue (bound pool.POOL.#); only the
+ *                                       workers started with --pool POOL consume it
  *   exchange  NS.dead          (topic)  where undeliverable commands go
  *   queue     NS.commands.dead (quorum) every dead-lettered command, for inspection
- *   queue     NS.run.RUN_ID.done (quorum) results of one run, read by its tasker; deleted at the end
+ *   queue     NS.run.RUN_ID.done (quorum) results of one run, read by its tasker; deleted at the end;
+ *                                       also bound to NS.dead by run.RUN_ID and pool.*.run.RUN_ID,
+ *                                       the keys its dead letters keep
  *   redis     NS:run:RUN_ID:*   run state;  NS:worker:ID  worker heartbeats;  NS:runs  run index
  */
 
@@ -18,10 +23,32 @@ export function isValidNamespace(namespace: string): boolean {
   return namespacePattern.test(namespace);
 }
 
+/**
+ * A pool name is a DNS label (lowercase letters, digits, inner "-", at most 32 characters), so
+ * a Kubernetes Deployment can be named after it and it is one word of a topic routing key.
+ */
+const poolPattern = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
+
+/** The pool of a workers phase that names none, and of a worker started without --pool. */
+export const defaultPool = 'default';
+
+export function isValidPoolName(pool: string): boolean {
+  return poolPattern.test(pool);
+}
+
+export const poolNameRule = '1-32 lowercase letters, digits and "-", starting and ending with a letter or digit';
+
 export interface Names {
   namespace: string;
   exchange: string;
+  /** The default pool's work queue (NS.commands). */
   workQueue: string;
+  /** A pool's work queue: NS.commands for the default pool, NS.pool.POOL.commands for another. */
+  poolQueue(pool: string): string;
+  /** The key a pool's commands of a run are published with. */
+  poolRoutingKey(pool: string, runId: string): string;
+  /** The binding of a pool's queue to the exchange: only that pool's keys reach it. */
+  poolBinding(pool: string): string;
   deadExchange: string;
   deadQueue: string;
   runQueue(runId: string): string;
@@ -41,6 +68,10 @@ export function names(namespace: string = defaultNamespace): Names {
     namespace,
     exchange: namespace,
     workQueue: `${namespace}.commands`,
+    poolQueue: (pool) => (pool === defaultPool ? `${namespace}.commands` : `${namespace}.pool.${pool}.commands`),
+    // The default pool keeps the key and binding of before pools: older workers still consume it.
+    poolRoutingKey: (pool, runId) => (pool === defaultPool ? `run.${runId}` : `pool.${pool}.run.${runId}`),
+    poolBinding: (pool) => (pool === defaultPool ? 'run.*' : `pool.${pool}.#`),
     deadExchange: `${namespace}.dead`,
     deadQueue: `${namespace}.commands.dead`,
     runQueue: (runId) => `${namespace}.run.${runId}.done`,

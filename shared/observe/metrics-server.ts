@@ -21,6 +21,16 @@ export interface CommandMetrics {
   messagePickedUp(lagMs: number): void;
   /** Where the in-flight gauge reads from at each scrape (commands running, or dispatched and unfinished). */
   trackInFlight(read: () => number): void;
+  /** Where the per-pool queue gauges read from at each scrape (the tasker: its run's pools). */
+  trackPools(read: () => Promise<readonly PoolDepth[]>): void;
+}
+
+/** One worker pool's queue, as the broker reports it (undefined: not declared). */
+export interface PoolDepth {
+  pool: string;
+  queue: string;
+  ready: number | undefined;
+  consumers: number | undefined;
 }
 
 export interface Readiness {
@@ -83,9 +93,11 @@ export function createCommandMetrics(): { registry: Registry; metrics: CommandMe
       this.set(readInFlight());
     },
   });
+  const trackPools = createPoolGauges(registry);
   return {
     registry,
     metrics: {
+      trackPools,
       commandFinished(outcome, durationMs) {
         commands.inc({ outcome });
         duration.observe({ outcome }, Math.max(0, durationMs) / 1000);
@@ -98,6 +110,37 @@ export function createCommandMetrics(): { registry: Registry; metrics: CommandMe
         readInFlight = read;
       },
     },
+  };
+}
+
+/**
+ * tasker_pool_messages_ready{pool,queue} and tasker_pool_consumers{pool,queue}: a pool whose
+ * queue fills with no consumer needs workers (the tasker warns of it too; an alert can as well).
+ */
+function createPoolGauges(registry: Registry): CommandMetrics['trackPools'] {
+  let readPools: () => Promise<readonly PoolDepth[]> = () => Promise.resolve([]);
+  let latest: Promise<readonly PoolDepth[]> | undefined;
+  // One broker round per scrape for both gauges: the first to collect reads, the second reuses it.
+  const read = (): Promise<readonly PoolDepth[]> => (latest ??= readPools().finally(() => setImmediate(() => (latest = undefined))));
+  const gauge = (name: string, help: string, value: (pool: PoolDepth) => number | undefined): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['pool', 'queue'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const pool of await read().catch(() => [])) {
+          const current = value(pool);
+          if (current !== undefined) this.set({ pool: pool.pool, queue: pool.queue }, current);
+        }
+      },
+    });
+  };
+  gauge('tasker_pool_messages_ready', "Messages waiting in a worker pool's queue (a bundle counts once) (tasker only).", (pool) => pool.ready);
+  gauge('tasker_pool_consumers', "Consumers of a worker pool's queue; 0 while commands wait means no worker serves the pool (tasker only).", (pool) => pool.consumers);
+  return (reader) => {
+    readPools = reader;
   };
 }
 

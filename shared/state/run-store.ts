@@ -1,4 +1,5 @@
 import type { ResultRecord } from './results.js';
+import { defaultPool } from '../config/names.js';
 
 /**
  * What tasker and workers keep about a run, and the store they keep it in. The contract only:
@@ -18,6 +19,12 @@ export interface RunMeta {
   phase: string;
   phaseIndex: number;
   phaseCount: number;
+  /** The running phase's worker pool ('' for a tasker phase); absent from taskers older than pools. */
+  pool?: string;
+  /** The pools the run's workers phases use. */
+  pools?: string[];
+  /** What the tasker warns of now (no worker consumes the phase's pool); '' or absent: nothing. */
+  warning?: string;
   total: number;
   done: number;
   failed: number;
@@ -30,8 +37,15 @@ export interface WorkerInfo {
   host: string;
   pid: number;
   concurrency: number;
+  /** The pools whose queues it consumes; absent from a worker older than pools (default only). */
+  pools?: string[];
   startedAt: string;
   running: { runId: string; id: string; attempt: number; since: string; command: string }[];
+}
+
+/** The pools a worker serves, as its heartbeat says. */
+export function poolsOfWorker(worker: Pick<WorkerInfo, 'pools'>): string[] {
+  return worker.pools ?? [defaultPool];
 }
 
 /** One attempt of one command. */

@@ -4,6 +4,8 @@ import { InputError } from '../../shared/errors.js';
 import type { Names } from '../../shared/config/names.js';
 import { runningFor, taskerAlive, type StatusReport } from '../report/run-status.js';
 import type { Backend } from '../distributed/distributed-backend.js';
+import { poolStatus, poolsToShow, type PoolStatus } from '../report/pool-status.js';
+import type { RunMeta, WorkerInfo } from '../../shared/state/run-store.js';
 
 /** `tasker status` and `tasker purge`: what a run is doing, and removing what it left behind. */
 
@@ -25,6 +27,7 @@ export async function collectStatus(backend: Backend, names: Names, requested: s
   const dead = await backend.session.withChannel((channel) => queueDepth(channel, names.deadQueue));
   const own = runId === undefined ? undefined : await backend.session.withChannel((channel) => queueDepth(channel, names.runQueue(runId)));
   const workers = await backend.store.workers();
+  const pools = await collectPools(backend, names, run, workers);
   return {
     run,
     runId,
@@ -33,7 +36,18 @@ export async function collectStatus(backend: Backend, names: Names, requested: s
     deadLetters: dead?.ready,
     running: runningFor(run, workers, runId),
     workers,
+    pools,
   };
+}
+
+async function collectPools(backend: Backend, names: Names, run: RunMeta | undefined, workers: readonly WorkerInfo[]): Promise<PoolStatus[]> {
+  const pools: PoolStatus[] = [];
+  for (const pool of poolsToShow(run, workers)) {
+    const queue = names.poolQueue(pool);
+    const depth = await backend.session.withChannel((channel) => queueDepth(channel, queue));
+    pools.push(poolStatus(pool, queue, depth, workers));
+  }
+  return pools;
 }
 
 export interface PurgeReport {

@@ -46,6 +46,7 @@ export async function executePhases(execution: PhaseExecution, deps: ExecutionDe
     intervalMs: config.progressIntervalMs,
     now: deps.now,
     runningLabel,
+    ...(remote === undefined ? {} : { notice: () => remote.warning() }),
   });
   const heartbeat = remote === undefined ? undefined : startRunHeartbeat(remote, progress, heartbeatIntervalMs(config.progressIntervalMs), deps.logger);
   const report = startReportRefresher({

@@ -6,6 +6,7 @@ import { runsDirOf, type RunLayout } from '../../shared/state/run-layout.js';
 import type { RunConfig } from '../config.js';
 import { sha256File } from '../jobs/jobs-reader.js';
 import type { Plan } from '../jobs/planning.js';
+import { assignPools, withDefaultPools } from '../jobs/phase-pools.js';
 import { runRecordPath, type RunRecord } from './run-record.js';
 
 /** Resuming a run: its plan comes from its own run.json and jobs copies, checked against what was asked for. */
@@ -23,7 +24,8 @@ async function loadExistingRun(layout: RunLayout, config: RunConfig): Promise<Pl
   for (const source of sources) {
     if (!existsSync(source.readPath)) throw new InputError('run-state', `run ${layout.runId} is missing its copy of ${source.displayPath} (${source.readPath}); it cannot be resumed`);
   }
-  return { split: record.split ?? undefined, sources, scans: [], phases: record.phases };
+  // --pool on resume moves a phase to another pool: its commands not yet queued go there.
+  return { split: record.split ?? undefined, sources, scans: [], phases: assignPools(withDefaultPools(record.phases), config.pools) };
 }
 
 /** Jobs files given on resume must be the ones the run started with, unchanged, split the same way. */

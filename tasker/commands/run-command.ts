@@ -6,6 +6,7 @@ import { newRunId, runLayout } from '../../shared/state/run-layout.js';
 import type { S3Store } from '../../shared/storage/s3-store.js';
 import type { RunConfig, RunS3Config } from '../config.js';
 import { scanAndPlan, type Plan } from '../jobs/planning.js';
+import { assignPools } from '../jobs/phase-pools.js';
 import { createScratchDir, removeScratchDir } from '../jobs/scratch-dirs.js';
 import type { Backend } from '../distributed/distributed-backend.js';
 import { checkClean, checkStagePaths } from '../workdir/workdir.js';
@@ -59,6 +60,7 @@ async function planNewRun(config: RunConfig, commandEnv: RunDeps['commandEnv'], 
   const planDir = await createScratchDir('tasker-plan-');
   opened.scratch = planDir;
   const plan = await scanAndPlan(config.files, config.split, commandEnv, (index) => join(planDir, String(index)));
+  plan.phases = assignPools(plan.phases, config.pools);
   await checkStagePaths(config.stage, workdirPath, config.clean);
   if (config.clean && existsSync(workdirPath)) await checkClean(await fs.realpath(workdirPath), config.forceClean);
   return plan;

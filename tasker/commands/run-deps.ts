@@ -1,6 +1,7 @@
 import type { Executor } from '../../shared/exec/executor.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { OutputSpec } from '../../shared/storage/outputs.js';
+import type { PoolDepth } from '../../shared/observe/metrics-server.js';
 import type { S3Store } from '../../shared/storage/s3-store.js';
 
 /** What `tasker run` is handed by its composition root, and the S3 outputs it opens when S3 is on. */
@@ -30,6 +31,8 @@ export interface RunDeps {
 export interface RunMetrics {
   commandFinished(outcome: string, durationMs: number): void;
   trackInFlight(read: () => number): void;
+  /** Per-pool queue gauges (distributed runs). */
+  trackPools(read: () => Promise<readonly PoolDepth[]>): void;
 }
 
 /** Where a run's outputs go when S3 is on: the store and what to upload where. */

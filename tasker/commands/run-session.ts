@@ -1,4 +1,5 @@
-import { names } from '../../shared/config/names.js';
+import { defaultPool, names } from '../../shared/config/names.js';
+import { poolsOf } from '../jobs/phase-pools.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import { runLayout, type RunLayout } from '../../shared/state/run-layout.js';
 import type { RunConfig } from '../config.js';
@@ -61,16 +62,24 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
       commands: plan.phases.reduce((sum, phase) => sum + phase.commandCount, 0),
       alreadyDone: prior.succeeded.size,
       resumed: resuming,
-      ...(remote === undefined ? { mode: 'local', concurrency: config.concurrency } : { mode: 'rabbitmq', queue: names(config.namespace).workQueue }),
+      ...(remote === undefined ? { mode: 'local', concurrency: config.concurrency } : { mode: 'rabbitmq', queues: poolsOf(plan.phases).map((pool) => names(config.namespace).poolQueue(pool)) }),
     },
     resuming ? 'resuming run' : 'run started',
   );
+  if (remote === undefined) logIgnoredPools(plan, deps.logger);
+  else deps.metrics?.trackPools(() => remote.poolDepths());
 
   // 3. Run the phases.
   const { outcome, progress } = await executePhases({ config, plan, run, prior, remote, perCommand }, deps);
 
   // 4. Report.
   return finishRun({ runId, workdir, run, sessionStart, outcome, progress, remote, outputs }, deps);
+}
+
+/** Said once: a local run has no workers, so the pools the plan names mean nothing here. */
+function logIgnoredPools(plan: Plan, logger: Logger): void {
+  const pools = poolsOf(plan.phases).filter((pool) => pool !== defaultPool);
+  if (pools.length > 0) logger.info({ pools }, `local run: worker pools are ignored (${pools.join(', ')}); every workers phase runs on the local slots`);
 }
 
 /** Cleans and stages the workdir as asked, then writes the run's records. */

@@ -80,7 +80,7 @@ export interface RunPhasesOptions {
 }
 
 /** Live counters, read by the progress reporter; the run's record in Redis has the same fields. */
-export interface Progress extends Pick<RunMeta, 'phase' | 'phaseIndex' | 'phaseCount' | 'total' | 'done' | 'failed'> {
+export interface Progress extends Pick<RunMeta, 'phase' | 'phaseIndex' | 'phaseCount' | 'pool' | 'total' | 'done' | 'failed'> {
   running: number;
   /** Finished in this session (for the rate behind the ETA). */
   finishedThisSession: number;

@@ -8,7 +8,7 @@ import type { PhaseSpec } from '../jobs/plan.js';
 import type { BundledAttempt, PublishBundle } from './phase-bundler.js';
 
 /**
- * Publishes attempts to the work queue, one per message or several in a bundle, each with this
+ * Publishes attempts to their phase's pool queue, one per message or several in a bundle, each with this
  * run's queue to reply to, and marks them published in Redis (one round trip per message).
  */
 
@@ -47,7 +47,8 @@ export function createCommandPublisher(options: CommandPublisherOptions): Publis
     // outside the signed body: a wrong value can only skew a metric.
     const body = encodeMessage(messageOf(phase, attempts, options));
     const headers = { 'x-published-at': Date.now(), ...signatureHeaders(options.signingKey, body) };
-    await session.publish(names.exchange, names.runRoutingKey(runId), body, { headers });
+    // The pool's key reaches its queue only (names.ts); a bundle never spans pools, being one phase's.
+    await session.publish(names.exchange, names.poolRoutingKey(phase.pool, runId), body, { headers });
     // Marked after the broker confirmed: a crash in between means a duplicate, never a loss.
     await store.markPublished(
       runId,

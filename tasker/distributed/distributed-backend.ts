@@ -1,10 +1,12 @@
 import { hostname } from 'node:os';
 import { createAmqpSession, type AmqpSession } from '../../shared/broker/amqp-session.js';
-import { declareRunQueue, declareTopology } from '../../shared/broker/amqp-topology.js';
+import { declareRunQueue, declareTopology, queueDepth } from '../../shared/broker/amqp-topology.js';
+import type { PoolDepth } from '../../shared/observe/metrics-server.js';
 import { InputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { Names } from '../../shared/config/names.js';
 import type { PhaseSpec } from '../jobs/plan.js';
+import { poolsOf } from '../jobs/phase-pools.js';
 import { createRunStore, type RunStore } from '../../shared/state/redis-store.js';
 import { createDistributedRun, type DistributedRun, type DistributedRunOptions } from './distributed-run.js';
 import { createRunProgressRecorder, runningMeta, waitForPreviousTasker } from './run-registration.js';
@@ -38,6 +40,10 @@ export type StartOptions = Omit<DistributedRunOptions, 'session' | 'store' | 'na
 export interface RunningBackend {
   dispatchFor(phase: PhaseSpec): PhaseDispatch;
   heartbeat(progress: Progress): Promise<void>;
+  /** What the tasker warns of now (no worker consumes the running phase's pool), for the progress line. */
+  warning(): string | undefined;
+  /** The queues of the run's pools, as the broker reports them now (metrics). */
+  poolDepths(): Promise<PoolDepth[]>;
   /** Records the final counts (what `tasker status` shows of a finished run) and the end. */
   finish(status: string, runOver: boolean, progress: Progress): Promise<void>;
 }
@@ -47,28 +53,43 @@ function taskerIdentity(): string {
   return `${hostname()}-${process.pid}`;
 }
 
-/** `runIdForSetup` names the run queue declared again on every reconnect, once a run started. */
-async function connectSession(options: BackendOptions, runIdForSetup: () => string | undefined): Promise<AmqpSession> {
+/** What a (re)connect declares again once a run started: its result queue and its pools' queues. */
+interface RunSetup {
+  runId: string;
+  pools: string[];
+}
+
+async function connectSession(options: BackendOptions, runForSetup: () => RunSetup | undefined): Promise<AmqpSession> {
   const { names } = options;
   return createAmqpSession({
     url: options.amqpUrl,
     logger: options.logger,
     connectionName: `tasker ${taskerIdentity()}`,
     setup: async (channel) => {
-      await declareTopology(channel, names);
-      const runId = runIdForSetup();
-      if (runId !== undefined) await declareRunQueue(channel, names, runId);
+      const run = runForSetup();
+      await declareTopology(channel, names, run?.pools);
+      if (run !== undefined) await declareRunQueue(channel, names, run.runId);
     },
   });
+}
+
+async function readPoolDepths(session: AmqpSession, names: Names, pools: readonly string[]): Promise<PoolDepth[]> {
+  const depths: PoolDepth[] = [];
+  for (const pool of pools) {
+    const queue = names.poolQueue(pool);
+    const depth = await session.withChannel((channel) => queueDepth(channel, queue));
+    depths.push({ pool, queue, ready: depth?.ready, consumers: depth?.consumers });
+  }
+  return depths;
 }
 
 export async function connectBackend(options: BackendOptions): Promise<Backend> {
   const { names, logger } = options;
   const store = await createRunStore(options.redisUrl, names, logger);
-  let runIdForSetup: string | undefined;
+  let runForSetup: RunSetup | undefined;
   let session: AmqpSession;
   try {
-    session = await connectSession(options, () => runIdForSetup);
+    session = await connectSession(options, () => runForSetup);
   } catch (error) {
     await store.close();
     throw error;
@@ -88,14 +109,22 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
       const runId = start.layout.runId;
       const host = taskerIdentity();
       const existing = await waitForPreviousTasker(store, runId, host, start.staleAfterMs, logger);
-      runIdForSetup = runId;
-      await session.withChannel((channel) => declareRunQueue(channel, names, runId));
+      // Every pool queue the run sends to exists before its first command: none is unroutable
+      // while no worker of that pool has started yet.
+      runForSetup = { runId, pools: poolsOf(start.phases) };
+      const pools = runForSetup.pools;
+      await session.withChannel(async (channel) => {
+        await declareTopology(channel, names, pools);
+        await declareRunQueue(channel, names, runId);
+      });
       await store.registerRun(runningMeta({ runId, host, workdir: start.layout.workdir, phases: start.phases, existing }));
       const run: DistributedRun = await createDistributedRun({ ...start, session, store, names, logger });
       const recorder = createRunProgressRecorder(store, runId);
       return {
         dispatchFor: (phase) => run.dispatchFor(phase),
-        heartbeat: (progress) => recorder.heartbeat(progress),
+        heartbeat: (progress) => recorder.heartbeat(progress, run.warning()),
+        warning: () => run.warning(),
+        poolDepths: () => readPoolDepths(session, names, pools),
         async finish(status, runOver, progress) {
           await run.close(runOver);
           await recorder.finish(status, runOver, progress);

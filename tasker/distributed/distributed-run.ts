@@ -20,7 +20,7 @@ import { startStallWarnings } from './stall-warnings.js';
 import { watchWorkerLanes } from './worker-lanes.js';
 
 /**
- * Dispatch through RabbitMQ: each attempt is published to the work queue and settled by the
+ * Dispatch through RabbitMQ: each attempt is published to its phase's pool queue and settled by the
  * result a worker sends to this run's own queue. Results are matched by command id and attempt,
  * so nothing from another run, and no stale or duplicate result, is ever counted.
  */
@@ -55,6 +55,8 @@ const bundleProbeMs = 2000;
 
 export interface DistributedRun {
   dispatchFor(phase: PhaseSpec): PhaseDispatch;
+  /** No worker consumes the running phase's pool (stall-warnings.ts); undefined when all is well. */
+  warning(): string | undefined;
   /** Stops consuming results; deletes the run's queue when the run is over. */
   close(runOver: boolean): Promise<void>;
 }
@@ -79,9 +81,10 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   const handler = createRunQueueHandler({ runId, layout, logger, store, signingKey, deliver: (record, delivery) => inbox.deliver(record, delivery) });
   const consumer = await session.consume(names.runQueue(runId), 0, handler);
   const stopRecovery = startLostResultRecovery({ runId, store, forget, awaited, intervalMs: Math.min(30_000, options.stallWarningMs), logger });
-  const stopStallWarnings = startStallWarnings({
+  let currentPool: { pool: string; queue: string } | undefined;
+  const stallWarnings = startStallWarnings({
     session,
-    workQueue: names.workQueue,
+    currentPool: () => currentPool,
     stallWarningMs: options.stallWarningMs,
     inFlight: () => awaited.count(),
     lastProgressAt: () => inbox.lastProgressAt(),
@@ -90,14 +93,17 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
 
   return {
     dispatchFor: (phase) => {
-      const bundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: workerLanes.lanes, probeMs: bundleProbeMs });
+      // Phases run one at a time: the stall warnings watch this phase's pool from now on.
+      currentPool = { pool: phase.pool, queue: names.poolQueue(phase.pool) };
+      const bundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: () => workerLanes.lanes(phase.pool), probeMs: bundleProbeMs });
       return createDistributedDispatch({ awaited, inbox, resumed, bundler });
     },
+    warning: () => stallWarnings.current(),
     async close(runOver) {
       // How well bundling did: attempts per work-queue message (README, Bundles).
       if (sent.messages > 0) logger.info({ attempts: sent.attempts, messages: sent.messages }, `published ${sent.attempts} attempts in ${sent.messages} messages`);
       workerLanes.stop();
-      stopStallWarnings();
+      stallWarnings.stop();
       stopRecovery();
       await consumer.cancel();
       // Results still held unacked stay in the queue for the next tasker of this run.

@@ -2,6 +2,7 @@ import { InputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { RunMeta, RunStore } from '../../shared/state/redis-store.js';
 import type { PhaseSpec } from '../jobs/plan.js';
+import { poolsOf } from '../jobs/phase-pools.js';
 import type { Progress } from '../dispatch/run-phases.js';
 
 /** The run's entry in Redis: which tasker runs it, its heartbeat and progress, and how it ended (what `tasker status` shows). */
@@ -52,6 +53,7 @@ export function runningMeta(start: RunStart): RunMeta {
     phase: '',
     phaseIndex: 0,
     phaseCount: start.phases.length,
+    pools: poolsOf(start.phases),
     total: start.phases.reduce((sum, phase) => sum + phase.commandCount, 0),
     done: 0,
     failed: 0,
@@ -59,7 +61,8 @@ export function runningMeta(start: RunStart): RunMeta {
 }
 
 export interface RunProgressRecorder {
-  heartbeat(progress: Progress): Promise<void>;
+  /** `warning`: what the tasker warns of now (shown by `tasker status`); undefined clears it. */
+  heartbeat(progress: Progress, warning?: string): Promise<void>;
   /**
    * Records the final counts and the end. A run that is not over (interrupted) is stopped: its
    * queued commands are not run until a tasker resumes it, which it may do at once.
@@ -67,19 +70,20 @@ export interface RunProgressRecorder {
   finish(status: string, runOver: boolean, progress: Progress): Promise<void>;
 }
 
-function progressFields(progress: Progress): Pick<RunMeta, 'phase' | 'phaseIndex' | 'done' | 'failed'> {
-  return { phase: progress.phase, phaseIndex: progress.phaseIndex, done: progress.done, failed: progress.failed };
+function progressFields(progress: Progress): Pick<RunMeta, 'phase' | 'phaseIndex' | 'pool' | 'done' | 'failed'> {
+  return { phase: progress.phase, phaseIndex: progress.phaseIndex, pool: progress.pool ?? '', done: progress.done, failed: progress.failed };
 }
 
 export function createRunProgressRecorder(store: RunStore, runId: string): RunProgressRecorder {
   return {
-    async heartbeat(progress) {
-      await store.updateRun(runId, { heartbeatAt: new Date().toISOString(), ...progressFields(progress) });
+    async heartbeat(progress, warning) {
+      // '' and not undefined: the update merges fields, and JSON drops an undefined one.
+      await store.updateRun(runId, { heartbeatAt: new Date().toISOString(), ...progressFields(progress), warning: warning ?? '' });
     },
     async finish(status, runOver, progress) {
       // Stopped before it says so: whoever reads "interrupted" can count on workers not starting its commands.
       if (!runOver) await store.stopRun(runId);
-      await store.updateRun(runId, { state: runOver ? 'finished' : 'interrupted', status, heartbeatAt: new Date().toISOString(), ...progressFields(progress) });
+      await store.updateRun(runId, { state: runOver ? 'finished' : 'interrupted', status, warning: '', heartbeatAt: new Date().toISOString(), ...progressFields(progress) });
       if (runOver) await store.expireRun(runId, finishedRunTtlSeconds);
     },
   };

@@ -3,42 +3,100 @@ import { queueDepth } from '../../shared/broker/amqp-topology.js';
 import { formatDuration } from '../../shared/config/duration.js';
 import type { Logger } from '../../shared/observe/logger.js';
 
-/** Warns while commands are in flight and no worker consumes the work queue, or nothing finishes. */
+/**
+ * Warns while commands are in flight and no worker consumes the running phase's pool queue, or
+ * nothing finishes. The no-consumer warning is also kept as text (`current()`) for the progress
+ * line and `tasker status`, and cleared, with a log line, once a worker of that pool consumes.
+ */
 
 export interface StallWarningOptions {
   session: Pick<AmqpSession, 'withChannel'>;
-  workQueue: string;
-  /** Warn when no worker consumes, or nothing finished, for this long; also how often to check. */
+  /** The running phase's pool and its work queue; undefined between phases. */
+  currentPool: () => { pool: string; queue: string } | undefined;
+  /** Warn when no worker consumes, or nothing finished, for this long. */
   stallWarningMs: number;
   inFlight: () => number;
   /** When the last result arrived (ms since the epoch). */
   lastProgressAt: () => number;
   logger: Logger;
+  now?: () => number;
 }
 
-async function checkForStall(options: StallWarningOptions): Promise<void> {
-  const { workQueue, logger } = options;
-  const depth = await options.session.withChannel((channel) => queueDepth(channel, workQueue));
+export interface StallWarnings {
+  /** The warning in force (no worker consumes the running phase's pool), for the progress line. */
+  current(): string | undefined;
+  stop(): void;
+}
+
+/** How often the queue is looked at: a worker that starts clears the warning within this. */
+const checkEveryMs = 2000;
+
+interface StallState {
+  /** Since when the running phase's queue has had no consumer; undefined while it has one. */
+  noConsumerSince: number | undefined;
+  warning: string | undefined;
+  warnedAt: number;
+  idleWarnedAt: number;
+}
+
+function noConsumerText(pool: string, queue: string, waiting: number): string {
+  const start = pool === 'default' ? 'worker' : `worker --pool ${pool}`;
+  return `no worker of pool ${pool} is consuming ${queue}: ${waiting} commands are waiting. Start workers (${start}; in Kubernetes, scale the pool's Deployment)`;
+}
+
+/** The pool has a consumer again (or its commands all finished, so one consumed them): said once. */
+function clearWarning(state: StallState, current: { pool: string; queue: string } | undefined, logger: Logger): void {
+  if (state.warning !== undefined && current !== undefined) logger.info({ pool: current.pool, queue: current.queue }, `a worker of pool ${current.pool} is consuming ${current.queue} again`);
+  state.noConsumerSince = undefined;
+  state.warning = undefined;
+}
+
+async function checkConsumers(options: StallWarningOptions, state: StallState, now: number): Promise<void> {
+  const { logger } = options;
+  const current = options.currentPool();
+  const depth = current === undefined ? undefined : await options.session.withChannel((channel) => queueDepth(channel, current.queue));
+  // The broker's consumer count, not the heartbeats: a SIGKILLed worker's heartbeat lives on for 15 s.
+  if (current === undefined || depth === undefined || depth.consumers > 0) {
+    clearWarning(state, current, logger);
+    return;
+  }
+  state.noConsumerSince ??= now;
+  if (now - state.noConsumerSince < options.stallWarningMs || now - state.warnedAt < options.stallWarningMs) return;
   // Read after the check: the count the warning gives is the one at the time it is logged.
   const waiting = options.inFlight();
-  if (depth !== undefined && depth.consumers === 0) {
-    logger.warn(
-      { queue: workQueue, waiting, ready: depth.ready },
-      `no worker is consuming ${workQueue}: ${waiting} commands are waiting. Start workers (e.g. kubectl scale deployment/tasker-worker --replicas=4)`,
-    );
-  }
-  const idleMs = Date.now() - options.lastProgressAt();
-  if (idleMs >= options.stallWarningMs) {
-    logger.warn({ waiting, idleMs }, `nothing finished for ${formatDuration(idleMs)} (${waiting} commands in flight); the run goes on`);
-  }
+  state.warning = noConsumerText(current.pool, current.queue, waiting);
+  state.warnedAt = now;
+  logger.warn({ pool: current.pool, queue: current.queue, waiting, ready: depth.ready }, state.warning);
 }
 
-/** Checks every `stallWarningMs` until the returned function stops it. */
-export function startStallWarnings(options: StallWarningOptions): () => void {
+function checkIdle(options: StallWarningOptions, state: StallState, now: number): void {
+  const idleMs = now - options.lastProgressAt();
+  if (idleMs < options.stallWarningMs || now - state.idleWarnedAt < options.stallWarningMs) return;
+  state.idleWarnedAt = now;
+  const waiting = options.inFlight();
+  options.logger.warn({ waiting, idleMs }, `nothing finished for ${formatDuration(idleMs)} (${waiting} commands in flight); the run goes on`);
+}
+
+/** Checks every few seconds until `stop()`. */
+export function startStallWarnings(options: StallWarningOptions): StallWarnings {
+  const now = options.now ?? Date.now;
+  const state: StallState = { noConsumerSince: undefined, warning: undefined, warnedAt: 0, idleWarnedAt: 0 };
+  let checking = false;
   const timer = setInterval(() => {
-    if (options.inFlight() === 0) return;
-    checkForStall(options).catch((error: unknown) => options.logger.debug({ err: error }, 'stall check failed'));
-  }, options.stallWarningMs);
+    if (options.inFlight() === 0) {
+      clearWarning(state, options.currentPool(), options.logger);
+      return;
+    }
+    if (checking) return;
+    checking = true;
+    const at = now();
+    checkIdle(options, state, at);
+    checkConsumers(options, state, at)
+      .catch((error: unknown) => options.logger.debug({ err: error }, 'stall check failed'))
+      .finally(() => {
+        checking = false;
+      });
+  }, Math.min(checkEveryMs, options.stallWarningMs));
   timer.unref();
-  return () => clearInterval(timer);
+  return { current: () => state.warning, stop: () => clearInterval(timer) };
 }

@@ -1,18 +1,18 @@
 import type { Logger } from '../../shared/observe/logger.js';
-import type { RunStore } from '../../shared/state/redis-store.js';
+import { poolsOfWorker, type RunStore, type WorkerInfo } from '../../shared/state/run-store.js';
 
 /**
- * How many commands the workers run at once (the sum of their --concurrency), from their
- * heartbeats, read again every `intervalMs`. Sizes bundles; `fallback` until the first reading
- * (or while no worker is heard of).
+ * How many commands the workers of a pool run at once (the sum of their --concurrency), from
+ * their heartbeats, read again every `intervalMs`. Sizes bundles; `fallback` until the first
+ * reading (or while no worker of the pool is heard of). A worker serving several pools counts
+ * fully in each: its slots are shared, and only one of its pools is usually busy.
  */
-export function watchWorkerLanes(store: Pick<RunStore, 'workers'>, intervalMs: number, logger: Logger, fallback = 4): { lanes(): number; stop(): void } {
-  let lanes = fallback;
+export function watchWorkerLanes(store: Pick<RunStore, 'workers'>, intervalMs: number, logger: Logger, fallback = 4): { lanes(pool: string): number; stop(): void } {
+  let workers: WorkerInfo[] = [];
   const read = (): void => {
     store.workers().then(
-      (workers) => {
-        const slots = workers.reduce((sum, worker) => sum + Math.max(1, worker.concurrency), 0);
-        lanes = slots > 0 ? slots : fallback;
+      (found) => {
+        workers = found;
       },
       (error: unknown) => logger.debug({ err: error }, 'could not read the workers'),
     );
@@ -20,5 +20,9 @@ export function watchWorkerLanes(store: Pick<RunStore, 'workers'>, intervalMs: n
   read();
   const timer = setInterval(read, intervalMs);
   timer.unref();
-  return { lanes: () => lanes, stop: () => clearInterval(timer) };
+  const lanes = (pool: string): number => {
+    const slots = workers.filter((worker) => poolsOfWorker(worker).includes(pool)).reduce((sum, worker) => sum + Math.max(1, worker.concurrency), 0);
+    return slots > 0 ? slots : fallback;
+  };
+  return { lanes, stop: () => clearInterval(timer) };
 }

@@ -1,4 +1,5 @@
 import { InputError, JobsFileError } from '../../shared/errors.js';
+import { defaultPool, isValidPoolName, poolNameRule } from '../../shared/config/names.js';
 import type { LogicalLine } from './jobs-file.js';
 
 /**
@@ -25,6 +26,12 @@ export interface PhaseSpec {
   index: number;
   name: string;
   runsOn: RunsOn;
+  /**
+   * The worker pool whose queue a workers phase goes to: its marker's `(pool: NAME)`, else
+   * --pool PHASE=POOL, else `default`. Tasker phases have `default` too and ignore it. Absent
+   * from the run.json of a run started before pools: read as `default`.
+   */
+  pool: string;
   fileIndex: number;
   selector: Selector;
   commandCount: number;
@@ -43,6 +50,7 @@ export interface Marker {
   line: number;
   name: string;
   runsOn: RunsOn;
+  pool: string;
   /** Commands of the file before this marker. */
   commandsBefore: number;
 }
@@ -75,20 +83,37 @@ export function commandId(fileIndex: number, line: number): string {
 const markerPattern = /^#\s*phase\s*:(.*)$/i;
 const runnerPattern = /^(.*?)\s*\(\s*([^()]*?)\s*\)$/;
 
-/** Parses a `# phase: NAME` or `# phase: NAME (tasker)` comment; undefined for other comments. */
-export function parseMarker(file: string, line: number, comment: string): { name: string; runsOn: RunsOn } | undefined {
+export interface ParsedMarker {
+  name: string;
+  runsOn: RunsOn;
+  pool: string;
+}
+
+/** What the parentheses of a marker may say: who runs the phase, or the workers' pool. */
+function parseRunner(file: string, line: number, said: string): { runsOn: RunsOn; pool: string } {
+  const pool = /^pool\s*:\s*(.*)$/i.exec(said);
+  if (pool !== null) {
+    const name = (pool[1] ?? '').trim();
+    if (!isValidPoolName(name)) throw new JobsFileError(file, line, `phase marker names pool "${name}"; a pool name is ${poolNameRule}`);
+    return { runsOn: 'workers', pool: name };
+  }
+  const who = said.toLowerCase();
+  if (who !== 'tasker' && who !== 'workers') {
+    throw new JobsFileError(file, line, `phase marker says "(${said})"; write "(tasker)" for a phase the tasker runs itself, "(pool: NAME)" for a pool of workers, or nothing for the default pool`);
+  }
+  return { runsOn: who, pool: defaultPool };
+}
+
+/** Parses a `# phase: NAME`, `# phase: NAME (tasker)` or `# phase: NAME (pool: POOL)` comment; undefined for other comments. */
+export function parseMarker(file: string, line: number, comment: string): ParsedMarker | undefined {
   const match = markerPattern.exec(comment.trim());
   if (match === null) return undefined;
   let rest = (match[1] ?? '').trim();
-  let runsOn: RunsOn = 'workers';
-  const runner = runnerPattern.exec(rest);
-  if (runner !== null) {
-    const who = (runner[2] ?? '').toLowerCase();
-    if (who !== 'tasker' && who !== 'workers') {
-      throw new JobsFileError(file, line, `phase marker says "(${runner[2] ?? ''})"; write "(tasker)" for a phase the tasker runs itself, or nothing for a phase run by the workers`);
-    }
-    runsOn = who;
-    rest = (runner[1] ?? '').trim();
+  let runner = { runsOn: 'workers' as RunsOn, pool: defaultPool };
+  const parenthesized = runnerPattern.exec(rest);
+  if (parenthesized !== null) {
+    runner = parseRunner(file, line, parenthesized[2] ?? '');
+    rest = (parenthesized[1] ?? '').trim();
   }
   if (rest === '') {
     throw new JobsFileError(file, line, 'phase marker without a name; write "# phase: NAME" or "# phase: NAME (tasker)"');
@@ -96,7 +121,7 @@ export function parseMarker(file: string, line: number, comment: string): { name
   if (rest.length > 100) {
     throw new JobsFileError(file, line, 'phase name is longer than 100 characters');
   }
-  return { name: rest, runsOn };
+  return { name: rest, ...runner };
 }
 
 /** Which makita part a command belongs to; mirrors asreview-cloud's split-file.py. */
@@ -189,24 +214,26 @@ export function planPhases(scans: readonly FileScan[], split: SplitPreset | unde
     }
     const bounds = { firstSimulate: counts.firstSimulate, lastSimulate: counts.lastSimulate };
     phases.push(
-      { name: 'setup', runsOn: 'tasker', fileIndex: 0, selector: { kind: 'makita', part: 1, ...bounds }, commandCount: counts.part1 },
-      { name: 'simulate', runsOn: 'workers', fileIndex: 0, selector: { kind: 'makita', part: 2, ...bounds }, commandCount: counts.part2 },
-      { name: 'aggregate', runsOn: 'workers', fileIndex: 0, selector: { kind: 'makita', part: 3, ...bounds }, commandCount: counts.part3 },
+      { name: 'setup', runsOn: 'tasker', pool: defaultPool, fileIndex: 0, selector: { kind: 'makita', part: 1, ...bounds }, commandCount: counts.part1 },
+      { name: 'simulate', runsOn: 'workers', pool: defaultPool, fileIndex: 0, selector: { kind: 'makita', part: 2, ...bounds }, commandCount: counts.part2 },
+      { name: 'aggregate', runsOn: 'workers', pool: defaultPool, fileIndex: 0, selector: { kind: 'makita', part: 3, ...bounds }, commandCount: counts.part3 },
     );
   } else {
     for (const scan of scans) {
       let from = 1;
       let name = phaseNameOf(scan.path);
       let runsOn: RunsOn = 'workers';
+      let pool = defaultPool;
       let before = 0;
       for (const marker of scan.markers) {
-        phases.push({ name, runsOn, fileIndex: scan.index, selector: { kind: 'lines', fromLine: from, toLine: marker.line }, commandCount: marker.commandsBefore - before });
+        phases.push({ name, runsOn, pool, fileIndex: scan.index, selector: { kind: 'lines', fromLine: from, toLine: marker.line }, commandCount: marker.commandsBefore - before });
         from = marker.line;
         name = marker.name;
         runsOn = marker.runsOn;
+        pool = marker.pool;
         before = marker.commandsBefore;
       }
-      phases.push({ name, runsOn, fileIndex: scan.index, selector: { kind: 'lines', fromLine: from, toLine: Number.MAX_SAFE_INTEGER }, commandCount: scan.commandCount - before });
+      phases.push({ name, runsOn, pool, fileIndex: scan.index, selector: { kind: 'lines', fromLine: from, toLine: Number.MAX_SAFE_INTEGER }, commandCount: scan.commandCount - before });
     }
   }
   const kept = phases.filter((phase) => phase.commandCount > 0).map((phase, i) => ({ ...phase, index: i + 1 }));

@@ -65,7 +65,8 @@ type Write = (chunk: string) => Promise<void> | void;
 
 /**
  * Writes the plan as JSON, streaming the commands: never the whole plan in memory.
- * Shape: {"phases":[{"name","runsOn","commandCount","commands":[{"id","file","line","command"}]}], ...extra}
+ * Shape: {"phases":[{"name","runsOn","pool","commandCount","commands":[{"id","file","line","command"}]}], ...extra}
+ * (`pool` is null for a phase the tasker runs)
  */
 export async function writePlanJson(plan: Plan, write: Write, extra: Record<string, unknown> = {}): Promise<void> {
   await write('{');
@@ -73,7 +74,7 @@ export async function writePlanJson(plan: Plan, write: Write, extra: Record<stri
   await write(`"split":${JSON.stringify(plan.split ?? null)},"files":${JSON.stringify(plan.sources.map((s) => ({ path: s.displayPath, sha256: s.sha256 })))},"phases":[`);
   for (const [position, phase] of plan.phases.entries()) {
     if (position > 0) await write(',');
-    const head = { index: phase.index, name: phase.name, runsOn: phase.runsOn, commandCount: phase.commandCount };
+    const head = { index: phase.index, name: phase.name, runsOn: phase.runsOn, pool: poolShown(phase), commandCount: phase.commandCount };
     await write(`${JSON.stringify(head).slice(0, -1)},"commands":[`);
     let first = true;
     for await (const command of commandsOf(plan, phase)) {
@@ -83,6 +84,11 @@ export async function writePlanJson(plan: Plan, write: Write, extra: Record<stri
     await write(']}');
   }
   await write(']}\n');
+}
+
+/** A tasker phase has no pool to show. */
+function poolShown(phase: PhaseSpec): string | null {
+  return phase.runsOn === 'workers' ? phase.pool : null;
 }
 
 function lineRange(phase: PhaseSpec): string {
@@ -101,7 +107,7 @@ export async function formatPlanText(plan: Plan, previewCount = 3): Promise<stri
   const out: string[] = [`${plan.phases.length} phase${plan.phases.length === 1 ? '' : 's'}, ${total} command${total === 1 ? '' : 's'}:`];
   for (const phase of plan.phases) {
     const source = plan.sources[phase.fileIndex]!;
-    const how = phase.runsOn === 'tasker' ? 'run by the tasker, one at a time, in file order' : 'run by the workers, in parallel';
+    const how = phase.runsOn === 'tasker' ? 'run by the tasker, one at a time, in file order' : `run by the workers of pool ${phase.pool}, in parallel`;
     out.push('', `Phase ${phase.index} "${phase.name}": ${phase.commandCount} command${phase.commandCount === 1 ? '' : 's'}, ${how}`);
     out.push(`  from ${source.displayPath}, ${lineRange(phase)}`);
     let shown = 0;

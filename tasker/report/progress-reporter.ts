@@ -18,6 +18,11 @@ export function createEmptyProgress(): Progress {
   return { phase: '', phaseIndex: 0, phaseCount: 0, total: 0, done: 0, failed: 0, running: 0, finishedThisSession: 0 };
 }
 
+function noticeText(notice: (() => string | undefined) | undefined): string {
+  const text = notice?.();
+  return text === undefined ? '' : ` | ${text}`;
+}
+
 /**
  * A live bar on a terminal; elsewhere (a pod's log, CI) one log line every `intervalMs`,
  * so `kubectl logs` shows where a run is without flooding.
@@ -30,6 +35,8 @@ export function startProgressReporter(options: {
   now: () => number;
   /** What `progress.running` counts: commands running here, or handed to the queue and unfinished. */
   runningLabel: 'running' | 'queued or running';
+  /** A warning the line carries while it holds (no worker consumes the phase's pool). Default: none. */
+  notice?: () => string | undefined;
 }): ProgressReporter {
   const { progress, logger, runningLabel } = options;
   const startedAt = options.now();
@@ -38,7 +45,7 @@ export function startProgressReporter(options: {
     const bar = new cliProgress.SingleBar(
       {
         stream: options.terminal,
-        format: ` {phaseLabel} [{bar}] {value}/{total} done | {failed} failed | {running} ${runningLabel} | ETA {etaText}`,
+        format: ` {phaseLabel} [{bar}] {value}/{total} done | {failed} failed | {running} ${runningLabel} | ETA {etaText}{notice}`,
         barsize: 24,
         hideCursor: true,
         clearOnComplete: false,
@@ -53,6 +60,7 @@ export function startProgressReporter(options: {
         failed: progress.failed,
         running: progress.running,
         etaText: eta === undefined ? '…' : formatDuration(eta),
+        notice: noticeText(options.notice),
       };
     };
     bar.start(progress.total, progress.done, payload());
@@ -83,7 +91,7 @@ export function startProgressReporter(options: {
         total: progress.total,
         ...(eta === undefined ? {} : { etaMs: Math.round(eta) }),
       },
-      `progress ${progress.done}/${progress.total} done, ${progress.failed} failed, ${progress.running} ${runningLabel}${eta === undefined ? '' : `, ETA ${formatDuration(eta)}`}`,
+      `progress ${progress.done}/${progress.total} done, ${progress.failed} failed, ${progress.running} ${runningLabel}${eta === undefined ? '' : `, ETA ${formatDuration(eta)}`}${noticeText(options.notice)}`,
     );
   };
   const timer = setInterval(report, options.intervalMs);

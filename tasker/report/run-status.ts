@@ -1,6 +1,7 @@
 import { resumeCommand } from '../../shared/cli/invocation.js';
 import { formatDuration } from '../../shared/config/duration.js';
 import type { RunMeta, WorkerInfo } from '../../shared/state/run-store.js';
+import { formatPools, type PoolStatus } from './pool-status.js';
 
 /**
  * What `tasker status` prints. What runs comes from one place only, the workers' own heartbeats:
@@ -22,6 +23,8 @@ export interface StatusReport {
   /** This run's commands the workers say they are running, oldest first (for --json: read off `workers`). */
   running: RunningCommand[];
   workers: WorkerInfo[];
+  /** Per pool: its queue, workers and what they run (pool-status.ts). */
+  pools: PoolStatus[];
 }
 
 /** The commands of `runId` in the workers' heartbeats, oldest first. */
@@ -59,8 +62,9 @@ function runLines(run: RunMeta, running: number, now: number, invocation: string
   const when = ago === undefined ? 'no heartbeat recorded' : run.state === 'running' ? `last heartbeat ${formatDuration(ago)} ago` : `ended ${formatDuration(ago)} ago`;
   const lines = [
     `Run ${run.runId}: ${state}${status}; started ${run.startedAt}; tasker ${run.host}, ${when}`,
-    `  phase ${run.phaseIndex}/${run.phaseCount} ${run.phase || '-'}: ${run.done}/${run.total} done, ${run.failed} failed, ${running} running`,
+    `  phase ${run.phaseIndex}/${run.phaseCount} ${run.phase || '-'}${run.pool && run.pool !== 'default' ? ` (pool ${run.pool})` : ''}: ${run.done}/${run.total} done, ${run.failed} failed, ${running} running`,
   ];
+  if (run.state === 'running' && run.warning) lines.push(`  warning: ${run.warning}`);
   if (run.state === 'interrupted') {
     lines.push(`  its queued commands wait, not run, until it is resumed: ${resumeCommand(invocation, run.runId, run.workdir)}`);
   }
@@ -81,11 +85,12 @@ export function formatStatus(report: StatusReport, now: number, invocation = 'ta
       out.push(`  ${item.id.padEnd(12)} on ${item.worker}, attempt ${item.attempt}, for ${formatDuration(now - Date.parse(item.since))}: ${command}`);
     }
   }
+  out.push(...formatPools(report.pools));
   out.push('', `Workers (${report.workers.length}):`);
   if (report.workers.length === 0) out.push('  none is sending heartbeats');
   for (const worker of report.workers) {
     const busy = worker.running.length === 0 ? 'idle' : `busy with ${worker.running.map((r) => `${r.runId}/${r.id}`).join(', ')}`;
-    out.push(`  ${worker.id.padEnd(24)} concurrency ${worker.concurrency}, ${busy}`);
+    out.push(`  ${worker.id.padEnd(24)} concurrency ${worker.concurrency}, pools ${(worker.pools ?? ['default']).join(',')}, ${busy}`);
   }
   return `${out.join('\n')}\n`;
 }

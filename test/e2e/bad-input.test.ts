@@ -226,6 +226,31 @@ const cases: Case[] = [
     fix: /exactly one jobs file/,
   },
   {
+    name: 'a phase marker naming a bad pool',
+    setup: (ws) => ({ args: ['run', '--workdir', ws.work, ws.jobs('pool.sh', ['# phase: sims (pool: High_Mem)', ...ws.sentinelLines()])] }),
+    problem: /pool\.sh:1: phase marker names pool "High_Mem"/,
+    fix: /lowercase letters, digits and "-"/,
+  },
+  {
+    name: '--pool naming a phase the plan does not have',
+    setup: (ws) => ({ args: ['run', '--split', 'makita', '--pool', 'simulation=gpu', '--workdir', ws.work, ws.jobs('jobs.sh', ['touch SENTINELS/L1', 'asreview simulate x && touch SENTINELS/L2'].map((line) => line.replace('SENTINELS', ws.sentinels)))] }),
+    problem: /--pool simulation=gpu: the plan has no phase "simulation"/,
+    fix: /its phases: setup, simulate/,
+  },
+  {
+    name: '--pool with a bad pool name (distributed)',
+    distributed: true,
+    setup: (ws) => ({ args: ['run', '--pool', 'sims=GPU', '--workdir', ws.work, ws.jobs('jobs.sh', ws.sentinelLines())], env: distributedEnv(ws) }),
+    problem: /--pool sims=GPU: a pool name is/,
+    fix: /lowercase letters, digits and "-"/,
+  },
+  {
+    name: 'tasker plan --pool without PHASE=',
+    setup: (ws) => ({ args: ['plan', '--pool', 'gpu', ws.jobs('jobs.sh', ws.sentinelLines())] }),
+    problem: /--pool takes PHASE=POOL/,
+    fix: /e\.g\. --pool simulate=highmem/,
+  },
+  {
     name: 'an unreadable jobs file (chmod 000)',
     skip: isRoot ? 'runs as root here: chmod 000 does not stop root from reading' : undefined,
     setup: (ws) => {
@@ -597,6 +622,13 @@ const cases: Case[] = [
     setup: (ws) => ({ args: ['--workdir', ws.root], env: distributedEnv(ws, { AMQP_URL: 'guest:hunter2-secret@rabbitmq' }) }),
     problem: /AMQP_URL must start with amqp:\/\/ or amqps:\/\//,
     fix: /amqp:\/\//,
+  },
+  {
+    name: 'a worker --pool with a bad pool name',
+    program: 'worker',
+    setup: (ws) => ({ args: ['--workdir', ws.root, '--pool', 'default,Big_Mem'], env: distributedEnv(ws) }),
+    problem: /--pool: "Big_Mem" is not a pool name/,
+    fix: /--pool default,highmem/,
   },
   {
     name: 'zero concurrency',

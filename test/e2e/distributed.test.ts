@@ -282,7 +282,7 @@ describe('distributed runs', () => {
   it('says when no worker consumes, and carries on when one arrives', async () => {
     const run = tasker('noworker', ['--stall-warning', '500ms', jobs('jobs.sh', ['bash ev.sh 0'])]);
     const out = watchOutput(run);
-    await waitFor('a warning that no worker consumes', () => out.text().includes('no worker is consuming'), 20_000);
+    await waitFor('a warning that no worker consumes', () => out.text().includes('no worker of pool default is consuming'), 20_000);
     await addWorkers(1);
     const result = await run;
     expect(result.exitCode, result.all).toBe(0);

@@ -161,6 +161,11 @@ interface Scenario {
   inject?: (ctx: RunContext) => Promise<void>;
   /** After the run: evidence that the fault really happened (so the row cannot pass vacuously). */
   verify?: (ctx: RunContext, results: ResultLine[]) => void;
+  /**
+   * A worker pool besides the default: the workers serve only it, and the simulate and aggregate
+   * phases go to it (--pool). Default: the default pool.
+   */
+  pool?: string;
   /** Commands in the simulate phase (default 240) and workers (default 3). */
   commands?: number;
   workers?: number;
@@ -192,8 +197,9 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
   const count = scenario.commands ?? commandCount;
   writeFileSync(jobs, `${jobsLines(scenario.specialLines ?? [], count, scenario.commandSeconds ?? 0.05).join('\n')}\n`);
   const runId = `fault-${ns}`;
-  const taskerArgs = ['run', '--run-id', runId, '--workdir', dir, '--progress-interval', '2s', ...(scenario.taskerArgs ?? []), jobs];
-  const pool = new WorkerPool(env, ['--workdir', dir, '--concurrency', '2'], scenario.workers ?? workerCount);
+  const poolArgs = scenario.pool === undefined ? { tasker: [], worker: [] } : { tasker: ['--pool', `simulate=${scenario.pool}`, '--pool', `aggregate=${scenario.pool}`], worker: ['--pool', scenario.pool] };
+  const taskerArgs = ['run', '--run-id', runId, '--workdir', dir, '--progress-interval', '2s', ...poolArgs.tasker, ...(scenario.taskerArgs ?? []), jobs];
+  const pool = new WorkerPool(env, ['--workdir', dir, '--concurrency', '2', ...poolArgs.worker], scenario.workers ?? workerCount);
   // The tasker may take as long as its scenario (the combined one: minutes on a busy machine).
   const taskerTimeoutMs = scenario.timeoutMs ?? defaultScenarioTimeoutMs;
   let tasker: Proc | undefined;
@@ -278,7 +284,7 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
   } finally {
     if (tasker !== undefined && tasker.exitCode === null) killTree(tasker.pid!);
     await pool.stop();
-    await cleanupNamespace({ ...services, redisUrl: env['REDIS_URL']! }, ns, [runId]).catch(() => undefined);
+    await cleanupNamespace({ ...services, redisUrl: env['REDIS_URL']! }, ns, [runId], scenario.pool === undefined ? [] : [scenario.pool]).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -478,6 +484,20 @@ const scenarios: Scenario[] = [
     expectExit: 0,
     inject: async (ctx) => killTree(ctx.pool.pick().pid!),
     verify: (ctx) => expect(ctx.pool.all.filter((proc) => proc.signalCode === 'SIGKILL')).toHaveLength(1),
+  },
+  {
+    name: 'SIGKILL one worker of a non-default pool',
+    pool: 'highmem',
+    expectExit: 0,
+    inject: async (ctx) => killTree(ctx.pool.pick().pid!),
+    verify: (ctx, results) => {
+      expect(ctx.pool.all.filter((proc) => proc.signalCode === 'SIGKILL')).toHaveLength(1);
+      // Only the pool's workers (each started with --pool highmem) ran the workers phases.
+      const poolWorkers = ctx.pool.all.map((proc) => `${hostname()}-${proc.pid}`);
+      const ranOn = new Set(results.filter((r) => r.phase !== 'setup').map((r) => r.worker));
+      expect([...ranOn].every((id) => poolWorkers.includes(id)), `ran on ${[...ranOn].join(', ')}`).toBe(true);
+      expect(ctx.pool.output.every((text) => text().includes(`"pools":["highmem"]`))).toBe(true);
+    },
   },
   {
     name: 'SIGKILL a worker in the middle of a bundle',

@@ -72,11 +72,12 @@ export async function stopAll(procs: Proc[]): Promise<void> {
   await Promise.all(procs.map((proc) => proc.catch(() => undefined)));
 }
 
-/** Removes every queue and Redis key of a test namespace. */
-export async function cleanupNamespace(services: Services, namespace: string, runIds: string[] = []): Promise<void> {
+/** Removes every queue and Redis key of a test namespace (`pools`: the worker pools it used besides the default). */
+export async function cleanupNamespace(services: Services, namespace: string, runIds: string[] = [], pools: string[] = []): Promise<void> {
   const connection = await amqp.connect(services.amqpUrl);
   try {
-    for (const queue of [`${namespace}.commands`, `${namespace}.commands.dead`, ...runIds.map((id) => `${namespace}.run.${id}.done`)]) {
+    const poolQueues = pools.map((pool) => `${namespace}.pool.${pool}.commands`);
+    for (const queue of [`${namespace}.commands`, `${namespace}.commands.dead`, ...poolQueues, ...runIds.map((id) => `${namespace}.run.${id}.done`)]) {
       const channel = await connection.createChannel();
       channel.on('error', () => undefined);
       await channel.deleteQueue(queue).catch(() => undefined);
@@ -142,6 +143,8 @@ export interface TestNamespace {
   procs: Proc[];
   /** Their result queues are deleted after the test. */
   runIds: string[];
+  /** Worker pools besides the default whose queues are deleted after the test. */
+  pools: string[];
 }
 
 /**
@@ -154,13 +157,13 @@ export function useTestNamespace(services: Services, dirPrefix: string): TestNam
   beforeEach(() => {
     const temp = tempDir(dirPrefix);
     const ns = newNamespace();
-    Object.assign(ctx, { ns, dir: temp.path, env: serviceEnv(services, ns), procs: [], runIds: [] });
+    Object.assign(ctx, { ns, dir: temp.path, env: serviceEnv(services, ns), procs: [], runIds: [], pools: [] });
     removeDir = temp.cleanup;
     writeEventScript(ctx.dir);
   });
   afterEach(async () => {
     await stopAll(ctx.procs);
-    await cleanupNamespace(services, ctx.ns, ctx.runIds);
+    await cleanupNamespace(services, ctx.ns, ctx.runIds, ctx.pools);
     removeDir();
   });
   return ctx;

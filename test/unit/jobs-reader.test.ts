@@ -156,7 +156,7 @@ describe('scanJobsFile', () => {
     expect(scan.path).toBe('jobs.sh');
     expect(scan.index).toBe(0);
     expect(scan.commandCount).toBe(2);
-    expect(scan.markers).toEqual([{ line: 2, name: 'two', runsOn: 'tasker', commandsBefore: 1 }]);
+    expect(scan.markers).toEqual([{ line: 2, name: 'two', runsOn: 'tasker', pool: 'default', commandsBefore: 1 }]);
   });
 
   it('hashes a file larger than one read chunk', async () => {

@@ -59,14 +59,14 @@ describe('commandId', () => {
 
 describe('parseMarker', () => {
   it('parses a marker run by the workers by default', () => {
-    expect(parseMarker('j', 1, '# phase: simulate')).toEqual({ name: 'simulate', runsOn: 'workers' });
+    expect(parseMarker('j', 1, '# phase: simulate')).toEqual({ name: 'simulate', runsOn: 'workers', pool: 'default' });
   });
 
   it('parses (tasker) and (workers), case-insensitively', () => {
-    expect(parseMarker('j', 1, '# phase: setup (tasker)')).toEqual({ name: 'setup', runsOn: 'tasker' });
-    expect(parseMarker('j', 1, '# phase: run it (workers)')).toEqual({ name: 'run it', runsOn: 'workers' });
-    expect(parseMarker('j', 1, '#PHASE:Setup(TASKER)')).toEqual({ name: 'Setup', runsOn: 'tasker' });
-    expect(parseMarker('j', 1, '  #  Phase :  Big Step  ( Workers )  ')).toEqual({ name: 'Big Step', runsOn: 'workers' });
+    expect(parseMarker('j', 1, '# phase: setup (tasker)')).toEqual({ name: 'setup', runsOn: 'tasker', pool: 'default' });
+    expect(parseMarker('j', 1, '# phase: run it (workers)')).toEqual({ name: 'run it', runsOn: 'workers', pool: 'default' });
+    expect(parseMarker('j', 1, '#PHASE:Setup(TASKER)')).toEqual({ name: 'Setup', runsOn: 'tasker', pool: 'default' });
+    expect(parseMarker('j', 1, '  #  Phase :  Big Step  ( Workers )  ')).toEqual({ name: 'Big Step', runsOn: 'workers', pool: 'default' });
   });
 
   it('returns undefined for other comments', () => {
@@ -103,8 +103,8 @@ describe('createScanAccumulator', () => {
     const result = scan(['echo a', '# phase: b (tasker)', 'echo b1', 'echo b2', '# other', '# phase: c', 'echo c']);
     expect(result.commandCount).toBe(4);
     expect(result.markers).toEqual([
-      { line: 2, name: 'b', runsOn: 'tasker', commandsBefore: 1 },
-      { line: 6, name: 'c', runsOn: 'workers', commandsBefore: 3 },
+      { line: 2, name: 'b', runsOn: 'tasker', pool: 'default', commandsBefore: 1 },
+      { line: 6, name: 'c', runsOn: 'workers', pool: 'default', commandsBefore: 3 },
     ]);
     expect(result.makita).toBeUndefined();
     expect(result.sha256).toBe('0'.repeat(64));
@@ -125,6 +125,7 @@ describe('planPhases without --split', () => {
         index: 1,
         name: 'jobs.txt',
         runsOn: 'workers',
+        pool: 'default',
         fileIndex: 0,
         selector: { kind: 'lines', fromLine: 1, toLine: Number.MAX_SAFE_INTEGER },
         commandCount: 2,

@@ -39,7 +39,7 @@ const ok = (delayMs = 0): Behaviour => ({ result: result('succeeded', 0), delayM
 const fail = (exitCode = 1, delayMs = 0): Behaviour => ({ result: result('failed', exitCode), delayMs });
 
 function phase(index: number, name: string, commandCount: number, fileIndex = 0): PhaseSpec {
-  return { index, name, runsOn: 'workers', fileIndex, selector: { kind: 'lines', fromLine: 1, toLine: 100 }, commandCount };
+  return { index, name, runsOn: 'workers', pool: 'default', fileIndex, selector: { kind: 'lines', fromLine: 1, toLine: 100 }, commandCount };
 }
 
 function commands(fileIndex: number, lines: readonly number[]): PlannedCommand[] {

@@ -1,0 +1,50 @@
+import { Option, type Command } from 'commander';
+import { commandEnvironment } from '../../shared/config/config-values.js';
+import { ExitCode, InputError } from '../../shared/errors.js';
+import { splitPresets, type SplitPreset } from '../jobs/plan.js';
+import { assignPools, parsePoolAssignments } from '../jobs/phase-pools.js';
+import { formatPlanText, scanAndPlan, writePlanJson } from '../jobs/planning.js';
+
+/** `tasker plan`: the phases and commands a run would execute (and on which pool), running nothing. */
+
+export interface PlanFlags {
+  split?: string;
+  pool?: string[];
+  json?: boolean;
+}
+
+export interface PlanCommandDeps {
+  write: (text: string) => Promise<void> | void;
+  env: Record<string, string | undefined>;
+  setExitCode: (code: number) => void;
+}
+
+/** A repeatable option; no default, so help does not print "(default: [])". */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+export async function planAction(files: string[], flags: PlanFlags, deps: Pick<PlanCommandDeps, 'write' | 'env'>): Promise<number> {
+  const pools = parsePoolAssignments(flags.pool ?? []);
+  if (pools.problems.length > 0) throw new InputError('config', pools.problems.join('; '), { problems: pools.problems });
+  // --split is checked by the parser (.choices()).
+  const plan = await scanAndPlan(files, flags.split as SplitPreset | undefined, commandEnvironment(deps.env));
+  plan.phases = assignPools(plan.phases, pools.assignments);
+  if (flags.json === true) await writePlanJson(plan, deps.write);
+  else await deps.write(await formatPlanText(plan));
+  return ExitCode.ok;
+}
+
+export function addPlanCommand(program: Command, deps: PlanCommandDeps): Command {
+  return program
+    .command('plan')
+    .description('Print the phases and commands a run would execute, without running anything.')
+    .argument('<files...>', 'jobs files: one phase per file, split further by "# phase:" lines')
+    .addOption(new Option('--split <preset>', 'split one file with a preset').choices([...splitPresets]))
+    .option('--pool <phase=pool>', 'send the phase PHASE to the workers of pool POOL, over its marker (repeatable)', collect)
+    .option('--json', 'print the plan as JSON')
+    .exitOverride()
+    .action(async (files: string[], flags: PlanFlags) => {
+      deps.setExitCode(await planAction(files, flags, deps));
+    });
+}

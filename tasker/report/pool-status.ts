@@ -1,0 +1,48 @@
+import { defaultPool } from '../../shared/config/names.js';
+import { poolsOfWorker, type RunMeta, type WorkerInfo } from '../../shared/state/run-store.js';
+
+/**
+ * The pools part of `tasker status` (pure): per pool its queue (waiting messages, consumers),
+ * the workers serving it and what they run. Which pools: the default one, the run's, and every
+ * pool a live worker serves.
+ */
+
+export interface PoolStatus {
+  pool: string;
+  queue: string;
+  /** Messages ready in the queue (a bundle counts once); undefined: the queue does not exist. */
+  ready: number | undefined;
+  consumers: number | undefined;
+  /** Workers whose heartbeat says they serve the pool. */
+  workers: string[];
+  /** Commands those workers run (of any of their pools: a worker's slots are shared). */
+  running: number;
+}
+
+export function poolsToShow(run: RunMeta | undefined, workers: readonly WorkerInfo[]): string[] {
+  const pools = new Set([defaultPool, ...(run?.pools ?? []), ...workers.flatMap(poolsOfWorker)]);
+  return [...pools].sort((a, b) => (a === defaultPool ? -1 : b === defaultPool ? 1 : a.localeCompare(b)));
+}
+
+export function poolStatus(pool: string, queue: string, depth: { ready: number; consumers: number } | undefined, workers: readonly WorkerInfo[]): PoolStatus {
+  const serving = workers.filter((worker) => poolsOfWorker(worker).includes(pool));
+  return {
+    pool,
+    queue,
+    ready: depth?.ready,
+    consumers: depth?.consumers,
+    workers: serving.map((worker) => worker.id),
+    running: serving.reduce((sum, worker) => sum + worker.running.length, 0),
+  };
+}
+
+export function formatPools(pools: readonly PoolStatus[]): string[] {
+  if (pools.length === 0) return [];
+  const out = ['', `Pools (${pools.length}):`];
+  for (const pool of pools) {
+    const queue = pool.ready === undefined ? `${pool.queue} not declared yet` : `${pool.queue}: ${pool.ready} waiting, ${pool.consumers ?? 0} consumers`;
+    const workers = pool.workers.length === 0 ? 'no worker' : `${pool.workers.length} worker${pool.workers.length === 1 ? '' : 's'} (${pool.workers.join(', ')}), ${pool.running} running`;
+    out.push(`  ${pool.pool.padEnd(12)} ${queue}; ${workers}`);
+  }
+  return out;
+}
