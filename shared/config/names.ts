@@ -4,7 +4,7 @@
  *
  *   exchange  NS               (topic)  commands: routing key run.RUN_ID for the default pool,
  *                                       pool.POOL.run.RUN_ID for another pool
- *   queue     NS.commands      (quorum) the default pool's work queue (bound run.*), as before pools
+ *   queue     NS.commands      (quorum) the default pool's work queue (bound run.#: a run id may hold dots)
  *   queue     NS.pool.POOL.commands (quorum) pool POOL's work queue (bound pool.POOL.#); only the
  *                                       workers started with --pool POOL consume it
  *   exchange  NS.dead          (topic)  where undeliverable commands go
@@ -71,7 +71,7 @@ export function names(namespace: string = defaultNamespace): Names {
     poolQueue: (pool) => (pool === defaultPool ? `${namespace}.commands` : `${namespace}.pool.${pool}.commands`),
     // The default pool keeps the key and binding of before pools: older workers still consume it.
     poolRoutingKey: (pool, runId) => (pool === defaultPool ? `run.${runId}` : `pool.${pool}.run.${runId}`),
-    poolBinding: (pool) => (pool === defaultPool ? 'run.*' : `pool.${pool}.#`),
+    poolBinding: (pool) => (pool === defaultPool ? 'run.#' : `pool.${pool}.#`),
     deadExchange: `${namespace}.dead`,
     deadQueue: `${namespace}.commands.dead`,
     runQueue: (runId) => `${namespace}.run.${runId}.done`,

@@ -117,6 +117,14 @@ describe('worker pools', () => {
     expect(status.stdout).toMatch(/highmem +\S+pool\.highmem\.commands: 0 waiting, [12] consumers; 1 worker/);
   });
 
+  it('routes the commands of a run id with dots (a topic routing key of several words) to both kinds of pool', async () => {
+    await workers(1, ['default', 'highmem']);
+    const lines = ['# phase: a', 'bash ev.sh 0', '# phase: b (pool: highmem)', 'bash ev.sh 0'];
+    const result = await tasker('release.v1.2', [jobs('dotted.sh', lines)], ['highmem']);
+    expect(result.exitCode, result.all).toBe(0);
+    expect(readResults(ctx.dir, 'release.v1.2').filter((r) => r.outcome === 'succeeded')).toHaveLength(2);
+  });
+
   it("routes a pool's commands through the exchange to its queue, and its dead letters to the dead queue and the run's queue", async () => {
     await workers(1, ['gpu']);
     ctx.runIds.push('dl');

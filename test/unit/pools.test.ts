@@ -41,7 +41,7 @@ describe('pool names and queues', () => {
     expect(ns.poolQueue('default')).toBe('tasker.commands');
     expect(ns.poolQueue('default')).toBe(ns.workQueue);
     expect(ns.poolRoutingKey('default', 'r1')).toBe('run.r1');
-    expect(ns.poolBinding('default')).toBe('run.*');
+    expect(ns.poolBinding('default')).toBe('run.#');
     expect(ns.poolQueue('highmem')).toBe('tasker.pool.highmem.commands');
     expect(ns.poolRoutingKey('highmem', 'r1')).toBe('pool.highmem.run.r1');
     expect(ns.poolBinding('highmem')).toBe('pool.highmem.#');
