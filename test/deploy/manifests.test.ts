@@ -704,9 +704,9 @@ describe('docs/kubernetes.md', () => {
 
 // -- Worker pools (issue 17) ----------------------------------------------------------------------
 
-/** A pool's work queue, as the programs name it: NS.pool.POOL.commands; the default pool keeps NS.commands. */
+/** A pool's work queue, as the programs name it (shared/config/names.ts). */
 function poolQueue(taskerNamespace: string, pool: string): string {
-  return pool === 'default' ? names(taskerNamespace).workQueue : `${taskerNamespace}.pool.${pool}.commands`;
+  return names(taskerNamespace).poolQueue(pool);
 }
 
 /** Pool names: DNS labels of at most 32 characters (the tasker refuses others, exit 2). */
@@ -997,7 +997,7 @@ describe('worker pools: k8s/pools/ and the guide\'s "Worker pools"', () => {
     for (const part of quoted.split(' ... ')) expect(message).toContain(part);
   });
 
-  it.skipIf(!('WORKER_POOL' in workerEnvironment))("the pool's worker reads every variable its pod sets (WORKER_POOL: once the worker has it, issue 17)", () => {
+  it("the pool's worker reads every variable its pod sets", () => {
     const docs = buildStack((text) => withComponents(text, enableComponents!));
     const container = podTemplateOf(docNamed(docs, 'Deployment', `tasker-worker-${pool}`)!)!.spec.containers[0]!;
     const referenced = new Set((container.env ?? []).flatMap((variable) => referencesIn(variable.value ?? '')));
