@@ -23,6 +23,7 @@ function emptySummary(phase: PhaseSpec, alreadyDone: number): PhaseSummary {
     index: phase.index,
     name: phase.name,
     runsOn: phase.runsOn,
+    ...(phase.runsOn === 'workers' ? { pool: phase.pool } : {}),
     status: 'not-started',
     total: phase.commandCount,
     succeeded: 0,

@@ -2,6 +2,7 @@ import { formatDuration } from '../../shared/config/duration.js';
 import { ExitCode } from '../../shared/errors.js';
 import type { Outcome } from '../../shared/exec/executor.js';
 import type { RunsOn } from '../jobs/plan.js';
+import { defaultPool } from '../../shared/config/names.js';
 
 /** What summary.json holds and the final report prints. Pure data, built by the tasker. */
 
@@ -14,6 +15,8 @@ export interface PhaseSummary {
   index: number;
   name: string;
   runsOn: RunsOn;
+  /** A workers phase's pool; absent for a tasker phase, and in summaries written before pools. */
+  pool?: string;
   status: PhaseStatus;
   total: number;
   /** Succeeded in this session. */
@@ -173,8 +176,11 @@ function headline(summary: RunSummary): string {
 }
 
 /** What the "runs on" column says: in a local run, workers phases run on the tasker's own slots. */
+/** "local slots", "workers", or "workers (POOL)" for a pool other than the default. */
 function runsOnLabel(phase: PhaseSummary, mode: RunMode): string {
-  return phase.runsOn === 'workers' && mode === 'local' ? 'local slots' : phase.runsOn;
+  if (phase.runsOn !== 'workers') return phase.runsOn;
+  if (mode === 'local') return 'local slots';
+  return phase.pool === undefined || phase.pool === defaultPool ? 'workers' : `workers (${phase.pool})`;
 }
 
 /** One row per phase; the interrupted column only when a command was stopped while running. */

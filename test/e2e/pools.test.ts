@@ -67,6 +67,8 @@ describe('worker pools', () => {
     expect(isSubset(sims, highmem), `sims ran on ${[...sims].join(', ')}; highmem workers: ${highmem.join(', ')}`).toBe(true);
     expect(isSubset(report, standard), `report ran on ${[...report].join(', ')}; default workers: ${standard.join(', ')}`).toBe(true);
     expect(result.all).toMatch(/"pool":"highmem".*phase started|phase started.*"pool":"highmem"/);
+    expect(result.stdout).toMatch(/ sims +workers \(highmem\) +succeeded /);
+    expect(result.stdout).toMatch(/ report +workers +succeeded /);
     // Both pool queues exist (declared by the tasker and the workers) and are empty.
     expect((await queueCounts(services.amqpUrl, `${ctx.ns}.pool.highmem.commands`))?.messageCount).toBe(0);
     expect((await queueCounts(services.amqpUrl, `${ctx.ns}.commands`))?.messageCount).toBe(0);
