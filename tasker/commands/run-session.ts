@@ -66,7 +66,7 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
     },
     resuming ? 'resuming run' : 'run started',
   );
-  if (remote === undefined) logIgnoredPools(plan, deps.logger);
+  if (remote === undefined) logIgnoredSettings(plan, config.bundleSize, deps.logger);
   else deps.metrics?.trackPools(() => remote.poolDepths());
 
   // 3. Run the phases.
@@ -76,10 +76,11 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
   return finishRun({ runId, workdir, run, sessionStart, outcome, progress, remote, outputs }, deps);
 }
 
-/** Said once: a local run has no workers, so the pools the plan names mean nothing here. */
-function logIgnoredPools(plan: Plan, logger: Logger): void {
+/** Said once: a local run has no workers and no queue, so pools and bundles mean nothing here. */
+function logIgnoredSettings(plan: Plan, bundleSize: number | undefined, logger: Logger): void {
   const pools = poolsOf(plan.phases).filter((pool) => pool !== defaultPool);
   if (pools.length > 0) logger.info({ pools }, `local run: worker pools are ignored (${pools.join(', ')}); every workers phase runs on the local slots`);
+  if (bundleSize !== undefined) logger.info({ bundleSize }, 'local run: --bundle-size (TASKER_BUNDLE_SIZE) is ignored; bundles are messages of the work queue, and local slots take commands one by one');
 }
 
 /** Cleans and stages the workdir as asked, then writes the run's records. */

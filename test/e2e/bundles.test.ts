@@ -96,4 +96,13 @@ describe('bundles', () => {
       expect(result.all).toContain('--bundle-size');
     }
   });
+
+  it('a local run says once that --bundle-size means nothing there, and runs every command', async () => {
+    const jobs = join(ctx.dir, 'local.sh');
+    writeFileSync(jobs, 'true\ntrue\ntrue\n');
+    const result = await spawnTasker({ ...ctx.env, AMQP_URL: '' }, ['run', '-j', '2', '--bundle-size', '5', '--run-id', 'local-bundles', '--workdir', join(ctx.dir, 'local'), jobs]);
+    expect(result.exitCode, result.all).toBe(0);
+    expect(result.all.match(/--bundle-size \(TASKER_BUNDLE_SIZE\) is ignored/g)).toHaveLength(1);
+    expect(readResults(join(ctx.dir, 'local'), 'local-bundles').filter((record) => record.outcome === 'succeeded')).toHaveLength(3);
+  });
 });
