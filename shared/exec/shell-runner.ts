@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { logDirMaker } from './attempt-files.js';
 import type { ExecuteRequest, ExecutionResult, Executor, RunningCommand } from './executor-contract.js';
@@ -15,7 +16,7 @@ import { encodeRequest } from './shell-runner-protocol.js';
  * Why: fork() costs in proportion to the size of the process that forks. Measured on a 2-CPU
  * machine, Node's spawn() managed 713 `true`/s over 4 slots and ran 400 x `sleep 0.05` in 5.40 s
  * (ideal 5.00 s); bash runners driven the same way managed 1216/s and 5.30 s, the same as a bare
- * bash for-loop (5.28 s). The runner needs bash >= 4; without bash the executor of
+ * bash for-loop (5.28 s). The runner needs bash >= 4.1; without it the executor of
  * spawn-executor.ts (spawn() in a small helper process) is used.
  *
  * A runner is started whenever none is idle: callers bound how many commands run at once
@@ -103,7 +104,21 @@ class RunnerPool {
   }
 }
 
-/** Whether `shell` is a bash that can drive runners (the executor then uses them). */
+/**
+ * Whether `shell` is a bash that can drive runners (the executor then uses them): bash 4.1 or
+ * later, for `read -N` (macOS still ships bash 3.2 as /bin/bash; the spawn() executor runs there).
+ * Asked once per path: one `bash -c` at start-up.
+ */
 export function isBash(shell: string): boolean {
-  return /(^|\/)bash$/.test(shell) && existsSync(shell);
+  if (!/(^|\/)bash$/.test(shell) || !existsSync(shell)) return false;
+  let capable = runnerCapable.get(shell);
+  if (capable === undefined) {
+    const asked = spawnSync(shell, ['-c', 'echo "${BASH_VERSINFO[0]} ${BASH_VERSINFO[1]}"'], { encoding: 'utf8', timeout: 10_000 });
+    const [major = 0, minor = 0] = (asked.stdout ?? '').trim().split(' ').map(Number);
+    capable = major > 4 || (major === 4 && minor >= 1);
+    runnerCapable.set(shell, capable);
+  }
+  return capable;
 }
+
+const runnerCapable = new Map<string, boolean>();
