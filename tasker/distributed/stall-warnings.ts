@@ -41,7 +41,8 @@ interface StallState {
 
 function noConsumerText(pool: string, queue: string, waiting: number): string {
   const start = pool === 'default' ? 'worker' : `worker --pool ${pool}`;
-  return `no worker of pool ${pool} is consuming ${queue}: ${waiting} commands are waiting. Start workers (${start}; in Kubernetes, scale the pool's Deployment)`;
+  const commands = waiting === 1 ? '1 command is' : `${waiting} commands are`;
+  return `no worker of pool ${pool} is consuming ${queue}: ${commands} waiting. Start workers (${start}; in Kubernetes, scale the pool's Deployment)`;
 }
 
 /** The pool has a consumer again (or its commands all finished, so one consumed them): said once. */
@@ -74,7 +75,7 @@ function checkIdle(options: StallWarningOptions, state: StallState, now: number)
   if (idleMs < options.stallWarningMs || now - state.idleWarnedAt < options.stallWarningMs) return;
   state.idleWarnedAt = now;
   const waiting = options.inFlight();
-  options.logger.warn({ waiting, idleMs }, `nothing finished for ${formatDuration(idleMs)} (${waiting} commands in flight); the run goes on`);
+  options.logger.warn({ waiting, idleMs }, `nothing finished for ${formatDuration(idleMs)} (${waiting} commands published, waiting or running); the run goes on`);
 }
 
 /** Checks every few seconds until `stop()`. */
@@ -90,13 +91,21 @@ export function startStallWarnings(options: StallWarningOptions): StallWarnings 
     if (checking) return;
     checking = true;
     const at = now();
-    checkIdle(options, state, at);
     checkConsumers(options, state, at)
       .catch((error: unknown) => options.logger.debug({ err: error }, 'stall check failed'))
       .finally(() => {
+        // A pool nobody consumes says why nothing finishes: its own warning names the pool.
+        if (state.noConsumerSince === undefined) checkIdle(options, state, at);
         checking = false;
       });
   }, Math.min(checkEveryMs, options.stallWarningMs));
   timer.unref();
-  return { current: () => state.warning, stop: () => clearInterval(timer) };
+  return {
+    // Nothing waits once nothing is in flight (the run may end before the next check).
+    current: () => (options.inFlight() === 0 ? undefined : state.warning),
+    stop: () => {
+      clearInterval(timer);
+      state.warning = undefined;
+    },
+  };
 }

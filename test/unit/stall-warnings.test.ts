@@ -40,4 +40,43 @@ describe('stall warnings of a pool', () => {
     expect(logger.lines.some((line) => line.level === 'info' && line.message === 'a worker of pool gpu is consuming ns.pool.gpu.commands again')).toBe(true);
     warnings.stop();
   });
+
+  it('while the pool has no consumer, says so instead of the generic "nothing finished" warning', async () => {
+    const channel = { checkQueue: () => Promise.resolve({ queue: 'q', messageCount: 1, consumerCount: 0 }) } as unknown as Channel;
+    const logger = fakeLogger();
+    const startedAt = Date.now();
+    const warnings = startStallWarnings({
+      session: { withChannel: (operation) => operation(channel) },
+      currentPool: () => ({ pool: 'gpu', queue: 'ns.pool.gpu.commands' }),
+      stallWarningMs: 5000,
+      inFlight: () => 1,
+      lastProgressAt: () => startedAt, // nothing finishes
+      logger,
+    });
+    await vi.advanceTimersByTimeAsync(12_000);
+    const warned = logger.lines.filter((line) => line.level === 'warn').map((line) => line.message);
+    expect(warned.length).toBeGreaterThan(0);
+    expect(warned.every((message) => message.startsWith('no worker of pool gpu is consuming ns.pool.gpu.commands: 1 command is waiting'))).toBe(true);
+    warnings.stop();
+  });
+
+  it('keeps no warning once nothing is in flight, nor after it stops (the final progress line)', async () => {
+    let inFlight = 2;
+    const channel = { checkQueue: () => Promise.resolve({ queue: 'q', messageCount: 2, consumerCount: 0 }) } as unknown as Channel;
+    const warnings = startStallWarnings({
+      session: { withChannel: (operation) => operation(channel) },
+      currentPool: () => ({ pool: 'gpu', queue: 'ns.pool.gpu.commands' }),
+      stallWarningMs: 1000,
+      inFlight: () => inFlight,
+      lastProgressAt: () => Date.now(),
+      logger: fakeLogger(),
+    });
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(warnings.current()).toMatch(/^no worker of pool gpu/);
+    inFlight = 0; // the last results came in between two checks
+    expect(warnings.current()).toBeUndefined();
+    inFlight = 2;
+    warnings.stop();
+    expect(warnings.current()).toBeUndefined();
+  });
 });
