@@ -1,7 +1,7 @@
 import { deleteQueue, queueDepth } from '../../shared/broker/amqp-topology.js';
 import { formatDuration } from '../../shared/config/duration.js';
 import { InputError } from '../../shared/errors.js';
-import type { Names } from '../../shared/config/names.js';
+import { defaultPool, type Names } from '../../shared/config/names.js';
 import { runningFor, taskerAlive, type StatusReport } from '../report/run-status.js';
 import type { Backend } from '../distributed/distributed-backend.js';
 import { poolStatus, poolsToShow, type PoolStatus } from '../report/pool-status.js';
@@ -23,7 +23,9 @@ export async function collectStatus(backend: Backend, names: Names, requested: s
   if (requested !== undefined && run === undefined) {
     throw new InputError('run-state', `no run "${requested}" in Redis (namespace ${names.namespace}); runs there: ${(await backend.store.latestRunIds(5)).join(', ') || 'none'}`);
   }
-  const work = await backend.session.withChannel((channel) => queueDepth(channel, names.workQueue));
+  // The work queue of the phase that runs now (its pool's), else the default pool's.
+  const workQueue = names.poolQueue(run?.pool || defaultPool);
+  const work = await backend.session.withChannel((channel) => queueDepth(channel, workQueue));
   const dead = await backend.session.withChannel((channel) => queueDepth(channel, names.deadQueue));
   const own = runId === undefined ? undefined : await backend.session.withChannel((channel) => queueDepth(channel, names.runQueue(runId)));
   const workers = await backend.store.workers();
@@ -31,7 +33,7 @@ export async function collectStatus(backend: Backend, names: Names, requested: s
   return {
     run,
     runId,
-    queue: work === undefined ? undefined : { name: names.workQueue, ready: work.ready, consumers: work.consumers },
+    queue: work === undefined ? undefined : { name: workQueue, ready: work.ready, consumers: work.consumers },
     runQueue: own === undefined || runId === undefined ? undefined : { name: names.runQueue(runId), ready: own.ready },
     deadLetters: dead?.ready,
     running: runningFor(run, workers, runId),

@@ -40,7 +40,8 @@ export function formatPools(pools: readonly PoolStatus[]): string[] {
   if (pools.length === 0) return [];
   const out = ['', `Pools (${pools.length}):`];
   for (const pool of pools) {
-    const queue = pool.ready === undefined ? `${pool.queue} not declared yet` : `${pool.queue}: ${pool.ready} waiting, ${pool.consumers ?? 0} consumers`;
+    const consumers = pool.consumers ?? 0;
+    const queue = pool.ready === undefined ? `${pool.queue} not declared yet` : `${pool.queue}: ${pool.ready} waiting, ${consumers} consumer${consumers === 1 ? '' : 's'}`;
     const workers = pool.workers.length === 0 ? 'no worker' : `${pool.workers.length} worker${pool.workers.length === 1 ? '' : 's'} (${pool.workers.join(', ')}), ${pool.running} running`;
     out.push(`  ${pool.pool.padEnd(12)} ${queue}; ${workers}`);
   }

@@ -166,6 +166,7 @@ describe('pools in tasker status and metrics', () => {
     const text = formatPools([gpu, poolStatus('big', 't.pool.big.commands', undefined, workers)]).join('\n');
     expect(text).toContain('gpu          t.pool.gpu.commands: 7 waiting, 0 consumers; 1 worker (w2), 2 running');
     expect(text).toContain('big          t.pool.big.commands not declared yet; no worker');
+    expect(formatPools([poolStatus('w', 't.pool.w.commands', { ready: 0, consumers: 1 }, [])]).join('\n')).toContain('t.pool.w.commands: 0 waiting, 1 consumer; no worker');
   });
 
   it('exports per pool gauges', async () => {
