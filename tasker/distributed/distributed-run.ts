@@ -1,10 +1,11 @@
 import type { AmqpSession } from '../../shared/broker/amqp-session.js';
 import { deleteQueue } from '../../shared/broker/amqp-topology.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { Names } from '../../shared/config/names.js';
+import { defaultPool, type Names } from '../../shared/config/names.js';
 import type { OutputSpec } from '../../shared/storage/outputs.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import type { RunStore } from '../../shared/state/redis-store.js';
+import { poolsOfWorker } from '../../shared/state/run-store.js';
 import type { RunLayout } from '../../shared/state/run-layout.js';
 import { createAwaitedAttempts } from './awaited-attempts.js';
 import { createCommandPublisher } from './command-publisher.js';
@@ -95,6 +96,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
     dispatchFor: (phase) => {
       // Phases run one at a time: the stall warnings watch this phase's pool from now on.
       currentPool = { pool: phase.pool, queue: names.poolQueue(phase.pool) };
+      void sayIfUnserved(store, currentPool, logger);
       const bundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: () => workerLanes.lanes(phase.pool), probeMs: bundleProbeMs });
       return createDistributedDispatch({ awaited, inbox, resumed, bundler });
     },
@@ -112,4 +114,16 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
       }
     },
   };
+}
+
+/**
+ * At a phase's start, said at once when no live worker serves its pool (no heartbeat): its
+ * commands wait in the queue meanwhile (normal while KEDA scales a pool from zero). The warning
+ * of stall-warnings.ts follows if none has come to consume after the stall delay.
+ */
+async function sayIfUnserved(store: Pick<RunStore, 'workers'>, current: { pool: string; queue: string }, logger: Logger): Promise<void> {
+  const workers = await store.workers().catch(() => undefined);
+  if (workers === undefined || workers.some((worker) => poolsOfWorker(worker).includes(current.pool))) return;
+  const start = current.pool === defaultPool ? 'worker' : `worker --pool ${current.pool}`;
+  logger.info({ pool: current.pool, queue: current.queue }, `no worker of pool ${current.pool} is up yet: the phase's commands wait in ${current.queue} until one starts (${start}; in Kubernetes, the pool's Deployment or its KEDA scaler)`);
 }

@@ -83,6 +83,9 @@ describe('worker pools', () => {
     const out = watchOutput(run);
     const queue = `${ctx.ns}.pool.gpu.commands`;
     await waitFor('a warning naming the pool and its queue', () => out.text().includes(`no worker of pool gpu is consuming ${queue}`), 20_000);
+    // Said at the phase's start already, from the heartbeats: no worker of the pool is up.
+    expect(out.text()).toContain(`no worker of pool gpu is up yet: the phase's commands wait in ${queue}`);
+    expect(out.text()).not.toContain('no worker of pool default is up yet');
     // The progress line carries it too, and the commands wait in the pool's queue (the tasker declared it).
     await waitFor('a progress line with the warning', () => /progress [^\n]*\| no worker of pool gpu/.test(out.text()), 10_000);
     expect((await queueCounts(services.amqpUrl, queue))?.consumerCount).toBe(0);
