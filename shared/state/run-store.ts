@@ -48,6 +48,10 @@ export function poolsOfWorker(worker: Pick<WorkerInfo, 'pools'>): string[] {
   return worker.pools ?? [defaultPool];
 }
 
+export function servesPool(worker: Pick<WorkerInfo, 'pools'>, pool: string): boolean {
+  return poolsOfWorker(worker).includes(pool);
+}
+
 /** One attempt of one command. */
 export interface AttemptKey {
   id: string;

@@ -3,7 +3,7 @@ import { formatDuration } from '../../shared/config/duration.js';
 import { InputError } from '../../shared/errors.js';
 import { defaultPool, type Names } from '../../shared/config/names.js';
 import { runningFor, taskerAlive, type StatusReport } from '../report/run-status.js';
-import type { Backend } from '../distributed/distributed-backend.js';
+import { readPoolDepths, type Backend } from '../distributed/distributed-backend.js';
 import { poolStatus, poolsToShow, type PoolStatus } from '../report/pool-status.js';
 import type { RunMeta, WorkerInfo } from '../../shared/state/run-store.js';
 
@@ -43,13 +43,8 @@ export async function collectStatus(backend: Backend, names: Names, requested: s
 }
 
 async function collectPools(backend: Backend, names: Names, run: RunMeta | undefined, workers: readonly WorkerInfo[]): Promise<PoolStatus[]> {
-  const pools: PoolStatus[] = [];
-  for (const pool of poolsToShow(run, workers)) {
-    const queue = names.poolQueue(pool);
-    const depth = await backend.session.withChannel((channel) => queueDepth(channel, queue));
-    pools.push(poolStatus(pool, queue, depth, workers));
-  }
-  return pools;
+  const depths = await readPoolDepths(backend.session, names, poolsToShow(run, workers));
+  return depths.map(({ pool, queue, ready, consumers }) => poolStatus(pool, queue, ready === undefined ? undefined : { ready, consumers: consumers ?? 0 }, workers));
 }
 
 export interface PurgeReport {

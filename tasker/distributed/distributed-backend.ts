@@ -73,7 +73,8 @@ async function connectSession(options: BackendOptions, runForSetup: () => RunSet
   });
 }
 
-async function readPoolDepths(session: AmqpSession, names: Names, pools: readonly string[]): Promise<PoolDepth[]> {
+/** Each pool's queue as the broker reports it now (metrics, `tasker status`). */
+export async function readPoolDepths(session: AmqpSession, names: Names, pools: readonly string[]): Promise<PoolDepth[]> {
   const depths: PoolDepth[] = [];
   for (const pool of pools) {
     const queue = names.poolQueue(pool);

@@ -1,11 +1,11 @@
 import type { AmqpSession } from '../../shared/broker/amqp-session.js';
 import { deleteQueue } from '../../shared/broker/amqp-topology.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import { defaultPool, type Names } from '../../shared/config/names.js';
+import type { Names } from '../../shared/config/names.js';
 import type { OutputSpec } from '../../shared/storage/outputs.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import type { RunStore } from '../../shared/state/redis-store.js';
-import { poolsOfWorker } from '../../shared/state/run-store.js';
+import { servesPool } from '../../shared/state/run-store.js';
 import type { RunLayout } from '../../shared/state/run-layout.js';
 import { createAwaitedAttempts } from './awaited-attempts.js';
 import { createCommandPublisher } from './command-publisher.js';
@@ -17,7 +17,7 @@ import { createResultInbox } from './result-inbox.js';
 import { loadResumedAttempts } from './resumed-attempts.js';
 import { createRunQueueHandler } from './run-queue-messages.js';
 import type { PhaseDispatch } from '../dispatch/run-phases.js';
-import { startStallWarnings } from './stall-warnings.js';
+import { startStallWarnings, startWorkersHint } from './stall-warnings.js';
 import { watchWorkerLanes } from './worker-lanes.js';
 
 /**
@@ -123,7 +123,6 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
  */
 async function sayIfUnserved(store: Pick<RunStore, 'workers'>, current: { pool: string; queue: string }, logger: Logger): Promise<void> {
   const workers = await store.workers().catch(() => undefined);
-  if (workers === undefined || workers.some((worker) => poolsOfWorker(worker).includes(current.pool))) return;
-  const start = current.pool === defaultPool ? 'worker' : `worker --pool ${current.pool}`;
-  logger.info({ pool: current.pool, queue: current.queue }, `no worker of pool ${current.pool} is up yet: the phase's commands wait in ${current.queue} until one starts (${start}; in Kubernetes, the pool's Deployment or its KEDA scaler)`);
+  if (workers === undefined || workers.some((worker) => servesPool(worker, current.pool))) return;
+  logger.info({ pool: current.pool, queue: current.queue }, `no worker of pool ${current.pool} is up yet: the phase's commands wait in ${current.queue} until one starts (${startWorkersHint(current.pool)})`);
 }

@@ -1,6 +1,7 @@
 import type { AmqpSession } from '../../shared/broker/amqp-session.js';
 import { queueDepth } from '../../shared/broker/amqp-topology.js';
 import { formatDuration } from '../../shared/config/duration.js';
+import { defaultPool } from '../../shared/config/names.js';
 import type { Logger } from '../../shared/observe/logger.js';
 
 /**
@@ -39,10 +40,14 @@ interface StallState {
   idleWarnedAt: number;
 }
 
+/** How a user gives a pool workers: the command, and where it is in Kubernetes. */
+export function startWorkersHint(pool: string): string {
+  return `${pool === defaultPool ? 'worker' : `worker --pool ${pool}`}; in Kubernetes, scale the pool's Deployment`;
+}
+
 function noConsumerText(pool: string, queue: string, waiting: number): string {
-  const start = pool === 'default' ? 'worker' : `worker --pool ${pool}`;
   const commands = waiting === 1 ? '1 command is' : `${waiting} commands are`;
-  return `no worker of pool ${pool} is consuming ${queue}: ${commands} waiting. Start workers (${start}; in Kubernetes, scale the pool's Deployment)`;
+  return `no worker of pool ${pool} is consuming ${queue}: ${commands} waiting. Start workers (${startWorkersHint(pool)})`;
 }
 
 /** The pool has a consumer again (or its commands all finished, so one consumed them): said once. */

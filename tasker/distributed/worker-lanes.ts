@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/observe/logger.js';
-import { poolsOfWorker, type RunStore, type WorkerInfo } from '../../shared/state/run-store.js';
+import { servesPool, type RunStore, type WorkerInfo } from '../../shared/state/run-store.js';
 
 /**
  * How many commands the workers of a pool run at once (the sum of their --concurrency), from
@@ -21,7 +21,7 @@ export function watchWorkerLanes(store: Pick<RunStore, 'workers'>, intervalMs: n
   const timer = setInterval(read, intervalMs);
   timer.unref();
   const lanes = (pool: string): number => {
-    const slots = workers.filter((worker) => poolsOfWorker(worker).includes(pool)).reduce((sum, worker) => sum + Math.max(1, worker.concurrency), 0);
+    const slots = workers.filter((worker) => servesPool(worker, pool)).reduce((sum, worker) => sum + Math.max(1, worker.concurrency), 0);
     return slots > 0 ? slots : fallback;
   };
   return { lanes, stop: () => clearInterval(timer) };

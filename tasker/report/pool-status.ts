@@ -1,5 +1,5 @@
 import { defaultPool } from '../../shared/config/names.js';
-import { poolsOfWorker, type RunMeta, type WorkerInfo } from '../../shared/state/run-store.js';
+import { poolsOfWorker, servesPool, type RunMeta, type WorkerInfo } from '../../shared/state/run-store.js';
 
 /**
  * The pools part of `tasker status` (pure): per pool its queue (waiting messages, consumers),
@@ -25,7 +25,7 @@ export function poolsToShow(run: RunMeta | undefined, workers: readonly WorkerIn
 }
 
 export function poolStatus(pool: string, queue: string, depth: { ready: number; consumers: number } | undefined, workers: readonly WorkerInfo[]): PoolStatus {
-  const serving = workers.filter((worker) => poolsOfWorker(worker).includes(pool));
+  const serving = workers.filter((worker) => servesPool(worker, pool));
   return {
     pool,
     queue,
