@@ -6,8 +6,16 @@ import type { ExecuteRequest, ExecutionResult, Executor, RunningCommand, StartOp
  * so it starts without a round trip to Redis or the broker. A waiting command that is killed
  * ends at once as `killed`, never having run. `beforeStart` is asked with a slot reserved: a
  * command it refuses ends the same way.
+ *
+ * `ahead` (the worker's, while its commands are short): when the inner executor can queue
+ * (`canQueue`, the bash runners), up to `ahead` more are handed to it at once, queued behind
+ * running commands, so the next one starts the moment one ends without even a round trip to this
+ * process. Their `beforeStart` is asked as they are handed over; they count as started only once
+ * they start. Killed before that, they end as `killed`, never having run.
  */
-export function withSlots(inner: Executor, slots: number): Executor {
+export function withSlots(inner: Executor, slots: number, ahead = 0): Executor {
+  const limit = slots + (inner.canQueue === true ? ahead : 0);
+  /** Handed to the inner executor (running, or queued there), or asking `beforeStart`. */
   let running = 0;
   const waiting: WaitingCommand[] = [];
   /** Slot reserved, `beforeStart` not answered yet. */
@@ -17,9 +25,10 @@ export function withSlots(inner: Executor, slots: number): Executor {
     next(); // the next command starts before this one's result is handled
   };
   const next = (): void => {
-    while (running < slots && waiting.length > 0) {
+    while (running < limit && waiting.length > 0) {
+      const behind = running >= slots;
       running++;
-      waiting.shift()!.begin();
+      waiting.shift()!.begin(behind);
     }
   };
   return {
@@ -29,7 +38,7 @@ export function withSlots(inner: Executor, slots: number): Executor {
       next();
       return {
         result: command.result,
-        started: () => command.handle !== undefined,
+        started: () => command.handle?.started() === true,
         whenStarted: command.whenStarted,
         kill(reason) {
           const index = waiting.indexOf(command);
@@ -54,6 +63,7 @@ class WaitingCommand {
   private settle!: (result: ExecutionResult) => void;
   private settleStarted!: (started: boolean) => void;
   private ended = false;
+  private behind = false;
   /** Killed while `beforeStart` was being answered: it never starts. */
   private killedWhileAsking: string | undefined;
 
@@ -68,8 +78,9 @@ class WaitingCommand {
     this.whenStarted = new Promise((resolve) => (this.settleStarted = resolve));
   }
 
-  /** Called with a slot reserved for it. */
-  begin(): void {
+  /** Called with a slot reserved for it; `behind`: to be queued behind a running command. */
+  begin(behind: boolean): void {
+    this.behind = behind;
     const answer = this.options?.beforeStart?.() ?? true;
     if (answer === true) return this.run();
     if (answer === false) return this.refuse('not started: the worker no longer holds this command');
@@ -100,12 +111,12 @@ class WaitingCommand {
     if (this.killedWhileAsking !== undefined) return this.refuse(this.killedWhileAsking);
     let handle: RunningCommand;
     try {
-      handle = this.inner.start(this.request);
+      handle = this.inner.start(this.request, this.behind ? { behind: true } : undefined);
     } catch (error) {
       return this.failed(error); // e.g. its log directory cannot be made: a result, and the slot back
     }
     this.handle = handle;
-    this.settleStarted(true);
+    void handle.whenStarted.then(this.settleStarted);
     handle.result.then(
       (outcome) => this.end(outcome),
       (error: unknown) => this.failed(error),
