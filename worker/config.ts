@@ -17,7 +17,7 @@ export const workerEnvironment = {
   WORKER_POOL: { default: defaultPool, description: 'Comma-separated worker pools to serve (their queues are consumed, sharing the concurrency); same as --pool.' },
   TASKER_NAMESPACE: { default: defaultNamespace, description: 'Prefix of queue names and Redis keys; the work queue is NAMESPACE.commands.' },
   TASKER_DELIVERY_LIMIT: { default: '10', description: 'Deliveries of one message before it is dead-lettered (a command that keeps killing its worker).' },
-  TASKER_LEASE_TTL: { default: '30s', description: 'A running command whose worker stopped renewing its lease this long is run again elsewhere.' },
+  TASKER_LEASE_TTL: { default: '30s', description: 'A running command whose worker stopped renewing its lease this long is run again elsewhere (sooner once its worker process is known to have ended).' },
   LOG_LEVEL: { default: 'info', description: 'pino log level.' },
   TASKER_SIGNING_KEY: { default: 'unset: unsigned messages are run', description: 'Secret shared with the tasker; when set, only messages whose HMAC-SHA256 signature verifies are run, anything else is dead-lettered.' },
   ...s3ConnectionEnvironment,

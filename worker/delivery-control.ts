@@ -1,5 +1,6 @@
 import type { DeliveryControl } from './handle-delivery.js';
 import type { Heartbeat } from './heartbeat.js';
+import type { LeaseWaits } from './lease-waits.js';
 import type { Lookahead } from './lookahead.js';
 import type { RunningCommands } from './running-commands.js';
 import type { Slots } from './slots.js';
@@ -12,11 +13,12 @@ export interface DeliveryControlOptions {
   running: Pick<RunningCommands, 'add' | 'remove' | 'killedForDrain'>;
   heartbeat: Pick<Heartbeat, 'soon'>;
   lookahead: Pick<Lookahead, 'commandFinished'>;
+  leaseWaits: Pick<LeaseWaits, 'begin'>;
   metrics?: WorkerMetrics | undefined;
 }
 
 export function createDeliveryControl(options: DeliveryControlOptions): DeliveryControl {
-  const { slots, running, heartbeat, lookahead, metrics } = options;
+  const { slots, running, heartbeat, lookahead, leaseWaits, metrics } = options;
   return {
     draining: () => slots.draining(),
     acquireSlot: (patient) => slots.acquire(patient),
@@ -40,5 +42,6 @@ export function createDeliveryControl(options: DeliveryControlOptions): Delivery
     },
     killedForDrain: (command) => running.killedForDrain(command),
     runAlone: () => slots.runAlone(),
+    waitingForLease: () => leaseWaits.begin(),
   };
 }

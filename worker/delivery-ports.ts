@@ -4,6 +4,8 @@ import { signatureHeaders, verifyBody } from '../shared/broker/signing.js';
 import type { Names } from '../shared/config/names.js';
 import type { Executor } from '../shared/exec/executor.js';
 import type { Logger } from '../shared/observe/logger.js';
+import type { Presence } from '../shared/state/redis-presence.js';
+import type { RunStore } from '../shared/state/redis-store.js';
 import type { ResultRecord } from '../shared/state/results.js';
 import { attemptRequest, runLayout } from '../shared/state/run-layout.js';
 import type { OutputSpec } from '../shared/storage/outputs.js';
@@ -23,7 +25,9 @@ export interface DeliveryPortsOptions {
   startLimit: number;
   signingKey: string | undefined;
   names: Pick<Names, 'runQueue'>;
-  store: DeliveryStore;
+  store: DeliveryStore & Pick<RunStore, 'workerPresent'>;
+  /** This worker's presence in Redis: with it, a dead lease holder is known dead at once. */
+  presence: Pick<Presence, 'upSinceMs'>;
   session: Pick<AmqpSession, 'publish'>;
   executor: Pick<Executor, 'start'>;
   s3: Pick<S3OnDemand, 'get'>;
@@ -43,6 +47,11 @@ export function createDeliveryPorts(options: DeliveryPortsOptions): WorkPorts {
     workerId,
     leaseTtlMs: options.leaseTtlMs,
     startLimit: options.startLimit,
+    presence: {
+      workerPresent: (id: string) => options.store.workerPresent(id),
+      ownUpSinceMs: () => options.presence.upSinceMs(),
+      nowMs: () => Date.now(),
+    },
     sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
     logOf: (message: CommandMessage) => runLayout(workdir, message.runId).logRelativePath({ index: message.phaseIndex, name: message.phase }, message.id, message.attempt),
     start(message: CommandMessage, beforeStart?: () => boolean | Promise<boolean>): StartedCommand {

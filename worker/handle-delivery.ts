@@ -3,8 +3,10 @@ import type { Logger } from '../shared/observe/logger.js';
 import type { CommandMessage } from '../shared/broker/messages.js';
 import { applyUploadReport, type OutputSpec, type OutputWatch } from '../shared/storage/outputs.js';
 import type { RunStore } from '../shared/state/redis-store.js';
-import { poisonRecord, toResultRecord, type ResultRecord } from '../shared/state/results.js';
+import { toResultRecord, type ResultRecord } from '../shared/state/results.js';
 import { fieldsOf, recordStart, renewLease, type Gate, type Lease } from './attempt-lease.js';
+import { beginAttempt, type BeginControl, type PresencePorts, type Settled } from './begin-attempt.js';
+import { leaseOwner } from './lease-holder.js';
 
 /**
  * What a worker does with one attempt of a command, delivered alone or in a bundle (the message
@@ -19,7 +21,10 @@ import { fieldsOf, recordStart, renewLease, type Gate, type Lease } from './atte
  * - a command whose result is already recorded is not run again (duplicate delivery); its
  *   result is sent again, in case the first sender died before sending it;
  * - one lease per command: a redelivered copy of a command that is still running elsewhere
- *   (broker consumer timeout, reconnect) waits for that run instead of starting another;
+ *   (broker consumer timeout, reconnect) waits for that run instead of starting another; a
+ *   frozen worker's command too, until its lease expires. The wait holds no slot and not the
+ *   worker's prefetch (begin-attempt.ts), and ends at once when the holder's worker is known
+ *   dead (its process ended: lease-holder.ts);
  * - the result is recorded in Redis before the message is acked. It is then sent to the
  *   tasker; should that send be lost with its worker, the tasker finds the result in Redis;
  * - poison counts runs, not deliveries: each start is counted in Redis as the command starts,
@@ -32,18 +37,12 @@ import { fieldsOf, recordStart, renewLease, type Gate, type Lease } from './atte
  *   started before runs alone, never queued).
  */
 
-export type Decision = 'ack' | 'reject' | 'requeue';
+export type { Decision, PresencePorts, Settled } from './begin-attempt.js';
 
 export interface Handled {
-  decision: Decision;
+  decision: Settled['decision'];
   /** Runs after the message is settled: sending the result to the tasker. */
   afterSettle?: () => Promise<void>;
-}
-
-/** How one attempt ended here: how to settle its message, and the result to send the tasker (if any). */
-export interface Settled {
-  decision: Decision;
-  record?: ResultRecord | undefined;
 }
 
 /**
@@ -87,9 +86,11 @@ export interface DeliveryPorts {
   leaseTtlMs: number;
   /** TASKER_DELIVERY_LIMIT: an attempt that started this often without a result is dead-lettered (poison). */
   startLimit: number;
+  /** Absent: a lease holder is never known dead, a redelivered command waits out its lease. */
+  presence?: PresencePorts | undefined;
 }
 
-export interface DeliveryControl {
+export interface DeliveryControl extends BeginControl {
   /** True once the worker is shutting down: commands not started yet go back to the queue. */
   draining(): boolean;
   /**
@@ -120,57 +121,32 @@ export function answered(message: CommandMessage, settled: Settled, ports: Pick<
 
 /**
  * One attempt, alone in its message (a slot first, then the lease) or in a bundle (`turns`: the
- * lease first, then a slot).
+ * lease first, then a slot). One alone that has to wait for another worker's lease gives its
+ * slot back meanwhile, and takes one again once it has the lease, as a bundled attempt does.
  */
 export async function handleAttempt(message: CommandMessage, ports: DeliveryPorts, control: DeliveryControl, turns?: BundleTurns): Promise<Settled> {
-  const owner = `${ports.workerId}#${++leaseCounter}`;
+  const owner = leaseOwner(ports.workerId, ++leaseCounter, ports.presence?.ownUpSinceMs() !== undefined);
   if (turns !== undefined) {
-    const begun = await begin(message, owner, ports, control);
+    const begun = await beginAttempt(message, owner, ports, control);
     return 'decision' in begun ? begun : runHolding(message, owner, begun.priorStarts, ports, control, turns);
   }
-  const release = await control.acquireSlot();
-  if (release === undefined) return { decision: 'requeue' };
+  let slot = await control.acquireSlot();
+  if (slot === undefined) return { decision: 'requeue' };
+  const giveSlotBack = (): void => {
+    slot?.();
+    slot = undefined;
+  };
   try {
-    const begun = await begin(message, owner, ports, control);
-    return 'decision' in begun ? begun : await runHolding(message, owner, begun.priorStarts, ports, control);
+    const begun = await beginAttempt(message, owner, ports, control, giveSlotBack);
+    if ('decision' in begun) return begun;
+    return await runHolding(message, owner, begun.priorStarts, ports, control, slot === undefined ? aloneInItsMessage : undefined);
   } finally {
-    release();
+    giveSlotBack();
   }
 }
 
-/** Takes the command's lease (then: its starts so far, to run it), or says how to settle a message not to run. */
-async function begin(message: CommandMessage, owner: string, ports: DeliveryPorts, control: DeliveryControl): Promise<Settled | { priorStarts: number }> {
-  const { logger, store } = ports;
-  const fields = fieldsOf(message);
-  for (let waited = 0; ; waited++) {
-    const begun = await store.beginCommand(message.runId, message.id, message.attempt, owner, ports.leaseTtlMs, ports.startLimit);
-    if (begun.kind === 'started') return { priorStarts: begun.priorStarts ?? 0 };
-    if (begun.kind === 'cancelled') {
-      logger.info(fields, 'run was purged: dropping its command');
-      return { decision: 'ack' };
-    }
-    if (begun.kind === 'stopped') {
-      // Taken off the run's published attempts with this answer: its resume publishes it again.
-      logger.info(fields, 'run is interrupted: command not run, its tasker publishes it again on resume');
-      return { decision: 'ack' };
-    }
-    if (begun.kind === 'finished') {
-      // Its record, sent again in case its first sender died before sending it; none once the tasker has it.
-      logger.info({ ...fields, outcome: begun.record?.outcome ?? 'recorded by the tasker' }, 'duplicate delivery of a finished command: not run again');
-      return { decision: 'ack', record: begun.record };
-    }
-    if (begun.kind === 'poison') {
-      // Recorded first: the tasker reads this record (and its reason) when the dead letter reaches it.
-      const record = poisonRecord(message, message.attempt, begun.starts, ports.workerId, ports.logOf(message), new Date());
-      await store.finishCommand(message.runId, record, owner);
-      logger.error({ ...fields, starts: begun.starts.n, workers: [...new Set(begun.starts.workers)] }, 'command started too often without a result: dead-lettered, not run again');
-      return { decision: 'reject', record };
-    }
-    if (waited === 0) logger.info({ ...fields, holder: begun.holder }, 'command is running elsewhere: waiting for it instead of running it twice');
-    if (control.draining()) return { decision: 'requeue' };
-    await ports.sleep(Math.min(1000, ports.leaseTtlMs / 3));
-  }
-}
+/** The turns of an attempt alone in its message: its own, at once. */
+const aloneInItsMessage: BundleTurns = { suspectTurn: () => Promise.resolve(() => undefined) };
 
 /**
  * With the lease taken: renews it until the attempt is settled (waiting to run alone, the output

@@ -10,8 +10,10 @@ import type { RunningCommands } from './running-commands.js';
 export interface HeartbeatOptions {
   store: Pick<RunStore, 'workerHeartbeat'>;
   running: Pick<RunningCommands, 'list'>;
-  /** Everything but what it runs, which is read at each beat. */
-  worker: Omit<WorkerInfo, 'running'>;
+  /** Everything but what it runs and whether its presence is up, which are read at each beat. */
+  worker: Omit<WorkerInfo, 'running' | 'presence'>;
+  /** Whether its presence (shared/state/redis-presence.ts) is up. */
+  presenceUp?: () => boolean;
   logger: Logger;
 }
 
@@ -26,7 +28,7 @@ const ttlMs = 15_000;
 
 /** Resolves after the first beat, which fails when Redis refuses it. */
 export async function startHeartbeat(options: HeartbeatOptions): Promise<Heartbeat> {
-  const { store, running, worker, logger } = options;
+  const { store, running, worker, presenceUp, logger } = options;
   const beat = async (): Promise<void> => {
     const info: WorkerInfo = {
       ...worker,
@@ -35,6 +37,7 @@ export async function startHeartbeat(options: HeartbeatOptions): Promise<Heartbe
         .list()
         .filter(({ command }) => command.started())
         .map(({ message: m, sinceMs }) => ({ runId: m.runId, id: m.id, attempt: m.attempt, since: new Date(sinceMs).toISOString(), command: m.command.slice(0, 200) })),
+      ...(presenceUp === undefined ? {} : { presence: presenceUp() }),
     };
     await store.workerHeartbeat(info, ttlMs);
   };

@@ -1,9 +1,11 @@
 import type { AmqpSession, Consumer } from '../shared/broker/amqp-session.js';
 import type { Executor } from '../shared/exec/executor.js';
 import type { Logger } from '../shared/observe/logger.js';
+import type { Presence } from '../shared/state/redis-presence.js';
 import type { RunStore } from '../shared/state/redis-store.js';
 import type { DeliveryIntake } from './delivery-intake.js';
 import type { Heartbeat } from './heartbeat.js';
+import type { LeaseWaits } from './lease-waits.js';
 import type { Lookahead } from './lookahead.js';
 import type { RunningCommands } from './running-commands.js';
 import type { S3OnDemand } from './s3-on-demand.js';
@@ -20,11 +22,14 @@ export interface WorkerParts {
   executor: Pick<Executor, 'killAllNow'>;
   slots: Pick<Slots, 'drain' | 'handBackWaiting'>;
   lookahead: Pick<Lookahead, 'stop'>;
+  /** The consumers opened for messages waiting for a lease. */
+  leaseWaits: Pick<LeaseWaits, 'stop'>;
   intake: Pick<DeliveryIntake, 'inFlight' | 'whenIdle' | 'lastActivityMs'>;
   /** The work queue's main consumer. */
   consumer: Pick<Consumer, 'cancel'>;
   heartbeat: Pick<Heartbeat, 'stop'>;
   store: Pick<RunStore, 'removeWorker' | 'close'>;
+  presence: Pick<Presence, 'close'>;
   session: Pick<AmqpSession, 'close'>;
   s3: Pick<S3OnDemand, 'close'>;
   logger: Logger;
@@ -85,11 +90,11 @@ export function createWorkerStop(parts: WorkerParts, options: StopOptions): Work
   return { done, shutdown };
 }
 
-/** Resolves once the lookahead consumer is cancelled. */
+/** Resolves once the lookahead consumer, and those of messages waiting for a lease, are cancelled. */
 function stopTakingWork(parts: WorkerParts, reason: string): Promise<void> {
   const { slots, running } = parts;
   slots.drain();
-  const lookaheadStopped = parts.lookahead.stop();
+  const lookaheadStopped = Promise.all([parts.lookahead.stop(), parts.leaseWaits.stop()]).then(() => undefined);
   slots.handBackWaiting(); // prefetched, not started: requeued
   running.killNotStarted('worker shutdown'); // handed over early, not started yet: requeued at once
   parts.logger.info({ reason, running: running.size }, 'shutting down: no new commands');
@@ -113,6 +118,9 @@ async function closeConnections(parts: WorkerParts): Promise<void> {
   // Reverse order of creation; each step runs even if an earlier one failed.
   await store.removeWorker(parts.workerId).catch((error: unknown) => logger.debug({ err: error }, 'could not remove the heartbeat'));
   await session.close().catch((error: unknown) => logger.warn({ err: error }, 'closing RabbitMQ failed'));
+  // Once no command of this worker holds a lease (drained above): a lease whose holder's presence
+  // is gone may be taken over at once.
+  await parts.presence.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the presence connection failed'));
   await store.close().catch((error: unknown) => logger.warn({ err: error }, 'closing Redis failed'));
   await parts.s3.close().catch((error: unknown) => logger.warn({ err: error }, 'closing S3 failed'));
 }

@@ -5,6 +5,7 @@ import { declareTopology } from '../shared/broker/amqp-topology.js';
 import { names as namesFor, type Names } from '../shared/config/names.js';
 import type { Executor } from '../shared/exec/executor.js';
 import type { Logger } from '../shared/observe/logger.js';
+import { announcePresence, type Presence } from '../shared/state/redis-presence.js';
 import { createRunStore, type RunStore } from '../shared/state/redis-store.js';
 import type { WorkerConfig } from './config.js';
 import { createDeliveryControl } from './delivery-control.js';
@@ -12,6 +13,7 @@ import { createDeliveryIntake } from './delivery-intake.js';
 import { createDeliveryPorts } from './delivery-ports.js';
 import { handleWorkMessage } from './handle-work.js';
 import { startHeartbeat } from './heartbeat.js';
+import { createLeaseWaits } from './lease-waits.js';
 import { createLookahead } from './lookahead.js';
 import { createRunningCommands, type RunningCommands } from './running-commands.js';
 import { createS3OnDemand } from './s3-on-demand.js';
@@ -46,9 +48,14 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   const running = createRunningCommands();
   metrics?.trackInFlight(() => running.size);
   const worker = { id: workerId, host: hostname(), pid: process.pid, concurrency: config.concurrency, pools: config.pools, startedAt: new Date().toISOString() };
-  const heartbeat = await startHeartbeat({ store, running, worker, logger }).catch(closeOnFailure({ store, session }));
+  // The heartbeat says whether the presence is up, within a second of a change.
+  let presenceChanged = (): void => undefined;
+  const presence = await announcePresence(config.redisUrl, names, workerId, logger, () => presenceChanged());
+  const presenceUp = (): boolean => presence.upSinceMs() !== undefined;
+  const heartbeat = await startHeartbeat({ store, running, worker, presenceUp, logger }).catch(closeOnFailure({ store, session, presence }));
+  presenceChanged = () => heartbeat.soon();
   const s3 = createS3OnDemand(config.s3, logger);
-  const ports = createDeliveryPorts({ workerId, workdir, leaseTtlMs: config.leaseTtlMs, startLimit: config.deliveryLimit, signingKey: config.signingKey, names, store, session, executor, s3, logger, metrics });
+  const ports = createDeliveryPorts({ workerId, workdir, leaseTtlMs: config.leaseTtlMs, startLimit: config.deliveryLimit, signingKey: config.signingKey, names, store, presence, session, executor, s3, logger, metrics });
 
   const slots = createSlots(config.concurrency);
   // The lookahead consumer feeds the same intake as the main consumer (declared below; it is
@@ -56,13 +63,14 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   const queues = config.pools.map((pool) => names.poolQueue(pool));
   const consumeAll = (prefetch: number): Promise<Consumer> => consumePools(session, queues, prefetch, intake.receive);
   const lookahead = createLookahead({ concurrency: config.concurrency, slots, running, logger, consume: consumeAll });
-  const control = createDeliveryControl({ slots, running, heartbeat, lookahead, metrics });
+  const leaseWaits = createLeaseWaits({ consume: consumeAll, logger });
+  const control = createDeliveryControl({ slots, running, heartbeat, lookahead, leaseWaits, metrics });
   const intake = createDeliveryIntake({ handle: (delivery) => handleWorkMessage(delivery.content, ports, control, delivery.headers), logger, metrics });
-  const consumer = await consumeAll(config.concurrency).catch(closeOnFailure({ store, session, heartbeat }));
+  const consumer = await consumeAll(config.concurrency).catch(closeOnFailure({ store, session, heartbeat, presence }));
   logStart(config, { workdir, workerId, queues }, logger);
 
   const { done, shutdown } = createWorkerStop(
-    { workerId, running, executor, slots, lookahead, intake, consumer, heartbeat, store, session, s3, logger },
+    { workerId, running, executor, slots, lookahead, leaseWaits, intake, consumer, heartbeat, store, presence, session, s3, logger },
     { drainTimeoutMs: config.drainTimeoutMs, exitWhenIdleMs: config.exitWhenIdleMs },
   );
   const readiness = () => readinessOf({ slots, session, consumer, running, queue: queues.join(', '), concurrency: config.concurrency });
@@ -107,8 +115,9 @@ async function consumePools(session: AmqpSession, queues: readonly string[], pre
 }
 
 /** A start that fails half-way closes what it opened (reverse order), then fails with the cause. */
-function closeOnFailure(opened: { store: Pick<RunStore, 'close'>; session: Pick<AmqpSession, 'close'>; heartbeat?: { stop(): void } }): (error: unknown) => Promise<never> {
+function closeOnFailure(opened: { store: Pick<RunStore, 'close'>; session: Pick<AmqpSession, 'close'>; heartbeat?: { stop(): void }; presence?: Pick<Presence, 'close'> }): (error: unknown) => Promise<never> {
   return async (error) => {
+    await opened.presence?.close().catch(() => undefined); // the start's own error is the one to report
     opened.heartbeat?.stop();
     await opened.session.close().catch(() => undefined); // the start's own error is the one to report
     await opened.store.close().catch(() => undefined); // likewise

@@ -13,6 +13,7 @@
  *                                       also bound to NS.dead by run.RUN_ID and pool.*.run.RUN_ID,
  *                                       the keys its dead letters keep
  *   redis     NS:run:RUN_ID:*   run state;  NS:worker:ID  worker heartbeats;  NS:runs  run index
+ *             NS:worker:ID:presence  a channel (not a key) each worker subscribes to while it lives
  */
 
 export const defaultNamespace = 'tasker';
@@ -57,6 +58,8 @@ export interface Names {
   runsIndexKey: string;
   workerKey(workerId: string): string;
   workerKeyPattern: string;
+  /** A worker's presence channel (subscribed while its process lives; shared/state/redis-presence.ts). */
+  workerPresenceChannel(workerId: string): string;
   cancelledKey(runId: string): string;
 }
 
@@ -80,6 +83,7 @@ export function names(namespace: string = defaultNamespace): Names {
     runsIndexKey: `${namespace}:runs`,
     workerKey: (workerId) => `${namespace}:worker:${workerId}`,
     workerKeyPattern: `${namespace}:worker:*`,
+    workerPresenceChannel: (workerId) => `${namespace}:worker:${workerId}:presence`,
     cancelledKey: (runId) => `${namespace}:cancelled:${runId}`,
   };
 }

@@ -37,7 +37,7 @@ function parseBeginReply(reply: string[]): BeginOutcome {
 export function createCommandState(redis: Redis, scripts: RunScripts, names: Names): CommandState {
   const key = names.runKey;
   return {
-    async beginCommand(runId, id, attempt, owner, ttlMs, startLimit) {
+    async beginCommand(runId, id, attempt, owner, ttlMs, startLimit, goneHolder = '') {
       const [succeeded, failed] = [succeededMark(id), failedMark(id, attempt)];
       const keys = [
         names.cancelledKey(runId),
@@ -49,7 +49,7 @@ export function createCommandState(redis: Redis, scripts: RunScripts, names: Nam
         key(runId, succeeded.part),
         key(runId, failed.part),
       ];
-      const reply = await scripts.taskerBegin(...keys, id, String(attempt), owner, String(ttlMs), String(startLimit), String(succeeded.bit), String(failed.bit));
+      const reply = await scripts.taskerBegin(...keys, id, String(attempt), owner, String(ttlMs), String(startLimit), String(succeeded.bit), String(failed.bit), goneHolder);
       return parseBeginReply(reply as string[]);
     },
     async recordStart(runId, id, attempt, worker, owner, ttlMs) {

@@ -7,13 +7,13 @@ import { redactUrl } from '../config/urls.js';
  * A client that is not connected yet. Commands wait through a Redis restart (they are queued and
  * retried) instead of failing: losing a result write would lose a command.
  */
-export function createRedisClient(url: string): Redis {
+export function createRedisClient(url: string, connectionName = 'tasker'): Redis {
   return new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: null,
     enableAutoPipelining: true,
     retryStrategy: (times) => Math.min(10_000, 100 * 2 ** Math.min(times, 7)),
-    connectionName: 'tasker',
+    connectionName,
   });
 }
 

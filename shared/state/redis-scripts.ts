@@ -13,7 +13,10 @@ const renewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.
 // attempt that have no result yet. Only a start counts towards poison, never a delivery.
 
 // KEYS: cancelled, results, lease, starts, stopped, published, succeeded mark, failed mark.
-// ARGV: id, attempt, owner, ttlMs, start limit (0: none), succeeded bit, failed bit.
+// ARGV: id, attempt, owner, ttlMs, start limit (0: none), succeeded bit, failed bit, gone holder ('' for none).
+// A gone holder (its worker is known dead: worker/lease-holder.ts) loses the lease here if it still
+// holds it; the command's starts are then read as when a lease expired (the dead worker's start
+// counts: the command runs alone, and a poison one is still caught).
 // A finished attempt answers with its record while Redis still has it (the tasker may not have it
 // yet), or with nothing once only its mark is left (the tasker recorded it in results.jsonl).
 // A command of a stopped (interrupted) run is dropped, and its publication taken back in the
@@ -32,6 +35,7 @@ if redis.call('exists', KEYS[5]) == 1 then
   if redis.call('hget', KEYS[6], ARGV[1]) == ARGV[2] then redis.call('hdel', KEYS[6], ARGV[1]) end
   return {'stopped'}
 end
+if ARGV[8] ~= '' and redis.call('get', KEYS[3]) == ARGV[8] then redis.call('del', KEYS[3]) end
 local limit = tonumber(ARGV[5])
 local prior = 0
 if redis.call('exists', KEYS[3]) == 0 then

@@ -41,6 +41,11 @@ export interface WorkerInfo {
   pools?: string[];
   startedAt: string;
   running: { runId: string; id: string; attempt: number; since: string; command: string }[];
+  /**
+   * Its presence (redis-presence.ts) is up. False: it lives without one (its presence connection
+   * is down): its leases are not to be judged by its presence. Absent: a worker older than presence.
+   */
+  presence?: boolean;
 }
 
 /** The pools a worker serves, as its heartbeat says. */
@@ -87,9 +92,10 @@ export interface RunStore {
   /**
    * One round trip: cancelled? already finished? run stopped (then it is taken off the run's
    * published attempts)? started `startLimit` times without a result (poison; 0: no limit)? else
-   * take the lease.
+   * take the lease. `goneHolder`: a holder known dead (worker/lease-holder.ts), whose lease is
+   * taken over if it still holds it.
    */
-  beginCommand(runId: string, id: string, attempt: number, owner: string, ttlMs: number, startLimit: number): Promise<BeginOutcome>;
+  beginCommand(runId: string, id: string, attempt: number, owner: string, ttlMs: number, startLimit: number, goneHolder?: string): Promise<BeginOutcome>;
   /**
    * Just before the command runs: if `owner` still holds the lease, renews it and counts a start
    * of this attempt by this worker, returning the starts so far; else -1 (do not run it).
@@ -125,6 +131,12 @@ export interface RunStore {
   workerHeartbeat(info: WorkerInfo, ttlMs: number): Promise<void>;
   removeWorker(id: string): Promise<void>;
   workers(): Promise<WorkerInfo[]>;
+  /**
+   * Whether the worker lives as far as its presence tells (redis-presence.ts): its presence is
+   * subscribed (its process lives, or its connection was cut a moment ago), or its heartbeat says
+   * it lives without one. False: its process ended, or its connection was cut and not back yet.
+   */
+  workerPresent(id: string): Promise<boolean>;
   purgeRun(runId: string): Promise<number>;
   /** Lets a finished run's keys expire, so nothing piles up in Redis. */
   expireRun(runId: string, seconds: number): Promise<void>;

@@ -208,6 +208,7 @@ function workerFakes(begins: Record<string, BeginOutcome>, options: { slots?: nu
     track: () => () => undefined,
     killedForDrain: () => false,
     runAlone: async () => () => undefined,
+    waitingForLease: () => () => undefined,
   };
   return { ports, control, published, finished, started, peak: () => peak };
 }

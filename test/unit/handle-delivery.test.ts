@@ -102,6 +102,10 @@ function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; drai
       calls.push('alone');
       return options.aloneRefused === true ? undefined : () => calls.push('alone-end');
     },
+    waitingForLease: () => {
+      calls.push('wait');
+      return () => calls.push('wait-end');
+    },
   };
   return { ports, control, calls, published, finished, starts, abandoned, killed: () => killed };
 }
@@ -162,6 +166,20 @@ describe('handleDelivery', () => {
     const f = fakes([{ kind: 'busy', holder: 'dead#1' }, { kind: 'started' }]);
     expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
     expect(f.calls.filter((c) => c === 'start')).toHaveLength(1);
+  });
+
+  it('gives its slot back while it waits for a lease, lets the worker take another message meanwhile, and runs on a slot taken again', async () => {
+    const f = fakes([{ kind: 'busy', holder: 'w2#1' }, { kind: 'busy', holder: 'w2#1' }, { kind: 'started' }]);
+    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
+    // The slot goes back before the wait; the wait (one more consumer) ends before the command starts.
+    expect(f.calls).toEqual(['begin', 'release', 'wait', 'sleep', 'begin', 'sleep', 'begin', 'wait-end', 'start', 'untrack', 'finish', 'release']);
+  });
+
+  it('a command waiting for a lease goes back to the queue when the worker drains', async () => {
+    const f = fakes([{ kind: 'busy', holder: 'w2#1' }]);
+    f.control.draining = () => f.calls.includes('wait');
+    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
+    expect(f.calls).toEqual(['begin', 'release', 'wait', 'wait-end']);
   });
 
   it('requeues a command killed by shutdown, without recording a result', async () => {
@@ -281,5 +299,53 @@ describe('handleDelivery', () => {
       await handleDelivery(content, f.ports, f.control);
       expect(f.calls).not.toContain('alone');
     });
+  });
+});
+
+describe('a lease whose holder is gone', () => {
+  /** Redis as the begin script answers: busy while `holder` holds the lease, taken over when told it is gone. */
+  function presenceFakes(holder: string, present: boolean) {
+    const f = fakes([]);
+    const gone: (string | undefined)[] = [];
+    let nowMs = 100_000;
+    f.ports.leaseTtlMs = 60_000;
+    f.ports.sleep = async (ms) => {
+      f.calls.push('sleep');
+      nowMs += ms;
+    };
+    f.ports.presence = { workerPresent: async (id) => (expect(id).toBe('w2-7'), present), ownUpSinceMs: () => 0, nowMs: () => nowMs };
+    f.ports.store.beginCommand = async (_runId, _id, _attempt, owner, _ttlMs, _limit, goneHolder) => {
+      f.calls.push('begin');
+      gone.push(goneHolder);
+      expect(owner).toMatch(/^w1#\d+\+presence$/); // this worker's own presence is up: its leases say so
+      if (goneHolder === holder) return { kind: 'started', priorStarts: 1 };
+      // The lease expires after a minute of waiting (polled every second).
+      return f.calls.filter((c) => c === 'sleep').length >= 60 ? { kind: 'started', priorStarts: 1 } : { kind: 'busy', holder };
+    };
+    return { ...f, gone };
+  }
+
+  it('is taken over once its worker is seen absent for the grace period, not when its lease expires; it then runs alone (a suspect)', async () => {
+    const f = presenceFakes('w2-7#4+presence', false);
+    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
+    expect(f.calls.filter((c) => c === 'sleep')).toHaveLength(5);
+    expect(f.gone.at(-1)).toBe('w2-7#4+presence');
+    expect(f.gone.slice(0, -1).every((one) => one === undefined)).toBe(true);
+    expect(f.calls).toContain('alone');
+    expect(f.calls.filter((c) => c === 'start')).toHaveLength(1);
+  });
+
+  it('is waited for while its worker is present (alive, or frozen: its connection stays open), until its lease expires', async () => {
+    const f = presenceFakes('w2-7#4+presence', true);
+    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
+    expect(f.calls.filter((c) => c === 'sleep')).toHaveLength(60);
+    expect(f.gone.every((one) => one === undefined)).toBe(true);
+  });
+
+  it('is waited for when it announces no presence (an older worker), even if no such presence is there', async () => {
+    const f = presenceFakes('w2-7#4', false);
+    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
+    expect(f.calls.filter((c) => c === 'sleep')).toHaveLength(60);
+    expect(f.gone.every((one) => one === undefined)).toBe(true);
   });
 });

@@ -1,0 +1,118 @@
+import type { CommandMessage } from '../shared/broker/messages.js';
+import type { Logger } from '../shared/observe/logger.js';
+import type { BeginOutcome, RunStore } from '../shared/state/redis-store.js';
+import { poisonRecord, type ResultRecord } from '../shared/state/results.js';
+import { fieldsOf } from './attempt-lease.js';
+import { judgeHolder, presenceOf, type HolderAbsence } from './lease-holder.js';
+
+/**
+ * The first step of an attempt (handle-delivery.ts): take the command's lease, or learn how to
+ * settle a message not to run (purged or interrupted run, duplicate, poison), or wait while
+ * another worker holds the lease. While it waits, the message holds no slot (`onWait` gives it
+ * back) and not the worker's prefetch (`waitingForLease`, lease-waits.ts): the worker keeps
+ * running other commands. The wait ends when the holder finishes (a duplicate: acked), when its
+ * lease expires (TASKER_LEASE_TTL), or, sooner, when its worker is known dead (lease-holder.ts):
+ * then the lease is taken over at once.
+ */
+
+export type Decision = 'ack' | 'reject' | 'requeue';
+
+/** How one attempt ended here: how to settle its message, and the result to send the tasker (if any). */
+export interface Settled {
+  decision: Decision;
+  record?: ResultRecord | undefined;
+}
+
+/** The workers' presence, to tell a dead lease holder from a live one (shared/state/redis-presence.ts). */
+export interface PresencePorts {
+  /** Whether the worker's presence is up now. */
+  workerPresent(workerId: string): Promise<boolean>;
+  /** Since when this worker's own presence is up, without a break; undefined while it is not. */
+  ownUpSinceMs(): number | undefined;
+  nowMs(): number;
+}
+
+export interface BeginPorts {
+  store: Pick<RunStore, 'beginCommand' | 'finishCommand'>;
+  logger: Logger;
+  workerId: string;
+  leaseTtlMs: number;
+  startLimit: number;
+  logOf(message: CommandMessage): string;
+  sleep(ms: number): Promise<void>;
+  /** Absent: a holder is never known dead, its lease is waited out. */
+  presence?: PresencePorts | undefined;
+}
+
+export interface BeginControl {
+  draining(): boolean;
+  /** The message waits for another worker's lease: the worker takes one more message meanwhile; call the returned function when it stops. */
+  waitingForLease(): () => void;
+}
+
+/** Takes the command's lease (then: its starts so far, to run it), or says how to settle a message not to run. */
+export async function beginAttempt(message: CommandMessage, owner: string, ports: BeginPorts, control: BeginControl, onWait?: () => void): Promise<Settled | { priorStarts: number }> {
+  const fields = fieldsOf(message);
+  let endWait: (() => void) | undefined;
+  let absence: HolderAbsence | undefined;
+  let goneHolder: string | undefined;
+  try {
+    for (;;) {
+      const begun = await ports.store.beginCommand(message.runId, message.id, message.attempt, owner, ports.leaseTtlMs, ports.startLimit, goneHolder);
+      if (begun.kind !== 'busy') return await settleBegun(message, owner, begun, ports);
+      if (endWait === undefined) {
+        ports.logger.info({ ...fields, holder: begun.holder }, 'command is running elsewhere: waiting for it instead of running it twice (running other commands meanwhile)');
+        onWait?.();
+        endWait = control.waitingForLease();
+      }
+      if (control.draining()) return { decision: 'requeue' };
+      if (goneHolder === undefined) {
+        absence = await lookAtHolder(begun.holder, absence, ports.presence);
+        if (absence.gone) {
+          ports.logger.warn({ ...fields, holder: begun.holder }, 'the worker holding the command’s lease is gone (its process ended): taking the command over now, not when the lease expires');
+          goneHolder = begun.holder;
+          continue;
+        }
+      } else goneHolder = undefined; // another worker took it over first: its holder is judged afresh
+      await ports.sleep(Math.min(1000, ports.leaseTtlMs / 3));
+    }
+  } finally {
+    endWait?.();
+  }
+}
+
+/** What Redis said, when it is not "busy": run it, or how to settle its message. */
+async function settleBegun(message: CommandMessage, owner: string, begun: Exclude<BeginOutcome, { kind: 'busy' }>, ports: BeginPorts): Promise<Settled | { priorStarts: number }> {
+  const { logger } = ports;
+  const fields = fieldsOf(message);
+  switch (begun.kind) {
+    case 'started':
+      return { priorStarts: begun.priorStarts ?? 0 };
+    case 'cancelled':
+      logger.info(fields, 'run was purged: dropping its command');
+      return { decision: 'ack' };
+    case 'stopped':
+      // Taken off the run's published attempts with this answer: its resume publishes it again.
+      logger.info(fields, 'run is interrupted: command not run, its tasker publishes it again on resume');
+      return { decision: 'ack' };
+    case 'finished':
+      // Its record, sent again in case its first sender died before sending it; none once the tasker has it.
+      logger.info({ ...fields, outcome: begun.record?.outcome ?? 'recorded by the tasker' }, 'duplicate delivery of a finished command: not run again');
+      return { decision: 'ack', record: begun.record };
+    case 'poison': {
+      // Recorded first: the tasker reads this record (and its reason) when the dead letter reaches it.
+      const record = poisonRecord(message, message.attempt, begun.starts, ports.workerId, ports.logOf(message), new Date());
+      await ports.store.finishCommand(message.runId, record, owner);
+      logger.error({ ...fields, starts: begun.starts.n, workers: [...new Set(begun.starts.workers)] }, 'command started too often without a result: dead-lettered, not run again');
+      return { decision: 'reject', record };
+    }
+  }
+}
+
+/** One more look at the holder's presence. A holder that announces none, or Redis not saying, counts as present. */
+async function lookAtHolder(holder: string, previous: HolderAbsence | undefined, presence: PresencePorts | undefined): Promise<HolderAbsence> {
+  const worker = presenceOf(holder);
+  if (presence === undefined || worker === undefined) return judgeHolder(previous, { holder, present: undefined, nowMs: 0, ownUpSinceMs: undefined });
+  const present = await presence.workerPresent(worker).catch(() => undefined); // unknown: wait, as for a live holder
+  return judgeHolder(previous, { holder, present, nowMs: presence.nowMs(), ownUpSinceMs: presence.ownUpSinceMs() });
+}
