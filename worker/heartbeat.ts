@@ -11,7 +11,9 @@ export interface HeartbeatOptions {
   store: Pick<RunStore, 'workerHeartbeat'>;
   running: Pick<RunningCommands, 'list'>;
   /** Everything but what it runs, which is read at each beat. */
-  worker: Omit<WorkerInfo, 'running'>;
+  worker: Omit<WorkerInfo, 'running' | 'unseenRuns'>;
+  /** The runs whose directory it cannot see (run-sight.ts), read at each beat; unset: none. */
+  unseenRuns?: () => string[];
   logger: Logger;
 }
 
@@ -28,8 +30,10 @@ const ttlMs = 15_000;
 export async function startHeartbeat(options: HeartbeatOptions): Promise<Heartbeat> {
   const { store, running, worker, logger } = options;
   const beat = async (): Promise<void> => {
+    const unseenRuns = options.unseenRuns?.() ?? [];
     const info: WorkerInfo = {
       ...worker,
+      ...(unseenRuns.length === 0 ? {} : { unseenRuns }),
       // Handed over early but not started yet: not shown as running.
       running: running
         .list()

@@ -14,6 +14,7 @@ import { handleWorkMessage } from './handle-work.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createLookahead } from './lookahead.js';
 import { createRunningCommands, type RunningCommands } from './running-commands.js';
+import { createRunSight, lookInWorkdir } from './run-sight.js';
 import { createS3OnDemand } from './s3-on-demand.js';
 import { createWorkerStop } from './shutdown.js';
 import { createSlots, type Slots } from './slots.js';
@@ -45,10 +46,12 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
 
   const running = createRunningCommands();
   metrics?.trackInFlight(() => running.size);
-  const worker = { id: workerId, host: hostname(), pid: process.pid, concurrency: config.concurrency, pools: config.pools, startedAt: new Date().toISOString() };
-  const heartbeat = await startHeartbeat({ store, running, worker, logger }).catch(closeOnFailure({ store, session }));
+  const worker = { id: workerId, host: hostname(), pid: process.pid, concurrency: config.concurrency, pools: config.pools, workdir, startedAt: new Date().toISOString() };
+  // Called only once commands arrive, after the heartbeat below has started.
+  const runSight = createRunSight({ workdir, look: lookInWorkdir(workdir), logger, onUnseen: () => heartbeat.soon() });
+  const heartbeat = await startHeartbeat({ store, running, worker, unseenRuns: () => runSight.unseenRuns(), logger }).catch(closeOnFailure({ store, session }));
   const s3 = createS3OnDemand(config.s3, logger);
-  const ports = createDeliveryPorts({ workerId, workdir, leaseTtlMs: config.leaseTtlMs, startLimit: config.deliveryLimit, signingKey: config.signingKey, names, store, session, executor, s3, logger, metrics });
+  const ports = createDeliveryPorts({ workerId, workdir, leaseTtlMs: config.leaseTtlMs, startLimit: config.deliveryLimit, signingKey: config.signingKey, names, store, session, executor, s3, runSight, logger, metrics });
 
   const slots = createSlots(config.concurrency);
   // The lookahead consumer feeds the same intake as the main consumer (declared below; it is

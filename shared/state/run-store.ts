@@ -41,6 +41,10 @@ export interface WorkerInfo {
   pools?: string[];
   startedAt: string;
   running: { runId: string; id: string; attempt: number; since: string; command: string }[];
+  /** Its workdir, absolute, as it sees it; absent from a worker older than the run-directory check. */
+  workdir?: string;
+  /** Runs whose directory it cannot see in its workdir, so it hands their commands back (worker/run-sight.ts); absent: none. */
+  unseenRuns?: string[];
 }
 
 /** The pools a worker serves, as its heartbeat says. */
