@@ -11,6 +11,7 @@ import { attemptRequest, runLayout } from '../shared/state/run-layout.js';
 import type { OutputSpec } from '../shared/storage/outputs.js';
 import type { DeliveryStore, StartedCommand } from './handle-delivery.js';
 import type { WorkPorts } from './handle-work.js';
+import type { RunSight } from './run-sight.js';
 import type { S3OnDemand } from './s3-on-demand.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
@@ -31,6 +32,8 @@ export interface DeliveryPortsOptions {
   session: Pick<AmqpSession, 'publish'>;
   executor: Pick<Executor, 'start'>;
   s3: Pick<S3OnDemand, 'get'>;
+  /** Whether the worker sees a run's directory in its workdir: commands of runs it cannot see are not run here. */
+  runSight: Pick<RunSight, 'sees' | 'holdMs'>;
   logger: Logger;
   metrics?: WorkerMetrics | undefined;
 }
@@ -44,6 +47,8 @@ export function createDeliveryPorts(options: DeliveryPortsOptions): WorkPorts {
     logger,
     authenticate: signingKey === undefined ? undefined : (content: Buffer, headers: Record<string, unknown>) => verifyBody(signingKey, content, headers),
     watchOutputs: async (spec: OutputSpec) => (await s3.get()).watchOutputs(spec, workdir),
+    seesRun: (message: CommandMessage) => options.runSight.sees(message),
+    unseenHoldMs: (runId: string) => options.runSight.holdMs(runId),
     workerId,
     leaseTtlMs: options.leaseTtlMs,
     startLimit: options.startLimit,

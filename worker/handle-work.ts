@@ -16,12 +16,24 @@ import { answered, handleAttempt, type BundleTurns, type DeliveryControl, type D
 export interface WorkPorts extends DeliveryPorts {
   /** Sends a bundle's results to the tasker, in one message. */
   publishResults(runId: string, records: readonly ResultRecord[]): Promise<void>;
+  /**
+   * Whether this worker sees the run's directory in its workdir (run-sight.ts); false: said,
+   * and the message goes back to the queue, unrun. Unset: every run is taken as seen.
+   */
+  seesRun?: ((message: CommandMessage) => Promise<boolean>) | undefined;
+  /** How long a message of a run not seen is held before it goes back (run-sight.ts; default 5 s). */
+  unseenHoldMs?: ((runId: string) => number) | undefined;
 }
+
+/** Default of `unseenHoldMs`. */
+const defaultUnseenHoldMs = 5000;
 
 export async function handleWorkMessage(content: Buffer, ports: WorkPorts, control: DeliveryControl, headers: Record<string, unknown> = {}): Promise<Handled> {
   const parsed = checkedMessage(content, headers, ports, parseWorkMessage);
   if (parsed === undefined) return { decision: 'reject' };
   const { attempts, bundled } = parsed;
+  // The attempts of a bundle share their run: one look for all of them.
+  if (ports.seesRun !== undefined && !(await ports.seesRun(attempts[0]!))) return handBackUnseen(attempts[0]!.runId, ports, control);
   if (!bundled) return answered(attempts[0]!, await handleAttempt(attempts[0]!, ports, control), ports);
   return handleBundle(attempts, ports, control);
 }
@@ -40,6 +52,19 @@ async function handleBundle(attempts: CommandMessage[], ports: WorkPorts, contro
   ports.logger.debug({ runId: attempts[0]!.runId, phase: attempts[0]!.phase, attempts: attempts.length, recorded: records.length, decision }, 'bundle settled');
   const { runId } = attempts[0]!;
   return records.length === 0 ? { decision } : { decision, afterSettle: () => ports.publishResults(runId, records) };
+}
+
+/**
+ * A message of a run this worker cannot see goes back to the queue, unrun, for a worker that sees
+ * it: held a while first, so that a worker alone with it does not take it back at once, over and
+ * over (its prefetch is held meanwhile, so it takes nothing else of the queue either; a worker
+ * that sees the run takes the rest). Not held once the worker drains.
+ */
+async function handBackUnseen(runId: string, ports: WorkPorts, control: DeliveryControl): Promise<Handled> {
+  const holdMs = ports.unseenHoldMs?.(runId) ?? defaultUnseenHoldMs;
+  const stepMs = Math.min(250, holdMs);
+  for (let held = 0; held < holdMs && !control.draining(); held += stepMs) await ports.sleep(stepMs);
+  return { decision: 'requeue' };
 }
 
 /** Suspects of one bundle run alone one after another, never waiting for each other's slot. */

@@ -10,10 +10,12 @@ import type { RunningCommands } from './running-commands.js';
 export interface HeartbeatOptions {
   store: Pick<RunStore, 'workerHeartbeat'>;
   running: Pick<RunningCommands, 'list'>;
-  /** Everything but what it runs and whether its presence is up, which are read at each beat. */
-  worker: Omit<WorkerInfo, 'running' | 'presence'>;
+  /** Everything but what it runs, whether its presence is up and the runs it cannot see, which are read at each beat. */
+  worker: Omit<WorkerInfo, 'running' | 'presence' | 'unseenRuns'>;
   /** Whether its presence (shared/state/redis-presence.ts) is up. */
   presenceUp?: () => boolean;
+  /** The runs whose directory it cannot see (run-sight.ts), read at each beat; unset: none. */
+  unseenRuns?: () => string[];
   logger: Logger;
 }
 
@@ -30,8 +32,10 @@ const ttlMs = 15_000;
 export async function startHeartbeat(options: HeartbeatOptions): Promise<Heartbeat> {
   const { store, running, worker, presenceUp, logger } = options;
   const beat = async (): Promise<void> => {
+    const unseenRuns = options.unseenRuns?.() ?? [];
     const info: WorkerInfo = {
       ...worker,
+      ...(unseenRuns.length === 0 ? {} : { unseenRuns }),
       // Handed over early but not started yet: not shown as running.
       running: running
         .list()

@@ -16,6 +16,7 @@ import { startHeartbeat } from './heartbeat.js';
 import { createLeaseWaits } from './lease-waits.js';
 import { createLookahead } from './lookahead.js';
 import { createRunningCommands, type RunningCommands } from './running-commands.js';
+import { createRunSight, lookInWorkdir } from './run-sight.js';
 import { createS3OnDemand } from './s3-on-demand.js';
 import { createWorkerStop } from './shutdown.js';
 import { createSlots, type Slots } from './slots.js';
@@ -47,15 +48,17 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
 
   const running = createRunningCommands();
   metrics?.trackInFlight(() => running.size);
-  const worker = { id: workerId, host: hostname(), pid: process.pid, concurrency: config.concurrency, pools: config.pools, startedAt: new Date().toISOString() };
+  const worker = { id: workerId, host: hostname(), pid: process.pid, concurrency: config.concurrency, pools: config.pools, workdir, startedAt: new Date().toISOString() };
   // The heartbeat says whether the presence is up, within a second of a change.
   let presenceChanged = (): void => undefined;
   const presence = await announcePresence(config.redisUrl, names, workerId, logger, () => presenceChanged());
   const presenceUp = (): boolean => presence.upSinceMs() !== undefined;
-  const heartbeat = await startHeartbeat({ store, running, worker, presenceUp, logger }).catch(closeOnFailure({ store, session, presence }));
+  // Called only once commands arrive, after the heartbeat below has started.
+  const runSight = createRunSight({ workdir, look: lookInWorkdir(workdir), logger, onUnseen: () => heartbeat.soon() });
+  const heartbeat = await startHeartbeat({ store, running, worker, presenceUp, unseenRuns: () => runSight.unseenRuns(), logger }).catch(closeOnFailure({ store, session, presence }));
   presenceChanged = () => heartbeat.soon();
   const s3 = createS3OnDemand(config.s3, logger);
-  const ports = createDeliveryPorts({ workerId, workdir, leaseTtlMs: config.leaseTtlMs, startLimit: config.deliveryLimit, signingKey: config.signingKey, names, store, presence, session, executor, s3, logger, metrics });
+  const ports = createDeliveryPorts({ workerId, workdir, leaseTtlMs: config.leaseTtlMs, startLimit: config.deliveryLimit, signingKey: config.signingKey, names, store, presence, session, executor, s3, runSight, logger, metrics });
 
   const slots = createSlots(config.concurrency);
   // The lookahead consumer feeds the same intake as the main consumer (declared below; it is

@@ -28,7 +28,24 @@ export interface CommandMessage {
   replyTo: string;
   /** Outputs to upload after the command succeeded; absent when the run uploads nothing per command. */
   upload?: OutputSpec;
+  /**
+   * Where the run's directory is: a worker runs the command only when it finds the same token in
+   * the run's directory under its own workdir (worker/run-sight.ts). Absent from messages of a
+   * tasker older than this check: the worker then only checks the run's directory exists.
+   */
+  origin?: RunOrigin;
 }
+
+/** The run's directory as the tasker made it: its workdir (for messages) and the token it wrote there. */
+export interface RunOrigin {
+  /** The tasker's workdir, absolute, as the tasker sees it (a worker may mount it elsewhere). */
+  workdir: string;
+  /** Random, written in WORKDIR/.tasker/runs/RUN_ID/token (run-layout.ts) before the first command is published. */
+  token: string;
+}
+
+/** What a run token looks like (run-token.ts makes them); anything else is refused. */
+export const runTokenPattern = /^[A-Za-z0-9-]{16,64}$/;
 
 /** What differs between the attempts of one bundle. */
 export type BundledCommand = Pick<CommandMessage, 'id' | 'attempt' | 'command' | 'file' | 'line'>;
@@ -106,6 +123,15 @@ function sharedProblems(m: Record<string, unknown>): string[] {
   if (m['timeoutMs'] !== null && (!Number.isInteger(m['timeoutMs']) || (m['timeoutMs'] as number) <= 0)) problems.push('timeoutMs must be null or a positive integer');
   if (!Number.isInteger(m['killGraceMs']) || (m['killGraceMs'] as number) < 0) problems.push('killGraceMs must be a non-negative integer');
   if (m['upload'] !== undefined) problems.push(...checkUploadSpec(m['upload']));
+  if (m['origin'] !== undefined) problems.push(...checkOrigin(m['origin']));
+  return problems;
+}
+
+function checkOrigin(value: unknown): string[] {
+  if (!isObject(value)) return ['origin must be an object'];
+  const problems: string[] = [];
+  if (typeof value['workdir'] !== 'string' || value['workdir'] === '' || value['workdir'].length > 4096) problems.push('origin.workdir missing');
+  if (typeof value['token'] !== 'string' || !runTokenPattern.test(value['token'])) problems.push('origin.token missing or malformed');
   return problems;
 }
 

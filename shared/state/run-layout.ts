@@ -7,6 +7,7 @@ import type { ExecuteRequest } from '../exec/executor.js';
  *
  *   WORKDIR/.tasker/                       marker: this directory held tasker runs
  *   WORKDIR/.tasker/runs/RUN_ID/plan.json
+ *   WORKDIR/.tasker/runs/RUN_ID/token        distributed runs: what workers check before running its commands
  *   WORKDIR/.tasker/runs/RUN_ID/results.jsonl
  *   WORKDIR/.tasker/runs/RUN_ID/summary.json
  *   WORKDIR/.tasker/runs/RUN_ID/jobs/N-NAME   byte copies of the jobs files
@@ -38,6 +39,8 @@ export interface RunLayout {
   planPath: string;
   resultsPath: string;
   summaryPath: string;
+  /** The run token (run-token.ts): a worker that does not find it here is not in the tasker's workdir. */
+  tokenPath: string;
   jobsDir: string;
   /** Snapshot of jobs file number `index` (0-based). */
   jobsCopyPath(index: number, originalPath: string): string;
@@ -61,6 +64,7 @@ export function runLayout(workdir: string, runId: string): RunLayout {
     planPath: join(runDir, 'plan.json'),
     resultsPath: join(runDir, 'results.jsonl'),
     summaryPath: join(runDir, 'summary.json'),
+    tokenPath: join(runDir, 'token'),
     jobsDir: join(runDir, 'jobs'),
     jobsCopyPath(index, originalPath) {
       const base = originalPath.split(/[\\/]/).filter((part) => part !== '').pop() ?? 'jobs';

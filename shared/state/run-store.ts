@@ -46,6 +46,10 @@ export interface WorkerInfo {
    * is down): its leases are not to be judged by its presence. Absent: a worker older than presence.
    */
   presence?: boolean;
+  /** Its workdir, absolute, as it sees it; absent from a worker older than the run-directory check. */
+  workdir?: string;
+  /** Runs whose directory it cannot see in its workdir, so it hands their commands back (worker/run-sight.ts); absent: none. */
+  unseenRuns?: string[];
 }
 
 /** The pools a worker serves, as its heartbeat says. */

@@ -1,5 +1,5 @@
 import type { AmqpSession } from '../../shared/broker/amqp-session.js';
-import { encodeMessage, type BundleMessage, type CommandMessage } from '../../shared/broker/messages.js';
+import { encodeMessage, type BundleMessage, type CommandMessage, type RunOrigin } from '../../shared/broker/messages.js';
 import { signatureHeaders } from '../../shared/broker/signing.js';
 import type { Names } from '../../shared/config/names.js';
 import type { RunStore } from '../../shared/state/redis-store.js';
@@ -23,6 +23,8 @@ export interface CommandPublisherOptions {
   upload: OutputSpec | undefined;
   /** TASKER_SIGNING_KEY: commands are signed with it; undefined: unsigned. */
   signingKey: string | undefined;
+  /** The tasker's workdir and the run token: workers run a command only where they find the token. */
+  origin: RunOrigin;
 }
 
 function messageOf(phase: PhaseSpec, attempts: readonly BundledAttempt[], options: CommandPublisherOptions): CommandMessage | BundleMessage {
@@ -35,6 +37,7 @@ function messageOf(phase: PhaseSpec, attempts: readonly BundledAttempt[], option
     killGraceMs: options.killGraceMs,
     replyTo: options.names.runQueue(options.runId),
     ...(options.upload === undefined ? {} : { upload: options.upload }),
+    origin: options.origin,
   };
   const attemptsOf = attempts.map(({ command, attempt }) => ({ id: command.id, attempt, command: command.command, file: command.file, line: command.line }));
   return attemptsOf.length === 1 ? { ...shared, kind: 'command', ...attemptsOf[0]! } : { ...shared, kind: 'bundle', commands: attemptsOf };

@@ -7,6 +7,7 @@ import type { PhaseSpec } from '../jobs/plan.js';
 import type { RunStore } from '../../shared/state/redis-store.js';
 import { servesPool } from '../../shared/state/run-store.js';
 import type { RunLayout } from '../../shared/state/run-layout.js';
+import { ensureRunToken } from '../../shared/state/run-token.js';
 import { createAwaitedAttempts } from './awaited-attempts.js';
 import { createCommandPublisher } from './command-publisher.js';
 import { createDistributedDispatch } from './distributed-dispatch.js';
@@ -18,6 +19,7 @@ import { loadResumedAttempts } from './resumed-attempts.js';
 import { createRunQueueHandler } from './run-queue-messages.js';
 import type { PhaseDispatch } from '../dispatch/run-phases.js';
 import { startStallWarnings, startWorkersHint } from './stall-warnings.js';
+import { createUnseenRunWarnings } from './unseen-run-warnings.js';
 import { watchWorkerLanes } from './worker-lanes.js';
 
 /**
@@ -56,7 +58,10 @@ const bundleProbeMs = 2000;
 
 export interface DistributedRun {
   dispatchFor(phase: PhaseSpec): PhaseDispatch;
-  /** No worker consumes the running phase's pool (stall-warnings.ts); undefined when all is well. */
+  /**
+   * No worker consumes the running phase's pool (stall-warnings.ts), or workers cannot see the
+   * run's directory (unseen-run-warnings.ts); undefined when all is well.
+   */
   warning(): string | undefined;
   /** Stops consuming results; deletes the run's queue when the run is over. */
   close(runOver: boolean): Promise<void>;
@@ -71,13 +76,16 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   const inbox = createResultInbox({ forget, awaited, recordedAttempts: options.recordedAttempts });
   const { timeoutMs, killGraceMs, upload } = options;
   const sent = { attempts: 0, messages: 0 };
-  const publishOne = createCommandPublisher({ session, store, names, runId, timeoutMs, killGraceMs, upload, signingKey });
+  // Written before the first command is published: a worker runs only the commands of runs whose token it finds.
+  const origin = { workdir: layout.workdir, token: await ensureRunToken(layout) };
+  const publishOne = createCommandPublisher({ session, store, names, runId, timeoutMs, killGraceMs, upload, signingKey, origin });
   const publish: typeof publishOne = async (phase, attempts) => {
     await publishOne(phase, attempts);
     sent.attempts += attempts.length;
     sent.messages++;
   };
-  const workerLanes = watchWorkerLanes(store, 5000, logger);
+  const unseen = createUnseenRunWarnings(runId, layout.workdir, logger);
+  const workerLanes = watchWorkerLanes(store, 5000, logger, undefined, (workers) => unseen.update(workers));
 
   const handler = createRunQueueHandler({ runId, layout, logger, store, signingKey, deliver: (record, delivery) => inbox.deliver(record, delivery) });
   const consumer = await session.consume(names.runQueue(runId), 0, handler);
@@ -100,7 +108,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
       const bundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: () => workerLanes.lanes(phase.pool), probeMs: bundleProbeMs });
       return createDistributedDispatch({ awaited, inbox, resumed, bundler });
     },
-    warning: () => stallWarnings.current(),
+    warning: () => joinWarnings(unseen.current(), stallWarnings.current()),
     async close(runOver) {
       // How well bundling did: attempts per work-queue message (README, Bundles).
       if (sent.messages > 0) logger.info({ attempts: sent.attempts, messages: sent.messages }, `published ${sent.attempts} attempts in ${sent.messages} messages`);
@@ -125,4 +133,10 @@ async function sayIfUnserved(store: Pick<RunStore, 'workers'>, current: { pool: 
   const workers = await store.workers().catch(() => undefined);
   if (workers === undefined || workers.some((worker) => servesPool(worker, current.pool))) return;
   logger.info({ pool: current.pool, queue: current.queue }, `no worker of pool ${current.pool} is up yet: the phase's commands wait in ${current.queue} until one starts (${startWorkersHint(current.pool)})`);
+}
+
+/** The warnings in force, most specific first; undefined when none is. */
+function joinWarnings(...warnings: (string | undefined)[]): string | undefined {
+  const present = warnings.filter((warning) => warning !== undefined);
+  return present.length === 0 ? undefined : present.join('; ');
 }

@@ -5,14 +5,16 @@ import { servesPool, type RunStore, type WorkerInfo } from '../../shared/state/r
  * How many commands the workers of a pool run at once (the sum of their --concurrency), from
  * their heartbeats, read again every `intervalMs`. Sizes bundles; `fallback` until the first
  * reading (or while no worker of the pool is heard of). A worker serving several pools counts
- * fully in each: its slots are shared, and only one of its pools is usually busy.
+ * fully in each: its slots are shared, and only one of its pools is usually busy. `onRead` gets
+ * each reading too (the workers that cannot see the run, unseen-run-warnings.ts).
  */
-export function watchWorkerLanes(store: Pick<RunStore, 'workers'>, intervalMs: number, logger: Logger, fallback = 4): { lanes(pool: string): number; stop(): void } {
+export function watchWorkerLanes(store: Pick<RunStore, 'workers'>, intervalMs: number, logger: Logger, fallback = 4, onRead?: (workers: readonly WorkerInfo[]) => void): { lanes(pool: string): number; stop(): void } {
   let workers: WorkerInfo[] = [];
   const read = (): void => {
     store.workers().then(
       (found) => {
         workers = found;
+        onRead?.(found);
       },
       (error: unknown) => logger.debug({ err: error }, 'could not read the workers'),
     );

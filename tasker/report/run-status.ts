@@ -91,6 +91,9 @@ export function formatStatus(report: StatusReport, now: number, invocation = 'ta
   for (const worker of report.workers) {
     const busy = worker.running.length === 0 ? 'idle' : `busy with ${worker.running.map((r) => `${r.runId}/${r.id}`).join(', ')}`;
     out.push(`  ${worker.id.padEnd(24)} concurrency ${worker.concurrency}, pools ${(worker.pools ?? ['default']).join(',')}, ${busy}`);
+    if (worker.unseenRuns !== undefined && worker.unseenRuns.length > 0) {
+      out.push(`    cannot see the directory of run ${worker.unseenRuns.join(', ')} in its workdir ${worker.workdir ?? '(not said)'}: hands those commands back unrun (wrong --workdir, or the shared volume not mounted)`);
+    }
   }
   return `${out.join('\n')}\n`;
 }

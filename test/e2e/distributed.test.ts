@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { rabbitmqctl, restartBroker, withConsumerTimeout } from '../helpers/broker.js';
@@ -129,6 +129,8 @@ describe('distributed runs', () => {
       replyTo: `${ctx.ns}.run.${runId}.done`,
     };
     await addWorkers(2); // declares the topology
+    // The run's directory, as a tasker makes it before publishing: workers run only commands of runs they see.
+    mkdirSync(join(ctx.dir, '.tasker', 'runs', runId), { recursive: true });
     await withChannel(services.amqpUrl, async (channel) => {
       await channel.assertQueue(`${ctx.ns}.run.${runId}.done`, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
       const body = Buffer.from(JSON.stringify(message));
