@@ -170,7 +170,8 @@ describe('distributed runs', () => {
 
   it('a worker SIGKILLed alone takes its running command with it: the rerun elsewhere is the only one', async () => {
     const [first] = await workers(1);
-    const run = tasker('wkill-alone', [jobs('jobs.sh', ['# phase: work', 'bash ev.sh 1.5', 'bash ev.sh 1.5'])]);
+    // Long enough to outlast the second worker's start on a loaded machine: the kill must find it running.
+    const run = tasker('wkill-alone', [jobs('jobs.sh', ['# phase: work', 'bash ev.sh 4', 'bash ev.sh 4'])]);
     await waitFor('a command to start', () => events().some((e) => e.event === 'start'));
     await addWorkers(1);
     const victim = events().find((e) => e.event === 'start')!;
