@@ -31,10 +31,7 @@ import { leaseOwner } from './lease-holder.js';
  *   and an attempt that started `startLimit` times without a result is recorded dead-lettered
  *   and rejected (dead-lettered), not run again. A message returned unstarted (held ahead,
  *   handed back, drained, lost with a connection or a broker restart) never counts; one given
- *   up for a known reason (drain deadline) takes its start back. The one exception: the
- *   lookahead command, queued in a runner behind a running one, is counted as it is queued, so
- *   a worker lost before it starts counts one start too many for it (once: a command that
- *   started before runs alone, never queued).
+ *   up for a known reason (drain deadline) takes its start back.
  */
 
 export type { Decision, PresencePorts, Settled } from './begin-attempt.js';

@@ -7,8 +7,7 @@ import type { Slots } from './slots.js';
  * Fair dispatch: the consumer's prefetch is the worker's concurrency, so nobody hoards long
  * commands. While every recent command was short (the last 5 to 20 all under a second), a
  * second consumer with prefetch 1 holds one more message, claimed and handed to the executor
- * early (queued in a bash runner behind a running command: executor-slots.ts `ahead`), so the
- * next command starts the moment one ends. RabbitMQ keeps a running consumer's
+ * early, so the next command starts the moment one ends. RabbitMQ keeps a running consumer's
  * prefetch as it was, hence a consumer of its own, cancelled when commands get long. A message
  * that waited over a second behind running commands (the phase turned to long ones) is handed
  * back to the queue, for an idle worker.

@@ -92,8 +92,6 @@ async function main(argv: string[]): Promise<number> {
     }
     worker = await startWorker(config, { logger, executor: createCommandExecutor({
         slots: config.concurrency,
-        // The lookahead command (lookahead.ts) waits in a runner's pipe: it starts as one ends.
-        ahead: 1,
         env: commandEnvironment(process.env),
         onRunnerError: (message) => logger.warn({ runner: message }, 'command runner reported a problem'),
       }), metrics: metricsServer?.metrics });

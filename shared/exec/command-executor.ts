@@ -11,8 +11,6 @@ import { createRunnerExecutor, isBash } from './shell-runner.js';
 export function createCommandExecutor(
   options: ExecutorOptions & {
     slots: number;
-    /** Commands handed over beyond `slots` go to the runners at once, queued behind running ones (withSlots). Default 0. */
-    ahead?: number;
     /** The environment commands run with (config-values' commandEnvironment: secrets withheld). No default. */
     env: NodeJS.ProcessEnv;
     onRunnerError?: (message: string) => void;
@@ -29,7 +27,7 @@ export function createCommandExecutor(
       ...(options.directExec === undefined ? {} : { directExec: options.directExec }),
       ...(options.onRunnerError === undefined ? {} : { onRunnerError: options.onRunnerError }),
     });
-    return withSlots(runners, options.slots, options.ahead ?? 0);
+    return withSlots(runners, options.slots);
   }
   return withSlots(createExecutorProcess({ ...options, shell }), options.slots);
 }

@@ -56,19 +56,12 @@ export interface StartOptions {
    * frozen). Return a boolean when the answer is known at once, so the start is not delayed.
    */
   beforeStart?: () => boolean | Promise<boolean>;
-  /** Queue it behind a running command rather than start another process for it (executors with `canQueue`). */
-  behind?: boolean;
 }
 
 export interface Executor {
   start(request: ExecuteRequest, options?: StartOptions): RunningCommand;
   /** SIGKILLs every running command's process group at once (a second Ctrl-C). */
   killAllNow(): void;
-  /**
-   * It can take a command `behind` a running one, to start the moment that one ends without a
-   * round trip to this process (the bash runners); `started()` stays false until it starts.
-   */
-  canQueue?: boolean;
 }
 
 export interface ExecutorOptions {

@@ -6,16 +6,8 @@ import type { ExecuteRequest, ExecutionResult, Executor, RunningCommand, StartOp
  * so it starts without a round trip to Redis or the broker. A waiting command that is killed
  * ends at once as `killed`, never having run. `beforeStart` is asked with a slot reserved: a
  * command it refuses ends the same way.
- *
- * `ahead` (the worker's, while its commands are short): when the inner executor can queue
- * (`canQueue`, the bash runners), up to `ahead` more are handed to it at once, queued behind
- * running commands, so the next one starts the moment one ends without even a round trip to this
- * process. Their `beforeStart` is asked as they are handed over; they count as started only once
- * they start. Killed before that, they end as `killed`, never having run.
  */
-export function withSlots(inner: Executor, slots: number, ahead = 0): Executor {
-  const limit = slots + (inner.canQueue === true ? ahead : 0);
-  /** Handed to the inner executor (running, or queued there), or asking `beforeStart`. */
+export function withSlots(inner: Executor, slots: number): Executor {
   let running = 0;
   const waiting: WaitingCommand[] = [];
   /** Slot reserved, `beforeStart` not answered yet. */
@@ -25,10 +17,9 @@ export function withSlots(inner: Executor, slots: number, ahead = 0): Executor {
     next(); // the next command starts before this one's result is handled
   };
   const next = (): void => {
-    while (running < limit && waiting.length > 0) {
-      const behind = running >= slots;
+    while (running < slots && waiting.length > 0) {
       running++;
-      waiting.shift()!.begin(behind);
+      waiting.shift()!.begin();
     }
   };
   return {
@@ -38,7 +29,7 @@ export function withSlots(inner: Executor, slots: number, ahead = 0): Executor {
       next();
       return {
         result: command.result,
-        started: () => command.handle?.started() === true,
+        started: () => command.handle !== undefined,
         whenStarted: command.whenStarted,
         kill(reason) {
           const index = waiting.indexOf(command);
@@ -63,7 +54,6 @@ class WaitingCommand {
   private settle!: (result: ExecutionResult) => void;
   private settleStarted!: (started: boolean) => void;
   private ended = false;
-  private behind = false;
   /** Killed while `beforeStart` was being answered: it never starts. */
   private killedWhileAsking: string | undefined;
 
@@ -78,9 +68,8 @@ class WaitingCommand {
     this.whenStarted = new Promise((resolve) => (this.settleStarted = resolve));
   }
 
-  /** Called with a slot reserved for it; `behind`: to be queued behind a running command. */
-  begin(behind: boolean): void {
-    this.behind = behind;
+  /** Called with a slot reserved for it. */
+  begin(): void {
     const answer = this.options?.beforeStart?.() ?? true;
     if (answer === true) return this.run();
     if (answer === false) return this.refuse('not started: the worker no longer holds this command');
@@ -111,12 +100,12 @@ class WaitingCommand {
     if (this.killedWhileAsking !== undefined) return this.refuse(this.killedWhileAsking);
     let handle: RunningCommand;
     try {
-      handle = this.inner.start(this.request, this.behind ? { behind: true } : undefined);
+      handle = this.inner.start(this.request);
     } catch (error) {
       return this.failed(error); // e.g. its log directory cannot be made: a result, and the slot back
     }
     this.handle = handle;
-    void handle.whenStarted.then(this.settleStarted);
+    this.settleStarted(true);
     handle.result.then(
       (outcome) => this.end(outcome),
       (error: unknown) => this.failed(error),

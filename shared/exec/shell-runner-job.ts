@@ -20,17 +20,10 @@ function readLogTail(path: string, tailBytes: number): string {
 }
 
 /**
- * One request's life on a bash runner: handed over (maybe queued behind a running one), started
- * (the runner reports its pid), ended; kills and the timeout in between. `settle` receives its one
- * result. The timeout counts from the start, not from the hand-over.
+ * One request's life on a bash runner: handed over, started (the runner reports its pid), ended;
+ * kills and the timeout in between. `settle` receives its one result.
  */
 export class RunnerJob {
-  readonly whenStarted: Promise<boolean>;
-  private settleStarted!: (started: boolean) => void;
-  /** Waits in its runner's pipe behind a running command. */
-  queued = false;
-  /** Ended without having started (skipped, no working directory, its runner gone first). */
-  private unstarted = false;
   private readonly termination: GroupTermination;
   /** killAllNow came before the runner reported the pid: SIGKILL it as soon as it does. */
   private killOnStart = false;
@@ -42,22 +35,6 @@ export class RunnerJob {
     private readonly settle: (result: ExecutionResult) => void,
   ) {
     this.termination = new GroupTermination(request.killGraceMs ?? defaultKillGraceMs);
-    this.whenStarted = new Promise((resolve) => (this.settleStarted = resolve));
-  }
-
-  /** The runner reported its process: it runs, or ran. */
-  get isStarted(): boolean {
-    return this.termination.pid !== undefined;
-  }
-
-  /** Started, or handed to an idle runner (about to start): not waiting behind another command. */
-  get begun(): boolean {
-    return this.isStarted || (!this.queued && !this.unstarted);
-  }
-
-  /** Killed on purpose before it started: its runner is to skip it. */
-  get killed(): boolean {
-    return this.termination.killedFor !== undefined;
   }
 
   sent(): void {
@@ -67,11 +44,9 @@ export class RunnerJob {
   onReply(reply: RunnerReply): void {
     if (reply.kind === 'started') this.started(reply.pid);
     else if (reply.kind === 'no-cwd') this.notStarted('spawn-error', `could not start the command: working directory ${this.request.cwd} does not exist`);
-    else if (reply.kind === 'skipped') this.notStarted('killed', `${this.termination.killedFor ?? 'cancelled'} (before it started)`);
     else this.ended(reply.status, reply.startedAtMs, reply.finishedAtMs);
   }
 
-  /** Before it started, the caller also asks its runner to skip it; should the start win the race, it is killed as it starts. */
   kill(reason: string): void {
     this.termination.kill(reason); // before the pid is known: as soon as the runner reports it
   }
@@ -79,10 +54,8 @@ export class RunnerJob {
   /** SIGKILL at once, or as soon as the runner reports the pid. */
   killNow(): void {
     const pid = this.termination.pid;
-    if (pid === undefined) {
-      this.killOnStart = true;
-      this.termination.kill('killed'); // the reason, should its runner skip it
-    } else killGroup(pid, 'SIGKILL');
+    if (pid === undefined) this.killOnStart = true;
+    else killGroup(pid, 'SIGKILL');
   }
 
   /** Its runner ended before the result arrived. */
@@ -96,8 +69,6 @@ export class RunnerJob {
   private started(pid: number): void {
     if (this.killOnStart) killGroup(pid, 'SIGKILL');
     this.termination.attach(pid);
-    this.queued = false;
-    this.settleStarted(true);
     this.termination.startTimeout(this.request.timeoutMs);
   }
 
@@ -117,13 +88,11 @@ export class RunnerJob {
   }
 
   private notStarted(outcome: 'killed' | 'spawn-error', reason: string): void {
-    this.unstarted = !this.isStarted;
     const now = new Date().toISOString();
     this.complete({ outcome, exitCode: null, signal: null, startedAt: now, finishedAt: now, durationMs: 0, tail: '', reason });
   }
 
   private complete(result: ExecutionResult): void {
-    this.settleStarted(this.isStarted);
     this.termination.stopTimeout();
     this.settle(result);
   }

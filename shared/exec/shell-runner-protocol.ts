@@ -7,24 +7,19 @@ import { parseSimpleCommand } from './simple-command.js';
 /**
  * What a bash runner (shell-runner.ts) runs, and the protocol between it and this process.
  *
- * Protocol (one runner, one command at a time, and at most one more queued behind it): a request is its length in bytes, as 10 decimal
+ * Protocol (one runner, one command at a time): a request is its length in bytes, as 10 decimal
  * digits, then that many bytes of bash assignments (`key log cwd mode cmd` and the arrays `envs`
  * and `argv`, every value single-quoted) that the runner evals. The length lets bash take the
  * request in one read(2): `read -d ''` and `read -r line` read a pipe one byte at a time (about 285
  * read calls per command, measured with strace). The runner parses in the C locale, so that `read
  * -N` counts bytes; the commands get the caller's LC_ALL back. The runner answers `S key pid` once
  * the command's process exists and `E key status startSeconds endSeconds` when it ended (status as
- * bash's `wait` reports it: 128+n for signal n), `E key cwd` when the working directory is
- * missing, or `E key skipped` when it was cancelled before it started.
- * Queued requests: a request written while the runner still runs one waits in the pipe and starts
- * the moment the running one ends, with no round trip to this process (shell-runner.ts queues one
- * behind a short command that way). To cancel a request the runner has not started, this process
- * writes its key and a newline to descriptor 5; before each start the runner polls that pipe
- * (`read -t 0`: one poll(2), no read while it is empty) and skips a cancelled request. A request
- * queued behind a running command is thus answered when that command ends, not before: bash
- * cannot wait for its child and read a pipe at once, and interrupting its `wait` with a trapped
- * signal was tried and loses the child's status in a race (the runner then waits forever). A
- * cancellation that comes after the start is a kill (the `S` reply came, or is on its way).
+ * bash's `wait` reports it: 128+n for signal n), or `E key cwd` when the working directory is
+ * missing. The runner's environment must not hold SHELLOPTS or BASHOPTS (options that would change
+ * the runner's own script); command-executor.ts uses spawn() then. Modes: `x` exec argv directly (a
+ * plain command, falling back to `shell -c command` when argv[0] is not found, so "command not
+ * found" reads as without the shortcut), `s` run `shell -c command`, `a` exec argv as given (a long
+ * command's script file).
  * From a command's start to its end the runner's stderr is /dev/null: bash reports a job that a
  * signal ended (a command killed after the kill grace) on stderr, quoting the subshell's source
  * ("line 36: 25958 Killed ( ((${#envs[@]} > 0)) && ..."), at the first command after it reaps it,
@@ -43,18 +38,12 @@ trap 'if [[ -n $current ]]; then kill -KILL -- "-$current" 2>/dev/null; fi; exit
 watchdog=$!
 exec 3<&-
 shopt -s execfail
-declare -A cancelled=()
-take_cancels() {
-  while read -t 0 -u 5 && IFS= read -r -u 5 k; do cancelled[$k]=1; done
-}
 lc_all_set=${'$'}{LC_ALL+1}
 lc_all=${'$'}{LC_ALL-}
 export -n LC_ALL
 LC_ALL=C
 while IFS= read -r -N 10 size && IFS= read -r -N "$((10#$size))" request; do
   eval "$request"
-  if read -t 0 -u 5; then take_cancels; fi
-  if [[ -n ${'$'}{cancelled[$key]-} ]]; then unset "cancelled[$key]"; printf 'E %s skipped\n' "$key"; continue; fi
   if ! cd -- "$cwd" 2>/dev/null; then printf 'E %s cwd\n' "$key"; continue; fi
   start=$EPOCHREALTIME
   {
@@ -71,7 +60,7 @@ while IFS= read -r -N 10 size && IFS= read -r -N "$((10#$size))" request; do
         exec "${'$'}{argv[@]}"
       fi
       exec "$shell" -c "$cmd"
-    ) 2>&4 4>&- 5<&- </dev/null >"$log" 2>&1 &
+    ) 2>&4 4>&- </dev/null >"$log" 2>&1 &
     current=$!
     set +m
     printf 'S %s %s\n' "$key" "$current"
@@ -120,8 +109,6 @@ export function encodeRequest(key: number, request: ExecuteRequest, shell: strin
 export type RunnerReply =
   | { kind: 'started'; key: number; pid: number }
   | { kind: 'no-cwd'; key: number }
-  /** Cancelled (descriptor 5) before it started: it never ran. */
-  | { kind: 'skipped'; key: number }
   /** The times are undefined when bash has no EPOCHREALTIME (before bash 5). */
   | { kind: 'ended'; key: number; status: number; startedAtMs: number | undefined; finishedAtMs: number | undefined };
 
@@ -138,7 +125,6 @@ export function parseReply(line: string): RunnerReply | undefined {
   const key = Number(keyText);
   if (kind === 'S') return { kind: 'started', key, pid: Number(a) };
   if (kind === 'E' && a === 'cwd') return { kind: 'no-cwd', key };
-  if (kind === 'E' && a === 'skipped') return { kind: 'skipped', key };
   if (kind === 'E') return { kind: 'ended', key, status: Number(a), startedAtMs: epochMs(b), finishedAtMs: epochMs(c) };
   return undefined;
 }

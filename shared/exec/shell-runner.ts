@@ -19,10 +19,8 @@ import { encodeRequest } from './shell-runner-protocol.js';
  * bash for-loop (5.28 s). The runner needs bash >= 4.1; without it the executor of
  * spawn-executor.ts (spawn() in a small helper process) is used.
  *
- * A runner is started whenever none is idle, unless the caller asks to queue the request behind a
- * running one (`behind`: executor-slots.ts hands over the next short command early that way, so
- * it starts the moment one ends, without a round trip to this process). Callers bound how many
- * commands run at once (executor-slots.ts).
+ * A runner is started whenever none is idle: callers bound how many commands run at once
+ * (executor-slots.ts).
  */
 
 export interface RunnerExecutorOptions {
@@ -39,23 +37,18 @@ export interface RunnerExecutorOptions {
 export function createRunnerExecutor(options: RunnerExecutorOptions): Executor {
   const pool = new RunnerPool(options);
   return {
-    start: (request, startOptions) => pool.start(request, startOptions?.behind === true),
+    start: (request) => pool.start(request),
     killAllNow: () => pool.killAllNow(),
-    canQueue: true,
   };
 }
 
-/**
- * Hands each request to an idle runner (starting one when none is), or with `behind` queues it on
- * a busy runner, and each reply to its job. A queued job stays where it is: a runner can skip it
- * only once its running command ends (shell-runner-protocol.ts).
- */
+/** Hands each request to an idle runner (starting one when none is) and each reply to its job. */
 class RunnerPool {
   private readonly env: NodeJS.ProcessEnv;
   private readonly directExec: boolean;
   private readonly runners: ShellRunner[] = [];
   /** The requests handed to a runner and not yet settled, by key. */
-  private readonly jobs = new Map<number, { job: RunnerJob; runner: ShellRunner }>();
+  private readonly jobs = new Map<number, RunnerJob>();
   private readonly makeLogDir = logDirMaker();
   private nextKey = 1;
 
@@ -65,63 +58,44 @@ class RunnerPool {
     this.directExec = (options.directExec ?? true) && this.env['BASH_ENV'] === undefined;
   }
 
-  start(request: ExecuteRequest, behind: boolean): RunningCommand {
+  start(request: ExecuteRequest): RunningCommand {
     this.makeLogDir(request.logPath);
     const key = this.nextKey++;
     const message = encodeRequest(key, request, this.options.shell, this.directExec);
-    let resolve!: (settled: ExecutionResult) => void;
-    const result = new Promise<ExecutionResult>((settle) => (resolve = settle));
-    const job = new RunnerJob(request, (settled) => {
-      const runner = this.jobs.get(key)?.runner;
-      this.jobs.delete(key);
-      runner?.release(key);
-      const next = runner?.running;
-      if (next !== undefined) this.jobs.get(next)!.job.queued = false;
-      resolve(settled);
+    const result = new Promise<ExecutionResult>((resolve) => {
+      const runner = this.runners.find((candidate) => candidate.idle) ?? this.startRunner();
+      const job = new RunnerJob(request, (settled) => {
+        this.jobs.delete(key);
+        runner.release(key);
+        resolve(settled);
+      });
+      this.jobs.set(key, job);
+      job.sent();
+      runner.send(key, message);
     });
-    job.sent();
-    this.place(key, job, message, behind);
     return {
       result,
-      started: () => job.begun,
-      whenStarted: job.whenStarted,
-      kill: (reason) => this.kill(key, reason),
+      started: () => true,
+      whenStarted: Promise.resolve(true),
+      kill: (reason) => this.jobs.get(key)?.kill(reason),
     };
   }
 
   killAllNow(): void {
     // Every job in the map is on a runner: a runner that ends settles its job at once.
-    for (const [key, { job }] of this.jobs) {
-      job.killNow();
-      this.jobs.get(key)?.runner.cancel(key);
-    }
-  }
-
-  /** On an idle runner; `behind`: else queued behind the busy runner whose command started first. */
-  private place(key: number, job: RunnerJob, message: string, behind: boolean): void {
-    const runner = this.runners.find((candidate) => candidate.idle) ?? (behind ? this.runners.find((candidate) => candidate.queueable) : undefined) ?? this.startRunner();
-    this.jobs.set(key, { job, runner });
-    runner.send(key, message);
-    job.queued = runner.running !== key;
-  }
-
-  private kill(key: number, reason: string): void {
-    const entry = this.jobs.get(key);
-    if (entry === undefined) return;
-    entry.job.kill(reason);
-    if (!entry.job.isStarted) entry.runner.cancel(key);
+    for (const job of this.jobs.values()) job.killNow();
   }
 
   private startRunner(): ShellRunner {
     const runner: ShellRunner = new ShellRunner(
       { shell: this.options.shell, env: this.env },
       {
-        onReply: (reply) => this.jobs.get(reply.key)?.job.onReply(reply),
+        onReply: (reply) => this.jobs.get(reply.key)?.onReply(reply),
         onComplaint: (line) => this.options.onRunnerError?.(line),
-        onExit: (keys, description) => {
+        onExit: (key, description) => {
           const index = this.runners.indexOf(runner);
           if (index >= 0) this.runners.splice(index, 1);
-          for (const key of keys) this.jobs.get(key)?.job.runnerEnded(description);
+          if (key !== undefined) this.jobs.get(key)?.runnerEnded(description);
         },
       },
     );

@@ -250,53 +250,6 @@ describe('bash runners', () => {
     expect(complaints.join('\n')).toContain('No such file or directory');
   });
 
-  it('queue a command `ahead` behind a running one: asked beforeStart at once, started only as that one ends', async () => {
-    const queued = withSlots(createRunnerExecutor({ shell: bash }), 1, 1);
-    const first = queued.start(request('sleep 0.3'));
-    let askedAtMs: number | undefined;
-    const second = queued.start(request('echo ran'), { beforeStart: () => ((askedAtMs = Date.now()), true) });
-    const third = queued.start(request('echo ran'));
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(askedAtMs).toBeDefined(); // handed over early, while the first still runs
-    expect([first.started(), second.started(), third.started()]).toEqual([true, false, false]);
-    const [a, b, c] = await Promise.all([first.result, second.result, third.result]);
-    expect(b).toMatchObject({ outcome: 'succeeded', tail: 'ran\n' });
-    expect(Date.parse(b.startedAt)).toBeGreaterThanOrEqual(Date.parse(a.finishedAt) - 5);
-    expect(Date.parse(c.startedAt)).toBeGreaterThanOrEqual(Date.parse(b.finishedAt) - 5);
-    expect(askedAtMs!).toBeLessThan(Date.parse(a.finishedAt));
-  });
-
-  it('skip a queued command killed before it starts: it ends `killed`, never having run, and the running one is untouched', async () => {
-    const queued = withSlots(createRunnerExecutor({ shell: bash }), 1, 1);
-    const marker = join(dir, `ran-${Math.random()}`);
-    const running = queued.start(request('sleep 0.5; echo done'));
-    const waiting = queued.start(request(`touch ${marker}`));
-    await running.whenStarted;
-    waiting.kill('handed back');
-    // Answered once the command ahead of it ends: a runner cannot read while it waits.
-    expect(await waiting.result).toMatchObject({ outcome: 'killed', exitCode: null, reason: 'handed back (before it started)' });
-    expect(await waiting.whenStarted).toBe(false);
-    expect(waiting.started()).toBe(false);
-    expect(await running.result).toMatchObject({ outcome: 'succeeded', tail: 'done\n' });
-    expect(existsSync(marker)).toBe(false);
-    // The runner goes on with the next request.
-    expect(await queued.start(request('echo next')).result).toMatchObject({ outcome: 'succeeded', tail: 'next\n' });
-  });
-
-  it('killAllNow ends a queued command unrun', async () => {
-    const queued = withSlots(createRunnerExecutor({ shell: bash }), 1, 1);
-    const marker = join(dir, `ran-${Math.random()}`);
-    const running = queued.start(request('sleep 5'));
-    const waiting = queued.start(request(`touch ${marker}`));
-    await running.whenStarted;
-    queued.killAllNow();
-    expect(await running.result).toMatchObject({ outcome: 'failed', signal: 'SIGKILL' });
-    expect(await waiting.result).toMatchObject({ outcome: 'killed', reason: 'killed (before it started)' });
-    expect(await waiting.whenStarted).toBe(false);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(existsSync(marker)).toBe(false);
-  });
-
   // Uses the built runner (npm test builds first): a plain node process cannot import TypeScript.
   it('take their running commands down with them when their process dies', async () => {
     const marker = `${40 + Math.random()}`;
