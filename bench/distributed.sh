@@ -9,7 +9,10 @@
 #   (a) 2000 x `true`: our commands/s, and those of a bare peer (bench/bare-peer.mjs: a publisher
 #       and 4 consumers on a plain durable queue, `sh -c`, ack, reply, nothing else): the ratio.
 #   (b) 400 x `sleep 0.05`: percent of ideal (400 x 0.05 s / 4 lanes = 5 s), and percent of a bare
-#       4-lane bash loop running the same sleeps (the machine's floor for starting processes).
+#       4-lane bash loop running the same sleeps (the machine's floor for starting processes). For
+#       scale, the same against the executor's own floor (bench/runner-floor.mjs: 4 bash runners
+#       handed every request up front, a log per command, no Node, broker or Redis) and the local
+#       mode (-j 4).
 #   (c) BENCH_BIG_LINES (200,000) x `true`: wall time, commands/s, tasker peak RSS, Redis
 #       used_memory before, at its peak and after, and the run's own keys after (MEMORY USAGE).
 #   (d) the local mode (`tasker run -j 4`) on the commands of (a) and (c): distributed / local.
@@ -93,6 +96,12 @@ bare_rate() { # 4 consumers, 1 publisher: commands/s
   calc "$n / $s" 0
 }
 
+runner_floor() { # the executor alone, 4 runners: seconds
+  local out
+  out=$(node "$repo/bench/runner-floor.mjs" "$workers" "$tmp/sleep.jobs" "$tmp/runner-floor")
+  echo "${out#* }"
+}
+
 bash_floor() { # 4 lanes of 100 x sleep 0.05: seconds
   local start end
   start=$(now)
@@ -115,6 +124,7 @@ bare_a=$(bare_rate)
 # (b)
 read -r sleep_phase _ < <(run_tasker sleep1 "$tmp/sleep.jobs")
 floor_b=$(bash_floor)
+runner_b=$(runner_floor)
 
 # (c) with Redis sampled every 0.2 s for its peak.
 mem_before=$(redis_memory)
@@ -134,6 +144,7 @@ read -r l1 _ < <(run_tasker local1 "$tmp/true.jobs" -j 4)
 read -r l2 _ < <(run_tasker local2 "$tmp/true.jobs" -j 4)
 local_a=$(calc "2000 / ($l1 < $l2 ? $l1 : $l2)" 0)
 read -r local_big _ < <(run_tasker localbig "$tmp/big.jobs" -j 4)
+read -r local_sleep _ < <(run_tasker localsleep "$tmp/sleep.jobs" -j 4)
 
 mb() { calc "$1 / 1048576" 1; }
 printf '\n%-58s %14s %10s\n' "measure" "value" "target"
@@ -142,6 +153,9 @@ printf '%-58s %14s\n' "    bare peer (RabbitMQ + sh -c, 4 consumers): commands/s
 printf '%-58s %14s %10s\n' "    ours / bare" "$(calc "$ours_a / $bare_a" 2)x" ">= 1.0x"
 printf '%-58s %14s %10s\n' "(b) 400 x sleep 0.05: % of ideal (5 s)" "$(calc "100 * 5 / $sleep_phase")%  (${sleep_phase}s)" ""
 printf '%-58s %14s %10s\n' "    % of the bare 4-lane bash loop (${floor_b}s)" "$(calc "100 * $floor_b / $sleep_phase")%" ">= 97%"
+printf '%-58s %14s\n' "    the executor alone (4 runners, no Node): % of the loop" "$(calc "100 * $floor_b / $runner_b")%  (${runner_b}s)"
+printf '%-58s %14s\n' "    local -j 4: % of the loop" "$(calc "100 * $floor_b / $local_sleep")%  (${local_sleep}s)"
+printf '%-58s %14s\n' "    ours: % of the executor alone" "$(calc "100 * $runner_b / $sleep_phase")%"
 printf '%-58s %14s\n' "(c) $big x true: wall (phase)" "${big_wall}s (${big_phase}s)"
 printf '%-58s %14s\n' "    commands/s" "$(calc "$big / $big_phase" 0)"
 printf '%-58s %14s %10s\n' "    tasker peak RSS" "${big_rss} MB" "<= 200 MB"
