@@ -99,4 +99,20 @@ describe('a work queue deleted while the run goes', () => {
     expect(worker.output()).toContain(`consuming ${workQueue} again`);
     expect(result.all).toMatch(/published 16 attempts in 16 messages/);
   });
+
+  it("goes on when the run's result queue is deleted: the tasker declares it again, results sent meanwhile are found in Redis", async () => {
+    const worker = await startWorker(['--concurrency', '2']);
+    const lines = ['# phase: sims'];
+    for (let i = 0; i < 12; i++) lines.push('bash ev.sh 0.3');
+    const runQueue = `${ctx.ns}.run.deleted-run-queue.done`;
+    // A short stall warning: the tasker looks in Redis for results it has not heard of every 2 s.
+    const run = tasker('deleted-run-queue', ['--max-in-flight', '2', '--bundle-size', '1', '--stall-warning', '2s', jobs(lines)]);
+    await waitFor('a few commands to finish', () => readEvents(join(ctx.dir, 'events.txt')).filter((event) => event.event === 'end').length >= 4, 30_000);
+    await deleteQueue(runQueue);
+
+    const result = await run.proc;
+    expect(result.exitCode, `${result.all?.slice(-3000)}\nworker:\n${worker.output().slice(-3000)}`).toBe(0);
+    expectEachSucceededOnce('deleted-run-queue', 12);
+    expect(result.all).toContain(`RabbitMQ cancelled the consumer of ${runQueue}: the queue was deleted`);
+  });
 });
