@@ -1,4 +1,4 @@
-import type { AmqpSession } from '../shared/broker/amqp-session.js';
+import { UnroutableError, type AmqpSession } from '../shared/broker/amqp-session.js';
 import { encodeMessage, resultMessage, type CommandMessage } from '../shared/broker/messages.js';
 import { signatureHeaders, verifyBody } from '../shared/broker/signing.js';
 import type { Names } from '../shared/config/names.js';
@@ -41,7 +41,17 @@ export interface DeliveryPortsOptions {
 export function createDeliveryPorts(options: DeliveryPortsOptions): WorkPorts {
   const { workerId, workdir, signingKey, names, session, executor, s3, logger } = options;
   // With a signing key, results are signed too: the tasker counts only results from real workers.
-  const publishSigned = (queue: string, body: Buffer): Promise<void> => session.publish('', queue, body, { headers: signatureHeaders(signingKey, body) });
+  const publishSigned = async (runId: string, queue: string, body: Buffer): Promise<void> => {
+    try {
+      await session.publish('', queue, body, { headers: signatureHeaders(signingKey, body) });
+    } catch (error) {
+      if (!(error instanceof UnroutableError)) throw error;
+      // The run's queue is its tasker's: gone once the run ended or was purged, or deleted by
+      // hand. The worker does not declare it (it would outlive the run); the result is already in
+      // Redis, where a running tasker finds it (lost-result-recovery.ts) and declares its queue again.
+      logger.warn({ runId, queue }, `RabbitMQ returned a result: the run's queue ${queue} does not exist (the run ended or was purged, or the queue was deleted). The result is recorded in Redis, where the run's tasker finds it`);
+    }
+  };
   return {
     store: countingFinishedCommands(options.store, options.metrics),
     logger,
@@ -73,8 +83,8 @@ export function createDeliveryPorts(options: DeliveryPortsOptions): WorkPorts {
     },
     // The reply queue is derived from the run id, never taken from the message: a forged
     // message cannot make a worker write into another queue.
-    publishResult: (message: CommandMessage, record: ResultRecord) => publishSigned(names.runQueue(message.runId), encodeMessage(resultMessage(message.runId, [record]))),
-    publishResults: (runId: string, records: readonly ResultRecord[]) => publishSigned(names.runQueue(runId), encodeMessage(resultMessage(runId, records))),
+    publishResult: (message: CommandMessage, record: ResultRecord) => publishSigned(message.runId, names.runQueue(message.runId), encodeMessage(resultMessage(message.runId, [record]))),
+    publishResults: (runId: string, records: readonly ResultRecord[]) => publishSigned(runId, names.runQueue(runId), encodeMessage(resultMessage(runId, records))),
   };
 }
 

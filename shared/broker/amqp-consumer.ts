@@ -32,7 +32,12 @@ export type DeliveryHandler = (delivery: Delivery) => void;
 interface ConsumerContext {
   connection: ConnectionState;
   logger: Logger;
+  /** The session's setup (topology), run again before consuming a queue someone deleted. */
+  redeclare(model: ChannelModel): Promise<void>;
 }
+
+/** A consumer whose queue was deleted consumes it again, declared anew, after this long. */
+const resumeAfterDeleteMs = 1000;
 
 /** The session's consumers, to start them again on every reconnect and stop them on close. */
 export class AmqpConsumers {
@@ -74,6 +79,8 @@ class QueueConsumer {
   private channel: Channel | undefined;
   private consumerTag: string | undefined;
   private cancelled = false;
+  /** The broker cancelled this consumer (its queue was deleted): declare the queue before consuming again. */
+  private queueDeleted = false;
   /** Delivered on the current channel and not yet acked, rejected or requeued. */
   private unsettled = 0;
 
@@ -99,11 +106,47 @@ class QueueConsumer {
     });
     channel.on('close', () => this.onChannelClosed(model, channel));
     await channel.prefetch(this.prefetch);
+    if (this.queueDeleted) await this.context.redeclare(model);
+    await this.consumeOn(model, channel);
+  }
+
+  private async consumeOn(model: ChannelModel, channel: Channel): Promise<void> {
     const reply = await channel.consume(this.queue, (message) => {
-      if (message === null) return; // consumer cancelled by the broker (queue deleted)
-      this.handler(this.toDelivery(message, channel));
+      if (message === null) this.onCancelledByBroker(model, channel);
+      else this.handler(this.toDelivery(message, channel));
     });
     this.consumerTag = reply.consumerTag;
+    this.queueDeleted = false;
+  }
+
+  /**
+   * The broker cancelled this consumer: its queue was deleted (rabbitmqctl delete_queue), and
+   * the messages ready in it with it. Without this, the consumer would stay silent for good. The
+   * channel stays open, so what it delivered still settles on it; the queue is declared again
+   * (the session's setup, as on a reconnect) and consumed on the same channel.
+   */
+  private onCancelledByBroker(model: ChannelModel, channel: Channel): void {
+    this.consumerTag = undefined;
+    this.queueDeleted = true;
+    if (this.cancelled || this.context.connection.closing) return;
+    this.context.logger.warn(
+      { queue: this.queue },
+      `RabbitMQ cancelled the consumer of ${this.queue}: the queue was deleted. Declaring it again and consuming it in ${resumeAfterDeleteMs / 1000} s`,
+    );
+    setTimeout(() => {
+      this.resumeAfterDelete(model, channel).catch((error: unknown) =>
+        // A failed consume closes the channel: onChannelClosed opens another, which consumes again.
+        this.context.logger.warn({ err: error, queue: this.queue }, 'could not consume the deleted queue again yet'),
+      );
+    }, resumeAfterDeleteMs).unref();
+  }
+
+  private async resumeAfterDelete(model: ChannelModel, channel: Channel): Promise<void> {
+    if (this.cancelled || this.channel !== channel || this.context.connection.current !== model) return;
+    await this.context.redeclare(model);
+    if (this.cancelled || this.channel !== channel) return;
+    await this.consumeOn(model, channel);
+    this.context.logger.info({ queue: this.queue }, `consuming ${this.queue} again`);
   }
 
   detach(): void {

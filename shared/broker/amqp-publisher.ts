@@ -1,4 +1,4 @@
-import type { ChannelModel, ConfirmChannel } from 'amqplib';
+import type { ChannelModel, ConfirmChannel, Message } from 'amqplib';
 import type { Logger } from '../observe/logger.js';
 import type { ConnectionState } from './amqp-connection.js';
 
@@ -6,7 +6,25 @@ import type { ConnectionState } from './amqp-connection.js';
  * Publishing with the broker's confirms. A publish waits for a connection and for its confirm,
  * and one that is not confirmed (nack, or its channel lost) is sent again, across reconnects:
  * at-least-once, so receivers deduplicate.
+ *
+ * Every publish is `mandatory`: a message that no queue takes (its queue was deleted) comes back
+ * as a basic.return, which RabbitMQ sends before the confirm, instead of being dropped while the
+ * confirm still says "ack". Such a publish rejects with an UnroutableError; what to do about it
+ * (declare the queue again, or not) is the caller's decision.
  */
+
+/** The broker confirmed the message but routed it to no queue: nothing will ever consume it. */
+export class UnroutableError extends Error {
+  readonly code = 'unroutable';
+  constructor(
+    readonly exchange: string,
+    readonly routingKey: string,
+    /** The broker's reason, e.g. NO_ROUTE. */
+    readonly replyText: string,
+  ) {
+    super(`RabbitMQ routed the message to no queue (exchange "${exchange}", routing key ${routingKey}: ${replyText})`);
+  }
+}
 
 export interface PublisherOptions {
   connection: ConnectionState;
@@ -19,6 +37,10 @@ export class AmqpPublisher {
   private channel: ConfirmChannel | undefined;
   private unconfirmed = 0;
   private readonly slotWaiters: (() => void)[] = [];
+  /** Tells a returned message from the others: every publish carries the next number as its message id. */
+  private sequence = 0;
+  /** Message ids the broker returned whose confirm has not come yet; empty unless a queue is missing. */
+  private readonly returned = new Map<string, string>();
 
   constructor(private readonly options: PublisherOptions) {}
 
@@ -26,6 +48,13 @@ export class AmqpPublisher {
   async openChannel(model: ChannelModel): Promise<ConfirmChannel> {
     const confirm = await model.createConfirmChannel();
     confirm.on('error', (error: Error) => this.options.logger.warn({ err: { message: error.message } }, 'publish channel closed by the broker'));
+    // A return comes before the confirm of the same message (AMQP orders them on the channel).
+    confirm.on('return', (message: Message) => {
+      const id: unknown = message.properties.messageId;
+      // basic.return's fields (amqplib passes them on, its types leave replyText out).
+      const reason: unknown = (message.fields as { replyText?: unknown }).replyText;
+      if (typeof id === 'string') this.returned.set(id, typeof reason === 'string' ? reason : 'returned');
+    });
     confirm.on('close', () => {
       if (this.channel === confirm) this.channel = undefined;
     });
@@ -52,16 +81,22 @@ export class AmqpPublisher {
   private async publishUntilConfirmed(exchange: string, routingKey: string, content: Buffer, headers: Record<string, unknown> | undefined): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const channel = await this.usableChannel();
+      const messageId = String(++this.sequence);
       try {
-        await publishOnce(channel, exchange, routingKey, content, headers);
-        return;
+        await publishOnce(channel, { exchange, routingKey, content, headers, messageId });
       } catch (error) {
+        this.returned.delete(messageId);
         if (this.options.connection.closing) throw error;
         // Not confirmed (nack or channel lost): publish again; the receiver deduplicates.
         this.options.logger.debug({ err: error, attempt }, 'publish not confirmed; retrying');
         if (this.channel === channel) this.channel = undefined;
         await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * attempt)));
+        continue;
       }
+      const replyText = this.returned.get(messageId);
+      if (replyText === undefined) return;
+      this.returned.delete(messageId);
+      throw new UnroutableError(exchange, routingKey, replyText);
     }
   }
 
@@ -84,10 +119,19 @@ export class AmqpPublisher {
   }
 }
 
-function publishOnce(channel: ConfirmChannel, exchange: string, routingKey: string, content: Buffer, headers: Record<string, unknown> | undefined): Promise<void> {
+interface Outgoing {
+  exchange: string;
+  routingKey: string;
+  content: Buffer;
+  headers: Record<string, unknown> | undefined;
+  messageId: string;
+}
+
+function publishOnce(channel: ConfirmChannel, { exchange, routingKey, content, headers, messageId }: Outgoing): Promise<void> {
   return new Promise((resolve, reject) => {
     try {
-      channel.publish(exchange, routingKey, content, { persistent: true, contentType: 'application/json', headers }, (error: unknown) => {
+      const properties = { persistent: true, mandatory: true, contentType: 'application/json', headers, messageId };
+      channel.publish(exchange, routingKey, content, properties, (error: unknown) => {
         if (error === null || error === undefined) resolve();
         else reject(error instanceof Error ? error : new Error(String(error)));
       });

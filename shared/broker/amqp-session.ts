@@ -6,6 +6,7 @@ import { AmqpPublisher } from './amqp-publisher.js';
 
 export { describeConnectError, isPermanentConnectError } from './amqp-connection.js';
 export type { Consumer, Delivery } from './amqp-consumer.js';
+export { UnroutableError } from './amqp-publisher.js';
 
 /**
  * The one RabbitMQ adapter. A session keeps a connection that recovers by itself (amqplib's
@@ -17,10 +18,13 @@ export type { Consumer, Delivery } from './amqp-consumer.js';
  */
 
 export interface AmqpSession {
+  /** Rejects with an UnroutableError when the broker confirms the message but routes it to no queue. */
   publish(exchange: string, routingKey: string, content: Buffer, options?: { headers?: Record<string, unknown> }): Promise<void>;
   consume(queue: string, prefetch: number, handler: (delivery: Delivery) => void): Promise<Consumer>;
   /** Runs an operation on a short-lived channel (declare, check, delete). Channel errors reject. */
   withChannel<T>(operation: (channel: Channel) => Promise<T>): Promise<T>;
+  /** Runs the session's setup again now, as a reconnect does: declares again what someone deleted. */
+  redeclare(): Promise<void>;
   isConnected(): boolean;
   close(): Promise<void>;
 }
@@ -42,7 +46,7 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
   const { logger } = options;
   const connection = new AmqpConnection({ url: options.url, logger, connectionName: options.connectionName, initialRetries: options.initialRetries ?? 4 });
   const publisher = new AmqpPublisher({ connection, logger, maxUnconfirmed: options.maxUnconfirmed ?? 256 });
-  const consumers = new AmqpConsumers({ connection, logger });
+  const consumers = new AmqpConsumers({ connection, logger, redeclare: (model) => runSetup(model, options.setup) });
   await connection.open({
     prepare: async (model) => {
       await runSetup(model, options.setup);
@@ -72,6 +76,13 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
       } finally {
         await channel.close().catch(() => undefined); // already closed by a channel error
       }
+    },
+
+    async redeclare() {
+      await connection.whenConnected();
+      const model = connection.current;
+      if (model === undefined || closed !== undefined) throw new Error('RabbitMQ session is closed');
+      await runSetup(model, options.setup);
     },
 
     isConnected: () => closed === undefined && connection.current !== undefined,

@@ -2,18 +2,22 @@ import type { AmqpSession } from '../../shared/broker/amqp-session.js';
 import { encodeMessage, type BundleMessage, type CommandMessage, type RunOrigin } from '../../shared/broker/messages.js';
 import { signatureHeaders } from '../../shared/broker/signing.js';
 import type { Names } from '../../shared/config/names.js';
+import type { Logger } from '../../shared/observe/logger.js';
 import type { RunStore } from '../../shared/state/redis-store.js';
 import type { OutputSpec } from '../../shared/storage/outputs.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import type { BundledAttempt, PublishBundle } from './phase-bundler.js';
+import { createReturnedPublishes } from './returned-publishes.js';
 
 /**
  * Publishes attempts to their phase's pool queue, one per message or several in a bundle, each with this
- * run's queue to reply to, and marks them published in Redis (one round trip per message).
+ * run's queue to reply to, and marks them published in Redis (one round trip per message). A
+ * message RabbitMQ returns (its queue was deleted) is published again once the queues are
+ * declared again (returned-publishes.ts); it is marked published once, when a queue has it.
  */
 
 export interface CommandPublisherOptions {
-  session: Pick<AmqpSession, 'publish'>;
+  session: Pick<AmqpSession, 'publish' | 'redeclare'>;
   store: Pick<RunStore, 'markPublished'>;
   names: Names;
   runId: string;
@@ -25,6 +29,9 @@ export interface CommandPublisherOptions {
   signingKey: string | undefined;
   /** The tasker's workdir and the run token: workers run a command only where they find the token. */
   origin: RunOrigin;
+  logger: Logger;
+  /** Waits between publishes of a returned message (tests pass a fake). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 function messageOf(phase: PhaseSpec, attempts: readonly BundledAttempt[], options: CommandPublisherOptions): CommandMessage | BundleMessage {
@@ -45,14 +52,17 @@ function messageOf(phase: PhaseSpec, attempts: readonly BundledAttempt[], option
 
 export function createCommandPublisher(options: CommandPublisherOptions): PublishBundle {
   const { session, store, names, runId } = options;
+  const publishRouted = createReturnedPublishes({ session, logger: options.logger, sleep: options.sleep });
   return async (phase, attempts) => {
     // x-published-at: workers report how long commands waited in the queue (metrics). It is
     // outside the signed body: a wrong value can only skew a metric.
     const body = encodeMessage(messageOf(phase, attempts, options));
     const headers = { 'x-published-at': Date.now(), ...signatureHeaders(options.signingKey, body) };
     // The pool's key reaches its queue only (names.ts); a bundle never spans pools, being one phase's.
-    await session.publish(names.exchange, names.poolRoutingKey(phase.pool, runId), body, { headers });
-    // Marked after the broker confirmed: a crash in between means a duplicate, never a loss.
+    const routingKey = names.poolRoutingKey(phase.pool, runId);
+    const destination = () => ({ pool: phase.pool, queue: names.poolQueue(phase.pool), routingKey, commandIds: attempts.map(({ command }) => command.id) });
+    await publishRouted(() => session.publish(names.exchange, routingKey, body, { headers }), destination);
+    // Marked once a queue has it (confirmed, not returned): a crash in between means a duplicate, never a loss.
     await store.markPublished(
       runId,
       attempts.map(({ command, attempt }) => ({ id: command.id, attempt })),

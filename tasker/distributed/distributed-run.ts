@@ -78,7 +78,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   const sent = { attempts: 0, messages: 0 };
   // Written before the first command is published: a worker runs only the commands of runs whose token it finds.
   const origin = { workdir: layout.workdir, token: await ensureRunToken(layout) };
-  const publishOne = createCommandPublisher({ session, store, names, runId, timeoutMs, killGraceMs, upload, signingKey, origin });
+  const publishOne = createCommandPublisher({ session, store, names, runId, timeoutMs, killGraceMs, upload, signingKey, origin, logger });
   const publish: typeof publishOne = async (phase, attempts) => {
     await publishOne(phase, attempts);
     sent.attempts += attempts.length;
