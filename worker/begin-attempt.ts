@@ -9,7 +9,7 @@ import { judgeHolder, presenceOf, type HolderAbsence } from './lease-holder.js';
  * The first step of an attempt (handle-delivery.ts): take the command's lease, or learn how to
  * settle a message not to run (purged or interrupted run, duplicate, poison), or wait while
  * another worker holds the lease. While it waits, the message holds no slot (`onWait` gives it
- * back) and not the worker's prefetch (`waitingForLease`, lease-waits.ts): the worker keeps
+ * back) and not the worker's prefetch (`waitingForLease`, extra-consumers.ts): the worker keeps
  * running other commands. The wait ends when the holder finishes (a duplicate: acked), when its
  * lease expires (TASKER_LEASE_TTL), or, sooner, when its worker is known dead (lease-holder.ts):
  * then the lease is taken over at once.

@@ -1,6 +1,6 @@
 import type { DeliveryControl } from './handle-delivery.js';
 import type { Heartbeat } from './heartbeat.js';
-import type { LeaseWaits } from './lease-waits.js';
+import type { ExtraConsumers } from './extra-consumers.js';
 import type { Lookahead } from './lookahead.js';
 import type { RunningCommands } from './running-commands.js';
 import type { Slots } from './slots.js';
@@ -13,12 +13,13 @@ export interface DeliveryControlOptions {
   running: Pick<RunningCommands, 'add' | 'remove' | 'killedForDrain'>;
   heartbeat: Pick<Heartbeat, 'soon'>;
   lookahead: Pick<Lookahead, 'commandFinished'>;
-  leaseWaits: Pick<LeaseWaits, 'begin'>;
+  /** One more consumer for each message waiting for another worker's lease. */
+  extra: Pick<ExtraConsumers, 'begin'>;
   metrics?: WorkerMetrics | undefined;
 }
 
 export function createDeliveryControl(options: DeliveryControlOptions): DeliveryControl {
-  const { slots, running, heartbeat, lookahead, leaseWaits, metrics } = options;
+  const { slots, running, heartbeat, lookahead, extra, metrics } = options;
   return {
     draining: () => slots.draining(),
     acquireSlot: (patient) => slots.acquire(patient),
@@ -42,6 +43,6 @@ export function createDeliveryControl(options: DeliveryControlOptions): Delivery
     },
     killedForDrain: (command) => running.killedForDrain(command),
     runAlone: () => slots.runAlone(),
-    waitingForLease: () => leaseWaits.begin(),
+    waitingForLease: () => extra.begin(),
   };
 }

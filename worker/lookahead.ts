@@ -1,4 +1,4 @@
-import type { Consumer } from '../shared/broker/amqp-session.js';
+import type { ExtraConsumers } from './extra-consumers.js';
 import type { Logger } from '../shared/observe/logger.js';
 import type { RunningCommands } from './running-commands.js';
 import type { Slots } from './slots.js';
@@ -8,7 +8,8 @@ import type { Slots } from './slots.js';
  * commands. While every recent command was short (the last 5 to 20 all under a second), a
  * second consumer with prefetch 1 holds one more message, claimed and handed to the executor
  * early, so the next command starts the moment one ends. RabbitMQ keeps a running consumer's
- * prefetch as it was, hence a consumer of its own, cancelled when commands get long. A message
+ * prefetch as it was, hence a consumer of its own (extra-consumers.ts), cancelled when commands
+ * get long. A message
  * that waited over a second behind running commands (the phase turned to long ones) is handed
  * back to the queue, for an idle worker.
  */
@@ -17,26 +18,26 @@ export interface LookaheadOptions {
   concurrency: number;
   slots: Pick<Slots, 'setLookahead' | 'draining' | 'handBackWaiting'>;
   running: Pick<RunningCommands, 'killWaitingSince'>;
-  /** Opens one more consumer of the work queue, feeding the same handler as the main one. */
-  consume(prefetch: number): Promise<Consumer>;
+  /** The worker's extra consumers: one is held while the lookahead is on. */
+  extra: Pick<ExtraConsumers, 'begin'>;
   logger: Logger;
 }
 
 export interface Lookahead {
   /** A command that ran to its end here: its duration decides whether the lookahead is on. */
   commandFinished(durationMs: number): void;
-  /** For shutdown (after the slots are drained): lookahead off; resolves once its consumer is cancelled. */
-  stop(): Promise<void>;
+  /** For shutdown (after the slots are drained): lookahead off (ExtraConsumers.stop cancels its consumer). */
+  stop(): void;
 }
 
 const shortCommandMs = 1000;
 const handBackAfterMs = 1000;
 
 export function createLookahead(options: LookaheadOptions): Lookahead {
-  const { concurrency, slots, running, consume, logger } = options;
+  const { concurrency, slots, running, extra, logger } = options;
   let lookahead: 0 | 1 = 0;
-  let consumer: Consumer | undefined;
-  let change = Promise.resolve();
+  /** Ends the hold on the lookahead's consumer; undefined while none is held. */
+  let endHold: (() => void) | undefined;
   const recentDurationsMs: number[] = [];
 
   const setLookahead = (wanted: 0 | 1): void => {
@@ -44,17 +45,11 @@ export function createLookahead(options: LookaheadOptions): Lookahead {
     lookahead = wanted;
     slots.setLookahead(wanted);
     logger.debug({ prefetch: concurrency + wanted }, 'lookahead changed');
-    change = change
-      .then(async () => {
-        if (lookahead === 1 && !slots.draining() && consumer === undefined) {
-          consumer = await consume(1);
-        } else if ((lookahead === 0 || slots.draining()) && consumer !== undefined) {
-          const cancelled = consumer;
-          consumer = undefined;
-          await cancelled.cancel();
-        }
-      })
-      .catch((error: unknown) => logger.warn({ err: error }, 'could not change the lookahead consumer'));
+    if (wanted === 1 && !slots.draining()) endHold ??= extra.begin();
+    else {
+      endHold?.();
+      endHold = undefined;
+    }
   };
 
   const handBackTimer = setInterval(() => {
@@ -78,8 +73,7 @@ export function createLookahead(options: LookaheadOptions): Lookahead {
     },
     stop() {
       clearInterval(handBackTimer);
-      setLookahead(0); // cancels the lookahead consumer (draining)
-      return change;
+      setLookahead(0);
     },
   };
 }

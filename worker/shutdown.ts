@@ -5,7 +5,7 @@ import type { Presence } from '../shared/state/redis-presence.js';
 import type { RunStore } from '../shared/state/redis-store.js';
 import type { DeliveryIntake } from './delivery-intake.js';
 import type { Heartbeat } from './heartbeat.js';
-import type { LeaseWaits } from './lease-waits.js';
+import type { ExtraConsumers } from './extra-consumers.js';
 import type { Lookahead } from './lookahead.js';
 import type { RunningCommands } from './running-commands.js';
 import type { S3OnDemand } from './s3-on-demand.js';
@@ -23,7 +23,7 @@ export interface WorkerParts {
   slots: Pick<Slots, 'drain' | 'handBackWaiting'>;
   lookahead: Pick<Lookahead, 'stop'>;
   /** The consumers opened for messages waiting for a lease. */
-  leaseWaits: Pick<LeaseWaits, 'stop'>;
+  extra: Pick<ExtraConsumers, 'stop'>;
   intake: Pick<DeliveryIntake, 'inFlight' | 'whenIdle' | 'lastActivityMs'>;
   /** The work queue's main consumer. */
   consumer: Pick<Consumer, 'cancel'>;
@@ -90,11 +90,12 @@ export function createWorkerStop(parts: WorkerParts, options: StopOptions): Work
   return { done, shutdown };
 }
 
-/** Resolves once the lookahead consumer, and those of messages waiting for a lease, are cancelled. */
+/** Resolves once the extra consumers (the lookahead's, those of messages waiting for a lease) are cancelled. */
 function stopTakingWork(parts: WorkerParts, reason: string): Promise<void> {
   const { slots, running } = parts;
   slots.drain();
-  const lookaheadStopped = Promise.all([parts.lookahead.stop(), parts.leaseWaits.stop()]).then(() => undefined);
+  parts.lookahead.stop();
+  const lookaheadStopped = parts.extra.stop();
   slots.handBackWaiting(); // prefetched, not started: requeued
   running.killNotStarted('worker shutdown'); // handed over early, not started yet: requeued at once
   parts.logger.info({ reason, running: running.size }, 'shutting down: no new commands');

@@ -13,7 +13,7 @@ import { createDeliveryIntake } from './delivery-intake.js';
 import { createDeliveryPorts } from './delivery-ports.js';
 import { handleWorkMessage } from './handle-work.js';
 import { startHeartbeat } from './heartbeat.js';
-import { createLeaseWaits } from './lease-waits.js';
+import { createExtraConsumers } from './extra-consumers.js';
 import { createLookahead } from './lookahead.js';
 import { createRunningCommands, type RunningCommands } from './running-commands.js';
 import { createRunSight, lookInWorkdir } from './run-sight.js';
@@ -65,15 +65,15 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   // only called once commands run), and the intake's commands switch the lookahead on and off.
   const queues = config.pools.map((pool) => names.poolQueue(pool));
   const consumeAll = (prefetch: number): Promise<Consumer> => consumePools(session, queues, prefetch, intake.receive);
-  const lookahead = createLookahead({ concurrency: config.concurrency, slots, running, logger, consume: consumeAll });
-  const leaseWaits = createLeaseWaits({ consume: consumeAll, logger });
-  const control = createDeliveryControl({ slots, running, heartbeat, lookahead, leaseWaits, metrics });
+  const extra = createExtraConsumers({ consume: consumeAll, logger });
+  const lookahead = createLookahead({ concurrency: config.concurrency, slots, running, logger, extra });
+  const control = createDeliveryControl({ slots, running, heartbeat, lookahead, extra, metrics });
   const intake = createDeliveryIntake({ handle: (delivery) => handleWorkMessage(delivery.content, ports, control, delivery.headers), logger, metrics });
   const consumer = await consumeAll(config.concurrency).catch(closeOnFailure({ store, session, heartbeat, presence }));
   logStart(config, { workdir, workerId, queues }, logger);
 
   const { done, shutdown } = createWorkerStop(
-    { workerId, running, executor, slots, lookahead, leaseWaits, intake, consumer, heartbeat, store, presence, session, s3, logger },
+    { workerId, running, executor, slots, lookahead, extra, intake, consumer, heartbeat, store, presence, session, s3, logger },
     { drainTimeoutMs: config.drainTimeoutMs, exitWhenIdleMs: config.exitWhenIdleMs },
   );
   const readiness = () => readinessOf({ slots, session, consumer, running, queue: queues.join(', '), concurrency: config.concurrency });

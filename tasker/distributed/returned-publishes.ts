@@ -1,4 +1,5 @@
 import { UnroutableError, type AmqpSession } from '../../shared/broker/amqp-session.js';
+import { backoffMs } from '../../shared/config/backoff.js';
 import type { Logger } from '../../shared/observe/logger.js';
 
 /**
@@ -17,7 +18,7 @@ export const maxReturns = 5;
 
 /** The wait before publishing a message again after its `returns`-th return: 250 ms, doubling, at most 4 s. */
 export function republishDelayMs(returns: number): number {
-  return Math.min(4000, 250 * 2 ** Math.max(0, returns - 1));
+  return backoffMs(returns, 250, 4000, () => 1); // no jitter: one tasker retries, nobody to spread from
 }
 
 export interface ReturnedPublishesOptions {

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { Consumer } from '../../shared/broker/amqp-session.js';
 import { judgeHolder, leaseOwner, presenceOf, type HolderAbsence, type HolderLook } from '../../worker/lease-holder.js';
-import { createLeaseWaits } from '../../worker/lease-waits.js';
+import { createExtraConsumers as createLeaseWaits } from '../../worker/extra-consumers.js';
 
 const limits = { graceMs: 5000, settleMs: 12_000 };
 
