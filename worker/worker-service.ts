@@ -88,6 +88,8 @@ async function connect(config: WorkerConfig, names: Names, workerId: string, log
       logger,
       connectionName: `worker ${workerId}`,
       setup: (channel) => declareTopology(channel, names, config.pools),
+      // What waited in it is gone: the taskers awaiting it publish it again (lost-queue-recovery.ts).
+      onQueueDeleted: (queue) => void store.noteQueueLost(queue).catch((error: unknown) => logger.warn({ err: error, queue }, 'could not record in Redis that the queue was deleted')),
     });
     return { store, session };
   } catch (error) {

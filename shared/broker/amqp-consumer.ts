@@ -34,6 +34,8 @@ interface ConsumerContext {
   logger: Logger;
   /** The session's setup (topology), run again before consuming a queue someone deleted. */
   redeclare(model: ChannelModel): Promise<void>;
+  /** The broker cancelled a consumer because its queue was deleted. */
+  onQueueDeleted?: (queue: string) => void;
 }
 
 /** A consumer whose queue was deleted consumes it again, declared anew, after this long. */
@@ -129,6 +131,7 @@ class QueueConsumer {
     this.consumerTag = undefined;
     this.queueDeleted = true;
     if (this.cancelled || this.context.connection.closing) return;
+    this.context.onQueueDeleted?.(this.queue);
     this.context.logger.warn(
       { queue: this.queue },
       `RabbitMQ cancelled the consumer of ${this.queue}: the queue was deleted. Declaring it again and consuming it in ${resumeAfterDeleteMs / 1000} s`,

@@ -40,13 +40,15 @@ export interface AmqpSessionOptions {
   initialRetries?: number;
   /** Publishes awaiting a confirm at once. Default 256. */
   maxUnconfirmed?: number;
+  /** The broker cancelled a consumer of this session because its queue was deleted. */
+  onQueueDeleted?: (queue: string) => void;
 }
 
 export async function createAmqpSession(options: AmqpSessionOptions): Promise<AmqpSession> {
   const { logger } = options;
   const connection = new AmqpConnection({ url: options.url, logger, connectionName: options.connectionName, initialRetries: options.initialRetries ?? 4 });
   const publisher = new AmqpPublisher({ connection, logger, maxUnconfirmed: options.maxUnconfirmed ?? 256 });
-  const consumers = new AmqpConsumers({ connection, logger, redeclare: (model) => runSetup(model, options.setup) });
+  const consumers = new AmqpConsumers({ connection, logger, redeclare: (model) => runSetup(model, options.setup), onQueueDeleted: options.onQueueDeleted });
   await connection.open({
     prepare: async (model) => {
       await runSetup(model, options.setup);

@@ -61,10 +61,12 @@ export interface Names {
   /** A worker's presence channel (subscribed while its process lives; shared/state/redis-presence.ts). */
   workerPresenceChannel(workerId: string): string;
   cancelledKey(runId: string): string;
+  /** How often a work queue was found deleted (shared/state/redis-queue-losses.ts). */
+  queueLossesKey(queue: string): string;
 }
 
 /** `stopped`: set while the run is interrupted; workers drop its commands (see the begin script). */
-export type RunKeyPart = 'meta' | 'results' | 'published' | 'starts' | 'stopped' | `lease:${string}` | `ok:${string}` | `failed:${string}`;
+export type RunKeyPart = 'meta' | 'results' | 'published' | 'starts' | 'stopped' | 'queue-losses' | `lease:${string}` | `ok:${string}` | `failed:${string}`;
 
 export function names(namespace: string = defaultNamespace): Names {
   return {
@@ -85,5 +87,6 @@ export function names(namespace: string = defaultNamespace): Names {
     workerKeyPattern: `${namespace}:worker:*`,
     workerPresenceChannel: (workerId) => `${namespace}:worker:${workerId}:presence`,
     cancelledKey: (runId) => `${namespace}:cancelled:${runId}`,
+    queueLossesKey: (queue) => `${namespace}:queue-losses:${queue}`,
   };
 }

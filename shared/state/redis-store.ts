@@ -2,6 +2,7 @@ import type { Logger } from '../observe/logger.js';
 import type { Names } from '../config/names.js';
 import { createCommandState } from './redis-command-state.js';
 import { connectRedis, createRedisClient } from './redis-connection.js';
+import { createQueueLosses } from './redis-queue-losses.js';
 import { createRunRecords } from './redis-runs.js';
 import { defineRunScripts } from './redis-scripts.js';
 import { createWorkerRegistry } from './redis-workers.js';
@@ -24,6 +25,8 @@ export type { AttemptKey, BeginOutcome, CommandStarts, RunMeta, RunState, RunSto
  *   starts     hash   command id -> {attempt, n, workers}: starts of the current attempt without a
  *                     result, counted before each start; TASKER_DELIVERY_LIMIT of them is poison
  *   lease:ID   string owner of a running command, with a TTL renewed by the owner's heartbeat
+ *   queue-losses hash work queue -> the losses of it (below) the run's tasker has dealt with
+ * NS:queue-losses:QUEUE  counter: how often the work queue was found deleted (redis-queue-losses.ts)
  * NS:runs      sorted set of run ids by start time;   NS:worker:ID  worker heartbeat, with a TTL
  * (what each worker runs: the only record of what runs where)
  */
@@ -40,6 +43,7 @@ export async function createRunStore(url: string, names: Names, logger: Logger):
     ...createCommandState(redis, scripts, names),
     ...createRunRecords(redis, scripts, names),
     ...createWorkerRegistry(redis, names),
+    ...createQueueLosses(redis, names),
     async close() {
       await redis.quit().catch(() => redis.disconnect());
     },

@@ -131,6 +131,16 @@ export interface RunStore {
    */
   forgetRecorded(runId: string, attempts: readonly AttemptKey[]): Promise<void>;
   publishedAttempts(runId: string): Promise<Map<string, number>>;
+  /** Someone found the work queue deleted (its consumer cancelled, a 404, a returned message): counts one loss of it. */
+  noteQueueLost(queue: string): Promise<void>;
+  /** How often the work queue was found deleted so far. */
+  queueLosses(queue: string): Promise<number>;
+  /** The run's tasker has dealt with this many losses of the queue (for a resumed tasker). */
+  saveHandledQueueLosses(runId: string, queue: string, losses: number): Promise<void>;
+  /** Per queue: the losses the run's tasker has dealt with. */
+  handledQueueLosses(runId: string): Promise<Map<string, number>>;
+  /** The ones of these commands that some worker runs now (their lease is held). */
+  runningCommands(runId: string, ids: readonly string[]): Promise<Set<string>>;
   renewLease(runId: string, id: string, owner: string, ttlMs: number): Promise<boolean>;
   workerHeartbeat(info: WorkerInfo, ttlMs: number): Promise<void>;
   removeWorker(id: string): Promise<void>;

@@ -30,6 +30,8 @@ export interface CommandPublisherOptions {
   /** The tasker's workdir and the run token: workers run a command only where they find the token. */
   origin: RunOrigin;
   logger: Logger;
+  /** A message came back unrouted: `queue` was deleted (what waited in it too). */
+  onReturned?: (queue: string) => void;
   /** Waits between publishes of a returned message (tests pass a fake). */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -52,7 +54,7 @@ function messageOf(phase: PhaseSpec, attempts: readonly BundledAttempt[], option
 
 export function createCommandPublisher(options: CommandPublisherOptions): PublishBundle {
   const { session, store, names, runId } = options;
-  const publishRouted = createReturnedPublishes({ session, logger: options.logger, sleep: options.sleep });
+  const publishRouted = createReturnedPublishes({ session, logger: options.logger, sleep: options.sleep, onReturned: options.onReturned });
   return async (phase, attempts) => {
     // x-published-at: workers report how long commands waited in the queue (metrics). It is
     // outside the signed body: a wrong value can only skew a metric.

@@ -31,7 +31,7 @@ export interface Backend {
 }
 
 /** What the run needs from the tasker; the backend adds its own session, store, names and logger. */
-export type StartOptions = Omit<DistributedRunOptions, 'session' | 'store' | 'names' | 'logger'> & {
+export type StartOptions = Omit<DistributedRunOptions, 'session' | 'store' | 'names' | 'logger' | 'pools'> & {
   phases: readonly PhaseSpec[];
   /** A heartbeat older than this means the previous tasker of the run is gone. */
   staleAfterMs: number;
@@ -67,10 +67,22 @@ async function connectSession(options: BackendOptions, runForSetup: () => RunSet
     connectionName: `tasker ${taskerIdentity()}`,
     setup: async (channel) => {
       const run = runForSetup();
-      await declareTopology(channel, names, run?.pools);
+      // No pool queue before a run starts: start() first looks for the queues someone deleted.
+      await declareTopology(channel, names, run?.pools ?? []);
       if (run !== undefined) await declareRunQueue(channel, names, run.runId);
     },
   });
+}
+
+/**
+ * A pool queue missing as the tasker starts was deleted (or never made): if a previous tasker of
+ * this run published into it, those commands are gone, and lost-queue-recovery.ts publishes them again.
+ */
+async function noteMissingQueues(session: AmqpSession, store: RunStore, names: Names, pools: readonly string[]): Promise<void> {
+  for (const pool of pools) {
+    const queue = names.poolQueue(pool);
+    if ((await session.withChannel((channel) => queueDepth(channel, queue))) === undefined) await store.noteQueueLost(queue);
+  }
 }
 
 /** Each pool's queue as the broker reports it now (metrics, `tasker status`). */
@@ -114,12 +126,13 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
       // while no worker of that pool has started yet.
       runForSetup = { runId, pools: poolsOf(start.phases) };
       const pools = runForSetup.pools;
+      await noteMissingQueues(session, store, names, pools);
       await session.withChannel(async (channel) => {
         await declareTopology(channel, names, pools);
         await declareRunQueue(channel, names, runId);
       });
       await store.registerRun(runningMeta({ runId, host, workdir: start.layout.workdir, phases: start.phases, existing }));
-      const run: DistributedRun = await createDistributedRun({ ...start, session, store, names, logger });
+      const run: DistributedRun = await createDistributedRun({ ...start, session, store, names, logger, pools });
       const recorder = createRunProgressRecorder(store, runId);
       return {
         dispatchFor: (phase) => run.dispatchFor(phase),

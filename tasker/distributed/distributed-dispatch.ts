@@ -1,9 +1,11 @@
 import { killedOutcome } from './recorded-outcome.js';
 import type { AwaitedAttempts } from './awaited-attempts.js';
+import type { LostQueueRecovery } from './lost-queue-recovery.js';
 import type { PhaseBundler } from './phase-bundler.js';
 import type { ResultInbox } from './result-inbox.js';
 import type { ResumedAttempts } from './resumed-attempts.js';
 import type { PhaseDispatch } from '../dispatch/run-phases.js';
+import type { PhaseSpec } from '../jobs/plan.js';
 
 /**
  * One phase's dispatch through RabbitMQ: an attempt is published (alone or in a bundle, see
@@ -15,10 +17,13 @@ export interface DistributedDispatchParts {
   inbox: ResultInbox;
   resumed: ResumedAttempts;
   bundler: PhaseBundler;
+  /** Publishes an awaited attempt again if its queue is deleted meanwhile. */
+  recovery: Pick<LostQueueRecovery, 'track'>;
+  phase: PhaseSpec;
 }
 
 export function createDistributedDispatch(parts: DistributedDispatchParts): PhaseDispatch {
-  const { awaited, inbox, resumed, bundler } = parts;
+  const { awaited, inbox, resumed, bundler, recovery, phase } = parts;
   return {
     waitForRoom: () => awaited.waitForRoom(),
     async runAttempt(command, attempt, onStart) {
@@ -29,7 +34,8 @@ export function createDistributedDispatch(parts: DistributedDispatchParts): Phas
       // Dropped before it was published (interrupt): settled by killAll, never started.
       if (claimed.publish && !(await bundler.add(command, claimed.attempt))) return outcome;
       onStart();
-      const settled = await outcome;
+      const untrack = recovery.track(phase, command, claimed.attempt, !claimed.publish);
+      const settled = await outcome.finally(untrack);
       // How long the phase's commands take sizes its next bundles; a run the tasker stopped awaiting says nothing of that.
       if (settled.worker !== 'tasker') bundler.observe(settled.result.durationMs);
       return settled;

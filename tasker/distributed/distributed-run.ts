@@ -12,6 +12,7 @@ import { createAwaitedAttempts } from './awaited-attempts.js';
 import { createCommandPublisher } from './command-publisher.js';
 import { createDistributedDispatch } from './distributed-dispatch.js';
 import { createForgetRecorded } from './forget-recorded.js';
+import { startLostQueueRecovery } from './lost-queue-recovery.js';
 import { startLostResultRecovery } from './lost-result-recovery.js';
 import { createPhaseBundler } from './phase-bundler.js';
 import { createResultInbox } from './result-inbox.js';
@@ -51,6 +52,8 @@ export interface DistributedRunOptions {
   signingKey: string | undefined;
   /** --bundle-size: attempts per message; undefined: adaptive (bundle-size.ts). */
   bundleSize: number | undefined;
+  /** The pools the run's phases use. */
+  pools: readonly string[];
 }
 
 /** Before a phase's first result, the attempts beyond the first few wait this long at most to be bundled. */
@@ -78,7 +81,13 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   const sent = { attempts: 0, messages: 0 };
   // Written before the first command is published: a worker runs only the commands of runs whose token it finds.
   const origin = { workdir: layout.workdir, token: await ensureRunToken(layout) };
-  const publishOne = createCommandPublisher({ session, store, names, runId, timeoutMs, killGraceMs, upload, signingKey, origin, logger });
+  // A work queue found deleted: counted as lost, and declared again.
+  const queueMissing = (queue: string): void => {
+    recovery.noteLost(queue);
+    session.redeclare().catch((error: unknown) => logger.warn({ err: error, queue }, 'could not declare the queues again yet'));
+  };
+  const publishOne = createCommandPublisher({ session, store, names, runId, timeoutMs, killGraceMs, upload, signingKey, origin, logger, onReturned: (queue) => recovery.noteLost(queue) });
+  const recovery = await startLostQueueRecovery({ store, runId, queues: options.pools.map((pool) => names.poolQueue(pool)), queueOf: (pool) => names.poolQueue(pool), publish: publishOne, intervalMs: 2000, logger });
   const publish: typeof publishOne = async (phase, attempts) => {
     await publishOne(phase, attempts);
     sent.attempts += attempts.length;
@@ -97,6 +106,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
     stallWarningMs: options.stallWarningMs,
     inFlight: () => awaited.count(),
     lastProgressAt: () => inbox.lastProgressAt(),
+    onQueueMissing: queueMissing,
     logger,
   });
 
@@ -106,7 +116,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
       currentPool = { pool: phase.pool, queue: names.poolQueue(phase.pool) };
       void sayIfUnserved(store, currentPool, logger);
       const bundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: () => workerLanes.lanes(phase.pool), probeMs: bundleProbeMs });
-      return createDistributedDispatch({ awaited, inbox, resumed, bundler });
+      return createDistributedDispatch({ awaited, inbox, resumed, bundler, recovery, phase });
     },
     warning: () => joinWarnings(unseen.current(), stallWarnings.current()),
     async close(runOver) {
@@ -115,6 +125,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
       workerLanes.stop();
       stallWarnings.stop();
       stopRecovery();
+      recovery.stop();
       await consumer.cancel();
       // Results still held unacked stay in the queue for the next tasker of this run.
       if (runOver) {

@@ -19,6 +19,8 @@ export interface StallWarningOptions {
   inFlight: () => number;
   /** When the last result arrived (ms since the epoch). */
   lastProgressAt: () => number;
+  /** The running phase's queue does not exist (someone deleted it). */
+  onQueueMissing?: (queue: string) => void;
   logger: Logger;
   now?: () => number;
 }
@@ -61,6 +63,7 @@ async function checkConsumers(options: StallWarningOptions, state: StallState, n
   const { logger } = options;
   const current = options.currentPool();
   const depth = current === undefined ? undefined : await options.session.withChannel((channel) => queueDepth(channel, current.queue));
+  if (current !== undefined && depth === undefined) options.onQueueMissing?.(current.queue);
   // The broker's consumer count, not the heartbeats: a SIGKILLed worker's heartbeat lives on for 15 s.
   if (current === undefined || depth === undefined || depth.consumers > 0) {
     clearWarning(state, current, logger);

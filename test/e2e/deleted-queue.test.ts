@@ -9,7 +9,8 @@ import { queueCounts, readyWorker, spawnTasker, useTestNamespace, waitFor, watch
  * the test's own): commands are published `mandatory`, so one that no queue takes comes back to
  * the tasker instead of being dropped while the broker confirms it; the tasker declares its
  * queues again, warns naming the queue, and publishes it again. A worker whose queue was deleted
- * declares it again and consumes it. Without that, the run waits for ever (both tests time out).
+ * declares it again and consumes it. Commands that waited in a deleted work queue are published again (lost-queue-recovery.ts), by
+ * the run's tasker or by a resumed one. Without all that, the run waits for ever (the tests time out).
  */
 
 const services = { amqpUrl: inject('amqpUrl'), redisUrl: inject('redisUrl') };
@@ -40,8 +41,8 @@ function deleteQueue(queue: string): Promise<unknown> {
 }
 
 /** Every command of the run succeeded once, and ran once (ev.sh's start lines). */
-function expectEachSucceededOnce(runId: string, count: number): void {
-  const records = readResults(ctx.dir, runId);
+function expectEachSucceededOnce(runId: string, count: number, counted: (record: { outcome: string }) => boolean = () => true): void {
+  const records = readResults(ctx.dir, runId).filter(counted);
   const succeeded = records.filter((record) => record.outcome === 'succeeded').map((record) => record.id);
   expect(succeeded).toHaveLength(count);
   expect(new Set(succeeded).size).toBe(count);
@@ -98,6 +99,43 @@ describe('a work queue deleted while the run goes', () => {
     expect(worker.output()).toContain(`RabbitMQ cancelled the consumer of ${workQueue}: the queue was deleted`);
     expect(worker.output()).toContain(`consuming ${workQueue} again`);
     expect(result.all).toMatch(/published 16 attempts in 16 messages/);
+  });
+
+  it('publishes again the commands that waited in a deleted work queue, and runs each once', async () => {
+    const worker = await startWorker(['--concurrency', '1']);
+    const lines = ['# phase: sims'];
+    for (let i = 0; i < 8; i++) lines.push('bash ev.sh 0.4');
+    const workQueue = `${ctx.ns}.commands`;
+    // One at a time on one slot: the others wait in the queue, and go with it.
+    const run = tasker('deleted-with-waiting', ['--bundle-size', '1', jobs(lines)]);
+    await waitFor('the first command to start', () => readEvents(join(ctx.dir, 'events.txt')).some((event) => event.event === 'start' && event.runId === 'deleted-with-waiting'), 30_000);
+    await waitFor('commands to wait in the queue', async () => ((await queueCounts(services.amqpUrl, workQueue))?.messageCount ?? 0) >= 4, 10_000);
+    await deleteQueue(workQueue);
+
+    const result = await run.proc;
+    expect(result.exitCode, `${result.all?.slice(-3000)}\nworker:\n${worker.output().slice(-3000)}`).toBe(0);
+    expectEachSucceededOnce('deleted-with-waiting', 8);
+    expect(result.all).toContain(`the work queue ${workQueue} was deleted, and the commands waiting in it with it: publishing commands`);
+  });
+
+  it('a resumed run publishes again what its interrupted tasker had published into a queue deleted since', async () => {
+    const workQueue = `${ctx.ns}.commands`;
+    const first = tasker('deleted-then-resumed', [jobs(['bash ev.sh 0', 'bash ev.sh 0', 'bash ev.sh 0'])]);
+    await waitFor('the commands to be queued', async () => (await queueCounts(services.amqpUrl, workQueue))?.messageCount === 3, 20_000);
+    first.proc.kill('SIGINT');
+    expect((await first.proc).exitCode).toBe(130);
+    await deleteQueue(workQueue);
+
+    const resumed = spawnTasker(ctx.env, ['run', '--resume', 'deleted-then-resumed', '--workdir', ctx.dir, '--progress-interval', '500ms'], 45_000);
+    ctx.procs.push(resumed);
+    const output = watchOutput(resumed).text;
+    await waitFor('the resumed run to reach its phase', () => output().includes('phase started'), 20_000);
+    await startWorker(['--concurrency', '2']);
+    const result = await resumed;
+    expect(result.exitCode, result.all?.slice(-3000)).toBe(0);
+    // The first tasker recorded each as interrupted; each then ran once and succeeded.
+    expectEachSucceededOnce('deleted-then-resumed', 3, (record) => record.outcome !== 'interrupted');
+    expect(result.all).toContain(`the work queue ${workQueue} was deleted, and the commands waiting in it with it: publishing commands f1-L1, f1-L2, f1-L3 again`);
   });
 
   it("goes on when the run's result queue is deleted: the tasker declares it again, results sent meanwhile are found in Redis", async () => {
