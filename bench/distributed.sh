@@ -10,9 +10,10 @@
 #       and 4 consumers on a plain durable queue, `sh -c`, ack, reply, nothing else): the ratio.
 #   (b) 400 x `sleep 0.05`: percent of ideal (400 x 0.05 s / 4 lanes = 5 s), and percent of a bare
 #       4-lane bash loop running the same sleeps (the machine's floor for starting processes). For
-#       scale, the same against the executor's own floor (bench/runner-floor.mjs: 4 bash runners
-#       handed every request up front, a log per command, no Node, broker or Redis) and the local
-#       mode (-j 4).
+#       scale, the same loop doing per sleep only what any executor must do per command (a new log
+#       file, its own process group, its pid known while it runs), the executor's own floor
+#       (bench/runner-floor.mjs: 4 bash runners handed every request up front, a log per command,
+#       no Node, broker or Redis) and the local mode (-j 4).
 #   (c) BENCH_BIG_LINES (200,000) x `true`: wall time, commands/s, tasker peak RSS, Redis
 #       used_memory before, at its peak and after, and the run's own keys after (MEMORY USAGE).
 #   (d) the local mode (`tasker run -j 4`) on the commands of (a) and (c): distributed / local.
@@ -111,6 +112,19 @@ bash_floor() { # 4 lanes of 100 x sleep 0.05: seconds
   calc "$end - $start" 3
 }
 
+# The same loop, each sleep doing only what any executor must do for a command: its own log file
+# (a new one per attempt), its own process group (so a timeout kills all it started: set -m), and
+# its pid known while it runs (started in the background, then waited for): seconds.
+bash_floor_needs() {
+  local start end
+  mkdir -p "$tmp/needs"
+  start=$(now)
+  for lane in 1 2 3 4; do (for i in $(seq 100); do set -m; sleep 0.05 </dev/null >"$tmp/needs/$lane.$i.log" 2>&1 & c=$!; set +m; wait $c; done) & done
+  wait
+  end=$(now)
+  calc "$end - $start" 3
+}
+
 mkdir -p "$tmp/dist" "$tmp/local"
 echo "tasker distributed benchmark: $(nproc) CPUs, $workers workers x concurrency 1, RabbitMQ $(rabbitmqctl version 2>/dev/null || echo '?'), code $code ($(git -C "$code" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 start_workers
@@ -124,6 +138,7 @@ bare_a=$(bare_rate)
 # (b)
 read -r sleep_phase _ < <(run_tasker sleep1 "$tmp/sleep.jobs")
 floor_b=$(bash_floor)
+needs_b=$(bash_floor_needs)
 runner_b=$(runner_floor)
 
 # (c) with Redis sampled every 0.2 s for its peak.
@@ -153,6 +168,7 @@ printf '%-58s %14s\n' "    bare peer (RabbitMQ + sh -c, 4 consumers): commands/s
 printf '%-58s %14s %10s\n' "    ours / bare" "$(calc "$ours_a / $bare_a" 2)x" ">= 1.0x"
 printf '%-58s %14s %10s\n' "(b) 400 x sleep 0.05: % of ideal (5 s)" "$(calc "100 * 5 / $sleep_phase")%  (${sleep_phase}s)" ""
 printf '%-58s %14s %10s\n' "    % of the bare 4-lane bash loop (${floor_b}s)" "$(calc "100 * $floor_b / $sleep_phase")%" ">= 97%"
+printf '%-58s %14s\n' "    the loop with a log, a process group, a pid per sleep" "$(calc "100 * $floor_b / $needs_b")%  (${needs_b}s)"
 printf '%-58s %14s\n' "    the executor alone (4 runners, no Node): % of the loop" "$(calc "100 * $floor_b / $runner_b")%  (${runner_b}s)"
 printf '%-58s %14s\n' "    local -j 4: % of the loop" "$(calc "100 * $floor_b / $local_sleep")%  (${local_sleep}s)"
 printf '%-58s %14s\n' "    ours: % of the executor alone" "$(calc "100 * $runner_b / $sleep_phase")%"

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { createAmqpSession, type AmqpSession, type Consumer, type Delivery } from '../shared/broker/amqp-session.js';
-import { declareTopology } from '../shared/broker/amqp-topology.js';
+import { declareTopology, reportMissingPoolQueues } from '../shared/broker/amqp-topology.js';
 import { names as namesFor, type Names } from '../shared/config/names.js';
 import type { Executor } from '../shared/exec/executor.js';
 import type { Logger } from '../shared/observe/logger.js';
@@ -82,14 +82,19 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
 
 async function connect(config: WorkerConfig, names: Names, workerId: string, logger: Logger): Promise<{ store: RunStore; session: AmqpSession }> {
   const store = await createRunStore(config.redisUrl, names, logger);
+  const noteLost = (queue: string): Promise<void> =>
+    store.noteQueueLost(queue).catch((error: unknown) => logger.warn({ err: error, queue }, 'could not record in Redis that the queue was deleted'));
   try {
     const session = await createAmqpSession({
       url: config.amqpUrl,
       logger,
       connectionName: `worker ${workerId}`,
-      setup: (channel) => declareTopology(channel, names, config.pools),
+      setup: async (channel, probe) => {
+        await reportMissingPoolQueues(probe, names, config.pools, noteLost);
+        await declareTopology(channel, names, config.pools);
+      },
       // What waited in it is gone: the taskers awaiting it publish it again (lost-queue-recovery.ts).
-      onQueueDeleted: (queue) => void store.noteQueueLost(queue).catch((error: unknown) => logger.warn({ err: error, queue }, 'could not record in Redis that the queue was deleted')),
+      onQueueDeleted: (queue) => void noteLost(queue),
     });
     return { store, session };
   } catch (error) {

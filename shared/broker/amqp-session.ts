@@ -3,6 +3,7 @@ import type { Logger } from '../observe/logger.js';
 import { AmqpConnection } from './amqp-connection.js';
 import { AmqpConsumers, type Consumer, type Delivery } from './amqp-consumer.js';
 import { AmqpPublisher } from './amqp-publisher.js';
+import { probeQueue, type QueueDepth } from './amqp-topology.js';
 
 export { describeConnectError, isPermanentConnectError } from './amqp-connection.js';
 export type { Consumer, Delivery } from './amqp-consumer.js';
@@ -29,13 +30,19 @@ export interface AmqpSession {
   close(): Promise<void>;
 }
 
+/** A queue's depth, or 'missing' (404); other errors reject. */
+export type QueueProbe = (queue: string) => Promise<QueueDepth | 'missing'>;
+
 export interface AmqpSessionOptions {
   url: string;
   logger: Logger;
   /** Shown by `rabbitmqctl list_connections` and the management UI. */
   connectionName: string;
-  /** Declares exchanges and queues; runs after every (re)connect, before consumers start. */
-  setup: (channel: Channel) => Promise<void>;
+  /**
+   * Declares exchanges and queues; runs after every (re)connect, before consumers start.
+   * `probe` looks at a queue on a channel of its own (a 404 closes the channel it happens on).
+   */
+  setup: (channel: Channel, probe: QueueProbe) => Promise<void>;
   /** Retries of the first connection before giving up (start-up fails fast). Default 4. */
   initialRetries?: number;
   /** Publishes awaiting a confirm at once. Default 256. */
@@ -101,10 +108,19 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
 }
 
 /** Runs the session's setup (topology) on a channel of its own. */
-async function runSetup(model: ChannelModel, setup: (channel: Channel) => Promise<void>): Promise<void> {
+async function runSetup(model: ChannelModel, setup: AmqpSessionOptions['setup']): Promise<void> {
   const setupChannel = await model.createChannel();
+  const probe: QueueProbe = async (queue) => {
+    const channel = await model.createChannel();
+    channel.on('error', () => undefined); // a 404 closes it
+    try {
+      return await probeQueue(channel, queue);
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  };
   try {
-    await setup(setupChannel);
+    await setup(setupChannel, probe);
   } finally {
     await setupChannel.close().catch(() => undefined); // a failed setup may have closed it already
   }

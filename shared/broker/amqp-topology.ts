@@ -92,6 +92,34 @@ export async function queueDepth(channel: Channel, queue: string): Promise<Queue
   }
 }
 
+/**
+ * Before the pool queues are declared: each one that does not exist goes to `missing` (someone
+ * deleted it, with the commands that waited in it, or it was never made; the callers count it
+ * as lost in Redis, shared/state/redis-queue-losses.ts). Never throws: a failed look is no loss.
+ */
+export async function reportMissingPoolQueues(
+  probe: (queue: string) => Promise<QueueDepth | 'missing'>,
+  names: Names,
+  pools: readonly string[],
+  missing: (queue: string) => Promise<void>,
+): Promise<void> {
+  for (const pool of pools) {
+    const queue = names.poolQueue(pool);
+    if ((await probe(queue).catch(() => undefined)) === 'missing') await missing(queue).catch(() => undefined);
+  }
+}
+
+/** The queue's depth, or 'missing' when the broker says it does not exist (404); any other error rejects. */
+export async function probeQueue(channel: Channel, queue: string): Promise<QueueDepth | 'missing'> {
+  try {
+    const reply = await channel.checkQueue(queue);
+    return { ready: reply.messageCount, consumers: reply.consumerCount };
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 404) return 'missing';
+    throw error;
+  }
+}
+
 export async function deleteQueue(channel: Channel, queue: string): Promise<boolean> {
   try {
     await channel.deleteQueue(queue);

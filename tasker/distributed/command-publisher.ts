@@ -30,8 +30,8 @@ export interface CommandPublisherOptions {
   /** The tasker's workdir and the run token: workers run a command only where they find the token. */
   origin: RunOrigin;
   logger: Logger;
-  /** A message came back unrouted: `queue` was deleted (what waited in it too). */
-  onReturned?: (queue: string) => void;
+  /** False: the attempts are not marked published in Redis (copies of attempts marked already). Default true. */
+  markPublished?: boolean;
   /** Waits between publishes of a returned message (tests pass a fake). */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -54,7 +54,7 @@ function messageOf(phase: PhaseSpec, attempts: readonly BundledAttempt[], option
 
 export function createCommandPublisher(options: CommandPublisherOptions): PublishBundle {
   const { session, store, names, runId } = options;
-  const publishRouted = createReturnedPublishes({ session, logger: options.logger, sleep: options.sleep, onReturned: options.onReturned });
+  const publishRouted = createReturnedPublishes({ session, logger: options.logger, sleep: options.sleep });
   return async (phase, attempts) => {
     // x-published-at: workers report how long commands waited in the queue (metrics). It is
     // outside the signed body: a wrong value can only skew a metric.
@@ -65,6 +65,7 @@ export function createCommandPublisher(options: CommandPublisherOptions): Publis
     const destination = () => ({ pool: phase.pool, queue: names.poolQueue(phase.pool), routingKey, commandIds: attempts.map(({ command }) => command.id) });
     await publishRouted(() => session.publish(names.exchange, routingKey, body, { headers }), destination);
     // Marked once a queue has it (confirmed, not returned): a crash in between means a duplicate, never a loss.
+    if (options.markPublished === false) return;
     await store.markPublished(
       runId,
       attempts.map(({ command, attempt }) => ({ id: command.id, attempt })),

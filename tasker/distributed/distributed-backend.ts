@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { createAmqpSession, type AmqpSession } from '../../shared/broker/amqp-session.js';
-import { declareRunQueue, declareTopology, queueDepth } from '../../shared/broker/amqp-topology.js';
+import { declareRunQueue, declareTopology, queueDepth, reportMissingPoolQueues } from '../../shared/broker/amqp-topology.js';
 import type { PoolDepth } from '../../shared/observe/metrics-server.js';
 import { InputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
@@ -59,30 +59,21 @@ interface RunSetup {
   pools: string[];
 }
 
-async function connectSession(options: BackendOptions, runForSetup: () => RunSetup | undefined): Promise<AmqpSession> {
+async function connectSession(options: BackendOptions, store: Pick<RunStore, 'noteQueueLost'>, runForSetup: () => RunSetup | undefined): Promise<AmqpSession> {
   const { names } = options;
   return createAmqpSession({
     url: options.amqpUrl,
     logger: options.logger,
     connectionName: `tasker ${taskerIdentity()}`,
-    setup: async (channel) => {
+    setup: async (channel, probe) => {
       const run = runForSetup();
-      // No pool queue before a run starts: start() first looks for the queues someone deleted.
+      // Pool queues only once a run starts; one missing then was deleted (or never made), with what
+      // waited in it: counted, so that lost-queue-recovery.ts publishes again what a previous tasker of the run published there.
+      if (run !== undefined) await reportMissingPoolQueues(probe, names, run.pools, (queue) => store.noteQueueLost(queue));
       await declareTopology(channel, names, run?.pools ?? []);
       if (run !== undefined) await declareRunQueue(channel, names, run.runId);
     },
   });
-}
-
-/**
- * A pool queue missing as the tasker starts was deleted (or never made): if a previous tasker of
- * this run published into it, those commands are gone, and lost-queue-recovery.ts publishes them again.
- */
-async function noteMissingQueues(session: AmqpSession, store: RunStore, names: Names, pools: readonly string[]): Promise<void> {
-  for (const pool of pools) {
-    const queue = names.poolQueue(pool);
-    if ((await session.withChannel((channel) => queueDepth(channel, queue))) === undefined) await store.noteQueueLost(queue);
-  }
 }
 
 /** Each pool's queue as the broker reports it now (metrics, `tasker status`). */
@@ -102,7 +93,7 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
   let runForSetup: RunSetup | undefined;
   let session: AmqpSession;
   try {
-    session = await connectSession(options, () => runForSetup);
+    session = await connectSession(options, store, () => runForSetup);
   } catch (error) {
     await store.close();
     throw error;
@@ -126,11 +117,8 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
       // while no worker of that pool has started yet.
       runForSetup = { runId, pools: poolsOf(start.phases) };
       const pools = runForSetup.pools;
-      await noteMissingQueues(session, store, names, pools);
-      await session.withChannel(async (channel) => {
-        await declareTopology(channel, names, pools);
-        await declareRunQueue(channel, names, runId);
-      });
+      // The session's setup, now with the run's pools: a pool queue missing now is counted as lost.
+      await session.redeclare();
       await store.registerRun(runningMeta({ runId, host, workdir: start.layout.workdir, phases: start.phases, existing }));
       const run: DistributedRun = await createDistributedRun({ ...start, session, store, names, logger, pools });
       const recorder = createRunProgressRecorder(store, runId);

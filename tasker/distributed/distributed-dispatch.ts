@@ -30,12 +30,13 @@ export function createDistributedDispatch(parts: DistributedDispatchParts): Phas
       const claimed = resumed.claim(command.id, attempt);
       const early = inbox.claimEarly(command.id, claimed.attempt);
       if (early !== undefined) return early;
-      const outcome = awaited.awaitResult(command.id, claimed.attempt);
+      // Tracked from before it is published: a queue lost at any time after that sends it again.
+      const untrack = recovery.track(phase, command, claimed.attempt, !claimed.publish);
+      const outcome = awaited.awaitResult(command.id, claimed.attempt).finally(untrack);
       // Dropped before it was published (interrupt): settled by killAll, never started.
       if (claimed.publish && !(await bundler.add(command, claimed.attempt))) return outcome;
       onStart();
-      const untrack = recovery.track(phase, command, claimed.attempt, !claimed.publish);
-      const settled = await outcome.finally(untrack);
+      const settled = await outcome;
       // How long the phase's commands take sizes its next bundles; a run the tasker stopped awaiting says nothing of that.
       if (settled.worker !== 'tasker') bundler.observe(settled.result.durationMs);
       return settled;

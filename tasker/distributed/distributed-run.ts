@@ -81,13 +81,23 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   const sent = { attempts: 0, messages: 0 };
   // Written before the first command is published: a worker runs only the commands of runs whose token it finds.
   const origin = { workdir: layout.workdir, token: await ensureRunToken(layout) };
-  // A work queue found deleted: counted as lost, and declared again.
+  // A work queue found deleted is declared again; the declaration counts it as lost (distributed-backend.ts).
   const queueMissing = (queue: string): void => {
-    recovery.noteLost(queue);
     session.redeclare().catch((error: unknown) => logger.warn({ err: error, queue }, 'could not declare the queues again yet'));
   };
-  const publishOne = createCommandPublisher({ session, store, names, runId, timeoutMs, killGraceMs, upload, signingKey, origin, logger, onReturned: (queue) => recovery.noteLost(queue) });
-  const recovery = await startLostQueueRecovery({ store, runId, queues: options.pools.map((pool) => names.poolQueue(pool)), queueOf: (pool) => names.poolQueue(pool), publish: publishOne, intervalMs: 2000, logger });
+  const publisherOptions = { session, store, names, runId, timeoutMs, killGraceMs, upload, signingKey, origin, logger };
+  const publishOne = createCommandPublisher(publisherOptions);
+  const recovery = await startLostQueueRecovery({
+    store,
+    runId,
+    queues: options.pools.map((pool) => names.poolQueue(pool)),
+    queueOf: (pool) => names.poolQueue(pool),
+    // Already marked published: a copy is not marked again (the attempt may be recorded and forgotten meanwhile).
+    publish: createCommandPublisher({ ...publisherOptions, markPublished: false }),
+    earlierPending: () => resumed.pending() > 0,
+    intervalMs: 2000,
+    logger,
+  });
   const publish: typeof publishOne = async (phase, attempts) => {
     await publishOne(phase, attempts);
     sent.attempts += attempts.length;
@@ -125,7 +135,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
       workerLanes.stop();
       stallWarnings.stop();
       stopRecovery();
-      recovery.stop();
+      await recovery.stop();
       await consumer.cancel();
       // Results still held unacked stay in the queue for the next tasker of this run.
       if (runOver) {

@@ -9,23 +9,28 @@ import { describeCommands } from './returned-publishes.js';
  * A work queue someone deleted (`rabbitmqctl delete_queue`) took the commands waiting in it with
  * it, and a queue declared again under the same name looks the same as before. Whoever finds a
  * work queue gone counts a loss of it in Redis (shared/state/redis-queue-losses.ts): a worker whose
- * consumer the broker cancels, this tasker when its check finds the queue missing or a message
- * comes back unrouted. Every attempt the tasker awaits carries the queue's loss count as of its
- * publication; once the count has grown past it, the attempt is published again, unless a worker
- * runs it now (its lease is held: its result comes, and if that worker dies, this looks again).
+ * consumer the broker cancels, and any tasker or worker that finds a pool queue missing as it
+ * declares its queues (on start, on a reconnect, after a message came back unrouted, or when the
+ * tasker's 2 s check finds the running phase's queue missing). Every attempt the tasker awaits
+ * carries the queue's loss count as read before it was handed to be published; once the count has
+ * grown past it (and held still for one look, so that the several finders of one deletion make
+ * one round), the attempt is published again, unless a worker runs it now (its lease is held: its
+ * result comes, and if that worker dies, this looks again).
  * A copy of an attempt that was not lost after all is harmless: the worker that takes the second
  * copy finds the first one's result, or waits for its lease, and does not run it twice. A resumed
  * tasker starts the attempts its predecessor published from the count that one had dealt with.
  */
 
 export interface LostQueueRecoveryOptions {
-  store: Pick<RunStore, 'noteQueueLost' | 'queueLosses' | 'saveHandledQueueLosses' | 'handledQueueLosses' | 'runningCommands'>;
+  store: Pick<RunStore, 'queueLosses' | 'saveHandledQueueLosses' | 'handledQueueLosses' | 'runningCommands'>;
   runId: string;
   /** The work queues the run publishes to. */
   queues: readonly string[];
   queueOf(pool: string): string;
-  /** Publishes an attempt again (its first publication was counted already). */
+  /** Publishes a copy of an attempt (its first publication was counted and marked already). */
   publish: PublishBundle;
+  /** Attempts a previous tasker of the run published are still to be handed to track(). */
+  earlierPending(): boolean;
   intervalMs: number;
   logger: Logger;
 }
@@ -36,9 +41,8 @@ export interface LostQueueRecovery {
    * `earlier`: a previous tasker of the run published it.
    */
   track(phase: PhaseSpec, command: CommandRef, attempt: number, earlier: boolean): () => void;
-  /** This tasker found `queue` missing just now. */
-  noteLost(queue: string): void;
-  stop(): void;
+  /** Stops looking; resolves once a look under way is over. */
+  stop(): Promise<void>;
 }
 
 interface Tracked {
@@ -53,6 +57,10 @@ interface Tracked {
 interface RecoveryState {
   /** Per queue: the losses as last read. */
   known: Map<string, number>;
+  /** Per queue: the losses as read the look before (a round waits for the count to hold still). */
+  previous: Map<string, number>;
+  /** Per queue: the losses the previous tasker of the run had dealt with (-1: unknown). */
+  earlier: ReadonlyMap<string, number>;
   /** Per queue: the losses saved as dealt with for a resumed tasker. */
   saved: Map<string, number>;
   tracked: Map<string, Tracked>;
@@ -61,48 +69,54 @@ interface RecoveryState {
 export async function startLostQueueRecovery(options: LostQueueRecoveryOptions): Promise<LostQueueRecovery> {
   const { store, runId, logger } = options;
   const saved = await store.handledQueueLosses(runId);
-  const state: RecoveryState = { known: new Map(), saved, tracked: new Map() };
+  // Before this tasker saves anything: a run from before these counts has none (-1: its attempts go again).
+  const state: RecoveryState = { known: new Map(), previous: new Map(), earlier: new Map(saved), saved, tracked: new Map() };
   for (const queue of options.queues) {
     const losses = await store.queueLosses(queue);
     state.known.set(queue, losses);
-    // Nothing published yet: a first tasker of the run has dealt with every loss so far.
-    if (!saved.has(queue)) await store.saveHandledQueueLosses(runId, queue, losses);
-    saved.set(queue, saved.get(queue) ?? losses);
+    state.previous.set(queue, losses);
+    // A run's first tasker, nothing published yet: every loss so far is dealt with.
+    if (!saved.has(queue) && !options.earlierPending()) {
+      await store.saveHandledQueueLosses(runId, queue, losses);
+      saved.set(queue, losses);
+    }
   }
-  let checking = false;
+  let looking: Promise<void> | undefined;
   const timer = setInterval(() => {
-    if (checking) return;
-    checking = true;
-    check(options, state)
+    looking ??= check(options, state)
       .catch((error: unknown) => logger.warn({ err: error }, 'could not check the work queues for losses; trying again'))
-      .finally(() => (checking = false));
+      .finally(() => (looking = undefined));
   }, options.intervalMs);
   timer.unref();
   return {
     track(phase, command, attempt, earlier) {
       const queue = options.queueOf(phase.pool);
-      const now = state.known.get(queue) ?? 0;
-      const losses = earlier ? Math.min(now, saved.get(queue) ?? now) : now;
+      const losses = earlier ? (state.earlier.get(queue) ?? -1) : (state.known.get(queue) ?? 0);
       const entry: Tracked = { phase, command, attempt, queue, losses };
       state.tracked.set(command.id, entry);
       return () => {
         if (state.tracked.get(command.id) === entry) state.tracked.delete(command.id);
       };
     },
-    noteLost(queue) {
-      store.noteQueueLost(queue).catch((error: unknown) => logger.warn({ err: error, queue }, 'could not record in Redis that the queue was deleted'));
+    async stop() {
+      clearInterval(timer);
+      await looking;
     },
-    stop: () => clearInterval(timer),
   };
 }
 
 /** One look: reads each queue's losses, publishes again what a loss took, saves what is dealt with. */
 async function check(options: LostQueueRecoveryOptions, state: RecoveryState): Promise<void> {
-  for (const queue of state.known.keys()) state.known.set(queue, await options.store.queueLosses(queue));
-  const behind = [...state.tracked.values()].filter((entry) => entry.losses < (state.known.get(entry.queue) ?? 0));
+  for (const [queue, losses] of state.known) {
+    state.previous.set(queue, losses);
+    state.known.set(queue, await options.store.queueLosses(queue));
+  }
+  // A count still moving: the other finders of the same deletion have not all counted it yet.
+  const settled = (queue: string): boolean => state.known.get(queue) === state.previous.get(queue);
+  const behind = [...state.tracked.values()].filter((entry) => entry.losses < (state.known.get(entry.queue) ?? 0) && settled(entry.queue));
   if (behind.length > 0) await publishAgain(options, state, behind);
   for (const [queue, losses] of state.known) {
-    const dealtWith = [...state.tracked.values()].every((entry) => entry.queue !== queue || entry.losses >= losses);
+    const dealtWith = !options.earlierPending() && [...state.tracked.values()].every((entry) => entry.queue !== queue || entry.losses >= losses);
     if (dealtWith && state.saved.get(queue) !== losses) {
       await options.store.saveHandledQueueLosses(options.runId, queue, losses);
       state.saved.set(queue, losses);
@@ -125,6 +139,8 @@ async function publishAgain(options: LostQueueRecoveryOptions, state: RecoverySt
   await Promise.all(
     lost.map(async (entry) => {
       const losses = state.known.get(entry.queue) ?? 0;
+      // Its result may have come meanwhile: then it is no longer awaited, and not published again.
+      if (state.tracked.get(entry.command.id) !== entry) return;
       await options.publish(entry.phase, [{ command: entry.command, attempt: entry.attempt }]);
       entry.losses = losses;
     }),

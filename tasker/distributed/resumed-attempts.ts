@@ -16,6 +16,8 @@ export interface ClaimedAttempt {
 export interface ResumedAttempts {
   /** What to do for this command's `attempt`; a command's earlier publication counts once only. */
   claim(commandId: string, attempt: number): ClaimedAttempt;
+  /** Attempts of the previous tasker not claimed yet. */
+  pending(): number;
 }
 
 /**
@@ -42,5 +44,6 @@ export async function loadResumedAttempts(
       const awaitPrevious = previous !== undefined && previous > (recordedAttempts.get(commandId) ?? 0);
       return awaitPrevious ? { attempt: previous, publish: false } : { attempt, publish: true };
     },
+    pending: () => inFlightBefore.size,
   };
 }

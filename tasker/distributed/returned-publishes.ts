@@ -25,8 +25,6 @@ export interface ReturnedPublishesOptions {
   session: Pick<AmqpSession, 'redeclare'>;
   logger: Logger;
   sleep?: (ms: number) => Promise<void>;
-  /** Once per declaration: the message's queue does not exist (what waited in it is lost too). */
-  onReturned?: (queue: string) => void;
 }
 
 /** What a message holds and where it goes, for the warning. */
@@ -50,7 +48,6 @@ export function createReturnedPublishes(options: ReturnedPublishesOptions): Publ
   let redeclaring: Promise<void> | undefined;
   const redeclareOnce = (destination: Destination, returns: number, reason: string): Promise<void> => {
     if (redeclaring !== undefined) return redeclaring;
-    options.onReturned?.(destination.queue);
     logger.warn(
       { pool: destination.pool, queue: destination.queue, routingKey: destination.routingKey, commands: destination.commandIds.length, commandId: destination.commandIds[0], returns, reason },
       `RabbitMQ returned a message of ${destination.commandIds.length} command(s) unrouted: the work queue ${destination.queue} does not exist (was it deleted while the run goes?). ` +

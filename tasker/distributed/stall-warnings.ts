@@ -1,5 +1,5 @@
 import type { AmqpSession } from '../../shared/broker/amqp-session.js';
-import { queueDepth } from '../../shared/broker/amqp-topology.js';
+import { probeQueue } from '../../shared/broker/amqp-topology.js';
 import { formatDuration } from '../../shared/config/duration.js';
 import { defaultPool } from '../../shared/config/names.js';
 import type { Logger } from '../../shared/observe/logger.js';
@@ -62,8 +62,9 @@ function clearWarning(state: StallState, current: { pool: string; queue: string 
 async function checkConsumers(options: StallWarningOptions, state: StallState, now: number): Promise<void> {
   const { logger } = options;
   const current = options.currentPool();
-  const depth = current === undefined ? undefined : await options.session.withChannel((channel) => queueDepth(channel, current.queue));
-  if (current !== undefined && depth === undefined) options.onQueueMissing?.(current.queue);
+  const probed = current === undefined ? undefined : await options.session.withChannel((channel) => probeQueue(channel, current.queue));
+  if (current !== undefined && probed === 'missing') options.onQueueMissing?.(current.queue);
+  const depth = probed === 'missing' ? undefined : probed;
   // The broker's consumer count, not the heartbeats: a SIGKILLed worker's heartbeat lives on for 15 s.
   if (current === undefined || depth === undefined || depth.consumers > 0) {
     clearWarning(state, current, logger);
