@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import { createAmqpSession, type AmqpSession } from '../../shared/broker/amqp-session.js';
-import { declareRunQueue, declareTopology, queueDepth, reportMissingPoolQueues } from '../../shared/broker/amqp-topology.js';
+import { declareRunQueue, declareTopology, probeQueue, queueDepth, reportMissingPoolQueues } from '../../shared/broker/amqp-topology.js';
 import type { PoolDepth } from '../../shared/observe/metrics-server.js';
 import { InputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { Names } from '../../shared/config/names.js';
+import { defaultPool, type Names } from '../../shared/config/names.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import { poolsOf } from '../jobs/phase-pools.js';
 import { createRunStore, type RunStore } from '../../shared/state/redis-store.js';
@@ -67,10 +67,11 @@ async function connectSession(options: BackendOptions, store: Pick<RunStore, 'no
     connectionName: `tasker ${taskerIdentity()}`,
     setup: async (channel, probe) => {
       const run = runForSetup();
-      // Pool queues only once a run starts; one missing then was deleted (or never made), with what
-      // waited in it: counted, so that lost-queue-recovery.ts publishes again what a previous tasker of the run published there.
-      if (run !== undefined) await reportMissingPoolQueues(probe, names, run.pools, (queue) => store.noteQueueLost(queue));
-      await declareTopology(channel, names, run?.pools ?? []);
+      const pools = run?.pools ?? [defaultPool];
+      // A pool queue missing now was deleted (or never made), with what waited in it: counted, so
+      // that lost-queue-recovery.ts publishes again what a tasker of the run published there.
+      await reportMissingPoolQueues(probe, names, pools, (queue) => store.noteQueueLost(queue));
+      await declareTopology(channel, names, pools);
       if (run !== undefined) await declareRunQueue(channel, names, run.runId);
     },
   });
@@ -117,8 +118,12 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
       // while no worker of that pool has started yet.
       runForSetup = { runId, pools: poolsOf(start.phases) };
       const pools = runForSetup.pools;
-      // The session's setup, now with the run's pools: a pool queue missing now is counted as lost.
-      await session.redeclare();
+      const probe = (queue: string) => session.withChannel((channel) => probeQueue(channel, queue));
+      await reportMissingPoolQueues(probe, names, pools, (queue) => store.noteQueueLost(queue));
+      await session.withChannel(async (channel) => {
+        await declareTopology(channel, names, pools);
+        await declareRunQueue(channel, names, runId);
+      });
       await store.registerRun(runningMeta({ runId, host, workdir: start.layout.workdir, phases: start.phases, existing }));
       const run: DistributedRun = await createDistributedRun({ ...start, session, store, names, logger, pools });
       const recorder = createRunProgressRecorder(store, runId);
