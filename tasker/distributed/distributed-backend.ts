@@ -59,7 +59,7 @@ interface RunSetup {
   pools: string[];
 }
 
-async function connectSession(options: BackendOptions, store: Pick<RunStore, 'noteQueueLost'>, runForSetup: () => RunSetup | undefined): Promise<AmqpSession> {
+async function connectSession(options: BackendOptions, missing: (queue: string) => Promise<void>, runForSetup: () => RunSetup | undefined): Promise<AmqpSession> {
   const { names } = options;
   return createAmqpSession({
     url: options.amqpUrl,
@@ -68,9 +68,8 @@ async function connectSession(options: BackendOptions, store: Pick<RunStore, 'no
     setup: async (channel, probe) => {
       const run = runForSetup();
       const pools = run?.pools ?? [defaultPool];
-      // A pool queue missing now was deleted (or never made), with what waited in it: counted, so
-      // that lost-queue-recovery.ts publishes again what a tasker of the run published there.
-      await reportMissingPoolQueues(probe, names, pools, (queue) => store.noteQueueLost(queue));
+      // A pool queue missing now was deleted (or never made), with what waited in it (missingQueue).
+      await reportMissingPoolQueues(probe, names, pools, missing);
       await declareTopology(channel, names, pools);
       if (run !== undefined) await declareRunQueue(channel, names, run.runId);
     },
@@ -92,9 +91,17 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
   const { names, logger } = options;
   const store = await createRunStore(options.redisUrl, names, logger);
   let runForSetup: RunSetup | undefined;
+  // Pool queues found missing before a run started: counted as lost once one starts (bad input
+  // leaves nothing in Redis), so that lost-queue-recovery.ts publishes again what a previous
+  // tasker of the run published there.
+  const missingBeforeRun = new Set<string>();
+  const missingQueue = async (queue: string): Promise<void> => {
+    if (runForSetup === undefined) missingBeforeRun.add(queue);
+    else await store.noteQueueLost(queue);
+  };
   let session: AmqpSession;
   try {
-    session = await connectSession(options, store, () => runForSetup);
+    session = await connectSession(options, missingQueue, () => runForSetup);
   } catch (error) {
     await store.close();
     throw error;
@@ -119,7 +126,8 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
       runForSetup = { runId, pools: poolsOf(start.phases) };
       const pools = runForSetup.pools;
       const probe = (queue: string) => session.withChannel((channel) => probeQueue(channel, queue));
-      await reportMissingPoolQueues(probe, names, pools, (queue) => store.noteQueueLost(queue));
+      await reportMissingPoolQueues(probe, names, pools, missingQueue);
+      for (const queue of missingBeforeRun) if (pools.some((pool) => names.poolQueue(pool) === queue)) await store.noteQueueLost(queue);
       await session.withChannel(async (channel) => {
         await declareTopology(channel, names, pools);
         await declareRunQueue(channel, names, runId);
