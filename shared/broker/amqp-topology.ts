@@ -83,13 +83,10 @@ export interface QueueDepth {
   consumers: number;
 }
 
+/** The queue's depth; undefined when it does not exist, or the look failed. */
 export async function queueDepth(channel: Channel, queue: string): Promise<QueueDepth | undefined> {
-  try {
-    const reply = await channel.checkQueue(queue);
-    return { ready: reply.messageCount, consumers: reply.consumerCount };
-  } catch {
-    return undefined; // 404: the queue does not exist
-  }
+  const depth = await probeQueue(channel, queue).catch(() => undefined);
+  return depth === 'missing' ? undefined : depth;
 }
 
 /**

@@ -6,8 +6,8 @@ import type { RunStore } from './run-store.js';
  * What a deleted work queue took with it. RabbitMQ deletes a queue's waiting messages with it
  * (`rabbitmqctl delete_queue`), and a queue declared again under the same name looks the same as
  * before, so whoever finds a work queue gone counts it here (NS:queue-losses:QUEUE, a counter that
- * never expires: one per work queue): a worker whose consumer the broker cancels, a tasker whose
- * check finds the queue missing or whose message comes back unrouted. A tasker that sees the count
+ * never expires: one per work queue): a worker whose consumer the broker cancels, and any tasker or
+ * worker that finds a pool queue missing as it declares its queues. A tasker that sees the count
  * grow publishes again what it awaits from that queue (tasker/distributed/lost-queue-recovery.ts),
  * and keeps the count it has dealt with in NS:run:RUN_ID:queue-losses for a resumed tasker.
  */

@@ -131,7 +131,7 @@ export interface RunStore {
    */
   forgetRecorded(runId: string, attempts: readonly AttemptKey[]): Promise<void>;
   publishedAttempts(runId: string): Promise<Map<string, number>>;
-  /** Someone found the work queue deleted (its consumer cancelled, a 404, a returned message): counts one loss of it. */
+  /** Someone found the work queue deleted (its consumer cancelled, or missing when declaring): counts one loss of it. */
   noteQueueLost(queue: string): Promise<void>;
   /** How often the work queue was found deleted so far. */
   queueLosses(queue: string): Promise<number>;
