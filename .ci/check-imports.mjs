@@ -9,7 +9,7 @@ const top = ['tasker', 'worker', 'shared'];
 /** Client libraries only adapters may import; the value says which files may. */
 const adapterOnly = {
   amqplib: /^shared\/broker\/amqp-[^/]*\.ts$/,
-  ioredis: /^shared\/state\/redis-[^/]*\.ts$/,
+  ioredis: /^shared\/redis\/redis-[^/]*\.ts$/,
   '@aws-sdk/': /^shared\/storage\/s3-[^/]*\.ts$/,
   execa: /^shared\/exec\/[^/]*\.ts$/,
   'node:child_process': /^(shared\/exec\/[^/]*|tasker\/jobs\/shell-syntax)\.ts$/,
@@ -27,7 +27,7 @@ const pure = [
   /^shared\/errors\.ts$/,
   /^shared\/config\/[^/]*\.ts$/,
   /^shared\/broker\/(messages|signing)\.ts$/,
-  /^shared\/state\/(results|run-layout|marks)\.ts$/,
+  /^shared\/(state\/results|run-dir\/run-layout|redis\/marks)\.ts$/,
   /^shared\/storage\/(outputs|s3-config)\.ts$/,
   /^shared\/exec\/simple-command\.ts$/,
   /^shared\/observe\/metrics-config\.ts$/,

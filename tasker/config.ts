@@ -8,7 +8,7 @@ import { parsePoolAssignments, type PoolAssignment } from './jobs/phase-pools.js
 import { haltModes, type HaltMode } from './dispatch/phase-ports.js';
 import { defaultNamespace } from '../shared/config/names.js';
 import { maxBundleSize } from '../shared/broker/messages.js';
-import { isValidRunId } from '../shared/state/run-layout.js';
+import { isValidRunId } from '../shared/run-dir/run-layout.js';
 import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/storage/s3-config.js';
 
 /**

@@ -1,6 +1,6 @@
-import type { Delivery } from '../shared/broker/amqp-session.js';
+import type { Delivery, Settlement } from '../shared/broker/amqp-session.js';
 import type { Logger } from '../shared/observe/logger.js';
-import type { Decision, Handled } from './handle-delivery.js';
+import type { Handled } from './handle-delivery.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
 /**
@@ -15,8 +15,8 @@ export interface DeliveryIntakeOptions {
 }
 
 export interface DeliveryIntake {
-  /** The consumers' handler. */
-  receive(delivery: Delivery): void;
+  /** The consumers' handler: the decision is carried out by the broker adapter. */
+  receive(delivery: Delivery): Promise<Settlement>;
   inFlight(): number;
   /** When a delivery last arrived or was settled (ms since the epoch). */
   lastActivityMs(): number;
@@ -29,32 +29,30 @@ export function createDeliveryIntake(options: DeliveryIntakeOptions): DeliveryIn
   let inFlight = 0;
   let lastActivity = Date.now();
   const idleWaiters: (() => void)[] = [];
-  const receive = (delivery: Delivery): void => {
+  const receive = async (delivery: Delivery): Promise<Settlement> => {
     inFlight++;
     lastActivity = Date.now();
     // Set by the tasker when it publishes (ms since the epoch); absent from foreign messages.
     const publishedAt = Number(delivery.headers['x-published-at']);
     if (publishedAt > 0) metrics?.messagePickedUp(lastActivity - publishedAt);
-    handle(delivery)
-      .then(
-        (handled) => {
-          settle(delivery, handled.decision);
-          handled.afterSettle?.().catch((error: unknown) =>
-            // The result is in Redis: the tasker picks it up from there if this message is lost.
-            logger.warn({ err: error }, 'could not send a result to the tasker; it will find it in Redis'),
-          );
-        },
-        (error: unknown) => {
-          // Our own failure (Redis or broker gone for good): give the command back, never lose it.
-          logger.error({ err: error }, 'could not handle a message; requeueing it');
-          delivery.requeue();
-        },
-      )
-      .finally(() => {
+    try {
+      const { decision, afterSettle } = await handle(delivery);
+      return {
+        decision,
+        afterSettle: afterSettle && (() => afterSettle().catch((error: unknown) =>
+          // The result is in Redis: the tasker picks it up from there if this message is lost.
+          logger.warn({ err: error }, 'could not send a result to the tasker; it will find it in Redis'),
+        )),
+      };
+    } finally {
+      // After the broker adapter settled the message (it does so as this promise resolves): the
+      // drain closes the connection once idle, and must not close it under an unsettled message.
+      setImmediate(() => {
         inFlight--;
         lastActivity = Date.now();
         if (inFlight === 0) for (const resolve of idleWaiters.splice(0)) resolve();
       });
+    }
   };
   return {
     receive,
@@ -62,10 +60,4 @@ export function createDeliveryIntake(options: DeliveryIntakeOptions): DeliveryIn
     lastActivityMs: () => lastActivity,
     whenIdle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
   };
-}
-
-function settle(delivery: Delivery, decision: Decision): void {
-  if (decision === 'ack') delivery.ack();
-  else if (decision === 'reject') delivery.reject();
-  else delivery.requeue();
 }

@@ -2,7 +2,7 @@ import type { ExecutionResult } from '../shared/exec/executor.js';
 import type { Logger } from '../shared/observe/logger.js';
 import type { CommandMessage } from '../shared/broker/messages.js';
 import { applyUploadReport, type OutputSpec, type OutputWatch } from '../shared/storage/outputs.js';
-import type { RunStore } from '../shared/state/redis-store.js';
+import type { RunStore } from '../shared/redis/redis-store.js';
 import { toResultRecord, type ResultRecord } from '../shared/state/results.js';
 import { fieldsOf, recordStart, renewLease, type Gate, type Lease } from './attempt-lease.js';
 import { beginAttempt, type BeginControl, type PresencePorts, type Settled } from './begin-attempt.js';

@@ -1,5 +1,5 @@
 import type { Logger } from '../shared/observe/logger.js';
-import type { RunStore, WorkerInfo } from '../shared/state/redis-store.js';
+import type { RunStore, WorkerInfo } from '../shared/redis/redis-store.js';
 import type { RunningCommands } from './running-commands.js';
 
 /**

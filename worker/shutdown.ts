@@ -1,8 +1,8 @@
 import type { AmqpSession, Consumer } from '../shared/broker/amqp-session.js';
 import type { Executor } from '../shared/exec/executor.js';
 import type { Logger } from '../shared/observe/logger.js';
-import type { Presence } from '../shared/state/redis-presence.js';
-import type { RunStore } from '../shared/state/redis-store.js';
+import type { Presence } from './service/redis-presence.js';
+import type { RunStore } from '../shared/redis/redis-store.js';
 import type { DeliveryIntake } from './delivery-intake.js';
 import type { Heartbeat } from './heartbeat.js';
 import type { ExtraConsumers } from './extra-consumers.js';

@@ -1,12 +1,12 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { createAmqpSession, type AmqpSession, type Consumer, type Delivery } from '../shared/broker/amqp-session.js';
+import { createAmqpSession, type AmqpSession, type Consumer, type DeliveryHandler } from '../shared/broker/amqp-session.js';
 import { declareTopology, reportMissingPoolQueues } from '../shared/broker/amqp-topology.js';
 import { names as namesFor, type Names } from '../shared/config/names.js';
 import type { Executor } from '../shared/exec/executor.js';
 import type { Logger } from '../shared/observe/logger.js';
-import { announcePresence, type Presence } from '../shared/state/redis-presence.js';
-import { createRunStore, type RunStore } from '../shared/state/redis-store.js';
+import { announcePresence, type Presence } from './service/redis-presence.js';
+import { createRunStore, type RunStore } from '../shared/redis/redis-store.js';
 import type { WorkerConfig } from './config.js';
 import { createDeliveryControl } from './delivery-control.js';
 import { createDeliveryIntake } from './delivery-intake.js';
@@ -108,7 +108,7 @@ async function connect(config: WorkerConfig, names: Names, workerId: string, log
  * whole prefetch: a worker serving several pools may hold `prefetch` messages of each, and one
  * that waits over a second for a slot goes back to its queue (lookahead.ts), for another worker.
  */
-async function consumePools(session: AmqpSession, queues: readonly string[], prefetch: number, receive: (delivery: Delivery) => void): Promise<Consumer> {
+async function consumePools(session: AmqpSession, queues: readonly string[], prefetch: number, receive: DeliveryHandler): Promise<Consumer> {
   const consumers: Consumer[] = [];
   try {
     for (const queue of queues) consumers.push(await session.consume(queue, prefetch, receive));

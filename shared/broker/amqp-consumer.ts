@@ -4,20 +4,25 @@ import type { ConnectionState } from './amqp-connection.js';
 
 /**
  * Consumers that outlive their channels: every one is started again after each reconnect, and
- * reopened when the broker closes only its channel. A delivery settles on the channel it came
- * from, and a cancelled consumer's channel stays open until what it delivered is settled.
+ * reopened when the broker closes only its channel. A handler returns its decision and this
+ * adapter settles the message on the channel it came from; a cancelled consumer's channel stays
+ * open until what it delivered is settled.
  */
 
 export interface Delivery {
   content: Buffer;
   headers: Record<string, unknown>;
   redelivered: boolean;
-  /** Settles on the channel the message came from; a no-op once that channel is gone (the broker redelivers it). */
-  ack(): void;
-  /** Dead-letters the message (never requeued). */
-  reject(): void;
-  /** Back to the queue for another consumer. */
-  requeue(): void;
+}
+
+/** What becomes of a delivered message: acked, dead-lettered (never requeued), or back to its queue. */
+export type Decision = 'ack' | 'reject' | 'requeue';
+
+/** A decision, and what to do once the message is settled (e.g. send the result it produced). */
+export interface Settlement {
+  decision: Decision;
+  /** Runs after the message is settled; it handles its own errors (one that escapes is logged). */
+  afterSettle?: (() => Promise<void>) | undefined;
 }
 
 export interface Consumer {
@@ -27,7 +32,12 @@ export interface Consumer {
   isActive(): boolean;
 }
 
-export type DeliveryHandler = (delivery: Delivery) => void;
+/**
+ * The consumer contract: the returned decision is carried out once the promise resolves (it may
+ * take as long as it needs: the message stays unacked meanwhile, and is redelivered if the
+ * channel goes first); a handler that throws or rejects has its message requeued, never lost.
+ */
+export type DeliveryHandler = (delivery: Delivery) => Promise<Decision | Settlement>;
 
 interface ConsumerContext {
   connection: ConnectionState;
@@ -115,7 +125,7 @@ class QueueConsumer {
   private async consumeOn(model: ChannelModel, channel: Channel): Promise<void> {
     const reply = await channel.consume(this.queue, (message) => {
       if (message === null) this.onCancelledByBroker(model, channel);
-      else this.handler(this.toDelivery(message, channel));
+      else this.handle(message, channel);
     });
     this.consumerTag = reply.consumerTag;
     this.queueDeleted = false;
@@ -181,29 +191,39 @@ class QueueConsumer {
     }, 500).unref();
   }
 
-  private toDelivery(message: ConsumeMessage, channel: Channel): Delivery {
-    let settled = false;
+  /** Runs the handler and carries out its decision on the channel the message came from. */
+  private handle(message: ConsumeMessage, channel: Channel): void {
     this.unsettled++;
-    const settle = (action: () => void): void => {
-      if (settled) return;
-      settled = true;
-      try {
-        action();
-      } catch (error) {
-        // The channel closed under us: the broker requeues the message, a consumer deduplicates it.
-        this.context.logger.debug({ err: error }, 'could not settle a message on a closed channel');
-      }
-      if (this.channel === channel) this.unsettled--;
-      this.closeIfDone(channel);
-    };
-    return {
-      content: message.content,
-      headers: (message.properties.headers ?? {}) as Record<string, unknown>,
-      redelivered: message.fields.redelivered,
-      ack: () => settle(() => channel.ack(message)),
-      reject: () => settle(() => channel.reject(message, false)),
-      requeue: () => settle(() => channel.nack(message, false, true)),
-    };
+    const delivery: Delivery = { content: message.content, headers: (message.properties.headers ?? {}) as Record<string, unknown>, redelivered: message.fields.redelivered };
+    const { logger } = this.context;
+    Promise.resolve()
+      .then(() => this.handler(delivery))
+      .then(
+        (handled) => {
+          const { decision, afterSettle } = typeof handled === 'string' ? { decision: handled, afterSettle: undefined } : handled;
+          this.settle(message, channel, decision);
+          afterSettle?.().catch((error: unknown) => logger.warn({ err: error, queue: this.queue }, 'a step after settling a message failed'));
+        },
+        (error: unknown) => {
+          // The handler's own failure (Redis or broker gone for good): give the message back, never lose it.
+          logger.error({ err: error, queue: this.queue }, 'could not handle a message; requeueing it');
+          this.settle(message, channel, 'requeue');
+        },
+      );
+  }
+
+  /** A no-op once the channel is gone: the broker redelivers the message. */
+  private settle(message: ConsumeMessage, channel: Channel, decision: Decision): void {
+    try {
+      if (decision === 'ack') channel.ack(message);
+      else if (decision === 'reject') channel.reject(message, false);
+      else channel.nack(message, false, true);
+    } catch (error) {
+      // The channel closed under us: the broker requeues the message, a consumer deduplicates it.
+      this.context.logger.debug({ err: error }, 'could not settle a message on a closed channel');
+    }
+    if (this.channel === channel) this.unsettled--;
+    this.closeIfDone(channel);
   }
 
   /** A cancelled consumer's channel is closed once nothing delivered on it awaits settling. */

@@ -1,12 +1,12 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import type { Logger } from '../observe/logger.js';
 import { AmqpConnection } from './amqp-connection.js';
-import { AmqpConsumers, type Consumer, type Delivery } from './amqp-consumer.js';
+import { AmqpConsumers, type Consumer, type DeliveryHandler } from './amqp-consumer.js';
 import { AmqpPublisher } from './amqp-publisher.js';
 import { probeQueue, type QueueDepth } from './amqp-topology.js';
 
 export { describeConnectError, isPermanentConnectError } from './amqp-connection.js';
-export type { Consumer, Delivery } from './amqp-consumer.js';
+export type { Consumer, Decision, Delivery, DeliveryHandler, Settlement } from './amqp-consumer.js';
 export { UnroutableError } from './amqp-publisher.js';
 
 /**
@@ -21,7 +21,8 @@ export { UnroutableError } from './amqp-publisher.js';
 export interface AmqpSession {
   /** Rejects with an UnroutableError when the broker confirms the message but routes it to no queue. */
   publish(exchange: string, routingKey: string, content: Buffer, options?: { headers?: Record<string, unknown> }): Promise<void>;
-  consume(queue: string, prefetch: number, handler: (delivery: Delivery) => void): Promise<Consumer>;
+  /** The handler returns its decision; this session settles the message (amqp-consumer.ts). */
+  consume(queue: string, prefetch: number, handler: DeliveryHandler): Promise<Consumer>;
   /** Runs an operation on a short-lived channel (declare, check, delete). Channel errors reject. */
   withChannel<T>(operation: (channel: Channel) => Promise<T>): Promise<T>;
   /** Runs the session's setup again now, as a reconnect does: declares again what someone deleted. */

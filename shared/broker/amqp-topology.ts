@@ -92,7 +92,7 @@ export async function queueDepth(channel: Channel, queue: string): Promise<Queue
 /**
  * Before the pool queues are declared: each one that does not exist goes to `missing` (someone
  * deleted it, with the commands that waited in it, or it was never made; the callers count it
- * as lost in Redis, shared/state/redis-queue-losses.ts). Never throws: a failed look is no loss.
+ * as lost in Redis, shared/redis/redis-queue-losses.ts). Never throws: a failed look is no loss.
  */
 export async function reportMissingPoolQueues(
   probe: (queue: string) => Promise<QueueDepth | 'missing'>,

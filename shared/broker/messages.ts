@@ -1,4 +1,4 @@
-import { isValidRunId } from '../state/run-layout.js';
+import { isValidRunId } from '../run-dir/run-layout.js';
 import { checkUploadPatterns, type OutputSpec } from '../storage/outputs.js';
 import type { ResultRecord } from '../state/results.js';
 

@@ -1,4 +1,4 @@
-import { markerDirName } from '../state/run-layout.js';
+import { markerDirName } from '../run-dir/run-layout.js';
 
 /**
  * Shell completion for `tasker` and `worker`, generated from their command-line definitions so it

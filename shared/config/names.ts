@@ -58,10 +58,10 @@ export interface Names {
   runsIndexKey: string;
   workerKey(workerId: string): string;
   workerKeyPattern: string;
-  /** A worker's presence channel (subscribed while its process lives; shared/state/redis-presence.ts). */
+  /** A worker's presence channel (subscribed while its process lives; worker/service/redis-presence.ts). */
   workerPresenceChannel(workerId: string): string;
   cancelledKey(runId: string): string;
-  /** How often a work queue was found deleted (shared/state/redis-queue-losses.ts). */
+  /** How often a work queue was found deleted (shared/redis/redis-queue-losses.ts). */
   queueLossesKey(queue: string): string;
 }
 

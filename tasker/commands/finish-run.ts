@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ExitCode } from '../../shared/errors.js';
-import type { RunLayout } from '../../shared/state/run-layout.js';
+import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 import type { RunningBackend } from '../distributed/distributed-backend.js';
 import type { Progress, RunPhasesResult } from '../dispatch/run-phases.js';
 import { writeRunReport } from '../report/report-writer.js';

@@ -1,6 +1,6 @@
 import { existsSync, promises as fs } from 'node:fs';
 import { InputError } from '../../shared/errors.js';
-import { isValidRunId, markerDirName, runLayout, runsDirOf } from '../../shared/state/run-layout.js';
+import { isValidRunId, markerDirName, runLayout, runsDirOf } from '../../shared/run-dir/run-layout.js';
 import { readResultRecords } from '../report/results-file.js';
 import { createResultTallier, runState, type RunOverview } from '../report/run-overview.js';
 import type { RunSummary } from '../report/summary.js';

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RunLayout } from '../../shared/state/run-layout.js';
+import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 import type { RunConfig } from '../config.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import { commandsOf, type Plan } from '../jobs/planning.js';

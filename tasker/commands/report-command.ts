@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { resumeCommand } from '../../shared/cli/invocation.js';
 import { ExitCode } from '../../shared/errors.js';
-import { runLayout } from '../../shared/state/run-layout.js';
+import { runLayout } from '../../shared/run-dir/run-layout.js';
 import { loadWorkdirOpsConfig } from '../config.js';
 import { writeRunReport } from '../report/report-writer.js';
 import { findLocalRunId } from './local-runs.js';

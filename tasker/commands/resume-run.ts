@@ -2,7 +2,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import { runsDirOf, type RunLayout } from '../../shared/state/run-layout.js';
+import { runsDirOf, type RunLayout } from '../../shared/run-dir/run-layout.js';
 import type { RunConfig } from '../config.js';
 import { sha256File } from '../jobs/jobs-reader.js';
 import type { Plan } from '../jobs/planning.js';

@@ -2,7 +2,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { names } from '../../shared/config/names.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import { newRunId, runLayout } from '../../shared/state/run-layout.js';
+import { newRunId, runLayout } from '../../shared/run-dir/run-layout.js';
 import type { S3Store } from '../../shared/storage/s3-store.js';
 import type { RunConfig, RunS3Config } from '../config.js';
 import { scanAndPlan, type Plan } from '../jobs/planning.js';

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { PhaseSpec, SplitPreset } from '../jobs/plan.js';
 import { writePlanJson, type Plan } from '../jobs/planning.js';
-import type { RunLayout } from '../../shared/state/run-layout.js';
+import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 
 /** A new run's records in its run directory: the copies of its jobs files, run.json and plan.json. */
 

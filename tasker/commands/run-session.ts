@@ -1,7 +1,7 @@
 import { defaultPool, names } from '../../shared/config/names.js';
 import { poolsOf } from '../jobs/phase-pools.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import { runLayout, type RunLayout } from '../../shared/state/run-layout.js';
+import { runLayout, type RunLayout } from '../../shared/run-dir/run-layout.js';
 import type { RunConfig } from '../config.js';
 import type { Plan } from '../jobs/planning.js';
 import { removeScratchDir } from '../jobs/scratch-dirs.js';

@@ -3,7 +3,7 @@ import PQueue from 'p-queue';
 import type { Executor, RunningCommand } from '../../shared/exec/executor.js';
 import { applyUploadReport, type OutputSpec, type WatchOutputs } from '../../shared/storage/outputs.js';
 import type { PhaseSpec } from '../jobs/plan.js';
-import { attemptRequest, type RunLayout } from '../../shared/state/run-layout.js';
+import { attemptRequest, type RunLayout } from '../../shared/run-dir/run-layout.js';
 import type { AttemptOutcome, PhaseDispatch } from './run-phases.js';
 
 export interface LocalDispatchOptions {

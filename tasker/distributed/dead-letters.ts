@@ -1,11 +1,11 @@
-import type { Delivery } from '../../shared/broker/amqp-session.js';
-import { shareDelivery } from './shared-delivery.js';
+import type { Decision, Delivery } from '../../shared/broker/amqp-session.js';
+import { combinedDecision } from './combined-decision.js';
 import { brokerDeliveryLimit } from '../../shared/broker/amqp-topology.js';
 import { parseWorkMessage, type CommandMessage } from '../../shared/broker/messages.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { RunStore } from '../../shared/state/redis-store.js';
+import type { RunStore } from '../../shared/redis/redis-store.js';
 import { deadLetteredRecord, type ResultRecord } from '../../shared/state/results.js';
-import type { RunLayout } from '../../shared/state/run-layout.js';
+import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 
 /**
  * One of our commands, dead-lettered onto the run queue. A worker dead-letters an attempt that
@@ -22,8 +22,8 @@ export interface DeadLetterOptions {
   store: Pick<RunStore, 'latestResults'>;
   /** TASKER_SIGNING_KEY of this tasker: says why a worker may have refused a command. */
   signingKey: string | undefined;
-  /** Where the failure it stands for goes, as a result of the command. */
-  deliver: (record: ResultRecord, delivery: Delivery) => void;
+  /** Where the failure it stands for goes, as a result of the command; resolves with the message's decision for it. */
+  deliver: (record: ResultRecord) => Promise<Decision>;
 }
 
 /** The part of a dead-lettered message needed to say which attempt failed: what survives even an invalid one. */
@@ -92,19 +92,16 @@ function workerRecord(message: AttemptRef, latest: ResultRecord | undefined): Re
  * Delivers each attempt of a dead-lettered command or bundle of this run as its result: what its
  * worker recorded, else a dead-lettered failure; acks anything else.
  */
-export async function deliverDeadLettered(delivery: Delivery, options: DeadLetterOptions): Promise<void> {
+export async function deliverDeadLettered(delivery: Delivery, options: DeadLetterOptions): Promise<Decision> {
   const parsed = parseWorkMessage(delivery.content);
   const invalid = parsed.ok ? undefined : parsed.problem;
   const refs = parsed.ok ? parsed.value.attempts.filter((attempt) => attempt.runId === options.runId) : attemptsOfInvalid(delivery.content, options.runId);
-  if (refs.length === 0) {
-    delivery.ack();
-    return;
-  }
+  if (refs.length === 0) return 'ack';
   const found = await options.store.latestResults(options.runId, refs.map((ref) => ref.id));
-  const parts = shareDelivery(delivery, refs.length);
-  refs.forEach((ref, index) => {
+  const decisions = refs.map((ref) => {
     const record = workerRecord(ref, found.get(ref.id)) ?? recordOf(ref, deadLetterReason(delivery.headers, options.signingKey, invalid), options.layout);
     if (record.outcome === 'dead-lettered') options.logger.warn({ commandId: ref.id, attempt: ref.attempt, reason: record.reason }, 'command dead-lettered');
-    options.deliver(record, parts[index]!);
+    return options.deliver(record);
   });
+  return combinedDecision(decisions);
 }

@@ -4,10 +4,10 @@ import type { Logger } from '../../shared/observe/logger.js';
 import type { Names } from '../../shared/config/names.js';
 import type { OutputSpec } from '../../shared/storage/outputs.js';
 import type { PhaseSpec } from '../jobs/plan.js';
-import type { RunStore } from '../../shared/state/redis-store.js';
+import type { RunStore } from '../../shared/redis/redis-store.js';
 import { servesPool } from '../../shared/state/run-store.js';
-import type { RunLayout } from '../../shared/state/run-layout.js';
-import { ensureRunToken } from '../../shared/state/run-token.js';
+import type { RunLayout } from '../../shared/run-dir/run-layout.js';
+import { ensureRunToken } from '../../shared/run-dir/run-token.js';
 import { createAwaitedAttempts } from './awaited-attempts.js';
 import { createCommandPublisher } from './command-publisher.js';
 import { createDistributedDispatch } from './distributed-dispatch.js';
@@ -106,7 +106,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   const unseen = createUnseenRunWarnings(runId, layout.workdir, logger);
   const workerLanes = watchWorkerLanes(store, 5000, logger, undefined, (workers) => unseen.update(workers));
 
-  const handler = createRunQueueHandler({ runId, layout, logger, store, signingKey, deliver: (record, delivery) => inbox.deliver(record, delivery) });
+  const handler = createRunQueueHandler({ runId, layout, logger, store, signingKey, deliver: (record) => inbox.deliver(record) });
   const consumer = await session.consume(names.runQueue(runId), 0, handler);
   const stopRecovery = startLostResultRecovery({ runId, store, forget, awaited, intervalMs: Math.min(30_000, options.stallWarningMs), logger });
   let currentPool: { pool: string; queue: string } | undefined;

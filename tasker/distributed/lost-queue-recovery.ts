@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/observe/logger.js';
-import type { RunStore } from '../../shared/state/redis-store.js';
+import type { RunStore } from '../../shared/redis/redis-store.js';
 import type { CommandRef } from '../../shared/state/results.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import type { PublishBundle } from './phase-bundler.js';
@@ -8,7 +8,7 @@ import { describeCommands } from './returned-publishes.js';
 /**
  * A work queue someone deleted (`rabbitmqctl delete_queue`) took the commands waiting in it with
  * it, and a queue declared again under the same name looks the same as before. Whoever finds a
- * work queue gone counts a loss of it in Redis (shared/state/redis-queue-losses.ts): a worker whose
+ * work queue gone counts a loss of it in Redis (shared/redis/redis-queue-losses.ts): a worker whose
  * consumer the broker cancels, and any tasker or worker that finds a pool queue missing as it
  * declares its queues (on start, on a reconnect, after a message came back unrouted, or when the
  * tasker's 2 s check finds the running phase's queue missing). Every attempt the tasker awaits

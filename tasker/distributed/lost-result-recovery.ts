@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/observe/logger.js';
-import type { AttemptKey, RunStore } from '../../shared/state/redis-store.js';
+import type { AttemptKey, RunStore } from '../../shared/redis/redis-store.js';
 import { endsAttempt, outcomeOf } from './recorded-outcome.js';
 import type { AwaitedAttempts } from './awaited-attempts.js';
 

@@ -1,5 +1,5 @@
-import type { Delivery } from '../../shared/broker/amqp-session.js';
-import type { AttemptKey } from '../../shared/state/redis-store.js';
+import type { Decision } from '../../shared/broker/amqp-session.js';
+import type { AttemptKey } from '../../shared/redis/redis-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
 import { endsAttempt, outcomeOf } from './recorded-outcome.js';
 import type { AwaitedAttempts } from './awaited-attempts.js';
@@ -8,7 +8,8 @@ import type { AttemptOutcome } from '../dispatch/run-phases.js';
 /**
  * Matches the results that arrive on the run queue to the attempts awaiting them. Results are
  * matched by command id and attempt, so no stale or duplicate result is ever counted. A result
- * nothing awaits yet is held, unacked, until its command's turn comes.
+ * nothing awaits yet is held, unacked, until its command's turn comes. Each result's decision
+ * (always ack) resolves once the result is recorded or known to count for nothing.
  */
 
 export interface ResultInboxOptions {
@@ -20,8 +21,8 @@ export interface ResultInboxOptions {
 }
 
 export interface ResultInbox {
-  /** Takes one result of this run (acked once recorded, or at once when it counts for nothing). */
-  deliver(record: ResultRecord, delivery: Delivery): void;
+  /** Takes one result of this run; resolves with 'ack' once it is recorded, or at once when it counts for nothing. */
+  deliver(record: ResultRecord): Promise<Decision>;
   /** The held result of this command that answers `attempt` (or a later one), if one arrived early. */
   claimEarly(commandId: string, attempt: number): AttemptOutcome | undefined;
   /** When the last result arrived (ms since the epoch; the inbox's creation before any). */
@@ -30,7 +31,8 @@ export interface ResultInbox {
 
 interface Arrived {
   record: ResultRecord;
-  delivery: Delivery;
+  /** Settles the message's part of this result. */
+  done(decision: Decision): void;
 }
 
 export function createResultInbox(options: ResultInboxOptions): ResultInbox {
@@ -39,50 +41,43 @@ export function createResultInbox(options: ResultInboxOptions): ResultInbox {
   let lastProgressAt = Date.now();
 
   /** Once the tasker recorded the result, the command is no longer in flight and its message goes. */
-  const recordedOutcome = ({ record, delivery }: Arrived): AttemptOutcome =>
+  const recordedOutcome = ({ record, done }: Arrived): AttemptOutcome =>
     outcomeOf(record, async () => {
       await options.forget(record);
-      delivery.ack();
+      done('ack');
     });
 
   const hold = (arrived: Arrived): void => {
     const held = early.get(arrived.record.id);
     if (held !== undefined) {
       if (held.record.attempt >= arrived.record.attempt) {
-        arrived.delivery.ack();
+        arrived.done('ack');
         return;
       }
-      held.delivery.ack();
+      held.done('ack');
     }
     early.set(arrived.record.id, arrived);
   };
 
   return {
-    deliver(record, delivery) {
+    deliver(record) {
       lastProgressAt = Date.now();
       const waiter = awaited.get(record.id);
-      if (waiter !== undefined && endsAttempt(waiter.attempt, record)) {
-        awaited.settle(record.id, recordedOutcome({ record, delivery }));
-        return;
-      }
-      if (record.attempt <= (options.recordedAttempts.get(record.id) ?? 0)) {
-        delivery.ack(); // recorded by an earlier tasker of this run, which died before acking it
-        return;
-      }
-      if (waiter !== undefined && record.attempt < waiter.attempt) {
-        delivery.ack(); // an older attempt's late or duplicate result
-        return;
-      }
-      // Not awaited yet: an attempt published by a previous tasker of this run, whose phase
-      // this tasker has not reached. Held (unacked) until it is.
-      hold({ record, delivery });
+      return new Promise<Decision>((done) => {
+        if (waiter !== undefined && endsAttempt(waiter.attempt, record)) awaited.settle(record.id, recordedOutcome({ record, done }));
+        else if (record.attempt <= (options.recordedAttempts.get(record.id) ?? 0)) done('ack'); // recorded by an earlier tasker of this run, which died before acking it
+        else if (waiter !== undefined && record.attempt < waiter.attempt) done('ack'); // an older attempt's late or duplicate result
+        // Not awaited yet: an attempt published by a previous tasker of this run, whose phase
+        // this tasker has not reached. Held (unacked) until it is.
+        else hold({ record, done });
+      });
     },
     claimEarly(commandId, attempt) {
       const held = early.get(commandId);
       if (held === undefined) return undefined;
       early.delete(commandId);
       if (held.record.attempt >= attempt) return recordedOutcome(held);
-      held.delivery.ack(); // a stale attempt's late result
+      held.done('ack'); // a stale attempt's late result
       return undefined;
     },
     lastProgressAt: () => lastProgressAt,

@@ -1,8 +1,8 @@
-import type { Delivery } from '../../shared/broker/amqp-session.js';
+import type { Decision, Delivery, DeliveryHandler } from '../../shared/broker/amqp-session.js';
 import { messageKind, parseResultMessage } from '../../shared/broker/messages.js';
 import { verifyBody } from '../../shared/broker/signing.js';
 import { deliverDeadLettered, type DeadLetterOptions } from './dead-letters.js';
-import { shareDelivery } from './shared-delivery.js';
+import { combinedDecision } from './combined-decision.js';
 
 /**
  * What arrives on the run's own queue: results sent by workers, and our own commands that
@@ -12,43 +12,37 @@ import { shareDelivery } from './shared-delivery.js';
 /** `signingKey` (TASKER_SIGNING_KEY): only messages signed with it are counted. */
 export type RunQueueOptions = DeadLetterOptions;
 
-function deliverResult(delivery: Delivery, options: RunQueueOptions): void {
+function deliverResult(delivery: Delivery, options: RunQueueOptions): Promise<Decision> {
   const parsed = parseResultMessage(delivery.content);
   if (!parsed.ok || parsed.value.runId !== options.runId) {
     options.logger.warn({ problem: parsed.ok ? `result of run ${parsed.value.runId}` : parsed.problem }, 'ignoring a message that is not a result of this run');
-    delivery.ack();
-    return;
+    return Promise.resolve('ack');
   }
-  const { records } = parsed.value;
-  const parts = shareDelivery(delivery, records.length);
-  records.forEach((record, index) => options.deliver(record, parts[index]!));
+  return combinedDecision(parsed.value.records.map((record) => options.deliver(record)));
 }
 
-/** The handler of the run queue's consumer. */
-export function createRunQueueHandler(options: RunQueueOptions): (delivery: Delivery) => void {
+/** The handler of the run queue's consumer: each message's decision, carried out by the broker adapter. */
+export function createRunQueueHandler(options: RunQueueOptions): DeliveryHandler {
   const { logger, signingKey } = options;
-  return (delivery) => {
+  return async (delivery) => {
     const forged = signingKey === undefined ? undefined : verifyBody(signingKey, delivery.content, delivery.headers);
     if (forged !== undefined) {
       // Not from one of our workers (or our own command, dead-lettered): counting it would let
       // anyone who can publish mark commands as done or failed. The real result is still to come,
       // or found in Redis by the reconciliation (lost-result-recovery.ts).
       logger.error({ problem: forged, hint: 'every worker needs the same TASKER_SIGNING_KEY as the tasker' }, 'ignoring a message on the run queue that is not signed with TASKER_SIGNING_KEY');
-      delivery.ack();
-      return;
+      return 'ack';
     }
     const kind = messageKind(delivery.content);
-    if (kind === 'result') {
-      deliverResult(delivery, options);
-    } else if (kind === 'command' || kind === 'bundle') {
-      deliverDeadLettered(delivery, options).catch((error: unknown) => {
+    if (kind === 'result') return deliverResult(delivery, options);
+    if (kind === 'command' || kind === 'bundle') {
+      return deliverDeadLettered(delivery, options).catch((error: unknown) => {
         // Redis did not answer for the worker's record: back to the queue, read again later.
         logger.warn({ err: error }, 'could not look up a dead-lettered command; it is read again later');
-        delivery.requeue();
+        return 'requeue' as const;
       });
-    } else {
-      logger.warn('ignoring an unknown message on the run queue');
-      delivery.ack();
     }
+    logger.warn('ignoring an unknown message on the run queue');
+    return 'ack';
   };
 }

@@ -1,6 +1,6 @@
 import { InputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { RunMeta, RunStore } from '../../shared/state/redis-store.js';
+import type { RunMeta, RunStore } from '../../shared/redis/redis-store.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import { poolsOf } from '../jobs/phase-pools.js';
 import type { Progress } from '../dispatch/run-phases.js';

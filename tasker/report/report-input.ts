@@ -2,7 +2,7 @@ import { isAscii } from 'node:buffer';
 import { existsSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { parseResultLine } from '../../shared/state/results.js';
-import type { RunLayout } from '../../shared/state/run-layout.js';
+import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 import { createReportAggregator, type AggregateOptions, type ReportData } from './report-data.js';
 import type { RunSummary } from './summary.js';
 

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { RunLayout } from '../../shared/state/run-layout.js';
+import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 import { reportAssets } from './report-assets.js';
 import { aggregateResults, readRunFile, readSummaryFile, scanTimeSpan } from './report-input.js';
 import { reportModel, type LiveState } from './report-model.js';

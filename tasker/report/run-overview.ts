@@ -1,6 +1,6 @@
 import { formatDuration } from '../../shared/config/duration.js';
 import type { ResultRecord } from '../../shared/state/results.js';
-import { markerDirName } from '../../shared/state/run-layout.js';
+import { markerDirName } from '../../shared/run-dir/run-layout.js';
 
 /**
  * What `tasker runs` and `tasker status --workdir` show of the runs in a workdir, read from their

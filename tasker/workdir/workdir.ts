@@ -2,8 +2,8 @@ import { promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InputError } from '../../shared/errors.js';
-import { markerDirName } from '../../shared/state/run-layout.js';
-import { checkWritableDirectory } from '../../shared/state/writable-directory.js';
+import { markerDirName } from '../../shared/run-dir/run-layout.js';
+import { checkWritableDirectory } from '../../shared/run-dir/writable-directory.js';
 import { cleanRefusal } from './clean-guard.js';
 
 /**

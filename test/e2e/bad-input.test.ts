@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '../../shared/observe/logger.js';
 import { names } from '../../shared/config/names.js';
-import { createRunStore } from '../../shared/state/redis-store.js';
+import { createRunStore } from '../../shared/redis/redis-store.js';
 import { repoRoot, taskerBin, tempDir, workerBin } from '../helpers/cli.js';
 import { cleanupNamespace, newNamespace, queueCounts } from '../helpers/distributed.js';
 import { s3Env } from '../helpers/s3.js';

@@ -1,15 +1,15 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { maxBundleSize, parseResultMessage, parseWorkMessage, resultMessage } from '../../shared/broker/messages.js';
-import type { Delivery } from '../../shared/broker/amqp-session.js';
+import type { Decision } from '../../shared/broker/amqp-session.js';
 import type { ExecutionResult } from '../../shared/exec/executor.js';
-import { failedMark, succeededMark } from '../../shared/state/marks.js';
-import type { BeginOutcome } from '../../shared/state/redis-store.js';
+import { failedMark, succeededMark } from '../../shared/redis/marks.js';
+import type { BeginOutcome } from '../../shared/redis/redis-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
 import { bundleSize, bundleTargetMs, maxAdaptiveBundle } from '../../tasker/distributed/bundle-size.js';
 import { createForgetRecorded } from '../../tasker/distributed/forget-recorded.js';
 import { createPhaseBundler, type BundledAttempt } from '../../tasker/distributed/phase-bundler.js';
-import { shareDelivery } from '../../tasker/distributed/shared-delivery.js';
+import { combinedDecision } from '../../tasker/distributed/combined-decision.js';
 import type { DeliveryControl, StartedCommand } from '../../worker/handle-delivery.js';
 import { handleWorkMessage, type WorkPorts } from '../../worker/handle-work.js';
 import type { PhaseSpec } from '../../tasker/jobs/plan.js';
@@ -132,20 +132,31 @@ describe('phase bundler', () => {
 });
 
 describe('shared deliveries and forgetting', () => {
-  it('a message of several results is acked once all are, requeued at most once', () => {
-    const calls: string[] = [];
-    const delivery = { content: Buffer.alloc(0), headers: {}, redelivered: false, ack: () => calls.push('ack'), reject: () => calls.push('reject'), requeue: () => calls.push('requeue') } as Delivery;
-    const parts = shareDelivery(delivery, 3);
-    parts[0]!.ack();
-    parts[1]!.ack();
-    expect(calls).toEqual([]);
-    parts[2]!.ack();
-    expect(calls).toEqual(['ack']);
-    const other = shareDelivery(delivery, 2);
-    other[0]!.requeue();
-    other[1]!.ack();
-    other[1]!.requeue();
-    expect(calls).toEqual(['ack', 'requeue']);
+  it('a message of several results is acked once all are, requeued as soon as one is', async () => {
+    const parts = (n: number) =>
+      Array.from({ length: n }, () => {
+        let resolve!: (decision: Decision) => void;
+        const promise = new Promise<Decision>((done) => (resolve = done));
+        return { promise, resolve };
+      });
+    const decisions: Decision[] = [];
+    const all = parts(3);
+    void combinedDecision(all.map((part) => part.promise)).then((decision) => decisions.push(decision));
+    all[0]!.resolve('ack');
+    all[1]!.resolve('ack');
+    await turn();
+    expect(decisions).toEqual([]);
+    all[2]!.resolve('ack');
+    await turn();
+    expect(decisions).toEqual(['ack']);
+    const other = parts(2);
+    void combinedDecision(other.map((part) => part.promise)).then((decision) => decisions.push(decision));
+    other[0]!.resolve('requeue');
+    await turn();
+    expect(decisions).toEqual(['ack', 'requeue']);
+    other[1]!.resolve('ack');
+    await turn();
+    expect(decisions).toEqual(['ack', 'requeue']);
   });
 
   it('lets Redis go of the attempts recorded in one turn in one call', async () => {

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { ExecutionResult } from '../../shared/exec/executor.js';
 import type { UploadReport } from '../../shared/storage/outputs.js';
-import type { BeginOutcome } from '../../shared/state/redis-store.js';
+import type { BeginOutcome } from '../../shared/redis/redis-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
 import type { DeliveryControl, StartedCommand } from '../../worker/handle-delivery.js';
 import { handleWorkMessage as handleDelivery, type WorkPorts } from '../../worker/handle-work.js';

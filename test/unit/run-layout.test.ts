@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isValidRunId, newRunId, phaseDirName, runLayout } from '../../shared/state/run-layout.js';
+import { isValidRunId, newRunId, phaseDirName, runLayout } from '../../shared/run-dir/run-layout.js';
 
 describe('isValidRunId', () => {
   it.each(['a', '20261121-103955-k3x9', 'run_1.final', 'A-b_c.d', '9'.repeat(64)])('accepts %j', (runId) => {

@@ -6,9 +6,9 @@ import { createQueueLosses } from './redis-queue-losses.js';
 import { createRunRecords } from './redis-runs.js';
 import { defineRunScripts } from './redis-scripts.js';
 import { createWorkerRegistry } from './redis-workers.js';
-import type { RunStore } from './run-store.js';
+import type { RunStore } from '../state/run-store.js';
 
-export type { AttemptKey, BeginOutcome, CommandStarts, RunMeta, RunState, RunStore, WorkerInfo } from './run-store.js';
+export type { AttemptKey, BeginOutcome, CommandStarts, RunMeta, RunState, RunStore, WorkerInfo } from '../state/run-store.js';
 
 /**
  * Run state shared by tasker and workers, in Redis. The entry point of the Redis adapter; its

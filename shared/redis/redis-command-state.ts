@@ -3,8 +3,8 @@ import type { Names } from '../config/names.js';
 import { failedMark, succeededMark } from './marks.js';
 import { parseStoredJson } from './redis-json.js';
 import type { RunScripts } from './redis-scripts.js';
-import { parseResultLine, type ResultRecord } from './results.js';
-import type { BeginOutcome, RunStore } from './run-store.js';
+import { parseResultLine, type ResultRecord } from '../state/results.js';
+import type { BeginOutcome, RunStore } from '../state/run-store.js';
 
 /**
  * One command's state during a run: the lease of the worker running it, its starts, its latest

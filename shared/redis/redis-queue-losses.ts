@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Names } from '../config/names.js';
-import type { RunStore } from './run-store.js';
+import type { RunStore } from '../state/run-store.js';
 
 /**
  * What a deleted work queue took with it. RabbitMQ deletes a queue's waiting messages with it

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Names } from '../config/names.js';
 import { parseStoredJson } from './redis-json.js';
-import type { RunStore, WorkerInfo } from './run-store.js';
+import type { RunStore, WorkerInfo } from '../state/run-store.js';
 
 /** Worker heartbeats: one key per worker with a TTL, so a worker that died drops out by itself. */
 

@@ -1,7 +1,7 @@
-import type { Names } from '../config/names.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../observe/logger.js';
-import { createRedisClient } from './redis-connection.js';
+import type { Names } from '../../shared/config/names.js';
+import { errorMessage } from '../../shared/errors.js';
+import type { Logger } from '../../shared/observe/logger.js';
+import { createRedisClient } from '../../shared/redis/redis-connection.js';
 
 /**
  * A worker's presence: a Redis connection of its own, subscribed to the worker's channel

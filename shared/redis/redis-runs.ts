@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Names } from '../config/names.js';
 import { parseStoredJson } from './redis-json.js';
 import type { RunScripts } from './redis-scripts.js';
-import type { RunMeta, RunStore } from './run-store.js';
+import type { RunMeta, RunStore } from '../state/run-store.js';
 
 /** Runs as a whole: their meta record, the index of runs, stopping, cancelling, and removing their keys. */
 
