@@ -9,9 +9,9 @@ import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
 import { createLogger } from '../shared/observe/logger.js';
 import type { MetricsServer } from '../shared/observe/metrics-server.js';
-import { checkWorkerWorkdir } from './check-workdir.js';
+import { checkWorkerWorkdir } from './service/check-workdir.js';
 import { loadWorkerConfig, type WorkerFlags } from './config.js';
-import { startWorker } from './worker-service.js';
+import { startWorker } from './service/start-worker.js';
 
 /** Composition root of the worker: parse, wire, handle signals, own the exit code. */
 

@@ -10,8 +10,8 @@ import { bundleSize, bundleTargetMs, maxAdaptiveBundle } from '../../tasker/dist
 import { createForgetRecorded } from '../../tasker/distributed/forget-recorded.js';
 import { createPhaseBundler, type BundledAttempt } from '../../tasker/distributed/phase-bundler.js';
 import { combinedDecision } from '../../tasker/distributed/combined-decision.js';
-import type { DeliveryControl, StartedCommand } from '../../worker/handle-delivery.js';
-import { handleWorkMessage, type WorkPorts } from '../../worker/handle-work.js';
+import type { DeliveryControl, StartedCommand } from '../../worker/message/handle-attempt.js';
+import { handleWorkMessage, type WorkPorts } from '../../worker/message/handle-message.js';
 import type { PhaseSpec } from '../../tasker/jobs/plan.js';
 
 /** Bundled dispatch: the message format, the sizing, the tasker's bundler and the worker's handling, with plain fakes. */

@@ -4,8 +4,8 @@ import type { ExecutionResult } from '../../shared/exec/executor.js';
 import type { UploadReport } from '../../shared/storage/outputs.js';
 import type { BeginOutcome } from '../../shared/redis/redis-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
-import type { DeliveryControl, StartedCommand } from '../../worker/handle-delivery.js';
-import { handleWorkMessage as handleDelivery, type WorkPorts } from '../../worker/handle-work.js';
+import type { DeliveryControl, StartedCommand } from '../../worker/message/handle-attempt.js';
+import { handleWorkMessage as handleDelivery, type WorkPorts } from '../../worker/message/handle-message.js';
 
 /** The worker's per-message logic with plain fakes: no broker, no Redis, no processes. */
 

@@ -1,8 +1,8 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { Consumer } from '../../shared/broker/amqp-session.js';
-import { judgeHolder, leaseOwner, presenceOf, type HolderAbsence, type HolderLook } from '../../worker/lease-holder.js';
-import { createExtraConsumers as createLeaseWaits } from '../../worker/extra-consumers.js';
+import { judgeHolder, leaseOwner, presenceOf, type HolderAbsence, type HolderLook } from '../../worker/message/lease-holder.js';
+import { createExtraConsumers as createLeaseWaits } from '../../worker/flow/extra-consumers.js';
 
 const limits = { graceMs: 5000, settleMs: 12_000 };
 

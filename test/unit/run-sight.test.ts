@@ -7,9 +7,9 @@ import { runLayout } from '../../shared/run-dir/run-layout.js';
 import type { WorkerInfo } from '../../shared/state/run-store.js';
 import { ensureRunToken, readRunToken } from '../../shared/run-dir/run-token.js';
 import { blindWorkers, createUnseenRunWarnings, unseenRunText } from '../../tasker/distributed/unseen-run-warnings.js';
-import type { DeliveryControl } from '../../worker/handle-delivery.js';
-import { handleWorkMessage, type WorkPorts } from '../../worker/handle-work.js';
-import { createRunSight, lookInWorkdir, sightProblem, unseenRunHint, type RunDirLook } from '../../worker/run-sight.js';
+import type { DeliveryControl } from '../../worker/message/handle-attempt.js';
+import { handleWorkMessage, type WorkPorts } from '../../worker/message/handle-message.js';
+import { createRunSight, lookInWorkdir, sightProblem, unseenRunHint, type RunDirLook } from '../../worker/message/run-directory-check.js';
 import { tempDir } from '../helpers/cli.js';
 
 /** The check that a worker sees the tasker's run directory before it runs a command of the run. */

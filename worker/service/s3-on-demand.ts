@@ -1,6 +1,6 @@
-import type { Logger } from '../shared/observe/logger.js';
-import type { S3Connection } from '../shared/storage/s3-config.js';
-import type { S3Store } from '../shared/storage/s3-store.js';
+import type { Logger } from '../../shared/observe/logger.js';
+import type { S3Connection } from '../../shared/storage/s3-config.js';
+import type { S3Store } from '../../shared/storage/s3-store.js';
 
 /** The S3 store, created on first use. */
 export interface S3OnDemand {
@@ -14,7 +14,7 @@ export function createS3OnDemand(connection: S3Connection, logger: Logger): S3On
   let s3: Promise<S3Store> | undefined;
   return {
     get() {
-      s3 ??= import('../shared/storage/s3-store.js').then(({ createS3Store }) => createS3Store({ connection, logger }));
+      s3 ??= import('../../shared/storage/s3-store.js').then(({ createS3Store }) => createS3Store({ connection, logger }));
       return s3;
     },
     async close() {

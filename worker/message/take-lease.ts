@@ -1,7 +1,7 @@
-import type { CommandMessage } from '../shared/broker/messages.js';
-import type { Logger } from '../shared/observe/logger.js';
-import type { BeginOutcome, RunStore } from '../shared/redis/redis-store.js';
-import { poisonRecord, type ResultRecord } from '../shared/state/results.js';
+import type { CommandMessage } from '../../shared/broker/messages.js';
+import type { Logger } from '../../shared/observe/logger.js';
+import type { BeginOutcome, RunStore } from '../../shared/redis/redis-store.js';
+import { poisonRecord, type ResultRecord } from '../../shared/state/results.js';
 import { fieldsOf } from './attempt-lease.js';
 import { judgeHolder, presenceOf, type HolderAbsence } from './lease-holder.js';
 

@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
-import type { CommandMessage, RunOrigin } from '../shared/broker/messages.js';
-import type { Logger } from '../shared/observe/logger.js';
-import { runLayout } from '../shared/run-dir/run-layout.js';
-import { readRunToken } from '../shared/run-dir/run-token.js';
+import type { CommandMessage, RunOrigin } from '../../shared/broker/messages.js';
+import type { Logger } from '../../shared/observe/logger.js';
+import { runLayout } from '../../shared/run-dir/run-layout.js';
+import { readRunToken } from '../../shared/run-dir/run-token.js';
 
 /**
  * Whether this worker sees a run's directory, the tasker's, in its own workdir. A worker started

@@ -1,5 +1,5 @@
-import type { ParseResult } from '../shared/broker/messages.js';
-import type { Logger } from '../shared/observe/logger.js';
+import type { ParseResult } from '../../shared/broker/messages.js';
+import type { Logger } from '../../shared/observe/logger.js';
 
 /**
  * The message parsed, if it is to be run: undefined (logged; it is dead-lettered) when it is not

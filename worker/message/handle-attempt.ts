@@ -1,11 +1,11 @@
-import type { ExecutionResult } from '../shared/exec/executor.js';
-import type { Logger } from '../shared/observe/logger.js';
-import type { CommandMessage } from '../shared/broker/messages.js';
-import { applyUploadReport, type OutputSpec, type OutputWatch } from '../shared/storage/outputs.js';
-import type { RunStore } from '../shared/redis/redis-store.js';
-import { toResultRecord, type ResultRecord } from '../shared/state/results.js';
+import type { ExecutionResult } from '../../shared/exec/executor.js';
+import type { Logger } from '../../shared/observe/logger.js';
+import type { CommandMessage } from '../../shared/broker/messages.js';
+import { applyUploadReport, type OutputSpec, type OutputWatch } from '../../shared/storage/outputs.js';
+import type { RunStore } from '../../shared/redis/redis-store.js';
+import { toResultRecord, type ResultRecord } from '../../shared/state/results.js';
 import { fieldsOf, recordStart, renewLease, type Gate, type Lease } from './attempt-lease.js';
-import { beginAttempt, type BeginControl, type PresencePorts, type Settled } from './begin-attempt.js';
+import { beginAttempt, type BeginControl, type PresencePorts, type Settled } from './take-lease.js';
 import { leaseOwner } from './lease-holder.js';
 
 /**
@@ -34,7 +34,7 @@ import { leaseOwner } from './lease-holder.js';
  *   up for a known reason (drain deadline) takes its start back.
  */
 
-export type { Decision, PresencePorts, Settled } from './begin-attempt.js';
+export type { Decision, PresencePorts, Settled } from './take-lease.js';
 
 export interface Handled {
   decision: Settled['decision'];

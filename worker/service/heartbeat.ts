@@ -1,6 +1,6 @@
-import type { Logger } from '../shared/observe/logger.js';
-import type { RunStore, WorkerInfo } from '../shared/redis/redis-store.js';
-import type { RunningCommands } from './running-commands.js';
+import type { Logger } from '../../shared/observe/logger.js';
+import type { RunStore, WorkerInfo } from '../../shared/redis/redis-store.js';
+import type { RunningCommands } from '../flow/running-commands.js';
 
 /**
  * The worker's entry in Redis, for `tasker status`: who it is and what it runs. Written every

@@ -1,7 +1,7 @@
-import { parseWorkMessage, type CommandMessage } from '../shared/broker/messages.js';
-import type { ResultRecord } from '../shared/state/results.js';
-import { checkedMessage } from './checked-message.js';
-import { answered, handleAttempt, type BundleTurns, type DeliveryControl, type DeliveryPorts, type Handled, type Settled } from './handle-delivery.js';
+import { parseWorkMessage, type CommandMessage } from '../../shared/broker/messages.js';
+import type { ResultRecord } from '../../shared/state/results.js';
+import { checkedMessage } from './check-message.js';
+import { answered, handleAttempt, type BundleTurns, type DeliveryControl, type DeliveryPorts, type Handled, type Settled } from './handle-attempt.js';
 
 /**
  * What a worker does with one message of the work queue: a command (handle-delivery.ts), or a

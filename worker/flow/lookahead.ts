@@ -1,7 +1,7 @@
 import type { ExtraConsumers } from './extra-consumers.js';
-import type { Logger } from '../shared/observe/logger.js';
+import type { Logger } from '../../shared/observe/logger.js';
 import type { RunningCommands } from './running-commands.js';
-import type { Slots } from './slots.js';
+import type { Slots } from './command-slots.js';
 
 /**
  * Fair dispatch: the consumer's prefetch is the worker's concurrency, so nobody hoards long

@@ -1,10 +1,10 @@
-import type { DeliveryControl } from './handle-delivery.js';
-import type { Heartbeat } from './heartbeat.js';
+import type { DeliveryControl } from '../message/handle-attempt.js';
+import type { Heartbeat } from '../service/heartbeat.js';
 import type { ExtraConsumers } from './extra-consumers.js';
 import type { Lookahead } from './lookahead.js';
 import type { RunningCommands } from './running-commands.js';
-import type { Slots } from './slots.js';
-import type { WorkerMetrics } from './worker-metrics.js';
+import type { Slots } from './command-slots.js';
+import type { WorkerMetrics } from '../service/worker-metrics.js';
 
 /** The worker's own state as the delivery handlers see it: slots, running commands, the drain. */
 

@@ -1,15 +1,15 @@
-import type { AmqpSession, Consumer } from '../shared/broker/amqp-session.js';
-import type { Executor } from '../shared/exec/executor.js';
-import type { Logger } from '../shared/observe/logger.js';
-import type { Presence } from './service/redis-presence.js';
-import type { RunStore } from '../shared/redis/redis-store.js';
-import type { DeliveryIntake } from './delivery-intake.js';
+import type { AmqpSession, Consumer } from '../../shared/broker/amqp-session.js';
+import type { Executor } from '../../shared/exec/executor.js';
+import type { Logger } from '../../shared/observe/logger.js';
+import type { Presence } from './redis-presence.js';
+import type { RunStore } from '../../shared/redis/redis-store.js';
+import type { DeliveryIntake } from '../flow/message-intake.js';
 import type { Heartbeat } from './heartbeat.js';
-import type { ExtraConsumers } from './extra-consumers.js';
-import type { Lookahead } from './lookahead.js';
-import type { RunningCommands } from './running-commands.js';
+import type { ExtraConsumers } from '../flow/extra-consumers.js';
+import type { Lookahead } from '../flow/lookahead.js';
+import type { RunningCommands } from '../flow/running-commands.js';
 import type { S3OnDemand } from './s3-on-demand.js';
-import type { Slots } from './slots.js';
+import type { Slots } from '../flow/command-slots.js';
 
 /**
  * How the worker stops. Shutdown drains: stop taking work, let running commands finish until

@@ -1,5 +1,5 @@
-import type { CommandMessage } from '../shared/broker/messages.js';
-import type { StartedCommand } from './handle-delivery.js';
+import type { CommandMessage } from '../../shared/broker/messages.js';
+import type { StartedCommand } from '../message/handle-attempt.js';
 
 /**
  * The commands this worker has handed to its executor, and which of them it killed itself

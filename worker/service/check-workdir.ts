@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { resolve } from 'node:path';
-import { InputError } from '../shared/errors.js';
-import { checkWritableDirectory } from '../shared/run-dir/writable-directory.js';
+import { InputError } from '../../shared/errors.js';
+import { checkWritableDirectory } from '../../shared/run-dir/writable-directory.js';
 
 /**
  * The worker's workdir is the directory it shares with the tasker (a volume in a pod). A worker

@@ -1,7 +1,7 @@
-import type { Delivery, Settlement } from '../shared/broker/amqp-session.js';
-import type { Logger } from '../shared/observe/logger.js';
-import type { Handled } from './handle-delivery.js';
-import type { WorkerMetrics } from './worker-metrics.js';
+import type { Delivery, Settlement } from '../../shared/broker/amqp-session.js';
+import type { Logger } from '../../shared/observe/logger.js';
+import type { Handled } from '../message/handle-attempt.js';
+import type { WorkerMetrics } from '../service/worker-metrics.js';
 
 /**
  * Where the work queue's deliveries arrive: each is handled, then settled as decided. Counts

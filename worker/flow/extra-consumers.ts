@@ -1,5 +1,5 @@
-import type { Consumer } from '../shared/broker/amqp-session.js';
-import type { Logger } from '../shared/observe/logger.js';
+import type { Consumer } from '../../shared/broker/amqp-session.js';
+import type { Logger } from '../../shared/observe/logger.js';
 
 /**
  * Consumers beyond the main one, each with prefetch 1: how a worker holds more messages than its

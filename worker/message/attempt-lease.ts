@@ -1,6 +1,6 @@
-import type { CommandMessage } from '../shared/broker/messages.js';
-import type { Logger } from '../shared/observe/logger.js';
-import type { RunStore } from '../shared/redis/redis-store.js';
+import type { CommandMessage } from '../../shared/broker/messages.js';
+import type { Logger } from '../../shared/observe/logger.js';
+import type { RunStore } from '../../shared/redis/redis-store.js';
 
 /** The lease a worker holds on an attempt while it runs it: renewed, checked and counted at the start. */
 
