@@ -31,7 +31,7 @@ const pure = [
   /^shared\/storage\/(outputs|s3-config)\.ts$/,
   /^shared\/exec\/simple-command\.ts$/,
   /^shared\/observe\/metrics-config\.ts$/,
-  /^worker\/lease-holder\.ts$/,
+  /^worker\/(message\/lease-holder)\.ts$/,
 ];
 /** What a pure file may import from outside the project: computation, never I/O. */
 const pureAllowed = new Set(['node:path', 'node:buffer', 'node:crypto', 'ms']);

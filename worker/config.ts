@@ -16,7 +16,7 @@ export const workerEnvironment = {
   WORKER_EXIT_WHEN_IDLE: { default: 'never', description: 'Exit 0 after this long without work (for a KEDA ScaledJob).' },
   WORKER_POOL: { default: defaultPool, description: 'Comma-separated worker pools to serve (their queues are consumed, sharing the concurrency); same as --pool.' },
   TASKER_NAMESPACE: { default: defaultNamespace, description: 'Prefix of queue names and Redis keys; the work queue is NAMESPACE.commands.' },
-  TASKER_DELIVERY_LIMIT: { default: '10', description: 'Deliveries of one message before it is dead-lettered (a command that keeps killing its worker).' },
+  TASKER_DELIVERY_LIMIT: { default: '10', description: 'Starts of one attempt without a result before it is dead-lettered, not run again (a command that keeps killing its worker).' },
   TASKER_LEASE_TTL: { default: '30s', description: 'A running command whose worker stopped renewing its lease this long is run again elsewhere (sooner once its worker process is known to have ended).' },
   LOG_LEVEL: { default: 'info', description: 'pino log level.' },
   TASKER_SIGNING_KEY: { default: 'unset: unsigned messages are run', description: 'Secret shared with the tasker; when set, only messages whose HMAC-SHA256 signature verifies are run, anything else is dead-lettered.' },
@@ -53,7 +53,7 @@ export interface WorkerConfig {
   namespace: string;
   /** The pools whose queues it consumes, without duplicates. Default: ['default']. */
   pools: string[];
-  /** Default 10. */
+  /** TASKER_DELIVERY_LIMIT: starts of an attempt without a result before it is dead-lettered. Default 10. */
   deliveryLimit: number;
   /** Default 30 s. */
   leaseTtlMs: number;

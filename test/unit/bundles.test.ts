@@ -1,8 +1,6 @@
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { maxBundleSize, parseResultMessage, parseWorkMessage, resultMessage } from '../../shared/broker/messages.js';
 import type { Decision } from '../../shared/broker/amqp-session.js';
-import type { ExecutionResult } from '../../shared/exec/executor.js';
 import { failedMark, succeededMark } from '../../shared/redis/marks.js';
 import type { BeginOutcome } from '../../shared/redis/redis-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
@@ -10,8 +8,8 @@ import { bundleSize, bundleTargetMs, maxAdaptiveBundle } from '../../tasker/dist
 import { createForgetRecorded } from '../../tasker/distributed/forget-recorded.js';
 import { createPhaseBundler, type BundledAttempt } from '../../tasker/distributed/phase-bundler.js';
 import { combinedDecision } from '../../tasker/distributed/combined-decision.js';
-import type { DeliveryControl, StartedCommand } from '../../worker/message/handle-attempt.js';
-import { handleWorkMessage, type WorkPorts } from '../../worker/message/handle-message.js';
+import { handleMessage } from '../../worker/message/handle-message.js';
+import { byId, fakeWorker } from '../helpers/worker-ports.js';
 import type { PhaseSpec } from '../../tasker/jobs/plan.js';
 
 /** Bundled dispatch: the message format, the sizing, the tasker's bundler and the worker's handling, with plain fakes. */
@@ -168,72 +166,21 @@ describe('shared deliveries and forgetting', () => {
   });
 });
 
-const ok: ExecutionResult = { outcome: 'succeeded', exitCode: 0, signal: null, startedAt: 'a', finishedAt: 'b', durationMs: 5, tail: '' };
-
-/** A worker's ports with a begin answer per command id; slots: `slots` at once. */
+/** The shared fake, with a begin answer per command id; `slots` at once (default 2); `refuseStart`: that command's start gate finds its lease lost. */
 function workerFakes(begins: Record<string, BeginOutcome>, options: { slots?: number; refuseStart?: string } = {}) {
-  const published: ResultRecord[][] = [];
-  const finished: ResultRecord[] = [];
-  const started: string[] = [];
-  let free = options.slots ?? 2;
-  let peak = 0;
-  const waiting: (() => void)[] = [];
-  const ports: WorkPorts = {
-    logger: pino({ level: 'silent' }),
-    workerId: 'w1',
-    leaseTtlMs: 30_000,
-    startLimit: 3,
-    logOf: () => 'logs/x.log',
-    sleep: async () => undefined,
-    store: {
-      beginCommand: async (_runId, id) => begins[id] ?? { kind: 'started' },
-      recordStart: async (_runId, id) => (id === options.refuseStart ? -1 : 1),
-      finishCommand: async (_runId, record) => void finished.push(record),
-      abandonCommand: async () => undefined,
-      renewLease: async () => true,
-    },
-    start: (message, beforeStart): StartedCommand => {
-      const whenStarted = Promise.resolve(beforeStart?.() ?? true);
-      const result = whenStarted.then(async (run) => {
-        if (run) started.push(message.id);
-        await turn();
-        return run ? ok : { ...ok, outcome: 'killed' as const };
-      });
-      return { result, kill: () => undefined, started: () => true, whenStarted, log: `logs/${message.id}.log` };
-    },
-    publishResult: async (_message, record) => void published.push([record]),
-    publishResults: async (_runId, records) => void published.push([...records]),
-    watchOutputs: async () => ({ finish: async () => ({ ok: true, keys: [] }) }),
-  };
-  const control: DeliveryControl = {
-    draining: () => false,
-    acquireSlot: async () => {
-      if (free === 0) await new Promise<void>((resolve) => waiting.push(resolve));
-      free--;
-      peak = Math.max(peak, (options.slots ?? 2) - free);
-      return () => {
-        free++;
-        waiting.shift()?.();
-      };
-    },
-    track: () => () => undefined,
-    killedForDrain: () => false,
-    runAlone: async () => () => undefined,
-    waitingForLease: () => () => undefined,
-  };
-  return { ports, control, published, finished, started, peak: () => peak };
+  return fakeWorker({ begin: byId(begins), slots: options.slots ?? 2, leaseLost: (id) => id === options.refuseStart, log: (id) => `logs/${id}.log` });
 }
 
 describe('a worker handling a bundle', () => {
   it("runs its attempts side by side on the worker's slots, records each, and sends all results in one message", async () => {
     const f = workerFakes({}, { slots: 2 });
-    const handled = await handleWorkMessage(bundle(1, 2, 3, 4, 5), f.ports, f.control);
+    const handled = await handleMessage(bundle(1, 2, 3, 4, 5), f.ports, f.control);
     expect(handled.decision).toBe('ack');
     expect(f.finished.map((r) => r.id).sort()).toEqual(['f1-L1', 'f1-L2', 'f1-L3', 'f1-L4', 'f1-L5']);
     expect(f.peak()).toBe(2);
     await handled.afterSettle?.();
-    expect(f.published).toHaveLength(1);
-    expect(f.published[0]!.map((r) => r.log).sort()).toEqual(['logs/f1-L1.log', 'logs/f1-L2.log', 'logs/f1-L3.log', 'logs/f1-L4.log', 'logs/f1-L5.log']);
+    expect(f.messages).toHaveLength(1);
+    expect(f.messages[0]!.map((r) => r.log).sort()).toEqual(['logs/f1-L1.log', 'logs/f1-L2.log', 'logs/f1-L3.log', 'logs/f1-L4.log', 'logs/f1-L5.log']);
   });
 
   it('skips what is recorded (resending what Redis still has), and dead-letters poison as its result, not the bundle', async () => {
@@ -243,33 +190,33 @@ describe('a worker handling a bundle', () => {
       'f1-L2': { kind: 'finished' },
       'f1-L3': { kind: 'poison', starts: { attempt: 1, n: 3, workers: ['a', 'b', 'c'] } },
     });
-    const handled = await handleWorkMessage(bundle(1, 2, 3, 4), f.ports, f.control);
+    const handled = await handleMessage(bundle(1, 2, 3, 4), f.ports, f.control);
     expect(handled.decision).toBe('ack');
-    expect(f.started).toEqual(['f1-L4']);
+    expect(f.startedIds).toEqual(['f1-L4']);
     await handled.afterSettle?.();
-    expect(f.published[0]!.map((r) => `${r.id} ${r.outcome}`)).toEqual(['f1-L1 succeeded', 'f1-L3 dead-lettered', 'f1-L4 succeeded']);
+    expect(f.messages[0]!.map((r) => `${r.id} ${r.outcome}`)).toEqual(['f1-L1 succeeded', 'f1-L3 dead-lettered', 'f1-L4 succeeded']);
   });
 
   it('goes back to the queue when one attempt must run elsewhere; the others keep their results', async () => {
     const f = workerFakes({}, { refuseStart: 'f1-L2' });
-    const handled = await handleWorkMessage(bundle(1, 2, 3), f.ports, f.control);
+    const handled = await handleMessage(bundle(1, 2, 3), f.ports, f.control);
     expect(handled.decision).toBe('requeue');
     expect(f.finished.map((r) => r.id).sort()).toEqual(['f1-L1', 'f1-L3']);
     await handled.afterSettle?.();
-    expect(f.published[0]).toHaveLength(2);
+    expect(f.messages[0]).toHaveLength(2);
   });
 
   it('runs suspects alone one after another, never holding a slot while waiting for its turn', async () => {
     const f = workerFakes({ 'f1-L1': { kind: 'started', priorStarts: 1 }, 'f1-L2': { kind: 'started', priorStarts: 2 } }, { slots: 1 });
-    const handled = await handleWorkMessage(bundle(1, 2, 3), f.ports, f.control);
+    const handled = await handleMessage(bundle(1, 2, 3), f.ports, f.control);
     expect(handled.decision).toBe('ack');
     expect(f.finished).toHaveLength(3);
   });
 
   it('dead-letters a bundle that is not valid, running none of it', async () => {
     const f = workerFakes({});
-    const handled = await handleWorkMessage(Buffer.from(JSON.stringify({ ...shared, kind: 'bundle', commands: [attempt(1), attempt(1)] })), f.ports, f.control);
+    const handled = await handleMessage(Buffer.from(JSON.stringify({ ...shared, kind: 'bundle', commands: [attempt(1), attempt(1)] })), f.ports, f.control);
     expect(handled.decision).toBe('reject');
-    expect(f.started).toEqual([]);
+    expect(f.startedIds).toEqual([]);
   });
 });

@@ -1,31 +1,30 @@
-import type { DeliveryControl } from '../message/handle-attempt.js';
-import type { Heartbeat } from '../service/heartbeat.js';
+import type { Control, WorkerMetrics } from '../ports.js';
+import type { CommandSlots } from './command-slots.js';
 import type { ExtraConsumers } from './extra-consumers.js';
 import type { Lookahead } from './lookahead.js';
 import type { RunningCommands } from './running-commands.js';
-import type { Slots } from './command-slots.js';
-import type { WorkerMetrics } from '../service/worker-metrics.js';
 
-/** The worker's own state as the delivery handlers see it: slots, running commands, the drain. */
+/** The `Control` port of the message pipeline, on the worker's slots, running commands, lookahead and extra consumers. */
 
-export interface DeliveryControlOptions {
-  slots: Pick<Slots, 'acquire' | 'draining' | 'runAlone'>;
+export interface AttemptControlOptions {
+  slots: Pick<CommandSlots, 'acquire' | 'draining' | 'runAlone'>;
   running: Pick<RunningCommands, 'add' | 'remove' | 'killedForDrain'>;
-  heartbeat: Pick<Heartbeat, 'soon'>;
+  /** What runs here changed: the heartbeat should say so soon. */
+  runningChanged(): void;
   lookahead: Pick<Lookahead, 'commandFinished'>;
   /** One more consumer for each message waiting for another worker's lease. */
   extra: Pick<ExtraConsumers, 'begin'>;
   metrics?: WorkerMetrics | undefined;
 }
 
-export function createDeliveryControl(options: DeliveryControlOptions): DeliveryControl {
-  const { slots, running, heartbeat, lookahead, extra, metrics } = options;
+export function createAttemptControl(options: AttemptControlOptions): Control {
+  const { slots, running, runningChanged, lookahead, extra, metrics } = options;
   return {
     draining: () => slots.draining(),
     acquireSlot: (patient) => slots.acquire(patient),
     track(command, message) {
       running.add(command, message);
-      heartbeat.soon();
+      runningChanged();
       command.result.then(
         (result) => {
           if (running.killedForDrain(command)) {
@@ -38,7 +37,7 @@ export function createDeliveryControl(options: DeliveryControlOptions): Delivery
       );
       return () => {
         running.remove(command);
-        heartbeat.soon();
+        runningChanged();
       };
     },
     killedForDrain: (command) => running.killedForDrain(command),

@@ -1,11 +1,10 @@
 /**
- * Slots: commands handed to the executor, which runs `concurrency` of them at once. While
- * commands are short, one more (the lookahead message, see lookahead.ts) is claimed and handed
- * over early, so it starts the moment a command ends instead of after a round trip to Redis.
- * Once draining, no slot is given out: the worker is shutting down.
+ * The worker's command slots: `concurrency` commands handed to the executor at once (plus the
+ * lookahead's one, lookahead.ts); once draining, none is given out. (The executor's own runners,
+ * shared/exec/, are below this: a command holds a slot from before its lease to its record.)
  */
 
-export interface Slots {
+export interface CommandSlots {
   /**
    * Resolves with the slot's release, or undefined when the message goes back to the queue.
    * `patient`: not handed back for having waited long (only by the drain).
@@ -26,7 +25,7 @@ export interface Slots {
   handBackWaiting(cutoffMs?: number): number;
 }
 
-export function createSlots(concurrency: number): Slots {
+export function createCommandSlots(concurrency: number): CommandSlots {
   let lookahead: 0 | 1 = 0;
   let taken = 0;
   let draining = false;

@@ -3,20 +3,8 @@ import type { Logger } from '../../shared/observe/logger.js';
 
 /**
  * Consumers beyond the main one, each with prefetch 1: how a worker holds more messages than its
- * concurrency for a while. RabbitMQ keeps a running consumer's prefetch as it was, so one more
- * message held means one more consumer, cancelled when no longer wanted. Two holders:
- * - the lookahead (lookahead.ts): while commands are short, one message ahead, so the next
- *   command starts the moment one ends;
- * - messages waiting for another worker's lease (begin-attempt.ts: a redelivered copy of a
- *   command running, or held by a worker that died, elsewhere): each holds neither a slot nor the
- *   worker's prefetch, so a worker given a dead worker's messages keeps running the queue's other
- *   commands while it waits for their holder to be known dead (or for their lease to expire).
- *
- * Why not hand a waiting message back to the queue instead: a quorum queue (RabbitMQ 3.10 and
- * later) gives a returned message straight back to the first consumer with room, which is this
- * worker, so a message requeued at once comes back at once (a hot loop), and one held a while
- * first holds the prefetch for that while. How many can wait at once is bounded by what the
- * workers they wait for held unacked (their prefetch).
+ * concurrency for a while (RabbitMQ keeps a running consumer's prefetch as it was). Held for the
+ * lookahead and for each message waiting for another worker's lease; why: docs/architecture.md.
  */
 
 export interface ExtraConsumersOptions {

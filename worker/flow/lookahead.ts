@@ -1,22 +1,17 @@
-import type { ExtraConsumers } from './extra-consumers.js';
 import type { Logger } from '../../shared/observe/logger.js';
+import type { CommandSlots } from './command-slots.js';
+import type { ExtraConsumers } from './extra-consumers.js';
 import type { RunningCommands } from './running-commands.js';
-import type { Slots } from './command-slots.js';
 
 /**
- * Fair dispatch: the consumer's prefetch is the worker's concurrency, so nobody hoards long
- * commands. While every recent command was short (the last 5 to 20 all under a second), a
- * second consumer with prefetch 1 holds one more message, claimed and handed to the executor
- * early, so the next command starts the moment one ends. RabbitMQ keeps a running consumer's
- * prefetch as it was, hence a consumer of its own (extra-consumers.ts), cancelled when commands
- * get long. A message
- * that waited over a second behind running commands (the phase turned to long ones) is handed
- * back to the queue, for an idle worker.
+ * The lookahead: while every recent command was short (the last 5 to 20 all under a second), one
+ * message more than the concurrency is held (an extra consumer) and handed to the executor early;
+ * one that waited over a second behind long commands is handed back. Why: docs/architecture.md.
  */
 
 export interface LookaheadOptions {
   concurrency: number;
-  slots: Pick<Slots, 'setLookahead' | 'draining' | 'handBackWaiting'>;
+  slots: Pick<CommandSlots, 'setLookahead' | 'draining' | 'handBackWaiting'>;
   running: Pick<RunningCommands, 'killWaitingSince'>;
   /** The worker's extra consumers: one is held while the lookahead is on. */
   extra: Pick<ExtraConsumers, 'begin'>;

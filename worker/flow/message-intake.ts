@@ -1,34 +1,46 @@
-import type { Delivery, Settlement } from '../../shared/broker/amqp-session.js';
+import type { Consumer, Delivery, DeliveryHandler, Settlement } from '../../shared/broker/amqp-session.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { Handled } from '../message/handle-attempt.js';
-import type { WorkerMetrics } from '../service/worker-metrics.js';
+import type { Handled, WorkerMetrics } from '../ports.js';
+import { createExtraConsumers, type ExtraConsumers } from './extra-consumers.js';
 
 /**
- * Where the work queue's deliveries arrive: each is handled, then settled as decided. Counts
- * the deliveries in flight, for the drain and the idle exit.
+ * Where the work queues' messages arrive, from the main consumer and the extra ones alike: each is
+ * handled and its decision handed to the broker adapter. Counts the messages in flight, for the
+ * drain and the idle exit.
  */
 
-export interface DeliveryIntakeOptions {
-  handle(delivery: Delivery): Promise<Handled>;
+export interface MessageIntakeOptions {
+  /** Opens a consumer of the worker's work queue(s) with this prefetch, feeding `handler`. */
+  consume(prefetch: number, handler: DeliveryHandler): Promise<Consumer>;
+  /** The main consumer's prefetch: the worker's concurrency. */
+  concurrency: number;
   logger: Logger;
   metrics?: WorkerMetrics | undefined;
 }
 
-export interface DeliveryIntake {
-  /** The consumers' handler: the decision is carried out by the broker adapter. */
-  receive(delivery: Delivery): Promise<Settlement>;
+export interface MessageIntake {
+  /** Consumers beyond the main one (the lookahead, messages waiting for a lease), feeding this intake. */
+  extra: ExtraConsumers;
+  /** Starts the main consumer, every message going to `handle`; called once, when the pipeline is built. */
+  open(handle: (delivery: Delivery) => Promise<Handled>): Promise<Consumer>;
   inFlight(): number;
-  /** When a delivery last arrived or was settled (ms since the epoch). */
+  /** When a message last arrived or was settled (ms since the epoch). */
   lastActivityMs(): number;
-  /** Resolves once no delivery is in flight. */
+  /** Resolves once no message is in flight. */
   whenIdle(): Promise<void>;
 }
 
-export function createDeliveryIntake(options: DeliveryIntakeOptions): DeliveryIntake {
-  const { handle, logger, metrics } = options;
+export function createMessageIntake(options: MessageIntakeOptions): MessageIntake {
+  const { logger, metrics } = options;
+  let handle: ((delivery: Delivery) => Promise<Handled>) | undefined;
   let inFlight = 0;
   let lastActivity = Date.now();
   const idleWaiters: (() => void)[] = [];
+  const settled = (): void => {
+    inFlight--;
+    lastActivity = Date.now();
+    if (inFlight === 0) for (const resolve of idleWaiters.splice(0)) resolve();
+  };
   const receive = async (delivery: Delivery): Promise<Settlement> => {
     inFlight++;
     lastActivity = Date.now();
@@ -36,26 +48,25 @@ export function createDeliveryIntake(options: DeliveryIntakeOptions): DeliveryIn
     const publishedAt = Number(delivery.headers['x-published-at']);
     if (publishedAt > 0) metrics?.messagePickedUp(lastActivity - publishedAt);
     try {
-      const { decision, afterSettle } = await handle(delivery);
-      return {
-        decision,
-        afterSettle: afterSettle && (() => afterSettle().catch((error: unknown) =>
-          // The result is in Redis: the tasker picks it up from there if this message is lost.
-          logger.warn({ err: error }, 'could not send a result to the tasker; it will find it in Redis'),
-        )),
-      };
+      const { decision, afterSettle } = await handle!(delivery);
+      const sendResult = afterSettle && (() => afterSettle().catch((error: unknown) =>
+        // The result is in Redis: the tasker picks it up from there if this message is lost.
+        logger.warn({ err: error }, 'could not send a result to the tasker; it will find it in Redis'),
+      ));
+      return { decision, afterSettle: sendResult };
     } finally {
-      // After the broker adapter settled the message (it does so as this promise resolves): the
-      // drain closes the connection once idle, and must not close it under an unsettled message.
-      setImmediate(() => {
-        inFlight--;
-        lastActivity = Date.now();
-        if (inFlight === 0) for (const resolve of idleWaiters.splice(0)) resolve();
-      });
+      // Counted out once the broker adapter settled the message (it does so as this promise
+      // resolves, before any timer): the drain must not close the connection under it.
+      setImmediate(settled);
     }
   };
+  const extra = createExtraConsumers({ consume: (prefetch) => options.consume(prefetch, receive), logger });
   return {
-    receive,
+    extra,
+    open(handler) {
+      handle = handler;
+      return options.consume(options.concurrency, receive);
+    },
     inFlight: () => inFlight,
     lastActivityMs: () => lastActivity,
     whenIdle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),

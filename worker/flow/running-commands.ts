@@ -1,10 +1,9 @@
 import type { CommandMessage } from '../../shared/broker/messages.js';
-import type { StartedCommand } from '../message/handle-attempt.js';
+import type { StartedCommand } from '../ports.js';
 
 /**
  * The commands this worker has handed to its executor, and which of them it killed itself
- * (shutdown, or handed back before they started): those go back to the queue and are not
- * recorded (see handle-delivery.ts).
+ * (shutdown, or handed back before they started): those go back to the queue, not recorded.
  */
 
 export interface TrackedCommand {

@@ -1,34 +1,17 @@
-import { parseWorkMessage, type CommandMessage } from '../../shared/broker/messages.js';
-import type { ResultRecord } from '../../shared/state/results.js';
-import { checkedMessage } from './check-message.js';
-import { answered, handleAttempt, type BundleTurns, type DeliveryControl, type DeliveryPorts, type Handled, type Settled } from './handle-attempt.js';
+import { parseWorkMessage, type CommandMessage, type ParseResult } from '../../shared/broker/messages.js';
+import type { BundleTurns, Control, Handled, MessagePorts, Settled } from '../ports.js';
+import { answered, handleAttempt } from './handle-attempt.js';
 
 /**
- * What a worker does with one message of the work queue: a command (handle-delivery.ts), or a
- * bundle of several. A bundle's attempts run on the worker's slots side by side, each with every
- * guarantee of a command that came alone: its own lease, start count, result record, log,
- * timeout and uploads. The bundle is settled once each attempt is: acked when all have their
- * result recorded (a poison attempt's is its dead-lettered record), requeued when any has to run
- * elsewhere (drain, lost lease); a redelivered bundle skips the attempts already recorded. The
- * results go to the tasker in one message.
+ * One message of a work queue: checked (authentic, valid: else dead-lettered, never run), then
+ * one attempt (handle-attempt.ts) or a bundle's attempts side by side, each with every guarantee
+ * of a command that came alone; the message is settled once each attempt is.
  */
-
-export interface WorkPorts extends DeliveryPorts {
-  /** Sends a bundle's results to the tasker, in one message. */
-  publishResults(runId: string, records: readonly ResultRecord[]): Promise<void>;
-  /**
-   * Whether this worker sees the run's directory in its workdir (run-sight.ts); false: said,
-   * and the message goes back to the queue, unrun. Unset: every run is taken as seen.
-   */
-  seesRun?: ((message: CommandMessage) => Promise<boolean>) | undefined;
-  /** How long a message of a run not seen is held before it goes back (run-sight.ts; default 5 s). */
-  unseenHoldMs?: ((runId: string) => number) | undefined;
-}
 
 /** Default of `unseenHoldMs`. */
 const defaultUnseenHoldMs = 5000;
 
-export async function handleWorkMessage(content: Buffer, ports: WorkPorts, control: DeliveryControl, headers: Record<string, unknown> = {}): Promise<Handled> {
+export async function handleMessage(content: Buffer, ports: MessagePorts, control: Control, headers: Record<string, unknown> = {}): Promise<Handled> {
   const parsed = checkedMessage(content, headers, ports, parseWorkMessage);
   if (parsed === undefined) return { decision: 'reject' };
   const { attempts, bundled } = parsed;
@@ -38,7 +21,12 @@ export async function handleWorkMessage(content: Buffer, ports: WorkPorts, contr
   return handleBundle(attempts, ports, control);
 }
 
-async function handleBundle(attempts: CommandMessage[], ports: WorkPorts, control: DeliveryControl): Promise<Handled> {
+/**
+ * A bundle is acked when every attempt has its result recorded (a poison attempt's is its
+ * dead-lettered record), requeued when any has to run elsewhere (drain, lost lease); a redelivered
+ * bundle skips the attempts already recorded. The results go to the tasker in one message.
+ */
+async function handleBundle(attempts: CommandMessage[], ports: MessagePorts, control: Control): Promise<Handled> {
   ports.logger.debug({ runId: attempts[0]!.runId, phase: attempts[0]!.phase, ids: attempts.map((attempt) => attempt.id) }, 'bundle received');
   const turns = createTurns();
   // Begun side by side: their begin calls reach Redis in one pipeline (auto-pipelining).
@@ -60,7 +48,7 @@ async function handleBundle(attempts: CommandMessage[], ports: WorkPorts, contro
  * over (its prefetch is held meanwhile, so it takes nothing else of the queue either; a worker
  * that sees the run takes the rest). Not held once the worker drains.
  */
-async function handBackUnseen(runId: string, ports: WorkPorts, control: DeliveryControl): Promise<Handled> {
+async function handBackUnseen(runId: string, ports: MessagePorts, control: Control): Promise<Handled> {
   const holdMs = ports.unseenHoldMs?.(runId) ?? defaultUnseenHoldMs;
   const stepMs = Math.min(250, holdMs);
   for (let held = 0; held < holdMs && !control.draining(); held += stepMs) await ports.sleep(stepMs);
@@ -78,4 +66,20 @@ function createTurns(): BundleTurns {
       return before.then(() => end);
     },
   };
+}
+
+/** The message parsed, if it is to be run: undefined (logged; it is dead-lettered) when it is not authentic (with a signing key) or not valid. */
+function checkedMessage<T>(content: Buffer, headers: Record<string, unknown>, ports: Pick<MessagePorts, 'authenticate' | 'logger'>, parse: (content: Buffer) => ParseResult<T>): T | undefined {
+  const { logger } = ports;
+  const forged = ports.authenticate?.(content, headers);
+  if (forged !== undefined) {
+    logger.error({ problem: forged, bytes: content.length, hint: 'this worker runs only commands signed with its TASKER_SIGNING_KEY; the tasker must have the same key' }, 'message not authentic: dead-lettered, not run');
+    return undefined;
+  }
+  const parsed = parse(content);
+  if (!parsed.ok) {
+    logger.error({ problem: parsed.problem, bytes: content.length }, 'invalid message: dead-lettered, not run');
+    return undefined;
+  }
+  return parsed.value;
 }

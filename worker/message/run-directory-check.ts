@@ -5,17 +5,9 @@ import { runLayout } from '../../shared/run-dir/run-layout.js';
 import { readRunToken } from '../../shared/run-dir/run-token.js';
 
 /**
- * Whether this worker sees a run's directory, the tasker's, in its own workdir. A worker started
- * with another --workdir (WORKDIR), or without the shared volume mounted, would run the commands
- * in a directory of its own: their outputs and logs out of the tasker's sight, yet reported as
- * succeeded. So before running a command the worker looks for the run's token (run-token.ts) in
- * the run's directory under its workdir; a run it cannot see is said once, loudly, and its
- * commands go back to the queue for a worker that can (handle-work.ts). The tasker learns of it
- * from the heartbeat (`unseenRuns`).
- *
- * Cheap per message: a run seen once is remembered (by run id and token), so only the first
- * command of a run reads a file. A run not seen is looked at again each time, so a volume that
- * shows the directory late (NFS caches) is picked up without a restart.
+ * Whether this worker sees a run's directory, the tasker's, in its own workdir (by the run's
+ * token): one with another workdir, or without the shared volume, would run commands out of the
+ * tasker's sight yet report them succeeded. Why and how: docs/architecture.md.
  */
 
 /** What the run's directory under this worker's workdir holds. */
@@ -46,18 +38,16 @@ export function unseenRunHint(workdir: string, origin: RunOrigin | undefined): s
   return `${workdir} here is not the tasker's ${origin.workdir}, though the paths are the same (another machine or container): mount the directory the tasker writes to at ${workdir}; ${volume}`;
 }
 
-export interface RunSightOptions {
+export interface RunDirectoryCheckOptions {
   /** This worker's workdir, absolute. */
   workdir: string;
   /** Looks at the run's directory under the workdir; throws when it cannot be read (taken as not seen). */
   look(runId: string): Promise<RunDirLook>;
   logger: Logger;
-  /** A run newly not seen: the heartbeat should tell the tasker soon. */
-  onUnseen?: () => void;
   now?: () => number;
 }
 
-export interface RunSight {
+export interface RunDirectoryCheck {
   /** Whether this worker may run the message's command here; says it (once per run) when not. */
   sees(message: Pick<CommandMessage, 'runId' | 'origin'>): Promise<boolean>;
   /** How long to hold a message of a run not seen before it goes back to the queue. */
@@ -80,7 +70,7 @@ const holdFirstMs = 5000;
 const holdLaterMs = 30_000;
 const holdLaterAfterMs = 60_000;
 
-export function createRunSight(options: RunSightOptions): RunSight {
+export function createRunDirectoryCheck(options: RunDirectoryCheckOptions): RunDirectoryCheck {
   const { workdir, logger } = options;
   const now = options.now ?? Date.now;
   const seen = new Set<string>();
@@ -105,7 +95,6 @@ export function createRunSight(options: RunSightOptions): RunSight {
     }
     if (said.size >= maxSeen) said.clear();
     said.add(runId);
-    options.onUnseen?.();
     const tasker = origin === undefined ? 'the tasker\'s (not given by this older tasker)' : `the tasker's ${origin.workdir}`;
     logger.error(
       { runId, workdir, taskerWorkdir: origin?.workdir ?? null, problem, hint: unseenRunHint(workdir, origin) },

@@ -1,57 +1,25 @@
 import type { CommandMessage } from '../../shared/broker/messages.js';
-import type { Logger } from '../../shared/observe/logger.js';
-import type { BeginOutcome, RunStore } from '../../shared/redis/redis-store.js';
-import { poisonRecord, type ResultRecord } from '../../shared/state/results.js';
+import type { BeginOutcome } from '../../shared/state/run-store.js';
+import { poisonRecord } from '../../shared/state/results.js';
+import type { Control, MessagePorts, PresencePorts, Settled } from '../ports.js';
 import { fieldsOf } from './attempt-lease.js';
 import { judgeHolder, presenceOf, type HolderAbsence } from './lease-holder.js';
 
 /**
- * The first step of an attempt (handle-delivery.ts): take the command's lease, or learn how to
- * settle a message not to run (purged or interrupted run, duplicate, poison), or wait while
- * another worker holds the lease. While it waits, the message holds no slot (`onWait` gives it
- * back) and not the worker's prefetch (`waitingForLease`, extra-consumers.ts): the worker keeps
- * running other commands. The wait ends when the holder finishes (a duplicate: acked), when its
- * lease expires (TASKER_LEASE_TTL), or, sooner, when its worker is known dead (lease-holder.ts):
- * then the lease is taken over at once.
+ * The first step of an attempt: take the command's lease, or learn how to settle a message not to
+ * run (purged or interrupted run, duplicate, poison), or wait while another worker holds the lease.
  */
 
-export type Decision = 'ack' | 'reject' | 'requeue';
+type TakePorts = Pick<MessagePorts, 'store' | 'logger' | 'workerId' | 'leaseTtlMs' | 'startLimit' | 'logOf' | 'sleep' | 'presence'>;
 
-/** How one attempt ended here: how to settle its message, and the result to send the tasker (if any). */
-export interface Settled {
-  decision: Decision;
-  record?: ResultRecord | undefined;
-}
-
-/** The workers' presence, to tell a dead lease holder from a live one (shared/state/redis-presence.ts). */
-export interface PresencePorts {
-  /** Whether the worker's presence is up now. */
-  workerPresent(workerId: string): Promise<boolean>;
-  /** Since when this worker's own presence is up, without a break; undefined while it is not. */
-  ownUpSinceMs(): number | undefined;
-  nowMs(): number;
-}
-
-export interface BeginPorts {
-  store: Pick<RunStore, 'beginCommand' | 'finishCommand'>;
-  logger: Logger;
-  workerId: string;
-  leaseTtlMs: number;
-  startLimit: number;
-  logOf(message: CommandMessage): string;
-  sleep(ms: number): Promise<void>;
-  /** Absent: a holder is never known dead, its lease is waited out. */
-  presence?: PresencePorts | undefined;
-}
-
-export interface BeginControl {
-  draining(): boolean;
-  /** The message waits for another worker's lease: the worker takes one more message meanwhile; call the returned function when it stops. */
-  waitingForLease(): () => void;
-}
-
-/** Takes the command's lease (then: its starts so far, to run it), or says how to settle a message not to run. */
-export async function beginAttempt(message: CommandMessage, owner: string, ports: BeginPorts, control: BeginControl, onWait?: () => void): Promise<Settled | { priorStarts: number }> {
+/**
+ * While it waits, the message holds no slot (`onWait` gives it back) and not the worker's prefetch
+ * (`waitingForLease`): the worker keeps running other commands. The wait ends when the holder
+ * finishes (a duplicate: acked), when its lease expires (TASKER_LEASE_TTL), or sooner, when its
+ * worker is known dead (lease-holder.ts): then the lease is taken over at once. Resolves with the
+ * command's starts so far (to run it), or how to settle a message not to run.
+ */
+export async function takeLease(message: CommandMessage, owner: string, ports: TakePorts, control: Pick<Control, 'draining' | 'waitingForLease'>, onWait?: () => void): Promise<Settled | { priorStarts: number }> {
   const fields = fieldsOf(message);
   let endWait: (() => void) | undefined;
   let absence: HolderAbsence | undefined;
@@ -82,7 +50,7 @@ export async function beginAttempt(message: CommandMessage, owner: string, ports
 }
 
 /** What Redis said, when it is not "busy": run it, or how to settle its message. */
-async function settleBegun(message: CommandMessage, owner: string, begun: Exclude<BeginOutcome, { kind: 'busy' }>, ports: BeginPorts): Promise<Settled | { priorStarts: number }> {
+async function settleBegun(message: CommandMessage, owner: string, begun: Exclude<BeginOutcome, { kind: 'busy' }>, ports: TakePorts): Promise<Settled | { priorStarts: number }> {
   const { logger } = ports;
   const fields = fieldsOf(message);
   switch (begun.kind) {

@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/observe/logger.js';
-import type { RunStore, WorkerInfo } from '../../shared/redis/redis-store.js';
+import type { RunStore, WorkerInfo } from '../../shared/state/run-store.js';
 import type { RunningCommands } from '../flow/running-commands.js';
 
 /**
@@ -12,9 +12,9 @@ export interface HeartbeatOptions {
   running: Pick<RunningCommands, 'list'>;
   /** Everything but what it runs, whether its presence is up and the runs it cannot see, which are read at each beat. */
   worker: Omit<WorkerInfo, 'running' | 'presence' | 'unseenRuns'>;
-  /** Whether its presence (shared/state/redis-presence.ts) is up. */
+  /** Whether its presence (redis-presence.ts) is up; a change is told within a second. */
   presenceUp?: () => boolean;
-  /** The runs whose directory it cannot see (run-sight.ts), read at each beat; unset: none. */
+  /** The runs whose directory it cannot see (message/run-directory-check.ts); a change is told within a second. Unset: none. */
   unseenRuns?: () => string[];
   logger: Logger;
 }
@@ -27,11 +27,17 @@ export interface Heartbeat {
 
 const intervalMs = 5000;
 const ttlMs = 15_000;
+/** How often the presence and the unseen runs are looked at (in process, no I/O) for a change to tell. */
+const lookMs = 1000;
 
 /** Resolves after the first beat, which fails when Redis refuses it. */
 export async function startHeartbeat(options: HeartbeatOptions): Promise<Heartbeat> {
   const { store, running, worker, presenceUp, logger } = options;
+  /** What the last beat said of the presence and the unseen runs. */
+  let told = '';
+  const status = (): string => `${presenceUp?.() ?? ''}|${(options.unseenRuns?.() ?? []).join(',')}`;
   const beat = async (): Promise<void> => {
+    told = status();
     const unseenRuns = options.unseenRuns?.() ?? [];
     const info: WorkerInfo = {
       ...worker,
@@ -63,12 +69,21 @@ export async function startHeartbeat(options: HeartbeatOptions): Promise<Heartbe
     }, 1000).unref();
   };
   const timer = setInterval(beatInBackground, intervalMs);
-  await beat();
+  const look = setInterval(() => {
+    if (status() !== told) beatInBackground();
+  }, lookMs);
+  look.unref();
+  await beat().catch((error: unknown) => {
+    clearInterval(timer);
+    clearInterval(look);
+    throw error;
+  });
   return {
     soon,
     stop: () => {
       stopped = true;
       clearInterval(timer);
+      clearInterval(look);
     },
   };
 }

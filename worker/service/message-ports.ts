@@ -4,20 +4,18 @@ import { signatureHeaders, verifyBody } from '../../shared/broker/signing.js';
 import type { Names } from '../../shared/config/names.js';
 import type { Executor } from '../../shared/exec/executor.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { Presence } from './redis-presence.js';
 import type { RunStore } from '../../shared/redis/redis-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
 import { attemptRequest, runLayout } from '../../shared/run-dir/run-layout.js';
 import type { OutputSpec } from '../../shared/storage/outputs.js';
-import type { DeliveryStore, StartedCommand } from '../message/handle-attempt.js';
-import type { WorkPorts } from '../message/handle-message.js';
-import type { RunSight } from '../message/run-directory-check.js';
+import type { RunDirectoryCheck } from '../message/run-directory-check.js';
+import type { AttemptStore, MessagePorts, StartedCommand, WorkerMetrics } from '../ports.js';
+import type { Presence } from './redis-presence.js';
 import type { S3OnDemand } from './s3-on-demand.js';
-import type { WorkerMetrics } from './worker-metrics.js';
 
-/** The outside world as the delivery handlers see it: Redis, the executor, the result queue, S3. */
+/** `MessagePorts` on the real outside world: Redis, the executor, the result queue, S3, the workdir. */
 
-export interface DeliveryPortsOptions {
+export interface MessagePortsOptions {
   workerId: string;
   /** Absolute. */
   workdir: string;
@@ -26,19 +24,19 @@ export interface DeliveryPortsOptions {
   startLimit: number;
   signingKey: string | undefined;
   names: Pick<Names, 'runQueue'>;
-  store: DeliveryStore & Pick<RunStore, 'workerPresent'>;
+  store: AttemptStore & Pick<RunStore, 'workerPresent'>;
   /** This worker's presence in Redis: with it, a dead lease holder is known dead at once. */
   presence: Pick<Presence, 'upSinceMs'>;
   session: Pick<AmqpSession, 'publish'>;
   executor: Pick<Executor, 'start'>;
   s3: Pick<S3OnDemand, 'get'>;
   /** Whether the worker sees a run's directory in its workdir: commands of runs it cannot see are not run here. */
-  runSight: Pick<RunSight, 'sees' | 'holdMs'>;
+  runDirectories: Pick<RunDirectoryCheck, 'sees' | 'holdMs'>;
   logger: Logger;
   metrics?: WorkerMetrics | undefined;
 }
 
-export function createDeliveryPorts(options: DeliveryPortsOptions): WorkPorts {
+export function createMessagePorts(options: MessagePortsOptions): MessagePorts {
   const { workerId, workdir, signingKey, names, session, executor, s3, logger } = options;
   // With a signing key, results are signed too: the tasker counts only results from real workers.
   const publishSigned = async (runId: string, queue: string, body: Buffer): Promise<void> => {
@@ -57,8 +55,8 @@ export function createDeliveryPorts(options: DeliveryPortsOptions): WorkPorts {
     logger,
     authenticate: signingKey === undefined ? undefined : (content: Buffer, headers: Record<string, unknown>) => verifyBody(signingKey, content, headers),
     watchOutputs: async (spec: OutputSpec) => (await s3.get()).watchOutputs(spec, workdir),
-    seesRun: (message: CommandMessage) => options.runSight.sees(message),
-    unseenHoldMs: (runId: string) => options.runSight.holdMs(runId),
+    seesRun: (message: CommandMessage) => options.runDirectories.sees(message),
+    unseenHoldMs: (runId: string) => options.runDirectories.holdMs(runId),
     workerId,
     leaseTtlMs: options.leaseTtlMs,
     startLimit: options.startLimit,
@@ -90,8 +88,8 @@ export function createDeliveryPorts(options: DeliveryPortsOptions): WorkPorts {
 
 // Metrics count each attempt run here once, with the outcome as recorded (after its uploads,
 // which can fail it); a command stopped by the drain is counted as requeued (in
-// delivery-control.ts, when it is tracked).
-function countingFinishedCommands(store: DeliveryStore, metrics: WorkerMetrics | undefined): DeliveryStore {
+// flow/attempt-control.ts, when it is tracked).
+function countingFinishedCommands(store: AttemptStore, metrics: WorkerMetrics | undefined): AttemptStore {
   return {
     beginCommand: (...args) => store.beginCommand(...args),
     recordStart: (...args) => store.recordStart(...args),

@@ -5,12 +5,8 @@ import { createRedisClient } from '../../shared/redis/redis-connection.js';
 
 /**
  * A worker's presence: a Redis connection of its own, subscribed to the worker's channel
- * (NS:worker:ID:presence), for as long as the process lives. The kernel closes that connection
- * the moment the process ends (SIGKILL, OOM, crash), and keeps it open while the process is only
- * stopped or slow; so, unlike a heartbeat's age, it tells a dead worker from a frozen one. Other
- * workers ask with PUBSUB NUMSUB (an ordinary command, no admin rights); nothing is ever
- * published on the channel. See worker/lease-holder.ts for how it is used, and what guards a live
- * worker whose connection was reset.
+ * (NS:worker:ID:presence) while the process lives, so that other workers can tell a dead worker
+ * from a frozen one (message/lease-holder.ts; docs/architecture.md).
  */
 
 export interface Presence {
@@ -24,24 +20,21 @@ export interface Presence {
  * start: without a presence (e.g. an ACL that forbids SUBSCRIBE) its leases simply say they have
  * none, and wait out their TTL when it dies, as before.
  */
-export async function announcePresence(url: string, names: Pick<Names, 'workerPresenceChannel'>, workerId: string, logger: Logger, onChange: () => void = () => undefined): Promise<Presence> {
+export async function announcePresence(url: string, names: Pick<Names, 'workerPresenceChannel'>, workerId: string, logger: Logger): Promise<Presence> {
   const redis = createRedisClient(url, 'tasker-presence');
   const channel = names.workerPresenceChannel(workerId);
   let upSince: number | undefined;
   let subscribed = false;
   let closed = false;
   redis.on('error', (error: Error) => logger.debug({ err: { message: error.message } }, 'presence connection problem'));
-  // `onChange`: the heartbeat says at once whether the presence is up (see RunStore.workerPresent).
+  // The heartbeat tells within a second whether the presence is up (see RunStore.workerPresent).
   redis.on('close', () => {
-    if (upSince === undefined) return;
     upSince = undefined;
-    if (!closed) onChange();
   });
   // After a reconnect ioredis subscribes again as the connection becomes ready.
   redis.on('ready', () => {
     if (!subscribed || closed || upSince !== undefined) return;
     upSince = Date.now();
-    onChange();
   });
   try {
     // Bounded: the worker's start does not hang on it (its Redis answered a moment ago).

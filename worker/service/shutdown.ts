@@ -3,13 +3,13 @@ import type { Executor } from '../../shared/exec/executor.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { Presence } from './redis-presence.js';
 import type { RunStore } from '../../shared/redis/redis-store.js';
-import type { DeliveryIntake } from '../flow/message-intake.js';
+import type { MessageIntake } from '../flow/message-intake.js';
 import type { Heartbeat } from './heartbeat.js';
 import type { ExtraConsumers } from '../flow/extra-consumers.js';
 import type { Lookahead } from '../flow/lookahead.js';
 import type { RunningCommands } from '../flow/running-commands.js';
 import type { S3OnDemand } from './s3-on-demand.js';
-import type { Slots } from '../flow/command-slots.js';
+import type { CommandSlots } from '../flow/command-slots.js';
 
 /**
  * How the worker stops. Shutdown drains: stop taking work, let running commands finish until
@@ -20,11 +20,11 @@ export interface WorkerParts {
   workerId: string;
   running: RunningCommands;
   executor: Pick<Executor, 'killAllNow'>;
-  slots: Pick<Slots, 'drain' | 'handBackWaiting'>;
+  slots: Pick<CommandSlots, 'drain' | 'handBackWaiting'>;
   lookahead: Pick<Lookahead, 'stop'>;
-  /** The consumers opened for messages waiting for a lease. */
+  /** The extra consumers (the lookahead's, messages waiting for a lease). */
   extra: Pick<ExtraConsumers, 'stop'>;
-  intake: Pick<DeliveryIntake, 'inFlight' | 'whenIdle' | 'lastActivityMs'>;
+  intake: Pick<MessageIntake, 'inFlight' | 'whenIdle' | 'lastActivityMs'>;
   /** The work queue's main consumer. */
   consumer: Pick<Consumer, 'cancel'>;
   heartbeat: Pick<Heartbeat, 'stop'>;

@@ -5,29 +5,25 @@ import { declareTopology, reportMissingPoolQueues } from '../../shared/broker/am
 import { names as namesFor, type Names } from '../../shared/config/names.js';
 import type { Executor } from '../../shared/exec/executor.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import { announcePresence, type Presence } from './redis-presence.js';
 import { createRunStore, type RunStore } from '../../shared/redis/redis-store.js';
 import type { WorkerConfig } from '../config.js';
-import { createDeliveryControl } from '../flow/attempt-control.js';
-import { createDeliveryIntake } from '../flow/message-intake.js';
-import { createDeliveryPorts } from './message-ports.js';
-import { handleWorkMessage } from '../message/handle-message.js';
-import { startHeartbeat } from './heartbeat.js';
-import { createExtraConsumers } from '../flow/extra-consumers.js';
+import { createAttemptControl } from '../flow/attempt-control.js';
+import { createCommandSlots, type CommandSlots } from '../flow/command-slots.js';
 import { createLookahead } from '../flow/lookahead.js';
+import { createMessageIntake } from '../flow/message-intake.js';
 import { createRunningCommands, type RunningCommands } from '../flow/running-commands.js';
-import { createRunSight, lookInWorkdir } from '../message/run-directory-check.js';
+import { handleMessage } from '../message/handle-message.js';
+import { createRunDirectoryCheck, lookInWorkdir } from '../message/run-directory-check.js';
+import type { WorkerMetrics } from '../ports.js';
+import { startHeartbeat } from './heartbeat.js';
+import { createMessagePorts } from './message-ports.js';
+import { announcePresence, type Presence } from './redis-presence.js';
 import { createS3OnDemand } from './s3-on-demand.js';
 import { createWorkerStop } from './shutdown.js';
-import { createSlots, type Slots } from '../flow/command-slots.js';
-import type { WorkerMetrics } from './worker-metrics.js';
-
-export type { WorkerMetrics } from './worker-metrics.js';
 
 /**
- * The worker service: takes commands from its pools' work queues, `concurrency` at a time, runs them
- * in the shared workdir, records and reports each result. Shutdown drains: stop taking work,
- * let running commands finish until the drain deadline, then kill and requeue them.
+ * The worker's wiring: connects, builds the message pipeline on its ports and the flow control,
+ * then consumes its pools' work queues; `done` resolves with the exit code once it has stopped.
  */
 
 export interface WorkerHandle {
@@ -39,7 +35,7 @@ export interface WorkerHandle {
   readiness(): { ok: boolean; detail: string };
 }
 
-export async function startWorker(config: WorkerConfig, deps: { logger: Logger; executor: Executor; metrics?: WorkerMetrics }): Promise<WorkerHandle> {
+export async function startWorker(config: WorkerConfig, deps: { logger: Logger; executor: Executor; metrics?: WorkerMetrics | undefined }): Promise<WorkerHandle> {
   const { logger, executor, metrics } = deps;
   const names = namesFor(config.namespace);
   const workdir = resolve(config.workdir);
@@ -48,32 +44,26 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
 
   const running = createRunningCommands();
   metrics?.trackInFlight(() => running.size);
+  const presence = await announcePresence(config.redisUrl, names, workerId, logger);
+  const runDirectories = createRunDirectoryCheck({ workdir, look: lookInWorkdir(workdir), logger });
   const worker = { id: workerId, host: hostname(), pid: process.pid, concurrency: config.concurrency, pools: config.pools, workdir, startedAt: new Date().toISOString() };
-  // The heartbeat says whether the presence is up, within a second of a change.
-  let presenceChanged = (): void => undefined;
-  const presence = await announcePresence(config.redisUrl, names, workerId, logger, () => presenceChanged());
-  const presenceUp = (): boolean => presence.upSinceMs() !== undefined;
-  // Called only once commands arrive, after the heartbeat below has started.
-  const runSight = createRunSight({ workdir, look: lookInWorkdir(workdir), logger, onUnseen: () => heartbeat.soon() });
-  const heartbeat = await startHeartbeat({ store, running, worker, presenceUp, unseenRuns: () => runSight.unseenRuns(), logger }).catch(closeOnFailure({ store, session, presence }));
-  presenceChanged = () => heartbeat.soon();
+  const heartbeat = await startHeartbeat({ store, running, worker, presenceUp: () => presence.upSinceMs() !== undefined, unseenRuns: () => runDirectories.unseenRuns(), logger }).catch(
+    closeOnFailure({ store, session, presence }),
+  );
   const s3 = createS3OnDemand(config.s3, logger);
-  const ports = createDeliveryPorts({ workerId, workdir, leaseTtlMs: config.leaseTtlMs, startLimit: config.deliveryLimit, signingKey: config.signingKey, names, store, presence, session, executor, s3, runSight, logger, metrics });
+  const ports = createMessagePorts({ workerId, workdir, leaseTtlMs: config.leaseTtlMs, startLimit: config.deliveryLimit, signingKey: config.signingKey, names, store, presence, session, executor, s3, runDirectories, logger, metrics });
 
-  const slots = createSlots(config.concurrency);
-  // The lookahead consumer feeds the same intake as the main consumer (declared below; it is
-  // only called once commands run), and the intake's commands switch the lookahead on and off.
+  // Flow control: one intake for every consumer of the pools' queues, the slots they share.
   const queues = config.pools.map((pool) => names.poolQueue(pool));
-  const consumeAll = (prefetch: number): Promise<Consumer> => consumePools(session, queues, prefetch, intake.receive);
-  const extra = createExtraConsumers({ consume: consumeAll, logger });
-  const lookahead = createLookahead({ concurrency: config.concurrency, slots, running, logger, extra });
-  const control = createDeliveryControl({ slots, running, heartbeat, lookahead, extra, metrics });
-  const intake = createDeliveryIntake({ handle: (delivery) => handleWorkMessage(delivery.content, ports, control, delivery.headers), logger, metrics });
-  const consumer = await consumeAll(config.concurrency).catch(closeOnFailure({ store, session, heartbeat, presence }));
+  const intake = createMessageIntake({ consume: (prefetch, handler) => consumePools(session, queues, prefetch, handler), concurrency: config.concurrency, logger, metrics });
+  const slots = createCommandSlots(config.concurrency);
+  const lookahead = createLookahead({ concurrency: config.concurrency, slots, running, logger, extra: intake.extra });
+  const control = createAttemptControl({ slots, running, runningChanged: () => heartbeat.soon(), lookahead, extra: intake.extra, metrics });
+  const consumer = await intake.open((delivery) => handleMessage(delivery.content, ports, control, delivery.headers)).catch(closeOnFailure({ store, session, heartbeat, presence }));
   logStart(config, { workdir, workerId, queues }, logger);
 
   const { done, shutdown } = createWorkerStop(
-    { workerId, running, executor, slots, lookahead, extra, intake, consumer, heartbeat, store, presence, session, s3, logger },
+    { workerId, running, executor, slots, lookahead, extra: intake.extra, intake, consumer, heartbeat, store, presence, session, s3, logger },
     { drainTimeoutMs: config.drainTimeoutMs, exitWhenIdleMs: config.exitWhenIdleMs },
   );
   const readiness = () => readinessOf({ slots, session, consumer, running, queue: queues.join(', '), concurrency: config.concurrency });
@@ -106,7 +96,7 @@ async function connect(config: WorkerConfig, names: Names, workerId: string, log
 /**
  * One consumer per pool queue, all feeding the same intake and so the same slots. Each has the
  * whole prefetch: a worker serving several pools may hold `prefetch` messages of each, and one
- * that waits over a second for a slot goes back to its queue (lookahead.ts), for another worker.
+ * that waits over a second for a slot goes back to its queue (flow/lookahead.ts), for another worker.
  */
 async function consumePools(session: AmqpSession, queues: readonly string[], prefetch: number, receive: DeliveryHandler): Promise<Consumer> {
   const consumers: Consumer[] = [];
@@ -151,7 +141,7 @@ function logStart(config: WorkerConfig, where: { workdir: string; workerId: stri
 }
 
 interface ReadinessParts {
-  slots: Pick<Slots, 'draining'>;
+  slots: Pick<CommandSlots, 'draining'>;
   session: Pick<AmqpSession, 'isConnected'>;
   consumer: Pick<Consumer, 'isActive'>;
   running: Pick<RunningCommands, 'size'>;

@@ -7,10 +7,10 @@ import { runLayout } from '../../shared/run-dir/run-layout.js';
 import type { WorkerInfo } from '../../shared/state/run-store.js';
 import { ensureRunToken, readRunToken } from '../../shared/run-dir/run-token.js';
 import { blindWorkers, createUnseenRunWarnings, unseenRunText } from '../../tasker/distributed/unseen-run-warnings.js';
-import type { DeliveryControl } from '../../worker/message/handle-attempt.js';
-import { handleWorkMessage, type WorkPorts } from '../../worker/message/handle-message.js';
-import { createRunSight, lookInWorkdir, sightProblem, unseenRunHint, type RunDirLook } from '../../worker/message/run-directory-check.js';
+import { handleMessage } from '../../worker/message/handle-message.js';
+import { createRunDirectoryCheck, lookInWorkdir, sightProblem, unseenRunHint, type RunDirLook } from '../../worker/message/run-directory-check.js';
 import { tempDir } from '../helpers/cli.js';
+import { fakeWorker } from '../helpers/worker-ports.js';
 
 /** The check that a worker sees the tasker's run directory before it runs a command of the run. */
 
@@ -94,17 +94,15 @@ describe('unseenRunHint', () => {
   });
 });
 
-describe('createRunSight', () => {
+describe('createRunDirectoryCheck', () => {
   function sight(looks: Record<string, RunDirLook | Error>) {
     const { logger, lines } = recordingLogger();
     const reads: string[] = [];
     let clock = 0;
-    let unseenCalls = 0;
-    const runSight = createRunSight({
+    const runSight = createRunDirectoryCheck({
       workdir: '/tmp/mine',
       logger,
       now: () => clock,
-      onUnseen: () => unseenCalls++,
       look: async (runId) => {
         reads.push(runId);
         const look = looks[runId] ?? { dirExists: false, token: undefined };
@@ -112,7 +110,7 @@ describe('createRunSight', () => {
         return look;
       },
     });
-    return { runSight, lines, reads, advance: (ms: number) => (clock += ms), unseenCalls: () => unseenCalls, looks };
+    return { runSight, lines, reads, advance: (ms: number) => (clock += ms), looks };
   }
 
   it('reads a seen run once, then answers from memory', async () => {
@@ -131,7 +129,6 @@ describe('createRunSight', () => {
     expect(errors[0]!.msg).toContain("this worker cannot see run r2's directory: its workdir /tmp/mine is not the tasker's /data/run");
     expect(errors[0]!.fields).toMatchObject({ runId: 'r2', workdir: '/tmp/mine', taskerWorkdir: '/data/run' });
     expect(String(errors[0]!.fields['hint'])).toContain('--workdir /data/run');
-    expect(s.unseenCalls()).toBe(1);
     expect(s.runSight.unseenRuns()).toEqual(['r2']);
     s.advance(61_000);
     expect(s.runSight.unseenRuns()).toEqual([]);
@@ -194,45 +191,28 @@ describe('run token and lookInWorkdir', () => {
 });
 
 describe('a worker handed a command of a run it cannot see', () => {
-  function fakes(sees: boolean, options: { draining?: boolean } = {}) {
-    const calls: string[] = [];
-    let slept = 0;
-    const ports = {
-      logger: pino({ level: 'silent' }),
-      workerId: 'w1',
-      leaseTtlMs: 30_000,
-      startLimit: 3,
-      unseenHoldMs: () => 1000,
-      seesRun: async () => sees,
-      sleep: async (ms: number) => void (slept += ms),
-      store: { beginCommand: async () => (calls.push('begin'), { kind: 'started' }) },
-      start: () => {
-        calls.push('start');
-        throw new Error('must not start');
-      },
-    } as unknown as WorkPorts;
-    const control = { draining: () => options.draining === true, acquireSlot: async () => () => undefined } as unknown as DeliveryControl;
-    return { ports, control, calls, slept: () => slept };
-  }
+  const fakes = (sees: boolean, options: { draining?: boolean } = {}) => fakeWorker({ sees, draining: options.draining === true });
+  /** What it asked of Redis and the executor: the hold's sleeps aside. */
+  const asked = (calls: string[]) => calls.filter((call) => call !== 'sleep');
 
   it('does not take the lease nor run it: holds it a while, then gives it back to the queue', async () => {
     const f = fakes(false);
-    const handled = await handleWorkMessage(Buffer.from(JSON.stringify({ ...shared, origin, kind: 'command', ...attempt(1) })), f.ports, f.control);
+    const handled = await handleMessage(Buffer.from(JSON.stringify({ ...shared, origin, kind: 'command', ...attempt(1) })), f.ports, f.control);
     expect(handled).toEqual({ decision: 'requeue' });
-    expect(f.calls).toEqual([]);
+    expect(asked(f.calls)).toEqual([]);
     expect(f.slept()).toBe(1000);
   });
 
   it('the same for a bundle, with one look for all its attempts', async () => {
     const f = fakes(false);
-    const handled = await handleWorkMessage(Buffer.from(JSON.stringify({ ...shared, origin, kind: 'bundle', commands: [attempt(1), attempt(2)] })), f.ports, f.control);
+    const handled = await handleMessage(Buffer.from(JSON.stringify({ ...shared, origin, kind: 'bundle', commands: [attempt(1), attempt(2)] })), f.ports, f.control);
     expect(handled).toEqual({ decision: 'requeue' });
-    expect(f.calls).toEqual([]);
+    expect(asked(f.calls)).toEqual([]);
   });
 
   it('gives it back at once while draining', async () => {
     const f = fakes(false, { draining: true });
-    expect(await handleWorkMessage(Buffer.from(JSON.stringify({ ...shared, origin, kind: 'command', ...attempt(1) })), f.ports, f.control)).toEqual({ decision: 'requeue' });
+    expect(await handleMessage(Buffer.from(JSON.stringify({ ...shared, origin, kind: 'command', ...attempt(1) })), f.ports, f.control)).toEqual({ decision: 'requeue' });
     expect(f.slept()).toBe(0);
   });
 });

@@ -1,11 +1,9 @@
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { ExecutionResult } from '../../shared/exec/executor.js';
-import type { UploadReport } from '../../shared/storage/outputs.js';
 import type { BeginOutcome } from '../../shared/redis/redis-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
-import type { DeliveryControl, StartedCommand } from '../../worker/message/handle-attempt.js';
-import { handleWorkMessage as handleDelivery, type WorkPorts } from '../../worker/message/handle-message.js';
+import { handleMessage } from '../../worker/message/handle-message.js';
+import { fakeWorker, inOrder, type FakeWorkerOptions } from '../helpers/worker-ports.js';
 
 /** The worker's per-message logic with plain fakes: no broker, no Redis, no processes. */
 
@@ -27,127 +25,49 @@ const message = {
 const content = Buffer.from(JSON.stringify(message));
 const ok: ExecutionResult = { outcome: 'succeeded', exitCode: 0, signal: null, startedAt: 'a', finishedAt: 'b', durationMs: 5, tail: '' };
 
-function fakes(begins: BeginOutcome[], options: { result?: ExecutionResult; draining?: boolean; drainKill?: boolean; upload?: UploadReport; neverStarts?: boolean; leaseLost?: boolean; aloneRefused?: boolean } = {}) {
-  const calls: string[] = [];
-  /** Starts counted in Redis, and starts taken back by abandon. */
-  const starts: string[] = [];
-  const abandoned: unknown[] = [];
-  const published: ResultRecord[] = [];
-  const finished: ResultRecord[] = [];
-  let killed = false;
-  const ports: WorkPorts = {
-    logger: pino({ level: 'silent' }),
-    workerId: 'w1',
-    leaseTtlMs: 30,
-    startLimit: 3,
-    logOf: () => 'logs/x.1.log',
-    sleep: async () => {
-      calls.push('sleep');
-    },
-    store: {
-      beginCommand: async () => {
-        calls.push('begin');
-        return begins.shift() ?? { kind: 'busy', holder: 'other' };
-      },
-      finishCommand: async (_runId, record) => {
-        calls.push('finish');
-        finished.push(record);
-      },
-      recordStart: async (_runId, id, attempt, worker) => {
-        if (options.leaseLost === true) return -1;
-        starts.push(`${id}#${attempt}@${worker}`);
-        return starts.length;
-      },
-      abandonCommand: async (_runId, _id, _owner, started) => {
-        calls.push('abandon');
-        abandoned.push(started);
-      },
-      renewLease: async () => true,
-    },
-    // As the executor's slots do: asks beforeStart with a slot free; a refused command ends unstarted.
-    start: (_message, beforeStart): StartedCommand => {
-      calls.push('start');
-      const whenStarted = options.neverStarts === true ? Promise.resolve(false) : Promise.resolve(beforeStart?.() ?? true);
-      let started = false;
-      const result = whenStarted.then((run) => {
-        started = run;
-        return run ? (options.result ?? ok) : { ...ok, outcome: 'killed' as const, exitCode: null, reason: 'not started' };
-      });
-      return { result, kill: () => (killed = true), started: () => started, whenStarted, log: 'logs/x.1.log' };
-    },
-    publishResult: async (_message, record) => {
-      calls.push('publish');
-      published.push(record);
-    },
-    publishResults: async (_runId, records) => {
-      calls.push('publish');
-      published.push(...records);
-    },
-    watchOutputs: async () => {
-      calls.push('watch');
-      return {
-        finish: async () => {
-          calls.push('upload');
-          return options.upload ?? { ok: true, keys: [] };
-        },
-      };
-    },
-  };
-  const control: DeliveryControl = {
-    draining: () => options.draining ?? false,
-    acquireSlot: async () => (options.draining === true ? undefined : () => calls.push('release')),
-    track: () => () => calls.push('untrack'),
-    killedForDrain: () => options.drainKill ?? false,
-    runAlone: async () => {
-      calls.push('alone');
-      return options.aloneRefused === true ? undefined : () => calls.push('alone-end');
-    },
-    waitingForLease: () => {
-      calls.push('wait');
-      return () => calls.push('wait-end');
-    },
-  };
-  return { ports, control, calls, published, finished, starts, abandoned, killed: () => killed };
+/** The shared fake, with Redis' begin answers in order; `leaseLost`: every start gate finds the lease lost. */
+function fakes(begins: BeginOutcome[], options: Omit<FakeWorkerOptions, 'begin' | 'leaseLost'> & { leaseLost?: boolean } = {}) {
+  return fakeWorker({ ...options, begin: inOrder(begins), leaseLost: () => options.leaseLost === true });
 }
 
-describe('handleDelivery', () => {
+describe('handleMessage', () => {
   it('dead-letters an invalid message without touching Redis or running anything', async () => {
     const f = fakes([]);
-    expect((await handleDelivery(Buffer.from('rm -rf /'), f.ports, f.control)).decision).toBe('reject');
-    expect((await handleDelivery(Buffer.from(JSON.stringify({ ...message, attempt: 0 })), f.ports, f.control)).decision).toBe('reject');
+    expect((await handleMessage(Buffer.from('rm -rf /'), f.ports, f.control)).decision).toBe('reject');
+    expect((await handleMessage(Buffer.from(JSON.stringify({ ...message, attempt: 0 })), f.ports, f.control)).decision).toBe('reject');
     expect(f.calls).toEqual([]);
   });
 
   it('runs a new command, records its result before the ack, and sends it after', async () => {
     const f = fakes([{ kind: 'started' }], { result: { ...ok, outcome: 'failed', exitCode: 3, reason: 'exit code 3' } });
-    const handled = await handleDelivery(content, f.ports, f.control);
+    const handled = await handleMessage(content, f.ports, f.control);
     expect(handled.decision).toBe('ack');
     expect(f.calls).toEqual(['begin', 'start', 'untrack', 'finish', 'release']);
     expect(f.finished[0]).toMatchObject({ id: 'f1-L7', phase: 'sims', attempt: 1, outcome: 'failed', exitCode: 3, worker: 'w1', log: 'logs/x.1.log' });
     await handled.afterSettle?.();
-    expect(f.published).toEqual(f.finished);
+    expect(f.published()).toEqual(f.finished);
   });
 
   it('does not run a command whose result is recorded: resends that result', async () => {
     const record = { id: 'f1-L7', attempt: 1, outcome: 'succeeded' } as ResultRecord;
     const f = fakes([{ kind: 'finished', record }]);
-    const handled = await handleDelivery(content, f.ports, f.control);
+    const handled = await handleMessage(content, f.ports, f.control);
     expect(handled.decision).toBe('ack');
     await handled.afterSettle?.();
     expect(f.calls).not.toContain('start');
-    expect(f.published).toEqual([record]);
+    expect(f.published()).toEqual([record]);
   });
 
   it('drops the commands of a purged run', async () => {
     const f = fakes([{ kind: 'cancelled' }]);
-    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
+    expect((await handleMessage(content, f.ports, f.control)).decision).toBe('ack');
     expect(f.calls).not.toContain('start');
   });
 
   it('sets aside, without running it, a command of an interrupted run (its resume publishes it again)', async () => {
     // A second begin would say started: the command must not wait for the run to be resumed either.
     const f = fakes([{ kind: 'stopped' }, { kind: 'started' }]);
-    const handled = await handleDelivery(content, f.ports, f.control);
+    const handled = await handleMessage(content, f.ports, f.control);
     expect(handled.decision).toBe('ack');
     expect(handled.afterSettle).toBeUndefined();
     expect(f.calls).toEqual(['begin', 'release']);
@@ -156,7 +76,7 @@ describe('handleDelivery', () => {
   it('waits while another worker holds the lease, and never runs the command twice', async () => {
     const record = { id: 'f1-L7', attempt: 1, outcome: 'succeeded' } as ResultRecord;
     const f = fakes([{ kind: 'busy', holder: 'w2#1' }, { kind: 'busy', holder: 'w2#1' }, { kind: 'finished', record }]);
-    const handled = await handleDelivery(content, f.ports, f.control);
+    const handled = await handleMessage(content, f.ports, f.control);
     expect(handled.decision).toBe('ack');
     expect(f.calls.filter((c) => c === 'sleep')).toHaveLength(2);
     expect(f.calls).not.toContain('start');
@@ -164,13 +84,13 @@ describe('handleDelivery', () => {
 
   it('takes over when the lease of a dead worker expires', async () => {
     const f = fakes([{ kind: 'busy', holder: 'dead#1' }, { kind: 'started' }]);
-    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
+    expect((await handleMessage(content, f.ports, f.control)).decision).toBe('ack');
     expect(f.calls.filter((c) => c === 'start')).toHaveLength(1);
   });
 
   it('gives its slot back while it waits for a lease, lets the worker take another message meanwhile, and runs on a slot taken again', async () => {
     const f = fakes([{ kind: 'busy', holder: 'w2#1' }, { kind: 'busy', holder: 'w2#1' }, { kind: 'started' }]);
-    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
+    expect((await handleMessage(content, f.ports, f.control)).decision).toBe('ack');
     // The slot goes back before the wait; the wait (one more consumer) ends before the command starts.
     expect(f.calls).toEqual(['begin', 'release', 'wait', 'sleep', 'begin', 'sleep', 'begin', 'wait-end', 'start', 'untrack', 'finish', 'release']);
   });
@@ -178,20 +98,20 @@ describe('handleDelivery', () => {
   it('a command waiting for a lease goes back to the queue when the worker drains', async () => {
     const f = fakes([{ kind: 'busy', holder: 'w2#1' }]);
     f.control.draining = () => f.calls.includes('wait');
-    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
+    expect((await handleMessage(content, f.ports, f.control)).decision).toBe('requeue');
     expect(f.calls).toEqual(['begin', 'release', 'wait', 'wait-end']);
   });
 
   it('requeues a command killed by shutdown, without recording a result', async () => {
     const f = fakes([{ kind: 'started' }], { drainKill: true, result: { ...ok, outcome: 'killed', exitCode: null, signal: 'SIGTERM' } });
-    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
+    expect((await handleMessage(content, f.ports, f.control)).decision).toBe('requeue');
     expect(f.calls).toContain('abandon');
     expect(f.finished).toEqual([]);
   });
 
   it('requeues without starting when the worker is draining', async () => {
     const f = fakes([{ kind: 'started' }], { draining: true });
-    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
+    expect((await handleMessage(content, f.ports, f.control)).decision).toBe('requeue');
     expect(f.calls).toEqual([]);
   });
 
@@ -200,7 +120,7 @@ describe('handleDelivery', () => {
 
     it('uploads after success, before recording and acking; keys go into the result', async () => {
       const f = fakes([{ kind: 'started' }], { upload: { ok: true, keys: ['r1/out/a.json'] } });
-      const handled = await handleDelivery(withUpload, f.ports, f.control);
+      const handled = await handleMessage(withUpload, f.ports, f.control);
       expect(handled.decision).toBe('ack');
       expect(f.calls).toEqual(['begin', 'watch', 'start', 'untrack', 'upload', 'finish', 'release']);
       expect(f.finished[0]).toMatchObject({ outcome: 'succeeded', uploaded: ['r1/out/a.json'] });
@@ -208,24 +128,24 @@ describe('handleDelivery', () => {
 
     it('a failed upload fails the attempt, with the reason', async () => {
       const f = fakes([{ kind: 'started' }], { upload: { ok: false, keys: [], reason: 'AccessDenied' } });
-      await handleDelivery(withUpload, f.ports, f.control);
+      await handleMessage(withUpload, f.ports, f.control);
       expect(f.finished[0]).toMatchObject({ outcome: 'upload-failed', exitCode: 0 });
       expect(f.finished[0]?.reason).toContain('AccessDenied');
     });
 
     it('uploads nothing for a failed command, or a message without upload patterns', async () => {
       const failed = fakes([{ kind: 'started' }], { result: { ...ok, outcome: 'failed', exitCode: 1 } });
-      await handleDelivery(withUpload, failed.ports, failed.control);
+      await handleMessage(withUpload, failed.ports, failed.control);
       expect(failed.calls).not.toContain('upload');
       const plain = fakes([{ kind: 'started' }]);
-      await handleDelivery(content, plain.ports, plain.control);
+      await handleMessage(content, plain.ports, plain.control);
       expect(plain.calls).not.toContain('watch');
     });
 
     it('dead-letters a message whose upload patterns leave the workdir', async () => {
       const f = fakes([{ kind: 'started' }]);
       const evil = Buffer.from(JSON.stringify({ ...message, upload: { bucket: 'b-1', prefix: 'r1', patterns: ['../etc/*'] } }));
-      expect((await handleDelivery(evil, f.ports, f.control)).decision).toBe('reject');
+      expect((await handleMessage(evil, f.ports, f.control)).decision).toBe('reject');
       expect(f.calls).toEqual([]);
     });
   });
@@ -233,36 +153,36 @@ describe('handleDelivery', () => {
   it('with a signing key, dead-letters a message that is not authentic before parsing or running it', async () => {
     const f = fakes([{ kind: 'started' }]);
     f.ports.authenticate = (_content, headers) => (headers['sig'] === 'good' ? undefined : 'unsigned message');
-    expect((await handleDelivery(content, f.ports, f.control, {})).decision).toBe('reject');
+    expect((await handleMessage(content, f.ports, f.control, {})).decision).toBe('reject');
     expect(f.calls).toEqual([]);
-    expect((await handleDelivery(content, f.ports, f.control, { sig: 'good' })).decision).toBe('ack');
+    expect((await handleMessage(content, f.ports, f.control, { sig: 'good' })).decision).toBe('ack');
     expect(f.calls).toContain('start');
   });
 
   describe('poison: counts starts, not deliveries', () => {
     it('counts a start, as this worker, for every command it starts', async () => {
       const f = fakes([{ kind: 'started' }]);
-      await handleDelivery(content, f.ports, f.control);
+      await handleMessage(content, f.ports, f.control);
       expect(f.starts).toEqual(['f1-L7#1@w1']);
     });
 
     it('a command handed back before it started is not counted, and abandon takes nothing back', async () => {
       const f = fakes([{ kind: 'started' }], { drainKill: true, neverStarts: true, result: { ...ok, outcome: 'killed', exitCode: null } });
-      expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
+      expect((await handleMessage(content, f.ports, f.control)).decision).toBe('requeue');
       expect(f.starts).toEqual([]);
       expect(f.abandoned).toEqual([undefined]);
     });
 
     it('a started command killed by the drain takes its start back', async () => {
       const f = fakes([{ kind: 'started' }], { drainKill: true, result: { ...ok, outcome: 'killed', exitCode: null, signal: 'SIGTERM' } });
-      expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
+      expect((await handleMessage(content, f.ports, f.control)).decision).toBe('requeue');
       expect(f.starts).toEqual(['f1-L7#1@w1']);
       expect(f.abandoned).toEqual([{ attempt: 1, worker: 'w1' }]);
     });
 
     it('dead-letters an attempt that started the limit without a result: recorded with how often and where, never run', async () => {
       const f = fakes([{ kind: 'poison', starts: { attempt: 1, n: 3, workers: ['w2', 'w3', 'w2'] } }]);
-      const handled = await handleDelivery(content, f.ports, f.control);
+      const handled = await handleMessage(content, f.ports, f.control);
       expect(handled.decision).toBe('reject');
       expect(f.calls).not.toContain('start');
       expect(f.finished).toHaveLength(1);
@@ -273,7 +193,7 @@ describe('handleDelivery', () => {
 
   it('does not start a command whose lease another worker took while this one waited or was frozen: requeued, not recorded, not counted', async () => {
     const f = fakes([{ kind: 'started' }], { leaseLost: true });
-    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
+    expect((await handleMessage(content, f.ports, f.control)).decision).toBe('requeue');
     expect(f.finished).toEqual([]);
     expect(f.starts).toEqual([]);
     expect(f.abandoned).toEqual([undefined]);
@@ -282,13 +202,13 @@ describe('handleDelivery', () => {
   describe('a suspect (it started before without a result) runs alone', () => {
     it('waits to be alone on the worker, runs, and ends being alone after recording', async () => {
       const f = fakes([{ kind: 'started', priorStarts: 1 }]);
-      expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
+      expect((await handleMessage(content, f.ports, f.control)).decision).toBe('ack');
       expect(f.calls).toEqual(['begin', 'alone', 'start', 'untrack', 'finish', 'alone-end', 'release']);
     });
 
     it('goes back to the queue, uncounted, when another suspect already waits here', async () => {
       const f = fakes([{ kind: 'started', priorStarts: 2 }], { aloneRefused: true });
-      expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('requeue');
+      expect((await handleMessage(content, f.ports, f.control)).decision).toBe('requeue');
       expect(f.calls).not.toContain('start');
       expect(f.starts).toEqual([]);
       expect(f.calls).toContain('abandon');
@@ -296,7 +216,7 @@ describe('handleDelivery', () => {
 
     it('a command never started before does not wait', async () => {
       const f = fakes([{ kind: 'started', priorStarts: 0 }]);
-      await handleDelivery(content, f.ports, f.control);
+      await handleMessage(content, f.ports, f.control);
       expect(f.calls).not.toContain('alone');
     });
   });
@@ -327,7 +247,7 @@ describe('a lease whose holder is gone', () => {
 
   it('is taken over once its worker is seen absent for the grace period, not when its lease expires; it then runs alone (a suspect)', async () => {
     const f = presenceFakes('w2-7#4+presence', false);
-    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
+    expect((await handleMessage(content, f.ports, f.control)).decision).toBe('ack');
     expect(f.calls.filter((c) => c === 'sleep')).toHaveLength(5);
     expect(f.gone.at(-1)).toBe('w2-7#4+presence');
     expect(f.gone.slice(0, -1).every((one) => one === undefined)).toBe(true);
@@ -337,14 +257,14 @@ describe('a lease whose holder is gone', () => {
 
   it('is waited for while its worker is present (alive, or frozen: its connection stays open), until its lease expires', async () => {
     const f = presenceFakes('w2-7#4+presence', true);
-    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
+    expect((await handleMessage(content, f.ports, f.control)).decision).toBe('ack');
     expect(f.calls.filter((c) => c === 'sleep')).toHaveLength(60);
     expect(f.gone.every((one) => one === undefined)).toBe(true);
   });
 
   it('is waited for when it announces no presence (an older worker), even if no such presence is there', async () => {
     const f = presenceFakes('w2-7#4', false);
-    expect((await handleDelivery(content, f.ports, f.control)).decision).toBe('ack');
+    expect((await handleMessage(content, f.ports, f.control)).decision).toBe('ack');
     expect(f.calls.filter((c) => c === 'sleep')).toHaveLength(60);
     expect(f.gone.every((one) => one === undefined)).toBe(true);
   });
