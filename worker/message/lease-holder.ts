@@ -1,25 +1,7 @@
 /**
  * Who holds a command's lease, and when a worker waiting for that lease may take it over before
- * it expires. Pure: no clock, no Redis.
- *
- * Why not wait for the lease to expire: a worker that is redelivered a dead worker's message
- * would wait TASKER_LEASE_TTL (30 s by default) for each of its commands. Why not take over when
- * the holder's heartbeat is stale: silence cannot tell a dead worker from a frozen one (SIGSTOP,
- * a long GC or VM pause, a saturated node), and a frozen worker's running command must not be
- * started a second time; that is what the lease TTL bounds, and a shorter silence would only be
- * a shorter TTL. So the signal is one that the operating system gives when a process ends and
- * not while it is frozen: each worker keeps a Redis connection subscribed to a channel of its
- * own (its presence, redis-presence.ts); the kernel closes it when the process dies (SIGKILL,
- * OOM, crash), at once, and keeps it open while the process is stopped. A worker whose presence
- * is gone is known dead. What is left to guard against is a live worker whose connection was
- * reset (a Redis restart, a network reset) and has not reconnected yet:
- * - the holder must be seen absent on every look for `graceMs` (its client reconnects within a
- *   fraction of a second after a reset when Redis is reachable);
- * - the looking worker's own presence must have been up for `settleMs`, longer than the Redis
- *   client's longest reconnect backoff (10 s): after a Redis restart every worker reconnects at
- *   its own pace, and none judges the others before they all had the time to.
- * A machine that vanishes without closing its connections (power loss, partition) stays
- * "present" until Redis' TCP keepalive gives up: its commands wait for the lease TTL, as before.
+ * it expires: its holder's presence seen gone long enough. Pure: no clock, no Redis. Why
+ * presence and not a heartbeat's age: docs/architecture.md, "A lease whose holder is gone".
  */
 
 /** Lease values of a worker that announced its presence end so; older workers' do not. */

@@ -1,0 +1,165 @@
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createLookahead, type LookaheadOptions } from '../../worker/flow/lookahead.js';
+
+/** The lookahead with plain fakes of the slots, running commands and extra consumers that record their calls; fake timers. */
+
+function fakes(options: { draining?: boolean; waitingKilled?: number; waitersHandedBack?: number } = {}) {
+  const calls: string[] = [];
+  const cutoffs: number[] = [];
+  let draining = options.draining ?? false;
+  const slots: LookaheadOptions['slots'] = {
+    setLookahead: (extra) => void calls.push(`setLookahead(${extra})`),
+    draining: () => draining,
+    handBackWaiting: (cutoffMs) => {
+      cutoffs.push(cutoffMs!);
+      return options.waitersHandedBack ?? 0;
+    },
+  };
+  const running: LookaheadOptions['running'] = {
+    killWaitingSince: (cutoffMs) => {
+      cutoffs.push(cutoffMs);
+      return options.waitingKilled ?? 0;
+    },
+  };
+  const extra: LookaheadOptions['extra'] = {
+    begin: () => {
+      calls.push('begin');
+      return () => void calls.push('end');
+    },
+  };
+  const lookahead = createLookahead({ concurrency: 2, slots, running, extra, logger: pino({ level: 'silent' }) });
+  return { calls, cutoffs, lookahead, drain: () => void (draining = true) };
+}
+
+/** `count` commands that ran for `durationMs` each. */
+function finish(lookahead: { commandFinished(durationMs: number): void }, count: number, durationMs: number): void {
+  for (let i = 0; i < count; i++) lookahead.commandFinished(durationMs);
+}
+
+beforeEach(() => vi.useFakeTimers({ now: 100_000 }));
+afterEach(() => vi.useRealTimers());
+
+describe('the lookahead', () => {
+  it('stays off until 5 commands finished', () => {
+    const f = fakes();
+    finish(f.lookahead, 4, 10);
+    expect(f.calls).toEqual([]);
+  });
+
+  it('turns on at the fifth short command: one slot more and one extra consumer', () => {
+    const f = fakes();
+    finish(f.lookahead, 5, 10);
+    expect(f.calls).toEqual(['setLookahead(1)', 'begin']);
+  });
+
+  it('stays on, with the one consumer, while commands stay short', () => {
+    const f = fakes();
+    finish(f.lookahead, 30, 10);
+    expect(f.calls).toEqual(['setLookahead(1)', 'begin']);
+  });
+
+  it('stays off when one of the last five took a second (not under it)', () => {
+    const f = fakes();
+    finish(f.lookahead, 2, 10);
+    f.lookahead.commandFinished(1000);
+    finish(f.lookahead, 2, 10);
+    expect(f.calls).toEqual([]);
+  });
+
+  it('turns off when a long command comes, ending its consumer', () => {
+    const f = fakes();
+    finish(f.lookahead, 5, 10);
+    f.lookahead.commandFinished(5000);
+    expect(f.calls).toEqual(['setLookahead(1)', 'begin', 'setLookahead(0)', 'end']);
+  });
+
+  it('stays off while the long command is among the last 20', () => {
+    const f = fakes();
+    f.lookahead.commandFinished(5000);
+    finish(f.lookahead, 19, 10);
+    expect(f.calls).toEqual([]);
+  });
+
+  it('turns on again once the long command left the last 20', () => {
+    const f = fakes();
+    f.lookahead.commandFinished(5000);
+    finish(f.lookahead, 20, 10);
+    expect(f.calls).toEqual(['setLookahead(1)', 'begin']);
+  });
+
+  it('is not switched on while draining', () => {
+    const f = fakes({ draining: true });
+    finish(f.lookahead, 10, 10);
+    expect(f.calls).toEqual([]);
+  });
+
+  it('is not switched off by a long command while draining (stop does that)', () => {
+    const f = fakes();
+    finish(f.lookahead, 5, 10);
+    f.drain();
+    f.lookahead.commandFinished(5000);
+    expect(f.calls).toEqual(['setLookahead(1)', 'begin']);
+  });
+});
+
+describe('the hand-back timer', () => {
+  it('looks every 250 ms for commands handed over and messages waiting since over a second ago', async () => {
+    const f = fakes();
+    await vi.advanceTimersByTimeAsync(500);
+    // Each look: the commands handed to the executor early, then the slot waiters, with one cutoff.
+    expect(f.cutoffs).toEqual([99_250, 99_250, 99_500, 99_500]);
+  });
+
+  it('turns the lookahead off when a command handed over early is handed back', async () => {
+    const f = fakes({ waitingKilled: 1 });
+    finish(f.lookahead, 5, 10);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(f.calls).toEqual(['setLookahead(1)', 'begin', 'setLookahead(0)', 'end']);
+  });
+
+  it('turns the lookahead off when a message waiting for a slot is handed back', async () => {
+    const f = fakes({ waitersHandedBack: 2 });
+    finish(f.lookahead, 5, 10);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(f.calls).toEqual(['setLookahead(1)', 'begin', 'setLookahead(0)', 'end']);
+  });
+
+  it('keeps the lookahead on when nothing is handed back', async () => {
+    const f = fakes();
+    finish(f.lookahead, 5, 10);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(f.calls).toEqual(['setLookahead(1)', 'begin']);
+  });
+
+  it('forgets the recent durations on a hand-back: 5 short commands again before it is on', async () => {
+    const f = fakes({ waitingKilled: 1 });
+    finish(f.lookahead, 5, 10);
+    await vi.advanceTimersByTimeAsync(250);
+    f.calls.length = 0;
+    finish(f.lookahead, 4, 10);
+    expect(f.calls).toEqual([]);
+  });
+});
+
+describe('stopping the lookahead', () => {
+  it('turns it off and ends its consumer', () => {
+    const f = fakes();
+    finish(f.lookahead, 5, 10);
+    f.lookahead.stop();
+    expect(f.calls).toEqual(['setLookahead(1)', 'begin', 'setLookahead(0)', 'end']);
+  });
+
+  it('changes nothing when it was off', () => {
+    const f = fakes();
+    f.lookahead.stop();
+    expect(f.calls).toEqual([]);
+  });
+
+  it('clears the hand-back timer', async () => {
+    const f = fakes();
+    f.lookahead.stop();
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(f.cutoffs).toEqual([]);
+  });
+});
