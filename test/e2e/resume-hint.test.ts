@@ -31,7 +31,7 @@ async function failThenResume(start: string, cwd: string, env: Record<string, st
   const first = await bash(`${start} run --run-id hint --workdir '${workdir}' '${jobs}'`, cwd, env);
   expect(first.exitCode, first.stderr).toBe(1);
   const hint = /^Resume with: (.*)$/m.exec(first.stdout)?.[1];
-  expect(hint, first.stdout).toBeDefined();
+  expect(hint, first.stdout).toMatch(/ run --resume hint /);
   writeFileSync(join(workdir, 'fixed'), '');
   const resumed = await bash(hint!, cwd, env);
   expect(resumed.exitCode, `${hint}\n${resumed.stderr}`).toBe(0);

@@ -72,7 +72,7 @@ describe('sightProblem', () => {
 
   it('without an origin (older tasker): the directory existing is enough', () => {
     expect(sightProblem(undefined, { dirExists: true, token: undefined })).toBeUndefined();
-    expect(sightProblem(undefined, { dirExists: false, token: undefined })).toBeDefined();
+    expect(sightProblem(undefined, { dirExists: false, token: undefined })).toBe("the run has no directory in this worker's workdir");
   });
 });
 
