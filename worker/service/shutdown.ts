@@ -66,7 +66,7 @@ export function createWorkerStop(parts: WorkerParts, options: StopOptions): Work
         const lookaheadStopped = stopTakingWork(parts, reason);
         if (idleTimer !== undefined) clearInterval(idleTimer);
         await parts.consumer.cancel().catch((error: unknown) => parts.logger.warn({ err: error }, 'could not cancel the consumer'));
-        await lookaheadStopped;
+        await lookaheadStopped.catch((error: unknown) => parts.logger.warn({ err: error }, 'could not cancel the extra consumers')); // the drain goes on
         await drainRunning(parts, options.drainTimeoutMs);
       } finally {
         // Whatever failed above, the worker still closes what it opened and exits.
