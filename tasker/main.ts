@@ -17,7 +17,7 @@ import { names as namesFor, type Names } from '../shared/config/names.js';
 import { loadOpsConfig, loadRunConfig, type OpsFlags, type RunFlags } from './config.js';
 import type { Backend } from './distributed/distributed-backend.js';
 import { addPlanCommand } from './commands/plan-command.js';
-import { runRun } from './commands/run-command.js';
+import { runRun } from './run/prepare-run.js';
 import { describeInvocation, invocationFacts } from '../shared/cli/invocation.js';
 
 /** Composition root of the tasker: parses the command line, wires the parts, owns the exit code. */

@@ -4,7 +4,7 @@ import { ExitCode } from '../../shared/errors.js';
 import { formatLocalStatus, formatRunsTable } from '../report/run-overview.js';
 import { formatSummary } from '../report/summary.js';
 import { loadWorkdirOpsConfig } from '../config.js';
-import { findLocalRun, listLocalRuns } from './local-runs.js';
+import { findLocalRun, listLocalRuns } from '../report/local-runs.js';
 
 /** `tasker runs` and the broker-less `tasker status`: what the files of a workdir say. */
 

@@ -5,7 +5,7 @@ import { ExitCode } from '../../shared/errors.js';
 import { runLayout } from '../../shared/run-dir/run-layout.js';
 import { loadWorkdirOpsConfig } from '../config.js';
 import { writeRunReport } from '../report/report-writer.js';
-import { findLocalRunId } from './local-runs.js';
+import { findLocalRunId } from '../report/local-runs.js';
 import type { LocalCliDeps } from './local-cli.js';
 
 /** `tasker report [RUN_ID]`: writes a run's self-contained HTML report from the files of its workdir. */

@@ -2,7 +2,7 @@ import type { RunMeta } from '../../shared/state/run-store.js';
 import type { ExecutionResult } from '../../shared/exec/executor.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { PhaseSpec, PlannedCommand } from '../jobs/plan.js';
-import type { PriorResults } from '../report/results-file.js';
+import type { PriorResults } from '../run-state/results-file.js';
 import type { CommandRef, ResultRecord } from '../../shared/state/results.js';
 
 /**

@@ -12,7 +12,7 @@ import type { Backend } from '../distributed/distributed-backend.js';
 import { checkClean, checkStagePaths } from '../workdir/workdir.js';
 import { missingRunError, planResumedRun } from './resume-run.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
-import { runRecordPath } from './run-record.js';
+import { runRecordPath } from '../run-state/run-record.js';
 import { runPrepared } from './run-session.js';
 
 export type { RunDeps, RunMetrics } from './run-deps.js';

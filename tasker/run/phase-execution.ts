@@ -8,10 +8,10 @@ import type { RunningBackend } from '../distributed/distributed-backend.js';
 import { createLocalDispatch } from '../dispatch/local-dispatch.js';
 import { runPhases, type PhaseDispatch, type Progress, type RunPhasesResult, type RunPorts } from '../dispatch/run-phases.js';
 import { createEmptyProgress, startProgressReporter } from '../report/progress-reporter.js';
-import { openResultsWriter, type PriorResults, type ResultsWriter } from '../report/results-file.js';
+import { openResultsWriter, type PriorResults, type ResultsWriter } from '../run-state/results-file.js';
 import { startReportRefresher } from '../report/report-refresher.js';
 import { writeRunReport } from '../report/report-writer.js';
-import { heartbeatIntervalMs, startRunHeartbeat } from '../report/run-heartbeat.js';
+import { heartbeatIntervalMs, startRunHeartbeat } from './run-heartbeat.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 
 /**
