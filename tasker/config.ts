@@ -22,7 +22,7 @@ export const taskerEnvironment = {
   LOG_LEVEL: { default: 'info', description: 'pino log level: trace, debug, info, warn, error, fatal, silent.' },
   TASKER_PROGRESS_INTERVAL: { default: '5s', description: 'How often a progress line is logged when stderr is not a terminal; same as --progress-interval.' },
   TASKER_REPORT_INTERVAL: { default: '30s', description: "How often report.html is rewritten while a run goes (at least ten times the last rewrite's duration)." },
-  AMQP_URL: { default: 'unset: run locally', description: 'RabbitMQ to dispatch through; same as --amqp-url. When set, workers run the commands.' },
+  AMQP_URL: { default: 'unset: run locally', description: 'RabbitMQ to dispatch through; same as --amqp-url. When set, workers run the commands of workers phases.' },
   REDIS_URL: { default: 'redis://127.0.0.1:6379', description: 'Redis for run state in distributed mode; same as --redis-url.' },
   TASKER_NAMESPACE: { default: defaultNamespace, description: 'Prefix of queue names and Redis keys; the work queue is NAMESPACE.commands.' },
   TASKER_DELIVERY_LIMIT: { default: '10', description: 'Read by the workers: starts of a command attempt without a result before it is dead-lettered. The tasker only checks the value (the connection settings it shares with the workers).' },
@@ -240,7 +240,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
 export type OpsFlags = ConnectionFlags;
 export type OpsConfig = Pick<Connection, 'redisUrl' | 'namespace'> & { amqpUrl: string; logLevel: string };
 
-/** For `tasker status` and `tasker purge`, which always talk to RabbitMQ and Redis. */
+/** For `tasker purge`, and `tasker status` when it asks RabbitMQ and Redis (loadWorkdirOpsConfig says when). */
 export function loadOpsConfig(flags: OpsFlags, env: Record<string, string | undefined>): OpsConfig {
   const problems = collectProblems();
   const connection = readConnection(flags, env, problems, 'needs AMQP_URL (or --amqp-url): status and purge look at RabbitMQ and Redis');

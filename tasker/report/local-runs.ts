@@ -6,7 +6,7 @@ import { createResultTallier, runState, type RunOverview } from './run-overview.
 import type { RunSummary } from './summary.js';
 import { runRecordPath, type RunRecord } from '../run-state/run-record.js';
 
-/** `tasker runs` and `tasker status --workdir`: the runs of a workdir, read from their files. */
+/** The runs of a workdir, read from their files: what `tasker runs`, `tasker status` without a broker, and `tasker report` find. */
 
 async function readJson<T>(path: string): Promise<T | undefined> {
   let text: string;

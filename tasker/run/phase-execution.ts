@@ -15,8 +15,8 @@ import { heartbeatIntervalMs, startRunHeartbeat } from './run-heartbeat.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 
 /**
- * Runs a prepared run's phases, wired to this process: results.jsonl, the progress reporter,
- * the heartbeat, and per phase the local slots or the workers' queue.
+ * Runs a prepared run's phases, wired to this process: results.jsonl, the progress reporter, the
+ * heartbeat, the live report, and per phase the local slots or the workers' queue.
  */
 
 export interface PhaseExecution {

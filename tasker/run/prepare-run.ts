@@ -15,6 +15,8 @@ import type { RunDeps, RunOutputs } from './run-deps.js';
 import { runRecordPath } from '../run-state/run-record.js';
 import { runPrepared } from './run-session.js';
 
+/** The start of `tasker run`: nothing in the workdir changes until the input is checked and S3, RabbitMQ and Redis are reached. */
+
 export type { RunDeps, RunMetrics } from './run-deps.js';
 
 /** What preparing a run has opened so far; `closeOpened` closes it again, in reverse order. */
@@ -24,7 +26,10 @@ interface Opened {
   backend?: Backend;
 }
 
-/** `tasker run`: plans, prepares the workdir, runs every phase locally, reports. Returns the exit code. */
+/**
+ * `tasker run`: plans a new run (or reads a resumed one's records), opens S3 and the backend, then
+ * runs it (run-session.ts): the phases run here or on the workers. Returns the exit code.
+ */
 export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> {
   const { logger } = deps;
   const sessionStart = deps.now();
