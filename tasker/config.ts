@@ -12,8 +12,8 @@ import { isValidRunId } from '../shared/run-dir/run-layout.js';
 import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/storage/s3-config.js';
 
 /**
- * Configuration of `tasker run`: flags first, then environment variables, then defaults.
- * Pure: the environment is an argument. Every problem is reported at once.
+ * Configuration of the tasker's subcommands: flags first, then environment variables, then
+ * defaults. Pure: the environment is an argument. Every problem is reported at once.
  */
 
 /** Environment variables the tasker reads, with their defaults (the README's table comes from here). */
@@ -22,10 +22,10 @@ export const taskerEnvironment = {
   LOG_LEVEL: { default: 'info', description: 'pino log level: trace, debug, info, warn, error, fatal, silent.' },
   TASKER_PROGRESS_INTERVAL: { default: '5s', description: 'How often a progress line is logged when stderr is not a terminal; same as --progress-interval.' },
   TASKER_REPORT_INTERVAL: { default: '30s', description: "How often report.html is rewritten while a run goes (at least ten times the last rewrite's duration)." },
-  AMQP_URL: { default: 'unset: run locally', description: 'RabbitMQ to dispatch through; same as --amqp-url. When set, workers run the commands.' },
+  AMQP_URL: { default: 'unset: run locally', description: 'RabbitMQ to dispatch through; same as --amqp-url. When set, workers run the commands of workers phases.' },
   REDIS_URL: { default: 'redis://127.0.0.1:6379', description: 'Redis for run state in distributed mode; same as --redis-url.' },
   TASKER_NAMESPACE: { default: defaultNamespace, description: 'Prefix of queue names and Redis keys; the work queue is NAMESPACE.commands.' },
-  TASKER_DELIVERY_LIMIT: { default: '10', description: 'Deliveries of one command message before RabbitMQ dead-letters it (its workers kept dying).' },
+  TASKER_DELIVERY_LIMIT: { default: '10', description: 'Read by the workers: starts of a command attempt without a result before it is dead-lettered. The tasker only checks the value (the connection settings it shares with the workers).' },
   TASKER_MAX_IN_FLIGHT: { default: '10000', description: 'Commands published and not yet finished, at most (bounds memory and queue length).' },
   TASKER_BUNDLE_SIZE: { default: 'auto', description: 'Commands per work-queue message: auto (bundles while commands are short, one per message while they are long), or a fixed number; 1 turns bundling off. Same as --bundle-size.' },
   TASKER_STALL_WARNING: { default: '60s', description: 'Warn when no worker consumes, or nothing finished, for this long.' },
@@ -108,8 +108,6 @@ export interface RunConfig {
   redisUrl: string;
   /** Default "tasker". */
   namespace: string;
-  /** Default 10. */
-  deliveryLimit: number;
   /** Default 10000. */
   maxInFlight: number;
   /** Commands per work-queue message; undefined (default, `auto`): adaptive. */
@@ -196,7 +194,8 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   const halt = readHalt(flags, env, problems);
   if (flags.forceClean === true && flags.clean !== true) problems.add('--force-clean only makes sense with --clean');
 
-  const connection = readConnection(flags, env, problems);
+  // TASKER_DELIVERY_LIMIT is checked here too, but only workers count starts against it.
+  const { amqpUrl, redisUrl, namespace } = readConnection(flags, env, problems);
   const maxInFlight = problems.count(...flagOrEnv('--max-in-flight', flags.maxInFlight, 'TASKER_MAX_IN_FLIGHT', env), 1);
   const bundleSize = readBundleSize(flags, env, problems);
   const stallWarningMs = problems.duration(...flagOrEnv('--stall-warning', flags.stallWarning, 'TASKER_STALL_WARNING', env));
@@ -226,7 +225,9 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     reportIntervalMs: reportIntervalMs ?? 30_000,
     directExec: flags.directExec ?? true,
     logLevel,
-    ...connection,
+    amqpUrl,
+    redisUrl,
+    namespace,
     maxInFlight: maxInFlight ?? 10_000,
     bundleSize,
     stallWarningMs: stallWarningMs ?? 60_000,
@@ -237,9 +238,9 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
 }
 
 export type OpsFlags = ConnectionFlags;
-export type OpsConfig = Connection & { amqpUrl: string; logLevel: string };
+export type OpsConfig = Pick<Connection, 'redisUrl' | 'namespace'> & { amqpUrl: string; logLevel: string };
 
-/** For `tasker status` and `tasker purge`, which always talk to RabbitMQ and Redis. */
+/** For `tasker purge`, and `tasker status` when it asks RabbitMQ and Redis (loadWorkdirOpsConfig says when). */
 export function loadOpsConfig(flags: OpsFlags, env: Record<string, string | undefined>): OpsConfig {
   const problems = collectProblems();
   const connection = readConnection(flags, env, problems, 'needs AMQP_URL (or --amqp-url): status and purge look at RabbitMQ and Redis');
@@ -247,7 +248,7 @@ export function loadOpsConfig(flags: OpsFlags, env: Record<string, string | unde
   const logLevel = envValue(env, 'LOG_LEVEL') ?? 'warn';
   problems.logLevel(logLevel);
   problems.done();
-  return { ...connection, amqpUrl: connection.amqpUrl!, logLevel };
+  return { amqpUrl: connection.amqpUrl!, redisUrl: connection.redisUrl, namespace: connection.namespace, logLevel };
 }
 
 /** The workdir: --workdir, else $WORKDIR, else the current directory (every command reads it so). */

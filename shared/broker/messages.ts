@@ -30,7 +30,7 @@ export interface CommandMessage {
   upload?: OutputSpec;
   /**
    * Where the run's directory is: a worker runs the command only when it finds the same token in
-   * the run's directory under its own workdir (worker/run-sight.ts). Absent from messages of a
+   * the run's directory under its own workdir (worker/message/run-directory-check.ts). Absent from messages of a
    * tasker older than this check: the worker then only checks the run's directory exists.
    */
   origin?: RunOrigin;

@@ -7,7 +7,7 @@ import type { RunLayout } from './run-layout.js';
  * The run token: a random string the tasker of a distributed run writes into the run's directory
  * and puts into every command message. A worker runs a command only when it reads the same token
  * from the run's directory under its own workdir, which proves it shares the tasker's directory
- * (worker/run-sight.ts). A path would not do: the same volume may be mounted at different paths,
+ * (worker/message/run-directory-check.ts). A path would not do: the same volume may be mounted at different paths,
  * and two unrelated directories may have the same path on two machines.
  */
 

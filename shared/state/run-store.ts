@@ -48,7 +48,7 @@ export interface WorkerInfo {
   presence?: boolean;
   /** Its workdir, absolute, as it sees it; absent from a worker older than the run-directory check. */
   workdir?: string;
-  /** Runs whose directory it cannot see in its workdir, so it hands their commands back (worker/run-sight.ts); absent: none. */
+  /** Runs whose directory it cannot see in its workdir, so it hands their commands back (worker/message/run-directory-check.ts); absent: none. */
   unseenRuns?: string[];
 }
 

@@ -5,8 +5,8 @@ import { ExitCode } from '../../shared/errors.js';
 import { runLayout } from '../../shared/run-dir/run-layout.js';
 import { loadWorkdirOpsConfig } from '../config.js';
 import { writeRunReport } from '../report/report-writer.js';
-import { findLocalRunId } from './local-runs.js';
-import type { LocalCliDeps } from './local-cli.js';
+import { findLocalRunId } from '../report/local-runs.js';
+import type { CommandDeps } from './command-deps.js';
 
 /** `tasker report [RUN_ID]`: writes a run's self-contained HTML report from the files of its workdir. */
 
@@ -15,7 +15,7 @@ export interface ReportFlags {
   out?: string;
 }
 
-export async function reportAction(runId: string | undefined, flags: ReportFlags, deps: LocalCliDeps & { invocation: string }): Promise<number> {
+export async function reportAction(runId: string | undefined, flags: ReportFlags, deps: CommandDeps & { invocation: string }): Promise<number> {
   const { workdir } = loadWorkdirOpsConfig(flags, deps.env, deps.cwd);
   const id = await findLocalRunId(workdir, runId);
   const layout = runLayout(workdir, id);
@@ -25,7 +25,7 @@ export async function reportAction(runId: string | undefined, flags: ReportFlags
   return ExitCode.ok;
 }
 
-export function addReportCommand(program: Command, deps: LocalCliDeps & { invocation: string }, helpEnd: string): Command {
+export function addReportCommand(program: Command, deps: CommandDeps & { invocation: string }, helpEnd: string): Command {
   return program
     .command('report')
     .description("Write a run's HTML report (one self-contained file: open it in a browser, offline) from the files of its workdir.")

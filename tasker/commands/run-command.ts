@@ -1,103 +1,54 @@
-import { existsSync, promises as fs } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { names } from '../../shared/config/names.js';
-import type { Logger } from '../../shared/observe/logger.js';
-import { newRunId, runLayout } from '../../shared/run-dir/run-layout.js';
-import type { S3Store } from '../../shared/storage/s3-store.js';
-import type { RunConfig, RunS3Config } from '../config.js';
-import { scanAndPlan, type Plan } from '../jobs/planning.js';
-import { assignPools } from '../jobs/phase-pools.js';
-import { createScratchDir, removeScratchDir } from '../jobs/scratch-dirs.js';
-import type { Backend } from '../distributed/distributed-backend.js';
-import { checkClean, checkStagePaths } from '../workdir/workdir.js';
-import { missingRunError, planResumedRun } from './resume-run.js';
-import type { RunDeps, RunOutputs } from './run-deps.js';
-import { runRecordPath } from './run-record.js';
-import { runPrepared } from './run-session.js';
+import type { Command } from 'commander';
+import { maxBundleSize } from '../../shared/broker/messages.js';
+import { logLevels } from '../../shared/config/config-values.js';
+import type { RunFlags } from '../config.js';
+import { splitPresets } from '../jobs/plan.js';
 
-export type { RunDeps, RunMetrics } from './run-deps.js';
+/** `tasker run`: its arguments and options. The action is main.ts's (it owns signals and wires the run, tasker/run/). */
 
-/** What preparing a run has opened so far; `closeOpened` closes it again, in reverse order. */
-interface Opened {
-  scratch?: string;
-  s3?: S3Store;
-  backend?: Backend;
+/** A repeatable option; no default, so help does not print "(default: [])". */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
-/** `tasker run`: plans, prepares the workdir, runs every phase locally, reports. Returns the exit code. */
-export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> {
-  const { logger } = deps;
-  const sessionStart = deps.now();
-  const workdirPath = resolve(config.workdir);
-  const runId = config.runId ?? newRunId(new Date(sessionStart));
-  const layout = runLayout(workdirPath, runId);
-  const resuming = existsSync(runRecordPath(layout));
-
-  if (config.mustExist && !resuming) throw await missingRunError(workdirPath, runId);
-
-  // 1. Everything that can be wrong with the input is found before anything is changed. Whatever
-  // fails, what was opened so far is closed again (in reverse order) by the `finally`.
-  const opened: Opened = {};
-  try {
-    const plan = resuming ? await planResumedRun(layout, config, logger) : await planNewRun(config, deps.commandEnv, workdirPath, opened);
-    // Reach S3, the broker and Redis before the workdir is touched: a wrong URL or a missing bucket
-    // must not half-run.
-    const outputs = config.s3 === undefined ? undefined : await openOutputs(config.s3, runId, logger, opened);
-    let backend: Backend | undefined;
-    if (config.amqpUrl !== undefined) {
-      backend = await openBackend(config, config.amqpUrl, logger, opened);
-      if (!resuming) await backend.checkUnusedRunId(runId);
-    }
-    deps.onPrepared?.();
-    return await runPrepared(config, deps, { plan, scratch: opened.scratch, resuming, runId, workdirPath, sessionStart, backend, outputs });
-  } finally {
-    await closeOpened(opened);
-  }
+export interface RunCommandDeps {
+  /** Runs the run; resolves with its exit code. */
+  run: (files: string[], flags: RunFlags) => Promise<number>;
+  setExitCode: (code: number) => void;
 }
 
-/** Reads and checks the jobs files (copying them to a scratch directory) and the workdir options. */
-async function planNewRun(config: RunConfig, commandEnv: RunDeps['commandEnv'], workdirPath: string, opened: Opened): Promise<Plan> {
-  const planDir = await createScratchDir('tasker-plan-');
-  opened.scratch = planDir;
-  const plan = await scanAndPlan(config.files, config.split, commandEnv, (index) => join(planDir, String(index)));
-  plan.phases = assignPools(plan.phases, config.pools);
-  await checkStagePaths(config.stage, workdirPath, config.clean);
-  if (config.clean && existsSync(workdirPath)) await checkClean(await fs.realpath(workdirPath), config.forceClean);
-  return plan;
-}
-
-async function openOutputs(s3: RunS3Config, runId: string, logger: Logger, opened: Opened): Promise<RunOutputs> {
-  // Loaded only when S3 is on, for the same reason as the distributed backend (openBackend).
-  const { createS3Store } = await import('../../shared/storage/s3-store.js');
-  const store = createS3Store({ connection: s3.connection, logger });
-  opened.s3 = store;
-  await store.checkBucket(s3.bucket);
-  return { store, spec: { bucket: s3.bucket, prefix: s3.prefix ?? runId, patterns: s3.patterns } };
-}
-
-async function openBackend(config: RunConfig, amqpUrl: string, logger: Logger, opened: Opened): Promise<Backend> {
-  // Loaded only in distributed mode: the RabbitMQ and Redis clients add ~25 MB to the process.
-  const { connectBackend } = await import('../distributed/distributed-backend.js');
-  const backend = await connectBackend({ amqpUrl, redisUrl: config.redisUrl, names: names(config.namespace), logger });
-  opened.backend = backend;
-  return backend;
-}
-
-/** Reverse order of opening; every step runs even if an earlier one failed, and the first failure is thrown. */
-async function closeOpened(opened: Opened): Promise<void> {
-  const steps: (() => unknown)[] = [
-    () => opened.backend?.close(),
-    () => opened.s3?.close(),
-    // Gone already when the run started; still there when preparing the workdir failed.
-    () => (opened.scratch === undefined ? undefined : removeScratchDir(opened.scratch)),
-  ];
-  const failures: unknown[] = [];
-  for (const step of steps) {
-    try {
-      await step();
-    } catch (error) {
-      failures.push(error);
-    }
-  }
-  if (failures.length > 0) throw failures[0];
+export function addRunCommand(program: Command, deps: RunCommandDeps): Command {
+  return program
+    .command('run')
+    .description('Run jobs files phase by phase. Without AMQP_URL, everything runs on this machine.')
+    .argument('[files...]', 'jobs files: one phase per file, split further by "# phase:" lines')
+    .option('-j, --concurrency <n>', 'commands run at once on this machine (default: number of CPUs)')
+    .option('--retries <n>', 'extra attempts for a failed command (default: 0)')
+    .option('--retry-delay <duration>', 'first wait before a retry, doubling each time (default: 1s)')
+    .option('--timeout <duration>', 'stop a command that runs longer than this, e.g. 90s, 2h (default: no limit)')
+    .option('--kill-grace <duration>', 'time between SIGTERM and SIGKILL when stopping a command (default: 10s)')
+    .option('--keep-going', 'start later phases even when a phase had failures')
+    .option('--halt <when>', 'at the first command that fails for good: soon (start no more, let running ones finish) or now (stop them too) (default: never)')
+    .option('--split <preset>', `split one jobs file with a preset: ${splitPresets.join(', ')}`)
+    .option('--pool <phase=pool>', 'send the phase PHASE to the workers of pool POOL, over its marker (repeatable; default: the marker\'s pool, else default)', collect)
+    .option('--workdir <dir>', 'directory commands run in (default: $WORKDIR, else the current directory)')
+    .option('--clean', 'empty the workdir before a new run (refuses /, your home, and unknown non-empty directories)')
+    .option('--force-clean', 'with --clean: also empty a non-empty directory that never held a tasker run')
+    .option('--stage <path>', 'copy a file or directory into the workdir after cleaning (repeatable)', collect)
+    .option('--run-id <id>', 'name of the run (default: a timestamp); an unfinished run of that name is resumed')
+    .option('--resume <id>', 'continue the run of that id; fails if there is none')
+    .option('--progress-interval <duration>', 'how often progress is logged when stderr is not a terminal (default: 5s)')
+    .option('--no-direct-exec', 'run every command through bash, even plain ones')
+    .option('--amqp-url <url>', 'dispatch workers phases through this RabbitMQ (default: $AMQP_URL; unset: run here)')
+    .option('--redis-url <url>', 'Redis for run state in distributed mode (default: $REDIS_URL, else redis://127.0.0.1:6379)')
+    .option('--namespace <name>', 'prefix of queues and Redis keys (default: $TASKER_NAMESPACE, else tasker)')
+    .option('--max-in-flight <n>', 'commands published and not finished, at most (default: 10000)')
+    .option('--bundle-size <n>', `commands per work-queue message: auto, or 1 to ${maxBundleSize} (1: no bundles) (default: $TASKER_BUNDLE_SIZE, else auto)`)
+    .option('--stall-warning <duration>', 'warn when no worker consumes or nothing finishes for this long (default: 60s)')
+    .option('--metrics-port <port>', 'serve /healthz, /livez and /metrics on this port while the run lasts (default: $METRICS_PORT; unset: off)')
+    .option('--log-level <level>', `${logLevels.join(', ')} (default: $LOG_LEVEL, else info)`)
+    .exitOverride()
+    .action(async (files: string[], flags: RunFlags) => {
+      deps.setExitCode(await deps.run(files, flags));
+    });
 }

@@ -6,6 +6,8 @@ import type { PhaseSpec } from '../jobs/plan.js';
 import { attemptRequest, type RunLayout } from '../../shared/run-dir/run-layout.js';
 import type { AttemptOutcome, PhaseDispatch } from './run-phases.js';
 
+/** A phase's dispatch to this machine's slots: the workers phases of a local run, and the tasker phases of every run. */
+
 export interface LocalDispatchOptions {
   executor: Executor;
   layout: RunLayout;

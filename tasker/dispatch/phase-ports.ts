@@ -2,7 +2,7 @@ import type { RunMeta } from '../../shared/state/run-store.js';
 import type { ExecutionResult } from '../../shared/exec/executor.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { PhaseSpec, PlannedCommand } from '../jobs/plan.js';
-import type { PriorResults } from '../report/results-file.js';
+import type { PriorResults } from '../run-state/results-file.js';
 import type { CommandRef, ResultRecord } from '../../shared/state/results.js';
 
 /**
@@ -18,7 +18,7 @@ export interface AttemptOutcome {
   log: string;
   /** The attempt that actually ran, when the dispatch knows better (a resumed run's in-flight attempt). */
   attempt?: number;
-  /** Called once the result is recorded (e.g. acks the result message). */
+  /** Called once the result is recorded (e.g. lets the result message be acked). */
   settle?: () => Promise<void>;
   /** Dead-lettered (poison, or by RabbitMQ): counted as failed, recorded with this outcome. */
   deadLettered?: boolean;
@@ -35,7 +35,7 @@ export interface PhaseDispatch {
    * nothing is recorded (the command runs on resume, as attempt 1 if it never ran before).
    */
   runAttempt(command: CommandRef, attempt: number, onStart: () => void): Promise<AttemptOutcome | undefined>;
-  /** Ends every running attempt (interrupt). Their results still arrive, as killed. */
+  /** Ends every running attempt (interrupt, --halt now, a tasker error). Their results still arrive, as killed. */
   killAll(reason: string): void;
   /** Starts nothing more: attempts handed over but not started resolve undefined; running ones go on (--halt soon). */
   stopStarting?(reason: string): void;

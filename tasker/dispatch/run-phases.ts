@@ -4,9 +4,9 @@ import type { Progress, RunPhasesOptions, RunPorts } from './phase-ports.js';
 import { runPhase } from './phase-run.js';
 
 /**
- * The phase loop: streams each phase's commands, hands them to a dispatch (local slots now,
- * RabbitMQ workers later), retries failures with backoff, and waits for the phase to finish
- * before the next starts. It knows nothing of processes, files or brokers: those are ports.
+ * The phase loop: streams each phase's commands to its dispatch (local slots, or the workers
+ * through RabbitMQ), retries failures with backoff, and waits for the phase to finish before the
+ * next starts. It knows nothing of processes, files or brokers: those are ports (phase-ports.ts).
  */
 
 export type { AttemptOutcome, PhaseDispatch, Progress, RunPhasesOptions, RunPorts } from './phase-ports.js';

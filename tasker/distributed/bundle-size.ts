@@ -1,13 +1,4 @@
-/**
- * How many attempts the tasker puts in one message of the work queue. Pure arithmetic.
- *
- * Adaptive (the default): one per message until the phase's first results say how long its
- * commands take, and whenever they are long (so long simulations are dealt out one by one, fairly,
- * to whichever worker is free). While they are short, a bundle holds about `targetMs` of work,
- * at most `maxSize` commands, and never more than a share of what is left to publish in the phase
- * (remaining / (2 x worker slots)): the phase's last bundles get smaller and smaller, so its end
- * is not a few workers finishing big bundles while the others wait (guided self-scheduling).
- */
+/** How many attempts the tasker puts in one message of the work queue. Pure arithmetic. */
 
 /** About this much work per bundle, summed over its commands. */
 export const bundleTargetMs = 500;
@@ -25,6 +16,15 @@ export interface BundleSizeInput {
   lanes: number;
 }
 
+/**
+ * Adaptive (no fixed size): one per message until the phase's first results say how long its
+ * commands take, and whenever they are long (so long simulations are dealt out one by one,
+ * fairly, to whichever worker is free). While they are short, a bundle holds about
+ * `bundleTargetMs` of work, at most `maxAdaptiveBundle` commands, and never more than a share of
+ * what is left to publish in the phase (remaining / (2 x worker slots)): the phase's last bundles
+ * get smaller and smaller, so its end is not a few workers finishing big bundles while the others
+ * wait (guided self-scheduling).
+ */
 export function bundleSize(input: BundleSizeInput): number {
   if (input.fixed !== undefined) return Math.max(1, input.fixed);
   if (input.typicalMs === undefined) return 1;

@@ -10,10 +10,8 @@ import type { BundledAttempt, PublishBundle } from './phase-bundler.js';
 import { createReturnedPublishes } from './returned-publishes.js';
 
 /**
- * Publishes attempts to their phase's pool queue, one per message or several in a bundle, each with this
- * run's queue to reply to, and marks them published in Redis (one round trip per message). A
- * message RabbitMQ returns (its queue was deleted) is published again once the queues are
- * declared again (returned-publishes.ts); it is marked published once, when a queue has it.
+ * Publishes attempts to their phase's pool queue, one per message or several in a bundle, each
+ * with this run's queue to reply to, and marks them published in Redis once a queue has them.
  */
 
 export interface CommandPublisherOptions {

@@ -8,11 +8,8 @@ import { deadLetteredRecord, type ResultRecord } from '../../shared/state/result
 import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 
 /**
- * One of our commands, dead-lettered onto the run queue. A worker dead-letters an attempt that
- * started TASKER_DELIVERY_LIMIT times without a result (it records why in Redis first), or a
- * message it cannot run (not authentic, or invalid there); RabbitMQ dead-letters one past its
- * backstop delivery limit. Whichever: the attempt failed, with the truest reason at hand;
- * retries may still publish it again.
+ * Our own commands, dead-lettered onto the run queue: each attempt is a failure, with the truest
+ * reason at hand (what its worker recorded in Redis, else why a worker or RabbitMQ gave it up).
  */
 
 export interface DeadLetterOptions {
@@ -90,7 +87,10 @@ function workerRecord(message: AttemptRef, latest: ResultRecord | undefined): Re
 
 /**
  * Delivers each attempt of a dead-lettered command or bundle of this run as its result: what its
- * worker recorded, else a dead-lettered failure; acks anything else.
+ * worker recorded, else a dead-lettered failure; acks anything else. A worker dead-letters an
+ * attempt that started TASKER_DELIVERY_LIMIT times without a result (it records why in Redis
+ * first), or a message it cannot run (not authentic, or invalid there); RabbitMQ dead-letters one
+ * past its backstop delivery limit. Retries may still publish the command again.
  */
 export async function deliverDeadLettered(delivery: Delivery, options: DeadLetterOptions): Promise<Decision> {
   const parsed = parseWorkMessage(delivery.content);

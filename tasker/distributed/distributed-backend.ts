@@ -12,7 +12,10 @@ import { createDistributedRun, type DistributedRun, type DistributedRunOptions }
 import { createRunProgressRecorder, runningMeta, waitForPreviousTasker } from './run-registration.js';
 import type { PhaseDispatch, Progress } from '../dispatch/run-phases.js';
 
-/** Wires RabbitMQ and Redis for one tasker run. Connecting is separate from starting, so a bad URL fails before the workdir is touched. */
+/**
+ * Connects the tasker to RabbitMQ and Redis (for a run, `tasker status` or `tasker purge`) and
+ * starts a run on them. Connecting is separate from starting, so a bad URL fails before the workdir is touched.
+ */
 
 export interface BackendOptions {
   amqpUrl: string;

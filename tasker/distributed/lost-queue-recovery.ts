@@ -6,19 +6,9 @@ import type { PublishBundle } from './phase-bundler.js';
 import { describeCommands } from './returned-publishes.js';
 
 /**
- * A work queue someone deleted (`rabbitmqctl delete_queue`) took the commands waiting in it with
- * it, and a queue declared again under the same name looks the same as before. Whoever finds a
- * work queue gone counts a loss of it in Redis (shared/redis/redis-queue-losses.ts): a worker whose
- * consumer the broker cancels, and any tasker or worker that finds a pool queue missing as it
- * declares its queues (on start, on a reconnect, after a message came back unrouted, or when the
- * tasker's 2 s check finds the running phase's queue missing). Every attempt the tasker awaits
- * carries the queue's loss count as read before it was handed to be published; once the count has
- * grown past it (and held still for one look, so that the several finders of one deletion make
- * one round), the attempt is published again, unless a worker runs it now (its lease is held: its
- * result comes, and if that worker dies, this looks again).
- * A copy of an attempt that was not lost after all is harmless: the worker that takes the second
- * copy finds the first one's result, or waits for its lease, and does not run it twice. A resumed
- * tasker starts the attempts its predecessor published from the count that one had dealt with.
+ * Publishes again the awaited attempts a deleted work queue took with it: each carries its
+ * queue's loss count in Redis as read before it was published, and goes again once the count has
+ * grown past it (docs/architecture.md, "A deleted work queue", says who counts).
  */
 
 export interface LostQueueRecoveryOptions {
@@ -66,6 +56,14 @@ interface RecoveryState {
   tracked: Map<string, Tracked>;
 }
 
+/**
+ * Looks every `intervalMs`. A queue's round waits for its count to hold still for one look, so
+ * that the several finders of one deletion make one round, and skips the attempts a worker runs
+ * now (their lease is held: their result comes, and if that worker dies, a later look sees them).
+ * A copy of an attempt that was not lost after all is harmless: the worker that takes it finds
+ * the first one's result, or waits for its lease, and does not run it twice. A resumed tasker
+ * starts the attempts its predecessor published from the count that one had dealt with.
+ */
 export async function startLostQueueRecovery(options: LostQueueRecoveryOptions): Promise<LostQueueRecovery> {
   const { store, runId, logger } = options;
   const saved = await store.handledQueueLosses(runId);

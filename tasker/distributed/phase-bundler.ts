@@ -2,14 +2,7 @@ import type { CommandRef } from '../../shared/state/results.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import { bundleSize, nextTypicalMs } from './bundle-size.js';
 
-/**
- * Gathers a phase's attempts into the messages of the work queue (bundle-size.ts says how many
- * per message). A bundle goes out as soon as it is full; whatever the phase loop has handed over
- * by the end of the current turn of the event loop goes out too, so a phase's last attempts are
- * never held back waiting for company. Until the phase's first result says how long its commands
- * take, attempts go one per message, 2 per worker slot (at least 8); the others wait for that
- * result, at most `probeMs` (then they go one per message: their commands are taken to be long).
- */
+/** Gathers a phase's attempts into the messages of the work queue (bundle-size.ts says how many per message). */
 
 export interface BundledAttempt {
   command: CommandRef;
@@ -45,6 +38,13 @@ interface Pending extends BundledAttempt {
   reject(error: unknown): void;
 }
 
+/**
+ * A bundle goes out as soon as it is full; whatever the phase loop has handed over by the end of
+ * the current turn of the event loop goes out too, so a phase's last attempts are never held back
+ * waiting for company. Until the phase's first result says how long its commands take, attempts
+ * go one per message, 2 per worker slot (at least 8); the others wait for that result, at most
+ * `probeMs` (then they go one per message: their commands are taken to be long).
+ */
 export function createPhaseBundler(phase: PhaseSpec, options: PhaseBundlerOptions): PhaseBundler {
   const pending: Pending[] = [];
   let handed = 0;

@@ -6,10 +6,8 @@ import type { AwaitedAttempts } from './awaited-attempts.js';
 import type { AttemptOutcome } from '../dispatch/run-phases.js';
 
 /**
- * Matches the results that arrive on the run queue to the attempts awaiting them. Results are
- * matched by command id and attempt, so no stale or duplicate result is ever counted. A result
- * nothing awaits yet is held, unacked, until its command's turn comes. Each result's decision
- * (always ack) resolves once the result is recorded or known to count for nothing.
+ * Matches the results that arrive on the run queue to the attempts awaiting them, by command id
+ * and attempt, so no stale or duplicate result is ever counted; one nothing awaits yet is held.
  */
 
 export interface ResultInboxOptions {
@@ -35,6 +33,10 @@ interface Arrived {
   done(decision: Decision): void;
 }
 
+/**
+ * A held result stays unacked until its command's turn comes. Each result's decision (always ack)
+ * resolves once the result is recorded or known to count for nothing.
+ */
 export function createResultInbox(options: ResultInboxOptions): ResultInbox {
   const { awaited } = options;
   const early = new Map<string, Arrived>();

@@ -3,14 +3,8 @@ import { backoffMs } from '../../shared/config/backoff.js';
 import type { Logger } from '../../shared/observe/logger.js';
 
 /**
- * A command message RabbitMQ returned (published `mandatory`, routed to no queue): its pool's
- * work queue does not exist, because someone deleted it while the run goes (`rabbitmqctl
- * delete_queue`). The broker still confirms such a message, so without this it would be dropped
- * in silence and the tasker would wait for its commands for ever. Here the tasker declares its
- * queues again (the session's setup, as on a reconnect: exchanges, the run's pool queues and
- * result queue), says so, and publishes the message again; a returned message is in no queue, so
- * this is never a second copy. After `maxReturns` returns of the same message the publish fails,
- * and with it the run (exit 3, resumable), rather than wait for commands no queue holds.
+ * A command message RabbitMQ returned (published `mandatory`, routed to no queue: its pool's work
+ * queue was deleted while the run goes): the tasker declares its queues again and publishes it again.
  */
 
 /** Returns of one message before the tasker gives up on it. */
@@ -41,6 +35,14 @@ export interface Destination {
  */
 export type PublishRouted = (publish: () => Promise<void>, describe: () => Destination) => Promise<void>;
 
+/**
+ * The broker confirms a returned message too: without this it would be dropped in silence and the
+ * tasker would wait for its commands for ever. The queues are declared again as on a reconnect
+ * (the session's setup: exchanges, the run's pool queues and result queue). A returned message is
+ * in no queue, so publishing it again never makes a second copy. After `maxReturns` returns of the
+ * same message the publish fails, and with it the run (exit 3, resumable), rather than wait for
+ * commands no queue holds.
+ */
 export function createReturnedPublishes(options: ReturnedPublishesOptions): PublishRouted {
   const { session, logger } = options;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));

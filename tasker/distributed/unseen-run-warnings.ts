@@ -2,11 +2,9 @@ import type { Logger } from '../../shared/observe/logger.js';
 import type { WorkerInfo } from '../../shared/state/run-store.js';
 
 /**
- * Workers that cannot see this run's directory in their workdir (another --workdir, or the shared
- * volume not mounted) hand its commands back unrun and say so in their heartbeat
- * (worker/run-sight.ts). The tasker says it too: logged when the set of such workers changes,
- * and kept as text (`current()`) for the progress line and `tasker status`, as the stall warnings
- * are. Cleared, with a log line, once no worker reports it any more.
+ * Warns of workers whose heartbeat says they cannot see this run's directory (another --workdir,
+ * or the shared volume not mounted), so they hand its commands back unrun: logged when the set
+ * changes, kept as text for the progress line and `tasker status`, cleared once none reports it.
  */
 
 /** Workers named in the warning, at most; the rest are counted. */

@@ -2,17 +2,8 @@ import { isUtf8 } from 'node:buffer';
 import { JobsFileError } from '../../shared/errors.js';
 
 /**
- * Pure parsing of jobs files: one shell command per line.
- *
- * - blank lines and lines whose first non-blank character is `#` are not commands
- *   (comments are still reported, because `# phase:` markers live in them);
- * - CRLF line ends are accepted;
- * - a line ending in an odd number of backslashes continues on the next line, as in bash
- *   (the backslash and the line break are removed, as bash does);
- * - NUL bytes and invalid UTF-8 are errors naming the file and line.
- *
- * Lines arrive as latin1 strings (one char per byte) so that the UTF-8 check sees the raw
- * bytes; `decodeRawLine` turns them into real text.
+ * Pure parsing of jobs files: one shell command per line, continued by a trailing backslash as
+ * in bash. A NUL byte or invalid UTF-8 is an error naming the file and line.
  */
 
 /** Longest logical line accepted. A line longer than this is a data blob, not a command. */
@@ -57,6 +48,13 @@ export interface LineAssembler {
   end(lastLine: number): void;
 }
 
+/**
+ * Joins raw lines into logical ones. Blank lines are not commands, nor lines whose first
+ * non-blank character is `#` (those are reported as comments: `# phase:` markers live in them).
+ * CRLF ends are accepted. A line ending in an odd number of backslashes continues on the next,
+ * without the backslash and the line break, as bash does. Raw lines arrive as latin1 strings (one
+ * char per byte) so that the UTF-8 check sees the bytes; `decodeRawLine` turns them into text.
+ */
 export function createLineAssembler(file: string): LineAssembler {
   let pending: { line: number; text: string } | undefined;
 

@@ -27,8 +27,8 @@ export interface PhaseSpec {
   name: string;
   runsOn: RunsOn;
   /**
-   * The worker pool whose queue a workers phase goes to: its marker's `(pool: NAME)`, else
-   * --pool PHASE=POOL, else `default`. Tasker phases have `default` too and ignore it. Absent
+   * The worker pool whose queue a workers phase goes to: --pool PHASE=POOL, else its marker's
+   * `(pool: NAME)`, else `default`. Tasker phases have `default` too and ignore it. Absent
    * from the run.json of a run started before pools: read as `default`.
    */
   pool: string;

@@ -2,6 +2,8 @@ import { readLogicalLines, readPhaseCommands, scanJobsFile } from './jobs-reader
 import { startShellSyntaxCheck, type CommandLine, type ShellSyntaxCheck } from './shell-syntax.js';
 import { planPhases, type FileScan, type PhaseSpec, type PlannedCommand, type SplitPreset } from './plan.js';
 
+/** From jobs files to a plan: one checked pass over each file (copied for the run as it is read), and the plan printed or written as JSON. */
+
 /** A jobs file as planned: the name the user gave and the path read (the run's copy, once made). */
 export interface JobsSource {
   displayPath: string;

@@ -10,18 +10,7 @@ import { parseSimpleCommand } from '../../shared/exec/simple-command.js';
 
 /**
  * Checks that the shell can parse every command of a jobs file before anything runs: an
- * unterminated quote on line 50 000 must not be found after 49 999 commands ran. One `bash -n`
- * (the shell the executor uses; `-n` reads, never executes) gets all commands at once, each as
- * the body of a function of its own, so one command's syntax cannot leak into the next one's.
- *
- * Cheap: plain commands (no quotes, no shell syntax, see simple-command.ts) cannot be wrong and
- * are not sent; a makita file sends almost nothing. Skipped when BASH_ENV is set (it may turn on
- * extglob or aliases, which change what parses) and for commands with a here-document, which
- * would swallow the lines after it.
- *
- * On a failure, a binary search over prefixes finds the first command that fails, and that
- * command alone (`bash -n -c COMMAND`, exactly how it would run) gives the message; a command
- * that parses alone is never refused. That pass holds the checked commands of one file in memory.
+ * unterminated quote on line 50 000 must not be found after 49 999 commands ran.
  */
 
 export interface CommandLine {
@@ -81,14 +70,24 @@ export interface ShellSyntaxCheck {
   /**
    * Parses every command added. Throws a JobsFileError naming the file, the line and the shell's
    * complaint for the first command it cannot parse; `again` reads the commands once more to find
-   * it. Removes the temporary files either way.
+   * it (that search holds one file's checked commands in memory). Removes the temporary files
+   * either way.
    */
   finish(again: () => AsyncIterable<CommandLine>): Promise<void>;
   /** Removes the temporary files without checking (the scan failed). */
   discard(): Promise<void>;
 }
 
-/** Starts a check of one jobs file's commands. */
+/**
+ * Starts a check of one jobs file's commands. One `bash -n` (the executor's shell; `-n` reads,
+ * never executes) gets them all at once, each as the body of a function of its own, so one
+ * command's syntax cannot leak into the next one's. Plain commands (no quotes, no shell syntax,
+ * see simple-command.ts) cannot be wrong and are not sent. Nothing is checked when BASH_ENV is set
+ * (it may turn on extglob or aliases, which change what parses), nor a command with a
+ * here-document (it would swallow the lines after it). On a failure, a binary search over
+ * prefixes finds the first command that fails, and that command alone (`bash -n -c COMMAND`,
+ * exactly how it would run) gives the message: a command that parses alone is never refused.
+ */
 export async function startShellSyntaxCheck(file: string, options: SyntaxCheckOptions): Promise<ShellSyntaxCheck> {
   const env = options.env;
   const searchPath = env['PATH'] ?? '/usr/bin:/bin';

@@ -3,6 +3,8 @@ import { formatDuration } from '../../shared/config/duration.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { Progress } from '../dispatch/run-phases.js';
 
+/** The progress of `tasker run` as the user watches it: a live bar on a terminal, else a log line every so often. */
+
 export interface ProgressReporter {
   stop(): void;
 }

@@ -3,11 +3,6 @@ import type { ResultRecord } from '../../shared/state/results.js';
 /**
  * The failures section of the HTML report: commands whose latest attempt did not succeed, from
  * results.jsonl as it streams by. Pure.
- *
- * Memory grows with the commands that are failing, never with those that succeed: a command
- * leaves the map when a later attempt succeeds (it is then counted as "succeeded after a retry").
- * Full rows (command, tail...) are kept for the first `maxRows` failing commands only; the rest are
- * counted, so the table says "N of TOTAL".
  */
 
 export interface FailureRow {
@@ -77,6 +72,12 @@ function toRow(record: ResultRecord): FailureRow {
   };
 }
 
+/**
+ * Memory grows with the commands that are failing, never with those that succeed: a command
+ * leaves the map when a later attempt succeeds (it is then counted as "succeeded after a retry").
+ * Full rows (command, tail...) are kept for the first `maxRows` failing commands only; the rest are
+ * counted, so the table says "N of TOTAL".
+ */
 export function createFailureTracker(maxRows: number): FailureTracker {
   const failing = new Map<string, Failing>();
   let withRows = 0;

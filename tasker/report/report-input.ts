@@ -12,7 +12,7 @@ import type { RunSummary } from './summary.js';
  * the time span, then the aggregation. Memory stays bounded whatever the number of attempts.
  */
 
-/** The part of run.json the report reads (tasker/commands/run-record.ts writes it). */
+/** The part of run.json the report reads (tasker/run-state/run-record.ts writes it). */
 export interface RunFileRecord {
   runId: string;
   createdAt: string;

@@ -3,8 +3,8 @@ import type { ResultRecord } from '../../shared/state/results.js';
 import { markerDirName } from '../../shared/run-dir/run-layout.js';
 
 /**
- * What `tasker runs` and `tasker status --workdir` show of the runs in a workdir, read from their
- * files alone (run.json, results.jsonl, summary.json): no broker, no Redis. Pure.
+ * What `tasker runs` and `tasker status --workdir` show of the runs in a workdir, from their files
+ * alone (run.json, results.jsonl, summary.json, read by local-runs.ts): no broker, no Redis. Pure.
  */
 
 /** `unfinished`: no summary was written after the last result: still running, or its tasker was killed. */

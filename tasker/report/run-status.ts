@@ -4,9 +4,9 @@ import type { RunMeta, WorkerInfo } from '../../shared/state/run-store.js';
 import { formatPools, type PoolStatus } from './pool-status.js';
 
 /**
- * What `tasker status` prints. What runs comes from one place only, the workers' own heartbeats:
- * the "Running" list of a run and the "Workers" section are two views of the same snapshot, and a
- * worker that died drops out of both when its heartbeat expires.
+ * What `tasker status` prints of a run in RabbitMQ and Redis. What runs comes from the workers'
+ * heartbeats only: the "Running" list of a run and the "Workers" section are two views of one
+ * snapshot, and a worker that died drops out of both when its heartbeat expires.
  */
 
 /** A tasker heartbeat older than this means no tasker is running the run. */

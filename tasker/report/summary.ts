@@ -175,8 +175,10 @@ function headline(summary: RunSummary): string {
   return `Run ${summary.runId} interrupted after ${took}${parts.length > 0 ? `: ${parts.join(', ')}` : ''}; ${exit}`;
 }
 
-/** What the "runs on" column says: in a local run, workers phases run on the tasker's own slots. */
-/** "local slots", "workers", or "workers (POOL)" for a pool other than the default. */
+/**
+ * What the "runs on" column says: "local slots" in a local run (workers phases run on the
+ * tasker's own slots), else "workers", or "workers (POOL)" for a pool other than the default.
+ */
 function runsOnLabel(phase: PhaseSummary, mode: RunMode): string {
   if (phase.runsOn !== 'workers') return phase.runsOn;
   if (mode === 'local') return 'local slots';

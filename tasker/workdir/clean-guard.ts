@@ -1,5 +1,7 @@
 import { isAbsolute, relative, sep } from 'node:path';
 
+/** Whether `--clean` may empty a workdir (pure): never /, nor one holding your home, nor a non-empty one that never held a run (without --force-clean). */
+
 /** Facts about a workdir that decide whether `--clean` may empty it. */
 export interface CleanFacts {
   /** Real path of the workdir. */

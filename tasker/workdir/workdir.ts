@@ -6,6 +6,8 @@ import { markerDirName } from '../../shared/run-dir/run-layout.js';
 import { checkWritableDirectory } from '../../shared/run-dir/writable-directory.js';
 import { cleanRefusal } from './clean-guard.js';
 
+/** Preparing the workdir: creating and checking it, the `--clean` check and emptying, copying `--stage` inputs in. */
+
 /**
  * `mkdir -p`, without Node's recursive mode: that one loops forever, busy and deaf to signals,
  * where mkdir answers ENOENT under a parent that exists (/proc).

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RunMeta, WorkerInfo } from '../../shared/redis/redis-store.js';
-import { formatStatus, type StatusReport } from '../../tasker/commands/ops-command.js';
+import { formatStatus, type StatusReport } from '../../tasker/report/run-status.js';
 
 /** What `tasker status` prints, from a report collected in Redis and RabbitMQ. */
 

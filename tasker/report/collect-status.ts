@@ -1,15 +1,12 @@
-import { deleteQueue, queueDepth } from '../../shared/broker/amqp-topology.js';
-import { formatDuration } from '../../shared/config/duration.js';
+import { queueDepth } from '../../shared/broker/amqp-topology.js';
 import { InputError } from '../../shared/errors.js';
 import { defaultPool, type Names } from '../../shared/config/names.js';
-import { runningFor, taskerAlive, type StatusReport } from '../report/run-status.js';
+import { runningFor, type StatusReport } from './run-status.js';
 import { readPoolDepths, type Backend } from '../distributed/distributed-backend.js';
-import { poolStatus, poolsToShow, type PoolStatus } from '../report/pool-status.js';
+import { poolStatus, poolsToShow, type PoolStatus } from './pool-status.js';
 import type { RunMeta, WorkerInfo } from '../../shared/state/run-store.js';
 
-/** `tasker status` and `tasker purge`: what a run is doing, and removing what it left behind. */
-
-export { formatStatus, type StatusReport } from '../report/run-status.js';
+/** What `tasker status` shows of a distributed run, collected from RabbitMQ and Redis (run-status.ts prints it). */
 
 async function resolveRunId(backend: Backend, runId: string | undefined): Promise<string | undefined> {
   if (runId !== undefined) return runId;
@@ -45,27 +42,4 @@ export async function collectStatus(backend: Backend, names: Names, requested: s
 async function collectPools(backend: Backend, names: Names, run: RunMeta | undefined, workers: readonly WorkerInfo[]): Promise<PoolStatus[]> {
   const depths = await readPoolDepths(backend.session, names, poolsToShow(run, workers));
   return depths.map(({ pool, queue, ready, consumers }) => poolStatus(pool, queue, ready === undefined ? undefined : { ready, consumers: consumers ?? 0 }, workers));
-}
-
-export interface PurgeReport {
-  runId: string;
-  queueDeleted: boolean;
-  keysRemoved: number;
-}
-
-export async function purgeRun(backend: Backend, names: Names, runId: string, force: boolean, now: number): Promise<PurgeReport> {
-  const run = await backend.store.getRun(runId);
-  const exists = run !== undefined || (await backend.session.withChannel((channel) => queueDepth(channel, names.runQueue(runId)))) !== undefined;
-  if (!exists) throw new InputError('run-state', `no run "${runId}" to purge (namespace ${names.namespace})`);
-  if (run !== undefined && taskerAlive(run, now) && !force) {
-    throw new InputError(
-      'run-state',
-      `run ${runId} is in progress (its tasker ${run.host} sent a heartbeat ${formatDuration(now - Date.parse(run.heartbeatAt))} ago); stop it first, or add --force`,
-    );
-  }
-  // Workers drop this run's leftover messages from now on instead of running them.
-  await backend.store.cancelRun(runId);
-  const queueDeleted = await backend.session.withChannel((channel) => deleteQueue(channel, names.runQueue(runId)));
-  const keysRemoved = await backend.store.purgeRun(runId);
-  return { runId, queueDeleted, keysRemoved };
 }

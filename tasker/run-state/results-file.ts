@@ -2,16 +2,18 @@ import { closeSync, createReadStream, existsSync, openSync, writeSync } from 'no
 import split2 from 'split2';
 import { parseResultLine, type ResultRecord } from '../../shared/state/results.js';
 
-/**
- * results.jsonl: one line per finished attempt, appended with a synchronous write so that a
- * result is on disk before the next command starts; a crash can at worst tear the last line,
- * which the reader skips (that attempt simply runs again).
- */
+/** results.jsonl, a run's record of every finished attempt: appended by the tasker, read back on resume and by `tasker runs` and `tasker status`. */
+
 export interface ResultsWriter {
   append(record: ResultRecord): void;
   close(): void;
 }
 
+/**
+ * One line per finished attempt, appended with a synchronous write so that a result is on disk
+ * before the next command starts; a crash can at worst tear the last line, which the reader skips
+ * (that attempt simply runs again).
+ */
 export function openResultsWriter(path: string): ResultsWriter {
   let fd: number | undefined = openSync(path, 'a');
   return {

@@ -6,13 +6,13 @@ import type { RunConfig } from '../config.js';
 import type { Plan } from '../jobs/planning.js';
 import { removeScratchDir } from '../jobs/scratch-dirs.js';
 import type { Backend } from '../distributed/distributed-backend.js';
-import { readPriorResults } from '../report/results-file.js';
-import { heartbeatIntervalMs } from '../report/run-heartbeat.js';
+import { readPriorResults } from '../run-state/results-file.js';
+import { heartbeatIntervalMs } from './run-heartbeat.js';
 import { emptyWorkdir, prepareWorkdir, stageInputs } from '../workdir/workdir.js';
 import { finishRun } from './finish-run.js';
 import { executePhases } from './phase-execution.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
-import { moveJobsCopies, writePlanFile, writeRunRecord } from './run-record.js';
+import { moveJobsCopies, writePlanFile, writeRunRecord } from '../run-state/run-record.js';
 
 /** A run whose input was checked and whose services were reached: sets up the workdir, runs the phases, reports. */
 

@@ -1,12 +1,12 @@
 import { existsSync, promises as fs } from 'node:fs';
 import { InputError } from '../../shared/errors.js';
 import { isValidRunId, markerDirName, runLayout, runsDirOf } from '../../shared/run-dir/run-layout.js';
-import { readResultRecords } from '../report/results-file.js';
-import { createResultTallier, runState, type RunOverview } from '../report/run-overview.js';
-import type { RunSummary } from '../report/summary.js';
-import { runRecordPath, type RunRecord } from './run-record.js';
+import { readResultRecords } from '../run-state/results-file.js';
+import { createResultTallier, runState, type RunOverview } from './run-overview.js';
+import type { RunSummary } from './summary.js';
+import { runRecordPath, type RunRecord } from '../run-state/run-record.js';
 
-/** `tasker runs` and `tasker status --workdir`: the runs of a workdir, read from their files. */
+/** The runs of a workdir, read from their files: what `tasker runs`, `tasker status` without a broker, and `tasker report` find. */
 
 async function readJson<T>(path: string): Promise<T | undefined> {
   let text: string;

@@ -8,15 +8,15 @@ import type { RunningBackend } from '../distributed/distributed-backend.js';
 import { createLocalDispatch } from '../dispatch/local-dispatch.js';
 import { runPhases, type PhaseDispatch, type Progress, type RunPhasesResult, type RunPorts } from '../dispatch/run-phases.js';
 import { createEmptyProgress, startProgressReporter } from '../report/progress-reporter.js';
-import { openResultsWriter, type PriorResults, type ResultsWriter } from '../report/results-file.js';
+import { openResultsWriter, type PriorResults, type ResultsWriter } from '../run-state/results-file.js';
 import { startReportRefresher } from '../report/report-refresher.js';
 import { writeRunReport } from '../report/report-writer.js';
-import { heartbeatIntervalMs, startRunHeartbeat } from '../report/run-heartbeat.js';
+import { heartbeatIntervalMs, startRunHeartbeat } from './run-heartbeat.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 
 /**
- * Runs a prepared run's phases, wired to this process: results.jsonl, the progress reporter,
- * the heartbeat, and per phase the local slots or the workers' queue.
+ * Runs a prepared run's phases, wired to this process: results.jsonl, the progress reporter, the
+ * heartbeat, the live report, and per phase the local slots or the workers' queue.
  */
 
 export interface PhaseExecution {

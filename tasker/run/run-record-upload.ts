@@ -3,6 +3,8 @@ import type { Logger } from '../../shared/observe/logger.js';
 import { objectKey, type OutputSpec } from '../../shared/storage/outputs.js';
 import type { S3Store } from '../../shared/storage/s3-store.js';
 
+/** The end of a run with S3 on: its run record (the run directory) goes up once, when nothing writes to it any more. */
+
 export interface RunRecordUpload {
   outputs: { store: Pick<S3Store, 'uploadDirectory'>; spec: OutputSpec };
   workdir: string;

@@ -7,7 +7,7 @@ import type { RunConfig } from '../config.js';
 import { sha256File } from '../jobs/jobs-reader.js';
 import type { Plan } from '../jobs/planning.js';
 import { assignPools, withDefaultPools } from '../jobs/phase-pools.js';
-import { runRecordPath, type RunRecord } from './run-record.js';
+import { runRecordPath, type RunRecord } from '../run-state/run-record.js';
 
 /** Resuming a run: its plan comes from its own run.json and jobs copies, checked against what was asked for. */
 

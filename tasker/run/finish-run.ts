@@ -5,7 +5,7 @@ import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 import type { RunningBackend } from '../distributed/distributed-backend.js';
 import type { Progress, RunPhasesResult } from '../dispatch/run-phases.js';
 import { writeRunReport } from '../report/report-writer.js';
-import { uploadRunRecord } from '../report/run-record-upload.js';
+import { uploadRunRecord } from './run-record-upload.js';
 import { formatSummary, summarizeRun } from '../report/summary.js';
 import { resumeCommand } from '../../shared/cli/invocation.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
