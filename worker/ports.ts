@@ -1,6 +1,6 @@
 import type { Decision, Settlement } from '../shared/broker/amqp-session.js';
 import type { CommandMessage } from '../shared/broker/messages.js';
-import type { ExecutionResult } from '../shared/exec/executor.js';
+import type { ExecutionResult } from '../shared/exec/executor-contract.js';
 import type { Logger } from '../shared/observe/logger.js';
 import type { RunStore } from '../shared/state/run-store.js';
 import type { ResultRecord } from '../shared/state/results.js';

@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { ExecuteRequest, ExecutionResult, Executor, ExecutorOptions, RunningCommand } from './executor.js';
+import type { ExecuteRequest, ExecutionResult, Executor, ExecutorOptions, RunningCommand } from './executor-contract.js';
 
 /**
  * The executor in a small helper process. fork() of a command costs time in proportion to the

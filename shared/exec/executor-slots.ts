@@ -1,4 +1,4 @@
-import type { ExecuteRequest, ExecutionResult, Executor, RunningCommand, StartOptions } from './executor.js';
+import type { ExecuteRequest, ExecutionResult, Executor, RunningCommand, StartOptions } from './executor-contract.js';
 
 /**
  * At most `slots` commands run at once; more wait here, in order, and start the moment one

@@ -8,7 +8,6 @@ import { defineRunScripts } from './redis-scripts.js';
 import { createWorkerRegistry } from './redis-workers.js';
 import type { RunStore } from '../state/run-store.js';
 
-export type { AttemptKey, BeginOutcome, CommandStarts, RunMeta, RunState, RunStore, WorkerInfo } from '../state/run-store.js';
 
 /**
  * Run state shared by tasker and workers, in Redis. The entry point of the Redis adapter; its
@@ -24,7 +23,7 @@ export type { AttemptKey, BeginOutcome, CommandStarts, RunMeta, RunState, RunSto
  *   stopped    string set while the run is interrupted: workers drop its commands (and unpublish them)
  *   starts     hash   command id -> {attempt, n, workers}: starts of the current attempt without a
  *                     result, counted before each start; TASKER_DELIVERY_LIMIT of them is poison
- *   lease:ID   string owner of a running command, with a TTL renewed by the owner's heartbeat
+ *   lease:ID   string owner of a running command, with a TTL renewed while it runs (worker/message/lease.ts)
  *   queue-losses hash work queue -> the losses of it (below) the run's tasker has dealt with
  * NS:queue-losses:QUEUE  counter: how often the work queue was found deleted (redis-queue-losses.ts)
  * NS:runs      sorted set of run ids by start time;   NS:worker:ID  worker heartbeat, with a TTL

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { ExecuteRequest } from '../exec/executor.js';
+import type { ExecuteRequest } from '../exec/executor-contract.js';
 
 /**
  * Where a run keeps its files, relative to the workdir. Tasker and workers share this

@@ -1,4 +1,4 @@
-import type { ExecutionResult, Outcome } from '../exec/executor.js';
+import type { ExecutionResult, Outcome } from '../exec/executor-contract.js';
 
 export interface CommandRef {
   id: string;

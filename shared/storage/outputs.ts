@@ -1,4 +1,4 @@
-import type { ExecutionResult } from '../exec/executor.js';
+import type { ExecutionResult } from '../exec/executor-contract.js';
 
 /**
  * Uploading what a command produced: the pure part. Which files count (patterns, changes between

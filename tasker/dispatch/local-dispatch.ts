@@ -1,10 +1,10 @@
 import { setImmediate } from 'node:timers/promises';
 import PQueue from 'p-queue';
-import type { Executor, RunningCommand } from '../../shared/exec/executor.js';
+import type { Executor, RunningCommand } from '../../shared/exec/executor-contract.js';
 import { applyUploadReport, type OutputSpec, type WatchOutputs } from '../../shared/storage/outputs.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import { attemptRequest, type RunLayout } from '../../shared/run-dir/run-layout.js';
-import type { AttemptOutcome, PhaseDispatch } from './run-phases.js';
+import type { AttemptOutcome, PhaseDispatch } from './phase-ports.js';
 
 /** A phase's dispatch to this machine's slots: the workers phases of a local run, and the tasker phases of every run. */
 

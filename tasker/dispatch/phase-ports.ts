@@ -1,5 +1,5 @@
 import type { RunMeta } from '../../shared/state/run-store.js';
-import type { ExecutionResult } from '../../shared/exec/executor.js';
+import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { PhaseSpec, PlannedCommand } from '../jobs/plan.js';
 import type { PriorResults } from '../run-state/results-file.js';

@@ -3,7 +3,7 @@ import { encodeMessage, type BundleMessage, type CommandMessage, type RunOrigin 
 import { signatureHeaders } from '../../shared/broker/signing.js';
 import type { Names } from '../../shared/config/names.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { RunStore } from '../../shared/redis/redis-store.js';
+import type { RunStore } from '../../shared/state/run-store.js';
 import type { OutputSpec } from '../../shared/storage/outputs.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import type { BundledAttempt, PublishBundle } from './phase-bundler.js';

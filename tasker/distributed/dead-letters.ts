@@ -3,7 +3,7 @@ import { combinedDecision } from './combined-decision.js';
 import { brokerDeliveryLimit } from '../../shared/broker/amqp-topology.js';
 import { parseWorkMessage, type CommandMessage } from '../../shared/broker/messages.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { RunStore } from '../../shared/redis/redis-store.js';
+import type { RunStore } from '../../shared/state/run-store.js';
 import { deadLetteredRecord, type ResultRecord } from '../../shared/state/results.js';
 import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 

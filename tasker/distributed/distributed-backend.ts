@@ -7,10 +7,11 @@ import type { Logger } from '../../shared/observe/logger.js';
 import { defaultPool, type Names } from '../../shared/config/names.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import { poolsOf } from '../jobs/phase-pools.js';
-import { createRunStore, type RunStore } from '../../shared/redis/redis-store.js';
+import { createRunStore } from '../../shared/redis/redis-store.js';
+import type { RunStore } from '../../shared/state/run-store.js';
 import { createDistributedRun, type DistributedRun, type DistributedRunOptions } from './distributed-run.js';
 import { createRunProgressRecorder, runningMeta, waitForPreviousTasker } from './run-registration.js';
-import type { PhaseDispatch, Progress } from '../dispatch/run-phases.js';
+import type { PhaseDispatch, Progress } from '../dispatch/phase-ports.js';
 
 /**
  * Connects the tasker to RabbitMQ and Redis (for a run, `tasker status` or `tasker purge`) and

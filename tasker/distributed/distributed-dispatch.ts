@@ -1,10 +1,8 @@
-import { killedOutcome } from './recorded-outcome.js';
-import type { AwaitedAttempts } from './awaited-attempts.js';
 import type { LostQueueRecovery } from './lost-queue-recovery.js';
 import type { PhaseBundler } from './phase-bundler.js';
-import type { ResultInbox } from './result-inbox.js';
+import { killedOutcome, type AwaitedAttempts, type ResultInbox } from './result-inbox.js';
 import type { ResumedAttempts } from './resumed-attempts.js';
-import type { PhaseDispatch } from '../dispatch/run-phases.js';
+import type { PhaseDispatch } from '../dispatch/phase-ports.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 
 /**

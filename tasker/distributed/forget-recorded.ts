@@ -1,4 +1,4 @@
-import type { AttemptKey, RunStore } from '../../shared/redis/redis-store.js';
+import type { AttemptKey, RunStore } from '../../shared/state/run-store.js';
 
 /**
  * Once results.jsonl has an attempt, Redis lets go of it (its record, its published mark; the

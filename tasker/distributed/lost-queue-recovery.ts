@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/observe/logger.js';
-import type { RunStore } from '../../shared/redis/redis-store.js';
+import type { RunStore } from '../../shared/state/run-store.js';
 import type { CommandRef } from '../../shared/state/results.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import type { PublishBundle } from './phase-bundler.js';

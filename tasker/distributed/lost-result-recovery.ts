@@ -1,7 +1,6 @@
 import type { Logger } from '../../shared/observe/logger.js';
-import type { AttemptKey, RunStore } from '../../shared/redis/redis-store.js';
-import { endsAttempt, outcomeOf } from './recorded-outcome.js';
-import type { AwaitedAttempts } from './awaited-attempts.js';
+import type { AttemptKey, RunStore } from '../../shared/state/run-store.js';
+import { endsAttempt, outcomeOf, type AwaitedAttempts } from './result-inbox.js';
 
 /**
  * Safety net: a worker records a result in Redis before acking, then sends it here. If it

@@ -1,14 +1,131 @@
 import type { Decision } from '../../shared/broker/amqp-session.js';
-import type { AttemptKey } from '../../shared/redis/redis-store.js';
+import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
+import type { AttemptKey } from '../../shared/state/run-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
-import { endsAttempt, outcomeOf } from './recorded-outcome.js';
-import type { AwaitedAttempts } from './awaited-attempts.js';
-import type { AttemptOutcome } from '../dispatch/run-phases.js';
+import type { AttemptOutcome } from '../dispatch/phase-ports.js';
 
 /**
- * Matches the results that arrive on the run queue to the attempts awaiting them, by command id
- * and attempt, so no stale or duplicate result is ever counted; one nothing awaits yet is held.
+ * The tasker's side of results: the attempts published and awaiting one (at most `maxInFlight`),
+ * the outcome a recorded result stands for, and the inbox that matches each arriving result to
+ * its awaited attempt by command id and attempt, so no stale or duplicate result is ever counted.
  */
+
+// ---- the attempts awaiting their result
+
+
+export interface AwaitedAttempt {
+  attempt: number;
+  /** When the tasker started awaiting it (ms since the epoch). */
+  since: number;
+}
+
+export interface AwaitedAttempts {
+  count(): number;
+  get(commandId: string): AwaitedAttempt | undefined;
+  /** Starts awaiting this attempt of the command; resolves when it is settled. */
+  awaitResult(commandId: string, attempt: number): Promise<AttemptOutcome>;
+  /** Ends the command's wait with this outcome; nothing when it is not awaited. */
+  settle(commandId: string, outcome: AttemptOutcome): void;
+  /** Ends every wait, each with the outcome made for it. */
+  settleAll(outcomeFor: (awaited: AwaitedAttempt) => AttemptOutcome): void;
+  /** Commands awaited since `cutoff` (ms since the epoch) or earlier, at most `limit`. */
+  waitingSince(cutoff: number, limit: number): string[];
+  /** Resolves when fewer than `maxInFlight` attempts are awaited. */
+  waitForRoom(): Promise<void>;
+}
+
+interface Waiter extends AwaitedAttempt {
+  resolve: (outcome: AttemptOutcome) => void;
+}
+
+export function createAwaitedAttempts(maxInFlight: number): AwaitedAttempts {
+  const waiting = new Map<string, Waiter>();
+  const roomWaiters: (() => void)[] = [];
+
+  const freeRoom = (): void => {
+    while (roomWaiters.length > 0 && waiting.size < maxInFlight) roomWaiters.shift()?.();
+  };
+
+  return {
+    count: () => waiting.size,
+    get: (commandId) => waiting.get(commandId),
+    awaitResult(commandId, attempt) {
+      return new Promise<AttemptOutcome>((resolve) => waiting.set(commandId, { attempt, since: Date.now(), resolve }));
+    },
+    settle(commandId, outcome) {
+      const waiter = waiting.get(commandId);
+      if (waiter === undefined) return;
+      waiting.delete(commandId);
+      freeRoom();
+      waiter.resolve(outcome);
+    },
+    settleAll(outcomeFor) {
+      for (const [id, waiter] of waiting) {
+        waiting.delete(id);
+        waiter.resolve(outcomeFor(waiter));
+      }
+      freeRoom();
+    },
+    waitingSince(cutoff, limit) {
+      return [...waiting.entries()]
+        .filter(([, waiter]) => waiter.since <= cutoff)
+        .slice(0, limit)
+        .map(([id]) => id);
+    },
+    async waitForRoom() {
+      while (waiting.size >= maxInFlight) await new Promise<void>((resolve) => roomWaiters.push(resolve));
+    },
+  };
+}
+
+// ---- the outcome a recorded result stands for
+
+
+function toExecution(record: ResultRecord): ExecutionResult {
+  const result: ExecutionResult = {
+    outcome: record.outcome === 'interrupted' || record.outcome === 'dead-lettered' ? 'failed' : record.outcome,
+    exitCode: record.exitCode,
+    signal: record.signal,
+    startedAt: record.startedAt,
+    finishedAt: record.finishedAt,
+    durationMs: record.durationMs,
+    tail: record.tail ?? '',
+  };
+  if (record.reason !== undefined) result.reason = record.reason;
+  if (record.uploaded !== undefined) result.uploaded = record.uploaded;
+  return result;
+}
+
+/** The outcome of an attempt from its recorded result; `settle` runs once the tasker recorded it. */
+export function outcomeOf(record: ResultRecord, settle: () => Promise<void>): AttemptOutcome {
+  const outcome: AttemptOutcome = { result: toExecution(record), worker: record.worker, log: record.log, attempt: record.attempt, settle };
+  if (record.outcome === 'dead-lettered') outcome.deadLettered = true;
+  if (record.starts !== undefined) outcome.starts = record.starts;
+  return outcome;
+}
+
+/**
+ * Whether a result ends the awaited attempt: the awaited attempt's result; or a success of an earlier
+ * attempt, which is how a worker answers a command that already succeeded (e.g. one the previous
+ * tasker recorded as interrupted when its pod was stopped, and this one published again): the
+ * command is done either way.
+ */
+export function endsAttempt(awaitedAttempt: number, record: ResultRecord): boolean {
+  return awaitedAttempt === record.attempt || record.outcome === 'succeeded';
+}
+
+/** The outcome of an attempt the tasker stopped awaiting (interrupt); `now` is an ISO timestamp. */
+export function killedOutcome(attempt: number, reason: string, now: string): AttemptOutcome {
+  return {
+    result: { outcome: 'killed', exitCode: null, signal: null, startedAt: now, finishedAt: now, durationMs: 0, tail: '', reason: `tasker ${reason}; still running on a worker` },
+    worker: 'tasker',
+    log: '',
+    attempt,
+  };
+}
+
+// ---- the inbox
+
 
 export interface ResultInboxOptions {
   /** Lets Redis go of an attempt results.jsonl has (forget-recorded.ts). */

@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/observe/logger.js';
-import type { RunStore } from '../../shared/redis/redis-store.js';
+import type { RunStore } from '../../shared/state/run-store.js';
 
 /**
  * Attempts a previous tasker of this run published and nobody recorded yet: their results are

@@ -1,9 +1,9 @@
 import { InputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { RunMeta, RunStore } from '../../shared/redis/redis-store.js';
+import type { RunMeta, RunStore } from '../../shared/state/run-store.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import { poolsOf } from '../jobs/phase-pools.js';
-import type { Progress } from '../dispatch/run-phases.js';
+import type { Progress } from '../dispatch/phase-ports.js';
 
 /** The run's entry in Redis: which tasker runs it, its heartbeat and progress, and how it ended (what `tasker status` shows). */
 

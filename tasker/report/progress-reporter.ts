@@ -1,7 +1,7 @@
 import cliProgress from 'cli-progress';
 import { formatDuration } from '../../shared/config/duration.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { Progress } from '../dispatch/run-phases.js';
+import type { Progress } from '../dispatch/phase-ports.js';
 
 /** The progress of `tasker run` as the user watches it: a live bar on a terminal, else a log line every so often. */
 

@@ -1,6 +1,6 @@
 import { formatDuration } from '../../shared/config/duration.js';
 import { ExitCode } from '../../shared/errors.js';
-import type { Outcome } from '../../shared/exec/executor.js';
+import type { Outcome } from '../../shared/exec/executor-contract.js';
 import type { RunsOn } from '../jobs/plan.js';
 import { defaultPool } from '../../shared/config/names.js';
 

@@ -1,4 +1,4 @@
-import type { Executor } from '../../shared/exec/executor.js';
+import type { Executor } from '../../shared/exec/executor-contract.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { OutputSpec } from '../../shared/storage/outputs.js';
 import type { PoolDepth } from '../../shared/observe/metrics-server.js';

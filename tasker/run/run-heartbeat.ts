@@ -1,6 +1,6 @@
 import type { Logger } from '../../shared/observe/logger.js';
 import type { RunningBackend } from '../distributed/distributed-backend.js';
-import type { Progress } from '../dispatch/run-phases.js';
+import type { Progress } from '../dispatch/phase-ports.js';
 
 /** A distributed run's heartbeat in Redis: how `tasker status` sees its progress, and a restarted tasker sees it is alive. */
 

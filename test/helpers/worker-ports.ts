@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import type { ExecutionResult } from '../../shared/exec/executor.js';
+import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
 import type { BeginOutcome } from '../../shared/state/run-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
 import type { UploadReport } from '../../shared/storage/outputs.js';

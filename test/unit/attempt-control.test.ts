@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CommandMessage } from '../../shared/broker/messages.js';
-import type { ExecutionResult } from '../../shared/exec/executor.js';
+import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
 import type { StartedCommand, WorkerMetrics } from '../../worker/ports.js';
 import { createAttemptControl, type AttemptControlOptions } from '../../worker/flow/attempt-control.js';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { maxBundleSize, parseResultMessage, parseWorkMessage, resultMessage } from '../../shared/broker/messages.js';
 import type { Decision } from '../../shared/broker/amqp-session.js';
 import { failedMark, succeededMark } from '../../shared/redis/marks.js';
-import type { BeginOutcome } from '../../shared/redis/redis-store.js';
+import type { BeginOutcome } from '../../shared/state/run-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
 import { bundleSize, bundleTargetMs, maxAdaptiveBundle } from '../../tasker/distributed/bundle-size.js';
 import { createForgetRecorded } from '../../tasker/distributed/forget-recorded.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ExecutionResult } from '../../shared/exec/executor.js';
-import type { BeginOutcome } from '../../shared/redis/redis-store.js';
+import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
+import type { BeginOutcome } from '../../shared/state/run-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
 import { handleMessage } from '../../worker/message/handle-message.js';
 import { fakeWorker, inOrder, type FakeWorkerOptions } from '../helpers/worker-ports.js';

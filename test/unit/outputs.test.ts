@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { collectProblems } from '../../shared/config/config-values.js';
-import type { ExecutionResult } from '../../shared/exec/executor.js';
+import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
 import { applyUploadReport, changedFiles, checkUploadPatterns, etagMatches, normalizePrefix, objectKey, parseUploadPatterns, type Snapshot } from '../../shared/storage/outputs.js';
 import { readS3Connection } from '../../shared/storage/s3-config.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ExecutionResult } from '../../shared/exec/executor.js';
+import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
 import { parseResultLine, toResultRecord, type CommandRef, type ResultRecord } from '../../shared/state/results.js';
 
 const command: CommandRef = { id: 'f1-L3', phase: 'simulate', phaseIndex: 2, command: 'python x.py', file: 'jobs.sh', line: 3 };

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { ExecutionResult } from '../../shared/exec/executor.js';
+import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
 import type { PhaseSpec, PlannedCommand } from '../../tasker/jobs/plan.js';
 import type { PriorResults } from '../../tasker/run-state/results-file.js';
 import type { CommandRef, ResultRecord } from '../../shared/state/results.js';

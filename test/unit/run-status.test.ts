@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RunMeta, WorkerInfo } from '../../shared/redis/redis-store.js';
+import type { RunMeta, WorkerInfo } from '../../shared/state/run-store.js';
 import { formatStatus, type StatusReport } from '../../tasker/report/run-status.js';
 
 /** What `tasker status` prints, from a report collected in Redis and RabbitMQ. */

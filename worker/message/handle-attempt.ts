@@ -1,5 +1,5 @@
 import type { CommandMessage } from '../../shared/broker/messages.js';
-import type { ExecutionResult } from '../../shared/exec/executor.js';
+import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
 import { toResultRecord } from '../../shared/state/results.js';
 import { applyUploadReport } from '../../shared/storage/outputs.js';
 import type { BundleTurns, Control, Handled, MessagePorts, Settled } from '../ports.js';

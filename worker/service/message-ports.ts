@@ -2,9 +2,9 @@ import { UnroutableError, type AmqpSession } from '../../shared/broker/amqp-sess
 import { encodeMessage, resultMessage, type CommandMessage } from '../../shared/broker/messages.js';
 import { signatureHeaders, verifyBody } from '../../shared/broker/signing.js';
 import type { Names } from '../../shared/config/names.js';
-import type { Executor } from '../../shared/exec/executor.js';
+import type { Executor } from '../../shared/exec/executor-contract.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { RunStore } from '../../shared/redis/redis-store.js';
+import type { RunStore } from '../../shared/state/run-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
 import { attemptRequest, runLayout } from '../../shared/run-dir/run-layout.js';
 import type { OutputSpec } from '../../shared/storage/outputs.js';

@@ -1,8 +1,8 @@
 import type { AmqpSession, Consumer } from '../../shared/broker/amqp-session.js';
-import type { Executor } from '../../shared/exec/executor.js';
+import type { Executor } from '../../shared/exec/executor-contract.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { Presence } from './redis-presence.js';
-import type { RunStore } from '../../shared/redis/redis-store.js';
+import type { RunStore } from '../../shared/state/run-store.js';
 import type { MessageIntake } from '../flow/message-intake.js';
 import type { Heartbeat } from './heartbeat.js';
 import type { ExtraConsumers } from '../flow/extra-consumers.js';
