@@ -1,6 +1,19 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems, type Connection, type ConnectionFlags } from '../shared/config/config-values.js';
+import {
+  collectProblems,
+  envValue,
+  flagOrEnv,
+  readConnection,
+  readSigningKey,
+  type ConfigProblems,
+  type ConfigWarning,
+  type Connection,
+  type ConnectionFlags,
+  type ReadFile,
+} from '../shared/config/config-values.js';
+import { tlsEnvironment } from '../shared/config/tls-config.js';
 import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/storage/outputs.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { splitPresets, type SplitPreset } from './jobs/plan.js';
@@ -13,7 +26,8 @@ import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '..
 
 /**
  * Configuration of `tasker run`: flags first, then environment variables, then defaults.
- * Pure: the environment is an argument. Every problem is reported at once.
+ * Pure: the environment is an argument, and so is how to read the files it names (TLS
+ * certificates, read once here). Every problem is reported at once.
  */
 
 /** Environment variables the tasker reads, with their defaults (the README's table comes from here). */
@@ -30,6 +44,7 @@ export const taskerEnvironment = {
   TASKER_BUNDLE_SIZE: { default: 'auto', description: 'Commands per work-queue message: auto (bundles while commands are short, one per message while they are long), or a fixed number; 1 turns bundling off. Same as --bundle-size.' },
   TASKER_STALL_WARNING: { default: '60s', description: 'Warn when no worker consumes, or nothing finished, for this long.' },
   TASKER_SIGNING_KEY: { default: 'unset: messages are not signed', description: 'Secret shared with the workers; each command message is signed with HMAC-SHA256 and workers run only messages whose signature verifies.' },
+  ...tlsEnvironment,
   S3_BUCKET: { default: 'unset: no uploads', description: 'Bucket to upload outputs and the run record to; S3 is off unless it is set.' },
   S3_PREFIX: { default: 'the run id', description: 'Key prefix: objects are PREFIX/<path relative to the workdir>.' },
   S3_UPLOAD: { default: 'none', description: 'Comma-separated glob patterns, relative to the workdir, of the files a successful command created or changed to upload, e.g. output/**/metrics_*.json,output/figures/*.png.' },
@@ -122,6 +137,11 @@ export interface RunConfig {
   s3: RunS3Config | undefined;
   /** TASKER_SIGNING_KEY. Default: unset, messages are not signed. */
   signingKey: string | undefined;
+  /** AMQP_TLS_* and REDIS_TLS_* files, read. Default: none. */
+  amqpTls: Connection['amqpTls'];
+  redisTls: Connection['redisTls'];
+  /** To log once the logger exists (plain-text connections to other hosts). */
+  warnings: ConfigWarning[];
 }
 
 export interface RunS3Config {
@@ -161,8 +181,8 @@ function readHalt(flags: RunFlags, env: Record<string, string | undefined>, prob
   return flags.halt as HaltMode;
 }
 
-export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Record<string, string | undefined>, cwd: string): RunConfig {
-  const problems = collectProblems();
+export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Record<string, string | undefined>, cwd: string, readFile: ReadFile = readFileSync): RunConfig {
+  const problems = collectProblems(readFile);
   const concurrency = problems.count('--concurrency', flags.concurrency, 1);
   const retries = problems.count('--retries', flags.retries, 0);
   const retryDelayMs = problems.duration('--retry-delay', flags.retryDelay, { allowZero: true });
@@ -233,21 +253,22 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     metricsPort,
     s3,
     signingKey,
+    warnings: problems.warnings(),
   };
 }
 
 export type OpsFlags = ConnectionFlags;
-export type OpsConfig = Connection & { amqpUrl: string; logLevel: string };
+export type OpsConfig = Connection & { amqpUrl: string; logLevel: string; warnings: ConfigWarning[] };
 
 /** For `tasker status` and `tasker purge`, which always talk to RabbitMQ and Redis. */
-export function loadOpsConfig(flags: OpsFlags, env: Record<string, string | undefined>): OpsConfig {
-  const problems = collectProblems();
+export function loadOpsConfig(flags: OpsFlags, env: Record<string, string | undefined>, readFile: ReadFile = readFileSync): OpsConfig {
+  const problems = collectProblems(readFile);
   const connection = readConnection(flags, env, problems, 'needs AMQP_URL (or --amqp-url): status and purge look at RabbitMQ and Redis');
   // Quiet by default: these commands print their answer; logs are for trouble.
   const logLevel = envValue(env, 'LOG_LEVEL') ?? 'warn';
   problems.logLevel(logLevel);
   problems.done();
-  return { ...connection, amqpUrl: connection.amqpUrl!, logLevel };
+  return { ...connection, amqpUrl: connection.amqpUrl!, logLevel, warnings: problems.warnings() };
 }
 
 /** The workdir: --workdir, else $WORKDIR, else the current directory (every command reads it so). */

@@ -9,7 +9,7 @@ import { removeScratchDirsSync } from './jobs/scratch-dirs.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
-import { createLogger, type Logger } from '../shared/observe/logger.js';
+import { createLogger, logConfigWarnings, type Logger } from '../shared/observe/logger.js';
 import type { MetricsServer } from '../shared/observe/metrics-server.js';
 import { splitPresets } from './jobs/plan.js';
 import { maxBundleSize } from '../shared/broker/messages.js';
@@ -48,6 +48,7 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
   const config = loadRunConfig(files, flags, process.env, process.cwd());
   const terminal = process.stderr.isTTY ? process.stderr : undefined;
   const logger = createLogger({ level: config.logLevel, pretty: terminal !== undefined, name: 'tasker' });
+  logConfigWarnings(logger, config.warnings);
   const commandEnv = commandEnvironment(process.env);
   const executor = createCommandExecutor({
     slots: config.concurrency,
@@ -234,9 +235,10 @@ function addPurgeCommand(program: Command, setExitCode: SetExitCode): Command {
 async function withOps(flags: OpsFlags & { logLevel?: string }, action: (backend: Backend, names: Names) => Promise<number>): Promise<number> {
   const config = loadOpsConfig(flags, process.env);
   const logger = createLogger({ level: config.logLevel, pretty: process.stderr.isTTY === true, name: 'tasker' });
+  logConfigWarnings(logger, config.warnings);
   const ns = namesFor(config.namespace);
   const { connectBackend } = await import('./distributed/distributed-backend.js');
-  const backend = await connectBackend({ amqpUrl: config.amqpUrl, redisUrl: config.redisUrl, names: ns, logger });
+  const backend = await connectBackend({ amqpUrl: config.amqpUrl, amqpTls: config.amqpTls, redisUrl: config.redisUrl, redisTls: config.redisTls, names: ns, logger });
   try {
     return await action(backend, ns);
   } finally {

@@ -4,7 +4,7 @@ import { createAmqpSession, type AmqpSession, type Consumer, type DeliveryHandle
 import { declareTopology, reportMissingPoolQueues } from '../shared/broker/amqp-topology.js';
 import { names as namesFor, type Names } from '../shared/config/names.js';
 import type { Executor } from '../shared/exec/executor.js';
-import type { Logger } from '../shared/observe/logger.js';
+import { logConfigWarnings, type Logger } from '../shared/observe/logger.js';
 import { announcePresence, type Presence } from './service/redis-presence.js';
 import { createRunStore, type RunStore } from '../shared/redis/redis-store.js';
 import type { WorkerConfig } from './config.js';
@@ -51,7 +51,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   const worker = { id: workerId, host: hostname(), pid: process.pid, concurrency: config.concurrency, pools: config.pools, workdir, startedAt: new Date().toISOString() };
   // The heartbeat says whether the presence is up, within a second of a change.
   let presenceChanged = (): void => undefined;
-  const presence = await announcePresence(config.redisUrl, names, workerId, logger, () => presenceChanged());
+  const presence = await announcePresence(config.redisUrl, names, workerId, logger, () => presenceChanged(), config.redisTls);
   const presenceUp = (): boolean => presence.upSinceMs() !== undefined;
   // Called only once commands arrive, after the heartbeat below has started.
   const runSight = createRunSight({ workdir, look: lookInWorkdir(workdir), logger, onUnseen: () => heartbeat.soon() });
@@ -81,12 +81,14 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
 }
 
 async function connect(config: WorkerConfig, names: Names, workerId: string, logger: Logger): Promise<{ store: RunStore; session: AmqpSession }> {
-  const store = await createRunStore(config.redisUrl, names, logger);
+  logConfigWarnings(logger, config.warnings);
+  const store = await createRunStore(config.redisUrl, names, logger, config.redisTls);
   const noteLost = (queue: string): Promise<void> =>
     store.noteQueueLost(queue).catch((error: unknown) => logger.warn({ err: error, queue }, 'could not record in Redis that the queue was deleted'));
   try {
     const session = await createAmqpSession({
       url: config.amqpUrl,
+      tls: config.amqpTls,
       logger,
       connectionName: `worker ${workerId}`,
       setup: async (channel, probe) => {
