@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems, type Connection, type ConnectionFlags } from '../shared/config/config-values.js';
+import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems, type ConfigWarning, type Connection, type ConnectionFlags, type ReadFile } from '../shared/config/config-values.js';
+import { tlsEnvironment } from '../shared/config/tls-config.js';
 import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/storage/outputs.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { splitPresets, type SplitPreset } from './jobs/plan.js';
@@ -13,7 +15,8 @@ import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '..
 
 /**
  * Configuration of the tasker's subcommands: flags first, then environment variables, then
- * defaults. Pure: the environment is an argument. Every problem is reported at once.
+ * defaults. Pure: the environment is an argument, and so is how to read the files it names (TLS
+ * certificates, read once here). Every problem is reported at once.
  */
 
 /** Environment variables the tasker reads, with their defaults (the README's table comes from here). */
@@ -30,6 +33,7 @@ export const taskerEnvironment = {
   TASKER_BUNDLE_SIZE: { default: 'auto', description: 'Commands per work-queue message: auto (bundles while commands are short, one per message while they are long), or a fixed number; 1 turns bundling off. Same as --bundle-size.' },
   TASKER_STALL_WARNING: { default: '60s', description: 'Warn when no worker consumes, or nothing finished, for this long.' },
   TASKER_SIGNING_KEY: { default: 'unset: messages are not signed', description: 'Secret shared with the workers; each command message is signed with HMAC-SHA256 and workers run only messages whose signature verifies.' },
+  ...tlsEnvironment,
   S3_BUCKET: { default: 'unset: no uploads', description: 'Bucket to upload outputs and the run record to; S3 is off unless it is set.' },
   S3_PREFIX: { default: 'the run id', description: 'Key prefix: objects are PREFIX/<path relative to the workdir>.' },
   S3_UPLOAD: { default: 'none', description: 'Comma-separated glob patterns, relative to the workdir, of the files a successful command created or changed to upload, e.g. output/**/metrics_*.json,output/figures/*.png.' },
@@ -120,6 +124,11 @@ export interface RunConfig {
   s3: RunS3Config | undefined;
   /** TASKER_SIGNING_KEY. Default: unset, messages are not signed. */
   signingKey: string | undefined;
+  /** AMQP_TLS_* and REDIS_TLS_* files, read. Default: none. */
+  amqpTls: Connection['amqpTls'];
+  redisTls: Connection['redisTls'];
+  /** To log once the logger exists (plain-text connections to other hosts). */
+  warnings: ConfigWarning[];
 }
 
 export interface RunS3Config {
@@ -159,8 +168,8 @@ function readHalt(flags: RunFlags, env: Record<string, string | undefined>, prob
   return flags.halt as HaltMode;
 }
 
-export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Record<string, string | undefined>, cwd: string): RunConfig {
-  const problems = collectProblems();
+export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Record<string, string | undefined>, cwd: string, readFile: ReadFile = readFileSync): RunConfig {
+  const problems = collectProblems(readFile);
   const concurrency = problems.count('--concurrency', flags.concurrency, 1);
   const retries = problems.count('--retries', flags.retries, 0);
   const retryDelayMs = problems.duration('--retry-delay', flags.retryDelay, { allowZero: true });
@@ -195,7 +204,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   if (flags.forceClean === true && flags.clean !== true) problems.add('--force-clean only makes sense with --clean');
 
   // TASKER_DELIVERY_LIMIT is checked here too, but only workers count starts against it.
-  const { amqpUrl, redisUrl, namespace } = readConnection(flags, env, problems);
+  const { amqpUrl, redisUrl, namespace, amqpTls, redisTls } = readConnection(flags, env, problems);
   const maxInFlight = problems.count(...flagOrEnv('--max-in-flight', flags.maxInFlight, 'TASKER_MAX_IN_FLIGHT', env), 1);
   const bundleSize = readBundleSize(flags, env, problems);
   const stallWarningMs = problems.duration(...flagOrEnv('--stall-warning', flags.stallWarning, 'TASKER_STALL_WARNING', env));
@@ -228,27 +237,30 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     amqpUrl,
     redisUrl,
     namespace,
+    amqpTls,
+    redisTls,
     maxInFlight: maxInFlight ?? 10_000,
     bundleSize,
     stallWarningMs: stallWarningMs ?? 60_000,
     metricsPort,
     s3,
     signingKey,
+    warnings: problems.warnings(),
   };
 }
 
 export type OpsFlags = ConnectionFlags;
-export type OpsConfig = Pick<Connection, 'redisUrl' | 'namespace'> & { amqpUrl: string; logLevel: string };
+export type OpsConfig = Pick<Connection, 'redisUrl' | 'namespace' | 'amqpTls' | 'redisTls'> & { amqpUrl: string; logLevel: string; warnings: ConfigWarning[] };
 
 /** For `tasker purge`, and `tasker status` when it asks RabbitMQ and Redis (loadWorkdirOpsConfig says when). */
-export function loadOpsConfig(flags: OpsFlags, env: Record<string, string | undefined>): OpsConfig {
-  const problems = collectProblems();
+export function loadOpsConfig(flags: OpsFlags, env: Record<string, string | undefined>, readFile: ReadFile = readFileSync): OpsConfig {
+  const problems = collectProblems(readFile);
   const connection = readConnection(flags, env, problems, 'needs AMQP_URL (or --amqp-url): status and purge look at RabbitMQ and Redis');
   // Quiet by default: these commands print their answer; logs are for trouble.
   const logLevel = envValue(env, 'LOG_LEVEL') ?? 'warn';
   problems.logLevel(logLevel);
   problems.done();
-  return { amqpUrl: connection.amqpUrl!, redisUrl: connection.redisUrl, namespace: connection.namespace, logLevel };
+  return { amqpUrl: connection.amqpUrl!, redisUrl: connection.redisUrl, namespace: connection.namespace, amqpTls: connection.amqpTls, redisTls: connection.redisTls, logLevel, warnings: problems.warnings() };
 }
 
 /** The workdir: --workdir, else $WORKDIR, else the current directory (every command reads it so). */

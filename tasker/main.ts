@@ -14,7 +14,7 @@ import { removeScratchDirsSync } from './jobs/scratch-dirs.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
-import { createLogger, type Logger } from '../shared/observe/logger.js';
+import { createLogger, logConfigWarnings, type Logger } from '../shared/observe/logger.js';
 import type { MetricsServer } from '../shared/observe/metrics-server.js';
 import { loadRunConfig, type RunFlags } from './config.js';
 import { runRun } from './run/prepare-run.js';
@@ -43,6 +43,7 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
   const config = loadRunConfig(files, flags, process.env, process.cwd());
   const terminal = process.stderr.isTTY ? process.stderr : undefined;
   const logger = createLogger({ level: config.logLevel, pretty: terminal !== undefined, name: 'tasker' });
+  logConfigWarnings(logger, config.warnings);
   const commandEnv = commandEnvironment(process.env);
   const executor = createCommandExecutor({
     slots: config.concurrency,

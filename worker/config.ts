@@ -1,11 +1,16 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { CompletionShell } from '../shared/cli/completion.js';
-import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems } from '../shared/config/config-values.js';
+import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems, type ConfigWarning, type ReadFile } from '../shared/config/config-values.js';
+import { tlsEnvironment, type TlsFiles } from '../shared/config/tls-config.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { defaultNamespace, defaultPool, isValidPoolName, poolNameRule } from '../shared/config/names.js';
 import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/storage/s3-config.js';
 
-/** Worker configuration: flags, then environment, then defaults. Pure; reports every problem at once. */
+/**
+ * Worker configuration: flags, then environment, then defaults. Pure but for the files it names
+ * (TLS certificates), read once through `readFile`; reports every problem at once.
+ */
 
 export const workerEnvironment = {
   AMQP_URL: { default: '(required)', description: 'RabbitMQ to take commands from, amqp://USER:PASSWORD@HOST:5672/VHOST.' },
@@ -20,6 +25,7 @@ export const workerEnvironment = {
   TASKER_LEASE_TTL: { default: '30s', description: 'A running command whose worker stopped renewing its lease this long is run again elsewhere (sooner once its worker process is known to have ended).' },
   LOG_LEVEL: { default: 'info', description: 'pino log level.' },
   TASKER_SIGNING_KEY: { default: 'unset: unsigned messages are run', description: 'Secret shared with the tasker; when set, only messages whose HMAC-SHA256 signature verifies are run, anything else is dead-lettered.' },
+  ...tlsEnvironment,
   ...s3ConnectionEnvironment,
   ...metricsEnvironment,
 } as const;
@@ -42,7 +48,11 @@ export interface WorkerFlags {
 
 export interface WorkerConfig {
   amqpUrl: string;
+  /** AMQP_TLS_* files, read. Default: none (amqps:// trusts the system's CAs). */
+  amqpTls: TlsFiles | undefined;
   redisUrl: string;
+  /** REDIS_TLS_* files, read. Default: none. */
+  redisTls: TlsFiles | undefined;
   workdir: string;
   /** Default 1. */
   concurrency: number;
@@ -64,10 +74,12 @@ export interface WorkerConfig {
   s3: S3Connection;
   /** TASKER_SIGNING_KEY: run only messages signed with it. Default: unset, unsigned messages run. */
   signingKey: string | undefined;
+  /** To log at start-up (plain-text connections to other hosts). */
+  warnings: ConfigWarning[];
 }
 
-export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string | undefined>, cwd: string): WorkerConfig {
-  const problems = collectProblems();
+export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string | undefined>, cwd: string, readFile: ReadFile = readFileSync): WorkerConfig {
+  const problems = collectProblems(readFile);
   const connection = readConnection(
     flags,
     env,
@@ -99,6 +111,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
     metricsPort,
     s3,
     signingKey,
+    warnings: problems.warnings(),
   };
 }
 

@@ -1,7 +1,8 @@
 import amqp, { type ChannelModel, type RecoveringChannelModel } from 'amqplib';
 import { errorMessage, InputError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
-import { redactUrl } from '../config/urls.js';
+import { redactUrl, usesTls } from '../config/urls.js';
+import { describeTlsFailure, type TlsFiles } from '../config/tls-config.js';
 
 /**
  * A session's connection: amqplib's recovery reconnects by itself (jittered exponential backoff);
@@ -21,13 +22,17 @@ const notAmqp = /Frame size|Expected ConnectionStart|Expected connection\.|Socke
  * broker's users and vhosts). The start fails on the first one instead of after every retry.
  */
 export function isPermanentConnectError(error: unknown): boolean {
-  return /ACCESS_REFUSED|authenticat|NOT_ALLOWED|Expected ConnectionOpenOk|PRECONDITION.FAILED|ETIMEDOUT/i.test(errorMessage(error)) || notAmqp.test(errorMessage(error));
+  const message = errorMessage(error);
+  // An untrusted certificate or a refused client certificate stays so until the files change.
+  return /ACCESS_REFUSED|authenticat|NOT_ALLOWED|Expected ConnectionOpenOk|PRECONDITION.FAILED|ETIMEDOUT/i.test(message) || notAmqp.test(message) || describeTlsFailure('AMQP', '', message) !== undefined;
 }
 
-/** Turns amqplib's connection errors into one sentence a user can act on. */
-export function describeConnectError(url: string, error: unknown): string {
+/** Turns amqplib's connection errors into one sentence a user can act on. `tls`: the AMQP_TLS_* files given. */
+export function describeConnectError(url: string, error: unknown, tls?: TlsFiles): string {
   const message = errorMessage(error);
   const where = redactUrl(url);
+  const tlsFailure = describeTlsFailure('AMQP', where, message, { secure: usesTls(url), clientCert: tls?.cert !== undefined });
+  if (tlsFailure !== undefined) return tlsFailure;
   if (/ACCESS_REFUSED|403|authenticat/i.test(message)) return `RabbitMQ at ${where} refused the user name or password (check AMQP_URL)`;
   if (/ECONNREFUSED/.test(message)) return `cannot reach RabbitMQ at ${where}: connection refused (is it running? check AMQP_URL)`;
   if (/ENOTFOUND|EAI_AGAIN/.test(message)) return `cannot reach RabbitMQ at ${where}: unknown host (check AMQP_URL)`;
@@ -74,6 +79,8 @@ export interface ConnectionOptions {
   connectionName: string;
   /** Retries of the first connection before giving up (start-up fails fast). */
   initialRetries: number;
+  /** CA, client certificate and key for amqps:// (AMQP_TLS_*). Default: the system's CAs, no client certificate. */
+  tls?: TlsFiles;
 }
 
 /** What the session does on every (re)connect and disconnect. */
@@ -115,6 +122,8 @@ export class AmqpConnection implements ConnectionState {
   async open(hooks: ConnectionHooks): Promise<void> {
     const { logger } = this.options;
     const recovering: RecoveringChannelModel = await amqp.connect(this.options.url, {
+      // Node's tls.connect options, used by amqps:// only (amqplib picks TLS from the URL's scheme).
+      ...this.options.tls,
       clientProperties: { connection_name: this.options.connectionName },
       // Small frames (acks, confirms, results) must not wait for Nagle's algorithm.
       noDelay: true,
@@ -160,7 +169,7 @@ export class AmqpConnection implements ConnectionState {
       connectedOnce = true;
     } catch (error) {
       const failure = permanentFailure ?? error;
-      throw new InputError('config', describeConnectError(this.options.url, failure), { cause: failure });
+      throw new InputError('config', describeConnectError(this.options.url, failure, this.options.tls), { cause: failure });
     }
   }
 

@@ -1,5 +1,6 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import type { Logger } from '../observe/logger.js';
+import type { TlsFiles } from '../config/tls-config.js';
 import { AmqpConnection } from './amqp-connection.js';
 import { AmqpConsumers, type Consumer, type DeliveryHandler } from './amqp-consumer.js';
 import { AmqpPublisher } from './amqp-publisher.js';
@@ -36,6 +37,8 @@ export type QueueProbe = (queue: string) => Promise<QueueDepth | 'missing'>;
 
 export interface AmqpSessionOptions {
   url: string;
+  /** CA, client certificate and key for amqps:// (AMQP_TLS_*). Default: the system's CAs. */
+  tls?: TlsFiles;
   logger: Logger;
   /** Shown by `rabbitmqctl list_connections` and the management UI. */
   connectionName: string;
@@ -54,7 +57,7 @@ export interface AmqpSessionOptions {
 
 export async function createAmqpSession(options: AmqpSessionOptions): Promise<AmqpSession> {
   const { logger } = options;
-  const connection = new AmqpConnection({ url: options.url, logger, connectionName: options.connectionName, initialRetries: options.initialRetries ?? 4 });
+  const connection = new AmqpConnection({ url: options.url, tls: options.tls, logger, connectionName: options.connectionName, initialRetries: options.initialRetries ?? 4 });
   const publisher = new AmqpPublisher({ connection, logger, maxUnconfirmed: options.maxUnconfirmed ?? 256 });
   const consumers = new AmqpConsumers({ connection, logger, redeclare: (model) => runSetup(model, options.setup), onQueueDeleted: options.onQueueDeleted });
   await connection.open({

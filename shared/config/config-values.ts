@@ -2,12 +2,16 @@ import { parseDuration } from './duration.js';
 import { InputError } from '../errors.js';
 import { defaultNamespace, isValidNamespace } from './names.js';
 import { checkSigningKey } from '../broker/signing.js';
-import { checkAmqpUrl, checkRedisUrl } from './urls.js';
+import { checkAmqpUrl, checkRedisUrl, lowercaseScheme, plainTextWarning, usesTls, type ConfigWarning } from './urls.js';
+import { readTlsFiles, type FileProblems, type TlsFiles } from './tls-config.js';
+
+export type { ConfigWarning } from './urls.js';
 
 /**
  * Parsing of configuration values shared by tasker and worker. Pure: every problem is collected,
- * and `done()` reports them all at once. An empty environment variable counts as unset; an empty
- * flag (`--concurrency ""`) is a mistake and reported.
+ * and `done()` reports them all at once; files (TLS certificates) are read through the reader the
+ * caller hands over. An empty environment variable counts as unset; an empty flag
+ * (`--concurrency ""`) is a mistake and reported.
  */
 
 export const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -23,7 +27,10 @@ export function envValue(env: Record<string, string | undefined>, variable: stri
   return value === '' ? undefined : value;
 }
 
-export interface ConfigProblems {
+/** Reads a whole file (fs.readFileSync in the programs, a fake in tests); throws when it cannot. */
+export type ReadFile = (path: string) => Buffer;
+
+export interface ConfigProblems extends FileProblems {
   count(name: string, text: string | undefined, min: number): number | undefined;
   duration(name: string, text: string | undefined, options?: { allowZero?: boolean }): number | undefined;
   logLevel(value: string): void;
@@ -31,12 +38,22 @@ export interface ConfigProblems {
   amqpUrl(value: string): void;
   redisUrl(value: string): void;
   add(problem: string): void;
+  /** Something to log at start-up (a plain-text connection to another host); undefined: nothing. */
+  warn(warning: ConfigWarning | undefined): void;
+  warnings(): ConfigWarning[];
   /** Throws one InputError listing every problem, if there is any. */
   done(): void;
 }
 
-export function collectProblems(): ConfigProblems {
+/** Without a reader, a file named in the configuration is a problem: nothing here reads files. */
+const noFiles: ReadFile = () => {
+  throw new Error('files are not read here');
+};
+
+/** `readFile`: how `file()` reads what a variable names (once, at start-up). */
+export function collectProblems(readFile: ReadFile = noFiles): ConfigProblems {
   const problems: string[] = [];
+  const warnings: ConfigWarning[] = [];
   const check = (problem: string | undefined): void => {
     if (problem !== undefined) problems.push(problem);
   };
@@ -72,6 +89,18 @@ export function collectProblems(): ConfigProblems {
     amqpUrl: (value) => check(checkAmqpUrl(value)),
     redisUrl: (value) => check(checkRedisUrl(value)),
     add: (problem) => problems.push(problem),
+    file(variable, path) {
+      try {
+        return readFile(path);
+      } catch (error) {
+        // fs's "ENOENT: no such file or directory, open '/x'" without the path it repeats.
+        const reason = error instanceof Error ? error.message.replace(/, \w+ '.*'$/s, '') : String(error);
+        problems.push(`${variable}: cannot read ${path} (${reason})`);
+        return undefined;
+      }
+    },
+    warn: (warning) => void (warning !== undefined && warnings.push(warning)),
+    warnings: () => [...warnings],
     done() {
       if (problems.length === 0) return;
       throw new InputError('config', problems.length === 1 ? problems[0]! : `${problems.length} problems:\n  - ${problems.join('\n  - ')}`, { problems });
@@ -86,10 +115,14 @@ export interface ConnectionFlags {
 }
 
 export interface Connection {
-  /** undefined when not set (and not required). */
+  /** undefined when not set (and not required). Its scheme in lower case, as every URL here. */
   amqpUrl: string | undefined;
+  /** AMQP_TLS_CA_FILE, _CERT_FILE, _KEY_FILE, read. Default: none (amqps:// with the system's CAs). */
+  amqpTls: TlsFiles | undefined;
   /** Default redis://127.0.0.1:6379. */
   redisUrl: string;
+  /** REDIS_TLS_CA_FILE, _CERT_FILE, _KEY_FILE, read. Default: none (rediss:// with the system's CAs). */
+  redisTls: TlsFiles | undefined;
   /** Default "tasker". */
   namespace: string;
   /** Default 10. */
@@ -99,18 +132,32 @@ export interface Connection {
 /**
  * RabbitMQ, Redis and naming settings, the same for every program. `missingAmqp` is the problem
  * to report when AMQP_URL is required but unset; without it, AMQP_URL is optional (local mode).
+ * A plain-text URL to another host is a warning; TLS files are read only for a service in use.
  */
 export function readConnection(flags: ConnectionFlags, env: Record<string, string | undefined>, problems: ConfigProblems, missingAmqp?: string): Connection {
-  const [, amqpUrl] = flagOrEnv('--amqp-url', flags.amqpUrl, 'AMQP_URL', env);
+  const [amqpName, amqpText] = flagOrEnv('--amqp-url', flags.amqpUrl, 'AMQP_URL', env);
+  const amqpUrl = amqpText === undefined ? undefined : lowercaseScheme(amqpText);
   if (amqpUrl !== undefined) problems.amqpUrl(amqpUrl);
   else if (missingAmqp !== undefined) problems.add(missingAmqp);
-  const redisUrl = flagOrEnv('--redis-url', flags.redisUrl, 'REDIS_URL', env)[1] ?? 'redis://127.0.0.1:6379';
+  const [redisName, redisText] = flagOrEnv('--redis-url', flags.redisUrl, 'REDIS_URL', env);
+  const redisUrl = lowercaseScheme(redisText ?? 'redis://127.0.0.1:6379');
   // Redis only matters once RabbitMQ is in use.
-  if (amqpUrl !== undefined || missingAmqp !== undefined) problems.redisUrl(redisUrl);
+  const redisUsed = amqpUrl !== undefined || missingAmqp !== undefined;
+  if (redisUsed) problems.redisUrl(redisUrl);
+  let amqpTls: TlsFiles | undefined;
+  let redisTls: TlsFiles | undefined;
+  if (amqpUrl !== undefined) {
+    amqpTls = readTlsFiles('AMQP', env, problems, { variable: amqpName, secure: usesTls(amqpUrl) });
+    problems.warn(plainTextWarning(amqpName, amqpUrl));
+  }
+  if (redisUsed) {
+    redisTls = readTlsFiles('REDIS', env, problems, { variable: redisName, secure: usesTls(redisUrl) });
+    problems.warn(plainTextWarning(redisName, redisUrl));
+  }
   const namespace = flagOrEnv('--namespace', flags.namespace, 'TASKER_NAMESPACE', env)[1] ?? defaultNamespace;
   problems.namespace(namespace);
   const deliveryLimit = problems.count('TASKER_DELIVERY_LIMIT', envValue(env, 'TASKER_DELIVERY_LIMIT'), 1) ?? 10;
-  return { amqpUrl, redisUrl, namespace, deliveryLimit };
+  return { amqpUrl, amqpTls, redisUrl, redisTls, namespace, deliveryLimit };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import type { ConfigWarning } from '../config/urls.js';
 
 export type { Logger };
 
@@ -15,6 +16,13 @@ export const redactPaths = [
   '*.password',
   '*.secretAccessKey',
   '*.signingKey',
+  // TLS files as read (a client certificate's private key among them).
+  'amqpTls',
+  'redisTls',
+  'caBundle',
+  '*.amqpTls',
+  '*.redisTls',
+  '*.caBundle',
 ];
 
 export interface LoggerOptions {
@@ -31,4 +39,9 @@ export function createLogger(options: LoggerOptions): Logger {
     return pino(base, pretty({ destination: 2, sync: true, ignore: 'pid,hostname,name', translateTime: 'HH:MM:ss', singleLine: true }));
   }
   return pino(base, pino.destination({ dest: 2, sync: true }));
+}
+
+/** The configuration's warnings, one line each, at start-up (loadConfig has no logger yet). */
+export function logConfigWarnings(logger: Logger, warnings: readonly ConfigWarning[]): void {
+  for (const { variable, host, message } of warnings) logger.warn({ variable, host }, message);
 }

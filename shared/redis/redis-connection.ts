@@ -1,14 +1,19 @@
 import { Redis } from 'ioredis';
 import { errorMessage, InputError } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
-import { redactUrl } from '../config/urls.js';
+import { redactUrl, usesTls } from '../config/urls.js';
+import { describeTlsFailure, type TlsAttempt, type TlsFiles } from '../config/tls-config.js';
 
 /**
  * A client that is not connected yet. Commands wait through a Redis restart (they are queued and
- * retried) instead of failing: losing a result write would lose a command.
+ * retried) instead of failing: losing a result write would lose a command. `tls`: the
+ * REDIS_TLS_* files, for rediss:// only.
  */
-export function createRedisClient(url: string, connectionName = 'tasker'): Redis {
+export function createRedisClient(url: string, connectionName = 'tasker', tls?: TlsFiles): Redis {
   return new Redis(url, {
+    // Decided here from the scheme, in any case: ioredis itself only sees a lower-case
+    // "rediss://" (shared/config/urls.ts, lowercaseScheme).
+    ...(usesTls(url) ? { tls: { ...tls } } : {}),
     lazyConnect: true,
     maxRetriesPerRequest: null,
     enableAutoPipelining: true,
@@ -41,6 +46,7 @@ function watchConnection(redis: Redis, logger: Logger): ConnectionWatch {
 
 /** Connects and checks the server answers; a failure is one InputError saying what to fix. */
 export async function connectRedis(redis: Redis, url: string, logger: Logger): Promise<void> {
+  const attempt = { secure: usesTls(url), clientCert: redis.options.tls?.cert !== undefined };
   const watch = watchConnection(redis, logger);
   try {
     await Promise.race([
@@ -55,13 +61,15 @@ export async function connectRedis(redis: Redis, url: string, logger: Logger): P
     watch.outage = false;
   } catch (error) {
     redis.disconnect();
-    throw new InputError('config', connectionFailure(url, errorMessage(watch.lastError ?? error)), { cause: error });
+    throw new InputError('config', connectionFailure(url, errorMessage(watch.lastError ?? error), attempt), { cause: error });
   }
 }
 
 /** What went wrong and what to check, with the password left out of the URL. */
-function connectionFailure(url: string, message: string): string {
+function connectionFailure(url: string, message: string, attempt: TlsAttempt): string {
   const where = redactUrl(url);
+  const tls = describeTlsFailure('REDIS', where, message, attempt);
+  if (tls !== undefined) return tls;
   if (/NOAUTH|WRONGPASS|invalid password|AUTH/i.test(message)) return `Redis at ${where} refused the password (check REDIS_URL)`;
   if (/DB index/i.test(message)) {
     return `Redis at ${where} has no database ${new URL(url).pathname.slice(1)} (${message}); check the number at the end of REDIS_URL, or leave it out for database 0`;

@@ -7,6 +7,7 @@ import { createRunRecords } from './redis-runs.js';
 import { defineRunScripts } from './redis-scripts.js';
 import { createWorkerRegistry } from './redis-workers.js';
 import type { RunStore } from '../state/run-store.js';
+import type { TlsFiles } from '../config/tls-config.js';
 
 
 /**
@@ -32,10 +33,11 @@ import type { RunStore } from '../state/run-store.js';
 
 /**
  * Connects and checks the server answers (a failure is one InputError). From then on commands
- * wait through a Redis restart instead of failing: see createRedisClient for why.
+ * wait through a Redis restart instead of failing: see createRedisClient for why. `tls`: the
+ * REDIS_TLS_* files, for rediss://.
  */
-export async function createRunStore(url: string, names: Names, logger: Logger): Promise<RunStore> {
-  const redis = createRedisClient(url);
+export async function createRunStore(url: string, names: Names, logger: Logger, tls?: TlsFiles): Promise<RunStore> {
+  const redis = createRedisClient(url, 'tasker', tls);
   const scripts = defineRunScripts(redis);
   await connectRedis(redis, url, logger);
   return {

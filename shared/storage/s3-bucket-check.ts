@@ -30,6 +30,9 @@ function bucketProblem(error: unknown, connection: S3Connection, bucket: string)
   if (status === 403 || name === 'Forbidden' || name === 'AccessDenied' || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch') {
     return `access to S3 bucket "${bucket}" at ${at} was denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the role's policy) and AWS_REGION.`;
   }
+  if (/self[- ]signed|unable to (get|verify)|certificate|altnames/i.test(errorMessage(error))) {
+    return `S3 at ${at} presented a certificate this client does not trust: ${errorMessage(error)} (AWS_CA_BUNDLE must name the CA that signed it; unset, the system's CAs are used).`;
+  }
   if (status === 301 || name === 'PermanentRedirect') {
     return `S3 bucket "${bucket}" is in another region than ${connection.region}: set AWS_REGION to the bucket's region.`;
   }

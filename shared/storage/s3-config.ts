@@ -1,6 +1,7 @@
 import type { ConfigProblems } from '../config/config-values.js';
 import { envValue } from '../config/config-values.js';
-import { redactUrl } from '../config/urls.js';
+import { lowercaseScheme, plainTextWarning, redactUrl } from '../config/urls.js';
+import { readCertificates } from '../config/tls-config.js';
 
 /**
  * How to reach S3 (or an S3-compatible service): read by the tasker and by every worker. Which
@@ -19,6 +20,7 @@ export const s3ConnectionEnvironment = {
   AWS_REGION: { default: 'us-east-1', description: 'Region of the bucket (read by the AWS SDK, as are AWS_PROFILE and the rest of its credential chain).' },
   AWS_ACCESS_KEY_ID: { default: 'the AWS SDK credential chain', description: 'Access key; unset to use a profile, instance role or IRSA.' },
   AWS_SECRET_ACCESS_KEY: { default: 'the AWS SDK credential chain', description: 'Secret key (never logged).' },
+  AWS_CA_BUNDLE: { default: "the system's CAs", description: "PEM file of the CA certificates an https:// S3 endpoint's certificate must chain to (they replace the system's CAs), as for the AWS CLI." },
 } as const;
 
 export interface S3Connection {
@@ -27,10 +29,13 @@ export interface S3Connection {
   forcePathStyle: boolean;
   checksum: S3ChecksumMode;
   region: string;
+  /** AWS_CA_BUNDLE, read; undefined: the system's CAs. Not read for an http:// endpoint. */
+  caBundle: Buffer | undefined;
 }
 
 export function readS3Connection(env: Record<string, string | undefined>, problems: ConfigProblems): S3Connection {
-  const endpoint = envValue(env, 'S3_ENDPOINT_URL');
+  const endpointText = envValue(env, 'S3_ENDPOINT_URL');
+  const endpoint = endpointText === undefined ? undefined : lowercaseScheme(endpointText);
   if (endpoint !== undefined) {
     let url: URL | undefined;
     try {
@@ -40,7 +45,12 @@ export function readS3Connection(env: Record<string, string | undefined>, proble
     }
     if (url !== undefined && url.protocol !== 'http:' && url.protocol !== 'https:') problems.add(`S3_ENDPOINT_URL must start with http:// or https://, got "${url.protocol}"`);
     if (url !== undefined && (url.username !== '' || url.password !== '')) problems.add('S3_ENDPOINT_URL must not contain credentials; use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
+    problems.warn(plainTextWarning('S3_ENDPOINT_URL', endpoint));
   }
+  // The AWS CLI's variable, which the JavaScript SDK does not read itself. Other AWS tools share
+  // it, so with an http:// endpoint (no TLS to apply it to) it is left alone rather than refused.
+  const caBundlePath = envValue(env, 'AWS_CA_BUNDLE');
+  const caBundle = caBundlePath === undefined || endpoint?.startsWith('http:') === true ? undefined : readCertificates(problems, 'AWS_CA_BUNDLE', caBundlePath);
   const pathStyleText = envValue(env, 'S3_FORCE_PATH_STYLE');
   let forcePathStyle = endpoint !== undefined;
   if (pathStyleText !== undefined) {
@@ -56,5 +66,6 @@ export function readS3Connection(env: Record<string, string | undefined>, proble
     forcePathStyle,
     checksum: checksumKnown ? (checksumText as S3ChecksumMode) : 'when_required',
     region: envValue(env, 'AWS_REGION') ?? envValue(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
+    caBundle,
   };
 }

@@ -52,7 +52,8 @@ function createS3Client(connection: S3Connection): S3Client {
     responseChecksumValidation: checksum,
     // The SDK retries throttling and 5xx answers itself; our attempts wrap whole uploads.
     maxAttempts: 3,
-    requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
+    // AWS_CA_BUNDLE: the SDK makes its keep-alive https.Agent with these options, for https:// only.
+    requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000, ...(connection.caBundle === undefined ? {} : { httpsAgent: { ca: connection.caBundle } }) },
   });
 }
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { names as namesFor, type Names } from '../../shared/config/names.js';
-import { createLogger } from '../../shared/observe/logger.js';
+import { createLogger, logConfigWarnings } from '../../shared/observe/logger.js';
 import { loadOpsConfig, type OpsFlags } from '../config.js';
 import type { Backend } from '../distributed/distributed-backend.js';
 import type { OpsCommandDeps } from './command-deps.js';
@@ -19,9 +19,10 @@ export function addOpsOptions(command: Command): Command {
 export async function withOps(flags: OpsFlags, deps: Pick<OpsCommandDeps, 'env' | 'prettyLogs'>, action: (backend: Backend, names: Names) => Promise<number>): Promise<number> {
   const config = loadOpsConfig(flags, deps.env);
   const logger = createLogger({ level: config.logLevel, pretty: deps.prettyLogs, name: 'tasker' });
+  logConfigWarnings(logger, config.warnings);
   const ns = namesFor(config.namespace);
   const { connectBackend } = await import('../distributed/distributed-backend.js');
-  const backend = await connectBackend({ amqpUrl: config.amqpUrl, redisUrl: config.redisUrl, names: ns, logger });
+  const backend = await connectBackend({ amqpUrl: config.amqpUrl, amqpTls: config.amqpTls, redisUrl: config.redisUrl, redisTls: config.redisTls, names: ns, logger });
   try {
     return await action(backend, ns);
   } finally {

@@ -9,6 +9,7 @@ import type { PhaseSpec } from '../jobs/plan.js';
 import { poolsOf } from '../jobs/phase-pools.js';
 import { createRunStore } from '../../shared/redis/redis-store.js';
 import type { RunStore } from '../../shared/state/run-store.js';
+import type { TlsFiles } from '../../shared/config/tls-config.js';
 import { createDistributedRun, type DistributedRun, type DistributedRunOptions } from './distributed-run.js';
 import { createRunProgressRecorder, runningMeta, waitForPreviousTasker } from './run-registration.js';
 import type { PhaseDispatch, Progress } from '../dispatch/phase-ports.js';
@@ -20,7 +21,11 @@ import type { PhaseDispatch, Progress } from '../dispatch/phase-ports.js';
 
 export interface BackendOptions {
   amqpUrl: string;
+  /** AMQP_TLS_* files. Default: none. */
+  amqpTls?: TlsFiles;
   redisUrl: string;
+  /** REDIS_TLS_* files. Default: none. */
+  redisTls?: TlsFiles;
   names: Names;
   logger: Logger;
 }
@@ -67,6 +72,7 @@ async function connectSession(options: BackendOptions, missing: (queue: string) 
   const { names } = options;
   return createAmqpSession({
     url: options.amqpUrl,
+    tls: options.amqpTls,
     logger: options.logger,
     connectionName: `tasker ${taskerIdentity()}`,
     setup: async (channel, probe) => {
@@ -93,7 +99,7 @@ export async function readPoolDepths(session: AmqpSession, names: Names, pools: 
 
 export async function connectBackend(options: BackendOptions): Promise<Backend> {
   const { names, logger } = options;
-  const store = await createRunStore(options.redisUrl, names, logger);
+  const store = await createRunStore(options.redisUrl, names, logger, options.redisTls);
   let runForSetup: RunSetup | undefined;
   // Pool queues found missing before a run started: counted as lost once one starts (bad input
   // leaves nothing in Redis), so that lost-queue-recovery.ts publishes again what a previous

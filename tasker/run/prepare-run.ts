@@ -83,7 +83,7 @@ async function openOutputs(s3: RunS3Config, runId: string, logger: Logger, opene
 async function openBackend(config: RunConfig, amqpUrl: string, logger: Logger, opened: Opened): Promise<Backend> {
   // Loaded only in distributed mode: the RabbitMQ and Redis clients add ~25 MB to the process.
   const { connectBackend } = await import('../distributed/distributed-backend.js');
-  const backend = await connectBackend({ amqpUrl, redisUrl: config.redisUrl, names: names(config.namespace), logger });
+  const backend = await connectBackend({ amqpUrl, amqpTls: config.amqpTls, redisUrl: config.redisUrl, redisTls: config.redisTls, names: names(config.namespace), logger });
   opened.backend = backend;
   return backend;
 }

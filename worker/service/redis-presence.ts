@@ -2,6 +2,7 @@ import type { Names } from '../../shared/config/names.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import { createRedisClient } from '../../shared/redis/redis-connection.js';
+import type { TlsFiles } from '../../shared/config/tls-config.js';
 
 /**
  * A worker's presence: a Redis connection of its own, subscribed to the worker's channel
@@ -20,8 +21,8 @@ export interface Presence {
  * start: without a presence (e.g. an ACL that forbids SUBSCRIBE) its leases simply say they have
  * none, and wait out their TTL when it dies, as before.
  */
-export async function announcePresence(url: string, names: Pick<Names, 'workerPresenceChannel'>, workerId: string, logger: Logger): Promise<Presence> {
-  const redis = createRedisClient(url, 'tasker-presence');
+export async function announcePresence(url: string, names: Pick<Names, 'workerPresenceChannel'>, workerId: string, logger: Logger, tls?: TlsFiles): Promise<Presence> {
+  const redis = createRedisClient(url, 'tasker-presence', tls);
   const channel = names.workerPresenceChannel(workerId);
   let upSince: number | undefined;
   let subscribed = false;

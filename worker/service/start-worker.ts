@@ -4,7 +4,7 @@ import { createAmqpSession, type AmqpSession, type Consumer, type DeliveryHandle
 import { declareTopology, reportMissingPoolQueues } from '../../shared/broker/amqp-topology.js';
 import { names as namesFor, type Names } from '../../shared/config/names.js';
 import type { Executor } from '../../shared/exec/executor-contract.js';
-import type { Logger } from '../../shared/observe/logger.js';
+import { logConfigWarnings, type Logger } from '../../shared/observe/logger.js';
 import { createRunStore } from '../../shared/redis/redis-store.js';
 import type { RunStore } from '../../shared/state/run-store.js';
 import type { WorkerConfig } from '../config.js';
@@ -45,7 +45,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
 
   const running = createRunningCommands();
   metrics?.trackInFlight(() => running.size);
-  const presence = await announcePresence(config.redisUrl, names, workerId, logger);
+  const presence = await announcePresence(config.redisUrl, names, workerId, logger, config.redisTls);
   const runDirectories = createRunDirectoryCheck({ workdir, look: lookInWorkdir(workdir), logger });
   const worker = { id: workerId, host: hostname(), pid: process.pid, concurrency: config.concurrency, pools: config.pools, workdir, startedAt: new Date().toISOString() };
   const heartbeat = await startHeartbeat({ store, running, worker, presenceUp: () => presence.upSinceMs() !== undefined, unseenRuns: () => runDirectories.unseenRuns(), logger }).catch(
@@ -72,12 +72,14 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
 }
 
 async function connect(config: WorkerConfig, names: Names, workerId: string, logger: Logger): Promise<{ store: RunStore; session: AmqpSession }> {
-  const store = await createRunStore(config.redisUrl, names, logger);
+  logConfigWarnings(logger, config.warnings);
+  const store = await createRunStore(config.redisUrl, names, logger, config.redisTls);
   const noteLost = (queue: string): Promise<void> =>
     store.noteQueueLost(queue).catch((error: unknown) => logger.warn({ err: error, queue }, 'could not record in Redis that the queue was deleted'));
   try {
     const session = await createAmqpSession({
       url: config.amqpUrl,
+      tls: config.amqpTls,
       logger,
       connectionName: `worker ${workerId}`,
       setup: async (channel, probe) => {
