@@ -1,4 +1,4 @@
-import type { Decision, Settlement } from '../shared/broker/amqp-session.js';
+import type { Decision } from '../shared/broker/amqp-session.js';
 import type { CommandMessage } from '../shared/broker/messages.js';
 import type { ExecutionResult } from '../shared/exec/executor-contract.js';
 import type { Logger } from '../shared/observe/logger.js';
@@ -14,11 +14,8 @@ import type { OutputSpec, OutputWatch } from '../shared/storage/outputs.js';
 
 export type { Decision, Settlement } from '../shared/broker/amqp-session.js';
 
-/** What one message came to: how to settle it, and what to do once it is settled (send the result). */
-export type Handled = Settlement;
-
-/** How one attempt ended here: how to settle its message, and the result to send the tasker (if any). */
-export interface Settled {
+/** How one attempt ended here: the decision its message should get, and the result to send the tasker (if any). */
+export interface AttemptEnd {
   decision: Decision;
   record?: ResultRecord | undefined;
 }

@@ -24,7 +24,7 @@ export interface CommandMessage {
   /** null: no limit. */
   timeoutMs: number | null;
   killGraceMs: number;
-  /** Queue the worker sends the result to. */
+  /** The run's result queue, as the tasker names it: informational only; a worker derives the queue from the run id and never reads this (a forged message cannot redirect results). */
   replyTo: string;
   /** Outputs to upload after the command succeeded; absent when the run uploads nothing per command. */
   upload?: OutputSpec;

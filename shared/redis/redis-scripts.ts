@@ -14,7 +14,7 @@ const renewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.
 
 // KEYS: cancelled, results, lease, starts, stopped, published, succeeded mark, failed mark.
 // ARGV: id, attempt, owner, ttlMs, start limit (0: none), succeeded bit, failed bit, gone holder ('' for none).
-// A gone holder (its worker is known dead: worker/lease-holder.ts) loses the lease here if it still
+// A gone holder (its worker is known dead: worker/message/lease-holder.ts) loses the lease here if it still
 // holds it; the command's starts are then read as when a lease expired (the dead worker's start
 // counts: the command runs alone, and a poison one is still caught).
 // A finished attempt answers with its record while Redis still has it (the tasker may not have it
@@ -125,7 +125,7 @@ end
 if s['n'] == 0 then redis.call('hdel', KEYS[2], ARGV[1]) else redis.call('hset', KEYS[2], ARGV[1], cjson.encode(s)) end
 return 1`;
 
-/** The scripts as commands on the client: keys first, then arguments, all as strings. */
+/** The scripts as commands on the client: keys first, then arguments, all as strings. Named after the project, not the tasker program (workers call begin, start, finish, abandon and renew). */
 export type RunScripts = Record<'taskerBegin' | 'taskerFinish' | 'taskerForget' | 'taskerStart' | 'taskerAbandon' | 'taskerRenew' | 'taskerUpdateRun', (...args: string[]) => Promise<unknown>>;
 
 export function defineRunScripts(redis: Redis): RunScripts {

@@ -3,7 +3,7 @@ import { defaultPool } from '../config/names.js';
 
 /**
  * What tasker and workers keep about a run, and the store they keep it in. The contract only:
- * the Redis adapter (redis-store.ts) implements it, and re-exports these types.
+ * the Redis adapter (shared/redis/redis-store.ts) implements it.
  */
 
 /** `interrupted`: stopped by its tasker (Ctrl-C, SIGTERM); its queued commands wait for a resume. */
@@ -42,7 +42,7 @@ export interface WorkerInfo {
   startedAt: string;
   running: { runId: string; id: string; attempt: number; since: string; command: string }[];
   /**
-   * Its presence (redis-presence.ts) is up. False: it lives without one (its presence connection
+   * Its presence (worker/service/redis-presence.ts) is up. False: it lives without one (its presence connection
    * is down): its leases are not to be judged by its presence. Absent: a worker older than presence.
    */
   presence?: boolean;
@@ -96,7 +96,7 @@ export interface RunStore {
   /**
    * One round trip: cancelled? already finished? run stopped (then it is taken off the run's
    * published attempts)? started `startLimit` times without a result (poison; 0: no limit)? else
-   * take the lease. `goneHolder`: a holder known dead (worker/lease-holder.ts), whose lease is
+   * take the lease. `goneHolder`: a holder known dead (worker/message/lease-holder.ts), whose lease is
    * taken over if it still holds it.
    */
   beginCommand(runId: string, id: string, attempt: number, owner: string, ttlMs: number, startLimit: number, goneHolder?: string): Promise<BeginOutcome>;
@@ -146,7 +146,7 @@ export interface RunStore {
   removeWorker(id: string): Promise<void>;
   workers(): Promise<WorkerInfo[]>;
   /**
-   * Whether the worker lives as far as its presence tells (redis-presence.ts): its presence is
+   * Whether the worker lives as far as its presence tells (worker/service/redis-presence.ts): its presence is
    * subscribed (its process lives, or its connection was cut a moment ago), or its heartbeat says
    * it lives without one. False: its process ended, or its connection was cut and not back yet.
    */

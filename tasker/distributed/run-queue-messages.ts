@@ -1,5 +1,6 @@
 import type { Decision, Delivery, DeliveryHandler } from '../../shared/broker/amqp-session.js';
 import { messageKind, parseResultMessage } from '../../shared/broker/messages.js';
+import type { ResultRecord } from '../../shared/state/results.js';
 import { verifyBody } from '../../shared/broker/signing.js';
 import { deliverDeadLettered, type DeadLetterOptions } from './dead-letters.js';
 import { combinedDecision } from './combined-decision.js';
@@ -9,8 +10,12 @@ import { combinedDecision } from './combined-decision.js';
  * RabbitMQ dead-lettered. Only those of this run, signed when a key is set, are delivered.
  */
 
-/** `signingKey` (TASKER_SIGNING_KEY): only messages signed with it are counted. */
-export type RunQueueOptions = DeadLetterOptions;
+export interface RunQueueOptions extends DeadLetterOptions {
+  /** TASKER_SIGNING_KEY: only messages signed with it are counted. */
+  signingKey: string | undefined;
+  /** Where each result goes (the inbox, result-inbox.ts); resolves with the message's decision for it. */
+  deliver: (record: ResultRecord) => Promise<Decision>;
+}
 
 function deliverResult(delivery: Delivery, options: RunQueueOptions): Promise<Decision> {
   const parsed = parseResultMessage(delivery.content);

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import amqplib from 'amqplib';
 import { execa } from 'execa';
@@ -826,7 +826,16 @@ describe('interrupted while still checking', () => {
     const fifo = join(ws.root, 'jobs.fifo');
     await execa('mkfifo', [fifo]);
     const child = execa(process.execPath, [taskerBin, 'run', '--workdir', ws.work, fifo], { reject: false, env: { AMQP_URL: '', TMPDIR: ws.tmp }, stdin: 'ignore', timeout: 20_000 });
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Once it has the FIFO open it is waiting for a writer, its signal handlers long in place (a
+    // fixed sleep was too short on a loaded machine).
+    const opened = (): boolean => {
+      try {
+        return readdirSync(`/proc/${child.pid}/fd`).some((fd) => readlinkSync(`/proc/${child.pid}/fd/${fd}`) === fifo);
+      } catch {
+        return false; // not started yet, or gone
+      }
+    };
+    for (let waitedMs = 0; !opened() && waitedMs < 15_000; waitedMs += 100) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(child.exitCode).toBeNull(); // still waiting for a writer, as `cat` would
     const sent = Date.now();
     child.kill('SIGTERM');

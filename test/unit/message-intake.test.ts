@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Consumer, Delivery, DeliveryHandler, Settlement } from '../../shared/broker/amqp-session.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { Handled, WorkerMetrics } from '../../worker/ports.js';
+import type { WorkerMetrics } from '../../worker/ports.js';
 import { createMessageIntake } from '../../worker/flow/message-intake.js';
 
 /** The worker's message intake with a fake `consume` that hands the test each consumer's handler: no broker. */
@@ -106,7 +106,7 @@ describe('the message intake', () => {
 describe('messages in flight', () => {
   it('counts a message in flight while its handler runs', async () => {
     const f = fakes();
-    const handled = deferred<Handled>();
+    const handled = deferred<Settlement>();
     await f.intake.open(() => handled.promise);
     void f.deliver();
     expect(f.intake.inFlight()).toBe(1);
@@ -145,7 +145,7 @@ describe('messages in flight', () => {
 
   it('does not resolve whenIdle while a handler runs', async () => {
     const f = fakes();
-    await f.intake.open(() => new Promise<Handled>(() => undefined));
+    await f.intake.open(() => new Promise<Settlement>(() => undefined));
     void f.deliver();
     let idle = false;
     void f.intake.whenIdle().then(() => void (idle = true));
@@ -155,7 +155,7 @@ describe('messages in flight', () => {
 
   it('does not resolve whenIdle in the same macrotask as the handler settled', async () => {
     const f = fakes();
-    const handled = deferred<Handled>();
+    const handled = deferred<Settlement>();
     await f.intake.open(() => handled.promise);
     const settlement = f.deliver();
     let idle = false;
@@ -168,7 +168,7 @@ describe('messages in flight', () => {
 
   it('resolves whenIdle a macrotask after the last handler settled', async () => {
     const f = fakes();
-    const handled = deferred<Handled>();
+    const handled = deferred<Settlement>();
     await f.intake.open(() => handled.promise);
     const settlement = f.deliver();
     let idle = false;
@@ -182,7 +182,7 @@ describe('messages in flight', () => {
   it('sets lastActivityMs when a message arrives', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: 1_000_000 });
     const f = fakes();
-    await f.intake.open(() => new Promise<Handled>(() => undefined));
+    await f.intake.open(() => new Promise<Settlement>(() => undefined));
     vi.setSystemTime(1_005_000);
     void f.deliver();
     expect(f.intake.lastActivityMs()).toBe(1_005_000);

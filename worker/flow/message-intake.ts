@@ -1,6 +1,6 @@
 import type { Consumer, Delivery, DeliveryHandler, Settlement } from '../../shared/broker/amqp-session.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { Handled, WorkerMetrics } from '../ports.js';
+import type { WorkerMetrics } from '../ports.js';
 import { createExtraConsumers, type ExtraConsumers } from './extra-consumers.js';
 
 /**
@@ -22,7 +22,7 @@ export interface MessageIntake {
   /** Consumers beyond the main one (the lookahead, messages waiting for a lease), feeding this intake. */
   extra: ExtraConsumers;
   /** Starts the main consumer, every message going to `handle`; called once, when the pipeline is built. */
-  open(handle: (delivery: Delivery) => Promise<Handled>): Promise<Consumer>;
+  open(handle: (delivery: Delivery) => Promise<Settlement>): Promise<Consumer>;
   inFlight(): number;
   /** When a message last arrived or was settled (ms since the epoch). */
   lastActivityMs(): number;
@@ -32,7 +32,7 @@ export interface MessageIntake {
 
 export function createMessageIntake(options: MessageIntakeOptions): MessageIntake {
   const { logger, metrics } = options;
-  let handle: ((delivery: Delivery) => Promise<Handled>) | undefined;
+  let handle: ((delivery: Delivery) => Promise<Settlement>) | undefined;
   let inFlight = 0;
   let lastActivity = Date.now();
   const idleWaiters: (() => void)[] = [];

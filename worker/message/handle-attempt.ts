@@ -2,10 +2,9 @@ import type { CommandMessage } from '../../shared/broker/messages.js';
 import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
 import { toResultRecord } from '../../shared/state/results.js';
 import { applyUploadReport } from '../../shared/storage/outputs.js';
-import type { BundleTurns, Control, Handled, MessagePorts, Settled } from '../ports.js';
-import { fieldsOf, holdLease, type HeldLease } from './attempt-lease.js';
+import type { BundleTurns, Control, Settlement, MessagePorts, AttemptEnd } from '../ports.js';
+import { fieldsOf, holdLease, takeLease, type HeldLease } from './lease.js';
 import { leaseOwner } from './lease-holder.js';
-import { takeLease } from './take-lease.js';
 
 /**
  * One attempt of a command, delivered alone or in a bundle: a slot and the lease, run, record.
@@ -16,7 +15,7 @@ import { takeLease } from './take-lease.js';
 let leaseCounter = 0;
 
 /** A message of one attempt settles as decided; its result is sent once it is settled. Poison is dead-lettered, not sent. */
-export function answered(message: CommandMessage, settled: Settled, ports: Pick<MessagePorts, 'publishResult'>): Handled {
+export function answered(message: CommandMessage, settled: AttemptEnd, ports: Pick<MessagePorts, 'publishResult'>): Settlement {
   const { decision, record } = settled;
   if (decision !== 'ack' || record === undefined) return { decision };
   return { decision, afterSettle: () => ports.publishResult(message, record) };
@@ -27,7 +26,7 @@ export function answered(message: CommandMessage, settled: Settled, ports: Pick<
  * lease first, then a slot). One alone that has to wait for another worker's lease gives its
  * slot back meanwhile, and takes one again once it has the lease, as a bundled attempt does.
  */
-export async function handleAttempt(message: CommandMessage, ports: MessagePorts, control: Control, turns?: BundleTurns): Promise<Settled> {
+export async function handleAttempt(message: CommandMessage, ports: MessagePorts, control: Control, turns?: BundleTurns): Promise<AttemptEnd> {
   const owner = leaseOwner(ports.workerId, ++leaseCounter, ports.presence?.ownUpSinceMs() !== undefined);
   if (turns !== undefined) {
     const begun = await takeLease(message, owner, ports, control);
@@ -56,7 +55,7 @@ const aloneInItsMessage: BundleTurns = { suspectTurn: () => Promise.resolve(() =
  * watch and uploads included), and on the worker's own failure (Redis, S3) releases it and takes
  * the start back, so the requeued copy runs at once elsewhere, uncounted.
  */
-async function runHolding(message: CommandMessage, owner: string, priorStarts: number, ports: MessagePorts, control: Control, turns?: BundleTurns): Promise<Settled> {
+async function runHolding(message: CommandMessage, owner: string, priorStarts: number, ports: MessagePorts, control: Control, turns?: BundleTurns): Promise<AttemptEnd> {
   const lease = holdLease(message, owner, ports);
   try {
     if (turns === undefined) return await runSuspectAlone(message, lease, priorStarts, ports, control);
@@ -66,12 +65,12 @@ async function runHolding(message: CommandMessage, owner: string, priorStarts: n
     await ports.store.abandonCommand(message.runId, message.id, owner, started).catch((cause: unknown) => ports.logger.warn({ ...fieldsOf(message), err: cause }, 'could not give the command back'));
     throw error;
   } finally {
-    lease.release();
+    lease.stopRenewing();
   }
 }
 
 /** A bundled attempt, its lease held: waits for its turn (a suspect) and a slot, then runs. */
-async function runOnSlot(message: CommandMessage, lease: HeldLease, priorStarts: number, ports: MessagePorts, control: Control, turns: BundleTurns): Promise<Settled> {
+async function runOnSlot(message: CommandMessage, lease: HeldLease, priorStarts: number, ports: MessagePorts, control: Control, turns: BundleTurns): Promise<AttemptEnd> {
   const endTurn = priorStarts > 0 ? await turns.suspectTurn() : undefined;
   try {
     // Patient: waiting behind its own bundle's commands is expected, it is not handed back for that.
@@ -97,7 +96,7 @@ async function runOnSlot(message: CommandMessage, lease: HeldLease, priorStarts:
  * doing so (and reaches the limit), and its neighbours finish. Another suspect already waiting
  * here goes back to the queue (not counted), for another worker.
  */
-async function runSuspectAlone(message: CommandMessage, lease: HeldLease, priorStarts: number, ports: MessagePorts, control: Control): Promise<Settled> {
+async function runSuspectAlone(message: CommandMessage, lease: HeldLease, priorStarts: number, ports: MessagePorts, control: Control): Promise<AttemptEnd> {
   if (priorStarts === 0) return run(message, lease, ports, control);
   const fields = fieldsOf(message);
   ports.logger.info({ ...fields, starts: priorStarts }, 'command started before without a result (its worker was lost): running it alone here');
@@ -115,7 +114,7 @@ async function runSuspectAlone(message: CommandMessage, lease: HeldLease, priorS
 }
 
 /** Runs a command whose lease this worker holds; records its result before the message is acked. */
-async function run(message: CommandMessage, lease: HeldLease, ports: MessagePorts, control: Control): Promise<Settled> {
+async function run(message: CommandMessage, lease: HeldLease, ports: MessagePorts, control: Control): Promise<AttemptEnd> {
   const { logger, store } = ports;
   const { owner } = lease;
   const fields = fieldsOf(message);
@@ -134,20 +133,20 @@ async function run(message: CommandMessage, lease: HeldLease, ports: MessagePort
 
   const starts = lease.starts();
   if (lease.refused()) {
-    lease.settle();
+    lease.releasingOnPurpose();
     await store.abandonCommand(message.runId, message.id, owner);
     logger.warn(fields, 'lost the lease before the command started (was this worker frozen?): not run here, back to the queue');
     return { decision: 'requeue' };
   }
   if (control.killedForDrain(started)) {
-    lease.settle();
+    lease.releasingOnPurpose();
     await store.abandonCommand(message.runId, message.id, owner, starts > 0 ? { attempt: message.attempt, worker: ports.workerId } : undefined);
     logger.info(fields, 'not run to its end here (shutdown, or handed back before it started): back to the queue for another worker');
     return { decision: 'requeue' };
   }
   const record = toResultRecord(message, message.attempt, result, ports.workerId, started.log);
   if (starts > 1) record.starts = starts;
-  lease.settle();
+  lease.releasingOnPurpose();
   await store.finishCommand(message.runId, record, owner);
   logger.info({ ...fields, outcome: record.outcome, exitCode: record.exitCode, durationMs: record.durationMs }, 'command finished');
   return { decision: 'ack', record };

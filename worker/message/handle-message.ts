@@ -1,17 +1,18 @@
 import { parseWorkMessage, type CommandMessage, type ParseResult } from '../../shared/broker/messages.js';
-import type { BundleTurns, Control, Handled, MessagePorts, Settled } from '../ports.js';
+import type { BundleTurns, Control, Settlement, MessagePorts, AttemptEnd } from '../ports.js';
 import { answered, handleAttempt } from './handle-attempt.js';
 
 /**
  * One message of a work queue: checked (authentic, valid: else dead-lettered, never run), then
  * one attempt (handle-attempt.ts) or a bundle's attempts side by side, each with every guarantee
- * of a command that came alone; the message is settled once each attempt is.
+ * of a command that came alone; its decision is made once each attempt has ended (the broker
+ * adapter carries it out).
  */
 
 /** Default of `unseenHoldMs`. */
 const defaultUnseenHoldMs = 5000;
 
-export async function handleMessage(content: Buffer, ports: MessagePorts, control: Control, headers: Record<string, unknown> = {}): Promise<Handled> {
+export async function handleMessage(content: Buffer, ports: MessagePorts, control: Control, headers: Record<string, unknown> = {}): Promise<Settlement> {
   const parsed = checkedMessage(content, headers, ports, parseWorkMessage);
   if (parsed === undefined) return { decision: 'reject' };
   const { attempts, bundled } = parsed;
@@ -26,7 +27,7 @@ export async function handleMessage(content: Buffer, ports: MessagePorts, contro
  * dead-lettered record), requeued when any has to run elsewhere (drain, lost lease); a redelivered
  * bundle skips the attempts already recorded. The results go to the tasker in one message.
  */
-async function handleBundle(attempts: CommandMessage[], ports: MessagePorts, control: Control): Promise<Handled> {
+async function handleBundle(attempts: CommandMessage[], ports: MessagePorts, control: Control): Promise<Settlement> {
   ports.logger.debug({ runId: attempts[0]!.runId, phase: attempts[0]!.phase, ids: attempts.map((attempt) => attempt.id) }, 'bundle received');
   const turns = createTurns();
   // Begun side by side: their begin calls reach Redis in one pipeline (auto-pipelining).
@@ -34,7 +35,7 @@ async function handleBundle(attempts: CommandMessage[], ports: MessagePorts, con
   const failure = ends.find((end) => end.status === 'rejected');
   // The worker's own failure (Redis, S3): the bundle goes back; what was recorded is not run again.
   if (failure !== undefined) throw failure.reason;
-  const settled = ends.map((end) => (end as PromiseFulfilledResult<Settled>).value);
+  const settled = ends.map((end) => (end as PromiseFulfilledResult<AttemptEnd>).value);
   const records = settled.flatMap((one) => (one.record === undefined ? [] : [one.record]));
   const decision = settled.some((one) => one.decision === 'requeue') ? 'requeue' : 'ack';
   ports.logger.debug({ runId: attempts[0]!.runId, phase: attempts[0]!.phase, attempts: attempts.length, recorded: records.length, decision }, 'bundle settled');
@@ -48,7 +49,7 @@ async function handleBundle(attempts: CommandMessage[], ports: MessagePorts, con
  * over (its prefetch is held meanwhile, so it takes nothing else of the queue either; a worker
  * that sees the run takes the rest). Not held once the worker drains.
  */
-async function handBackUnseen(runId: string, ports: MessagePorts, control: Control): Promise<Handled> {
+async function handBackUnseen(runId: string, ports: MessagePorts, control: Control): Promise<Settlement> {
   const holdMs = ports.unseenHoldMs?.(runId) ?? defaultUnseenHoldMs;
   const stepMs = Math.min(250, holdMs);
   for (let held = 0; held < holdMs && !control.draining(); held += stepMs) await ports.sleep(stepMs);

@@ -1,16 +1,86 @@
 import type { CommandMessage } from '../../shared/broker/messages.js';
 import type { BeginOutcome } from '../../shared/state/run-store.js';
 import { poisonRecord } from '../../shared/state/results.js';
-import type { Control, MessagePorts, PresencePorts, Settled } from '../ports.js';
-import { fieldsOf } from './attempt-lease.js';
+import type { Control, MessagePorts, PresencePorts, AttemptEnd } from '../ports.js';
 import { judgeHolder, presenceOf, type HolderAbsence } from './lease-holder.js';
 
 /**
- * The first step of an attempt: take the command's lease, or learn how to settle a message not to
- * run (purged or interrupted run, duplicate, poison), or wait while another worker holds the lease.
+ * A command's lease: taken (or the answer that the message is not to run: purged or interrupted
+ * run, duplicate, poison), waited for while another worker holds it, then held while it runs:
+ * renewed, and checked and counted at the start. This file alone changes a held lease's state.
  */
 
 type TakePorts = Pick<MessagePorts, 'store' | 'logger' | 'workerId' | 'leaseTtlMs' | 'startLimit' | 'logOf' | 'sleep' | 'presence'>;
+
+/** What the log says of an attempt. */
+export function fieldsOf(message: CommandMessage): { runId: string; phase: string; commandId: string; attempt: number } {
+  return { runId: message.runId, phase: message.phase, commandId: message.id, attempt: message.attempt };
+}
+
+export interface HeldLease {
+  readonly owner: string;
+  /**
+   * The executor's `beforeStart`, asked with a runner free just before the command starts: in one
+   * round trip, is the lease still this worker's (it may have waited, or been frozen, while another
+   * worker took the command over), and count the start. A start is thus recorded before the
+   * command runs, so a command that brings its worker down is always counted (poison). False: not
+   * started here, back to the queue.
+   */
+  gateStart(): Promise<boolean>;
+  /** Starts counted by the gate (0: none). */
+  starts(): number;
+  /** The gate found the lease lost (or could not count the start): the command did not start here. */
+  refused(): boolean;
+  /** Its result is being recorded, or it is given back: Redis releases the lease on purpose from now on, which is not a loss. */
+  releasingOnPurpose(): void;
+  /** Stops renewing it (the lease itself is released by finishCommand or abandonCommand). */
+  stopRenewing(): void;
+}
+
+/** Holds the lease `owner` took: renewed every third of its TTL until `stopRenewing` (uploads included: a slow upload must not let another worker take over). */
+export function holdLease(message: CommandMessage, owner: string, ports: Pick<MessagePorts, 'store' | 'logger' | 'workerId' | 'leaseTtlMs'>): HeldLease {
+  const { logger, store } = ports;
+  const fields = fieldsOf(message);
+  let lost = false;
+  let settling = false;
+  let starts = 0;
+  let refused = false;
+  const timer = setInterval(() => {
+    store.renewLease(message.runId, message.id, owner, ports.leaseTtlMs).then(
+      (held) => {
+        if (held || settling) return;
+        lost = true;
+        logger.warn(fields, 'lost the lease of a running command (Redis was unreachable for too long?)');
+      },
+      (error: unknown) => logger.warn({ ...fields, err: error }, 'could not renew the lease'),
+    );
+  }, Math.max(100, Math.floor(ports.leaseTtlMs / 3)));
+  return {
+    owner,
+    async gateStart() {
+      try {
+        const counted = lost ? -1 : await store.recordStart(message.runId, message.id, message.attempt, ports.workerId, owner, ports.leaseTtlMs);
+        if (counted < 0) {
+          lost = true;
+          refused = true;
+          return false;
+        }
+        starts = counted;
+        return true;
+      } catch (error) {
+        logger.warn({ ...fields, err: error }, 'could not record the start of a command: not started here');
+        refused = true;
+        return false;
+      }
+    },
+    starts: () => starts,
+    refused: () => refused,
+    releasingOnPurpose: () => {
+      settling = true;
+    },
+    stopRenewing: () => clearInterval(timer),
+  };
+}
 
 /**
  * While it waits, the message holds no slot (`onWait` gives it back) and not the worker's prefetch
@@ -19,7 +89,7 @@ type TakePorts = Pick<MessagePorts, 'store' | 'logger' | 'workerId' | 'leaseTtlM
  * worker is known dead (lease-holder.ts): then the lease is taken over at once. Resolves with the
  * command's starts so far (to run it), or how to settle a message not to run.
  */
-export async function takeLease(message: CommandMessage, owner: string, ports: TakePorts, control: Pick<Control, 'draining' | 'waitingForLease'>, onWait?: () => void): Promise<Settled | { priorStarts: number }> {
+export async function takeLease(message: CommandMessage, owner: string, ports: TakePorts, control: Pick<Control, 'draining' | 'waitingForLease'>, onWait?: () => void): Promise<AttemptEnd | { priorStarts: number }> {
   const fields = fieldsOf(message);
   let endWait: (() => void) | undefined;
   let absence: HolderAbsence | undefined;
@@ -50,7 +120,7 @@ export async function takeLease(message: CommandMessage, owner: string, ports: T
 }
 
 /** What Redis said, when it is not "busy": run it, or how to settle its message. */
-async function settleBegun(message: CommandMessage, owner: string, begun: Exclude<BeginOutcome, { kind: 'busy' }>, ports: TakePorts): Promise<Settled | { priorStarts: number }> {
+async function settleBegun(message: CommandMessage, owner: string, begun: Exclude<BeginOutcome, { kind: 'busy' }>, ports: TakePorts): Promise<AttemptEnd | { priorStarts: number }> {
   const { logger } = ports;
   const fields = fieldsOf(message);
   switch (begun.kind) {
