@@ -23,8 +23,9 @@ function parseBeginReply(reply: string[]): BeginOutcome {
   if (kind === 'started') return { kind, priorStarts: Number(detail ?? 0) || 0 };
   if (kind === 'finished') {
     if (detail === undefined) return { kind };
+    // A record that does not parse is still a finished attempt: never read as "busy", which would wait for ever.
     const record = parseResultLine(detail);
-    if (record !== undefined) return { kind, record };
+    return record === undefined ? { kind } : { kind, record };
   }
   if (kind === 'poison') {
     const starts = parseStoredJson<{ attempt?: unknown; n?: unknown; workers?: unknown }>(detail ?? '');

@@ -10,7 +10,7 @@ import { endsAttempt, outcomeOf, type AwaitedAttempts } from './result-inbox.js'
 export interface LostResultRecoveryOptions {
   runId: string;
   store: Pick<RunStore, 'latestResults'>;
-  /** Lets Redis go of an attempt results.jsonl has (forget-recorded.ts). */
+  /** Lets Redis go of an attempt results.jsonl has (result-inbox.ts). */
   forget(attempt: AttemptKey): Promise<void>;
   awaited: AwaitedAttempts;
   /** How long an attempt is awaited before Redis is asked for its result, and how often. */

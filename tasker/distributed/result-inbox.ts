@@ -1,13 +1,14 @@
 import type { Decision } from '../../shared/broker/amqp-session.js';
 import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
-import type { AttemptKey } from '../../shared/state/run-store.js';
+import type { AttemptKey, RunStore } from '../../shared/state/run-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
 import type { AttemptOutcome } from '../dispatch/phase-ports.js';
 
 /**
  * The tasker's side of results: the attempts published and awaiting one (at most `maxInFlight`),
- * the outcome a recorded result stands for, and the inbox that matches each arriving result to
- * its awaited attempt by command id and attempt, so no stale or duplicate result is ever counted.
+ * the outcome a recorded result stands for, the inbox that matches each arriving result to its
+ * awaited attempt by command id and attempt (no stale or duplicate result is ever counted), and
+ * letting Redis go of what results.jsonl has.
  */
 
 // ---- the attempts awaiting their result
@@ -128,7 +129,7 @@ export function killedOutcome(attempt: number, reason: string, now: string): Att
 
 
 export interface ResultInboxOptions {
-  /** Lets Redis go of an attempt results.jsonl has (forget-recorded.ts). */
+  /** Lets Redis go of an attempt results.jsonl has (createForgetRecorded, below). */
   forget(attempt: AttemptKey): Promise<void>;
   awaited: AwaitedAttempts;
   /** Highest attempt per command with a result in results.jsonl (from earlier sessions; interrupted ones not counted). */
@@ -200,5 +201,29 @@ export function createResultInbox(options: ResultInboxOptions): ResultInbox {
       return undefined;
     },
     lastProgressAt: () => lastProgressAt,
+  };
+}
+
+// ---- letting Redis go of what results.jsonl has
+
+/**
+ * Once results.jsonl has an attempt, Redis lets go of it (its record, its published mark; the
+ * bit saying it finished stays): Redis holds what is in flight, not the run's history. The
+ * attempts recorded in one turn of the event loop (a bundle's results arrive together) are let
+ * go of in one round trip.
+ */
+export function createForgetRecorded(store: Pick<RunStore, 'forgetRecorded'>, runId: string): (attempt: AttemptKey) => Promise<void> {
+  let batch: { attempts: AttemptKey[]; done: Promise<void> } | undefined;
+  return (attempt) => {
+    if (batch === undefined) {
+      const attempts: AttemptKey[] = [];
+      const done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        batch = undefined;
+        return store.forgetRecorded(runId, attempts);
+      });
+      batch = { attempts, done };
+    }
+    batch.attempts.push(attempt);
+    return batch.done;
   };
 }

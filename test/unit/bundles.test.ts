@@ -5,7 +5,7 @@ import { failedMark, succeededMark } from '../../shared/redis/marks.js';
 import type { BeginOutcome } from '../../shared/state/run-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
 import { bundleSize, bundleTargetMs, maxAdaptiveBundle } from '../../tasker/distributed/bundle-size.js';
-import { createForgetRecorded } from '../../tasker/distributed/forget-recorded.js';
+import { createForgetRecorded } from '../../tasker/distributed/result-inbox.js';
 import { createPhaseBundler, type BundledAttempt } from '../../tasker/distributed/phase-bundler.js';
 import { combinedDecision } from '../../tasker/distributed/combined-decision.js';
 import { handleMessage } from '../../worker/message/handle-message.js';
