@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems, type Connection, type ConnectionFlags } from '../shared/config/config-values.js';
+import { collectProblems, envValue, flagOrEnv, readConnection, readSigning, type ConfigProblems, type Connection, type ConnectionFlags } from '../shared/config/config-values.js';
 import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/storage/outputs.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { splitPresets, type SplitPreset } from './jobs/plan.js';
@@ -29,7 +29,8 @@ export const taskerEnvironment = {
   TASKER_MAX_IN_FLIGHT: { default: '10000', description: 'Commands published and not yet finished, at most (bounds memory and queue length).' },
   TASKER_BUNDLE_SIZE: { default: 'auto', description: 'Commands per work-queue message: auto (bundles while commands are short, one per message while they are long), or a fixed number; 1 turns bundling off. Same as --bundle-size.' },
   TASKER_STALL_WARNING: { default: '60s', description: 'Warn when no worker consumes, or nothing finished, for this long.' },
-  TASKER_SIGNING_KEY: { default: 'unset: messages are not signed', description: 'Secret shared with the workers; each command message is signed with HMAC-SHA256 and workers run only messages whose signature verifies.' },
+  TASKER_SIGNING_KEY: { default: 'unset: required with AMQP_URL unless TASKER_SIGNING=off', description: 'Secret shared with the workers (32+ characters); each command message is signed with HMAC-SHA256 for its destination, workers run only messages whose signature verifies, and only results signed with it are counted.' },
+  TASKER_SIGNING: { default: 'on', description: 'off: run unsigned with AMQP_URL, without TASKER_SIGNING_KEY (a warning at start-up); the workers must have it off too.' },
   S3_BUCKET: { default: 'unset: no uploads', description: 'Bucket to upload outputs and the run record to; S3 is off unless it is set.' },
   S3_PREFIX: { default: 'the run id', description: 'Key prefix: objects are PREFIX/<path relative to the workdir>.' },
   S3_UPLOAD: { default: 'none', description: 'Comma-separated glob patterns, relative to the workdir, of the files a successful command created or changed to upload, e.g. output/**/metrics_*.json,output/figures/*.png.' },
@@ -120,8 +121,10 @@ export interface RunConfig {
   metricsPort: number | undefined;
   /** Set when S3_BUCKET is: what to upload and how to reach S3. */
   s3: RunS3Config | undefined;
-  /** TASKER_SIGNING_KEY. Default: unset, messages are not signed. */
+  /** TASKER_SIGNING_KEY; required with AMQP_URL unless `signingOff`. Undefined: messages are not signed. */
   signingKey: string | undefined;
+  /** TASKER_SIGNING=off: unsigned by choice. Default false. */
+  signingOff: boolean;
 }
 
 export interface RunS3Config {
@@ -202,7 +205,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   const stallWarningMs = problems.duration(...flagOrEnv('--stall-warning', flags.stallWarning, 'TASKER_STALL_WARNING', env));
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
   const s3 = readRunS3(env, problems);
-  const signingKey = readSigningKey(env, problems);
+  const signing = readSigning(env, problems, connection.amqpUrl !== undefined);
   problems.done();
   return {
     files: [...files],
@@ -232,7 +235,8 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     stallWarningMs: stallWarningMs ?? 60_000,
     metricsPort,
     s3,
-    signingKey,
+    signingKey: signing.key,
+    signingOff: signing.off,
   };
 }
 

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { CompletionShell } from '../shared/cli/completion.js';
-import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems } from '../shared/config/config-values.js';
+import { collectProblems, envValue, flagOrEnv, readConnection, readSigning, type ConfigProblems } from '../shared/config/config-values.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { defaultNamespace, defaultPool, isValidPoolName, poolNameRule } from '../shared/config/names.js';
 import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/storage/s3-config.js';
@@ -19,7 +19,8 @@ export const workerEnvironment = {
   TASKER_DELIVERY_LIMIT: { default: '10', description: 'Starts of one attempt without a result before it is dead-lettered, not run again (a command that keeps killing its worker).' },
   TASKER_LEASE_TTL: { default: '30s', description: 'A running command whose worker stopped renewing its lease this long is run again elsewhere (sooner once its worker process is known to have ended).' },
   LOG_LEVEL: { default: 'info', description: 'pino log level.' },
-  TASKER_SIGNING_KEY: { default: 'unset: unsigned messages are run', description: 'Secret shared with the tasker; when set, only messages whose HMAC-SHA256 signature verifies are run, anything else is dead-lettered.' },
+  TASKER_SIGNING_KEY: { default: '(required unless TASKER_SIGNING=off)', description: 'Secret shared with the tasker; only messages whose HMAC-SHA256 signature verifies for the queue they came from are run, anything else is dead-lettered; results are signed with it.' },
+  TASKER_SIGNING: { default: 'on', description: 'off: run without TASKER_SIGNING_KEY, unsigned messages only (a warning at start-up); a signed message is then dead-lettered.' },
   ...s3ConnectionEnvironment,
   ...metricsEnvironment,
 } as const;
@@ -62,8 +63,10 @@ export interface WorkerConfig {
   metricsPort: number | undefined;
   /** How to reach S3 when a run's messages ask for uploads. */
   s3: S3Connection;
-  /** TASKER_SIGNING_KEY: run only messages signed with it. Default: unset, unsigned messages run. */
+  /** TASKER_SIGNING_KEY: run only messages signed with it. Required unless `signingOff`. */
   signingKey: string | undefined;
+  /** TASKER_SIGNING=off: run unsigned messages only, refuse signed ones. Default false. */
+  signingOff: boolean;
 }
 
 export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string | undefined>, cwd: string): WorkerConfig {
@@ -84,7 +87,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
   problems.logLevel(logLevel);
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
   const s3 = readS3Connection(env, problems);
-  const signingKey = readSigningKey(env, problems);
+  const signing = readSigning(env, problems, true);
   problems.done();
   return {
     ...connection,
@@ -98,7 +101,8 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
     logLevel,
     metricsPort,
     s3,
-    signingKey,
+    signingKey: signing.key,
+    signingOff: signing.off,
   };
 }
 

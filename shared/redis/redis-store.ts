@@ -8,7 +8,7 @@ import { defineRunScripts } from './redis-scripts.js';
 import { createWorkerRegistry } from './redis-workers.js';
 import type { RunStore } from '../state/run-store.js';
 
-export type { AttemptKey, BeginOutcome, CommandStarts, RunMeta, RunState, RunStore, WorkerInfo } from '../state/run-store.js';
+export type { AttemptKey, BeginOutcome, CommandStarts, RunMeta, RunStanding, RunState, RunStore, WorkerInfo } from '../state/run-store.js';
 
 /**
  * Run state shared by tasker and workers, in Redis. The entry point of the Redis adapter; its
@@ -22,6 +22,7 @@ export type { AttemptKey, BeginOutcome, CommandStarts, RunMeta, RunState, RunSto
  *   failed:A:fN bitmap bit L set: attempt A of command fN-LL failed (marks.ts; 1 bit per command)
  *   published  hash   command id -> attempt in flight (a resumed tasker does not publish it again)
  *   stopped    string set while the run is interrupted: workers drop its commands (and unpublish them)
+ *   over       string set once the run finished (until resumed): workers dead-letter its leftover messages
  *   starts     hash   command id -> {attempt, n, workers}: starts of the current attempt without a
  *                     result, counted before each start; TASKER_DELIVERY_LIMIT of them is poison
  *   lease:ID   string owner of a running command, with a TTL renewed by the owner's heartbeat
