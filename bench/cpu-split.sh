@@ -18,6 +18,8 @@ n=${1:-2000}
 export AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 export TASKER_NAMESPACE=cpu$$ LOG_LEVEL=warn
+# Signed, as a deployment runs (the signing key is required with AMQP_URL).
+export TASKER_SIGNING_KEY=${TASKER_SIGNING_KEY:-$(node -e "process.stdout.write(require('node:crypto').randomBytes(32).toString('hex'))")}
 [[ -n ${BENCH_BUNDLE_SIZE:-} ]] && export TASKER_BUNDLE_SIZE=$BENCH_BUNDLE_SIZE
 tmp=$(mktemp -d)
 pids=()

@@ -30,6 +30,8 @@ export AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 export TASKER_NAMESPACE=bench$$
 export LOG_LEVEL=warn
+# Signed, as a deployment runs (the signing key is required with AMQP_URL).
+export TASKER_SIGNING_KEY=${TASKER_SIGNING_KEY:-$(node -e "process.stdout.write(require('node:crypto').randomBytes(32).toString('hex'))")}
 
 [[ -f $code/dist/tasker/main.js ]] || (cd "$code" && npm run build >/dev/null)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tasker-dbench.XXXXXX")

@@ -1,47 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems, type ConfigWarning, type Connection, type ConnectionFlags, type ReadFile } from '../shared/config/config-values.js';
-import { tlsEnvironment } from '../shared/config/tls-config.js';
+import { collectProblems, envValue, flagOrEnv, readConnection, readSigning, type ConfigProblems, type ConfigWarning, type Connection, type ConnectionFlags, type ReadFile } from '../shared/config/config-values.js';
 import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/storage/outputs.js';
-import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
+import { readMetricsPort } from '../shared/observe/metrics-config.js';
 import { splitPresets, type SplitPreset } from './jobs/plan.js';
 import { parsePoolAssignments, type PoolAssignment } from './jobs/phase-pools.js';
 import { haltModes, type HaltMode } from './dispatch/phase-ports.js';
-import { defaultNamespace } from '../shared/config/names.js';
 import { maxBundleSize } from '../shared/broker/messages.js';
 import { isValidRunId } from '../shared/run-dir/run-layout.js';
-import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/storage/s3-config.js';
+import { readS3Connection, type S3Connection } from '../shared/storage/s3-config.js';
 
 /**
  * Configuration of the tasker's subcommands: flags first, then environment variables, then
  * defaults. Pure: the environment is an argument, and so is how to read the files it names (TLS
  * certificates, read once here). Every problem is reported at once.
  */
-
-/** Environment variables the tasker reads, with their defaults (the README's table comes from here). */
-export const taskerEnvironment = {
-  WORKDIR: { default: 'the current directory', description: 'Directory commands run in, shared with the workers; same as --workdir.' },
-  LOG_LEVEL: { default: 'info', description: 'pino log level: trace, debug, info, warn, error, fatal, silent.' },
-  TASKER_PROGRESS_INTERVAL: { default: '5s', description: 'How often a progress line is logged when stderr is not a terminal; same as --progress-interval.' },
-  TASKER_REPORT_INTERVAL: { default: '30s', description: "How often report.html is rewritten while a run goes (at least ten times the last rewrite's duration)." },
-  AMQP_URL: { default: 'unset: run locally', description: 'RabbitMQ to dispatch through; same as --amqp-url. When set, workers run the commands of workers phases.' },
-  REDIS_URL: { default: 'redis://127.0.0.1:6379', description: 'Redis for run state in distributed mode; same as --redis-url.' },
-  TASKER_NAMESPACE: { default: defaultNamespace, description: 'Prefix of queue names and Redis keys; the work queue is NAMESPACE.commands.' },
-  TASKER_DELIVERY_LIMIT: { default: '10', description: 'Read by the workers: starts of a command attempt without a result before it is dead-lettered. The tasker only checks the value (the connection settings it shares with the workers).' },
-  TASKER_MAX_IN_FLIGHT: { default: '10000', description: 'Commands published and not yet finished, at most (bounds memory and queue length).' },
-  TASKER_BUNDLE_SIZE: { default: 'auto', description: 'Commands per work-queue message: auto (bundles while commands are short, one per message while they are long), or a fixed number; 1 turns bundling off. Same as --bundle-size.' },
-  TASKER_STALL_WARNING: { default: '60s', description: 'Warn when no worker consumes, or nothing finished, for this long.' },
-  TASKER_SIGNING_KEY: { default: 'unset: messages are not signed', description: 'Secret shared with the workers; each command message is signed with HMAC-SHA256 and workers run only messages whose signature verifies.' },
-  ...tlsEnvironment,
-  S3_BUCKET: { default: 'unset: no uploads', description: 'Bucket to upload outputs and the run record to; S3 is off unless it is set.' },
-  S3_PREFIX: { default: 'the run id', description: 'Key prefix: objects are PREFIX/<path relative to the workdir>.' },
-  S3_UPLOAD: { default: 'none', description: 'Comma-separated glob patterns, relative to the workdir, of the files a successful command created or changed to upload, e.g. output/**/metrics_*.json,output/figures/*.png.' },
-  ...s3ConnectionEnvironment,
-  ...metricsEnvironment,
-} as const;
-
-export type TaskerEnvName = keyof typeof taskerEnvironment;
 
 /** Raw flag values, as the CLI parser hands them over (strings, unvalidated). */
 export interface RunFlags {
@@ -122,13 +96,15 @@ export interface RunConfig {
   metricsPort: number | undefined;
   /** Set when S3_BUCKET is: what to upload and how to reach S3. */
   s3: RunS3Config | undefined;
-  /** TASKER_SIGNING_KEY. Default: unset, messages are not signed. */
+  /** TASKER_SIGNING_KEY; required with AMQP_URL unless `signingOff`. Undefined: messages are not signed. */
   signingKey: string | undefined;
   /** AMQP_TLS_* and REDIS_TLS_* files, read. Default: none. */
   amqpTls: Connection['amqpTls'];
   redisTls: Connection['redisTls'];
   /** To log once the logger exists (plain-text connections to other hosts). */
   warnings: ConfigWarning[];
+  /** TASKER_SIGNING=off: unsigned by choice. Default false. */
+  signingOff: boolean;
 }
 
 export interface RunS3Config {
@@ -190,14 +166,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   const logLevel = flagOrEnv('--log-level', flags.logLevel, 'LOG_LEVEL', env)[1] ?? 'info';
   problems.logLevel(logLevel);
 
-  for (const [flag, value] of [['--run-id', flags.runId], ['--resume', flags.resume]] as const) {
-    if (value !== undefined && !isValidRunId(value)) {
-      problems.add(`${flag} "${value}" is not a valid run id: use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
-    }
-  }
-  if (flags.runId !== undefined && flags.resume !== undefined && flags.runId !== flags.resume) {
-    problems.add('--run-id and --resume name different runs; give one of them');
-  }
+  checkRunIds(flags, problems);
   const mustExist = flags.resume !== undefined;
   if (files.length === 0 && !mustExist) problems.add('no jobs file given: tasker run [options] FILE... (or --resume RUN_ID)');
   const halt = readHalt(flags, env, problems);
@@ -210,7 +179,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   const stallWarningMs = problems.duration(...flagOrEnv('--stall-warning', flags.stallWarning, 'TASKER_STALL_WARNING', env));
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
   const s3 = readRunS3(env, problems);
-  const signingKey = readSigningKey(env, problems);
+  const signing = readSigning(env, problems, amqpUrl !== undefined);
   problems.done();
   return {
     files: [...files],
@@ -244,9 +213,22 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     stallWarningMs: stallWarningMs ?? 60_000,
     metricsPort,
     s3,
-    signingKey,
+    signingKey: signing.key,
+    signingOff: signing.off,
     warnings: problems.warnings(),
   };
+}
+
+/** --run-id and --resume: valid ids, and the same run when both are given. */
+function checkRunIds(flags: RunFlags, problems: ConfigProblems): void {
+  for (const [flag, value] of [['--run-id', flags.runId], ['--resume', flags.resume]] as const) {
+    if (value !== undefined && !isValidRunId(value)) {
+      problems.add(`${flag} "${value}" is not a valid run id: use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+    }
+  }
+  if (flags.runId !== undefined && flags.resume !== undefined && flags.runId !== flags.resume) {
+    problems.add('--run-id and --resume name different runs; give one of them');
+  }
 }
 
 export type OpsFlags = ConnectionFlags;

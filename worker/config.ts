@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { CompletionShell } from '../shared/cli/completion.js';
-import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems, type ConfigWarning, type ReadFile } from '../shared/config/config-values.js';
+import { collectProblems, envValue, flagOrEnv, readConnection, readSigning, type ConfigProblems, type ConfigWarning, type ReadFile } from '../shared/config/config-values.js';
 import { tlsEnvironment, type TlsFiles } from '../shared/config/tls-config.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { defaultNamespace, defaultPool, isValidPoolName, poolNameRule } from '../shared/config/names.js';
@@ -24,7 +24,8 @@ export const workerEnvironment = {
   TASKER_DELIVERY_LIMIT: { default: '10', description: 'Starts of one attempt without a result before it is dead-lettered, not run again (a command that keeps killing its worker).' },
   TASKER_LEASE_TTL: { default: '30s', description: 'A running command whose worker stopped renewing its lease this long is run again elsewhere (sooner once its worker process is known to have ended).' },
   LOG_LEVEL: { default: 'info', description: 'pino log level.' },
-  TASKER_SIGNING_KEY: { default: 'unset: unsigned messages are run', description: 'Secret shared with the tasker; when set, only messages whose HMAC-SHA256 signature verifies are run, anything else is dead-lettered.' },
+  TASKER_SIGNING_KEY: { default: '(required unless TASKER_SIGNING=off)', description: 'Secret shared with the tasker; only messages whose HMAC-SHA256 signature verifies for the queue they came from are run, anything else is dead-lettered; results are signed with it.' },
+  TASKER_SIGNING: { default: 'on', description: 'off: run without TASKER_SIGNING_KEY, unsigned messages only (a warning at start-up); a signed message is then dead-lettered.' },
   ...tlsEnvironment,
   ...s3ConnectionEnvironment,
   ...metricsEnvironment,
@@ -72,10 +73,12 @@ export interface WorkerConfig {
   metricsPort: number | undefined;
   /** How to reach S3 when a run's messages ask for uploads. */
   s3: S3Connection;
-  /** TASKER_SIGNING_KEY: run only messages signed with it. Default: unset, unsigned messages run. */
+  /** TASKER_SIGNING_KEY: run only messages signed with it. Required unless `signingOff`. */
   signingKey: string | undefined;
   /** To log at start-up (plain-text connections to other hosts). */
   warnings: ConfigWarning[];
+  /** TASKER_SIGNING=off: run unsigned messages only, refuse signed ones. Default false. */
+  signingOff: boolean;
 }
 
 export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string | undefined>, cwd: string, readFile: ReadFile = readFileSync): WorkerConfig {
@@ -96,7 +99,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
   problems.logLevel(logLevel);
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
   const s3 = readS3Connection(env, problems);
-  const signingKey = readSigningKey(env, problems);
+  const signing = readSigning(env, problems, true);
   problems.done();
   return {
     ...connection,
@@ -110,7 +113,8 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
     logLevel,
     metricsPort,
     s3,
-    signingKey,
+    signingKey: signing.key,
+    signingOff: signing.off,
     warnings: problems.warnings(),
   };
 }

@@ -1,8 +1,8 @@
-import type { Decision } from '../shared/broker/amqp-session.js';
+import type { Decision, Delivery } from '../shared/broker/amqp-session.js';
 import type { CommandMessage } from '../shared/broker/messages.js';
 import type { ExecutionResult } from '../shared/exec/executor-contract.js';
 import type { Logger } from '../shared/observe/logger.js';
-import type { RunStore } from '../shared/state/run-store.js';
+import type { RunStanding, RunStore } from '../shared/state/run-store.js';
 import type { ResultRecord } from '../shared/state/results.js';
 import type { OutputSpec, OutputWatch } from '../shared/storage/outputs.js';
 
@@ -13,6 +13,9 @@ import type { OutputSpec, OutputWatch } from '../shared/storage/outputs.js';
  */
 
 export type { Decision, Settlement } from '../shared/broker/amqp-session.js';
+
+/** What a message came with besides its body: its headers (the signature) and the routing key it was published with. */
+export type Envelope = Pick<Delivery, 'headers' | 'routingKey'>;
 
 /** How one attempt ended here: the decision its message should get, and the result to send the tasker (if any). */
 export interface AttemptEnd {
@@ -55,13 +58,19 @@ export interface MessagePorts {
   startLimit: number;
   /** Absent: a lease holder is never known dead, a redelivered command waits out its lease. */
   presence?: PresencePorts | undefined;
-  /** With TASKER_SIGNING_KEY: why a message is not authentic, undefined when it is. Unset: all are run. */
-  authenticate?: ((content: Buffer, headers: Record<string, unknown>) => string | undefined) | undefined;
+  /**
+   * Why a message is not to be run, undefined when it is: with TASKER_SIGNING_KEY, one not signed
+   * as work for the routing key it came with; with signing off, one that carries a signature.
+   * Unset (tests): all are run.
+   */
+  authenticate?: ((content: Buffer, envelope: Envelope) => string | undefined) | undefined;
   /**
    * Whether this worker sees the run's directory in its workdir (message/run-directory-check.ts);
    * false: said, and the message goes back to the queue, unrun. Unset: every run is taken as seen.
    */
   seesRun?: ((message: CommandMessage) => Promise<boolean>) | undefined;
+  /** Whether the run goes on, asked of a run whose directory this worker cannot see. Unset: taken as live. */
+  runStanding?: ((runId: string) => Promise<RunStanding>) | undefined;
   /** How long a message of a run not seen is held before it goes back (default 5 s). */
   unseenHoldMs?: ((runId: string) => number) | undefined;
   /** The attempt's log, relative to the workdir (where its earlier starts wrote). */

@@ -13,6 +13,10 @@ export interface Delivery {
   content: Buffer;
   headers: Record<string, unknown>;
   redelivered: boolean;
+  /** The exchange it was published to ('' for the default exchange), as the broker says: a dead letter's is the dead-letter exchange. */
+  exchange: string;
+  /** The routing key it was published with (a dead letter keeps its original key). */
+  routingKey: string;
 }
 
 /** What becomes of a delivered message: acked, dead-lettered (never requeued), or back to its queue. */
@@ -194,7 +198,8 @@ class QueueConsumer {
   /** Runs the handler and carries out its decision on the channel the message came from. */
   private handle(message: ConsumeMessage, channel: Channel): void {
     this.unsettled++;
-    const delivery: Delivery = { content: message.content, headers: (message.properties.headers ?? {}) as Record<string, unknown>, redelivered: message.fields.redelivered };
+    const { fields } = message;
+    const delivery: Delivery = { content: message.content, headers: (message.properties.headers ?? {}) as Record<string, unknown>, redelivered: fields.redelivered, exchange: fields.exchange, routingKey: fields.routingKey };
     const { logger } = this.context;
     Promise.resolve()
       .then(() => this.handler(delivery))

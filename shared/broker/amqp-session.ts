@@ -4,7 +4,7 @@ import type { TlsFiles } from '../config/tls-config.js';
 import { AmqpConnection } from './amqp-connection.js';
 import { AmqpConsumers, type Consumer, type DeliveryHandler } from './amqp-consumer.js';
 import { AmqpPublisher } from './amqp-publisher.js';
-import { probeQueue, type QueueDepth } from './amqp-topology.js';
+import { probeQueue, type OnOwnChannel, type QueueDepth } from './amqp-topology.js';
 
 export { describeConnectError, isPermanentConnectError } from './amqp-connection.js';
 export type { Consumer, Decision, Delivery, DeliveryHandler, Settlement } from './amqp-consumer.js';
@@ -44,9 +44,10 @@ export interface AmqpSessionOptions {
   connectionName: string;
   /**
    * Declares exchanges and queues; runs after every (re)connect, before consumers start.
-   * `probe` looks at a queue on a channel of its own (a 404 closes the channel it happens on).
+   * `probe` looks at a queue on a channel of its own (a 404 closes the channel it happens on);
+   * `apart` runs any operation so (a refused declare closes its channel too).
    */
-  setup: (channel: Channel, probe: QueueProbe) => Promise<void>;
+  setup: (channel: Channel, probe: QueueProbe, apart: OnOwnChannel) => Promise<void>;
   /** Retries of the first connection before giving up (start-up fails fast). Default 4. */
   initialRetries?: number;
   /** Publishes awaiting a confirm at once. Default 256. */
@@ -114,17 +115,18 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
 /** Runs the session's setup (topology) on a channel of its own. */
 async function runSetup(model: ChannelModel, setup: AmqpSessionOptions['setup']): Promise<void> {
   const setupChannel = await model.createChannel();
-  const probe: QueueProbe = async (queue) => {
+  const apart: OnOwnChannel = async (operation) => {
     const channel = await model.createChannel();
-    channel.on('error', () => undefined); // a 404 closes it
+    channel.on('error', () => undefined); // a 404 or a refused declare closes it; the operation rejects
     try {
-      return await probeQueue(channel, queue);
+      return await operation(channel);
     } finally {
       await channel.close().catch(() => undefined);
     }
   };
+  const probe: QueueProbe = (queue) => apart((channel) => probeQueue(channel, queue));
   try {
-    await setup(setupChannel, probe);
+    await setup(setupChannel, probe, apart);
   } finally {
     await setupChannel.close().catch(() => undefined); // a failed setup may have closed it already
   }

@@ -1,6 +1,6 @@
 import type { Channel } from 'amqplib';
 import { errorMessage } from '../errors.js';
-import { defaultPool, type Names } from '../config/names.js';
+import type { Names } from '../config/names.js';
 
 /**
  * Declares what both tasker and workers rely on. Idempotent, so every (re)connect runs it.
@@ -26,16 +26,33 @@ export class TopologyError extends Error {
 }
 
 /**
+ * The dead-letter queue's bound: it keeps what workers refused (invalid, not authentic, replayed)
+ * for inspection, never for ever, so a flood of refused messages cannot fill the broker. Quorum
+ * queues (RabbitMQ 3.10 and later) take both; over the length, the oldest go first (drop-head).
+ */
+export const deadQueueBound = { maxLength: 100_000, maxAgeMs: 14 * 24 * 3600 * 1000 } as const;
+
+/** Runs an operation on a channel of its own: a declare the broker refuses closes the channel it happens on. */
+export type OnOwnChannel = <T>(operation: (channel: Channel) => Promise<T>) => Promise<T>;
+
+/** How the dead-letter queue is declared: apart, so that an older queue without the bound does not fail the rest. */
+export interface DeadQueueDeclare {
+  apart: OnOwnChannel;
+  /** Told that the queue exists without the bound (an older version made it): the caller says so once. */
+  unbounded(problem: string): void;
+}
+
+/**
  * Exchanges, the dead-letter queue and the work queue of every pool in `pools` (default: the
  * default pool only). The tasker declares the pools its run uses, so no command is unroutable
  * before a worker of its pool starts; a worker declares the pools it consumes.
  */
-export async function declareTopology(channel: Channel, names: Names, pools: readonly string[] = [defaultPool]): Promise<void> {
+export async function declareTopology(channel: Channel, names: Names, pools: readonly string[], deadQueue: DeadQueueDeclare): Promise<void> {
   try {
     await channel.assertExchange(names.exchange, 'topic', { durable: true });
     await channel.assertExchange(names.deadExchange, 'topic', { durable: true });
     for (const pool of pools) await declarePoolQueue(channel, names, pool);
-    await channel.assertQueue(names.deadQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await declareDeadQueue(names, deadQueue);
     await channel.bindQueue(names.deadQueue, names.deadExchange, '#');
   } catch (error) {
     const message = errorMessage(error);
@@ -50,6 +67,34 @@ export async function declareTopology(channel: Channel, names: Names, pools: rea
     }
     throw error;
   }
+}
+
+/**
+ * The dead-letter queue, bounded. One made before the bound (its arguments differ:
+ * PRECONDITION_FAILED) is kept as it is, unbounded, rather than failing the start: it holds what
+ * an operator may still want to read; `unbounded` says how to get the bound.
+ */
+async function declareDeadQueue(names: Names, deadQueue: DeadQueueDeclare): Promise<void> {
+  const args = { 'x-queue-type': 'quorum', 'x-max-length': deadQueueBound.maxLength, 'x-overflow': 'drop-head', 'x-message-ttl': deadQueueBound.maxAgeMs };
+  try {
+    await deadQueue.apart((channel) => channel.assertQueue(names.deadQueue, { durable: true, arguments: args }));
+  } catch (error) {
+    const message = errorMessage(error);
+    if (!/PRECONDITION_FAILED/.test(message)) throw error;
+    deadQueue.unbounded(
+      `RabbitMQ already has the dead-letter queue ${names.deadQueue} without its bound (made by an older version: ${message}); it is used as it is, and keeps every dead letter until deleted. ` +
+        `To bound it (${deadQueueBound.maxLength} messages, ${deadQueueBound.maxAgeMs / 86_400_000} days): once it is empty (or its messages read), rabbitmqctl delete_queue ${names.deadQueue}; the next tasker or worker declares it bounded`,
+    );
+  }
+}
+
+/** A warning said once per process (every reconnect declares the topology again). */
+export function onceOnly(say: (problem: string) => void): (problem: string) => void {
+  let said = false;
+  return (problem) => {
+    if (!said) say(problem);
+    said = true;
+  };
 }
 
 /** Every pool's work queue has the same arguments: only its name and binding differ. */

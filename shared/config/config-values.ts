@@ -181,10 +181,33 @@ export function commandEnvironment(env: Record<string, string | undefined>): Rec
   return copy;
 }
 
-/** TASKER_SIGNING_KEY, checked; undefined when unset (messages then go unsigned). */
-export function readSigningKey(env: Record<string, string | undefined>, problems: ConfigProblems): string | undefined {
-  const signingKey = envValue(env, 'TASKER_SIGNING_KEY');
-  const keyProblem = signingKey === undefined ? undefined : checkSigningKey(signingKey);
-  if (keyProblem !== undefined) problems.add(keyProblem);
-  return signingKey;
+/** How messages are signed: with `key`, or not at all (`off`: chosen with TASKER_SIGNING=off, or a local run). */
+export interface Signing {
+  /** TASKER_SIGNING_KEY; undefined: messages go unsigned. */
+  key: string | undefined;
+  /** TASKER_SIGNING=off was given: unsigned by choice (said at start-up as a warning). */
+  off: boolean;
+}
+
+/**
+ * TASKER_SIGNING_KEY and TASKER_SIGNING, checked. Fail closed: with a broker (`distributed`) a
+ * key is required unless signing is turned off explicitly, on the tasker and on every worker alike;
+ * a key and the opt-out together are a contradiction, reported.
+ */
+export function readSigning(env: Record<string, string | undefined>, problems: ConfigProblems, distributed: boolean): Signing {
+  const key = envValue(env, 'TASKER_SIGNING_KEY');
+  const mode = envValue(env, 'TASKER_SIGNING')?.trim().toLowerCase();
+  if (mode !== undefined && mode !== 'on' && mode !== 'off') problems.add(`TASKER_SIGNING must be on (the default) or off, got "${env['TASKER_SIGNING']}"`);
+  const off = mode === 'off';
+  if (key !== undefined) {
+    const keyProblem = checkSigningKey(key);
+    if (keyProblem !== undefined) problems.add(keyProblem);
+    if (off) problems.add('TASKER_SIGNING=off and TASKER_SIGNING_KEY are both set: unset one of them (signing is on whenever the key is set)');
+  } else if (distributed && !off) {
+    problems.add(
+      'TASKER_SIGNING_KEY is not set: with AMQP_URL, the tasker and every worker need the same signing key (at least 32 characters, e.g. openssl rand -hex 32), ' +
+        'or, to run unsigned (anyone who can publish to the work queue then runs commands on the workers), TASKER_SIGNING=off on the tasker and every worker',
+    );
+  }
+  return { key: off ? undefined : key, off };
 }

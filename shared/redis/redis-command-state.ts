@@ -19,7 +19,7 @@ type CommandState = Pick<
 /** The begin script's reply: [kind] or [kind, detail]. */
 function parseBeginReply(reply: string[]): BeginOutcome {
   const [kind, detail] = reply;
-  if (kind === 'cancelled' || kind === 'stopped') return { kind };
+  if (kind === 'cancelled' || kind === 'unknown' || kind === 'over' || kind === 'stopped') return { kind };
   if (kind === 'started') return { kind, priorStarts: Number(detail ?? 0) || 0 };
   if (kind === 'finished') {
     if (detail === undefined) return { kind };
@@ -49,6 +49,8 @@ export function createCommandState(redis: Redis, scripts: RunScripts, names: Nam
         key(runId, 'published'),
         key(runId, succeeded.part),
         key(runId, failed.part),
+        key(runId, 'meta'),
+        key(runId, 'over'),
       ];
       const reply = await scripts.taskerBegin(...keys, id, String(attempt), owner, String(ttlMs), String(startLimit), String(succeeded.bit), String(failed.bit), goneHolder);
       return parseBeginReply(reply as string[]);

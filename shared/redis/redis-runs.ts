@@ -6,7 +6,7 @@ import type { RunMeta, RunStore } from '../state/run-store.js';
 
 /** Runs as a whole: their meta record, the index of runs, stopping, cancelling, and removing their keys. */
 
-type RunRecords = Pick<RunStore, 'registerRun' | 'updateRun' | 'stopRun' | 'getRun' | 'latestRunIds' | 'cancelRun' | 'purgeRun' | 'expireRun'>;
+type RunRecords = Pick<RunStore, 'registerRun' | 'endRun' | 'runStanding' | 'updateRun' | 'stopRun' | 'getRun' | 'latestRunIds' | 'cancelRun' | 'purgeRun' | 'expireRun'>;
 
 export function createRunRecords(redis: Redis, scripts: RunScripts, names: Names): RunRecords {
   const key = names.runKey;
@@ -25,8 +25,18 @@ export function createRunRecords(redis: Redis, scripts: RunScripts, names: Names
         .multi()
         .hset(key(meta.runId, 'meta'), { json: JSON.stringify(meta) })
         .zadd(names.runsIndexKey, Date.parse(meta.startedAt), meta.runId)
-        .del(key(meta.runId, 'stopped'))
+        .del(key(meta.runId, 'stopped'), key(meta.runId, 'over'))
         .exec();
+    },
+    async endRun(runId) {
+      // Expires with the run's other keys (expireRun); until then its leftover messages are refused.
+      await redis.set(key(runId, 'over'), '1');
+    },
+    async runStanding(runId) {
+      const [cancelled, meta, over] = await Promise.all([redis.exists(names.cancelledKey(runId)), redis.exists(key(runId, 'meta')), redis.exists(key(runId, 'over'))]);
+      if (cancelled === 1) return 'cancelled';
+      if (meta === 0) return 'unknown';
+      return over === 1 ? 'over' : 'live';
     },
     async updateRun(runId, fields) {
       await scripts.taskerUpdateRun(key(runId, 'meta'), JSON.stringify(fields));

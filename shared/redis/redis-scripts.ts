@@ -12,8 +12,15 @@ const renewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.
 // A command's starts (starts hash, field = id): {attempt, n, workers}, the starts of its current
 // attempt that have no result yet. Only a start counts towards poison, never a delivery.
 
-// KEYS: cancelled, results, lease, starts, stopped, published, succeeded mark, failed mark.
+// KEYS: cancelled, results, lease, starts, stopped, published, succeeded mark, failed mark, meta, over.
 // ARGV: id, attempt, owner, ttlMs, start limit (0: none), succeeded bit, failed bit, gone holder ('' for none).
+// A command runs only for a run that exists (its meta: registered by its tasker, gone once purged
+// or 7 days after its end) and is neither purged (cancelled) nor over; nothing is written for
+// one that is. A duplicate of a finished attempt is answered as such first, live run or over: its
+// marks say it ran, and they live as long as the run's meta (a late copy after the run's end is
+// harmless). "over" catches the rest of a finished run's messages (attempts without a result:
+// never run, dead-lettered by RabbitMQ, or not the run's at all), so they are dead-lettered.
+// The run's state is the first thing read: a replay of a purged or expired run runs nothing.
 // A gone holder (its worker is known dead: worker/message/lease-holder.ts) loses the lease here if it still
 // holds it; the command's starts are then read as when a lease expired (the dead worker's start
 // counts: the command runs alone, and a poison one is still caught).
@@ -25,12 +32,14 @@ const renewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.
 // What runs where is not kept here: workers' heartbeats say it (one source for `tasker status`).
 const beginScript = `
 if redis.call('exists', KEYS[1]) == 1 then return {'cancelled'} end
+if redis.call('exists', KEYS[9]) == 0 then return {'unknown'} end
 local latest = redis.call('hget', KEYS[2], ARGV[1])
 if latest then
   local ok, record = pcall(cjson.decode, latest)
   if ok and (tonumber(record['attempt']) == tonumber(ARGV[2]) or record['outcome'] == 'succeeded') then return {'finished', latest} end
 end
 if redis.call('getbit', KEYS[7], ARGV[6]) == 1 or redis.call('getbit', KEYS[8], ARGV[7]) == 1 then return {'finished'} end
+if redis.call('exists', KEYS[10]) == 1 then return {'over'} end
 if redis.call('exists', KEYS[5]) == 1 then
   if redis.call('hget', KEYS[6], ARGV[1]) == ARGV[2] then redis.call('hdel', KEYS[6], ARGV[1]) end
   return {'stopped'}
@@ -130,7 +139,7 @@ export type RunScripts = Record<'taskerBegin' | 'taskerFinish' | 'taskerForget' 
 
 export function defineRunScripts(redis: Redis): RunScripts {
   // Scripts run by hash (EVALSHA; ioredis loads them on a NOSCRIPT reply): their text is not sent per call.
-  redis.defineCommand('taskerBegin', { numberOfKeys: 8, lua: beginScript });
+  redis.defineCommand('taskerBegin', { numberOfKeys: 10, lua: beginScript });
   redis.defineCommand('taskerFinish', { numberOfKeys: 4, lua: finishScript });
   redis.defineCommand('taskerForget', { numberOfKeys: 2, lua: forgetScript });
   redis.defineCommand('taskerStart', { numberOfKeys: 2, lua: startScript });

@@ -22,6 +22,7 @@ import type { TlsFiles } from '../config/tls-config.js';
  *   failed:A:fN bitmap bit L set: attempt A of command fN-LL failed (marks.ts; 1 bit per command)
  *   published  hash   command id -> attempt in flight (a resumed tasker does not publish it again)
  *   stopped    string set while the run is interrupted: workers drop its commands (and unpublish them)
+ *   over       string set once the run finished (until resumed): workers dead-letter its leftover messages
  *   starts     hash   command id -> {attempt, n, workers}: starts of the current attempt without a
  *                     result, counted before each start; TASKER_DELIVERY_LIMIT of them is poison
  *   lease:ID   string owner of a running command, with a TTL renewed while it runs (worker/message/lease.ts)

@@ -67,9 +67,17 @@ export interface AttemptKey {
   attempt: number;
 }
 
+/** A run as workers see it: `live` (registered, neither purged nor over), or why none of its commands runs. */
+export type RunStanding = 'live' | 'cancelled' | 'unknown' | 'over';
+
 /** What a worker may do with a delivered command, decided atomically in Redis. */
 export type BeginOutcome =
+  /** The run was purged (`tasker purge`, 7 days): a replayed or leftover message, dead-lettered. */
   | { kind: 'cancelled' }
+  /** Redis does not know the run (never registered, expired 7 days after its end, purged longer ago): dead-lettered. */
+  | { kind: 'unknown' }
+  /** The run is over (finished) and this attempt has no result: a replayed or leftover message, dead-lettered. */
+  | { kind: 'over' }
   /** The run is stopped (interrupted): not run, and no longer published, so its resume publishes it again. */
   | { kind: 'stopped' }
   /**
@@ -94,10 +102,11 @@ export interface CommandStarts {
 
 export interface RunStore {
   /**
-   * One round trip: cancelled? already finished? run stopped (then it is taken off the run's
-   * published attempts)? started `startLimit` times without a result (poison; 0: no limit)? else
-   * take the lease. `goneHolder`: a holder known dead (worker/message/lease-holder.ts), whose lease is
-   * taken over if it still holds it.
+   * One round trip: run purged (cancelled)? run unknown? already finished (a duplicate)? run over?
+   * run stopped (then it is taken off the run's published attempts)? started `startLimit` times
+   * without a result (poison; 0: no limit)? else take the lease. Nothing is written for a run
+   * purged, unknown or over. `goneHolder`: a holder known dead (worker/message/lease-holder.ts), whose
+   * lease is taken over if it still holds it.
    */
   beginCommand(runId: string, id: string, attempt: number, owner: string, ttlMs: number, startLimit: number, goneHolder?: string): Promise<BeginOutcome>;
   /**
@@ -114,8 +123,15 @@ export interface RunStore {
   abandonCommand(runId: string, id: string, owner: string, started?: { attempt: number; worker: string }): Promise<void>;
   /** Latest recorded result of each command, for the ids given (missing ones are left out). */
   latestResults(runId: string, ids: readonly string[]): Promise<Map<string, ResultRecord>>;
-  /** Records the run as run by this tasker; a stopped run is no longer stopped (before its published attempts are read). */
+  /**
+   * Records the run as run by this tasker; a stopped run is no longer stopped (before its
+   * published attempts are read), an over one no longer over (resumed).
+   */
   registerRun(meta: RunMeta): Promise<void>;
+  /** Marks the run over (it finished): workers dead-letter its leftover messages instead of running them. */
+  endRun(runId: string): Promise<void>;
+  /** Whether the run goes on ('live': registered, neither purged nor over), as the begin script judges it. */
+  runStanding(runId: string): Promise<RunStanding>;
   /** Merges `fields` into the run's record in one step. */
   updateRun(runId: string, fields: Partial<RunMeta>): Promise<void>;
   /** Marks the run stopped: workers drop its queued commands, untouched, until it is registered again. */

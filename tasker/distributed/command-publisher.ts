@@ -57,9 +57,10 @@ export function createCommandPublisher(options: CommandPublisherOptions): Publis
     // x-published-at: workers report how long commands waited in the queue (metrics). It is
     // outside the signed body: a wrong value can only skew a metric.
     const body = encodeMessage(messageOf(phase, attempts, options));
-    const headers = { 'x-published-at': Date.now(), ...signatureHeaders(options.signingKey, body) };
     // The pool's key reaches its queue only (names.ts); a bundle never spans pools, being one phase's.
     const routingKey = names.poolRoutingKey(phase.pool, runId);
+    // Signed as work for this routing key: a copy published anywhere else does not verify.
+    const headers = { 'x-published-at': Date.now(), ...signatureHeaders(options.signingKey, body, { purpose: 'work', destination: routingKey }) };
     const destination = () => ({ pool: phase.pool, queue: names.poolQueue(phase.pool), routingKey, commandIds: attempts.map(({ command }) => command.id) });
     await publishRouted(() => session.publish(names.exchange, routingKey, body, { headers }), destination);
     // Marked once a queue has it (confirmed, not returned): a crash in between means a duplicate, never a loss.

@@ -3,20 +3,21 @@ import { combinedDecision } from './combined-decision.js';
 import { brokerDeliveryLimit } from '../../shared/broker/amqp-topology.js';
 import { parseWorkMessage, type CommandMessage } from '../../shared/broker/messages.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { RunStore } from '../../shared/state/run-store.js';
+import type { RunStanding, RunStore } from '../../shared/state/run-store.js';
 import { deadLetteredRecord, type ResultRecord } from '../../shared/state/results.js';
 import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 
 /**
  * Our own commands, dead-lettered onto the run queue: each attempt is a failure, with the truest
- * reason at hand (what its worker recorded in Redis, else why a worker or RabbitMQ gave it up).
+ * reason at hand (what its worker recorded in Redis, else why a worker or RabbitMQ gave it up:
+ * poison, not authentic, invalid, or of a run not live in Redis).
  */
 
 export interface DeadLetterOptions {
   runId: string;
   layout: RunLayout;
   logger: Logger;
-  store: Pick<RunStore, 'latestResults'>;
+  store: Pick<RunStore, 'latestResults' | 'runStanding'>;
   /** TASKER_SIGNING_KEY of this tasker: says why a worker may have refused a command. */
   signingKey: string | undefined;
   /** Where the failure it stands for goes, as a result of the command; resolves with the message's decision for it. */
@@ -33,14 +34,23 @@ export function deathReason(headers: Record<string, unknown>): string {
   return String(first?.reason ?? headers['x-first-death-reason'] ?? 'unknown');
 }
 
-/** The reason for a dead letter with no record from a worker. */
-export function deadLetterReason(headers: Record<string, unknown>, signingKey: string | undefined, invalid: string | undefined): string {
+/**
+ * The reason for a dead letter with no record from a worker. A worker refuses (rejects) a message
+ * it cannot read, one whose signature does not verify there, and one of a run that is not live in
+ * Redis (`standing`: purged, unknown, over); with the signature checked at both ends, a key on one
+ * side only is refused too: signed by this tasker, a worker running with TASKER_SIGNING=off
+ * refuses it; unsigned, a worker with a key refuses it.
+ */
+export function deadLetterReason(headers: Record<string, unknown>, signingKey: string | undefined, invalid: string | undefined, standing: RunStanding = 'live'): string {
   if (invalid !== undefined) return `invalid message, dead-lettered without running it: ${invalid}`;
   const reason = deathReason(headers);
+  if (reason === 'rejected' && standing !== 'live') {
+    return `a worker refused to run it: Redis holds this run as ${standing === 'unknown' ? 'unknown (its keys are gone: purged, or Redis lost its data)' : standing === 'cancelled' ? 'purged' : 'finished'}, and workers run no command of such a run`;
+  }
   if (reason === 'rejected') {
     return signingKey === undefined
-      ? 'a worker refused to run it: workers have TASKER_SIGNING_KEY set and this tasker does not (or the worker could not read it: see its log)'
-      : "a worker refused to run it: the signature did not verify there (do all workers have this tasker's TASKER_SIGNING_KEY?)";
+      ? 'a worker refused to run it: this tasker runs unsigned (TASKER_SIGNING=off) and the workers have a TASKER_SIGNING_KEY (or the worker could not read it: see its log)'
+      : "a worker refused to run it: the signature did not verify there (do all workers have this tasker's TASKER_SIGNING_KEY? A worker with TASKER_SIGNING=off refuses signed commands)";
   }
   if (reason === 'delivery_limit') {
     // Quorum queues count returns in x-delivery-count (RabbitMQ 4.3 and later: only failed ones; x-acquired-count: all).
@@ -98,8 +108,11 @@ export async function deliverDeadLettered(delivery: Delivery, options: DeadLette
   const refs = parsed.ok ? parsed.value.attempts.filter((attempt) => attempt.runId === options.runId) : attemptsOfInvalid(delivery.content, options.runId);
   if (refs.length === 0) return 'ack';
   const found = await options.store.latestResults(options.runId, refs.map((ref) => ref.id));
+  // Asked only when a worker refused it without a record: was it for the run's state in Redis?
+  const unrecorded = refs.some((ref) => workerRecord(ref, found.get(ref.id)) === undefined);
+  const standing = unrecorded && invalid === undefined && deathReason(delivery.headers) === 'rejected' ? await options.store.runStanding(options.runId) : 'live';
   const decisions = refs.map((ref) => {
-    const record = workerRecord(ref, found.get(ref.id)) ?? recordOf(ref, deadLetterReason(delivery.headers, options.signingKey, invalid), options.layout);
+    const record = workerRecord(ref, found.get(ref.id)) ?? recordOf(ref, deadLetterReason(delivery.headers, options.signingKey, invalid, standing), options.layout);
     if (record.outcome === 'dead-lettered') options.logger.warn({ commandId: ref.id, attempt: ref.attempt, reason: record.reason }, 'command dead-lettered');
     return options.deliver(record);
   });

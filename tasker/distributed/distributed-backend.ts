@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { createAmqpSession, type AmqpSession } from '../../shared/broker/amqp-session.js';
-import { declareRunQueue, declareTopology, probeQueue, queueDepth, reportMissingPoolQueues } from '../../shared/broker/amqp-topology.js';
+import { declareRunQueue, declareTopology, onceOnly, probeQueue, queueDepth, reportMissingPoolQueues } from '../../shared/broker/amqp-topology.js';
 import type { PoolDepth } from '../../shared/observe/metrics-server.js';
 import { InputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
@@ -68,19 +68,19 @@ interface RunSetup {
   pools: string[];
 }
 
-async function connectSession(options: BackendOptions, missing: (queue: string) => Promise<void>, runForSetup: () => RunSetup | undefined): Promise<AmqpSession> {
+async function connectSession(options: BackendOptions, missing: (queue: string) => Promise<void>, runForSetup: () => RunSetup | undefined, unbounded: (problem: string) => void): Promise<AmqpSession> {
   const { names } = options;
   return createAmqpSession({
     url: options.amqpUrl,
     tls: options.amqpTls,
     logger: options.logger,
     connectionName: `tasker ${taskerIdentity()}`,
-    setup: async (channel, probe) => {
+    setup: async (channel, probe, apart) => {
       const run = runForSetup();
       const pools = run?.pools ?? [defaultPool];
       // A pool queue missing now was deleted (or never made), with what waited in it (missingQueue).
       await reportMissingPoolQueues(probe, names, pools, missing);
-      await declareTopology(channel, names, pools);
+      await declareTopology(channel, names, pools, { apart, unbounded });
       if (run !== undefined) await declareRunQueue(channel, names, run.runId);
     },
   });
@@ -109,9 +109,10 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
     if (runForSetup === undefined) missingBeforeRun.add(queue);
     else await store.noteQueueLost(queue);
   };
+  const unbounded = onceOnly((problem) => logger.warn({ queue: names.deadQueue }, problem));
   let session: AmqpSession;
   try {
-    session = await connectSession(options, missingQueue, () => runForSetup);
+    session = await connectSession(options, missingQueue, () => runForSetup, unbounded);
   } catch (error) {
     await store.close();
     throw error;
@@ -139,7 +140,7 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
       await reportMissingPoolQueues(probe, names, pools, missingQueue);
       for (const queue of missingBeforeRun) if (pools.some((pool) => names.poolQueue(pool) === queue)) await store.noteQueueLost(queue);
       await session.withChannel(async (channel) => {
-        await declareTopology(channel, names, pools);
+        await declareTopology(channel, names, pools, { apart: (operation) => session.withChannel(operation), unbounded });
         await declareRunQueue(channel, names, runId);
       });
       await store.registerRun(runningMeta({ runId, host, workdir: start.layout.workdir, phases: start.phases, existing }));

@@ -65,7 +65,8 @@ export interface RunProgressRecorder {
   heartbeat(progress: Progress, warning?: string): Promise<void>;
   /**
    * Records the final counts and the end. A run that is not over (interrupted) is stopped: its
-   * queued commands are not run until a tasker resumes it, which it may do at once.
+   * queued commands are not run until a tasker resumes it, which it may do at once. A run over is
+   * marked so (until its keys expire): no message of it runs any more.
    */
   finish(status: string, runOver: boolean, progress: Progress): Promise<void>;
 }
@@ -81,8 +82,9 @@ export function createRunProgressRecorder(store: RunStore, runId: string): RunPr
       await store.updateRun(runId, { heartbeatAt: new Date().toISOString(), ...progressFields(progress), warning: warning ?? '' });
     },
     async finish(status, runOver, progress) {
-      // Stopped before it says so: whoever reads "interrupted" can count on workers not starting its commands.
-      if (!runOver) await store.stopRun(runId);
+      // Stopped (or over) before it says so: whoever reads "interrupted" can count on workers not
+      // starting its commands; once over, its leftover messages are dead-lettered, not run.
+      await (runOver ? store.endRun(runId) : store.stopRun(runId));
       await store.updateRun(runId, { state: runOver ? 'finished' : 'interrupted', status, warning: '', heartbeatAt: new Date().toISOString(), ...progressFields(progress) });
       if (runOver) await store.expireRun(runId, finishedRunTtlSeconds);
     },

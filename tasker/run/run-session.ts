@@ -68,6 +68,7 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
   );
   if (remote === undefined) logIgnoredSettings(plan, config.bundleSize, deps.logger);
   else deps.metrics?.trackPools(() => remote.poolDepths());
+  if (remote !== undefined && config.signingOff) deps.logger.warn(unsignedWarning, 'TASKER_SIGNING=off: commands are published unsigned and results are not checked');
 
   // 3. Run the phases.
   const { outcome, progress } = await executePhases({ config, plan, run, prior, remote, perCommand }, deps);
@@ -75,6 +76,8 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
   // 4. Report.
   return finishRun({ runId, workdir, run, sessionStart, outcome, progress, remote, outputs }, deps);
 }
+
+const unsignedWarning = { hint: 'anyone who can publish to the work queue can run commands on the workers, and report results; set the same TASKER_SIGNING_KEY on the tasker and every worker instead' };
 
 /** Said once: a local run has no workers and no queue, so pools and bundles mean nothing here. */
 function logIgnoredSettings(plan: Plan, bundleSize: number | undefined, logger: Logger): void {

@@ -36,6 +36,7 @@ describe('run records', () => {
   });
 
   it('updateRun records nothing for a run that has no record', async () => {
+    await ctx.redis.del(ctx.key('meta'));
     await ctx.store.updateRun(ctx.runId, { done: 4 });
     expect(await ctx.redis.exists(ctx.key('meta'))).toBe(0);
   });

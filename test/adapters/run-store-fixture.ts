@@ -103,6 +103,10 @@ export function useRunStore(): StoreTest {
       return redis;
     };
     const store = await createRunStore(redisUrl, names, silentLogger);
+    // A live run: the begin script runs commands only for a run its tasker registered (started
+    // long ago, so that it sorts after the runs a test registers).
+    const now = '2000-01-01T00:00:00.000Z';
+    await store.registerRun({ runId, state: 'running', startedAt: now, heartbeatAt: now, host: 'test', workdir: '/w', phase: '', phaseIndex: 0, phaseCount: 1, total: 1, done: 0, failed: 0 });
     const begin = (owner: string, o: BeginOptions = {}): Promise<BeginOutcome> =>
       store.beginCommand(runId, o.id ?? commandId, o.attempt ?? 1, owner, o.ttlMs ?? leaseTtlMs, o.startLimit ?? 0, o.goneHolder);
     Object.assign(ctx, {

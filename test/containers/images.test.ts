@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readResults, readSummary, tempDir } from '../helpers/cli.js';
 import { detectEngine, engineRun, imageSize, noEngineMessage, type Engine } from '../helpers/container-engine.js';
-import { cleanupNamespace, newNamespace, waitFor } from '../helpers/distributed.js';
+import { cleanupNamespace, newNamespace, testSigningKey, waitFor } from '../helpers/distributed.js';
 import { buildImages, exitCodeOf, images, logsOf, startContainer, taskerJobArgs, waitForLog, type Built } from '../helpers/images.js';
 
 /**
@@ -27,6 +27,7 @@ const env = (extra: Record<string, string> = {}): Record<string, string> => ({
   AMQP_URL: services.amqpUrl,
   REDIS_URL: services.redisUrl,
   TASKER_NAMESPACE: ns,
+  TASKER_SIGNING_KEY: testSigningKey,
   WORKDIR: '/work',
   LOG_LEVEL: 'info',
   ...extra,

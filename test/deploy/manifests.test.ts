@@ -6,7 +6,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../../shared/config/duration.js';
 import { names } from '../../shared/config/names.js';
-import { taskerEnvironment } from '../../tasker/config.js';
+import { taskerEnvironment } from '../../tasker/environment.js';
 import { workerEnvironment } from '../../worker/config.js';
 import { repoRoot, taskerBin } from '../helpers/cli.js';
 import { isKustomizeFile, kindOf, typeCheckManifests } from '../helpers/manifest-types.js';
@@ -221,7 +221,7 @@ describe('k8s/ manifests', () => {
     expect(problems).toEqual([]);
   });
 
-  it('works as shipped: every Secret it needs is one the operator creates; the others are optional', () => {
+  it('works as shipped: every Secret it needs is one the operator creates, or the signing key the guide creates first; the others are optional', () => {
     const problems: string[] = [];
     for (const { file, doc } of manifests) {
       const pod = podTemplateOf(doc);
@@ -229,13 +229,29 @@ describe('k8s/ manifests', () => {
         for (const variable of container.env ?? []) {
           const ref = variable.valueFrom?.secretKeyRef ?? variable.valueFrom?.configMapKeyRef;
           if (ref === undefined || ref.optional === true) continue;
-          if (ref.name !== operator.defaultUserSecret || !['username', 'password'].includes(ref.key)) {
-            problems.push(`${file} ${container.name}: ${variable.name} needs ${ref.name}/${ref.key}, which nothing creates: make it optional`);
-          }
+          const operatorMade = ref.name === operator.defaultUserSecret && ['username', 'password'].includes(ref.key);
+          const signingKey = variable.name === 'TASKER_SIGNING_KEY' && ref.name === 'tasker-signing-key' && ref.key === 'key';
+          if (!operatorMade && !signingKey) problems.push(`${file} ${container.name}: ${variable.name} needs ${ref.name}/${ref.key}, which nothing creates: make it optional`);
         }
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  it('signing fails closed: every tasker and worker requires TASKER_SIGNING_KEY from its Secret, which the guide creates before the stack', () => {
+    const containers = ourContainers();
+    for (const { where, container } of containers) {
+      const variable = container.env?.find((candidate) => candidate.name === 'TASKER_SIGNING_KEY');
+      // Not optional: without the Secret the pod does not start (CreateContainerConfigError), it never runs unsigned.
+      expect(variable?.valueFrom?.secretKeyRef, where).toEqual({ name: 'tasker-signing-key', key: 'key' });
+      expect(envValue(container, 'TASKER_SIGNING'), `${where}: signing turned off`).toBeUndefined();
+    }
+    // Every pod template that runs our images, pools and KEDA's Jobs included (kustomize copies worker.yml's).
+    expect(containers.length).toBeGreaterThanOrEqual(4);
+    const guide = readFileSync(join(repoRoot, 'docs', 'kubernetes.md'), 'utf8');
+    const createKey = guide.indexOf('kubectl -n tasker create secret generic tasker-signing-key --from-literal=key="$(openssl rand -hex 32)"');
+    expect(createKey).toBeGreaterThan(0);
+    expect(createKey).toBeLessThan(guide.indexOf('kubectl apply -k k8s/\n'));
   });
 
   it('connection URLs point at the RabbitMQ and Redis services of the stack', () => {

@@ -8,7 +8,7 @@ import { createLogger } from '../../shared/observe/logger.js';
 import { names } from '../../shared/config/names.js';
 import { createRunStore } from '../../shared/redis/redis-store.js';
 import { repoRoot, taskerBin, tempDir, workerBin } from '../helpers/cli.js';
-import { cleanupNamespace, newNamespace, queueCounts } from '../helpers/distributed.js';
+import { cleanupNamespace, newNamespace, queueCounts, testSigningKey } from '../helpers/distributed.js';
 import { s3Env } from '../helpers/s3.js';
 
 /**
@@ -136,7 +136,7 @@ async function redisKeys(redis: Redis, ns: string): Promise<string[]> {
 
 /** Environment of a distributed case: the test services, the case's namespace. */
 function distributedEnv(ws: Workspace, extra: Record<string, string> = {}): Record<string, string> {
-  return { AMQP_URL: services.amqpUrl, REDIS_URL: services.redisUrl, TASKER_NAMESPACE: ws.ns, ...extra };
+  return { AMQP_URL: services.amqpUrl, REDIS_URL: services.redisUrl, TASKER_NAMESPACE: ws.ns, TASKER_SIGNING_KEY: testSigningKey, ...extra };
 }
 
 const cases: Case[] = [
@@ -580,6 +580,20 @@ const cases: Case[] = [
     fix: /use at least 32, e\.g\. the output of: openssl rand -hex 32/,
   },
   {
+    name: 'with a broker, no TASKER_SIGNING_KEY and no TASKER_SIGNING=off (fail closed: never unsigned by accident)',
+    distributed: true,
+    setup: (ws) => ({ args: ['run', '--workdir', ws.work, ws.jobs('jobs.sh', ws.sentinelLines())], env: distributedEnv(ws, { TASKER_SIGNING_KEY: '' }) }),
+    problem: /TASKER_SIGNING_KEY is not set: with AMQP_URL, the tasker and every worker need the same signing key/,
+    fix: /openssl rand -hex 32.*TASKER_SIGNING=off on the tasker and every worker/,
+  },
+  {
+    name: 'TASKER_SIGNING=off with a TASKER_SIGNING_KEY',
+    distributed: true,
+    setup: (ws) => ({ args: ['run', '--workdir', ws.work, ws.jobs('jobs.sh', ws.sentinelLines())], env: distributedEnv(ws, { TASKER_SIGNING: 'off' }) }),
+    problem: /TASKER_SIGNING=off and TASKER_SIGNING_KEY are both set/,
+    fix: /unset one of them/,
+  },
+  {
     name: 'S3_UPLOAD without S3_BUCKET',
     setup: (ws) => ({ args: ['run', '--workdir', ws.work, ws.jobs('jobs.sh', ws.sentinelLines())], env: { S3_UPLOAD: 'output/**' } }),
     problem: /S3_UPLOAD is set but S3_BUCKET is not/,
@@ -612,9 +626,17 @@ const cases: Case[] = [
   {
     name: 'no AMQP_URL',
     program: 'worker',
-    setup: (ws) => ({ args: ['--workdir', ws.root], env: { AMQP_URL: '' } }),
+    setup: (ws) => ({ args: ['--workdir', ws.root], env: { AMQP_URL: '', TASKER_SIGNING_KEY: testSigningKey } }),
     problem: /needs AMQP_URL/,
     fix: /e\.g\. AMQP_URL=amqp:\/\/user:pass@rabbitmq:5672/,
+  },
+  {
+    name: 'no TASKER_SIGNING_KEY and no TASKER_SIGNING=off (fail closed: never runs unsigned commands by accident)',
+    program: 'worker',
+    distributed: true,
+    setup: (ws) => ({ args: ['--workdir', ws.root], env: distributedEnv(ws, { TASKER_SIGNING_KEY: '' }) }),
+    problem: /TASKER_SIGNING_KEY is not set: with AMQP_URL, the tasker and every worker need the same signing key/,
+    fix: /TASKER_SIGNING=off on the tasker and every worker/,
   },
   {
     name: 'a malformed AMQP_URL (its password is not shown)',

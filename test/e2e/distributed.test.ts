@@ -4,8 +4,10 @@ import { describe, expect, inject, it } from 'vitest';
 import { rabbitmqctl, restartBroker, withConsumerTimeout } from '../helpers/broker.js';
 import { readEvents, readResults, readSummary, repoRoot, type Event } from '../helpers/cli.js';
 import {
+  publishWork,
   queueCounts,
   readyWorker,
+  registerTestRun,
   spawnTasker,
   spawnWorker,
   useTestNamespace,
@@ -131,13 +133,15 @@ describe('distributed runs', () => {
     await addWorkers(2); // declares the topology
     // The run's directory, as a tasker makes it before publishing: workers run only commands of runs they see.
     mkdirSync(join(ctx.dir, '.tasker', 'runs', runId), { recursive: true });
+    // ... and registers the run in Redis: workers run commands of runs that exist only.
+    await registerTestRun(services, ctx.ns, runId);
     await withChannel(services.amqpUrl, async (channel) => {
       await channel.assertQueue(`${ctx.ns}.run.${runId}.done`, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
-      const body = Buffer.from(JSON.stringify(message));
-      channel.publish(ctx.ns, `run.${runId}`, body, { persistent: true });
-      channel.publish(ctx.ns, `run.${runId}`, body, { persistent: true });
-      await new Promise((resolve) => setTimeout(resolve, 200));
     });
+    // Signed as the tasker signs it (the tests' key), and published twice.
+    const body = Buffer.from(JSON.stringify(message));
+    await publishWork(services.amqpUrl, ctx.ns, `run.${runId}`, body);
+    await publishWork(services.amqpUrl, ctx.ns, `run.${runId}`, body);
     await waitFor('two results', async () => (await queueCounts(services.amqpUrl, `${ctx.ns}.run.${runId}.done`))?.messageCount === 2);
     expect(events().filter((e) => e.event === 'start')).toHaveLength(1);
   });
@@ -253,11 +257,9 @@ describe('distributed runs', () => {
   it('dead-letters a malformed message instead of running it or crash-looping, and keeps working', async () => {
     const [worker] = await workers(1);
     const output = watchOutput(worker!);
-    await withChannel(services.amqpUrl, async (channel) => {
-      channel.sendToQueue(`${ctx.ns}.commands`, Buffer.from('rm -rf / # not JSON'), { persistent: true });
-      channel.sendToQueue(`${ctx.ns}.commands`, Buffer.from(JSON.stringify({ v: 1, kind: 'command', runId: 'x' })), { persistent: true });
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    });
+    // Signed with the key (an unsigned one is refused before it is read: signing.test.ts), malformed all the same.
+    await publishWork(services.amqpUrl, ctx.ns, 'run.x', Buffer.from('rm -rf / # not JSON'));
+    await publishWork(services.amqpUrl, ctx.ns, 'run.x', Buffer.from(JSON.stringify({ v: 1, kind: 'command', runId: 'x' })));
     await waitFor('both messages dead-lettered', async () => (await queueCounts(services.amqpUrl, `${ctx.ns}.commands.dead`))?.messageCount === 2);
     expect(output.text()).toContain('invalid message');
     expect(worker!.exitCode).toBeNull();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { readResults, readSummary, tempDir } from '../helpers/cli.js';
-import { cleanupNamespace, freePort, newNamespace, stopAll, waitFor, watchOutput, type Proc } from '../helpers/distributed.js';
+import { cleanupNamespace, freePort, newNamespace, stopAll, testSigningKey, waitFor, watchOutput, type Proc } from '../helpers/distributed.js';
 import {
   containerEnv,
   execForm,
@@ -60,7 +60,11 @@ async function podProcess(
   const container = pod.spec.containers[0]!;
   const broker = new URL(services.amqpUrl);
   const env = containerEnv(container, {
-    secrets: { [operatorNames(rabbitmqName).defaultUserSecret]: { username: decodeURIComponent(broker.username), password: decodeURIComponent(broker.password) } },
+    secrets: {
+      [operatorNames(rabbitmqName).defaultUserSecret]: { username: decodeURIComponent(broker.username), password: decodeURIComponent(broker.password) },
+      // The one Secret the guide has you create (docs/kubernetes.md, section 4): required by every pod.
+      'tasker-signing-key': { key: testSigningKey },
+    },
     fields: { "metadata.labels['batch.kubernetes.io/controller-uid']": test.jobUid },
   });
   // Service names -> the test's RabbitMQ and Redis.

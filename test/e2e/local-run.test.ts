@@ -414,7 +414,7 @@ describe('worker', () => {
   it('says it needs AMQP_URL', async () => {
     const { execa } = await import('execa');
     const { workerBin } = await import('../helpers/cli.js');
-    const result = await execa(process.execPath, [workerBin], { reject: false, env: { AMQP_URL: '' } });
+    const result = await execa(process.execPath, [workerBin], { reject: false, env: { AMQP_URL: '', TASKER_SIGNING_KEY: 'k'.repeat(32) } });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('needs AMQP_URL');
   });

@@ -213,7 +213,8 @@ describe('secrets never show', () => {
       try {
         const jobs = join(temp.path, 'jobs.sh');
         writeFileSync(jobs, `touch ${temp.path}/ran\n`);
-        const env = { AMQP_URL: amqpUrl, REDIS_URL: redisUrl, TASKER_NAMESPACE: ns, LOG_LEVEL: 'trace', ...extra };
+        // With the signing key (required with AMQP_URL): each start fails for its own reason, and the key never shows either.
+        const env = { AMQP_URL: amqpUrl, REDIS_URL: redisUrl, TASKER_NAMESPACE: ns, LOG_LEVEL: 'trace', TASKER_SIGNING_KEY: signingKey, ...extra };
         const args = program === 'tasker' ? [taskerBin, 'run', '--workdir', join(temp.path, 'work'), jobs] : [workerBin, '--workdir', temp.path];
         const result = await execa(process.execPath, args, { env, reject: false, all: true, timeout: 30_000, stdin: 'ignore' });
         expect(result.exitCode, result.all).toBe(2);

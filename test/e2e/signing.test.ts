@@ -1,9 +1,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { signatureHeader, signBody } from '../../shared/broker/signing.js';
+import { signatureHeader, signMessage } from '../../shared/broker/signing.js';
 import { readResults, tempDir } from '../helpers/cli.js';
-import { cleanupNamespace, newNamespace, queueCounts, readyWorker, serviceEnv, spawnTasker, stopAll, waitFor, watchOutput, withChannel, type Proc } from '../helpers/distributed.js';
+import { cleanupNamespace, newNamespace, queueCounts, readyWorker, serviceEnv, spawnTasker, spawnWorker, stopAll, waitFor, watchOutput, withChannel, type Proc } from '../helpers/distributed.js';
 
 /**
  * Signed commands: with TASKER_SIGNING_KEY on tasker and workers, a message published straight into
@@ -46,18 +46,23 @@ describe('signed commands', () => {
     procs.push(worker.proc);
     const output = watchOutput(worker.proc);
 
+    const work = { purpose: 'work', destination: 'run.victim' } as const;
     const signedBody = Buffer.from(JSON.stringify(commandMessage('victim', 'f1-L1', 'echo harmless')));
     const tamperedBody = Buffer.from(JSON.stringify(commandMessage('victim', 'f1-L1', 'touch tampered.txt')));
     const forgedBody = Buffer.from(JSON.stringify(commandMessage('victim', 'f1-L2', 'touch forged.txt')));
+    const movedBody = Buffer.from(JSON.stringify(commandMessage('victim', 'f1-L3', 'touch moved.txt')));
     await withChannel(services.amqpUrl, async (channel) => {
-      channel.sendToQueue(`${ns}.commands`, forgedBody, { persistent: true });
-      channel.sendToQueue(`${ns}.commands`, tamperedBody, { persistent: true, headers: { [signatureHeader]: signBody(key, signedBody) } });
+      channel.publish(ns, 'run.victim', forgedBody, { persistent: true });
+      channel.publish(ns, 'run.victim', tamperedBody, { persistent: true, headers: { [signatureHeader]: signMessage(key, signedBody, work) } });
       // Signed, but with a key the workers do not have.
-      channel.sendToQueue(`${ns}.commands`, forgedBody, { persistent: true, headers: { [signatureHeader]: signBody('another-key-another-key-another-key', forgedBody) } });
+      channel.publish(ns, 'run.victim', forgedBody, { persistent: true, headers: { [signatureHeader]: signMessage('another-key-another-key-another-key', forgedBody, work) } });
+      // Signed with the key for run.victim, published into the queue under another key (its name).
+      channel.sendToQueue(`${ns}.commands`, movedBody, { persistent: true, headers: { [signatureHeader]: signMessage(key, movedBody, work) } });
       await new Promise((resolve) => setTimeout(resolve, 100));
     });
-    await waitFor('three messages dead-lettered', async () => (await queueCounts(services.amqpUrl, `${ns}.commands.dead`))?.messageCount === 3);
-    expect(output.text().match(/message not authentic/g)).toHaveLength(3);
+    await waitFor('four messages dead-lettered', async () => (await queueCounts(services.amqpUrl, `${ns}.commands.dead`))?.messageCount === 4);
+    expect(output.text().match(/message not authentic/g)).toHaveLength(4);
+    expect(output.text()).toContain(`does not verify as work for ${ns}.commands`);
     expect(existsSync(join(dir, 'forged.txt'))).toBe(false);
     expect(existsSync(join(dir, 'tampered.txt'))).toBe(false);
 
@@ -112,5 +117,66 @@ describe('signed commands', () => {
     expect(worker.exitCode).toBe(2);
     expect(worker.all).toContain('TASKER_SIGNING_KEY is too short');
     expect(worker.all).not.toContain('short"');
+  });
+});
+
+/** One run of `touch ran.txt` by a tasker and a worker with the environments given; what came of it. */
+async function runWith(runId: string, taskerExtra: Record<string, string>, workerExtra: Record<string, string>) {
+  const worker = await readyWorker(serviceEnv(services, ns, workerExtra), ['--workdir', dir]);
+  procs.push(worker.proc);
+  const jobs = join(dir, `${runId}.sh`);
+  writeFileSync(jobs, 'touch ran.txt\n');
+  runIds.push(runId);
+  const tasker = await spawnTasker(serviceEnv(services, ns, taskerExtra), ['run', '--run-id', runId, '--workdir', dir, jobs]);
+  return { tasker, workerOutput: worker.output(), results: readResults(dir, runId), ran: existsSync(join(dir, 'ran.txt')) };
+}
+
+describe('signing fails closed: a key on one side only, or two keys, never runs nor drops a command silently', () => {
+  const other = 'another-test-signing-key-0123456789abcdef';
+  const off = { TASKER_SIGNING_KEY: '', TASKER_SIGNING: 'off' };
+
+  it('a tasker and a worker with different keys: refused, reported failed, naming the key', async () => {
+    const { tasker, workerOutput, results, ran } = await runWith('two-keys', { TASKER_SIGNING_KEY: key }, { TASKER_SIGNING_KEY: other });
+    expect(tasker.exitCode, tasker.all).toBe(1);
+    expect(ran).toBe(false);
+    expect(workerOutput).toMatch(/"problem":"signature does not verify as work for run\.two-keys[^\n]*message not authentic: dead-lettered, not run/);
+    expect(results.map((r) => r.outcome)).toEqual(['dead-lettered']);
+    expect(results[0]?.reason).toMatch(/the signature did not verify there \(do all workers have this tasker's TASKER_SIGNING_KEY\?/);
+  });
+
+  it('a tasker with a key and a worker with TASKER_SIGNING=off: the worker refuses signed commands', async () => {
+    const { tasker, workerOutput, results, ran } = await runWith('worker-off', { TASKER_SIGNING_KEY: key }, off);
+    expect(workerOutput).toContain('TASKER_SIGNING=off: running unsigned commands');
+    expect(tasker.exitCode, tasker.all).toBe(1);
+    expect(ran).toBe(false);
+    expect(workerOutput).toMatch(/signed message, and this worker runs unsigned \(TASKER_SIGNING=off\): its tasker has a TASKER_SIGNING_KEY[^\n]*message not authentic/);
+    expect(results[0]).toMatchObject({ outcome: 'dead-lettered', reason: expect.stringMatching(/TASKER_SIGNING_KEY.*TASKER_SIGNING=off refuses signed commands/) });
+  });
+
+  it('a tasker with TASKER_SIGNING=off and a worker with a key: the worker refuses unsigned commands', async () => {
+    const { tasker, workerOutput, results, ran } = await runWith('tasker-off', off, { TASKER_SIGNING_KEY: key });
+    expect(tasker.all).toContain('TASKER_SIGNING=off: commands are published unsigned');
+    expect(tasker.exitCode, tasker.all).toBe(1);
+    expect(ran).toBe(false);
+    expect(workerOutput).toMatch(/"problem":"unsigned message"[^\n]*TASKER_SIGNING_KEY[^\n]*message not authentic/);
+    expect(results[0]).toMatchObject({ outcome: 'dead-lettered', reason: expect.stringMatching(/this tasker runs unsigned \(TASKER_SIGNING=off\) and the workers have a TASKER_SIGNING_KEY/) });
+  });
+
+  it('both with TASKER_SIGNING=off: unsigned by an explicit choice, said at start, and it runs', async () => {
+    const { tasker, workerOutput, ran } = await runWith('both-off', off, off);
+    expect(tasker.exitCode, tasker.all).toBe(0);
+    expect(ran).toBe(true);
+    expect(tasker.all).toMatch(/"level":40[^\n]*TASKER_SIGNING=off/);
+    expect(workerOutput).toMatch(/"level":40[^\n]*TASKER_SIGNING=off/);
+  });
+
+  it('neither a key nor the opt-out: tasker and worker refuse to start (exit 2), naming TASKER_SIGNING_KEY and TASKER_SIGNING=off', async () => {
+    const env = serviceEnv(services, ns, { TASKER_SIGNING_KEY: '' });
+    const [tasker, worker] = await Promise.all([spawnTasker(env, ['run', '--workdir', dir, join(dir, 'none.sh')]), spawnWorker(env, ['--workdir', dir])]);
+    for (const start of [tasker, worker]) {
+      expect(start.exitCode, start.all).toBe(2);
+      expect(start.all).toMatch(/TASKER_SIGNING_KEY is not set: with AMQP_URL, the tasker and every worker need the same signing key/);
+      expect(start.all).toContain('TASKER_SIGNING=off');
+    }
   });
 });

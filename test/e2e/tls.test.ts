@@ -13,7 +13,7 @@ import { createRedisClient } from '../../shared/redis/redis-connection.js';
 import { createRunStore } from '../../shared/redis/redis-store.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 import { readSummary, runTasker } from '../helpers/cli.js';
-import { readyWorker, spawnTasker, spawnWorker, stopAll, type Proc } from '../helpers/distributed.js';
+import { readyWorker, spawnTasker, spawnWorker, stopAll, testSigningKey, type Proc } from '../helpers/distributed.js';
 import { newBucket, s3Client } from '../helpers/s3.js';
 import { makeCertificates, processesMentioning, startTlsRabbitmq, startTlsRedis, type Certificates, type KeyPair, type PrivateServer } from '../helpers/tls-servers.js';
 
@@ -153,7 +153,7 @@ describe('Redis with a tls-port', () => {
       client.disconnect();
     }
     // Through the configuration, as the programs do: the scheme is handed on in lower case.
-    const config = loadWorkerConfig({}, { AMQP_URL: amqpsUrl(), REDIS_URL: redissUrl(redis, 'REDISS'), REDIS_TLS_CA_FILE: certs.ca }, '/');
+    const config = loadWorkerConfig({}, { TASKER_SIGNING_KEY: testSigningKey, AMQP_URL: amqpsUrl(), REDIS_URL: redissUrl(redis, 'REDISS'), REDIS_TLS_CA_FILE: certs.ca }, '/');
     expect(config.redisUrl.startsWith('rediss://')).toBe(true);
     await connectRedis(config.redisUrl, config.redisTls);
   });
@@ -170,6 +170,7 @@ describe('the built programs over TLS', () => {
     REDIS_TLS_CERT_FILE: certs.client.cert,
     REDIS_TLS_KEY_FILE: certs.client.key,
     TASKER_NAMESPACE: 'tlstest',
+    TASKER_SIGNING_KEY: testSigningKey,
     LOG_LEVEL: 'info',
   });
 
@@ -226,6 +227,7 @@ describe('the built programs over TLS', () => {
 describe('start-up configuration, at the entry point', () => {
   it('lists every unreadable TLS file and missing key at once, and exits 2 before connecting', async () => {
     const result = await spawnWorker({
+      TASKER_SIGNING_KEY: testSigningKey,
       AMQP_URL: 'amqps://guest:guest@127.0.0.1:1',
       AMQP_TLS_CA_FILE: join(root, 'no-such-ca.crt'),
       REDIS_URL: 'rediss://127.0.0.1:1',
@@ -239,7 +241,7 @@ describe('start-up configuration, at the entry point', () => {
   });
 
   it('warns once per variable of a plain-text connection to another host', async () => {
-    const result = await spawnWorker({ AMQP_URL: 'amqp://guest:guest@tasker-tls-test.invalid:5672', REDIS_URL: 'redis://tasker-tls-test.invalid:6379', LOG_LEVEL: 'info' });
+    const result = await spawnWorker({ TASKER_SIGNING_KEY: testSigningKey, AMQP_URL: 'amqp://guest:guest@tasker-tls-test.invalid:5672', REDIS_URL: 'redis://tasker-tls-test.invalid:6379', LOG_LEVEL: 'info' });
     expect(result.exitCode).toBe(2); // the host does not exist
     const warnings = String(result.all).split('\n').filter((line) => line.includes('in plain text'));
     expect(warnings).toHaveLength(2);

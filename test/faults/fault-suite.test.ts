@@ -458,7 +458,8 @@ async function duplicateABundle(ctx: RunContext): Promise<void> {
         held.push(message);
         const body = JSON.parse(message.content.toString()) as { kind: string; commands?: { id: string }[] };
         if (body.kind !== 'bundle') continue;
-        channel.sendToQueue(`${ctx.ns}.commands`, message.content, { persistent: true, headers: message.properties.headers as Record<string, unknown> });
+        // Published again as the tasker published it (exchange, routing key, headers): its signature is for that key.
+        channel.publish(message.fields.exchange, message.fields.routingKey, message.content, { persistent: true, headers: message.properties.headers as Record<string, unknown> });
         await channel.waitForConfirms();
         bundleFault.duplicated = body.commands!.map((command) => command.id);
       }

@@ -4,6 +4,8 @@ import amqp from 'amqplib';
 import { execa, type ResultPromise } from 'execa';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach } from 'vitest';
+import { signatureHeaders } from '../../shared/broker/signing.js';
+import { names } from '../../shared/config/names.js';
 import { taskerBin, tempDir, workerBin, repoRoot, writeEventScript } from './cli.js';
 
 /** Helpers for tests that run the tasker and several workers against the real RabbitMQ and Redis. */
@@ -19,6 +21,9 @@ export interface Services {
 
 export type Proc = ResultPromise<{ reject: false; all: true }>;
 
+/** The signing key of the tests' taskers and workers: they run signed, as in production. */
+export const testSigningKey = 'tasker-test-signing-key-5e1d0c2b9a8f7e6d';
+
 export function serviceEnv(services: Services, namespace: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     AMQP_URL: services.amqpUrl,
@@ -26,8 +31,33 @@ export function serviceEnv(services: Services, namespace: string, extra: Record<
     TASKER_NAMESPACE: namespace,
     TASKER_LEASE_TTL: '2s',
     LOG_LEVEL: 'info',
+    TASKER_SIGNING_KEY: testSigningKey,
     ...extra,
   };
+}
+
+/** Publishes a work message as a tasker does: to the namespace's exchange, signed as work for its routing key (unsigned without a key). */
+export async function publishWork(url: string, namespace: string, routingKey: string, body: Buffer, key: string | undefined = testSigningKey): Promise<void> {
+  const connection = await amqp.connect(url);
+  try {
+    const channel = await connection.createConfirmChannel();
+    channel.publish(namespace, routingKey, body, { persistent: true, headers: signatureHeaders(key, body, { purpose: 'work', destination: routingKey }) });
+    await channel.waitForConfirms();
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Registers a run in Redis as its tasker does before publishing: workers run commands only of runs that exist. */
+export async function registerTestRun(services: Services, namespace: string, runId: string): Promise<void> {
+  const redis = new Redis(services.redisUrl);
+  try {
+    const now = new Date().toISOString();
+    const meta = { runId, state: 'running', startedAt: now, heartbeatAt: now, host: 'test', workdir: '', phase: '', phaseIndex: 0, phaseCount: 1, total: 1, done: 0, failed: 0 };
+    await redis.hset(names(namespace).runKey(runId, 'meta'), { json: JSON.stringify(meta) });
+  } finally {
+    redis.disconnect();
+  }
 }
 
 export function spawnWorker(env: Record<string, string>, args: string[] = []): Proc {

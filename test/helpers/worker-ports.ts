@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
-import type { BeginOutcome } from '../../shared/state/run-store.js';
+import type { BeginOutcome, RunStanding } from '../../shared/state/run-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
 import type { UploadReport } from '../../shared/storage/outputs.js';
 import type { Control, MessagePorts, StartedCommand } from '../../worker/ports.js';
@@ -35,6 +35,8 @@ export interface FakeWorkerOptions {
   aloneRefused?: boolean;
   /** Whether the worker sees the run's directory; unset: the check is not wired. */
   sees?: boolean;
+  /** How Redis holds the run, asked for a run not seen. Default: live. */
+  standing?: RunStanding;
 }
 
 /** `begin` answers in this order, then busy (held by "other") for ever. */
@@ -120,7 +122,7 @@ export function fakeWorker(options: FakeWorkerOptions = {}) {
         },
       };
     },
-    ...(options.sees === undefined ? {} : { seesRun: async () => options.sees === true, unseenHoldMs: () => 1000 }),
+    ...(options.sees === undefined ? {} : { seesRun: async () => options.sees === true, unseenHoldMs: () => 1000, runStanding: async () => options.standing ?? 'live' }),
   };
   const slots = createFakeSlots(options.slots ?? Number.POSITIVE_INFINITY, calls);
   const control: Control = {

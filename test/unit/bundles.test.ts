@@ -213,6 +213,22 @@ describe('a worker handling a bundle', () => {
     expect(f.finished).toHaveLength(3);
   });
 
+  it('dead-letters a bundle of a finished run whose attempts are not all recorded; sends nothing', async () => {
+    const f = workerFakes({ 'f1-L1': { kind: 'finished' }, 'f1-L2': { kind: 'over' }, 'f1-L3': { kind: 'over' } });
+    const handled = await handleMessage(bundle(1, 2, 3), f.ports, f.control);
+    expect(handled).toEqual({ decision: 'reject' });
+    expect(f.startedIds).toEqual([]);
+    expect(f.finished).toEqual([]);
+  });
+
+  it('dead-letters a bundle of a purged or unknown run, running none of it', async () => {
+    for (const kind of ['cancelled', 'unknown'] as const) {
+      const f = workerFakes({ 'f1-L1': { kind }, 'f1-L2': { kind } });
+      expect(await handleMessage(bundle(1, 2), f.ports, f.control)).toEqual({ decision: 'reject' });
+      expect(f.startedIds).toEqual([]);
+    }
+  });
+
   it('dead-letters a bundle that is not valid, running none of it', async () => {
     const f = workerFakes({});
     const handled = await handleMessage(Buffer.from(JSON.stringify({ ...shared, kind: 'bundle', commands: [attempt(1), attempt(1)] })), f.ports, f.control);

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../shared/errors.js';
 import { loadRunConfig, type RunFlags } from '../../tasker/config.js';
+import { loadWorkerConfig } from '../../worker/config.js';
 
 function problemsOf(files: readonly string[], flags: RunFlags, env: Record<string, string | undefined> = {}): readonly string[] {
   try {
@@ -177,7 +178,42 @@ describe('loadRunConfig', () => {
     expect(loadRunConfig(['jobs.sh'], {}, {}, '/cwd').halt).toBe('never');
     expect(loadRunConfig(['jobs.sh'], { halt: 'now' }, {}, '/cwd').halt).toBe('now');
     expect(() => loadRunConfig(['jobs.sh'], { halt: 'sometime' }, {}, '/cwd')).toThrow('--halt must be one of: never, soon, now; got "sometime"');
-    expect(() => loadRunConfig(['jobs.sh'], { halt: 'now' }, { AMQP_URL: 'amqp://rabbit' }, '/cwd')).toThrow('--halt works in local runs only for now');
+    expect(() => loadRunConfig(['jobs.sh'], { halt: 'now' }, { AMQP_URL: 'amqp://rabbit', TASKER_SIGNING_KEY: 'k'.repeat(32) }, '/cwd')).toThrow('--halt works in local runs only for now');
     expect(() => loadRunConfig(['jobs.sh'], { halt: 'soon', keepGoing: true }, {}, '/cwd')).toThrow('--halt soon stops the run at the first failure and --keep-going runs on after failures: give one of them');
+  });
+});
+
+describe('signing fails closed', () => {
+  const broker = { AMQP_URL: 'amqp://rabbit' };
+  const key = 'k'.repeat(32);
+
+  it('the tasker needs TASKER_SIGNING_KEY with a broker, unless TASKER_SIGNING=off', () => {
+    const [problem] = problemsOf(['j'], {}, broker);
+    expect(problem).toMatch(/TASKER_SIGNING_KEY is not set: with AMQP_URL, the tasker and every worker need the same signing key/);
+    expect(problem).toContain('TASKER_SIGNING=off');
+    expect(loadRunConfig(['j'], {}, { ...broker, TASKER_SIGNING_KEY: key }, '/cwd')).toMatchObject({ signingKey: key, signingOff: false });
+    expect(loadRunConfig(['j'], {}, { ...broker, TASKER_SIGNING: 'off' }, '/cwd')).toMatchObject({ signingKey: undefined, signingOff: true });
+    expect(loadRunConfig(['j'], { amqpUrl: 'amqp://flag' }, { TASKER_SIGNING: 'OFF' }, '/cwd').signingOff).toBe(true);
+    // A local run signs nothing: no key needed.
+    expect(loadRunConfig(['j'], {}, {}, '/cwd')).toMatchObject({ signingKey: undefined, signingOff: false });
+    expect(problemsOf(['j'], { amqpUrl: 'amqp://flag' }, {})[0]).toContain('TASKER_SIGNING_KEY is not set');
+  });
+
+  it('refuses a key with the opt-out, and an opt-out it does not know', () => {
+    expect(problemsOf(['j'], {}, { ...broker, TASKER_SIGNING_KEY: key, TASKER_SIGNING: 'off' })).toEqual([expect.stringMatching(/TASKER_SIGNING=off and TASKER_SIGNING_KEY are both set/)]);
+    expect(problemsOf(['j'], {}, { ...broker, TASKER_SIGNING_KEY: key, TASKER_SIGNING: 'no' })).toEqual(['TASKER_SIGNING must be on (the default) or off, got "no"']);
+    expect(loadRunConfig(['j'], {}, { ...broker, TASKER_SIGNING_KEY: key, TASKER_SIGNING: 'on' }, '/cwd').signingKey).toBe(key);
+  });
+
+  it('the worker needs TASKER_SIGNING_KEY unless TASKER_SIGNING=off', () => {
+    expect(() => loadWorkerConfig({}, broker, '/cwd')).toThrow(/TASKER_SIGNING_KEY is not set.*TASKER_SIGNING=off/s);
+    try {
+      loadWorkerConfig({}, broker, '/cwd');
+    } catch (error) {
+      expect((error as InputError).exitCode).toBe(2);
+    }
+    expect(loadWorkerConfig({}, { ...broker, TASKER_SIGNING_KEY: key }, '/cwd')).toMatchObject({ signingKey: key, signingOff: false });
+    expect(loadWorkerConfig({}, { ...broker, TASKER_SIGNING: 'off' }, '/cwd')).toMatchObject({ signingKey: undefined, signingOff: true });
+    expect(() => loadWorkerConfig({}, { ...broker, TASKER_SIGNING: 'off', TASKER_SIGNING_KEY: key }, '/cwd')).toThrow(/both set/);
   });
 });

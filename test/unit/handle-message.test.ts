@@ -58,10 +58,13 @@ describe('handleMessage', () => {
     expect(f.published()).toEqual([record]);
   });
 
-  it('drops the commands of a purged run', async () => {
-    const f = fakes([{ kind: 'cancelled' }]);
-    expect((await handleMessage(content, f.ports, f.control)).decision).toBe('ack');
-    expect(f.calls).not.toContain('start');
+  it.each([['cancelled'], ['unknown'], ['over']] as const)('dead-letters a command of a run %s (a replayed or leftover message): not run, nothing written, no result sent', async (kind) => {
+    const f = fakes([{ kind }]);
+    const handled = await handleMessage(content, f.ports, f.control);
+    expect(handled).toEqual({ decision: 'reject' });
+    // Redis asked once (the begin script, which writes nothing for such a run); the slot given back.
+    expect(f.calls).toEqual(['begin', 'release']);
+    expect(f.published()).toEqual([]);
   });
 
   it('sets aside, without running it, a command of an interrupted run (its resume publishes it again)', async () => {
@@ -152,10 +155,11 @@ describe('handleMessage', () => {
 
   it('with a signing key, dead-letters a message that is not authentic before parsing or running it', async () => {
     const f = fakes([{ kind: 'started' }]);
-    f.ports.authenticate = (_content, headers) => (headers['sig'] === 'good' ? undefined : 'unsigned message');
-    expect((await handleMessage(content, f.ports, f.control, {})).decision).toBe('reject');
+    f.ports.authenticate = (_content, envelope) => (envelope.headers['sig'] === 'good' && envelope.routingKey === 'run.r1' ? undefined : 'unsigned message');
+    expect((await handleMessage(content, f.ports, f.control, { headers: {}, routingKey: 'run.r1' })).decision).toBe('reject');
+    expect((await handleMessage(content, f.ports, f.control, { headers: { sig: 'good' }, routingKey: 'pool.gpu.run.r1' })).decision).toBe('reject');
     expect(f.calls).toEqual([]);
-    expect((await handleMessage(content, f.ports, f.control, { sig: 'good' })).decision).toBe('ack');
+    expect((await handleMessage(content, f.ports, f.control, { headers: { sig: 'good' }, routingKey: 'run.r1' })).decision).toBe('ack');
     expect(f.calls).toContain('start');
   });
 

@@ -38,7 +38,7 @@ function fakes(options: { logger?: Logger } = {}) {
 }
 
 function delivered(headers: Record<string, unknown> = {}): Delivery {
-  return { content: Buffer.from('{}'), headers, redelivered: false };
+  return { content: Buffer.from('{}'), headers, redelivered: false, exchange: 'tasker', routingKey: 'run.r1' };
 }
 
 /** One macrotask later: after the intake's setImmediate. */

@@ -132,7 +132,7 @@ describe('METRICS_PORT', () => {
     expect(loadRunConfig(['jobs.sh'], {}, { METRICS_PORT: '9090' }, '/cwd').metricsPort).toBe(9090);
     expect(loadRunConfig(['jobs.sh'], { metricsPort: '9091' }, {}, '/cwd').metricsPort).toBe(9091);
     expect(loadRunConfig(['jobs.sh'], {}, {}, '/cwd').metricsPort).toBeUndefined();
-    const worker = { AMQP_URL: 'amqp://localhost' };
+    const worker = { AMQP_URL: 'amqp://localhost', TASKER_SIGNING_KEY: 'k'.repeat(32) };
     expect(loadWorkerConfig({}, { ...worker, METRICS_PORT: '9090' }, '/cwd').metricsPort).toBe(9090);
     expect(loadWorkerConfig({ metricsPort: '0' }, worker, '/cwd').metricsPort).toBe(0);
     expect(() => loadWorkerConfig({}, { ...worker, METRICS_PORT: '-1' }, '/cwd')).toThrow('METRICS_PORT');

@@ -19,7 +19,7 @@ function makitaScan(): FileScan {
   return { index: 0, path: 'jobs.sh', sha256: '', commandCount: 5, markers: [], makita: { firstSimulate: 2, lastSimulate: 3, part1: 1, part2: 2, part3: 2 } };
 }
 
-const workerEnv = { AMQP_URL: 'amqp://127.0.0.1' };
+const workerEnv = { AMQP_URL: 'amqp://127.0.0.1', TASKER_SIGNING_KEY: 'k'.repeat(32) };
 
 /** AMQP topic matching: `*` is one word, `#` zero or more. */
 function topicMatches(pattern: readonly string[], words: readonly string[]): boolean {

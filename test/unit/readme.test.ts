@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { taskerEnvironment } from '../../tasker/config.js';
+import { taskerEnvironment } from '../../tasker/environment.js';
 import { workerEnvironment } from '../../worker/config.js';
 
 /** The README's table of environment variables documents every variable the code reads. */

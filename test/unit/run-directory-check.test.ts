@@ -210,6 +210,15 @@ describe('a worker handed a command of a run it cannot see', () => {
     expect(asked(f.calls)).toEqual([]);
   });
 
+  it('dead-letters it instead when the run is purged, unknown or over: no worker is to run it, and it would come back for ever', async () => {
+    for (const standing of ['cancelled', 'unknown', 'over'] as const) {
+      const f = fakeWorker({ sees: false, standing });
+      expect(await handleMessage(Buffer.from(JSON.stringify({ ...shared, origin, kind: 'command', ...attempt(1) })), f.ports, f.control)).toEqual({ decision: 'reject' });
+      expect(asked(f.calls)).toEqual([]);
+      expect(f.slept()).toBe(0);
+    }
+  });
+
   it('gives it back at once while draining', async () => {
     const f = fakes(false, { draining: true });
     expect(await handleMessage(Buffer.from(JSON.stringify({ ...shared, origin, kind: 'command', ...attempt(1) })), f.ports, f.control)).toEqual({ decision: 'requeue' });

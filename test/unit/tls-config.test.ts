@@ -39,7 +39,7 @@ function countingReader(): { read: (path: string) => Buffer; reads: string[] } {
   return { reads, read: (path) => (reads.push(path), readFileSync(path)) };
 }
 
-const worker = (env: Record<string, string>, read = countingReader().read) => loadWorkerConfig({}, { AMQP_URL: 'amqps://u:p@rabbit:5671', REDIS_URL: 'rediss://redis:6379', ...env }, '/', read);
+const worker = (env: Record<string, string>, read = countingReader().read) => loadWorkerConfig({}, { TASKER_SIGNING_KEY: 'k'.repeat(32), AMQP_URL: 'amqps://u:p@rabbit:5671', REDIS_URL: 'rediss://redis:6379', ...env }, '/', read);
 
 function problemsOf(load: () => unknown): readonly string[] {
   try {
@@ -152,15 +152,15 @@ describe('URL schemes, in any case', () => {
 
 describe('plain-text connections to other hosts', () => {
   it('are warned of once per variable; loopback and TLS stay silent', () => {
-    const config = loadWorkerConfig({}, { AMQP_URL: 'amqp://u:secret@rabbitmq:5672', REDIS_URL: 'redis://:secret@10.0.0.7:6379', S3_ENDPOINT_URL: 'http://minio:9000' }, '/');
+    const config = loadWorkerConfig({}, { TASKER_SIGNING_KEY: 'k'.repeat(32), AMQP_URL: 'amqp://u:secret@rabbitmq:5672', REDIS_URL: 'redis://:secret@10.0.0.7:6379', S3_ENDPOINT_URL: 'http://minio:9000' }, '/');
     expect(config.warnings).toEqual([
       { variable: 'AMQP_URL', host: 'rabbitmq', message: 'AMQP_URL connects to rabbitmq in plain text: its password and data cross the network unencrypted; use amqps://' },
       { variable: 'REDIS_URL', host: '10.0.0.7', message: 'REDIS_URL connects to 10.0.0.7 in plain text: its password and data cross the network unencrypted; use rediss://' },
       { variable: 'S3_ENDPOINT_URL', host: 'minio', message: 'S3_ENDPOINT_URL connects to minio in plain text: its password and data cross the network unencrypted; use https://' },
     ]);
     expect(JSON.stringify(config.warnings)).not.toContain('secret');
-    expect(loadWorkerConfig({}, { AMQP_URL: 'amqp://localhost', REDIS_URL: 'redis://127.0.0.1:6379', S3_ENDPOINT_URL: 'http://[::1]:9000' }, '/').warnings).toEqual([]);
-    expect(loadWorkerConfig({}, { AMQP_URL: 'amqps://rabbitmq', REDIS_URL: 'rediss://redis', S3_ENDPOINT_URL: 'https://minio' }, '/').warnings).toEqual([]);
+    expect(loadWorkerConfig({}, { TASKER_SIGNING_KEY: 'k'.repeat(32), AMQP_URL: 'amqp://localhost', REDIS_URL: 'redis://127.0.0.1:6379', S3_ENDPOINT_URL: 'http://[::1]:9000' }, '/').warnings).toEqual([]);
+    expect(loadWorkerConfig({}, { TASKER_SIGNING_KEY: 'k'.repeat(32), AMQP_URL: 'amqps://rabbitmq', REDIS_URL: 'rediss://redis', S3_ENDPOINT_URL: 'https://minio' }, '/').warnings).toEqual([]);
   });
 
   it('name the flag when a flag gave the URL, and say nothing of a service a local run does not use', () => {

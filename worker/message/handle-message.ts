@@ -1,6 +1,7 @@
 import { parseWorkMessage, type CommandMessage, type ParseResult } from '../../shared/broker/messages.js';
-import type { BundleTurns, Control, Settlement, MessagePorts, AttemptEnd } from '../ports.js';
+import type { AttemptEnd, BundleTurns, Control, Envelope, MessagePorts, Settlement } from '../ports.js';
 import { answered, handleAttempt } from './handle-attempt.js';
+import { refusedRun } from './lease.js';
 
 /**
  * One message of a work queue: checked (authentic, valid: else dead-lettered, never run), then
@@ -12,12 +13,12 @@ import { answered, handleAttempt } from './handle-attempt.js';
 /** Default of `unseenHoldMs`. */
 const defaultUnseenHoldMs = 5000;
 
-export async function handleMessage(content: Buffer, ports: MessagePorts, control: Control, headers: Record<string, unknown> = {}): Promise<Settlement> {
-  const parsed = checkedMessage(content, headers, ports, parseWorkMessage);
+export async function handleMessage(content: Buffer, ports: MessagePorts, control: Control, envelope: Envelope = { headers: {}, routingKey: '' }): Promise<Settlement> {
+  const parsed = checkedMessage(content, envelope, ports, parseWorkMessage);
   if (parsed === undefined) return { decision: 'reject' };
   const { attempts, bundled } = parsed;
   // The attempts of a bundle share their run: one look for all of them.
-  if (ports.seesRun !== undefined && !(await ports.seesRun(attempts[0]!))) return handBackUnseen(attempts[0]!.runId, ports, control);
+  if (ports.seesRun !== undefined && !(await ports.seesRun(attempts[0]!))) return unseenRun(attempts[0]!, ports, control);
   if (!bundled) return answered(attempts[0]!, await handleAttempt(attempts[0]!, ports, control), ports);
   return handleBundle(attempts, ports, control);
 }
@@ -36,6 +37,9 @@ async function handleBundle(attempts: CommandMessage[], ports: MessagePorts, con
   // The worker's own failure (Redis, S3): the bundle goes back; what was recorded is not run again.
   if (failure !== undefined) throw failure.reason;
   const settled = ends.map((end) => (end as PromiseFulfilledResult<AttemptEnd>).value);
+  // A refused attempt (its run purged, unknown or over: no record) dead-letters the whole bundle;
+  // a poison one has its record, and counts as settled.
+  if (settled.some((one) => one.decision === 'reject' && one.record === undefined)) return { decision: 'reject' };
   const records = settled.flatMap((one) => (one.record === undefined ? [] : [one.record]));
   const decision = settled.some((one) => one.decision === 'requeue') ? 'requeue' : 'ack';
   ports.logger.debug({ runId: attempts[0]!.runId, phase: attempts[0]!.phase, attempts: attempts.length, recorded: records.length, decision }, 'bundle settled');
@@ -47,9 +51,13 @@ async function handleBundle(attempts: CommandMessage[], ports: MessagePorts, con
  * A message of a run this worker cannot see goes back to the queue, unrun, for a worker that sees
  * it: held a while first, so that a worker alone with it does not take it back at once, over and
  * over (its prefetch is held meanwhile, so it takes nothing else of the queue either; a worker
- * that sees the run takes the rest). Not held once the worker drains.
+ * that sees the run takes the rest). Not held once the worker drains. Unless the run is purged,
+ * unknown or over: then no worker is to run it, and it is dead-lettered as the begin script would.
  */
-async function handBackUnseen(runId: string, ports: MessagePorts, control: Control): Promise<Settlement> {
+async function unseenRun(message: CommandMessage, ports: MessagePorts, control: Control): Promise<Settlement> {
+  const standing = (await ports.runStanding?.(message.runId)) ?? 'live';
+  if (standing !== 'live') return refusedRun(ports.logger, { runId: message.runId, phase: message.phase }, standing);
+  const { runId } = message;
   const holdMs = ports.unseenHoldMs?.(runId) ?? defaultUnseenHoldMs;
   const stepMs = Math.min(250, holdMs);
   for (let held = 0; held < holdMs && !control.draining(); held += stepMs) await ports.sleep(stepMs);
@@ -70,11 +78,12 @@ function createTurns(): BundleTurns {
 }
 
 /** The message parsed, if it is to be run: undefined (logged; it is dead-lettered) when it is not authentic (with a signing key) or not valid. */
-function checkedMessage<T>(content: Buffer, headers: Record<string, unknown>, ports: Pick<MessagePorts, 'authenticate' | 'logger'>, parse: (content: Buffer) => ParseResult<T>): T | undefined {
+function checkedMessage<T>(content: Buffer, envelope: Envelope, ports: Pick<MessagePorts, 'authenticate' | 'logger'>, parse: (content: Buffer) => ParseResult<T>): T | undefined {
   const { logger } = ports;
-  const forged = ports.authenticate?.(content, headers);
+  const forged = ports.authenticate?.(content, envelope);
   if (forged !== undefined) {
-    logger.error({ problem: forged, bytes: content.length, hint: 'this worker runs only commands signed with its TASKER_SIGNING_KEY; the tasker must have the same key' }, 'message not authentic: dead-lettered, not run');
+    const hint = 'the tasker and every worker need the same TASKER_SIGNING_KEY (or all of them TASKER_SIGNING=off)';
+    logger.error({ problem: forged, routingKey: envelope.routingKey, bytes: content.length, hint }, 'message not authentic: dead-lettered, not run');
     return undefined;
   }
   const parsed = parse(content);

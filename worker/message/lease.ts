@@ -1,13 +1,15 @@
 import type { CommandMessage } from '../../shared/broker/messages.js';
-import type { BeginOutcome } from '../../shared/state/run-store.js';
+import type { Logger } from '../../shared/observe/logger.js';
+import type { BeginOutcome, RunStanding } from '../../shared/state/run-store.js';
 import { poisonRecord } from '../../shared/state/results.js';
 import type { Control, MessagePorts, PresencePorts, AttemptEnd } from '../ports.js';
 import { judgeHolder, presenceOf, type HolderAbsence } from './lease-holder.js';
 
 /**
- * A command's lease: taken (or the answer that the message is not to run: purged or interrupted
- * run, duplicate, poison), waited for while another worker holds it, then held while it runs:
- * renewed, and checked and counted at the start. This file alone changes a held lease's state.
+ * A command's lease: taken (or the answer that the message is not to run: a run purged, unknown or
+ * over: dead-lettered; an interrupted run, a duplicate: acked; poison), waited for while another
+ * worker holds it, then held while it runs: renewed, and checked and counted at the start. This
+ * file alone changes a held lease's state.
  */
 
 type TakePorts = Pick<MessagePorts, 'store' | 'logger' | 'workerId' | 'leaseTtlMs' | 'startLimit' | 'logOf' | 'sleep' | 'presence'>;
@@ -127,8 +129,9 @@ async function settleBegun(message: CommandMessage, owner: string, begun: Exclud
     case 'started':
       return { priorStarts: begun.priorStarts ?? 0 };
     case 'cancelled':
-      logger.info(fields, 'run was purged: dropping its command');
-      return { decision: 'ack' };
+    case 'unknown':
+    case 'over':
+      return refusedRun(logger, fields, begun.kind);
     case 'stopped':
       // Taken off the run's published attempts with this answer: its resume publishes it again.
       logger.info(fields, 'run is interrupted: command not run, its tasker publishes it again on resume');
@@ -145,6 +148,23 @@ async function settleBegun(message: CommandMessage, owner: string, begun: Exclud
       return { decision: 'reject', record };
     }
   }
+}
+
+const refusedRuns: Record<Exclude<RunStanding, 'live'>, { message: string; hint: string }> = {
+  cancelled: { message: 'run was purged (tasker purge)', hint: 'none of its commands runs again' },
+  unknown: { message: 'run is unknown to Redis', hint: 'never registered by a tasker, purged, expired 7 days after its end, or Redis lost its data (resuming the run registers it again)' },
+  over: { message: 'run is finished', hint: 'this attempt has no result in the finished run (resuming the run runs what it lacks)' },
+};
+
+/**
+ * A message of a run that is purged, unknown or over: nobody awaits it, so it is a replayed or
+ * leftover message. Said loudly and dead-lettered (kept for inspection), never run; nothing of it
+ * is written to Redis.
+ */
+export function refusedRun(logger: Logger, fields: Record<string, unknown>, standing: Exclude<RunStanding, 'live'>): AttemptEnd {
+  const { message, hint } = refusedRuns[standing];
+  logger.error({ ...fields, standing, hint }, `${message}: a replayed or leftover message, dead-lettered, not run`);
+  return { decision: 'reject' };
 }
 
 /** One more look at the holder's presence. A holder that announces none, or Redis not saying, counts as present. */

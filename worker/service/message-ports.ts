@@ -1,6 +1,6 @@
 import { UnroutableError, type AmqpSession } from '../../shared/broker/amqp-session.js';
 import { encodeMessage, resultMessage, type CommandMessage } from '../../shared/broker/messages.js';
-import { signatureHeaders, verifyBody } from '../../shared/broker/signing.js';
+import { signatureHeaders, signatureOf, verifyMessage } from '../../shared/broker/signing.js';
 import type { Names } from '../../shared/config/names.js';
 import type { Executor } from '../../shared/exec/executor-contract.js';
 import type { Logger } from '../../shared/observe/logger.js';
@@ -9,7 +9,7 @@ import type { ResultRecord } from '../../shared/state/results.js';
 import { attemptRequest, runLayout } from '../../shared/run-dir/run-layout.js';
 import type { OutputSpec } from '../../shared/storage/outputs.js';
 import type { RunDirectoryCheck } from '../message/run-directory-check.js';
-import type { AttemptStore, MessagePorts, StartedCommand, WorkerMetrics } from '../ports.js';
+import type { AttemptStore, Envelope, MessagePorts, StartedCommand, WorkerMetrics } from '../ports.js';
 import type { Presence } from './redis-presence.js';
 import type { S3OnDemand } from './s3-on-demand.js';
 
@@ -24,7 +24,7 @@ export interface MessagePortsOptions {
   startLimit: number;
   signingKey: string | undefined;
   names: Pick<Names, 'runQueue'>;
-  store: AttemptStore & Pick<RunStore, 'workerPresent'>;
+  store: AttemptStore & Pick<RunStore, 'workerPresent' | 'runStanding'>;
   /** This worker's presence in Redis: with it, a dead lease holder is known dead at once. */
   presence: Pick<Presence, 'upSinceMs'>;
   session: Pick<AmqpSession, 'publish'>;
@@ -41,7 +41,7 @@ export function createMessagePorts(options: MessagePortsOptions): MessagePorts {
   // With a signing key, results are signed too: the tasker counts only results from real workers.
   const publishSigned = async (runId: string, queue: string, body: Buffer): Promise<void> => {
     try {
-      await session.publish('', queue, body, { headers: signatureHeaders(signingKey, body) });
+      await session.publish('', queue, body, { headers: signatureHeaders(signingKey, body, { purpose: 'result', destination: queue }) });
     } catch (error) {
       if (!(error instanceof UnroutableError)) throw error;
       // The run's queue is its tasker's: gone once the run ended or was purged, or deleted by
@@ -53,10 +53,11 @@ export function createMessagePorts(options: MessagePortsOptions): MessagePorts {
   return {
     store: countingFinishedCommands(options.store, options.metrics),
     logger,
-    authenticate: signingKey === undefined ? undefined : (content: Buffer, headers: Record<string, unknown>) => verifyBody(signingKey, content, headers),
+    authenticate: authenticator(signingKey),
     watchOutputs: async (spec: OutputSpec) => (await s3.get()).watchOutputs(spec, workdir),
     seesRun: (message: CommandMessage) => options.runDirectories.sees(message),
     unseenHoldMs: (runId: string) => options.runDirectories.holdMs(runId),
+    runStanding: (runId: string) => options.store.runStanding(runId),
     workerId,
     leaseTtlMs: options.leaseTtlMs,
     startLimit: options.startLimit,
@@ -84,6 +85,18 @@ export function createMessagePorts(options: MessagePortsOptions): MessagePorts {
     publishResult: (message: CommandMessage, record: ResultRecord) => publishSigned(message.runId, names.runQueue(message.runId), encodeMessage(resultMessage(message.runId, [record]))),
     publishResults: (runId: string, records: readonly ResultRecord[]) => publishSigned(runId, names.runQueue(runId), encodeMessage(resultMessage(runId, records))),
   };
+}
+
+/**
+ * With a key: only work signed for the routing key it came with. Without (TASKER_SIGNING=off): a
+ * signed message is refused, for its tasker has a key this worker lacks (fail closed both ways).
+ */
+function authenticator(signingKey: string | undefined): (content: Buffer, envelope: Envelope) => string | undefined {
+  if (signingKey !== undefined) return (content, envelope) => verifyMessage(signingKey, content, envelope.headers, { purpose: 'work', destination: envelope.routingKey });
+  return (_content, envelope) =>
+    signatureOf(envelope.headers) === undefined
+      ? undefined
+      : 'signed message, and this worker runs unsigned (TASKER_SIGNING=off): its tasker has a TASKER_SIGNING_KEY, give this worker the same key';
 }
 
 // Metrics count each attempt run here once, with the outcome as recorded (after its uploads,

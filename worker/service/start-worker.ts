@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { createAmqpSession, type AmqpSession, type Consumer, type DeliveryHandler } from '../../shared/broker/amqp-session.js';
-import { declareTopology, reportMissingPoolQueues } from '../../shared/broker/amqp-topology.js';
+import { declareTopology, onceOnly, reportMissingPoolQueues } from '../../shared/broker/amqp-topology.js';
 import { names as namesFor, type Names } from '../../shared/config/names.js';
 import type { Executor } from '../../shared/exec/executor-contract.js';
 import { logConfigWarnings, type Logger } from '../../shared/observe/logger.js';
@@ -60,7 +60,7 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   const slots = createCommandSlots(config.concurrency);
   const lookahead = createLookahead({ concurrency: config.concurrency, slots, running, logger, extra: intake.extra });
   const control = createAttemptControl({ slots, running, runningChanged: () => heartbeat.soon(), lookahead, extra: intake.extra, metrics });
-  const consumer = await intake.open((delivery) => handleMessage(delivery.content, ports, control, delivery.headers)).catch(closeOnFailure({ store, session, heartbeat, presence }));
+  const consumer = await intake.open((delivery) => handleMessage(delivery.content, ports, control, delivery)).catch(closeOnFailure({ store, session, heartbeat, presence }));
   logStart(config, { workdir, workerId, queues }, logger);
 
   const { done, shutdown } = createWorkerStop(
@@ -76,15 +76,16 @@ async function connect(config: WorkerConfig, names: Names, workerId: string, log
   const store = await createRunStore(config.redisUrl, names, logger, config.redisTls);
   const noteLost = (queue: string): Promise<void> =>
     store.noteQueueLost(queue).catch((error: unknown) => logger.warn({ err: error, queue }, 'could not record in Redis that the queue was deleted'));
+  const unbounded = onceOnly((problem) => logger.warn({ queue: names.deadQueue }, problem));
   try {
     const session = await createAmqpSession({
       url: config.amqpUrl,
       tls: config.amqpTls,
       logger,
       connectionName: `worker ${workerId}`,
-      setup: async (channel, probe) => {
+      setup: async (channel, probe, apart) => {
         await reportMissingPoolQueues(probe, names, config.pools, noteLost);
-        await declareTopology(channel, names, config.pools);
+        await declareTopology(channel, names, config.pools, { apart, unbounded });
       },
       // What waited in it is gone: the taskers awaiting it publish it again (lost-queue-recovery.ts).
       onQueueDeleted: (queue) => void noteLost(queue),
@@ -129,6 +130,10 @@ function closeOnFailure(opened: { store: Pick<RunStore, 'close'>; session: Pick<
 }
 
 function logStart(config: WorkerConfig, where: { workdir: string; workerId: string; queues: string[] }, logger: Logger): void {
+  if (config.signingOff) {
+    const hint = 'anyone who can publish to the work queue can run commands here; signed messages are refused (dead-lettered). Set the same TASKER_SIGNING_KEY on the tasker and every worker instead';
+    logger.warn({ hint }, 'TASKER_SIGNING=off: running unsigned commands, results go unsigned');
+  }
   logger.info({ queues: where.queues, pools: config.pools, concurrency: config.concurrency, workdir: where.workdir, worker: where.workerId }, 'waiting for commands');
   logger.debug(
     {
