@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems, type Connection, type ConnectionFlags } from '../shared/config/config-values.js';
+import { collectProblems, envValue, flagOrEnv, readCommandUser, readConnection, readSigningKey, type CommandUserSpec, type ConfigProblems, type Connection, type ConnectionFlags } from '../shared/config/config-values.js';
 import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/storage/outputs.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { splitPresets, type SplitPreset } from './jobs/plan.js';
@@ -30,6 +30,7 @@ export const taskerEnvironment = {
   TASKER_BUNDLE_SIZE: { default: 'auto', description: 'Commands per work-queue message: auto (bundles while commands are short, one per message while they are long), or a fixed number; 1 turns bundling off. Same as --bundle-size.' },
   TASKER_STALL_WARNING: { default: '60s', description: 'Warn when no worker consumes, or nothing finished, for this long.' },
   TASKER_SIGNING_KEY: { default: 'unset: messages are not signed', description: 'Secret shared with the workers; each command message is signed with HMAC-SHA256 and workers run only messages whose signature verifies.' },
+  TASKER_COMMAND_USER: { default: "unset: this process's own user", description: 'User (and group) the commands of local runs and tasker phases run as, USER or USER:GROUP (names or numbers); the tasker must be root or hold CAP_SETUID, CAP_SETGID and CAP_KILL. Keeps its secrets out of their reach.' },
   S3_BUCKET: { default: 'unset: no uploads', description: 'Bucket to upload outputs and the run record to; S3 is off unless it is set.' },
   S3_PREFIX: { default: 'the run id', description: 'Key prefix: objects are PREFIX/<path relative to the workdir>.' },
   S3_UPLOAD: { default: 'none', description: 'Comma-separated glob patterns, relative to the workdir, of the files a successful command created or changed to upload, e.g. output/**/metrics_*.json,output/figures/*.png.' },
@@ -122,6 +123,8 @@ export interface RunConfig {
   s3: RunS3Config | undefined;
   /** TASKER_SIGNING_KEY. Default: unset, messages are not signed. */
   signingKey: string | undefined;
+  /** TASKER_COMMAND_USER: who local and tasker-phase commands run as. Default: unset, this process's user. */
+  commandUser: CommandUserSpec | undefined;
 }
 
 export interface RunS3Config {
@@ -203,6 +206,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
   const s3 = readRunS3(env, problems);
   const signingKey = readSigningKey(env, problems);
+  const commandUser = readCommandUser('TASKER_COMMAND_USER', env, problems);
   problems.done();
   return {
     files: [...files],
@@ -233,6 +237,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     metricsPort,
     s3,
     signingKey,
+    commandUser,
   };
 }
 

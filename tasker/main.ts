@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { commandEnvironment, logLevels } from '../shared/config/config-values.js';
+import { commandEnvironment, logLevels, secretsHeld } from '../shared/config/config-values.js';
+import { redactedArgv } from '../shared/config/urls.js';
 import { planHelp, purgeHelp, reportHelp, runHelp, runsHelp, statusHelp } from './help-text.js';
 import { addRunsCommand, isLocalStatus, localStatus, type LocalCliDeps } from './commands/local-cli.js';
 import { addCompletionCommand } from './commands/completion-command.js';
@@ -9,6 +10,8 @@ import { removeScratchDirsSync } from './jobs/scratch-dirs.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
+import { commandUserEnvironment, sayCommandUser, setUpCommandUser } from '../shared/exec/command-user.js';
+import { guardRunRecords } from '../shared/run-dir/run-records-guard.js';
 import { createLogger, type Logger } from '../shared/observe/logger.js';
 import type { MetricsServer } from '../shared/observe/metrics-server.js';
 import { splitPresets } from './jobs/plan.js';
@@ -46,13 +49,16 @@ const writeStdout = stdout.write;
 async function runAction(files: string[], flags: RunFlags, me: string): Promise<number> {
   runInProgress = true;
   const config = loadRunConfig(files, flags, process.env, process.cwd());
+  const commandUser = await setUpCommandUser(config.commandUser);
   const terminal = process.stderr.isTTY ? process.stderr : undefined;
   const logger = createLogger({ level: config.logLevel, pretty: terminal !== undefined, name: 'tasker' });
-  const commandEnv = commandEnvironment(process.env);
+  sayCommandUser(logger, commandUser, secretsHeld(config, process.env), 'TASKER_COMMAND_USER');
+  const commandEnv = { ...commandEnvironment(process.env), ...(commandUser === undefined ? {} : commandUserEnvironment(commandUser)) };
   const executor = createCommandExecutor({
     slots: config.concurrency,
     directExec: config.directExec,
     env: commandEnv,
+    ...(commandUser === undefined ? {} : { user: commandUser }),
     onRunnerError: (message) => logger.warn({ runner: message }, 'command runner reported a problem'),
   });
   const controller = new AbortController();
@@ -99,6 +105,7 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
       onPrepared: () => {
         prepared = true;
       },
+      ...(commandUser === undefined ? {} : { guardWorkdir: (workdir: string) => guardRunRecords(workdir, commandUser.uid, 'TASKER_COMMAND_USER') }),
     });
   } catch (error) {
     reportError(error, logger);
@@ -245,6 +252,9 @@ async function withOps(flags: OpsFlags & { logLevel?: string }, action: (backend
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Passwords given as flags leave /proc/PID/cmdline, which every process of the machine can read.
+  const title = redactedArgv(argv);
+  if (title !== undefined) process.title = title.join(' ');
   // The AWS SDK warns on every start under Node 20 that its 2027 releases will need Node 22. The
   // container images run the current LTS; on a laptop the notice would only bury our messages.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { CompletionShell } from '../shared/cli/completion.js';
-import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems } from '../shared/config/config-values.js';
+import { collectProblems, envValue, flagOrEnv, readCommandUser, readConnection, readSigningKey, type CommandUserSpec, type ConfigProblems } from '../shared/config/config-values.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { defaultNamespace, defaultPool, isValidPoolName, poolNameRule } from '../shared/config/names.js';
 import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/storage/s3-config.js';
@@ -20,6 +20,7 @@ export const workerEnvironment = {
   TASKER_LEASE_TTL: { default: '30s', description: 'A running command whose worker stopped renewing its lease this long is run again elsewhere (sooner once its worker process is known to have ended).' },
   LOG_LEVEL: { default: 'info', description: 'pino log level.' },
   TASKER_SIGNING_KEY: { default: 'unset: unsigned messages are run', description: 'Secret shared with the tasker; when set, only messages whose HMAC-SHA256 signature verifies are run, anything else is dead-lettered.' },
+  WORKER_COMMAND_USER: { default: "unset: the worker's own user", description: 'User (and group) commands run as, USER or USER:GROUP (names or numbers): keeps the worker\'s secrets out of their reach. The worker must be root or hold CAP_SETUID, CAP_SETGID and CAP_KILL; it exits 2 at start when it cannot switch.' },
   ...s3ConnectionEnvironment,
   ...metricsEnvironment,
 } as const;
@@ -64,6 +65,8 @@ export interface WorkerConfig {
   s3: S3Connection;
   /** TASKER_SIGNING_KEY: run only messages signed with it. Default: unset, unsigned messages run. */
   signingKey: string | undefined;
+  /** WORKER_COMMAND_USER: who commands run as. Default: unset, the worker's own user. */
+  commandUser: CommandUserSpec | undefined;
 }
 
 export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string | undefined>, cwd: string): WorkerConfig {
@@ -85,6 +88,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
   const s3 = readS3Connection(env, problems);
   const signingKey = readSigningKey(env, problems);
+  const commandUser = readCommandUser('WORKER_COMMAND_USER', env, problems);
   problems.done();
   return {
     ...connection,
@@ -99,6 +103,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
     metricsPort,
     s3,
     signingKey,
+    commandUser,
   };
 }
 

@@ -35,6 +35,7 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
   // Per-command uploads only when there are patterns; the run record is uploaded either way.
   const perCommand = outputs !== undefined && outputs.spec.patterns.length > 0 ? outputs : undefined;
   const workdir = await prepareWorkdir(prepared.workdirPath);
+  await deps.guardWorkdir?.(workdir);
   const run = runLayout(workdir, runId);
 
   // 2. Prepare the workdir and the run's records (new runs only).
