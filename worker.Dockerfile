@@ -64,7 +64,8 @@ RUN ln -s /opt/tasker/bin/tasker.js /usr/local/bin/tasker \
 # image) as root, which holds the secrets: commands cannot read its environment, memory or secret
 # files (docs/architecture.md, "Commands under another user"). k8s/ gives root only the
 # capabilities to start and stop them (SETUID, SETGID, KILL).
-ENV WORKER_COMMAND_USER=1000:1000 TASKER_COMMAND_USER=1000:1000
+ENV WORKER_COMMAND_USER=1000:1000
+ENV TASKER_COMMAND_USER=1000:1000
 USER 0:1000
 WORKDIR /work
 ENTRYPOINT ["/usr/bin/tini", "--", "/opt/tasker/bin/worker.js"]

@@ -315,7 +315,8 @@ describe('k8s/ manifests', () => {
       if (gid !== podContext['fsGroup'] || podContext['runAsGroup'] !== podContext['fsGroup']) problems.push(`${where}: ${variable}'s group, runAsGroup and fsGroup are one group (the shared volume's)`);
       // A Secret as a volume: read-only to its owner, root; mounted under /run/secrets, which the
       // images make root's alone (0700), since fsGroup adds group read to every file of the volume.
-      const secretVolumes = (pod.spec.volumes ?? []).filter((volume) => volume.secret !== undefined || volume.projected !== undefined);
+      const volumes = (pod.spec.volumes ?? []) as { name: string; secret?: { defaultMode?: number }; projected?: { defaultMode?: number } }[];
+      const secretVolumes = volumes.filter((volume) => volume.secret !== undefined || volume.projected !== undefined);
       for (const volume of secretVolumes) {
         const mode = volume.secret?.defaultMode ?? volume.projected?.defaultMode;
         if (mode !== 0o400) problems.push(`${where}: volume ${volume.name}: defaultMode 0400 (256), not ${String(mode)}`);
