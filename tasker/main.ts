@@ -105,7 +105,7 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
       onPrepared: () => {
         prepared = true;
       },
-      ...(commandUser === undefined ? {} : { guardWorkdir: (workdir: string) => guardRunRecords(workdir, commandUser.uid, 'TASKER_COMMAND_USER') }),
+      ...(commandUser === undefined ? {} : { guardWorkdir: (workdir: string, created: boolean) => guardRunRecords(workdir, commandUser, 'TASKER_COMMAND_USER', created) }),
     });
   } catch (error) {
     reportError(error, logger);

@@ -81,7 +81,7 @@ async function main(argv: string[]): Promise<number> {
     config = loadWorkerConfig(flags, process.env, process.cwd());
     await checkWorkerWorkdir(config.workdir);
     commandUser = await setUpCommandUser(config.commandUser);
-    if (commandUser !== undefined) await guardRunRecords(resolve(config.workdir), commandUser.uid, 'WORKER_COMMAND_USER');
+    if (commandUser !== undefined) await guardRunRecords(resolve(config.workdir), commandUser, 'WORKER_COMMAND_USER');
   } catch (error) {
     process.stderr.write(`worker: ${errorMessage(error)}\n`);
     return ExitCode.usage;

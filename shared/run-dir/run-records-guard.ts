@@ -10,10 +10,16 @@ import { markerDirName } from './run-layout.js';
  * tasker would read, or to files it would overwrite). So the workdir gets the sticky bit (commands
  * can then rename and delete only their own entries, as in /tmp), and `.tasker` and its `runs`
  * must be this process's. Checked at start-up; the bit is set when this process owns the workdir.
+ * A workdir this process has just `created` is given to the commands' group (3775): they run in it.
  */
-export async function guardRunRecords(workdir: string, commandUid: number, variable: string): Promise<void> {
+export async function guardRunRecords(workdir: string, commandUser: { uid: number; gid: number }, variable: string, created = false): Promise<void> {
   const own = process.getuid?.();
   if (own === undefined) return;
+  const commandUid = commandUser.uid;
+  if (created) {
+    await fs.chown(workdir, own, commandUser.gid);
+    await fs.chmod(workdir, 0o3775);
+  }
   let stat = await fs.stat(workdir);
   if (stat.uid === own && (stat.mode & 0o1000) === 0) {
     await fs.chmod(workdir, (stat.mode & 0o7777) | 0o1000);

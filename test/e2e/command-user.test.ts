@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import type { createCommandExecutor as CreateCommandExecutor } from '../../shared/exec/command-executor.js';
 import { readResults, taskerBin, tempDir, workerBin } from '../helpers/cli.js';
 import { cleanupNamespace, newNamespace, readyWorker, spawnTasker, stopAll, type Proc } from '../helpers/distributed.js';
 import { attackScript, filesUnder, leaksIn } from '../helpers/secret-attack.js';
@@ -137,6 +138,45 @@ describe.runIf(isRoot)('commands under another user cannot obtain a secret', () 
     expect(logs).toMatch(/Permission denied/);
     expect(leaksIn(logs, secrets)).toEqual([]);
     expect(leaksIn(String(result.all), secrets)).toEqual([]);
+  });
+});
+
+describe.runIf(isRoot)('the workdir under a command user', () => {
+  it('one the tasker creates is given to the commands\' group, sticky; one that belongs to the command user is refused (exit 2)', async () => {
+    const fresh = join(temp.path, 'new', 'work');
+    writeFileSync(join(temp.path, 'out.sh'), 'mkdir -p out && id -u > out/uid\n');
+    const env = { AMQP_URL: '', TASKER_COMMAND_USER: 'nobody' };
+    const first = await execa(process.execPath, [taskerBin, 'run', '--workdir', fresh, join(temp.path, 'out.sh')], { env, reject: false, all: true });
+    expect(first.exitCode, first.all).toBe(0);
+    expect(readFileSync(join(fresh, 'out', 'uid'), 'utf8').trim()).toBe(String(nobody));
+    const stat = statSync(fresh);
+    expect([stat.uid, stat.gid, (stat.mode & 0o7777).toString(8)]).toEqual([0, nobody, '3775']);
+    // A workdir of the command user's: commands could replace .tasker/ there.
+    const theirs = join(temp.path, 'theirs');
+    mkdirSync(theirs);
+    chownSync(theirs, nobody, nobody);
+    const refused = await execa(process.execPath, [taskerBin, 'run', '--workdir', theirs, join(temp.path, 'out.sh')], { env, reject: false, all: true });
+    expect(refused.exitCode, refused.all).toBe(2);
+    expect(String(refused.all)).toMatch(/belongs to the user commands run as \(TASKER_COMMAND_USER, uid 65534\)/);
+    const worker = await execa(process.execPath, [workerBin, '--workdir', theirs], { env: { AMQP_URL: 'amqp://127.0.0.1:1', WORKER_COMMAND_USER: 'nobody' }, reject: false, all: true });
+    expect(worker.exitCode, worker.all).toBe(2);
+    expect(String(worker.all)).toMatch(/belongs to the user commands run as \(WORKER_COMMAND_USER/);
+  });
+});
+
+describe.runIf(isRoot)('both executors run commands as the user, and stop them when they time out', () => {
+  // The built executor (the spawn() helper is a separate program); SHELLOPTS in the commands'
+  // environment makes it use the helper instead of bash runners.
+  it.each([['bash runners', {}], ['the spawn() helper', { SHELLOPTS: 'errexit' }]])('%s', async (_, extraEnv) => {
+    const built = (await import(new URL('../../dist/shared/exec/command-executor.js', import.meta.url).href)) as { createCommandExecutor: typeof CreateCommandExecutor };
+    const executor = built.createCommandExecutor({ slots: 1, env: { ...process.env, ...extraEnv }, user: { uid: nobody, gid: nobody } });
+    const logPath = join(workdir, 'logs', 'p1', 'c.1.log');
+    const running = executor.start({ command: 'id -u; id -g; echo started; sleep 30', cwd: workdir, logPath, env: {}, timeoutMs: 1500, killGraceMs: 500 });
+    const result = await running.result;
+    expect(result.outcome, result.tail).toBe('timed-out');
+    expect(result.tail).toContain(`${nobody}\n${nobody}\nstarted`);
+    const dir = statSync(join(workdir, 'logs', 'p1'));
+    expect([dir.gid, (dir.mode & 0o7777).toString(8)]).toEqual([nobody, '2775']);
   });
 });
 
