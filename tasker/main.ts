@@ -52,7 +52,6 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
   const commandUser = await setUpCommandUser(config.commandUser);
   const terminal = process.stderr.isTTY ? process.stderr : undefined;
   const logger = createLogger({ level: config.logLevel, pretty: terminal !== undefined, name: 'tasker' });
-  sayCommandUser(logger, commandUser, secretsHeld(config, process.env), 'TASKER_COMMAND_USER');
   const commandEnv = { ...commandEnvironment(process.env), ...(commandUser === undefined ? {} : commandUserEnvironment(commandUser)) };
   const executor = createCommandExecutor({
     slots: config.concurrency,
@@ -104,6 +103,8 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
       now: Date.now,
       onPrepared: () => {
         prepared = true;
+        // Once the run will go on: a start that fails says one thing only.
+        sayCommandUser(logger, commandUser, secretsHeld(config, process.env), 'TASKER_COMMAND_USER');
       },
       ...(commandUser === undefined ? {} : { guardWorkdir: (workdir: string, created: boolean) => guardRunRecords(workdir, commandUser, 'TASKER_COMMAND_USER', created) }),
     });

@@ -87,7 +87,6 @@ async function main(argv: string[]): Promise<number> {
     return ExitCode.usage;
   }
   const logger = createLogger({ level: config.logLevel, pretty: process.stderr.isTTY === true, name: 'worker' });
-  sayCommandUser(logger, commandUser, secretsHeld(config, process.env), 'WORKER_COMMAND_USER');
   let metricsServer: MetricsServer | undefined;
   let worker;
   try {
@@ -111,6 +110,8 @@ async function main(argv: string[]): Promise<number> {
     logger.error({ err: error }, 'worker could not start');
     return ExitCode.internal;
   }
+  // Once started: a start that fails says one thing only.
+  sayCommandUser(logger, commandUser, secretsHeld(config, process.env), 'WORKER_COMMAND_USER');
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
