@@ -57,11 +57,16 @@ COPY --from=prod-deps /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./
 COPY bin ./bin
+# /work: root's, the commands' group's, set-group-id and sticky (commands cannot replace
+# /work/.tasker); /run/secrets, where secret volumes are mounted, reachable by root only.
 RUN ln -s /opt/tasker/bin/tasker.js /usr/local/bin/tasker \
- && mkdir -p /work \
- && chown 1000:1000 /work
-# The `node` user of the base image, by number so that Kubernetes can check runAsNonRoot.
-USER 1000:1000
+ && install -d -o 0 -g 1000 -m 3775 /work \
+ && install -d -o 0 -g 0 -m 0700 /run/secrets
+# The commands of tasker phases run as the base image's `node` user (1000:1000), the tasker as
+# root, which holds the secrets (docs/architecture.md, "Commands under another user"; k8s/tasker.yml
+# gives root only the capabilities SETUID, SETGID and KILL).
+ENV TASKER_COMMAND_USER=1000:1000
+USER 0:1000
 # The shared volume's mount point: commands run here, runs are recorded under .tasker/.
 WORKDIR /work
 ENTRYPOINT ["/usr/bin/tini", "--", "/opt/tasker/bin/tasker.js"]

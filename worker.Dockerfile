@@ -9,7 +9,9 @@
 #    && rm -rf /var/lib/apt/lists/* \
 #    && python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir asreview asreview-makita
 #   ENV PATH=/opt/venv/bin:$PATH
-#   USER 1000:1000
+#   USER 0:1000
+#
+# (root, as this image: the worker holds the secrets and runs its commands as `node`, below).
 #
 # Build (from the repository root):  docker build -f worker.Dockerfile -t tasker-worker:0.1.0 .
 # See docs/kubernetes.md.
@@ -50,12 +52,20 @@ COPY --from=prod-deps /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./
 COPY bin ./bin
-# `tasker status` and `tasker purge` from `kubectl exec`; the shared volume is mounted at /work.
+# `tasker status` and `tasker purge` from `kubectl exec`; the shared volume is mounted at /work:
+# root's, the commands' group's, set-group-id and sticky (commands cannot replace /work/.tasker).
+# /run/secrets: where secret volumes are mounted (k8s/), reachable by root only whatever the
+# files' own modes (fsGroup makes them group-readable).
 RUN ln -s /opt/tasker/bin/tasker.js /usr/local/bin/tasker \
  && ln -s /opt/tasker/bin/worker.js /usr/local/bin/worker \
- && mkdir -p /work \
- && chown 1000:1000 /work
-# The `node` user of the base image, by number so that Kubernetes can check runAsNonRoot.
-USER 1000:1000
+ && install -d -o 0 -g 1000 -m 3775 /work \
+ && install -d -o 0 -g 0 -m 0700 /run/secrets
+# Commands run as the base image's `node` user (1000:1000), the worker (and a tasker built on this
+# image) as root, which holds the secrets: commands cannot read its environment, memory or secret
+# files (docs/architecture.md, "Commands under another user"). k8s/ gives root only the
+# capabilities to start and stop them (SETUID, SETGID, KILL).
+ENV WORKER_COMMAND_USER=1000:1000
+ENV TASKER_COMMAND_USER=1000:1000
+USER 0:1000
 WORKDIR /work
 ENTRYPOINT ["/usr/bin/tini", "--", "/opt/tasker/bin/worker.js"]

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { collectProblems, envValue, flagOrEnv, readConnection, readSigning, type ConfigProblems, type ConfigWarning, type Connection, type ConnectionFlags, type ReadFile } from '../shared/config/config-values.js';
+import { collectProblems, envValue, flagOrEnv, readCommandUser, readConnection, readSigning, type CommandUserSpec, type ConfigProblems, type ConfigWarning, type Connection, type ConnectionFlags, type ReadFile } from '../shared/config/config-values.js';
 import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/storage/outputs.js';
 import { readMetricsPort } from '../shared/observe/metrics-config.js';
 import { splitPresets, type SplitPreset } from './jobs/plan.js';
@@ -105,6 +105,8 @@ export interface RunConfig {
   warnings: ConfigWarning[];
   /** TASKER_SIGNING=off: unsigned by choice. Default false. */
   signingOff: boolean;
+  /** TASKER_COMMAND_USER: who local and tasker-phase commands run as. Default: unset, this process's user. */
+  commandUser: CommandUserSpec | undefined;
 }
 
 export interface RunS3Config {
@@ -180,6 +182,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
   const s3 = readRunS3(env, problems);
   const signing = readSigning(env, problems, amqpUrl !== undefined);
+  const commandUser = readCommandUser('TASKER_COMMAND_USER', env, problems);
   problems.done();
   return {
     files: [...files],
@@ -216,6 +219,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     signingKey: signing.key,
     signingOff: signing.off,
     warnings: problems.warnings(),
+    commandUser,
   };
 }
 

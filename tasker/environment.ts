@@ -19,6 +19,7 @@ export const taskerEnvironment = {
   TASKER_SIGNING_KEY: { default: 'unset: required with AMQP_URL unless TASKER_SIGNING=off', description: 'Secret shared with the workers (32+ characters); each command message is signed with HMAC-SHA256 for its destination, workers run only messages whose signature verifies, and only results signed with it are counted.' },
   TASKER_SIGNING: { default: 'on', description: 'off: run unsigned with AMQP_URL, without TASKER_SIGNING_KEY (a warning at start-up); the workers must have it off too.' },
   ...tlsEnvironment,
+  TASKER_COMMAND_USER: { default: "unset: this process's own user", description: 'User (and group) the commands of local runs and tasker phases run as, USER or USER:GROUP (names or numbers); the tasker must be root or hold CAP_SETUID, CAP_SETGID and CAP_KILL. Keeps its secrets out of their reach.' },
   S3_BUCKET: { default: 'unset: no uploads', description: 'Bucket to upload outputs and the run record to; S3 is off unless it is set.' },
   S3_PREFIX: { default: 'the run id', description: 'Key prefix: objects are PREFIX/<path relative to the workdir>.' },
   S3_UPLOAD: { default: 'none', description: 'Comma-separated glob patterns, relative to the workdir, of the files a successful command created or changed to upload, e.g. output/**/metrics_*.json,output/figures/*.png.' },

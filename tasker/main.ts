@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { commandEnvironment } from '../shared/config/config-values.js';
+import { commandEnvironment, secretsHeld } from '../shared/config/config-values.js';
+import { redactedArgv } from '../shared/config/urls.js';
 import { planHelp, purgeHelp, reportHelp, runHelp, runsHelp, statusHelp } from './help-text.js';
 import type { CommandDeps, OpsCommandDeps } from './commands/command-deps.js';
 import { addCompletionCommand } from './commands/completion-command.js';
@@ -14,6 +15,8 @@ import { removeScratchDirsSync } from './jobs/scratch-dirs.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
+import { commandUserEnvironment, sayCommandUser, setUpCommandUser } from '../shared/exec/command-user.js';
+import { guardRunRecords } from '../shared/run-dir/run-records-guard.js';
 import { createLogger, logConfigWarnings, type Logger } from '../shared/observe/logger.js';
 import type { MetricsServer } from '../shared/observe/metrics-server.js';
 import { loadRunConfig, type RunFlags } from './config.js';
@@ -41,14 +44,16 @@ const writeStdout = stdout.write;
 async function runAction(files: string[], flags: RunFlags, me: string): Promise<number> {
   runInProgress = true;
   const config = loadRunConfig(files, flags, process.env, process.cwd());
+  const commandUser = await setUpCommandUser(config.commandUser);
   const terminal = process.stderr.isTTY ? process.stderr : undefined;
   const logger = createLogger({ level: config.logLevel, pretty: terminal !== undefined, name: 'tasker' });
   logConfigWarnings(logger, config.warnings);
-  const commandEnv = commandEnvironment(process.env);
+  const commandEnv = { ...commandEnvironment(process.env), ...(commandUser === undefined ? {} : commandUserEnvironment(commandUser)) };
   const executor = createCommandExecutor({
     slots: config.concurrency,
     directExec: config.directExec,
     env: commandEnv,
+    ...(commandUser === undefined ? {} : { user: commandUser }),
     onRunnerError: (message) => logger.warn({ runner: message }, 'command runner reported a problem'),
   });
   const controller = new AbortController();
@@ -94,7 +99,10 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
       now: Date.now,
       onPrepared: () => {
         prepared = true;
+        // Once the run will go on: a start that fails says one thing only.
+        sayCommandUser(logger, commandUser, secretsHeld(config, process.env), 'TASKER_COMMAND_USER');
       },
+      ...(commandUser === undefined ? {} : { guardWorkdir: (workdir: string, created: boolean) => guardRunRecords(workdir, commandUser, 'TASKER_COMMAND_USER', created) }),
     });
   } catch (error) {
     reportError(error, logger);
@@ -145,6 +153,9 @@ function buildProgram(setExitCode: SetExitCode, me: string): Command {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Passwords given as flags leave /proc/PID/cmdline, which every process of the machine can read.
+  const title = redactedArgv(argv);
+  if (title !== undefined) process.title = title.join(' ');
   // The AWS SDK warns on every start under Node 20 that its 2027 releases will need Node 22. The
   // container images run the current LTS; on a laptop the notice would only bury our messages.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { CompletionShell } from '../shared/cli/completion.js';
-import { collectProblems, envValue, flagOrEnv, readConnection, readSigning, type ConfigProblems, type ConfigWarning, type ReadFile } from '../shared/config/config-values.js';
+import { collectProblems, envValue, flagOrEnv, readCommandUser, readConnection, readSigning, type CommandUserSpec, type ConfigProblems, type ConfigWarning, type ReadFile } from '../shared/config/config-values.js';
 import { tlsEnvironment, type TlsFiles } from '../shared/config/tls-config.js';
 import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { defaultNamespace, defaultPool, isValidPoolName, poolNameRule } from '../shared/config/names.js';
@@ -27,6 +27,7 @@ export const workerEnvironment = {
   TASKER_SIGNING_KEY: { default: '(required unless TASKER_SIGNING=off)', description: 'Secret shared with the tasker; only messages whose HMAC-SHA256 signature verifies for the queue they came from are run, anything else is dead-lettered; results are signed with it.' },
   TASKER_SIGNING: { default: 'on', description: 'off: run without TASKER_SIGNING_KEY, unsigned messages only (a warning at start-up); a signed message is then dead-lettered.' },
   ...tlsEnvironment,
+  WORKER_COMMAND_USER: { default: "unset: the worker's own user", description: 'User (and group) commands run as, USER or USER:GROUP (names or numbers): keeps the worker\'s secrets out of their reach. The worker must be root or hold CAP_SETUID, CAP_SETGID and CAP_KILL; it exits 2 at start when it cannot switch.' },
   ...s3ConnectionEnvironment,
   ...metricsEnvironment,
 } as const;
@@ -79,6 +80,8 @@ export interface WorkerConfig {
   warnings: ConfigWarning[];
   /** TASKER_SIGNING=off: run unsigned messages only, refuse signed ones. Default false. */
   signingOff: boolean;
+  /** WORKER_COMMAND_USER: who commands run as. Default: unset, the worker's own user. */
+  commandUser: CommandUserSpec | undefined;
 }
 
 export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string | undefined>, cwd: string, readFile: ReadFile = readFileSync): WorkerConfig {
@@ -100,6 +103,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
   const s3 = readS3Connection(env, problems);
   const signing = readSigning(env, problems, true);
+  const commandUser = readCommandUser('WORKER_COMMAND_USER', env, problems);
   problems.done();
   return {
     ...connection,
@@ -116,6 +120,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
     signingKey: signing.key,
     signingOff: signing.off,
     warnings: problems.warnings(),
+    commandUser,
   };
 }
 

@@ -1,12 +1,16 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { completionShells } from '../shared/cli/completion.js';
 import { describeInvocation, invocationFacts } from '../shared/cli/invocation.js';
-import { commandEnvironment, logLevels } from '../shared/config/config-values.js';
+import { commandEnvironment, logLevels, secretsHeld } from '../shared/config/config-values.js';
+import { redactedArgv } from '../shared/config/urls.js';
 import { workerCompletion, workerHelp } from './help-text.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
 import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
+import { commandUserEnvironment, sayCommandUser, setUpCommandUser, type CommandUser } from '../shared/exec/command-user.js';
+import { guardRunRecords } from '../shared/run-dir/run-records-guard.js';
 import { createLogger } from '../shared/observe/logger.js';
 import type { MetricsServer } from '../shared/observe/metrics-server.js';
 import { checkWorkerWorkdir } from './service/check-workdir.js';
@@ -51,6 +55,9 @@ function buildProgram(argv: string[]): Command {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Passwords given as flags leave /proc/PID/cmdline, which every process of the machine can read.
+  const title = redactedArgv(argv);
+  if (title !== undefined) process.title = title.join(' ');
   // The AWS SDK warns on every start under Node 20 that its 2027 releases will need Node 22. The
   // container images run the current LTS; on a laptop the notice would only bury our messages.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
@@ -69,14 +76,12 @@ async function main(argv: string[]): Promise<number> {
   }
 
   let config;
+  let commandUser: CommandUser | undefined;
   try {
     config = loadWorkerConfig(flags, process.env, process.cwd());
-  } catch (error) {
-    process.stderr.write(`worker: ${errorMessage(error)}\n`);
-    return ExitCode.usage;
-  }
-  try {
     await checkWorkerWorkdir(config.workdir);
+    commandUser = await setUpCommandUser(config.commandUser);
+    if (commandUser !== undefined) await guardRunRecords(resolve(config.workdir), commandUser, 'WORKER_COMMAND_USER');
   } catch (error) {
     process.stderr.write(`worker: ${errorMessage(error)}\n`);
     return ExitCode.usage;
@@ -92,7 +97,8 @@ async function main(argv: string[]): Promise<number> {
     }
     worker = await startWorker(config, { logger, executor: createCommandExecutor({
         slots: config.concurrency,
-        env: commandEnvironment(process.env),
+        env: { ...commandEnvironment(process.env), ...(commandUser === undefined ? {} : commandUserEnvironment(commandUser)) },
+        ...(commandUser === undefined ? {} : { user: commandUser }),
         onRunnerError: (message) => logger.warn({ runner: message }, 'command runner reported a problem'),
       }), metrics: metricsServer?.metrics });
   } catch (error) {
@@ -104,6 +110,8 @@ async function main(argv: string[]): Promise<number> {
     logger.error({ err: error }, 'worker could not start');
     return ExitCode.internal;
   }
+  // Once started: a start that fails says one thing only.
+  sayCommandUser(logger, commandUser, secretsHeld(config, process.env), 'WORKER_COMMAND_USER');
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;

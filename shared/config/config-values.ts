@@ -211,3 +211,63 @@ export function readSigning(env: Record<string, string | undefined>, problems: C
   }
   return { key: off ? undefined : key, off };
 }
+
+/**
+ * Who commands run as (TASKER_COMMAND_USER, WORKER_COMMAND_USER): `USER` or `USER:GROUP`, each a
+ * name or a number. Parsed here; the composition root resolves names and checks that this process
+ * can switch (shared/exec/command-user.ts). `group` undefined: the user's own group.
+ */
+export interface CommandUserSpec {
+  /** The variable it came from, for messages. */
+  variable: string;
+  user: string;
+  group: string | undefined;
+}
+
+const accountName = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
+/** The largest uid or gid (uid_t is 32 bits; -1, 4294967295, means "no change" to the kernel). */
+export const maxAccountId = 4_294_967_294;
+
+/** A user or group: a name, or a number within uid_t; a problem in words otherwise. */
+function accountProblem(what: string, text: string): string | undefined {
+  if (/^\d+$/.test(text)) return Number(text) <= maxAccountId ? undefined : `${what} ${text} is larger than ${maxAccountId}`;
+  return accountName.test(text) ? undefined : `${what} "${text}" is neither a name (letters, digits, ".", "_", "-") nor a number`;
+}
+
+/** `variable` (USER or USER:GROUP), checked; undefined when unset: commands then run as this process's own user. */
+export function readCommandUser(variable: string, env: Record<string, string | undefined>, problems: ConfigProblems): CommandUserSpec | undefined {
+  const text = envValue(env, variable)?.trim();
+  if (text === undefined || text === '') return undefined;
+  const [user = '', group, ...rest] = text.split(':');
+  const found = [rest.length > 0 ? `has more than one ":"` : undefined, accountProblem('user', user), group === undefined ? undefined : accountProblem('group', group)].filter((p) => p !== undefined);
+  if (found.length > 0) {
+    problems.add(`${variable} "${text}" must be USER or USER:GROUP, each a name or a number (e.g. nobody, 1000:1000): ${found.join('; ')}`);
+    return undefined;
+  }
+  if (/^0+$/.test(user) || user === 'root' || (group !== undefined && (/^0+$/.test(group) || group === 'root'))) {
+    problems.add(`${variable} "${text}": commands must not run as root or group root, which could read every secret of this process; name an unprivileged user such as nobody`);
+    return undefined;
+  }
+  return { variable, user, group };
+}
+
+function hasPassword(url: string | undefined): boolean {
+  if (url === undefined) return false;
+  try {
+    return new URL(url).password !== '';
+  } catch {
+    return url.includes('@'); // not a URL: assume the worst
+  }
+}
+
+/**
+ * The secrets this process holds that commands must not see (for the start-up warning when
+ * commands run as this process's own user, which lets them read all of it through /proc).
+ */
+export function secretsHeld(urls: { amqpUrl: string | undefined; redisUrl: string }, env: Record<string, string | undefined>): string[] {
+  return [
+    envValue(env, 'TASKER_SIGNING_KEY') === undefined ? undefined : 'TASKER_SIGNING_KEY',
+    hasPassword(urls.amqpUrl) || envValue(env, 'RABBITMQ_PASSWORD') !== undefined ? 'the RabbitMQ password' : undefined,
+    urls.amqpUrl !== undefined && hasPassword(urls.redisUrl) ? 'the Redis password' : undefined,
+  ].filter((name) => name !== undefined);
+}

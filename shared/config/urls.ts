@@ -93,3 +93,20 @@ export function plainTextWarning(variable: string, url: string): ConfigWarning |
     message: `${variable} connects to ${parsed.hostname} in plain text: its password and data cross the network unencrypted; use ${secure}`,
   };
 }
+
+/**
+ * The command line with every URL's password hidden (`--amqp-url amqp://u:***@host`), or undefined
+ * when no argument holds one. /proc/PID/cmdline is readable by every process of the machine; the
+ * composition roots set it as the process title, which overwrites it.
+ */
+export function redactedArgv(argv: readonly string[]): string[] | undefined {
+  let changed = false;
+  const redacted = argv.map((arg) => {
+    const match = /^(--[a-z-]+=)?([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*@.*)$/s.exec(arg);
+    if (match === null) return arg;
+    const hidden = `${match[1] ?? ''}${redactUrl(match[2]!)}`;
+    changed ||= hidden !== arg;
+    return hidden;
+  });
+  return changed ? redacted : undefined;
+}

@@ -1,24 +1,52 @@
-import { fstatSync, mkdirSync, open, readSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, mkdirSync, open, openSync, readSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ExecuteRequest } from './executor-contract.js';
 
 /** The files of one attempt, for both executors: its log, the log's directory, a long command's script. */
 
-/** Creates a log's directory the first time it is seen. */
-export function logDirMaker(): (logPath: string) => void {
+/**
+ * Creates a log's directory the first time it is seen. With `commandGid` (commands run as another
+ * user, who creates the logs: shell-runner.ts), the directory is given to that group, writable
+ * and set-group-id (2775); through a descriptor opened without following a link, so that nothing
+ * but the directory itself changes. A failure to do so is left to show: the runner reports a log
+ * it cannot create.
+ */
+export function logDirMaker(commandGid?: number): (logPath: string) => void {
   const made = new Set<string>();
   return (logPath) => {
     const dir = dirname(logPath);
     if (made.has(dir)) return;
     mkdirSync(dir, { recursive: true });
+    if (commandGid !== undefined) shareWithGroup(dir, commandGid);
     made.add(dir);
   };
 }
 
+function shareWithGroup(dir: string, gid: number): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    if (fstatSync(fd).gid !== gid) fchownSync(fd, -1, gid);
+    fchmodSync(fd, 0o2775);
+  } catch {
+    // another user's directory, or no right to its group: the runner's complaint names the log
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Written without following a link: the log's directory may be writable by the commands' user. */
+const newFileFlags = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+
 /** A command too long for one argument goes into a script file beside its log; returns its path. */
 export function writeCommandScript(request: ExecuteRequest): string {
   const scriptPath = `${request.logPath}.command.sh`;
-  writeFileSync(scriptPath, request.command);
+  const fd = openSync(scriptPath, newFileFlags, 0o644);
+  try {
+    writeFileSync(fd, request.command);
+  } finally {
+    closeSync(fd);
+  }
   return scriptPath;
 }
 

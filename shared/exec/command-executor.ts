@@ -26,6 +26,7 @@ export function createCommandExecutor(
       env,
       ...(options.directExec === undefined ? {} : { directExec: options.directExec }),
       ...(options.onRunnerError === undefined ? {} : { onRunnerError: options.onRunnerError }),
+      ...(options.user === undefined ? {} : { user: options.user }),
     });
     return withSlots(runners, options.slots);
   }

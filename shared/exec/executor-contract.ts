@@ -71,6 +71,18 @@ export interface ExecutorOptions {
   directExec?: boolean;
   /** Base environment of every command. Default: this process's environment. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Run commands as this user and group (command-user.ts): the processes that start them (bash
+   * runners, the spawn() helper) are started so, and the logs' directories are given to the group.
+   * Default: this process's own user.
+   */
+  user?: CommandIdentity;
+}
+
+/** Who commands run as, when not this process's own user. */
+export interface CommandIdentity {
+  uid: number;
+  gid: number;
 }
 
 export const defaultKillGraceMs = 10_000;

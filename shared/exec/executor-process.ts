@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { logDirMaker } from './attempt-files.js';
 import type { ExecuteRequest, ExecutionResult, Executor, ExecutorOptions, RunningCommand } from './executor-contract.js';
 
 /**
@@ -18,10 +19,24 @@ export type HelperReply = { type: 'result'; key: number; result: ExecutionResult
 
 const helperPath = fileURLToPath(new URL('./executor-child.js', import.meta.url));
 
+function forkHelper(options: ExecutorOptions): ChildProcess {
+  return fork(helperPath, [], {
+    env: { ...(options.env ?? process.env), TASKER_EXECUTOR_OPTIONS: JSON.stringify({ shell: options.shell, directExec: options.directExec ?? true }) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // Small heap: the helper's own size is what every fork() of a command pays for.
+    execArgv: ['--max-semi-space-size=1', '--max-old-space-size=256'],
+    serialization: 'json',
+    ...(options.user === undefined ? {} : { uid: options.user.uid, gid: options.user.gid }),
+  });
+}
+
 export function createExecutorProcess(options: ExecutorOptions = {}): Executor {
   let helper: ChildProcess | undefined;
   let nextKey = 1;
   const pending = new Map<number, { resolve: (result: ExecutionResult) => void; request: ExecuteRequest }>();
+  // With another user the helper runs as that user, and so opens the logs as it: their
+  // directories are made here, given to its group.
+  const makeLogDir = options.user === undefined ? undefined : logDirMaker(options.user.gid);
 
   const failAll = (why: string): void => {
     const now = new Date().toISOString();
@@ -33,13 +48,7 @@ export function createExecutorProcess(options: ExecutorOptions = {}): Executor {
 
   const ensureHelper = (): ChildProcess => {
     if (helper !== undefined) return helper;
-    const child = fork(helperPath, [], {
-      env: { ...(options.env ?? process.env), TASKER_EXECUTOR_OPTIONS: JSON.stringify({ shell: options.shell, directExec: options.directExec ?? true }) },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      // Small heap: the helper's own size is what every fork() of a command pays for.
-      execArgv: ['--max-semi-space-size=1', '--max-old-space-size=256'],
-      serialization: 'json',
-    });
+    const child = forkHelper(options);
     child.on('message', (reply: HelperReply) => {
       if (reply.type !== 'result') return;
       const entry = pending.get(reply.key);
@@ -73,6 +82,7 @@ export function createExecutorProcess(options: ExecutorOptions = {}): Executor {
   return {
     start(request: ExecuteRequest): RunningCommand {
       const key = nextKey++;
+      makeLogDir?.(request.logPath);
       const result = new Promise<ExecutionResult>((resolve) => pending.set(key, { resolve, request })).finally(() => {
         if (pending.size === 0 && helper !== undefined) {
           helper.unref();

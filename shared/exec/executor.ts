@@ -10,6 +10,7 @@ export {
   type ExecuteRequest,
   type ExecutionResult,
   type Executor,
+  type CommandIdentity,
   type ExecutorOptions,
   type Outcome,
   type RunningCommand,

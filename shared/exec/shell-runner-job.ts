@@ -1,18 +1,25 @@
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { readTail } from './attempt-files.js';
 import { outcomeOf } from './attempt-outcome.js';
 import { defaultKillGraceMs, defaultTailBytes, type ExecuteRequest, type ExecutionResult } from './executor-contract.js';
 import { GroupTermination, killGroup } from './process-group.js';
 import { exitOfStatus, type RunnerReply } from './shell-runner-protocol.js';
 
+/**
+ * The log's tail, read by this process from a file the command could replace (its directory is the
+ * commands' when they run as another user): never through a link, a FIFO or a second name of
+ * another file, which would hand this process's own files (/proc/1/environ) to the result.
+ */
 function readLogTail(path: string, tailBytes: number): string {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
-    return ''; // the runner could not create the log; its complaint went to onRunnerError
+    return ''; // the runner could not create the log (its complaint went to onRunnerError), or a link
   }
   try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile() || stat.nlink !== 1) return '';
     return readTail(fd, tailBytes);
   } finally {
     closeSync(fd);

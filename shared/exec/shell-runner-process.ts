@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import split2 from 'split2';
+import type { CommandIdentity } from './executor-contract.js';
 import { parseReply, runnerScript, type RunnerReply } from './shell-runner-protocol.js';
 
 export interface ShellRunnerSettings {
@@ -7,6 +8,8 @@ export interface ShellRunnerSettings {
   shell: string;
   /** The commands' base environment; BASH_ENV in it goes to the commands only. */
   env: NodeJS.ProcessEnv;
+  /** Start the runner as this user (it forks the commands, which inherit it). Default: this process's. */
+  user?: CommandIdentity;
 }
 
 export interface ShellRunnerEvents {
@@ -32,6 +35,7 @@ export class ShellRunner {
       env: runnerEnv,
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       detached: true, // out of the terminal's process group: Ctrl-C is the tasker's to handle
+      ...(settings.user === undefined ? {} : { uid: settings.user.uid, gid: settings.user.gid }),
     });
     child.stdout!.pipe(split2()).on('data', (line: string) => {
       const reply = parseReply(line);

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { logDirMaker } from './attempt-files.js';
-import type { ExecuteRequest, ExecutionResult, Executor, RunningCommand } from './executor-contract.js';
+import type { CommandIdentity, ExecuteRequest, ExecutionResult, Executor, RunningCommand } from './executor-contract.js';
 import { RunnerJob } from './shell-runner-job.js';
 import { ShellRunner } from './shell-runner-process.js';
 import { encodeRequest } from './shell-runner-protocol.js';
@@ -32,6 +32,8 @@ export interface RunnerExecutorOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the runners' own complaints go (never command output, which goes to the logs). */
   onRunnerError?: (message: string) => void;
+  /** The runners, and so their commands, run as this user. Default: this process's. */
+  user?: CommandIdentity;
 }
 
 export function createRunnerExecutor(options: RunnerExecutorOptions): Executor {
@@ -49,10 +51,12 @@ class RunnerPool {
   private readonly runners: ShellRunner[] = [];
   /** The requests handed to a runner and not yet settled, by key. */
   private readonly jobs = new Map<number, RunnerJob>();
-  private readonly makeLogDir = logDirMaker();
+  private readonly makeLogDir: (logPath: string) => void;
   private nextKey = 1;
 
   constructor(private readonly options: RunnerExecutorOptions) {
+    // The runner creates the log as the commands' user: its directory must let it.
+    this.makeLogDir = logDirMaker(options.user?.gid);
     this.env = { ...(options.env ?? process.env) };
     // bash reads BASH_ENV before every `bash -c`; running without bash -c would skip it.
     this.directExec = (options.directExec ?? true) && this.env['BASH_ENV'] === undefined;
@@ -88,7 +92,7 @@ class RunnerPool {
 
   private startRunner(): ShellRunner {
     const runner: ShellRunner = new ShellRunner(
-      { shell: this.options.shell, env: this.env },
+      { shell: this.options.shell, env: this.env, ...(this.options.user === undefined ? {} : { user: this.options.user }) },
       {
         onReply: (reply) => this.jobs.get(reply.key)?.onReply(reply),
         onComplaint: (line) => this.options.onRunnerError?.(line),

@@ -25,6 +25,8 @@ export interface RunDeps {
   metrics?: RunMetrics;
   /** Called once, when the checks are over and the workdir is about to change. Until then nothing needs stopping. */
   onPrepared?: () => void;
+  /** With commands under another user: checks (and protects) the workdir's run records once it exists; `created`: by this run. Default: none. */
+  guardWorkdir?: (workdir: string, created: boolean) => Promise<void>;
 }
 
 /** What a run reports for its metrics (a narrow port of the metrics server). */

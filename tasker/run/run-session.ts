@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { defaultPool, names } from '../../shared/config/names.js';
 import { poolsOf } from '../jobs/phase-pools.js';
 import type { Logger } from '../../shared/observe/logger.js';
@@ -34,7 +35,9 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
   const { plan, resuming, runId, sessionStart, backend, outputs } = prepared;
   // Per-command uploads only when there are patterns; the run record is uploaded either way.
   const perCommand = outputs !== undefined && outputs.spec.patterns.length > 0 ? outputs : undefined;
+  const created = !existsSync(prepared.workdirPath);
   const workdir = await prepareWorkdir(prepared.workdirPath);
+  await deps.guardWorkdir?.(workdir, created);
   const run = runLayout(workdir, runId);
 
   // 2. Prepare the workdir and the run's records (new runs only).

@@ -284,22 +284,61 @@ describe('k8s/ manifests', () => {
     }
   });
 
-  it('pods are locked down: non-root, no privilege escalation, no capabilities, read-only root, no API token', () => {
+  it('pods are locked down: no privilege escalation, read-only root, no API token; non-root and no capabilities, but for the tasker and the workers', () => {
     const problems: string[] = [];
+    const runsCommands = new Set(ourContainers().map((item) => item.pod));
     for (const { file, doc } of manifests) {
       const pod = podTemplateOf(doc);
       if (pod === undefined) continue;
       const where = `${file} ${doc.kind}/${doc.metadata?.name}`;
       const podContext = pod.spec.securityContext ?? {};
-      if (podContext['runAsNonRoot'] !== true) problems.push(`${where}: runAsNonRoot`);
-      if (typeof podContext['runAsUser'] !== 'number' || podContext['runAsUser'] === 0) problems.push(`${where}: runAsUser (a number, not 0)`);
+      // The tasker's and the workers' are checked by the next test: root, to run commands as another user.
+      if (!runsCommands.has(pod) && podContext['runAsNonRoot'] !== true) problems.push(`${where}: runAsNonRoot`);
+      if (!runsCommands.has(pod) && (typeof podContext['runAsUser'] !== 'number' || podContext['runAsUser'] === 0)) problems.push(`${where}: runAsUser (a number, not 0)`);
       if ((podContext['seccompProfile'] as { type?: string } | undefined)?.type !== 'RuntimeDefault') problems.push(`${where}: seccompProfile RuntimeDefault`);
       if (pod.spec.automountServiceAccountToken !== false) problems.push(`${where}: automountServiceAccountToken: false`);
       for (const container of pod.spec.containers) {
         const context = container.securityContext ?? {};
+        const capabilities = context['capabilities'] as { drop?: string[]; add?: string[] } | undefined;
         if (context['allowPrivilegeEscalation'] !== false) problems.push(`${where} ${container.name}: allowPrivilegeEscalation: false`);
         if (context['readOnlyRootFilesystem'] !== true) problems.push(`${where} ${container.name}: readOnlyRootFilesystem: true`);
-        if (JSON.stringify((context['capabilities'] as { drop?: string[] } | undefined)?.drop) !== '["ALL"]') problems.push(`${where} ${container.name}: capabilities.drop [ALL]`);
+        if (JSON.stringify(capabilities?.drop) !== '["ALL"]') problems.push(`${where} ${container.name}: capabilities.drop [ALL]`);
+        if (!runsCommands.has(pod) && capabilities?.add !== undefined) problems.push(`${where} ${container.name}: no capabilities added`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('commands cannot obtain a secret: the tasker and the workers run as root with SETUID, SETGID and KILL only, their commands as another user of the shared volume\'s group; secret volumes are root\'s', () => {
+    const problems: string[] = [];
+    for (const { where, program, pod, container } of ourContainers()) {
+      const podContext = pod.spec.securityContext ?? {};
+      const context = container.securityContext ?? {};
+      const capabilities = context['capabilities'] as { drop?: string[]; add?: string[] } | undefined;
+      // Root holds the secrets; allowPrivilegeEscalation false (no_new_privs) keeps commands from
+      // gaining anything back through a set-user-id file.
+      if (podContext['runAsUser'] !== 0 || context['runAsUser'] !== undefined) problems.push(`${where}: runAsUser 0 (the pod's), so that it can switch users`);
+      if (podContext['runAsNonRoot'] !== undefined || context['runAsNonRoot'] !== undefined) problems.push(`${where}: runAsNonRoot contradicts runAsUser 0`);
+      if (context['privileged'] === true || context['allowPrivilegeEscalation'] !== false) problems.push(`${where}: not privileged, no privilege escalation`);
+      if (JSON.stringify(capabilities?.drop) !== '["ALL"]' || JSON.stringify([...(capabilities?.add ?? [])].sort()) !== '["KILL","SETGID","SETUID"]') {
+        problems.push(`${where}: capabilities drop [ALL], add exactly [SETUID, SETGID, KILL] (no DAC_OVERRIDE, CHOWN, FOWNER, SYS_PTRACE: root must not reach the commands' files or processes beyond stopping them)`);
+      }
+      // Commands: a user other than root, in the group the shared volume is given to (fsGroup).
+      const variable = program === 'worker' ? 'WORKER_COMMAND_USER' : 'TASKER_COMMAND_USER';
+      const user = envValue(container, variable);
+      const [uid, gid] = (user ?? '').split(':').map(Number);
+      if (user === undefined || !/^\d+:\d+$/.test(user) || uid === 0 || gid === 0) problems.push(`${where}: ${variable} "${String(user)}" (UID:GID, not root)`);
+      if (gid !== podContext['fsGroup'] || podContext['runAsGroup'] !== podContext['fsGroup']) problems.push(`${where}: ${variable}'s group, runAsGroup and fsGroup are one group (the shared volume's)`);
+      // A Secret as a volume: read-only to its owner, root; mounted under /run/secrets, which the
+      // images make root's alone (0700), since fsGroup adds group read to every file of the volume.
+      const volumes = (pod.spec.volumes ?? []) as { name: string; secret?: { defaultMode?: number }; projected?: { defaultMode?: number } }[];
+      const secretVolumes = volumes.filter((volume) => volume.secret !== undefined || volume.projected !== undefined);
+      for (const volume of secretVolumes) {
+        const mode = volume.secret?.defaultMode ?? volume.projected?.defaultMode;
+        if (mode !== 0o400) problems.push(`${where}: volume ${volume.name}: defaultMode 0400 (256), not ${String(mode)}`);
+        for (const mount of container.volumeMounts?.filter((candidate) => candidate.name === volume.name) ?? []) {
+          if (!mount.mountPath.startsWith('/run/secrets/')) problems.push(`${where}: volume ${volume.name} is mounted at ${mount.mountPath}, not under /run/secrets/`);
+        }
       }
     }
     expect(problems).toEqual([]);
@@ -530,7 +569,7 @@ describe('Dockerfiles', () => {
     }
   });
 
-  it.each(entries)('%s: the runtime holds production dependencies, dist/ and the entry points; runs as a non-root user under tini', (program, dockerfile) => {
+  it.each(entries)('%s: the runtime holds production dependencies, dist/ and the entry points; runs as root under tini, its commands as another user', (program, dockerfile) => {
     const final = imageOf(dockerfile);
     const copies = copiesOf(final);
     const fromStages = copies.filter((copy) => copy.from !== undefined);
@@ -541,8 +580,16 @@ describe('Dockerfiles', () => {
     expect(install).toContain('--ignore-scripts'); // `prepare` would build, without sources
     const local = copies.filter((copy) => copy.from === undefined).flatMap((copy) => copy.sources);
     expect(local.sort()).toEqual(program === 'tasker' ? ['bin', 'examples/makita', 'package.json'] : ['bin', 'package.json']);
+    // Root, holding the secrets, in the shared volume's group; commands as the `node` user
+    // (TASKER_COMMAND_USER, WORKER_COMMAND_USER); /work and /run/secrets as the commands must not change them.
     const user = final.instructions.filter((instruction) => instruction.keyword === 'USER').at(-1)!.text;
-    expect(user).toMatch(/^[1-9]\d*:[1-9]\d*$/);
+    expect(user).toBe('0:1000');
+    const envs = final.instructions.filter((instruction) => instruction.keyword === 'ENV').map((instruction) => instruction.text).join(' ');
+    expect(envs).toContain('TASKER_COMMAND_USER=1000:1000');
+    if (program === 'worker') expect(envs).toContain('WORKER_COMMAND_USER=1000:1000');
+    const runs = final.instructions.filter((instruction) => instruction.keyword === 'RUN').map((instruction) => instruction.text).join('\n');
+    expect(runs).toContain('install -d -o 0 -g 1000 -m 3775 /work');
+    expect(runs).toContain('install -d -o 0 -g 0 -m 0700 /run/secrets');
     const entrypoint = execForm(final, 'ENTRYPOINT')!;
     expect(entrypoint.slice(0, 2)).toEqual(['/usr/bin/tini', '--']);
     expect(final.instructions.some((instruction) => instruction.keyword === 'RUN' && /apt-get install .*\btini\b/.test(instruction.text))).toBe(true);

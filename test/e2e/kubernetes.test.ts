@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
@@ -30,8 +30,20 @@ import { repoRoot } from '../helpers/cli.js';
  * RabbitMQ and Redis, the Job uid by a random one, the shared volume by a temporary directory,
  * the image's paths by this repository's files (through the Dockerfile's COPY lines), and each
  * pod's metrics port by a free one (pods have a network namespace each; these processes share
- * one). Plus a TASKER_NAMESPACE of its own, as every distributed test has.
+ * one). Plus a TASKER_NAMESPACE of its own, as every distributed test has. As the pods do, they
+ * run as root and their commands as 1000:1000 (WORKER_COMMAND_USER, TASKER_COMMAND_USER), with the
+ * volumes given to group 1000 as fsGroup makes them; when the tests do not run as root (CI does),
+ * these processes cannot switch users and run their commands as their own.
  */
+
+const isRoot = process.getuid?.() === 0;
+
+/** A volume as the kubelet gives it to the pod's fsGroup (1000): group 1000's, set-group-id. */
+function asFsGroupMakesIt(path: string, mode: number): void {
+  if (!isRoot) return;
+  chownSync(path, 0, 1000);
+  chmodSync(path, mode);
+}
 
 const services = { amqpUrl: inject('amqpUrl'), redisUrl: inject('redisUrl') };
 const manifests = loadManifests();
@@ -87,6 +99,7 @@ async function podProcess(
     const volume = pod.spec.volumes!.find((candidate) => candidate.name === mount.name)!;
     const path = volume.persistentVolumeClaim !== undefined ? test.workdir : join(test.workdir, '..', `${nameOf(doc)}-${mount.name}`);
     mkdirSync(path, { recursive: true });
+    if (volume.persistentVolumeClaim === undefined) asFsGroupMakesIt(path, 0o2777);
     if (volume.configMap !== undefined) {
       const data = test.configMaps?.[volume.configMap.name];
       if (data === undefined) throw new Error(`${nameOf(doc)}: the test gives no ConfigMap ${volume.configMap.name}`);
@@ -114,10 +127,12 @@ async function podProcess(
   const imageEnv = Object.fromEntries(
     final.instructions.filter((instruction) => instruction.keyword === 'ENV').map((instruction) => instruction.text.split('=') as [string, string]),
   );
+  const podEnv: Record<string, string> = { PATH: process.env['PATH']!, HOME: mounts.get('/home/node') ?? test.workdir, ...imageEnv, ...Object.fromEntries(env) };
+  if (!isRoot) for (const name of ['WORKER_COMMAND_USER', 'TASKER_COMMAND_USER']) delete podEnv[name];
   return {
     file: program,
     args: [...nodeFlags, program, ...args],
-    env: { PATH: process.env['PATH']!, HOME: mounts.get('/home/node') ?? test.workdir, ...imageEnv, ...Object.fromEntries(env) },
+    env: podEnv,
     cwd: mapPath(workdirOf(final)),
     metricsPort,
     graceSeconds: pod.spec.terminationGracePeriodSeconds ?? 30,
@@ -152,6 +167,8 @@ beforeEach(() => {
   const temp = tempDir('tasker-k8s-');
   const workdir = join(temp.path, 'work');
   mkdirSync(workdir);
+  chmodSync(temp.path, 0o755);
+  asFsGroupMakesIt(workdir, 0o2775);
   ctx = { ns: newNamespace(), workdir, procs: [], runIds: [], cleanup: temp.cleanup };
 });
 

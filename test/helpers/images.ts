@@ -1,4 +1,4 @@
-import { chownSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { engineRun, type Engine } from './container-engine.js';
 import { repoRoot } from './cli.js';
@@ -6,9 +6,10 @@ import { expandReferences, findDoc, loadManifests, podTemplateOf } from './manif
 import { nodeBaseImage } from './standin-images.js';
 
 /**
- * Builds the two images and runs them as containers the way k8s/ runs them: as uid 1000 (the
- * images' USER), read-only root filesystem, no capabilities, no privilege escalation; writable
- * only the shared volume at /work and empty directories at /tmp and /home/node.
+ * Builds the two images and runs them as containers the way k8s/ runs them: as root in group 1000
+ * (the images' USER, and fsGroup's supplementary group) with the capabilities SETUID, SETGID and
+ * KILL only, no privilege escalation, read-only root filesystem; writable only the shared volume at
+ * /work and empty directories at /tmp and /home/node; secret volumes under /run/secrets.
  */
 
 export const images = { tasker: 'localhost/tasker:test', worker: 'localhost/tasker-worker:test' };
@@ -48,6 +49,8 @@ export interface ContainerSpec {
   emptyDirs: string;
   env: Record<string, string>;
   args?: string[];
+  /** Host files mounted read-only at these paths, as a Secret volume's (the caller gives them the kubelet's owner and mode). */
+  secrets?: Record<string, string>;
 }
 
 /** `run -d` arguments with the manifests' security context and volumes. */
@@ -58,24 +61,28 @@ function runArgs(engine: Engine, spec: ContainerSpec): string[] {
     // Its own host name, as a pod has: a worker's id is made of it (and of its pid, 1 or 2 in every container).
     'run', '-d', '--name', spec.name, '--hostname', spec.name, '--network', 'host',
     ...readOnly,
-    '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges',
+    // k8s/: runAsUser 0, runAsGroup and fsGroup 1000, capabilities drop ALL, add SETUID, SETGID, KILL.
+    '--user', '0:1000', '--group-add', '1000',
+    '--cap-drop', 'ALL', '--cap-add', 'SETUID', '--cap-add', 'SETGID', '--cap-add', 'KILL', '--security-opt', 'no-new-privileges',
     '-v', `${spec.workdir}:/work`,
     ...Object.entries(emptyDirsOf(spec)).flatMap(([path, hostDir]) => ['-v', `${hostDir}:${path}`]),
+    ...Object.entries(spec.secrets ?? {}).flatMap(([path, hostFile]) => ['-v', `${hostFile}:${path}:ro`]),
     ...Object.entries(spec.env).flatMap(([key, value]) => ['-e', `${key}=${value}`]),
     spec.image, ...(spec.args ?? []),
   ];
 }
 
 /**
- * The manifests' emptyDir volumes, as a kubelet makes them: fresh host directories, owned by the
- * pod's fsGroup (1000). (Not tmpfs mounts: podman ignores the mode of a tmpfs mounted over a
- * directory the image has, such as /home/node.)
+ * The manifests' emptyDir volumes, as a kubelet makes them: fresh host directories, mode 0777,
+ * given to the pod's fsGroup (1000, set-group-id). (Not tmpfs mounts: podman ignores the mode of a
+ * tmpfs mounted over a directory the image has, such as /home/node.)
  */
 function emptyDirsOf(spec: ContainerSpec): Record<string, string> {
   const dirs = { '/tmp': join(spec.emptyDirs, spec.name, 'tmp'), '/home/node': join(spec.emptyDirs, spec.name, 'home') };
   for (const dir of Object.values(dirs)) {
     mkdirSync(dir, { recursive: true });
-    chownSync(dir, 1000, 1000);
+    chownSync(dir, 0, 1000);
+    chmodSync(dir, 0o2777);
   }
   return dirs;
 }
