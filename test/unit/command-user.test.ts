@@ -19,7 +19,7 @@ function parse(text: string | undefined): ReturnType<typeof readCommandUser> | s
   return spec;
 }
 
-const worker = { AMQP_URL: 'amqp://rabbit' };
+const worker = { AMQP_URL: 'amqp://rabbit', TASKER_SIGNING_KEY: 'k'.repeat(32) };
 
 describe('readCommandUser', () => {
   it('is unset by default: commands run as this process\'s own user', () => {
