@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import type { createCommandExecutor as CreateCommandExecutor } from '../../shared/exec/command-executor.js';
 import { readResults, taskerBin, tempDir, workerBin } from '../helpers/cli.js';
-import { cleanupNamespace, newNamespace, readyWorker, spawnTasker, stopAll, type Proc } from '../helpers/distributed.js';
+import { cleanupNamespace, newNamespace, readyWorker, spawnTasker, stopAll, testSigningKey, type Proc } from '../helpers/distributed.js';
 import { attackScript, filesUnder, leaksIn } from '../helpers/secret-attack.js';
 
 /**
@@ -158,7 +158,7 @@ describe.runIf(isRoot)('the workdir under a command user', () => {
     const refused = await execa(process.execPath, [taskerBin, 'run', '--workdir', theirs, join(temp.path, 'out.sh')], { env, reject: false, all: true });
     expect(refused.exitCode, refused.all).toBe(2);
     expect(String(refused.all)).toMatch(/belongs to the user commands run as \(TASKER_COMMAND_USER, uid 65534\)/);
-    const worker = await execa(process.execPath, [workerBin, '--workdir', theirs], { env: { AMQP_URL: 'amqp://127.0.0.1:1', WORKER_COMMAND_USER: 'nobody' }, reject: false, all: true });
+    const worker = await execa(process.execPath, [workerBin, '--workdir', theirs], { env: { AMQP_URL: 'amqp://127.0.0.1:1', TASKER_SIGNING_KEY: testSigningKey, WORKER_COMMAND_USER: 'nobody' }, reject: false, all: true });
     expect(worker.exitCode, worker.all).toBe(2);
     expect(String(worker.all)).toMatch(/belongs to the user commands run as \(WORKER_COMMAND_USER/);
   });
@@ -182,7 +182,7 @@ describe.runIf(isRoot)('both executors run commands as the user, and stop them w
 
 describe.runIf(isRoot)('a process that cannot switch users refuses to start (exit 2)', () => {
   const start = (prefix: string[], env: Record<string, string>) =>
-    execa(prefix[0]!, [...prefix.slice(1), process.execPath, workerBin, '--workdir', workdir], { env: { AMQP_URL: 'amqp://127.0.0.1:1', ...env }, reject: false, all: true, timeout: 30_000 });
+    execa(prefix[0]!, [...prefix.slice(1), process.execPath, workerBin, '--workdir', workdir], { env: { AMQP_URL: 'amqp://127.0.0.1:1', TASKER_SIGNING_KEY: testSigningKey, ...env }, reject: false, all: true, timeout: 30_000 });
 
   it.each([
     ['an ordinary user', ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups'], 'daemon', /this process \(uid 65534\) cannot start commands as daemon \(1:1\)/],
