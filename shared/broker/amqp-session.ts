@@ -7,7 +7,7 @@ import { probeQueue, type QueueDepth } from './amqp-topology.js';
 
 export { describeConnectError, isPermanentConnectError } from './amqp-connection.js';
 export type { Consumer, Decision, Delivery, DeliveryHandler, Settlement } from './amqp-consumer.js';
-export { UnroutableError } from './amqp-publisher.js';
+export { PublishRefusedError, UnroutableError } from './amqp-publisher.js';
 
 /**
  * The one RabbitMQ adapter. A session keeps a connection that recovers by itself (amqplib's

@@ -1,4 +1,4 @@
-import { parseDuration } from './duration.js';
+import { maxTimerMs, parseDuration } from './duration.js';
 import { InputError } from '../errors.js';
 import { defaultNamespace, isValidNamespace } from './names.js';
 import { checkSigningKey } from '../broker/signing.js';
@@ -59,6 +59,10 @@ export function collectProblems(): ConfigProblems {
       const value = parseDuration(text);
       if (value === undefined || (options.allowZero !== true && value === 0)) {
         problems.push(`${name} must be a duration such as 90s, 15m or 2h, got "${text}"`);
+        return undefined;
+      }
+      if (value > maxTimerMs) {
+        problems.push(`${name} must be at most 24d (Node's timers hold at most 2^31-1 ms, 24.8 days), got "${text}"; give a shorter duration`);
         return undefined;
       }
       return value;

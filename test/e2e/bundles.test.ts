@@ -87,6 +87,19 @@ describe('bundles', () => {
     expect(readResults(ctx.dir, 'four').filter((r) => r.outcome === 'succeeded')).toHaveLength(10);
   });
 
+  it('bundles are cut by bytes: 24 commands of 600 KiB with --bundle-size 100 go in messages of at most 4 MiB', async () => {
+    await startWorkers(1, 2);
+    const jobs = join(ctx.dir, 'large.sh');
+    writeFileSync(jobs, `${Array.from({ length: 24 }, (_, i) => `: ${String(i).padEnd(600 * 1024, 'x')}`).join('\n')}\n`);
+    const result = await run('large', jobs, ['--bundle-size', '100']);
+    expect(result.exitCode, result.all?.slice(-2000)).toBe(0);
+    // 6 commands of 600 KiB fill a 4 MiB message: at least 4 messages, where the count alone would make one of 14 MiB.
+    const sent = published(result.all ?? '');
+    expect(sent.attempts).toBe(24);
+    expect(sent.messages).toBeGreaterThanOrEqual(4);
+    expect(readResults(ctx.dir, 'large').filter((r) => r.outcome === 'succeeded')).toHaveLength(24);
+  });
+
   it('a bad --bundle-size is an input error: exit 2, nothing runs', async () => {
     const jobs = join(ctx.dir, 'x.sh');
     writeFileSync(jobs, 'touch ran\n');
