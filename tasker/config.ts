@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { collectProblems, envValue, flagOrEnv, readConnection, readSigningKey, type ConfigProblems, type Connection, type ConnectionFlags } from '../shared/config/config-values.js';
 import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/storage/outputs.js';
-import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
+import { metricsEnvironment, metricsHostEnvironment, readMetricsHost, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { splitPresets, type SplitPreset } from './jobs/plan.js';
 import { parsePoolAssignments, type PoolAssignment } from './jobs/phase-pools.js';
 import { haltModes, type HaltMode } from './dispatch/phase-ports.js';
@@ -35,6 +35,7 @@ export const taskerEnvironment = {
   S3_UPLOAD: { default: 'none', description: 'Comma-separated glob patterns, relative to the workdir, of the files a successful command created or changed to upload, e.g. output/**/metrics_*.json,output/figures/*.png.' },
   ...s3ConnectionEnvironment,
   ...metricsEnvironment,
+  ...metricsHostEnvironment,
 } as const;
 
 export type TaskerEnvName = keyof typeof taskerEnvironment;
@@ -66,6 +67,7 @@ export interface RunFlags {
   bundleSize?: string;
   stallWarning?: string;
   metricsPort?: string;
+  metricsHost?: string;
 }
 
 export interface RunConfig {
@@ -118,6 +120,8 @@ export interface RunConfig {
   stallWarningMs: number;
   /** /healthz, /livez and /metrics on this port while the run lasts. Default: no server. */
   metricsPort: number | undefined;
+  /** The address that server binds to. Default: every interface. */
+  metricsHost: string | undefined;
   /** Set when S3_BUCKET is: what to upload and how to reach S3. */
   s3: RunS3Config | undefined;
   /** TASKER_SIGNING_KEY. Default: unset, messages are not signed. */
@@ -201,6 +205,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   const bundleSize = readBundleSize(flags, env, problems);
   const stallWarningMs = problems.duration(...flagOrEnv('--stall-warning', flags.stallWarning, 'TASKER_STALL_WARNING', env));
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
+  const metricsHost = readMetricsHost(flags.metricsHost, env, problems);
   const s3 = readRunS3(env, problems);
   const signingKey = readSigningKey(env, problems);
   problems.done();
@@ -231,6 +236,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     bundleSize,
     stallWarningMs: stallWarningMs ?? 60_000,
     metricsPort,
+    metricsHost,
     s3,
     signingKey,
   };

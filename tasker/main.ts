@@ -82,7 +82,7 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
     if (config.metricsPort !== undefined) {
       // Loaded only when asked for (a Kubernetes Job's probes and scrapes): local runs stay lean.
       const { createMetricsServer } = await import('../shared/observe/metrics-server.js');
-      metricsServer = await createMetricsServer({ port: config.metricsPort, logger });
+      metricsServer = await createMetricsServer({ port: config.metricsPort, host: config.metricsHost, logger });
       metricsServer.setReadiness(() => ({ ok: true, detail: 'ok: running' }));
     }
     return await runRun(config, {
@@ -173,6 +173,7 @@ function addRunCommand(program: Command, setExitCode: SetExitCode, me: string): 
     .option('--bundle-size <n>', `commands per work-queue message: auto, or 1 to ${maxBundleSize} (1: no bundles) (default: $TASKER_BUNDLE_SIZE, else auto)`)
     .option('--stall-warning <duration>', 'warn when no worker consumes or nothing finishes for this long (default: 60s)')
     .option('--metrics-port <port>', 'serve /healthz, /livez and /metrics on this port while the run lasts (default: $METRICS_PORT; unset: off)')
+    .option('--metrics-host <address>', 'the address that server binds to, e.g. 127.0.0.1 (default: $METRICS_HOST; unset: every interface)')
     .option('--log-level <level>', `${logLevels.join(', ')} (default: $LOG_LEVEL, else info)`)
     .exitOverride()
     .action(async (files: string[], flags: RunFlags) => {

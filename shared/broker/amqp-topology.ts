@@ -35,8 +35,7 @@ export async function declareTopology(channel: Channel, names: Names, pools: rea
     await channel.assertExchange(names.exchange, 'topic', { durable: true });
     await channel.assertExchange(names.deadExchange, 'topic', { durable: true });
     for (const pool of pools) await declarePoolQueue(channel, names, pool);
-    await channel.assertQueue(names.deadQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
-    await channel.bindQueue(names.deadQueue, names.deadExchange, '#');
+    await declareDeadQueue(channel, names);
   } catch (error) {
     const message = errorMessage(error);
     if (/PRECONDITION_FAILED/.test(message)) {
@@ -50,6 +49,21 @@ export async function declareTopology(channel: Channel, names: Names, pools: rea
     }
     throw error;
   }
+}
+
+/**
+ * Last, as the broker closes the channel on a refusal: the dead-letter queue. A user that may not
+ * configure it (a worker of the Kubernetes manifests, which consumes only its pool's queue:
+ * docs/kubernetes.md, "Least privilege") is refused, and leaves it to the tasker, which may.
+ */
+async function declareDeadQueue(channel: Channel, names: Names): Promise<void> {
+  try {
+    await channel.assertQueue(names.deadQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 403) return;
+    throw error;
+  }
+  await channel.bindQueue(names.deadQueue, names.deadExchange, '#');
 }
 
 /** Every pool's work queue has the same arguments: only its name and binding differ. */

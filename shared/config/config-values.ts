@@ -126,9 +126,11 @@ export const withheldFromCommands = [
   'TASKER_SIGNING_KEY',
   'AMQP_URL',
   'REDIS_URL',
-  // The Kubernetes manifests build AMQP_URL and REDIS_URL from the operator's secret with these.
+  // The Kubernetes manifests build AMQP_URL and REDIS_URL from their role's credentials with these.
   'RABBITMQ_USERNAME',
   'RABBITMQ_PASSWORD',
+  'REDIS_USERNAME',
+  'REDIS_PASSWORD',
 ] as const;
 
 /** The environment commands run with: this process's, minus what they must not see. */

@@ -12,6 +12,33 @@ export const metricsEnvironment = {
   },
 } as const;
 
+/**
+ * The address the server binds to. Unset, it listens on every interface, as before (what a pod
+ * needs: the kubelet's probes and Prometheus come from outside it); 127.0.0.1 keeps it to this
+ * machine. Read by the tasker (`--metrics-host`).
+ */
+export const metricsHostEnvironment = {
+  METRICS_HOST: {
+    default: 'unset: every interface',
+    description: 'Address the health and metrics server binds to, e.g. 127.0.0.1 (this machine only) or ::1; unset: every interface (what a Kubernetes pod needs for its probes). Same as --metrics-host.',
+  },
+} as const;
+
+/** An IPv4 or IPv6 address, or a host name. */
+const hostPattern = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/;
+
+/** `--metrics-host` or METRICS_HOST; undefined when neither is set (every interface). */
+export function readMetricsHost(flag: string | undefined, env: Record<string, string | undefined>, problems: ConfigProblems): string | undefined {
+  const [name, text] = flagOrEnv('--metrics-host', flag, 'METRICS_HOST', env);
+  if (text === undefined) return undefined;
+  const host = text.trim();
+  if (host.length > 253 || !hostPattern.test(host)) {
+    problems.add(`${name} must be an address such as 127.0.0.1, ::1 or 0.0.0.0 (or a host name), got "${text}"`);
+    return undefined;
+  }
+  return host;
+}
+
 /** `--metrics-port` or METRICS_PORT; undefined when neither is set. */
 export function readMetricsPort(flag: string | undefined, env: Record<string, string | undefined>, problems: ConfigProblems): number | undefined {
   const [name, text] = flagOrEnv('--metrics-port', flag, 'METRICS_PORT', env);
