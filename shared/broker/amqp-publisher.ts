@@ -57,13 +57,15 @@ interface CloseReason {
 }
 
 /**
- * Whether the channel was closed because of this message (`bytes` long): a 406 naming its size,
- * or a 403 (no write permission: every message to that exchange is refused alike).
+ * Whether the channel was closed because of this message (`bytes` long, to `exchange`): a 406
+ * naming its size, or a 403 naming its exchange (no write permission: every message to that
+ * exchange is refused alike). Another message's refusal is not this one's: it is sent again.
  */
-export function refusalOf(reason: CloseReason | undefined, bytes: number): string | undefined {
+export function refusalOf(reason: CloseReason | undefined, bytes: number, exchange: string): string | undefined {
   if (reason === undefined) return undefined;
   const text = /with message "(.*)"$/s.exec(reason.message)?.[1] ?? reason.message;
-  if (reason.code === 403) return text;
+  const refusedExchange = /access to exchange '([^']*)'/.exec(text)?.[1];
+  if (reason.code === 403 && (refusedExchange === undefined || refusedExchange === (exchange === '' ? 'amq.default' : exchange))) return text;
   const size = /message size (\d+) is larger than configured max size/.exec(text)?.[1];
   if (reason.code === 406 && size !== undefined && Number(size) === bytes) return text;
   return undefined;
@@ -135,7 +137,7 @@ export class AmqpPublisher {
       } catch (error) {
         this.returned.delete(messageId);
         if (this.options.connection.closing) throw error;
-        const refused = refusalOf(this.closeReasons.get(channel), content.length);
+        const refused = refusalOf(this.closeReasons.get(channel), content.length, exchange);
         if (refused !== undefined) throw new PublishRefusedError(exchange, routingKey, content.length, refused);
         // Not confirmed (nack or channel lost): publish again; the receiver deduplicates.
         this.options.logger.debug({ err: error, attempt }, 'publish not confirmed; retrying');

@@ -111,6 +111,9 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
 /** Runs the session's setup (topology) on a channel of its own. */
 async function runSetup(model: ChannelModel, setup: AmqpSessionOptions['setup']): Promise<void> {
   const setupChannel = await model.createChannel();
+  // A refused declaration closes the channel with an error event: the operation's rejection says
+  // it; unheard, the event would take the whole connection down (amqplib).
+  setupChannel.on('error', () => undefined);
   const probe: QueueProbe = async (queue) => {
     const channel = await model.createChannel();
     channel.on('error', () => undefined); // a 404 closes it

@@ -201,9 +201,12 @@ describe('a publish the broker refuses', () => {
 
   it('only the refused message fails: another one its channel took down with it is sent again', () => {
     const reason = { code: 406, message: 'Channel closed by server: 406 (PRECONDITION-FAILED) with message "PRECONDITION_FAILED - message size 2000 is larger than configured max size 1000"' };
-    expect(refusalOf(reason, 2000)).toBe('PRECONDITION_FAILED - message size 2000 is larger than configured max size 1000');
-    expect(refusalOf(reason, 10)).toBeUndefined();
-    expect(refusalOf({ code: 320, message: 'Connection closed: 320 (CONNECTION-FORCED)' }, 10)).toBeUndefined();
-    expect(refusalOf(undefined, 10)).toBeUndefined();
+    expect(refusalOf(reason, 2000, 'tb')).toBe('PRECONDITION_FAILED - message size 2000 is larger than configured max size 1000');
+    expect(refusalOf(reason, 10, 'tb')).toBeUndefined();
+    const denied = { code: 403, message: 'Channel closed by server: 403 (ACCESS-REFUSED) with message "ACCESS_REFUSED - write access to exchange \'tb\' in vhost \'/\' refused for user \'worker\'"' };
+    expect(refusalOf(denied, 10, 'tb')).toMatch(/^ACCESS_REFUSED - write access to exchange 'tb'/);
+    expect(refusalOf(denied, 10, '')).toBeUndefined(); // a result to amq.default, on the channel another publish closed
+    expect(refusalOf({ code: 320, message: 'Connection closed: 320 (CONNECTION-FORCED)' }, 10, 'tb')).toBeUndefined();
+    expect(refusalOf(undefined, 10, 'tb')).toBeUndefined();
   });
 });
