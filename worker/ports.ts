@@ -79,8 +79,7 @@ export interface MessagePorts {
   start(message: CommandMessage, beforeStart?: () => boolean | Promise<boolean>): StartedCommand;
   /** Snapshot before a command whose message asks for uploads; `finish()` uploads its outputs. */
   watchOutputs(spec: OutputSpec): Promise<OutputWatch>;
-  publishResult(message: CommandMessage, record: ResultRecord): Promise<void>;
-  /** Sends a bundle's results to the tasker, in one message. */
+  /** Sends results to the tasker, in one message (a bundle's, or one command's). */
   publishResults(runId: string, records: readonly ResultRecord[]): Promise<void>;
   sleep(ms: number): Promise<void>;
 }

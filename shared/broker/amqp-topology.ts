@@ -10,7 +10,7 @@ import type { Names } from '../config/names.js';
 /**
  * The work queue's own delivery limit (quorum `x-delivery-limit`): a backstop only. Poison is
  * decided by the workers, which count how often a command *started* without a result
- * (TASKER_DELIVERY_LIMIT, worker/message/take-lease.ts). RabbitMQ before 4.3 counts every return of a
+ * (TASKER_DELIVERY_LIMIT, worker/message/lease.ts). RabbitMQ before 4.3 counts every return of a
  * message (a hand-back, a drain, a closed channel, a broker restart, a consumer timeout) as a
  * delivery, so a healthy command under worker churn can pile up dozens; 4.3 and later count only
  * failed returns (`basic.reject`, a closed channel; not `basic.nack`, which workers use to hand a

@@ -49,12 +49,8 @@ export function createDistributedDispatch(parts: DistributedDispatchParts): Phas
   };
 }
 
-// ---- attempts a previous tasker of this run published
-
-/**
- * Attempts a previous tasker of this run published and nobody recorded yet: their results are
- * still to come, so they are awaited rather than published again.
- */
+// ---- attempts a previous tasker of this run published and nobody recorded yet: their results
+// are still to come, so they are awaited rather than published again.
 
 export interface ClaimedAttempt {
   /** The attempt to await: the one published earlier, or the one asked for. */

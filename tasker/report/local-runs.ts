@@ -5,23 +5,9 @@ import { readResultRecords } from '../run-state/results-file.js';
 import { createResultTallier, runState, type RunOverview } from './run-overview.js';
 import type { RunSummary } from './summary.js';
 import { runRecordPath, type RunRecord } from '../run-state/run-record.js';
+import { readJsonFile } from './report-input.js';
 
 /** The runs of a workdir, read from their files: what `tasker runs`, `tasker status` without a broker, and `tasker report` find. */
-
-async function readJson<T>(path: string): Promise<T | undefined> {
-  let text: string;
-  try {
-    text = await fs.readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return undefined; // torn by a crash mid-write: treated as missing, the other files still tell
-  }
-}
 
 export interface LocalRun {
   overview: RunOverview;
@@ -32,12 +18,12 @@ export interface LocalRun {
 /** One run of the workdir; undefined when its directory has no run.json (not a run, or not started). */
 export async function readLocalRun(workdir: string, runId: string): Promise<LocalRun | undefined> {
   const layout = runLayout(workdir, runId);
-  const record = await readJson<RunRecord>(runRecordPath(layout));
+  const record = await readJsonFile<RunRecord>(runRecordPath(layout));
   if (record === undefined) return undefined;
   const tallier = createResultTallier();
   for await (const result of readResultRecords(layout.resultsPath)) tallier.add(result);
   const results = tallier.tally();
-  const summary = await readJson<RunSummary>(layout.summaryPath);
+  const summary = await readJsonFile<RunSummary>(layout.summaryPath);
   const state = runState(summary, results.lastFinishedAt);
   const current = state === 'unfinished' ? undefined : summary;
   const overview: RunOverview = {
@@ -64,7 +50,7 @@ async function runIdsNewestFirst(workdir: string): Promise<string[]> {
   }
   const runs: { id: string; createdAt: string }[] = [];
   for (const id of ids) {
-    const record = await readJson<RunRecord>(runRecordPath(runLayout(workdir, id)));
+    const record = await readJsonFile<RunRecord>(runRecordPath(runLayout(workdir, id)));
     if (record !== undefined) runs.push({ id, createdAt: record.createdAt });
   }
   return runs.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id)).map((run) => run.id);

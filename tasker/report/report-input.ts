@@ -20,7 +20,8 @@ export interface RunFileRecord {
   phases: { index: number; name: string; runsOn: string; commandCount: number }[];
 }
 
-async function readJsonFile<T>(path: string): Promise<T | undefined> {
+/** A JSON file of the run, or undefined when it is missing or torn by a crash mid-write; other errors throw. */
+export async function readJsonFile<T>(path: string): Promise<T | undefined> {
   try {
     return JSON.parse(await fs.readFile(path, 'utf8')) as T;
   } catch (error) {

@@ -17,8 +17,6 @@ import { runPrepared } from './run-session.js';
 
 /** The start of `tasker run`: nothing in the workdir changes until the input is checked and S3, RabbitMQ and Redis are reached. */
 
-export type { RunDeps, RunMetrics } from './run-deps.js';
-
 /** What preparing a run has opened so far; `closeOpened` closes it again, in reverse order. */
 interface Opened {
   scratch?: string;

@@ -105,10 +105,6 @@ export function fakeWorker(options: FakeWorkerOptions = {}) {
       });
       return { result, kill: () => (killed = true), started: () => started, whenStarted, log: log(message.id) };
     },
-    publishResult: async (_message, record) => {
-      calls.push('publish');
-      messages.push([record]);
-    },
     publishResults: async (_runId, records) => {
       calls.push('publish');
       messages.push([...records]);

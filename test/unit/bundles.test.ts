@@ -11,6 +11,7 @@ import { combinedDecision } from '../../tasker/distributed/combined-decision.js'
 import { handleMessage } from '../../worker/message/handle-message.js';
 import { byId, fakeWorker } from '../helpers/worker-ports.js';
 import type { PhaseSpec } from '../../tasker/jobs/plan.js';
+import { deferred } from '../helpers/deferred.js';
 
 /** Bundled dispatch: the message format, the sizing, the tasker's bundler and the worker's handling, with plain fakes. */
 
@@ -131,12 +132,7 @@ describe('phase bundler', () => {
 
 describe('shared deliveries and forgetting', () => {
   it('a message of several results is acked once all are, requeued as soon as one is', async () => {
-    const parts = (n: number) =>
-      Array.from({ length: n }, () => {
-        let resolve!: (decision: Decision) => void;
-        const promise = new Promise<Decision>((done) => (resolve = done));
-        return { promise, resolve };
-      });
+    const parts = (n: number) => Array.from({ length: n }, () => deferred<Decision>());
     const decisions: Decision[] = [];
     const all = parts(3);
     void combinedDecision(all.map((part) => part.promise)).then((decision) => decisions.push(decision));

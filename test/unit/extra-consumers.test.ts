@@ -2,21 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { Consumer } from '../../shared/broker/amqp-session.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import { createExtraConsumers } from '../../worker/flow/extra-consumers.js';
+import { deferred } from '../helpers/deferred.js';
 
 /**
  * The extra consumers with a fake `consume` whose opens and cancels the test finishes by hand:
  * what test/unit/lease-holder.test.ts does not cover (order of changes, failures, stop's wait).
  */
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 function fakeLogger(): Logger & { warnings: { fields: unknown; message: string }[] } {
   const warnings: { fields: unknown; message: string }[] = [];

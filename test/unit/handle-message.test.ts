@@ -3,7 +3,7 @@ import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
 import type { BeginOutcome } from '../../shared/state/run-store.js';
 import type { ResultRecord } from '../../shared/state/results.js';
 import { handleMessage } from '../../worker/message/handle-message.js';
-import { fakeWorker, inOrder, type FakeWorkerOptions } from '../helpers/worker-ports.js';
+import { fakeWorker, inOrder, succeeded, type FakeWorkerOptions } from '../helpers/worker-ports.js';
 
 /** The worker's per-message logic with plain fakes: no broker, no Redis, no processes. */
 
@@ -23,7 +23,7 @@ const message = {
   replyTo: 'tasker.run.r1.done',
 };
 const content = Buffer.from(JSON.stringify(message));
-const ok: ExecutionResult = { outcome: 'succeeded', exitCode: 0, signal: null, startedAt: 'a', finishedAt: 'b', durationMs: 5, tail: '' };
+const ok: ExecutionResult = succeeded;
 
 /** The shared fake, with Redis' begin answers in order; `leaseLost`: every start gate finds the lease lost. */
 function fakes(begins: BeginOutcome[], options: Omit<FakeWorkerOptions, 'begin' | 'leaseLost'> & { leaseLost?: boolean } = {}) {

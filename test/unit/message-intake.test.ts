@@ -4,18 +4,9 @@ import type { Consumer, Delivery, DeliveryHandler, Settlement } from '../../shar
 import type { Logger } from '../../shared/observe/logger.js';
 import type { WorkerMetrics } from '../../worker/ports.js';
 import { createMessageIntake } from '../../worker/flow/message-intake.js';
+import { deferred } from '../helpers/deferred.js';
 
 /** The worker's message intake with a fake `consume` that hands the test each consumer's handler: no broker. */
-
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 const consumer: Consumer = { cancel: () => Promise.resolve(), isActive: () => true };
 

@@ -8,7 +8,8 @@ import type { WorkerInfo } from '../../shared/state/run-store.js';
 import { ensureRunToken, readRunToken } from '../../shared/run-dir/run-token.js';
 import { blindWorkers, createUnseenRunWarnings, unseenRunText } from '../../tasker/distributed/unseen-run-warnings.js';
 import { handleMessage } from '../../worker/message/handle-message.js';
-import { createRunDirectoryCheck, lookInWorkdir, sightProblem, unseenRunHint, type RunDirLook } from '../../worker/message/run-directory-check.js';
+import { createRunDirectoryCheck, sightProblem, unseenRunHint, type RunDirLook } from '../../worker/message/run-directory-check.js';
+import { lookInWorkdir } from '../../worker/service/look-in-workdir.js';
 import { tempDir } from '../helpers/cli.js';
 import { fakeWorker } from '../helpers/worker-ports.js';
 

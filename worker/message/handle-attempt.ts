@@ -15,10 +15,10 @@ import { leaseOwner } from './lease-holder.js';
 let leaseCounter = 0;
 
 /** A message of one attempt settles as decided; its result is sent once it is settled. Poison is dead-lettered, not sent. */
-export function answered(message: CommandMessage, settled: AttemptEnd, ports: Pick<MessagePorts, 'publishResult'>): Settlement {
+export function answered(message: CommandMessage, settled: AttemptEnd, ports: Pick<MessagePorts, 'publishResults'>): Settlement {
   const { decision, record } = settled;
   if (decision !== 'ack' || record === undefined) return { decision };
-  return { decision, afterSettle: () => ports.publishResult(message, record) };
+  return { decision, afterSettle: () => ports.publishResults(message.runId, [record]) };
 }
 
 /**

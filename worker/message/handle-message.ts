@@ -1,4 +1,4 @@
-import { parseWorkMessage, type CommandMessage, type ParseResult } from '../../shared/broker/messages.js';
+import { parseWorkMessage, type CommandMessage } from '../../shared/broker/messages.js';
 import type { AttemptEnd, BundleTurns, Control, Envelope, MessagePorts, Settlement } from '../ports.js';
 import { answered, handleAttempt } from './handle-attempt.js';
 import { refusedRun } from './lease.js';
@@ -14,7 +14,7 @@ import { refusedRun } from './lease.js';
 const defaultUnseenHoldMs = 5000;
 
 export async function handleMessage(content: Buffer, ports: MessagePorts, control: Control, envelope: Envelope = { headers: {}, routingKey: '' }): Promise<Settlement> {
-  const parsed = checkedMessage(content, envelope, ports, parseWorkMessage);
+  const parsed = checkedMessage(content, envelope, ports);
   if (parsed === undefined) return { decision: 'reject' };
   const { attempts, bundled } = parsed;
   // The attempts of a bundle share their run: one look for all of them.
@@ -78,7 +78,7 @@ function createTurns(): BundleTurns {
 }
 
 /** The message parsed, if it is to be run: undefined (logged; it is dead-lettered) when it is not authentic (with a signing key) or not valid. */
-function checkedMessage<T>(content: Buffer, envelope: Envelope, ports: Pick<MessagePorts, 'authenticate' | 'logger'>, parse: (content: Buffer) => ParseResult<T>): T | undefined {
+function checkedMessage(content: Buffer, envelope: Envelope, ports: Pick<MessagePorts, 'authenticate' | 'logger'>): { attempts: CommandMessage[]; bundled: boolean } | undefined {
   const { logger } = ports;
   const forged = ports.authenticate?.(content, envelope);
   if (forged !== undefined) {
@@ -86,7 +86,7 @@ function checkedMessage<T>(content: Buffer, envelope: Envelope, ports: Pick<Mess
     logger.error({ problem: forged, routingKey: envelope.routingKey, bytes: content.length, hint }, 'message not authentic: dead-lettered, not run');
     return undefined;
   }
-  const parsed = parse(content);
+  const parsed = parseWorkMessage(content);
   if (!parsed.ok) {
     logger.error({ problem: parsed.problem, bytes: content.length }, 'invalid message: dead-lettered, not run');
     return undefined;

@@ -30,7 +30,11 @@ export interface GoneLimits {
   settleMs: number;
 }
 
-/** Default limits: see the header comment. */
+/**
+ * Default limits. 5 s: a live holder's client reconnects within a fraction of a second after a
+ * reset. 12 s: longer than the Redis client's longest reconnect backoff (10 s), so that after a
+ * Redis restart no worker judges the others before they all had the time to reconnect.
+ */
 export const goneLimits: GoneLimits = { graceMs: 5000, settleMs: 12_000 };
 
 /** One look at a holder's presence. */

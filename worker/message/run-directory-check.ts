@@ -1,8 +1,5 @@
-import { promises as fs } from 'node:fs';
 import type { CommandMessage, RunOrigin } from '../../shared/broker/messages.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import { runLayout } from '../../shared/run-dir/run-layout.js';
-import { readRunToken } from '../../shared/run-dir/run-token.js';
 
 /**
  * Whether this worker sees a run's directory, the tasker's, in its own workdir (by the run's
@@ -125,20 +122,5 @@ export function createRunDirectoryCheck(options: RunDirectoryCheckOptions): RunD
       for (const [runId, { last }] of unseen) if (last < forgetBefore) unseen.delete(runId);
       return [...unseen.keys()];
     },
-  };
-}
-
-/** `look` for a workdir on disk: the token first (one read, the usual case), the directory only without one. */
-export function lookInWorkdir(workdir: string): (runId: string) => Promise<RunDirLook> {
-  return async (runId) => {
-    const layout = runLayout(workdir, runId);
-    const token = await readRunToken(layout.tokenPath);
-    if (token !== undefined) return { dirExists: true, token };
-    try {
-      return { dirExists: (await fs.stat(layout.runDir)).isDirectory(), token };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return { dirExists: false, token };
-      throw error;
-    }
   };
 }

@@ -82,7 +82,6 @@ export function createMessagePorts(options: MessagePortsOptions): MessagePorts {
     },
     // The reply queue is derived from the run id, never taken from the message: a forged
     // message cannot make a worker write into another queue.
-    publishResult: (message: CommandMessage, record: ResultRecord) => publishSigned(message.runId, names.runQueue(message.runId), encodeMessage(resultMessage(message.runId, [record]))),
     publishResults: (runId: string, records: readonly ResultRecord[]) => publishSigned(runId, names.runQueue(runId), encodeMessage(resultMessage(runId, records))),
   };
 }
