@@ -7,6 +7,7 @@ import { readMetricsPort } from '../shared/observe/metrics-config.js';
 import { splitPresets, type SplitPreset } from './jobs/plan.js';
 import { parsePoolAssignments, type PoolAssignment } from './jobs/phase-pools.js';
 import { haltModes, type HaltMode } from './dispatch/phase-ports.js';
+import { parsePriority, priorities, type Priority } from '../shared/state/fair-share.js';
 import { maxBundleSize } from '../shared/broker/messages.js';
 import { isValidRunId } from '../shared/run-dir/run-layout.js';
 import { readS3Connection, type S3Connection } from '../shared/storage/s3-config.js';
@@ -42,6 +43,7 @@ export interface RunFlags {
   namespace?: string;
   maxInFlight?: string;
   bundleSize?: string;
+  priority?: string;
   stallWarning?: string;
   metricsPort?: string;
 }
@@ -90,6 +92,8 @@ export interface RunConfig {
   maxInFlight: number;
   /** Commands per work-queue message; undefined (default, `auto`): adaptive. */
   bundleSize: number | undefined;
+  /** Among the runs of a pool: higher first, equal ones share its slots. Default normal. */
+  priority: Priority;
   /** Default 60 s. */
   stallWarningMs: number;
   /** /healthz, /livez and /metrics on this port while the run lasts. Default: no server. */
@@ -178,6 +182,9 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   const { amqpUrl, redisUrl, namespace, amqpTls, redisTls } = readConnection(flags, env, problems);
   const maxInFlight = problems.count(...flagOrEnv('--max-in-flight', flags.maxInFlight, 'TASKER_MAX_IN_FLIGHT', env), 1);
   const bundleSize = readBundleSize(flags, env, problems);
+  const [priorityName, priorityText = 'normal'] = flagOrEnv('--priority', flags.priority, 'TASKER_PRIORITY', env);
+  const priority = parsePriority(priorityText.trim().toLowerCase());
+  if (priority === undefined) problems.add(`${priorityName} must be one of: ${priorities.join(', ')}; got "${priorityText}"`);
   const stallWarningMs = problems.duration(...flagOrEnv('--stall-warning', flags.stallWarning, 'TASKER_STALL_WARNING', env));
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
   const s3 = readRunS3(env, problems);
@@ -213,6 +220,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     redisTls,
     maxInFlight: maxInFlight ?? 10_000,
     bundleSize,
+    priority: priority ?? 'normal',
     stallWarningMs: stallWarningMs ?? 60_000,
     metricsPort,
     s3,

@@ -15,6 +15,7 @@ export const taskerEnvironment = {
   TASKER_DELIVERY_LIMIT: { default: '10', description: 'Read by the workers: starts of a command attempt without a result before it is dead-lettered. The tasker only checks the value (the connection settings it shares with the workers).' },
   TASKER_MAX_IN_FLIGHT: { default: '10000', description: 'Commands published and not yet finished, at most (bounds memory and queue length).' },
   TASKER_BUNDLE_SIZE: { default: 'auto', description: 'Commands per work-queue message: auto (bundles while commands are short, one per message while they are long), or a fixed number; 1 turns bundling off. Same as --bundle-size.' },
+  TASKER_PRIORITY: { default: 'normal', description: "Among the runs of a pool: high, normal or low. A waiting command of a higher priority starts before any of a lower one; runs of equal priority share the pool's worker slots. Same as --priority." },
   TASKER_STALL_WARNING: { default: '60s', description: 'Warn when no worker consumes, or nothing finished, for this long.' },
   TASKER_SIGNING_KEY: { default: 'unset: required with AMQP_URL unless TASKER_SIGNING=off', description: 'Secret shared with the workers (32+ characters); each command message is signed with HMAC-SHA256 for its destination, workers run only messages whose signature verifies, and only results signed with it are counted.' },
   TASKER_SIGNING: { default: 'on', description: 'off: run unsigned with AMQP_URL, without TASKER_SIGNING_KEY (a warning at start-up); the workers must have it off too.' },

@@ -63,6 +63,8 @@ export interface Names {
   cancelledKey(runId: string): string;
   /** How often a work queue was found deleted (shared/redis/redis-queue-losses.ts). */
   queueLossesKey(queue: string): string;
+  /** A pool's demand table: run id -> what it could run now (shared/redis/redis-demand.ts). */
+  poolDemandKey(pool: string): string;
 }
 
 /**
@@ -91,5 +93,6 @@ export function names(namespace: string = defaultNamespace): Names {
     workerPresenceChannel: (workerId) => `${namespace}:worker:${workerId}:presence`,
     cancelledKey: (runId) => `${namespace}:cancelled:${runId}`,
     queueLossesKey: (queue) => `${namespace}:queue-losses:${queue}`,
+    poolDemandKey: (pool) => `${namespace}:pool:${pool}:demand`,
   };
 }

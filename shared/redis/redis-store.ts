@@ -1,6 +1,7 @@
 import type { Logger } from '../observe/logger.js';
 import type { Names } from '../config/names.js';
 import { createCommandState } from './redis-command-state.js';
+import { createDemandTable } from './redis-demand.js';
 import { connectRedis, createRedisClient } from './redis-connection.js';
 import { createQueueLosses } from './redis-queue-losses.js';
 import { createRunRecords } from './redis-runs.js';
@@ -28,6 +29,7 @@ import type { TlsFiles } from '../config/tls-config.js';
  *   lease:ID   string owner of a running command, with a TTL renewed while it runs (worker/message/lease.ts)
  *   queue-losses hash work queue -> the losses of it (below) the run's tasker has dealt with
  * NS:queue-losses:QUEUE  counter: how often the work queue was found deleted (redis-queue-losses.ts)
+ * NS:pool:POOL:demand  hash run id -> what the run could run now in the pool (redis-demand.ts)
  * NS:runs      sorted set of run ids by start time;   NS:worker:ID  worker heartbeat, with a TTL
  * (what each worker runs: the only record of what runs where)
  */
@@ -41,12 +43,15 @@ export async function createRunStore(url: string, names: Names, logger: Logger, 
   const redis = createRedisClient(url, 'tasker', tls);
   const scripts = defineRunScripts(redis);
   await connectRedis(redis, url, logger);
+  const { closeDemand, ...demand } = createDemandTable(redis, names);
   return {
     ...createCommandState(redis, scripts, names),
     ...createRunRecords(redis, scripts, names),
     ...createWorkerRegistry(redis, names),
     ...createQueueLosses(redis, names),
+    ...demand,
     async close() {
+      await closeDemand();
       await redis.quit().catch(() => redis.disconnect());
     },
   };

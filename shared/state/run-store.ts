@@ -1,5 +1,6 @@
 import type { ResultRecord } from './results.js';
 import { defaultPool } from '../config/names.js';
+import type { Priority, RunDemand } from './fair-share.js';
 
 /**
  * What tasker and workers keep about a run, and the store they keep it in. The contract only:
@@ -29,6 +30,15 @@ export interface RunMeta {
   done: number;
   failed: number;
   status?: string;
+  /** --priority (absent: a tasker older than priorities, normal). */
+  priority?: Priority;
+  /** Commands published and not finished: queued or running (absent: a local run, or an older tasker). */
+  inFlight?: number;
+  /** The running phase's part of its pool's slots, and the pool's slots (fair-share.ts); absent: no worker phase running. */
+  share?: number;
+  slots?: number;
+  /** Runs of the pool holding slots while this one has commands waiting ('' or absent: none). */
+  waitsBehind?: string;
 }
 
 /** A worker's heartbeat: the one record of what runs where (`tasker status` reads nothing else for it). */
@@ -167,6 +177,14 @@ export interface RunStore {
    * it lives without one. False: its process ended, or its connection was cut and not back yet.
    */
   workerPresent(id: string): Promise<boolean>;
+  /** Writes the run's entry in its pool's demand table; returns the pool's live entries (its own too), one round trip. */
+  shareDemand(pool: string, entry: RunDemand): Promise<RunDemand[]>;
+  /** Takes the run's entry out of the pool's demand table (its phase there ended, or the run did). */
+  withdrawDemand(pool: string, runId: string): Promise<void>;
+  /** The pool's live demand entries (`tasker status`, the metrics). */
+  poolDemand(pool: string): Promise<RunDemand[]>;
+  /** Calls `listener` when a run joins the pool's demand table; resolves to the unsubscribe. */
+  onDemandJoined(pool: string, listener: () => void): Promise<() => Promise<void>>;
   purgeRun(runId: string): Promise<number>;
   /** Lets a finished run's keys expire, so nothing piles up in Redis. */
   expireRun(runId: string, seconds: number): Promise<void>;

@@ -28,6 +28,7 @@ export function addRunCommand(program: Command, deps: RunCommandDeps): Command {
     .option('--timeout <duration>', 'stop a command that runs longer than this, e.g. 90s, 2h (default: no limit)')
     .option('--kill-grace <duration>', 'time between SIGTERM and SIGKILL when stopping a command (default: 10s)')
     .option('--keep-going', 'start later phases even when a phase had failures')
+    .option('--priority <level>', 'among the runs of a pool: high, normal or low; a waiting command of a higher priority starts first, equal ones share the slots (default: normal)')
     .option('--halt <when>', 'at the first command that fails for good: soon (start no more, let running ones finish) or now (stop them too) (default: never)')
     .option('--split <preset>', `split one jobs file with a preset: ${splitPresets.join(', ')}`)
     .option('--pool <phase=pool>', 'send the phase PHASE to the workers of pool POOL, over its marker (repeatable; default: the marker\'s pool, else default)', collect)

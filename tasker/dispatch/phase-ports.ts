@@ -27,8 +27,11 @@ export interface AttemptOutcome {
 }
 
 export interface PhaseDispatch {
-  /** Resolves when another command may be handed over (bounded in-flight work). */
-  waitForRoom(): Promise<void>;
+  /**
+   * Resolves when another command may be handed over (bounded in-flight work). `backlog`: the
+   * phase's commands not handed over yet, this one included (what the run could still start).
+   */
+  waitForRoom(backlog: number): Promise<void>;
   /**
    * Runs one attempt and resolves with its result; `onStart` fires when it actually starts.
    * Resolves undefined when the run was interrupted before the attempt started: nothing ran, so

@@ -53,11 +53,13 @@ async function dispatchPhaseCommands(phase: PhaseSpec, dispatch: PhaseDispatch, 
   const inFlight = new Set<Promise<void>>();
   // An error here is the tasker's own (results file unwritable, dispatch broken), not a command's.
   let internalError: unknown;
+  let seen = 0;
   try {
     for await (const planned of ports.phaseCommands(phase)) {
+      seen++;
       if (signal.aborted || halt.controller.signal.aborted || internalError !== undefined) break;
       if (options.prior.succeeded.has(planned.id)) continue;
-      await dispatch.waitForRoom();
+      await dispatch.waitForRoom(phase.commandCount - seen + 1);
       if (signal.aborted || halt.controller.signal.aborted) break;
       const running: Promise<void> = runPlannedCommand(planned, phase, dispatch, context).then(
         () => {

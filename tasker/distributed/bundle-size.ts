@@ -1,7 +1,7 @@
 /** How many attempts the tasker puts in one message of the work queue. Pure arithmetic. */
 
 /** About this much work per bundle, summed over its commands. */
-export const bundleTargetMs = 500;
+export const bundleTargetMs = 250;
 /** Commands per adaptive bundle, at most. */
 export const maxAdaptiveBundle = 100;
 

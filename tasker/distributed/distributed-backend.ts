@@ -143,12 +143,12 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
         await declareTopology(channel, names, pools, { apart: (operation) => session.withChannel(operation), unbounded });
         await declareRunQueue(channel, names, runId);
       });
-      await store.registerRun(runningMeta({ runId, host, workdir: start.layout.workdir, phases: start.phases, existing }));
+      await store.registerRun(runningMeta({ runId, host, workdir: start.layout.workdir, phases: start.phases, existing, priority: start.priority }));
       const run: DistributedRun = await createDistributedRun({ ...start, session, store, names, logger, pools });
       const recorder = createRunProgressRecorder(store, runId);
       return {
         dispatchFor: (phase) => run.dispatchFor(phase),
-        heartbeat: (progress) => recorder.heartbeat(progress, run.warning()),
+        heartbeat: (progress) => recorder.heartbeat(progress, run.warning(), run.shareFields()),
         warning: () => run.warning(),
         poolDepths: () => readPoolDepths(session, names, pools),
         async finish(status, runOver, progress) {

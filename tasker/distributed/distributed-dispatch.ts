@@ -21,10 +21,22 @@ export interface DistributedDispatchParts {
   phase: PhaseSpec;
 }
 
-export function createDistributedDispatch(parts: DistributedDispatchParts): PhaseDispatch {
+export interface DistributedDispatch extends PhaseDispatch {
+  /** The phase's commands not handed over yet, as the phase loop last said (run-share.ts). */
+  backlog(): number;
+}
+
+export function createDistributedDispatch(parts: DistributedDispatchParts): DistributedDispatch {
   const { awaited, inbox, resumed, bundler, recovery, phase } = parts;
+  let backlog = phase.commandCount;
   return {
-    waitForRoom: () => awaited.waitForRoom(),
+    backlog: () => backlog,
+    async waitForRoom(commandsLeft) {
+      backlog = commandsLeft;
+      await awaited.waitForRoom();
+      // This one is about to be awaited: counted in flight from now on.
+      backlog = commandsLeft - 1;
+    },
     async runAttempt(command, attempt, onStart) {
       const claimed = resumed.claim(command.id, attempt);
       const early = inbox.claimEarly(command.id, claimed.attempt);

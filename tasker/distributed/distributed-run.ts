@@ -12,13 +12,16 @@ import { createCommandPublisher } from './command-publisher.js';
 import { createDistributedDispatch, loadResumedAttempts } from './distributed-dispatch.js';
 import { startLostQueueRecovery } from './lost-queue-recovery.js';
 import { startLostResultRecovery } from './lost-result-recovery.js';
-import { createPhaseBundler } from './phase-bundler.js';
+import { createPhaseBundler, type PhaseBundler } from './phase-bundler.js';
 import { createAwaitedAttempts, createForgetRecorded, createResultInbox } from './result-inbox.js';
 import { createRunQueueHandler } from './run-queue-messages.js';
 import type { PhaseDispatch } from '../dispatch/phase-ports.js';
 import { startStallWarnings, startWorkersHint } from './stall-warnings.js';
 import { createUnseenRunWarnings } from './unseen-run-warnings.js';
 import { watchWorkerLanes } from './worker-lanes.js';
+import { startRunShare } from './run-share.js';
+import type { Priority } from '../../shared/state/fair-share.js';
+import type { RunMeta } from '../../shared/state/run-store.js';
 
 /**
  * Dispatch through RabbitMQ: each attempt is published to its phase's pool queue and settled by the
@@ -51,7 +54,12 @@ export interface DistributedRunOptions {
   bundleSize: number | undefined;
   /** The pools the run's phases use. */
   pools: readonly string[];
+  /** --priority: a waiting command of a higher one starts first; equal ones share the pool's slots. */
+  priority: Priority;
 }
+
+/** How often the run writes its demand and reads its share (run-share.ts). */
+const shareIntervalMs = 250;
 
 /** Before a phase's first result, the attempts beyond the first few wait this long at most to be bundled. */
 const bundleProbeMs = 2000;
@@ -63,6 +71,8 @@ export interface DistributedRun {
    * run's directory (unseen-run-warnings.ts); undefined when all is well.
    */
   warning(): string | undefined;
+  /** Its priority, share of the pool and whom it waits behind, for its record in Redis. */
+  shareFields(): Partial<RunMeta>;
   /** Stops consuming results; deletes the run's queue when the run is over. */
   close(runOver: boolean): Promise<void>;
 }
@@ -71,17 +81,15 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   const { session, store, names, layout, logger, signingKey } = options;
   const runId = layout.runId;
   const resumed = await loadResumedAttempts(store, runId, options.recordedAttempts, logger);
-  const awaited = createAwaitedAttempts(options.maxInFlight);
+  let bundler: PhaseBundler | undefined;
+  const awaited = createAwaitedAttempts({ maxInFlight: options.maxInFlight, window: () => share.window(), batch: () => bundler?.size() ?? 1 });
   const forget = createForgetRecorded(store, runId);
   const inbox = createResultInbox({ forget, awaited, recordedAttempts: options.recordedAttempts });
-  const { timeoutMs, killGraceMs, upload } = options;
-  const sent = { attempts: 0, messages: 0 };
   // Written before the first command is published: a worker runs only the commands of runs whose token it finds.
   const origin = { workdir: layout.workdir, token: await ensureRunToken(layout) };
   // A work queue found deleted is declared again; the declaration counts it as lost (distributed-backend.ts).
-  const queueMissing = (queue: string): void => {
-    session.redeclare().catch((error: unknown) => logger.warn({ err: error, queue }, 'could not declare the queues again yet'));
-  };
+  const queueMissing = (queue: string): void => void session.redeclare().catch((error: unknown) => logger.warn({ err: error, queue }, 'could not declare the queues again yet'));
+  const { timeoutMs, killGraceMs, upload } = options;
   const publisherOptions = { session, store, names, runId, timeoutMs, killGraceMs, upload, signingKey, origin, logger };
   const publishOne = createCommandPublisher(publisherOptions);
   const recovery = await startLostQueueRecovery({
@@ -95,13 +103,15 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
     intervalMs: 2000,
     logger,
   });
+  const sent = { attempts: 0, messages: 0 };
   const publish: typeof publishOne = async (phase, attempts) => {
     await publishOne(phase, attempts);
     sent.attempts += attempts.length;
     sent.messages++;
   };
   const unseen = createUnseenRunWarnings(runId, layout.workdir, logger);
-  const workerLanes = watchWorkerLanes(store, 5000, logger, undefined, (workers) => unseen.update(workers));
+  const workerLanes = watchWorkerLanes(store, 2000, logger, undefined, (workers) => unseen.update(workers));
+  const share = startRunShare({ store, runId, priority: options.priority, lanes: (pool) => workerLanes.lanes(pool), onChange: () => awaited.wake(), logger, intervalMs: shareIntervalMs });
 
   const handler = createRunQueueHandler({ runId, layout, logger, store, signingKey, names, deliver: (record) => inbox.deliver(record) });
   const consumer = await session.consume(names.runQueue(runId), 0, handler);
@@ -122,13 +132,18 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
       // Phases run one at a time: the stall warnings watch this phase's pool from now on.
       currentPool = { pool: phase.pool, queue: names.poolQueue(phase.pool) };
       void sayIfUnserved(store, currentPool, logger);
-      const bundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: () => workerLanes.lanes(phase.pool), probeMs: bundleProbeMs });
-      return createDistributedDispatch({ awaited, inbox, resumed, bundler, recovery, phase });
+      const phaseBundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: () => workerLanes.lanes(phase.pool), probeMs: bundleProbeMs });
+      bundler = phaseBundler;
+      const dispatch = createDistributedDispatch({ awaited, inbox, resumed, bundler: phaseBundler, recovery, phase });
+      share.setPhase({ pool: phase.pool, phase: phase.name, inFlight: () => awaited.count(), backlog: () => dispatch.backlog(), bundleSize: () => phaseBundler.size() });
+      return dispatch;
     },
     warning: () => joinWarnings(unseen.current(), stallWarnings.current()),
+    shareFields: () => ({ ...share.metaFields(), inFlight: awaited.count() }),
     async close(runOver) {
       // How well bundling did: attempts per work-queue message (README, Bundles).
       if (sent.messages > 0) logger.info({ attempts: sent.attempts, messages: sent.messages }, `published ${sent.attempts} attempts in ${sent.messages} messages`);
+      await share.stop();
       workerLanes.stop();
       stallWarnings.stop();
       stopRecovery();

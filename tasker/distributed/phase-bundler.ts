@@ -28,6 +28,8 @@ export interface PhaseBundler {
   observe(durationMs: number): void;
   /** Drops the attempts not published yet (the run is interrupted): they resolve false. */
   dropPending(): void;
+  /** Attempts per message now. */
+  size(): number;
 }
 
 /** Attempts published one per message before the phase's first result, at least. */
@@ -55,6 +57,10 @@ export function createPhaseBundler(phase: PhaseSpec, options: PhaseBundlerOption
   let flushScheduled = false;
   let probeTimer: NodeJS.Timeout | undefined;
 
+  const sizeNow = (): number => {
+    const remaining = Math.max(pending.length, phase.commandCount - handed + pending.length, 1);
+    return bundleSize({ fixed: options.fixedSize, typicalMs, remaining, lanes: options.lanes() });
+  };
   const holding = (): boolean => options.fixedSize === undefined && typicalMs === undefined && probes >= Math.max(minProbes, 2 * options.lanes()) && Date.now() < probeUntil;
   const publishChunk = (size: number): void => {
     const chunk = pending.splice(0, size);
@@ -71,8 +77,7 @@ export function createPhaseBundler(phase: PhaseSpec, options: PhaseBundlerOption
         probeTimer ??= setTimeout(() => flush(true), Math.max(0, probeUntil - Date.now()));
         return;
       }
-      const remaining = Math.max(pending.length, phase.commandCount - handed + pending.length);
-      const size = bundleSize({ fixed: options.fixedSize, typicalMs, remaining, lanes: options.lanes() });
+      const size = sizeNow();
       if (!all && pending.length < size) return;
       publishChunk(size);
     }
@@ -100,6 +105,7 @@ export function createPhaseBundler(phase: PhaseSpec, options: PhaseBundlerOption
         flush(true);
       }
     },
+    size: sizeNow,
     dropPending() {
       clearTimeout(probeTimer);
       for (const entry of pending.splice(0)) entry.resolve(false);

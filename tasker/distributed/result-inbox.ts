@@ -5,7 +5,7 @@ import type { ResultRecord } from '../../shared/state/results.js';
 import type { AttemptOutcome } from '../dispatch/phase-ports.js';
 
 /**
- * The tasker's side of results: the attempts published and awaiting one (at most `maxInFlight`),
+ * The tasker's side of results: the attempts published and awaiting one (at most `maxInFlight`, and the run's fair share),
  * the outcome a recorded result stands for, the inbox that matches each arriving result to its
  * awaited attempt by command id and attempt (no stale or duplicate result is ever counted), and
  * letting Redis go of what results.jsonl has.
@@ -31,7 +31,7 @@ export interface AwaitedAttempts {
   settleAll(outcomeFor: (awaited: AwaitedAttempt) => AttemptOutcome): void;
   /** Commands awaited since `cutoff` (ms since the epoch) or earlier, at most `limit`. */
   waitingSince(cutoff: number, limit: number): string[];
-  /** Resolves when fewer than `maxInFlight` attempts are awaited. */
+  /** Resolves when another attempt may be awaited (AwaitedLimits). */
   waitForRoom(): Promise<void>;
 }
 
@@ -39,15 +39,37 @@ interface Waiter extends AwaitedAttempt {
   resolve: (outcome: AttemptOutcome) => void;
 }
 
-export function createAwaitedAttempts(maxInFlight: number): AwaitedAttempts {
+/**
+ * What bounds the attempts awaited: `maxInFlight` always, and the run's fair-share window
+ * (run-share.ts) read at each check. Once full, room opens again only when a batch (a bundle) can
+ * go: topping up one at a time would send bundles of one.
+ */
+export interface AwaitedLimits {
+  maxInFlight: number;
+  window?(): number;
+  batch?(): number;
+}
+
+export function createAwaitedAttempts(limits: AwaitedLimits): AwaitedAttempts & { wake(): void } {
   const waiting = new Map<string, Waiter>();
   const roomWaiters: (() => void)[] = [];
+  let filling = true;
 
+  const hasRoom = (): boolean => {
+    const limit = Math.min(limits.maxInFlight, limits.window?.() ?? Number.POSITIVE_INFINITY);
+    if (waiting.size >= limit) {
+      filling = false;
+      return false;
+    }
+    if (!filling && waiting.size <= limit - Math.max(1, Math.min(limits.batch?.() ?? 1, Math.floor(limit / 2)))) filling = true;
+    return filling;
+  };
   const freeRoom = (): void => {
-    while (roomWaiters.length > 0 && waiting.size < maxInFlight) roomWaiters.shift()?.();
+    while (roomWaiters.length > 0 && hasRoom()) roomWaiters.shift()?.();
   };
 
   return {
+    wake: freeRoom,
     count: () => waiting.size,
     get: (commandId) => waiting.get(commandId),
     awaitResult(commandId, attempt) {
@@ -74,7 +96,7 @@ export function createAwaitedAttempts(maxInFlight: number): AwaitedAttempts {
         .map(([id]) => id);
     },
     async waitForRoom() {
-      while (waiting.size >= maxInFlight) await new Promise<void>((resolve) => roomWaiters.push(resolve));
+      while (!hasRoom()) await new Promise<void>((resolve) => roomWaiters.push(resolve));
     },
   };
 }

@@ -4,6 +4,7 @@ import type { RunMeta, RunStore } from '../../shared/state/run-store.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import { poolsOf } from '../jobs/phase-pools.js';
 import type { Progress } from '../dispatch/phase-ports.js';
+import type { Priority } from '../../shared/state/fair-share.js';
 
 /** The run's entry in Redis: which tasker runs it, its heartbeat and progress, and how it ended (what `tasker status` shows). */
 
@@ -38,6 +39,7 @@ export interface RunStart {
   phases: readonly PhaseSpec[];
   /** The run's entry left by an earlier tasker of it, if any: the run keeps its start time. */
   existing: RunMeta | undefined;
+  priority: Priority;
 }
 
 /** The entry of a run this tasker starts (or resumes): running, nothing counted yet. */
@@ -57,12 +59,16 @@ export function runningMeta(start: RunStart): RunMeta {
     total: start.phases.reduce((sum, phase) => sum + phase.commandCount, 0),
     done: 0,
     failed: 0,
+    priority: start.priority,
   };
 }
 
 export interface RunProgressRecorder {
-  /** `warning`: what the tasker warns of now (shown by `tasker status`); undefined clears it. */
-  heartbeat(progress: Progress, warning?: string): Promise<void>;
+  /**
+   * `warning`: what the tasker warns of now (shown by `tasker status`); undefined clears it.
+   * `share`: the run's priority, share and whom it waits behind (run-share.ts).
+   */
+  heartbeat(progress: Progress, warning?: string, share?: Partial<RunMeta>): Promise<void>;
   /**
    * Records the final counts and the end. A run that is not over (interrupted) is stopped: its
    * queued commands are not run until a tasker resumes it, which it may do at once. A run over is
@@ -77,9 +83,9 @@ function progressFields(progress: Progress): Pick<RunMeta, 'phase' | 'phaseIndex
 
 export function createRunProgressRecorder(store: RunStore, runId: string): RunProgressRecorder {
   return {
-    async heartbeat(progress, warning) {
+    async heartbeat(progress, warning, share) {
       // '' and not undefined: the update merges fields, and JSON drops an undefined one.
-      await store.updateRun(runId, { heartbeatAt: new Date().toISOString(), ...progressFields(progress), warning: warning ?? '' });
+      await store.updateRun(runId, { ...share, heartbeatAt: new Date().toISOString(), ...progressFields(progress), warning: warning ?? '' });
     },
     async finish(status, runOver, progress) {
       // Stopped (or over) before it says so: whoever reads "interrupted" can count on workers not

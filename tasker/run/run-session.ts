@@ -51,6 +51,7 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
     killGraceMs: config.killGraceMs,
     maxInFlight: config.maxInFlight,
     bundleSize: config.bundleSize,
+    priority: config.priority,
     stallWarningMs: config.stallWarningMs,
     recordedAttempts: prior.resultAttempts,
     staleAfterMs: 3 * heartbeatIntervalMs(config.progressIntervalMs),
