@@ -98,7 +98,7 @@ describe('phase bundler', () => {
     const added = Array.from({ length: 500 }, (_, i) => bundler.add(command(i + 1), 1));
     await turn();
     expect(sizes()).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
-    bundler.observe(5);
+    bundler.observe(2);
     await Promise.all(added);
     expect(sizes().slice(8, 11)).toEqual([100, 98, 74]); // ceil(remaining / (2 x 2 lanes)), at most 100
     expect(sizes().reduce((a, b) => a + b, 0)).toBe(500);
