@@ -8,7 +8,7 @@ import type { RunStore } from '../../shared/state/run-store.js';
 import { servesPool } from '../../shared/state/run-store.js';
 import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 import { ensureRunToken } from '../../shared/run-dir/run-token.js';
-import { createCommandPublisher } from './command-publisher.js';
+import { attemptBytesBudget, createCommandPublisher } from './command-publisher.js';
 import { createDistributedDispatch, loadResumedAttempts } from './distributed-dispatch.js';
 import { startLostQueueRecovery } from './lost-queue-recovery.js';
 import { startLostResultRecovery } from './lost-result-recovery.js';
@@ -122,7 +122,8 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
       // Phases run one at a time: the stall warnings watch this phase's pool from now on.
       currentPool = { pool: phase.pool, queue: names.poolQueue(phase.pool) };
       void sayIfUnserved(store, currentPool, logger);
-      const bundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: () => workerLanes.lanes(phase.pool), probeMs: bundleProbeMs });
+      const maxBytes = attemptBytesBudget(phase, publisherOptions);
+      const bundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: () => workerLanes.lanes(phase.pool), probeMs: bundleProbeMs, maxBytes });
       return createDistributedDispatch({ awaited, inbox, resumed, bundler, recovery, phase });
     },
     warning: () => joinWarnings(unseen.current(), stallWarnings.current()),
