@@ -29,6 +29,8 @@ export interface RunMeta {
   done: number;
   failed: number;
   status?: string;
+  /** The sha256 of the run's run.json as its first tasker wrote it; absent from taskers older than the check. */
+  recordSha256?: string;
 }
 
 /** A worker's heartbeat: the one record of what runs where (`tasker status` reads nothing else for it). */
