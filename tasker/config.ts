@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { collectProblems, envValue, flagOrEnv, readCommandUser, readConnection, readSigning, type CommandUserSpec, type ConfigProblems, type ConfigWarning, type Connection, type ConnectionFlags, type ReadFile } from '../shared/config/config-values.js';
 import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/storage/outputs.js';
-import { readMetricsPort } from '../shared/observe/metrics-config.js';
+import { readMetricsHost, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { splitPresets, type SplitPreset } from './jobs/plan.js';
 import { parsePoolAssignments, type PoolAssignment } from './jobs/phase-pools.js';
 import { haltModes, type HaltMode } from './dispatch/phase-ports.js';
@@ -44,6 +44,7 @@ export interface RunFlags {
   bundleSize?: string;
   stallWarning?: string;
   metricsPort?: string;
+  metricsHost?: string;
 }
 
 export interface RunConfig {
@@ -94,6 +95,8 @@ export interface RunConfig {
   stallWarningMs: number;
   /** /healthz, /livez and /metrics on this port while the run lasts. Default: no server. */
   metricsPort: number | undefined;
+  /** The address that server binds to. Default: every interface. */
+  metricsHost: string | undefined;
   /** Set when S3_BUCKET is: what to upload and how to reach S3. */
   s3: RunS3Config | undefined;
   /** TASKER_SIGNING_KEY; required with AMQP_URL unless `signingOff`. Undefined: messages are not signed. */
@@ -180,6 +183,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   const bundleSize = readBundleSize(flags, env, problems);
   const stallWarningMs = problems.duration(...flagOrEnv('--stall-warning', flags.stallWarning, 'TASKER_STALL_WARNING', env));
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
+  const metricsHost = readMetricsHost(flags.metricsHost, env, problems);
   const s3 = readRunS3(env, problems);
   const signing = readSigning(env, problems, amqpUrl !== undefined);
   const commandUser = readCommandUser('TASKER_COMMAND_USER', env, problems);
@@ -215,6 +219,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     bundleSize,
     stallWarningMs: stallWarningMs ?? 60_000,
     metricsPort,
+    metricsHost,
     s3,
     signingKey: signing.key,
     signingOff: signing.off,
