@@ -211,7 +211,7 @@ const cases: Case[] = [
   {
     name: 'a worker duration longer than timers hold (WORKER_DRAIN_TIMEOUT=30d)',
     program: 'worker',
-    setup: (ws) => ({ args: ['--workdir', ws.root], env: { AMQP_URL: services.amqpUrl, WORKER_DRAIN_TIMEOUT: '30d' } }),
+    setup: (ws) => ({ args: ['--workdir', ws.root], env: { AMQP_URL: services.amqpUrl, TASKER_SIGNING_KEY: testSigningKey, WORKER_DRAIN_TIMEOUT: '30d' } }),
     problem: /WORKER_DRAIN_TIMEOUT must be at most 24d/,
     fix: /give a shorter duration/,
   },
