@@ -5,7 +5,7 @@ import { AmqpPublisher, PublishRefusedError, refusalOf } from '../../shared/brok
 import { maxCommandBytes, maxMessageBytes, parseCommandMessage, parseWorkMessage } from '../../shared/broker/messages.js';
 import { maxTimerMs } from '../../shared/config/duration.js';
 import { names } from '../../shared/config/names.js';
-import { InputError, JobsFileError } from '../../shared/errors.js';
+import { JobsFileError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import { loadRunConfig } from '../../tasker/config.js';
 import { attemptBytesBudget, createCommandPublisher } from '../../tasker/distributed/command-publisher.js';
@@ -13,6 +13,7 @@ import { createPhaseBundler } from '../../tasker/distributed/phase-bundler.js';
 import { createLineAssembler } from '../../tasker/jobs/jobs-file.js';
 import type { PhaseSpec } from '../../tasker/jobs/plan.js';
 import { loadWorkerConfig } from '../../worker/config.js';
+import { problemsOf } from '../helpers/config-problems.js';
 
 /**
  * Bounded input (issue 25, point 5): durations Node's timers cannot hold are refused where they
@@ -20,17 +21,6 @@ import { loadWorkerConfig } from '../../worker/config.js';
  * by bytes, so no message the tasker publishes exceeds maxMessageBytes; and a message the broker
  * refuses fails its publish instead of being sent again for ever.
  */
-
-function problemsOf(load: () => unknown): readonly string[] {
-  try {
-    load();
-  } catch (error) {
-    expect(error).toBeInstanceOf(InputError);
-    expect((error as InputError).exitCode).toBe(2);
-    return (error as InputError).problems;
-  }
-  throw new Error('expected the configuration to be refused');
-}
 
 describe('durations above what timers hold (2^31-1 ms)', () => {
   it('are refused, naming the flag or the variable', () => {
