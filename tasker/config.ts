@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { collectProblems, envValue, flagOrEnv, readCommandUser, readConnection, readSigning, type CommandUserSpec, type ConfigProblems, type ConfigWarning, type Connection, type ConnectionFlags, type ReadFile } from '../shared/config/config-values.js';
 import { checkUploadPatterns, normalizePrefix, parseUploadPatterns } from '../shared/storage/outputs.js';
-import { readMetricsPort } from '../shared/observe/metrics-config.js';
+import { readMetricsHost, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { splitPresets, type SplitPreset } from './jobs/plan.js';
 import { parsePoolAssignments, type PoolAssignment } from './jobs/phase-pools.js';
 import { haltModes, type HaltMode } from './dispatch/phase-ports.js';
@@ -46,6 +46,7 @@ export interface RunFlags {
   priority?: string;
   stallWarning?: string;
   metricsPort?: string;
+  metricsHost?: string;
 }
 
 export interface RunConfig {
@@ -98,6 +99,8 @@ export interface RunConfig {
   stallWarningMs: number;
   /** /healthz, /livez and /metrics on this port while the run lasts. Default: no server. */
   metricsPort: number | undefined;
+  /** The address that server binds to. Default: every interface. */
+  metricsHost: string | undefined;
   /** Set when S3_BUCKET is: what to upload and how to reach S3. */
   s3: RunS3Config | undefined;
   /** TASKER_SIGNING_KEY; required with AMQP_URL unless `signingOff`. Undefined: messages are not signed. */
@@ -182,11 +185,10 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
   const { amqpUrl, redisUrl, namespace, amqpTls, redisTls } = readConnection(flags, env, problems);
   const maxInFlight = problems.count(...flagOrEnv('--max-in-flight', flags.maxInFlight, 'TASKER_MAX_IN_FLIGHT', env), 1);
   const bundleSize = readBundleSize(flags, env, problems);
-  const [priorityName, priorityText = 'normal'] = flagOrEnv('--priority', flags.priority, 'TASKER_PRIORITY', env);
-  const priority = parsePriority(priorityText.trim().toLowerCase());
-  if (priority === undefined) problems.add(`${priorityName} must be one of: ${priorities.join(', ')}; got "${priorityText}"`);
+  const priority = readPriority(flags, env, problems);
   const stallWarningMs = problems.duration(...flagOrEnv('--stall-warning', flags.stallWarning, 'TASKER_STALL_WARNING', env));
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
+  const metricsHost = readMetricsHost(flags.metricsHost, env, problems);
   const s3 = readRunS3(env, problems);
   const signing = readSigning(env, problems, amqpUrl !== undefined);
   const commandUser = readCommandUser('TASKER_COMMAND_USER', env, problems);
@@ -220,9 +222,10 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     redisTls,
     maxInFlight: maxInFlight ?? 10_000,
     bundleSize,
-    priority: priority ?? 'normal',
+    priority,
     stallWarningMs: stallWarningMs ?? 60_000,
     metricsPort,
+    metricsHost,
     s3,
     signingKey: signing.key,
     signingOff: signing.off,
@@ -282,4 +285,12 @@ function readBundleSize(flags: RunFlags, env: Record<string, string | undefined>
   const size = problems.count(name, text, 1);
   if (size !== undefined && size > maxBundleSize) problems.add(`${name} must be auto or a number from 1 to ${maxBundleSize}, got ${text}`);
   return size;
+}
+
+/** --priority / TASKER_PRIORITY: high, normal (default) or low. */
+function readPriority(flags: RunFlags, env: Record<string, string | undefined>, problems: ConfigProblems): Priority {
+  const [name, text = 'normal'] = flagOrEnv('--priority', flags.priority, 'TASKER_PRIORITY', env);
+  const priority = parsePriority(text.trim().toLowerCase());
+  if (priority === undefined) problems.add(`${name} must be one of: ${priorities.join(', ')}; got "${text}"`);
+  return priority ?? 'normal';
 }

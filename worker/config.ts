@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { CompletionShell } from '../shared/cli/completion.js';
 import { collectProblems, envValue, flagOrEnv, readCommandUser, readConnection, readSigning, type CommandUserSpec, type ConfigProblems, type ConfigWarning, type ReadFile } from '../shared/config/config-values.js';
 import { tlsEnvironment, type TlsFiles } from '../shared/config/tls-config.js';
-import { metricsEnvironment, readMetricsPort } from '../shared/observe/metrics-config.js';
+import { metricsEnvironment, readMetricsHost, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { defaultNamespace, defaultPool, isValidPoolName, poolNameRule } from '../shared/config/names.js';
 import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/storage/s3-config.js';
 
@@ -44,6 +44,7 @@ export interface WorkerFlags {
   pool?: string[];
   logLevel?: string;
   metricsPort?: string;
+  metricsHost?: string;
   /** --completion bash|zsh: print the completion script instead of starting. */
   completion?: CompletionShell;
 }
@@ -72,6 +73,8 @@ export interface WorkerConfig {
   logLevel: string;
   /** /healthz, /livez and /metrics on this port. Default: no server. */
   metricsPort: number | undefined;
+  /** The address that server binds to (METRICS_HOST). Default: every interface. */
+  metricsHost: string | undefined;
   /** How to reach S3 when a run's messages ask for uploads. */
   s3: S3Connection;
   /** TASKER_SIGNING_KEY: run only messages signed with it. Required unless `signingOff`. */
@@ -101,6 +104,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
   const logLevel = flagOrEnv('--log-level', flags.logLevel, 'LOG_LEVEL', env)[1] ?? 'info';
   problems.logLevel(logLevel);
   const metricsPort = readMetricsPort(flags.metricsPort, env, problems);
+  const metricsHost = readMetricsHost(flags.metricsHost, env, problems);
   const s3 = readS3Connection(env, problems);
   const signing = readSigning(env, problems, true);
   const commandUser = readCommandUser('WORKER_COMMAND_USER', env, problems);
@@ -116,6 +120,7 @@ export function loadWorkerConfig(flags: WorkerFlags, env: Record<string, string 
     leaseTtlMs,
     logLevel,
     metricsPort,
+    metricsHost,
     s3,
     signingKey: signing.key,
     signingOff: signing.off,

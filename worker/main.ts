@@ -47,6 +47,7 @@ function buildProgram(argv: string[]): Command {
     .option('--pool <names>', 'worker pools to serve, comma-separated or repeated (default: $WORKER_POOL, else default)', collect)
     .option('--log-level <level>', `${logLevels.join(', ')} (default: $LOG_LEVEL, else info)`)
     .option('--metrics-port <port>', 'serve /healthz, /livez and /metrics on this port (default: $METRICS_PORT; unset: off)')
+    .option('--metrics-host <address>', 'the address that server binds to, e.g. 127.0.0.1 (default: $METRICS_HOST; unset: every interface)')
     .addOption(new Option('--completion <shell>', 'print the shell completion script and exit: source <(worker --completion bash)').choices(completionShells))
     .addHelpText('after', workerHelp(describeInvocation(invocationFacts(argv, process.env, process.cwd(), 'worker'), 'worker')))
     .exitOverride()
@@ -93,7 +94,7 @@ async function main(argv: string[]): Promise<number> {
     if (config.metricsPort !== undefined) {
       // Loaded only when asked for: a worker without metrics stays as small as before.
       const { createMetricsServer } = await import('../shared/observe/metrics-server.js');
-      metricsServer = await createMetricsServer({ port: config.metricsPort, logger });
+      metricsServer = await createMetricsServer({ port: config.metricsPort, host: config.metricsHost, logger });
     }
     worker = await startWorker(config, { logger, executor: createCommandExecutor({
         slots: config.concurrency,

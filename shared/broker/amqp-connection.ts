@@ -33,6 +33,12 @@ export function describeConnectError(url: string, error: unknown, tls?: TlsFiles
   const where = redactUrl(url);
   const tlsFailure = describeTlsFailure('AMQP', where, message, { secure: usesTls(url), clientCert: tls?.cert !== undefined });
   if (tlsFailure !== undefined) return tlsFailure;
+  // A permission refused to a user who did log in: "configure access to queue 'q' in vhost '/' refused for user 'u'".
+  const permission = /ACCESS_REFUSED - (configure|write|read) access to (queue|exchange) '([^']+)' in vhost '[^']*' refused for user '([^']+)'/.exec(message);
+  if (permission !== null) {
+    const [, access, kind, name, user] = permission;
+    return `RabbitMQ at ${where} refused user ${user} ${access} access to ${kind} ${name}: its permissions do not allow it (rabbitmqctl list_user_permissions ${user}; docs/kubernetes.md, "Least privilege", lists each role's)`;
+  }
   if (/ACCESS_REFUSED|403|authenticat/i.test(message)) return `RabbitMQ at ${where} refused the user name or password (check AMQP_URL)`;
   if (/ECONNREFUSED/.test(message)) return `cannot reach RabbitMQ at ${where}: connection refused (is it running? check AMQP_URL)`;
   if (/ENOTFOUND|EAI_AGAIN/.test(message)) return `cannot reach RabbitMQ at ${where}: unknown host (check AMQP_URL)`;

@@ -11,6 +11,11 @@ import type { ConnectionState } from './amqp-connection.js';
  * as a basic.return, which RabbitMQ sends before the confirm, instead of being dropped while the
  * confirm still says "ack". Such a publish rejects with an UnroutableError; what to do about it
  * (declare the queue again, or not) is the caller's decision.
+ *
+ * A message the broker refuses outright (larger than its max_message_size, or to an exchange
+ * this user may not write to) closes the channel; sent again it would be refused again, for ever.
+ * Such a publish rejects with a PublishRefusedError instead; the other publishes the closed
+ * channel took with it are sent again as before.
  */
 
 /** The broker confirmed the message but routed it to no queue: nothing will ever consume it. */
@@ -24,6 +29,46 @@ export class UnroutableError extends Error {
   ) {
     super(`RabbitMQ routed the message to no queue (exchange "${exchange}", routing key ${routingKey}: ${replyText})`);
   }
+}
+
+/** The broker refused this message itself: publishing it again cannot help. */
+export class PublishRefusedError extends Error {
+  readonly code = 'publish-refused';
+  constructor(
+    readonly exchange: string,
+    readonly routingKey: string,
+    readonly bytes: number,
+    /** The broker's reason, e.g. "PRECONDITION_FAILED - message size 20971520 is larger than configured max size 16777216". */
+    readonly reason: string,
+  ) {
+    super(`RabbitMQ refused a message of ${bytes} bytes to exchange "${exchange}" (routing key ${routingKey}): ${reason}. ${refusalHint(reason)}`);
+  }
+}
+
+function refusalHint(reason: string): string {
+  if (/ACCESS_REFUSED/.test(reason)) return "The user of AMQP_URL may not publish there: give it write permission on that exchange (rabbitmqctl set_permissions; docs/kubernetes.md lists each program's)";
+  return "Sending it again cannot help: raise RabbitMQ's max_message_size above it, or send less in one message";
+}
+
+/** The broker's reason for closing a channel (amqplib's channel 'error'), as far as a refusal goes. */
+interface CloseReason {
+  code: unknown;
+  message: string;
+}
+
+/**
+ * Whether the channel was closed because of this message (`bytes` long, to `exchange`): a 406
+ * naming its size, or a 403 naming its exchange (no write permission: every message to that
+ * exchange is refused alike). Another message's refusal is not this one's: it is sent again.
+ */
+export function refusalOf(reason: CloseReason | undefined, bytes: number, exchange: string): string | undefined {
+  if (reason === undefined) return undefined;
+  const text = /with message "(.*)"$/s.exec(reason.message)?.[1] ?? reason.message;
+  const refusedExchange = /access to exchange '([^']*)'/.exec(text)?.[1];
+  if (reason.code === 403 && (refusedExchange === undefined || refusedExchange === (exchange === '' ? 'amq.default' : exchange))) return text;
+  const size = /message size (\d+) is larger than configured max size/.exec(text)?.[1];
+  if (reason.code === 406 && size !== undefined && Number(size) === bytes) return text;
+  return undefined;
 }
 
 export interface PublisherOptions {
@@ -41,13 +86,18 @@ export class AmqpPublisher {
   private sequence = 0;
   /** Message ids the broker returned whose confirm has not come yet; empty unless a queue is missing. */
   private readonly returned = new Map<string, string>();
+  /** Why the broker closed a channel, told by its 'error' event before its publishes fail. */
+  private readonly closeReasons = new WeakMap<ConfirmChannel, CloseReason>();
 
   constructor(private readonly options: PublisherOptions) {}
 
   /** Opens the confirm channel publishes go to: on every (re)connect, and again after the broker closed it. */
   async openChannel(model: ChannelModel): Promise<ConfirmChannel> {
     const confirm = await model.createConfirmChannel();
-    confirm.on('error', (error: Error) => this.options.logger.warn({ err: { message: error.message } }, 'publish channel closed by the broker'));
+    confirm.on('error', (error: Error & { code?: unknown }) => {
+      this.closeReasons.set(confirm, { code: error.code, message: error.message });
+      this.options.logger.warn({ err: { message: error.message } }, 'publish channel closed by the broker');
+    });
     // A return comes before the confirm of the same message (AMQP orders them on the channel).
     confirm.on('return', (message: Message) => {
       const id: unknown = message.properties.messageId;
@@ -87,6 +137,8 @@ export class AmqpPublisher {
       } catch (error) {
         this.returned.delete(messageId);
         if (this.options.connection.closing) throw error;
+        const refused = refusalOf(this.closeReasons.get(channel), content.length, exchange);
+        if (refused !== undefined) throw new PublishRefusedError(exchange, routingKey, content.length, refused);
         // Not confirmed (nack or channel lost): publish again; the receiver deduplicates.
         this.options.logger.debug({ err: error, attempt }, 'publish not confirmed; retrying');
         if (this.channel === channel) this.channel = undefined;

@@ -8,7 +8,7 @@ import { probeQueue, type OnOwnChannel, type QueueDepth } from './amqp-topology.
 
 export { describeConnectError, isPermanentConnectError } from './amqp-connection.js';
 export type { Consumer, Decision, Delivery, DeliveryHandler, Settlement } from './amqp-consumer.js';
-export { UnroutableError } from './amqp-publisher.js';
+export { PublishRefusedError, UnroutableError } from './amqp-publisher.js';
 
 /**
  * The one RabbitMQ adapter. A session keeps a connection that recovers by itself (amqplib's
@@ -115,6 +115,9 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
 /** Runs the session's setup (topology) on a channel of its own. */
 async function runSetup(model: ChannelModel, setup: AmqpSessionOptions['setup']): Promise<void> {
   const setupChannel = await model.createChannel();
+  // A refused declaration closes the channel with an error event: the operation's rejection says
+  // it; unheard, the event would take the whole connection down (amqplib).
+  setupChannel.on('error', () => undefined);
   const apart: OnOwnChannel = async (operation) => {
     const channel = await model.createChannel();
     channel.on('error', () => undefined); // a 404 or a refused declare closes it; the operation rejects

@@ -52,8 +52,7 @@ export async function declareTopology(channel: Channel, names: Names, pools: rea
     await channel.assertExchange(names.exchange, 'topic', { durable: true });
     await channel.assertExchange(names.deadExchange, 'topic', { durable: true });
     for (const pool of pools) await declarePoolQueue(channel, names, pool);
-    await declareDeadQueue(names, deadQueue);
-    await channel.bindQueue(names.deadQueue, names.deadExchange, '#');
+    if (await declareDeadQueue(names, deadQueue)) await channel.bindQueue(names.deadQueue, names.deadExchange, '#');
   } catch (error) {
     const message = errorMessage(error);
     if (/PRECONDITION_FAILED/.test(message)) {
@@ -72,13 +71,17 @@ export async function declareTopology(channel: Channel, names: Names, pools: rea
 /**
  * The dead-letter queue, bounded. One made before the bound (its arguments differ:
  * PRECONDITION_FAILED) is kept as it is, unbounded, rather than failing the start: it holds what
- * an operator may still want to read; `unbounded` says how to get the bound.
+ * an operator may still want to read; `unbounded` says how to get the bound. A user that may not
+ * configure it (a worker of the Kubernetes manifests, which consumes only its pool's queue:
+ * docs/kubernetes.md, "Least privilege") is refused (403), and leaves it, and its binding, to
+ * the tasker, which may: returns false then.
  */
-async function declareDeadQueue(names: Names, deadQueue: DeadQueueDeclare): Promise<void> {
+async function declareDeadQueue(names: Names, deadQueue: DeadQueueDeclare): Promise<boolean> {
   const args = { 'x-queue-type': 'quorum', 'x-max-length': deadQueueBound.maxLength, 'x-overflow': 'drop-head', 'x-message-ttl': deadQueueBound.maxAgeMs };
   try {
     await deadQueue.apart((channel) => channel.assertQueue(names.deadQueue, { durable: true, arguments: args }));
   } catch (error) {
+    if ((error as { code?: unknown }).code === 403) return false;
     const message = errorMessage(error);
     if (!/PRECONDITION_FAILED/.test(message)) throw error;
     deadQueue.unbounded(
@@ -86,6 +89,7 @@ async function declareDeadQueue(names: Names, deadQueue: DeadQueueDeclare): Prom
         `To bound it (${deadQueueBound.maxLength} messages, ${deadQueueBound.maxAgeMs / 86_400_000} days): once it is empty (or its messages read), rabbitmqctl delete_queue ${names.deadQueue}; the next tasker or worker declares it bounded`,
     );
   }
+  return true;
 }
 
 /** A warning said once per process (every reconnect declares the topology again). */

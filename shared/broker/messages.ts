@@ -1,3 +1,4 @@
+import { maxTimerMs } from '../config/duration.js';
 import { isValidRunId } from '../run-dir/run-layout.js';
 import { checkUploadPatterns, type OutputSpec } from '../storage/outputs.js';
 import type { ResultRecord } from '../state/results.js';
@@ -63,6 +64,35 @@ export interface BundleMessage extends Omit<CommandMessage, 'kind' | keyof Bundl
 /** Commands in one bundle, at most. */
 export const maxBundleSize = 1000;
 
+/**
+ * The largest work-queue message the tasker publishes: 4 MiB, well below what RabbitMQ accepts
+ * (`max_message_size`: 128 MiB by default on 3.x, 16 MiB from 4.0). Bundles are cut by bytes as
+ * well as by count (phase-bundler.ts), and the tasker refuses to publish a larger message
+ * (command-publisher.ts), so nothing the broker would refuse is ever sent.
+ */
+export const maxMessageBytes = 4 * 1024 * 1024;
+
+/**
+ * The most one command may take in its message, as JSON text (its UTF-8 bytes; quotes,
+ * backslashes and control characters escaped): 1 MiB. A jobs-file command over it is an input
+ * error naming its line (tasker/jobs/jobs-file.ts), so a single command always fits in a message
+ * with room for the rest (run, phase, origin, upload patterns).
+ */
+export const maxCommandBytes = 1024 * 1024;
+
+/** A command's size in its message (its JSON string, quotes included) when over maxCommandBytes; undefined when it fits. */
+export function oversizedCommandBytes(command: string): number | undefined {
+  // Each UTF-16 unit is at most 6 bytes of JSON (\u001f): most commands fit without being encoded.
+  if (6 * command.length + 2 <= maxCommandBytes) return undefined;
+  const bytes = Buffer.byteLength(JSON.stringify(command));
+  return bytes > maxCommandBytes ? bytes : undefined;
+}
+
+/** What one attempt adds to a bundle's message, in bytes (its JSON object and a comma). */
+export function bundledCommandBytes(command: BundledCommand): number {
+  return Buffer.byteLength(JSON.stringify(command)) + 1;
+}
+
 /** The results of one or more attempts, sent by the worker to the run's own queue: `record` for one, `records` for a bundle's. */
 export type ResultMessage = { v: 1; kind: 'result'; runId: string } & ({ record: ResultRecord } | { records: ResultRecord[] });
 
@@ -120,11 +150,16 @@ function sharedProblems(m: Record<string, unknown>): string[] {
     if (typeof m[key] !== 'string' || m[key] === '') problems.push(`${key} missing`);
   }
   if (!Number.isInteger(m['phaseIndex']) || (m['phaseIndex'] as number) < 1) problems.push('phaseIndex must be a positive integer');
-  if (m['timeoutMs'] !== null && (!Number.isInteger(m['timeoutMs']) || (m['timeoutMs'] as number) <= 0)) problems.push('timeoutMs must be null or a positive integer');
-  if (!Number.isInteger(m['killGraceMs']) || (m['killGraceMs'] as number) < 0) problems.push('killGraceMs must be a non-negative integer');
+  // Above maxTimerMs a timer fires at once: such a timeout would kill the command as it starts.
+  if (m['timeoutMs'] !== null && !isTimerMs(m['timeoutMs'], 1)) problems.push(`timeoutMs must be null or a whole number of ms from 1 to ${maxTimerMs}`);
+  if (!isTimerMs(m['killGraceMs'], 0)) problems.push(`killGraceMs must be a whole number of ms from 0 to ${maxTimerMs}`);
   if (m['upload'] !== undefined) problems.push(...checkUploadSpec(m['upload']));
   if (m['origin'] !== undefined) problems.push(...checkOrigin(m['origin']));
   return problems;
+}
+
+function isTimerMs(value: unknown, min: number): boolean {
+  return Number.isInteger(value) && (value as number) >= min && (value as number) <= maxTimerMs;
 }
 
 function checkOrigin(value: unknown): string[] {

@@ -1,4 +1,4 @@
-import { parseDuration } from './duration.js';
+import { maxTimerMs, parseDuration } from './duration.js';
 import { InputError } from '../errors.js';
 import { defaultNamespace, isValidNamespace } from './names.js';
 import { checkSigningKey } from '../broker/signing.js';
@@ -76,6 +76,10 @@ export function collectProblems(readFile: ReadFile = noFiles): ConfigProblems {
       const value = parseDuration(text);
       if (value === undefined || (options.allowZero !== true && value === 0)) {
         problems.push(`${name} must be a duration such as 90s, 15m or 2h, got "${text}"`);
+        return undefined;
+      }
+      if (value > maxTimerMs) {
+        problems.push(`${name} must be at most 24d (Node's timers hold at most 2^31-1 ms, 24.8 days), got "${text}"; give a shorter duration`);
         return undefined;
       }
       return value;
@@ -169,9 +173,11 @@ export const withheldFromCommands = [
   'TASKER_SIGNING_KEY',
   'AMQP_URL',
   'REDIS_URL',
-  // The Kubernetes manifests build AMQP_URL and REDIS_URL from the operator's secret with these.
+  // The Kubernetes manifests build AMQP_URL and REDIS_URL from their role's credentials with these.
   'RABBITMQ_USERNAME',
   'RABBITMQ_PASSWORD',
+  'REDIS_USERNAME',
+  'REDIS_PASSWORD',
 ] as const;
 
 /** The environment commands run with: this process's, minus what they must not see. */

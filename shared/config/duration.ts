@@ -1,6 +1,14 @@
 import ms from 'ms';
 
 /**
+ * The longest delay Node's timers hold: 2^31-1 ms, about 24.8 days. A longer one fires at once
+ * (with a TimeoutOverflowWarning), so `--timeout 30d` would time out every command the moment it
+ * starts. Configuration refuses longer durations (config-values.ts), and workers refuse messages
+ * that carry one (messages.ts).
+ */
+export const maxTimerMs = 2 ** 31 - 1;
+
+/**
  * Parses a human duration: `90s`, `2h`, `1.5m`, `500ms`. A bare number means seconds,
  * as for GNU `timeout`. Returns milliseconds, or undefined when the text is not a duration.
  */

@@ -51,8 +51,8 @@ export interface MetricsServer {
 
 export interface MetricsServerOptions {
   port: number;
-  /** Default: every interface (probes and scrapes come from outside the pod). */
-  host?: string;
+  /** METRICS_HOST. Default: every interface (probes and scrapes come from outside the pod). */
+  host?: string | undefined;
   logger: Logger;
 }
 
@@ -178,6 +178,10 @@ export async function createMetricsServer(options: MetricsServerOptions): Promis
   });
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
+      if (options.host !== undefined && (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN')) {
+        reject(new InputError('config', `metrics address ${options.host} is not one of this machine's (${error.code}); set METRICS_HOST (or --metrics-host) to one, e.g. 127.0.0.1, or leave it unset for every interface`, { cause: error }));
+        return;
+      }
       const why = error.code === 'EADDRINUSE' ? 'is already in use' : error.code === 'EACCES' ? 'needs privileges (use a port above 1023)' : `cannot be opened: ${error.message}`;
       reject(new InputError('config', `metrics port ${options.port} ${why}; set METRICS_PORT (or --metrics-port) to a free port`, { cause: error }));
     };
@@ -189,7 +193,7 @@ export async function createMetricsServer(options: MetricsServerOptions): Promis
   });
   server.on('error', (error: Error) => options.logger.warn({ err: error }, 'metrics server error'));
   const port = (server.address() as AddressInfo).port;
-  options.logger.info({ port }, 'metrics server listening: /healthz, /livez, /metrics');
+  options.logger.info({ port, host: options.host ?? 'every interface' }, 'metrics server listening: /healthz, /livez, /metrics');
 
   let closing: Promise<void> | undefined;
   return {

@@ -39,6 +39,8 @@ export interface RunMeta {
   slots?: number;
   /** Runs of the pool holding slots while this one has commands waiting ('' or absent: none). */
   waitsBehind?: string;
+  /** The sha256 of the run's run.json as its first tasker wrote it; absent from taskers older than the check. */
+  recordSha256?: string;
 }
 
 /** A worker's heartbeat: the one record of what runs where (`tasker status` reads nothing else for it). */

@@ -47,6 +47,7 @@ export function addRunCommand(program: Command, deps: RunCommandDeps): Command {
     .option('--bundle-size <n>', `commands per work-queue message: auto, or 1 to ${maxBundleSize} (1: no bundles) (default: $TASKER_BUNDLE_SIZE, else auto)`)
     .option('--stall-warning <duration>', 'warn when no worker consumes or nothing finishes for this long (default: 60s)')
     .option('--metrics-port <port>', 'serve /healthz, /livez and /metrics on this port while the run lasts (default: $METRICS_PORT; unset: off)')
+    .option('--metrics-host <address>', 'the address that server binds to, e.g. 127.0.0.1 (default: $METRICS_HOST; unset: every interface)')
     .option('--log-level <level>', `${logLevels.join(', ')} (default: $LOG_LEVEL, else info)`)
     .exitOverride()
     .action(async (files: string[], flags: RunFlags) => {

@@ -11,7 +11,7 @@ import { createRunStore } from '../../shared/redis/redis-store.js';
 import type { RunStore } from '../../shared/state/run-store.js';
 import type { TlsFiles } from '../../shared/config/tls-config.js';
 import { createDistributedRun, type DistributedRun, type DistributedRunOptions } from './distributed-run.js';
-import { createRunProgressRecorder, runningMeta, waitForPreviousTasker } from './run-registration.js';
+import { checkRunRecord, createRunProgressRecorder, runningMeta, waitForPreviousTasker } from './run-registration.js';
 import type { PhaseDispatch, Progress } from '../dispatch/phase-ports.js';
 
 /**
@@ -44,6 +44,8 @@ export type StartOptions = Omit<DistributedRunOptions, 'session' | 'store' | 'na
   phases: readonly PhaseSpec[];
   /** A heartbeat older than this means the previous tasker of the run is gone. */
   staleAfterMs: number;
+  /** The sha256 of the run's run.json (undefined: unknown); checked against the one its first tasker kept in Redis. */
+  recordSha256: string | undefined;
 };
 
 export interface RunningBackend {
@@ -132,6 +134,7 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
       const runId = start.layout.runId;
       const host = taskerIdentity();
       const existing = await waitForPreviousTasker(store, runId, host, start.staleAfterMs, logger);
+      checkRunRecord(runId, existing, start.recordSha256);
       // Every pool queue the run sends to exists before its first command: none is unroutable
       // while no worker of that pool has started yet.
       runForSetup = { runId, pools: poolsOf(start.phases) };
@@ -143,7 +146,7 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
         await declareTopology(channel, names, pools, { apart: (operation) => session.withChannel(operation), unbounded });
         await declareRunQueue(channel, names, runId);
       });
-      await store.registerRun(runningMeta({ runId, host, workdir: start.layout.workdir, phases: start.phases, existing, priority: start.priority }));
+      await store.registerRun(runningMeta({ runId, host, workdir: start.layout.workdir, phases: start.phases, existing, recordSha256: start.recordSha256, priority: start.priority }));
       const run: DistributedRun = await createDistributedRun({ ...start, session, store, names, logger, pools });
       const recorder = createRunProgressRecorder(store, runId);
       return {

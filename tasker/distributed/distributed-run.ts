@@ -8,7 +8,7 @@ import type { RunStore } from '../../shared/state/run-store.js';
 import { servesPool } from '../../shared/state/run-store.js';
 import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 import { ensureRunToken } from '../../shared/run-dir/run-token.js';
-import { createCommandPublisher } from './command-publisher.js';
+import { attemptBytesBudget, createCommandPublisher } from './command-publisher.js';
 import { createDistributedDispatch, loadResumedAttempts } from './distributed-dispatch.js';
 import { startLostQueueRecovery } from './lost-queue-recovery.js';
 import { startLostResultRecovery } from './lost-result-recovery.js';
@@ -132,7 +132,8 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
       // Phases run one at a time: the stall warnings watch this phase's pool from now on.
       currentPool = { pool: phase.pool, queue: names.poolQueue(phase.pool) };
       void sayIfUnserved(store, currentPool, logger);
-      const phaseBundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: () => workerLanes.lanes(phase.pool), probeMs: bundleProbeMs });
+      const maxBytes = attemptBytesBudget(phase, publisherOptions);
+      const phaseBundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: () => workerLanes.lanes(phase.pool), probeMs: bundleProbeMs, maxBytes });
       bundler = phaseBundler;
       const dispatch = createDistributedDispatch({ awaited, inbox, resumed, bundler: phaseBundler, recovery, phase });
       share.setPhase({ pool: phase.pool, phase: phase.name, inFlight: () => awaited.count(), backlog: () => dispatch.backlog(), bundleSize: () => phaseBundler.size() });

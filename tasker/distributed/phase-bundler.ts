@@ -1,8 +1,12 @@
+import { bundledCommandBytes } from '../../shared/broker/messages.js';
 import type { CommandRef } from '../../shared/state/results.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import { bundleSize, nextTypicalMs } from './bundle-size.js';
 
-/** Gathers a phase's attempts into the messages of the work queue (bundle-size.ts says how many per message). */
+/**
+ * Gathers a phase's attempts into the messages of the work queue (bundle-size.ts says how many
+ * per message), cut by bytes too, so no message outgrows what the broker accepts.
+ */
 
 export interface BundledAttempt {
   command: CommandRef;
@@ -19,6 +23,12 @@ export interface PhaseBundlerOptions {
   /** Commands the workers run at once (the sum of their slots), as last heard. */
   lanes(): number;
   probeMs: number;
+  /**
+   * Bytes the attempts of one message may take (the message's limit, maxMessageBytes, less what
+   * the rest of the message takes). One attempt alone always goes: a command fits by itself
+   * (jobs-file.ts bounds it), and the publisher refuses a message over the limit.
+   */
+  maxBytes: number;
 }
 
 export interface PhaseBundler {
@@ -36,6 +46,8 @@ export interface PhaseBundler {
 const minProbes = 8;
 
 interface Pending extends BundledAttempt {
+  /** What it adds to a bundle's message. */
+  bytes: number;
   resolve(published: boolean): void;
   reject(error: unknown): void;
 }
@@ -62,8 +74,19 @@ export function createPhaseBundler(phase: PhaseSpec, options: PhaseBundlerOption
     return bundleSize({ fixed: options.fixedSize, typicalMs, remaining, lanes: options.lanes() });
   };
   const holding = (): boolean => options.fixedSize === undefined && typicalMs === undefined && probes >= Math.max(minProbes, 2 * options.lanes()) && Date.now() < probeUntil;
-  const publishChunk = (size: number): void => {
-    const chunk = pending.splice(0, size);
+  /** How many of the first pending attempts make one message: at most `size`, and within `maxBytes` (at least one). */
+  const chunkLength = (size: number): number => {
+    let bytes = 0;
+    let count = 0;
+    for (const entry of pending) {
+      if (count === size || (count > 0 && bytes + entry.bytes > options.maxBytes)) break;
+      bytes += entry.bytes;
+      count++;
+    }
+    return count;
+  };
+  const publishChunk = (count: number): void => {
+    const chunk = pending.splice(0, count);
     if (typicalMs === undefined) probes += chunk.length;
     options.publish(phase, chunk).then(
       () => chunk.forEach((entry) => entry.resolve(true)),
@@ -78,8 +101,10 @@ export function createPhaseBundler(phase: PhaseSpec, options: PhaseBundlerOption
         return;
       }
       const size = sizeNow();
-      if (!all && pending.length < size) return;
-      publishChunk(size);
+      const count = chunkLength(size);
+      // Not full yet, by count or by bytes: wait for more (or for the end of this turn).
+      if (!all && count === pending.length && count < size) return;
+      publishChunk(count);
     }
   };
 
@@ -87,7 +112,8 @@ export function createPhaseBundler(phase: PhaseSpec, options: PhaseBundlerOption
     add(command, attempt) {
       handed++;
       return new Promise<boolean>((resolve, reject) => {
-        pending.push({ command, attempt, resolve, reject });
+        const bytes = bundledCommandBytes({ id: command.id, attempt, command: command.command, file: command.file, line: command.line });
+        pending.push({ command, attempt, bytes, resolve, reject });
         flush(false);
         if (pending.length === 0 || flushScheduled) return;
         flushScheduled = true;

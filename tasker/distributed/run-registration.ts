@@ -40,6 +40,22 @@ export interface RunStart {
   /** The run's entry left by an earlier tasker of it, if any: the run keeps its start time. */
   existing: RunMeta | undefined;
   priority: Priority;
+  /** The sha256 of run.json as this tasker wrote or read it. */
+  recordSha256: string | undefined;
+}
+
+/**
+ * A resumed run's run.json must be the one its first tasker wrote: Redis keeps its sha256 (out of
+ * the commands' reach, unlike the shared volume), so a run.json rewritten since, its phases and
+ * the hashes of its jobs copies with it, is refused before anything is published.
+ */
+export function checkRunRecord(runId: string, existing: RunMeta | undefined, recordSha256: string | undefined): void {
+  if (existing?.recordSha256 === undefined || recordSha256 === undefined || existing.recordSha256 === recordSha256) return;
+  throw new InputError(
+    'run-state',
+    `run.json of run ${runId} is not the one its first tasker wrote (its sha256 differs from the one kept in Redis): something wrote into the run directory since the run was prepared. ` +
+      'Resume runs only the commands it planned: start a new run (another --run-id) from your jobs file',
+  );
 }
 
 /** The entry of a run this tasker starts (or resumes): running, nothing counted yet. */
@@ -52,6 +68,8 @@ export function runningMeta(start: RunStart): RunMeta {
     heartbeatAt: now,
     host: start.host,
     workdir: start.workdir,
+    // The first tasker's: what a resume is checked against.
+    ...((start.existing?.recordSha256 ?? start.recordSha256) === undefined ? {} : { recordSha256: start.existing?.recordSha256 ?? start.recordSha256 }),
     phase: '',
     phaseIndex: 0,
     phaseCount: start.phases.length,

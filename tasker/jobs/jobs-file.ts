@@ -1,13 +1,19 @@
 import { isUtf8 } from 'node:buffer';
+import { maxCommandBytes, oversizedCommandBytes } from '../../shared/broker/messages.js';
 import { JobsFileError } from '../../shared/errors.js';
 
 /**
  * Pure parsing of jobs files: one shell command per line, continued by a trailing backslash as
- * in bash. A NUL byte or invalid UTF-8 is an error naming the file and line.
+ * in bash. A NUL byte, invalid UTF-8 or a command over 1 MiB (it must fit in one message to the
+ * workers) is an error naming the file and line.
  */
 
-/** Longest logical line accepted. A line longer than this is a data blob, not a command. */
-export const maxLineBytes = 8 * 1024 * 1024;
+/**
+ * Longest line accepted, and longest command (continuations joined; measured as JSON in its
+ * message, so quotes, backslashes and control characters count double or more). A line longer than
+ * this is a data blob, not a command.
+ */
+export const maxLineBytes = maxCommandBytes;
 
 export type LogicalLine =
   | { kind: 'command'; line: number; text: string }
@@ -77,7 +83,7 @@ export function createLineAssembler(file: string): LineAssembler {
         const started = pending.line;
         pending = undefined;
         if (joined.trim() === '') return undefined; // continued blank lines: nothing to run
-        return { kind: 'command', line: started, text: joined };
+        return checkedCommand(file, started, joined);
       }
       const kind = isCommentOrBlank(text);
       if (kind === 'blank') return undefined;
@@ -86,7 +92,7 @@ export function createLineAssembler(file: string): LineAssembler {
         pending = { line, text };
         return undefined;
       }
-      return { kind: 'command', line, text };
+      return checkedCommand(file, line, text);
     },
     end(lastLine) {
       if (pending !== undefined) {
@@ -102,4 +108,17 @@ export function createLineAssembler(file: string): LineAssembler {
 
 export function lineTooLong(): string {
   return `line is longer than ${maxLineBytes / 1024 / 1024} MiB; put large data in a file and have the command read it`;
+}
+
+/** A command that fits in a message to the workers, or the error naming its line. */
+function checkedCommand(file: string, line: number, text: string): LogicalLine {
+  const bytes = oversizedCommandBytes(text);
+  if (bytes !== undefined) {
+    throw new JobsFileError(
+      file,
+      line,
+      `command takes ${bytes} bytes in its message to the workers (as JSON: quotes, backslashes and control characters escaped), more than the ${maxCommandBytes} (1 MiB) a command may; put large data in a file and have the command read it`,
+    );
+  }
+  return { kind: 'command', line, text };
 }

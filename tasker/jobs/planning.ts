@@ -16,6 +16,11 @@ export interface Plan {
   sources: JobsSource[];
   scans: FileScan[];
   phases: PhaseSpec[];
+  /**
+   * The sha256 of the run's run.json: set once it is written (new run) or read (resume). A
+   * distributed run keeps it in Redis, where a resumed tasker checks it (run-registration.ts).
+   */
+  recordSha256?: string;
 }
 
 /**

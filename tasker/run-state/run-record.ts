@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { PhaseSpec, SplitPreset } from '../jobs/plan.js';
@@ -20,34 +21,27 @@ export function runRecordPath(layout: RunLayout): string {
   return join(layout.runDir, 'run.json');
 }
 
-async function moveFile(from: string, to: string): Promise<void> {
-  try {
-    await fs.rename(from, to);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-    await fs.copyFile(from, to);
-    await fs.rm(from, { force: true });
-  }
-}
-
 /**
- * Moves the copies made while planning into the run directory; the plan reads them from there
- * from now on. Returns what run.json lists of them.
+ * Copies the copies made while planning into the run directory, the run's record of its input (a
+ * resume checks them against their sha256: jobs-copies.ts). The plan keeps reading the tasker's
+ * own copies: commands can write in the run directory. Returns what run.json lists of them.
  */
-export async function moveJobsCopies(run: RunLayout, plan: Plan): Promise<RunRecord['files']> {
+export async function copyJobsToRun(run: RunLayout, plan: Plan): Promise<RunRecord['files']> {
   await fs.mkdir(run.jobsDir, { recursive: true });
   const files: RunRecord['files'] = [];
   for (const [index, source] of plan.sources.entries()) {
     const copy = run.jobsCopyPath(index, source.displayPath);
-    await moveFile(source.readPath, copy);
-    source.readPath = copy;
+    await fs.copyFile(source.readPath, copy);
     files.push({ path: source.displayPath, sha256: source.sha256, copy: copy.slice(run.runDir.length + 1) });
   }
   return files;
 }
 
-export async function writeRunRecord(run: RunLayout, record: RunRecord): Promise<void> {
-  await fs.writeFile(runRecordPath(run), `${JSON.stringify(record, null, 2)}\n`);
+/** Writes run.json; returns the sha256 of what it wrote. */
+export async function writeRunRecord(run: RunLayout, record: RunRecord): Promise<string> {
+  const bytes = Buffer.from(`${JSON.stringify(record, null, 2)}\n`);
+  await fs.writeFile(runRecordPath(run), bytes);
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 export async function writePlanFile(run: RunLayout, plan: Plan, runId: string): Promise<void> {

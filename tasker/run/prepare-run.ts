@@ -42,7 +42,10 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
   // fails, what was opened so far is closed again (in reverse order) by the `finally`.
   const opened: Opened = {};
   try {
-    const plan = resuming ? await planResumedRun(layout, config, logger) : await planNewRun(config, deps.commandEnv, workdirPath, opened);
+    // The run reads its jobs files from the tasker's own scratch copies, checked, never from the shared volume.
+    const scratch = await createScratchDir(resuming ? 'tasker-resume-' : 'tasker-plan-');
+    opened.scratch = scratch;
+    const plan = resuming ? await planResumedRun(layout, config, logger, scratch) : await planNewRun(config, deps.commandEnv, workdirPath, scratch);
     // Reach S3, the broker and Redis before the workdir is touched: a wrong URL or a missing bucket
     // must not half-run.
     const outputs = config.s3 === undefined ? undefined : await openOutputs(config.s3, runId, logger, opened);
@@ -58,10 +61,8 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
   }
 }
 
-/** Reads and checks the jobs files (copying them to a scratch directory) and the workdir options. */
-async function planNewRun(config: RunConfig, commandEnv: RunDeps['commandEnv'], workdirPath: string, opened: Opened): Promise<Plan> {
-  const planDir = await createScratchDir('tasker-plan-');
-  opened.scratch = planDir;
+/** Reads and checks the jobs files (copying them to the scratch directory) and the workdir options. */
+async function planNewRun(config: RunConfig, commandEnv: RunDeps['commandEnv'], workdirPath: string, planDir: string): Promise<Plan> {
   const plan = await scanAndPlan(config.files, config.split, commandEnv, (index) => join(planDir, String(index)));
   plan.phases = assignPools(plan.phases, config.pools);
   await checkStagePaths(config.stage, workdirPath, config.clean);
@@ -91,7 +92,7 @@ async function closeOpened(opened: Opened): Promise<void> {
   const steps: (() => unknown)[] = [
     () => opened.backend?.close(),
     () => opened.s3?.close(),
-    // Gone already when the run started; still there when preparing the workdir failed.
+    // The jobs files the run read its commands from: kept until the run is over.
     () => (opened.scratch === undefined ? undefined : removeScratchDir(opened.scratch)),
   ];
   const failures: unknown[] = [];

@@ -5,7 +5,6 @@ import type { Logger } from '../../shared/observe/logger.js';
 import { runLayout, type RunLayout } from '../../shared/run-dir/run-layout.js';
 import type { RunConfig } from '../config.js';
 import type { Plan } from '../jobs/planning.js';
-import { removeScratchDir } from '../jobs/scratch-dirs.js';
 import type { Backend } from '../distributed/distributed-backend.js';
 import { readPriorResults } from '../run-state/results-file.js';
 import { heartbeatIntervalMs } from './run-heartbeat.js';
@@ -13,13 +12,13 @@ import { emptyWorkdir, prepareWorkdir, stageInputs } from '../workdir/workdir.js
 import { finishRun } from './finish-run.js';
 import { executePhases } from './phase-execution.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
-import { moveJobsCopies, writePlanFile, writeRunRecord } from '../run-state/run-record.js';
+import { copyJobsToRun, writePlanFile, writeRunRecord } from '../run-state/run-record.js';
 
 /** A run whose input was checked and whose services were reached: sets up the workdir, runs the phases, reports. */
 
 export interface PreparedRun {
   plan: Plan;
-  /** Where a new run's jobs files were copied while planning; undefined on resume. */
+  /** The tasker's own copies of the jobs files, which the run reads (removed by the caller at the end). */
   scratch: string | undefined;
   resuming: boolean;
   runId: string;
@@ -57,6 +56,7 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
     staleAfterMs: 3 * heartbeatIntervalMs(config.progressIntervalMs),
     upload: perCommand?.spec,
     signingKey: config.signingKey,
+    recordSha256: plan.recordSha256,
   });
   deps.logger.info(
     {
@@ -101,8 +101,7 @@ async function setUpNewRun(config: RunConfig, prepared: PreparedRun, run: RunLay
     const staged = await stageInputs(config.stage, run.workdir);
     logger.info({ staged }, 'inputs staged');
   }
-  const files = await moveJobsCopies(run, plan);
-  await removeScratchDir(prepared.scratch!);
-  await writeRunRecord(run, { version: 1, runId, createdAt: new Date(prepared.sessionStart).toISOString(), split: plan.split ?? null, files, phases: plan.phases });
+  const files = await copyJobsToRun(run, plan);
+  plan.recordSha256 = await writeRunRecord(run, { version: 1, runId, createdAt: new Date(prepared.sessionStart).toISOString(), split: plan.split ?? null, files, phases: plan.phases });
   await writePlanFile(run, plan, runId);
 }

@@ -79,6 +79,8 @@ interface OurContainer {
   program: 'tasker' | 'worker';
   pod: PodTemplate;
   container: Container;
+  /** A command that ends at once (`tasker purge`): no probes, no metrics, no workdir. */
+  oneShot: boolean;
 }
 
 /** Every container under k8s/ that runs one of our images. */
@@ -89,7 +91,8 @@ function ourContainers(): OurContainer[] {
     if (pod === undefined) continue;
     for (const container of pod.spec.containers) {
       const program = programOfImage(container.image ?? '');
-      if (program !== undefined) out.push({ where: `${file} ${doc.kind}/${nameOf(doc)} container ${container.name}`, program, pod, container });
+      const oneShot = program === 'tasker' && container.args?.[0] !== undefined && container.args[0] !== 'run';
+      if (program !== undefined) out.push({ where: `${file} ${doc.kind}/${nameOf(doc)} container ${container.name}`, program, pod, container, oneShot });
     }
   }
   return out;
@@ -97,6 +100,19 @@ function ourContainers(): OurContainer[] {
 
 function envValue(container: Container, name: string): string | undefined {
   return container.env?.find((variable) => variable.name === name)?.value;
+}
+
+/**
+ * The credentials Secrets the guide's commands create: `stack` by the install step's loop
+ * (`for role in ...; do kubectl -n NS create secret generic "tasker-credentials-$role" ...`),
+ * `all` with a pool's (`kubectl -n NS create secret generic tasker-credentials-worker-POOL ...`).
+ */
+function guideCredentialSecrets(): { stack: string[]; all: string[] } {
+  const guide = readFileSync(join(repoRoot, 'docs', 'kubernetes.md'), 'utf8');
+  const loop = /for role in ([a-z -]+); do kubectl -n \S+ create secret generic "tasker-credentials-\$role" --from-literal=username="\$role" --from-literal=password="\$\(openssl rand -hex \d+\)"; done/.exec(guide);
+  const stack = (loop?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map((role) => `tasker-credentials-${role}`);
+  const pools = [...guide.matchAll(/kubectl -n \S+ create secret generic (tasker-credentials-worker-[a-z0-9-]+) --from-literal=username=worker-[a-z0-9-]+ --from-literal=password="\$\(openssl rand -hex \d+\)"/g)].map((match) => match[1]!);
+  return { stack, all: [...stack, ...pools] };
 }
 
 function kubectlAvailable(): boolean {
@@ -137,8 +153,8 @@ function buildStack(edit: (text: string) => string, prepare?: (root: string) => 
 function reaches(policies: readonly Doc[], from: Record<string, string>, to: Record<string, string>, port: number): boolean {
   return policies.some((doc) => {
     if (doc.kind !== 'NetworkPolicy') return false;
-    const spec = doc['spec'] as { podSelector: LabelSelector; ingress: { from?: { podSelector?: LabelSelector }[]; ports?: { port: number }[] }[] };
-    if (!selects(spec.podSelector, to)) return false;
+    const spec = doc['spec'] as { podSelector: LabelSelector; ingress?: { from?: { podSelector?: LabelSelector }[]; ports?: { port: number }[] }[] };
+    if (!selects(spec.podSelector, to) || spec.ingress === undefined) return false;
     return spec.ingress.some(
       (rule) => (rule.ports === undefined || rule.ports.some((allowed) => allowed.port === port)) && (rule.from ?? []).some((peer) => peer.podSelector !== undefined && selects(peer.podSelector, from)),
     );
@@ -195,7 +211,7 @@ describe('k8s/ manifests', () => {
 
   it('environment variables: each one a manifest sets is read by the program of its image (or only builds another)', () => {
     const containers = ourContainers();
-    expect(containers.map((item) => item.program).sort()).toEqual(['tasker', 'tasker', 'worker', 'worker']);
+    expect(containers.map((item) => item.program).sort()).toEqual(['tasker', 'tasker', 'tasker', 'worker', 'worker']);
     const problems: string[] = [];
     for (const { where, program, container } of containers) {
       const env = container.env ?? [];
@@ -221,7 +237,9 @@ describe('k8s/ manifests', () => {
     expect(problems).toEqual([]);
   });
 
-  it('works as shipped: every Secret it needs is one the operator creates, or the signing key the guide creates first; the others are optional', () => {
+  it("works as installed: every Secret it needs is one the guide's install step creates (a pool's: its own step), or the signing key; the others are optional", () => {
+    const created = guideCredentialSecrets();
+    expect(created.stack).toEqual(['tasker-credentials-tasker', 'tasker-credentials-worker', 'tasker-credentials-keda']);
     const problems: string[] = [];
     for (const { file, doc } of manifests) {
       const pod = podTemplateOf(doc);
@@ -229,9 +247,9 @@ describe('k8s/ manifests', () => {
         for (const variable of container.env ?? []) {
           const ref = variable.valueFrom?.secretKeyRef ?? variable.valueFrom?.configMapKeyRef;
           if (ref === undefined || ref.optional === true) continue;
-          const operatorMade = ref.name === operator.defaultUserSecret && ['username', 'password'].includes(ref.key);
+          const guideMade = created.all.includes(ref.name) && ['username', 'password'].includes(ref.key);
           const signingKey = variable.name === 'TASKER_SIGNING_KEY' && ref.name === 'tasker-signing-key' && ref.key === 'key';
-          if (!operatorMade && !signingKey) problems.push(`${file} ${container.name}: ${variable.name} needs ${ref.name}/${ref.key}, which nothing creates: make it optional`);
+          if (!guideMade && !signingKey) problems.push(`${file} ${container.name}: ${variable.name} needs ${ref.name}/${ref.key}, which nothing creates: make it optional`);
         }
       }
     }
@@ -239,7 +257,8 @@ describe('k8s/ manifests', () => {
   });
 
   it('signing fails closed: every tasker and worker requires TASKER_SIGNING_KEY from its Secret, which the guide creates before the stack', () => {
-    const containers = ourContainers();
+    // A one-shot tasker (the purge Job) publishes and runs nothing: it needs no key.
+    const containers = ourContainers().filter((item) => !item.oneShot);
     for (const { where, container } of containers) {
       const variable = container.env?.find((candidate) => candidate.name === 'TASKER_SIGNING_KEY');
       // Not optional: without the Secret the pod does not start (CreateContainerConfigError), it never runs unsigned.
@@ -274,7 +293,7 @@ describe('k8s/ manifests', () => {
   });
 
   it('probes ask the port the program serves /healthz, /livez and /metrics on', () => {
-    for (const { where, program, pod, container } of ourContainers()) {
+    for (const { where, program, pod, container } of ourContainers().filter((item) => !item.oneShot)) {
       const port = Number(envValue(container, 'METRICS_PORT'));
       const named = container.ports?.find((candidate) => candidate.name === 'metrics');
       expect(named?.containerPort, where).toBe(port);
@@ -286,7 +305,7 @@ describe('k8s/ manifests', () => {
 
   it('pods are locked down: no privilege escalation, read-only root, no API token; non-root and no capabilities, but for the tasker and the workers', () => {
     const problems: string[] = [];
-    const runsCommands = new Set(ourContainers().map((item) => item.pod));
+    const runsCommands = new Set(ourContainers().filter((item) => !item.oneShot).map((item) => item.pod));
     for (const { file, doc } of manifests) {
       const pod = podTemplateOf(doc);
       if (pod === undefined) continue;
@@ -311,7 +330,8 @@ describe('k8s/ manifests', () => {
 
   it('commands cannot obtain a secret: the tasker and the workers run as root with SETUID, SETGID and KILL only, their commands as another user of the shared volume\'s group; secret volumes are root\'s', () => {
     const problems: string[] = [];
-    for (const { where, program, pod, container } of ourContainers()) {
+    // A one-shot tasker (the purge Job) runs no command: it runs as a plain user, checked by the previous test.
+    for (const { where, program, pod, container } of ourContainers().filter((item) => !item.oneShot)) {
       const podContext = pod.spec.securityContext ?? {};
       const context = container.securityContext ?? {};
       const capabilities = context['capabilities'] as { drop?: string[]; add?: string[] } | undefined;
@@ -458,13 +478,14 @@ describe('k8s/ manifests', () => {
 
   it('every run is a new Job with a generated name: two runs side by side need no edit', () => {
     const jobs = manifests.filter((manifest) => manifest.doc.kind === 'Job');
-    expect(jobs.map((job) => job.file).sort()).toEqual(['k8s/examples/tasker-configmap.yml', 'k8s/tasker.yml']);
+    expect(jobs.map((job) => job.file).sort()).toEqual(['k8s/examples/tasker-configmap.yml', 'k8s/examples/tasker-purge.yml', 'k8s/tasker.yml']);
     for (const { file, doc } of jobs) {
       // A fixed name would make the second `kubectl create` fail while the first Job exists.
       expect(doc.metadata!.name, file).toBeUndefined();
       expect(doc.metadata!.generateName, file).toMatch(/^[a-z][a-z0-9-]*-$/);
       const text = readFileSync(join(repoRoot, file), 'utf8');
-      expect(text, file).toContain(`kubectl create -f ${file}`);
+      // The purge Job is created with its run id filled in: sed ... FILE | kubectl create -f -
+      expect(text, file).toMatch(new RegExp(`kubectl create -f ${file}|sed "[^"]+" ${file} \\| kubectl create -f -`));
       expect(text, file).not.toMatch(/kubectl apply -f k8s\/(tasker|examples\/tasker-configmap)\.yml/);
     }
   });
@@ -505,7 +526,7 @@ describe('k8s/ manifests', () => {
     const claims = manifests.filter((manifest) => manifest.doc.kind === 'PersistentVolumeClaim' && manifest.doc.metadata?.name === 'tasker-work');
     expect(claims.map((claim) => claim.file).sort()).toEqual(['k8s/shared-volume.yml', 'k8s/volumes/nfs.yml', 'k8s/volumes/single-node.yml']);
     for (const claim of claims) expect((claim.doc['spec'] as { accessModes: string[] }).accessModes, claim.file).toEqual(['ReadWriteMany']);
-    for (const { where, pod, container } of ourContainers()) {
+    for (const { where, pod, container } of ourContainers().filter((item) => !item.oneShot)) {
       const workdir = envValue(container, 'WORKDIR');
       const mount = container.volumeMounts!.find((candidate) => candidate.mountPath === workdir);
       const volume = pod.spec.volumes!.find((candidate) => candidate.name === mount?.name);
@@ -759,9 +780,16 @@ describe('docs/kubernetes.md', () => {
     for (const queue of [queues.workQueue, queues.deadQueue, queues.runQueue('RUN_ID')]) expect(guide, queue).toContain(queue);
   });
 
-  it('shows tasker status and tasker purge run inside the cluster', () => {
+  it('shows tasker status run inside the cluster, and tasker purge as a Job with the tasker’s credentials', () => {
     expect(commands.some((line) => /kubectl -n \S+ exec \S+ -- tasker status/.test(line))).toBe(true);
-    expect(commands.some((line) => /kubectl -n \S+ exec \S+ -- tasker purge/.test(line))).toBe(true);
+    // A worker's credentials may not delete a run's queue and keys: purge runs as the tasker.
+    expect(commands.some((line) => /kubectl -n \S+ exec \S+ -- tasker purge/.test(line))).toBe(false);
+    const purge = commands.find((line) => line.includes('k8s/examples/tasker-purge.yml'));
+    expect(purge).toMatch(/^sed "s\/RUN_ID_TO_PURGE\/\$RUN_ID\/" k8s\/examples\/tasker-purge\.yml \| kubectl create -f -$/);
+    const job = findDoc(manifests, 'Job', 'tasker-purge').doc;
+    const container = podTemplateOf(job)!.spec.containers[0]!;
+    expect(container.args).toEqual(['purge', 'RUN_ID_TO_PURGE']);
+    expect(new Set(container.env!.flatMap((variable) => variable.valueFrom?.secretKeyRef?.name ?? []))).toEqual(new Set(['tasker-credentials-tasker']));
   });
 });
 
@@ -934,6 +962,11 @@ describe('worker pools: k8s/pools/ and the guide\'s "Worker pools"', () => {
       delete item.resources;
     }
     container.env = container.env!.filter((variable) => variable.name !== 'WORKER_POOL');
+    // The pool's own RabbitMQ user (its Redis user is the workers').
+    const credentials = (item: Container, name: string) => item.env!.find((variable) => variable.name === name)!.valueFrom!.secretKeyRef!;
+    expect(credentials(container, 'RABBITMQ_PASSWORD').name).toBe(`tasker-credentials-worker-${pool}`);
+    expect(credentials(container, 'REDIS_PASSWORD').name).toBe('tasker-credentials-worker');
+    for (const name of ['RABBITMQ_USERNAME', 'RABBITMQ_PASSWORD']) credentials(container, name).name = credentials(base.spec.containers[0]!, name).name;
     delete pod.spec['nodeSelector'];
     delete pod.spec['tolerations'];
     expect(pod.spec).toEqual(base.spec);
@@ -982,7 +1015,7 @@ describe('worker pools: k8s/pools/ and the guide\'s "Worker pools"', () => {
   it.skipIf(!kubectlAvailable())('the stack as shipped (the pool commented out) has no object of k8s/pools/', () => {
     const docs = buildStack((text) => text);
     const poolObjects = manifests.filter((manifest) => manifest.file.startsWith('k8s/pools/') && !isKustomizeFile(manifest.doc)).map((manifest) => `${manifest.doc.kind}/${nameOf(manifest.doc)}`);
-    expect(poolObjects.sort()).toEqual([`Deployment/tasker-worker-${pool}`, `ScaledObject/tasker-worker-${pool}`]);
+    expect(poolObjects.sort()).toEqual([`Deployment/tasker-worker-${pool}`, `Permission/tasker-worker-${pool}`, `ScaledObject/tasker-worker-${pool}`, `User/tasker-worker-${pool}`]);
     const built = docs.map((doc) => `${doc.kind}/${nameOf(doc)}`);
     for (const object of poolObjects) expect(built).not.toContain(object);
     expect(JSON.stringify(docs)).not.toContain('.pool.');
@@ -1040,6 +1073,12 @@ describe('worker pools: k8s/pools/ and the guide\'s "Worker pools"', () => {
     expect(spec.triggers[0]!.metadata['queueName']).toBe(poolQueue(taskerNamespace, mine));
     expect(spec.triggers[0]!.metadata['host']).toBe(`http://${operator.service}.elsewhere.svc:15672/`);
     expect(JSON.stringify([deployment, scaledObject])).not.toContain(pool);
+    // Its own RabbitMQ user, from its own Secret, allowed its own queue.
+    const permission = docNamed(docs, 'Permission', `tasker-worker-${mine}`)!['spec'] as { permissions: { read: string } };
+    expect(new RegExp(permission.permissions.read).test(poolQueue(taskerNamespace, mine))).toBe(true);
+    expect(new RegExp(permission.permissions.read).test(poolQueue(taskerNamespace, pool))).toBe(false);
+    expect((docNamed(docs, 'User', `tasker-worker-${mine}`)!['spec'] as { importCredentialsSecret: { name: string } }).importCredentialsSecret.name).toBe(`tasker-credentials-worker-${mine}`);
+    expect(ownPool).toContain(`kubectl -n ${namespace} create secret generic tasker-credentials-worker-${mine} `);
     // The example pool is still there, unchanged.
     expect(envValue(podTemplateOf(docNamed(docs, 'Deployment', `tasker-worker-${pool}`)!)!.spec.containers[0]!, 'WORKER_POOL')).toBe(pool);
     // The guide names what the steps made.

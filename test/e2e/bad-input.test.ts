@@ -186,8 +186,34 @@ const cases: Case[] = [
   {
     name: 'a 10 MB line',
     setup: (ws) => ({ args: ['run', '--workdir', ws.work, ws.jobs('huge.sh', `${ws.sentinelLines(1).join('\n')}\necho ${'x'.repeat(10 * 1024 * 1024)}\n`)] }),
-    problem: /huge\.sh:2: line is longer than 8 MiB/,
+    problem: /huge\.sh:2: line is longer than 1 MiB/,
     fix: /put large data in a file/,
+  },
+  {
+    // 200 KiB of text, but 1.2 MiB once its control characters are escaped for the message.
+    name: 'a command over 1 MiB in its message to the workers',
+    setup: (ws) => ({ args: ['run', '--workdir', ws.work, ws.jobs('escaped.sh', `${ws.sentinelLines(2).join('\n')}\necho '${'\u0001'.repeat(200 * 1024)}'\n${ws.sentinelLines(1).join('\n')}\n`)] }),
+    problem: /escaped\.sh:3: command takes \d+ bytes in its message to the workers .* more than the 1048576 \(1 MiB\) a command may/,
+    fix: /put large data in a file and have the command read it/,
+  },
+  {
+    name: 'a --timeout longer than timers hold (30d)',
+    setup: (ws) => ({ args: ['run', '--timeout', '30d', '--workdir', ws.work, ws.jobs('jobs.sh', ws.sentinelLines())] }),
+    problem: /--timeout must be at most 24d \(Node's timers hold at most 2\^31-1 ms, 24\.8 days\), got "30d"/,
+    fix: /give a shorter duration/,
+  },
+  {
+    name: 'a duration variable longer than timers hold (TASKER_STALL_WARNING=25d)',
+    setup: (ws) => ({ args: ['run', '--workdir', ws.work, ws.jobs('jobs.sh', ws.sentinelLines())], env: { TASKER_STALL_WARNING: '25d' } }),
+    problem: /TASKER_STALL_WARNING must be at most 24d/,
+    fix: /give a shorter duration/,
+  },
+  {
+    name: 'a worker duration longer than timers hold (WORKER_DRAIN_TIMEOUT=30d)',
+    program: 'worker',
+    setup: (ws) => ({ args: ['--workdir', ws.root], env: { AMQP_URL: services.amqpUrl, TASKER_SIGNING_KEY: testSigningKey, WORKER_DRAIN_TIMEOUT: '30d' } }),
+    problem: /WORKER_DRAIN_TIMEOUT must be at most 24d/,
+    fix: /give a shorter duration/,
   },
   {
     name: 'an unterminated quote',

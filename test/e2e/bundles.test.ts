@@ -4,7 +4,9 @@ import { Redis } from 'ioredis';
 import { writeFileSync } from 'node:fs';
 import { describe, expect, inject, it } from 'vitest';
 import { readResults, readSummary } from '../helpers/cli.js';
-import { readyWorker, spawnTasker, useTestNamespace, type Proc } from '../helpers/distributed.js';
+import { maxMessageBytes } from '../../shared/broker/messages.js';
+import { names } from '../../shared/config/names.js';
+import { readyWorker, spawnTasker, useTestNamespace, withChannel, type Proc } from '../helpers/distributed.js';
 
 /**
  * Bundled dispatch end to end: the built tasker and workers, the real RabbitMQ and Redis. Short
@@ -85,6 +87,39 @@ describe('bundles', () => {
     expect(four.exitCode, four.all?.slice(-2000)).toBe(0);
     expect(published(four.all ?? '')).toEqual({ attempts: 10, messages: 3 });
     expect(readResults(ctx.dir, 'four').filter((r) => r.outcome === 'succeeded')).toHaveLength(10);
+  });
+
+  it('bundles are cut by bytes: short commands of 900 KiB each (in their message) go in messages of at most 4 MiB', async () => {
+    await startWorkers(1, 1);
+    // A copy of every command message the tasker publishes, in a queue of the test's own.
+    const spy = `${ctx.ns}.spy`;
+    await withChannel(services.amqpUrl, async (channel) => {
+      await channel.assertQueue(spy, { durable: false });
+      await channel.bindQueue(spy, names(ctx.ns).exchange, 'run.#');
+    });
+    try {
+      const jobs = join(ctx.dir, 'large.sh');
+      // 150 KiB of control characters each: quick for bash to read, 900 KiB as JSON in a message.
+      writeFileSync(jobs, `${Array.from({ length: 40 }, (_, i) => `: ${i} '${'\u0001'.repeat(150 * 1024)}'`).join('\n')}\n`);
+      // Adaptive: the commands are short, so once the first results are in, the ones held meanwhile
+      // go in bundles; by count alone (up to 100, a share of what is left) they would pass 4 MiB.
+      const result = await run('large', jobs);
+      expect(result.exitCode, result.all?.slice(-2000)).toBe(0);
+      expect(readResults(ctx.dir, 'large').filter((r) => r.outcome === 'succeeded')).toHaveLength(40);
+      const messages = await withChannel(services.amqpUrl, async (channel) => {
+        const sizes: { bytes: number; attempts: number }[] = [];
+        for (let message = await channel.get(spy, { noAck: true }); message !== false; message = await channel.get(spy, { noAck: true })) {
+          const body = JSON.parse(message.content.toString()) as { commands?: unknown[] };
+          sizes.push({ bytes: message.content.length, attempts: body.commands?.length ?? 1 });
+        }
+        return sizes;
+      });
+      expect(messages.reduce((sum, one) => sum + one.attempts, 0)).toBe(40);
+      expect(Math.max(...messages.map((one) => one.attempts)), 'some commands were bundled').toBeGreaterThan(1);
+      expect(Math.max(...messages.map((one) => one.bytes))).toBeLessThanOrEqual(maxMessageBytes);
+    } finally {
+      await withChannel(services.amqpUrl, (channel) => channel.deleteQueue(spy));
+    }
   });
 
   it('a bad --bundle-size is an input error: exit 2, nothing runs', async () => {

@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { readResults, readSummary, tempDir } from '../helpers/cli.js';
+import { readResults, readSummary, taskerBin, tempDir } from '../helpers/cli.js';
 import { cleanupNamespace, freePort, newNamespace, stopAll, testSigningKey, waitFor, watchOutput, type Proc } from '../helpers/distributed.js';
 import {
   containerEnv,
@@ -21,19 +22,26 @@ import {
   type Dockerfile,
 } from '../helpers/manifests.js';
 import { operatorNames } from '../helpers/rabbitmq-cluster.js';
+import { parseAllDocuments } from 'yaml';
 import { repoRoot } from '../helpers/cli.js';
 
 /**
- * The pods of k8s/tasker.yml and k8s/worker.yml, as processes: exactly the container's command,
- * arguments and environment of the manifests, with what only a cluster has replaced by test
- * values: the operator's Secret by the test broker's user, the Services' names by the test
- * RabbitMQ and Redis, the Job uid by a random one, the shared volume by a temporary directory,
- * the image's paths by this repository's files (through the Dockerfile's COPY lines), and each
- * pod's metrics port by a free one (pods have a network namespace each; these processes share
- * one). Plus a TASKER_NAMESPACE of its own, as every distributed test has. As the pods do, they
- * run as root and their commands as 1000:1000 (WORKER_COMMAND_USER, TASKER_COMMAND_USER), with the
- * volumes given to group 1000 as fsGroup makes them; when the tests do not run as root (CI does),
- * these processes cannot switch users and run their commands as their own.
+ * The pods of k8s/tasker.yml, k8s/worker.yml and k8s/redis.yml, as processes: exactly the
+ * container's command, arguments and environment of the manifests, with what only a cluster has
+ * replaced by test values: the credentials Secrets by random ones (and the signing key the guide
+ * has you create by the tests' key), the Services' names by the test RabbitMQ and a Redis of each
+ * test's own, the Job uid by a random one, the shared volume by a temporary directory, the image's
+ * paths by this repository's files (through the Dockerfile's COPY lines), and each pod's metrics
+ * port by a free one (pods have a network namespace each; these processes share one). Plus a
+ * TASKER_NAMESPACE of its own, as every distributed test has. As the pods do, they run as root and
+ * their commands as 1000:1000 (WORKER_COMMAND_USER, TASKER_COMMAND_USER), with the volumes given
+ * to group 1000 as fsGroup makes them; when the tests do not run as root (CI does), these
+ * processes cannot switch users and run their commands as their own.
+ *
+ * Redis is k8s/redis.yml's container script, run with the ACL of its ConfigMap (the namespace's
+ * keys for `tasker:`), so the tasker and the workers log in as the users the manifests give them.
+ * RabbitMQ users cannot be made on the shared test broker: AMQP_URL keeps the broker's own user
+ * (test/deploy/least-privilege.test.ts checks the RabbitMQ permissions against the code).
  */
 
 const isRoot = process.getuid?.() === 0;
@@ -51,6 +59,12 @@ const taskerJob = findDoc(manifests, 'Job', 'tasker').doc;
 const workerDeployment = findDoc(manifests, 'Deployment', 'tasker-worker').doc;
 const rabbitmqName = manifests.find((manifest) => manifest.doc.kind === 'RabbitmqCluster')!.doc.metadata!.name!;
 const redisService = findDoc(manifests, 'Service', 'tasker-redis').doc;
+const redisDeployment = findDoc(manifests, 'Deployment', 'tasker-redis').doc;
+const redisAcl = (findDoc(manifests, 'ConfigMap', 'tasker-redis-acl').doc['data'] as Record<string, string>)['users.acl']!;
+/** The credentials Secrets of docs/kubernetes.md, section 4, with test passwords. */
+const credentials = Object.fromEntries(
+  ['tasker', 'worker'].map((role) => [`tasker-credentials-${role}`, { username: role, password: randomBytes(24).toString('hex') }]),
+) as Record<string, { username: string; password: string }>;
 const dockerfiles = { tasker: parseDockerfile(join(repoRoot, 'tasker.Dockerfile')), worker: parseDockerfile(join(repoRoot, 'worker.Dockerfile')) };
 
 interface PodProcess {
@@ -71,26 +85,20 @@ async function podProcess(
   const pod = podTemplateOf(doc)!;
   const container = pod.spec.containers[0]!;
   const broker = new URL(services.amqpUrl);
-  const env = containerEnv(container, {
-    secrets: {
-      [operatorNames(rabbitmqName).defaultUserSecret]: { username: decodeURIComponent(broker.username), password: decodeURIComponent(broker.password) },
-      // The one Secret the guide has you create (docs/kubernetes.md, section 4): required by every pod.
-      'tasker-signing-key': { key: testSigningKey },
-    },
-    fields: { "metadata.labels['batch.kubernetes.io/controller-uid']": test.jobUid },
-  });
-  // Service names -> the test's RabbitMQ and Redis.
+  // The one Secret besides the credentials that the guide has you create (docs/kubernetes.md, section 4): required by every pod.
+  const env = containerEnv(container, { secrets: { ...credentials, 'tasker-signing-key': { key: testSigningKey } }, fields: { "metadata.labels['batch.kubernetes.io/controller-uid']": test.jobUid } });
+  // Service names -> the test's RabbitMQ (as its own user) and this test's Redis.
   const endpoints: Record<string, string> = {
     [operatorNames(rabbitmqName).service]: broker.host,
-    [redisService.metadata!.name!]: new URL(services.redisUrl).host,
+    [redisService.metadata!.name!]: `127.0.0.1:${ctx.redisPort}`,
   };
   for (const [name, value] of env) {
     if (!/^[a-z]+:\/\//.test(value)) continue;
     const url = new URL(value);
-    if (endpoints[url.hostname] !== undefined) {
-      url.host = endpoints[url.hostname]!;
-      env.set(name, url.toString());
-    }
+    if (endpoints[url.hostname] === undefined) continue;
+    if (url.hostname === operatorNames(rabbitmqName).service) [url.username, url.password] = [broker.username, broker.password];
+    url.host = endpoints[url.hostname]!;
+    env.set(name, url.toString());
   }
   // The shared volume -> the test's directory; emptyDir and ConfigMap volumes -> directories of
   // their own, a ConfigMap's holding its keys as files.
@@ -133,7 +141,8 @@ async function podProcess(
     file: program,
     args: [...nodeFlags, program, ...args],
     env: podEnv,
-    cwd: mapPath(workdirOf(final)),
+    // A pod without the shared volume (the purge Job) starts in a directory of its own.
+    cwd: existsSync(mapPath(workdirOf(final))) ? mapPath(workdirOf(final)) : test.workdir,
     metricsPort,
     graceSeconds: pod.spec.terminationGracePeriodSeconds ?? 30,
   };
@@ -160,21 +169,56 @@ interface Ctx {
   procs: Proc[];
   runIds: string[];
   cleanup: () => void;
+  redisPort: number;
+  redis: Proc;
 }
 let ctx: Ctx;
 
-beforeEach(() => {
+/**
+ * k8s/redis.yml's container, as a process: its script, with the credentials Secrets in its
+ * environment, its volumes as directories (the ConfigMap's ACL for the test's namespace), and a
+ * port of its own.
+ */
+async function startRedis(root: string, namespace: string): Promise<{ port: number; proc: Proc }> {
+  const container = podTemplateOf(redisDeployment)!.spec.containers[0]!;
+  const dirs = { template: join(root, 'redis-acl-template'), acl: join(root, 'redis-acl'), data: join(root, 'redis-data') };
+  for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dirs.template, 'users.acl'), redisAcl.replaceAll('tasker:', `${namespace}:`));
+  const port = await freePort();
+  const script = container
+    .args!.join('\n')
+    .replaceAll('/etc/redis-acl', dirs.template)
+    .replaceAll('/run/redis-acl', dirs.acl)
+    .replace('--dir /data', `--dir ${dirs.data} --port ${port} --bind 127.0.0.1`);
+  const env = Object.fromEntries(containerEnv(container, { secrets: credentials, fields: {} }));
+  const proc = execa(container.command![0]!, [...container.command!.slice(1), script], { env: { PATH: process.env['PATH']!, ...env }, extendEnv: false, reject: false, all: true }) as Proc;
+  const output = watchOutput(proc).text;
+  // Its readiness probe, as the kubelet runs it.
+  const probe = podTemplateOf(redisDeployment)!.spec.containers[0]!.readinessProbe as { exec: { command: string[] } };
+  await waitFor('Redis to answer its readiness probe', async () => {
+    if (proc.exitCode !== null) throw new Error(`redis exited ${proc.exitCode}: ${output()}`);
+    const command = probe.exec.command.map((part) => part.replace('redis-cli', `redis-cli -p ${port}`));
+    return (await execa(command[0]!, command.slice(1), { reject: false })).exitCode === 0;
+  }, 10_000);
+  return { port, proc };
+}
+
+beforeEach(async () => {
   const temp = tempDir('tasker-k8s-');
   const workdir = join(temp.path, 'work');
   mkdirSync(workdir);
   chmodSync(temp.path, 0o755);
   asFsGroupMakesIt(workdir, 0o2775);
-  ctx = { ns: newNamespace(), workdir, procs: [], runIds: [], cleanup: temp.cleanup };
+  const ns = newNamespace();
+  const redis = await startRedis(temp.path, ns);
+  ctx = { ns, workdir, procs: [], runIds: [], cleanup: temp.cleanup, redisPort: redis.port, redis: redis.proc };
 });
 
 afterEach(async () => {
   await stopAll(ctx.procs);
   await cleanupNamespace(services, ctx.ns, ctx.runIds);
+  ctx.redis.kill('SIGTERM');
+  await ctx.redis;
   ctx.cleanup();
 });
 
@@ -301,6 +345,56 @@ describe('k8s/tasker.yml and k8s/worker.yml, run as processes', () => {
     expect(freshResult.exitCode, fresh.output()).toBe(0);
     expect(fresh.output()).not.toContain('resuming run');
     expect(readdirSync(join(ctx.workdir, '.tasker', 'runs')).sort()).toEqual([jobUid, newJob].sort());
+  });
+
+  it("the pods log in to Redis as their roles: tasker status works with a worker's user, tasker purge needs the tasker's (k8s/examples/tasker-purge.yml)", async () => {
+    const workers = await startWorkers();
+    const jobUid = randomUUID();
+    const run = await tasker(jobUid);
+    expect((await run.proc).exitCode, run.output()).toBe(0);
+    // kubectl exec deploy/tasker-worker -- tasker ...: the tasker program with the worker pod's environment.
+    const asWorker = (args: string[]) => execa(process.execPath, [taskerBin, ...args], { env: workers[0]!.pod.env, extendEnv: false, reject: false, all: true });
+    const status = await asWorker(['status', jobUid, '--json']);
+    expect(status.exitCode, status.all).toBe(0);
+    expect(String(status.stdout)).toContain(jobUid);
+    const refused = await asWorker(['purge', jobUid]);
+    expect(refused.exitCode, refused.all).not.toBe(0);
+    expect(refused.all).toMatch(/NOPERM/);
+    // What the worker's Redis user may not do, command by command.
+    const redis = new Redis(workers[0]!.pod.env['REDIS_URL']!, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    try {
+      await redis.connect();
+      const meta = `${ctx.ns}:run:${jobUid}:meta`;
+      expect(await redis.hget(meta, 'json')).toContain(jobUid);
+      const denied = async (command: () => Promise<unknown>) => String(await command().then(() => 'allowed', (error: Error) => error.message));
+      expect({
+        writeMeta: await denied(() => redis.hset(meta, 'json', '{}')),
+        deleteMeta: await denied(() => redis.del(meta)),
+        indexOfRuns: await denied(() => redis.zadd(`${ctx.ns}:runs`, 1, 'forged')),
+        otherNamespace: await denied(() => redis.get('elsewhere:key')),
+        flushAll: await denied(() => redis.flushall()),
+        keys: await denied(() => redis.keys('*')),
+      }).toEqual({
+        writeMeta: expect.stringMatching(/^NOPERM/),
+        deleteMeta: expect.stringMatching(/^NOPERM/),
+        indexOfRuns: expect.stringMatching(/^NOPERM/),
+        otherNamespace: expect.stringMatching(/^NOPERM/),
+        flushAll: expect.stringMatching(/^NOPERM/),
+        keys: expect.stringMatching(/^NOPERM/),
+      });
+    } finally {
+      redis.disconnect();
+    }
+
+    // The guide's command: sed "s/RUN_ID_TO_PURGE/$RUN_ID/" k8s/examples/tasker-purge.yml | kubectl create -f -
+    const purgeJob = parseAllDocuments(readFileSync(join(repoRoot, 'k8s', 'examples', 'tasker-purge.yml'), 'utf8').replaceAll('RUN_ID_TO_PURGE', jobUid))[0]!.toJSON() as Doc;
+    const purge = spawnPod(await podProcess(purgeJob, dockerfiles.tasker, { workdir: ctx.workdir, namespace: ctx.ns, jobUid: 'unused' }));
+    ctx.procs.push(purge);
+    const purged = await purge;
+    expect(purged.exitCode, purged.all).toBe(0);
+    expect(purged.all).toContain(jobUid);
+    const after = await asWorker(['status', jobUid]);
+    expect(after.exitCode, after.all).not.toBe(0);
   });
 
   it('k8s/examples/tasker-configmap.yml runs the jobs file of the ConfigMap the guide creates, staging nothing of the demo', async () => {

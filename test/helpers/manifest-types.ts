@@ -8,6 +8,7 @@ import ts from 'typescript';
 import { repoRoot } from './cli.js';
 import type { Doc, Manifest } from './manifests.js';
 import { checkRabbitmqCluster } from './rabbitmq-cluster.js';
+import { checkTopologyObject } from './rabbitmq-topology.js';
 
 /**
  * Schema checks of the manifests, two ways:
@@ -15,7 +16,8 @@ import { checkRabbitmqCluster } from './rabbitmq-cluster.js';
  * - TypeScript's excess-property check of each document against the same models' types, which
  *   catches what the schemas let through: a misspelt field (`readOnlyRootFilesytem`) that the API
  *   server's strict field validation would reject, or worse, silently drop.
- * KEDA kinds come from @kubernetes-models/keda; the RabbitmqCluster from our own shape.
+ * KEDA kinds come from @kubernetes-models/keda; the RabbitmqCluster, User and Permission from our
+ * own shapes.
  */
 
 interface Kind {
@@ -52,7 +54,20 @@ export const kinds: Record<string, Kind> = {
     // Relative to the in-memory files, which sit in test/.manifest-types/.
     type: { module: '../helpers/rabbitmq-cluster.js', name: 'RabbitmqCluster' },
   },
+  'rabbitmq.com/v1beta1/User': topologyKind('RabbitmqUser'),
+  'rabbitmq.com/v1beta1/Permission': topologyKind('RabbitmqPermission'),
 };
+
+/** A kind of the Messaging Topology Operator (rabbitmq-topology.ts). */
+function topologyKind(name: string): Kind {
+  return {
+    validate(doc) {
+      const problems = checkTopologyObject(doc);
+      if (problems.length > 0) throw new Error(problems.join('; '));
+    },
+    type: { module: '../helpers/rabbitmq-topology.js', name },
+  };
+}
 
 /** Kustomize's own files: checked separately (they are not Kubernetes objects). */
 export function isKustomizeFile(doc: Doc): boolean {

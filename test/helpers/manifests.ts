@@ -358,3 +358,86 @@ export function dockerignored(path: string, patterns: readonly string[]): boolea
   }
   return ignored;
 }
+
+// -- Network policies ---------------------------------------------------------------------------
+
+/** One end of a connection, as a network policy sees it: a pod (labels, namespace) or an address. */
+export interface Endpoint {
+  labels?: Record<string, string>;
+  /** The pod's namespace; every namespace carries kubernetes.io/metadata.name. Default: the stack's. */
+  namespace?: string;
+  /** An address outside the cluster's pods (ipBlock rules). */
+  ip?: string;
+}
+
+interface PolicyPeer {
+  podSelector?: LabelSelector;
+  namespaceSelector?: LabelSelector;
+  ipBlock?: { cidr: string; except?: string[] };
+}
+
+interface PolicyRule {
+  from?: PolicyPeer[];
+  to?: PolicyPeer[];
+  ports?: { port?: number; protocol?: string }[];
+}
+
+interface PolicySpec {
+  podSelector: LabelSelector;
+  policyTypes?: ('Ingress' | 'Egress')[];
+  ingress?: PolicyRule[];
+  egress?: PolicyRule[];
+}
+
+function ipv4(address: string): number | undefined {
+  const parts = address.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((part) => !Number.isInteger(part) || part < 0 || part > 255)) return undefined;
+  return ((parts[0]! << 24) >>> 0) + (parts[1]! << 16) + (parts[2]! << 8) + parts[3]!;
+}
+
+function inCidr(address: string, cidr: string): boolean {
+  const [base, bits] = cidr.split('/');
+  const ip = ipv4(address);
+  const network = ipv4(base!);
+  if (ip === undefined || network === undefined) return false;
+  const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0;
+  return ((ip & mask) >>> 0) === ((network & mask) >>> 0);
+}
+
+function peerMatches(peer: PolicyPeer, other: Endpoint, policyNamespace: string): boolean {
+  if (peer.ipBlock !== undefined) {
+    return other.ip !== undefined && inCidr(other.ip, peer.ipBlock.cidr) && !(peer.ipBlock.except ?? []).some((cidr) => inCidr(other.ip!, cidr));
+  }
+  if (other.labels === undefined) return false;
+  const namespace = other.namespace ?? policyNamespace;
+  const namespaceOk = peer.namespaceSelector === undefined ? namespace === policyNamespace : selects(peer.namespaceSelector, { 'kubernetes.io/metadata.name': namespace });
+  return namespaceOk && (peer.podSelector === undefined || selects(peer.podSelector, other.labels));
+}
+
+/**
+ * Whether the policies let `subject` (a pod of the stack's namespace) connect to, or be reached by,
+ * `other` on `port`, as Kubernetes evaluates them: a pod no policy of that direction selects is
+ * open; otherwise some rule of a policy that selects it must allow the peer and the port.
+ */
+export function policiesAllow(
+  policies: readonly Doc[],
+  direction: 'Ingress' | 'Egress',
+  subject: Record<string, string>,
+  other: Endpoint,
+  port: number,
+  protocol = 'TCP',
+  namespace = 'tasker',
+): boolean {
+  const selecting = policies
+    .filter((doc) => doc.kind === 'NetworkPolicy')
+    .map((doc) => doc['spec'] as PolicySpec)
+    .filter((spec) => selects(spec.podSelector, subject) && (spec.policyTypes ?? ['Ingress']).includes(direction));
+  if (selecting.length === 0) return true;
+  return selecting.some((spec) =>
+    (direction === 'Ingress' ? (spec.ingress ?? []) : (spec.egress ?? [])).some((rule) => {
+      const portOk = rule.ports === undefined || rule.ports.some((allowed) => (allowed.port === undefined || allowed.port === port) && (allowed.protocol ?? 'TCP') === protocol);
+      const peers = direction === 'Ingress' ? rule.from : rule.to;
+      return portOk && (peers === undefined || peers.length === 0 || peers.some((peer) => peerMatches(peer, other, namespace)));
+    }),
+  );
+}

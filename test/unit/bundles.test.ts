@@ -88,7 +88,7 @@ const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 function bundlerWith(fixedSize: number | undefined, probeMs = 60_000) {
   const published: BundledAttempt[][] = [];
-  const bundler = createPhaseBundler(phase, { publish: async (_phase, attempts) => void published.push([...attempts]), fixedSize, lanes: () => 2, probeMs });
+  const bundler = createPhaseBundler(phase, { publish: async (_phase, attempts) => void published.push([...attempts]), fixedSize, lanes: () => 2, probeMs, maxBytes: 4 * 1024 * 1024 });
   return { bundler, sizes: () => published.map((one) => one.length) };
 }
 

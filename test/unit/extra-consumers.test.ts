@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Consumer } from '../../shared/broker/amqp-session.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import { createExtraConsumers } from '../../worker/flow/extra-consumers.js';
+import { createExtraConsumers, maxExtraConsumers } from '../../worker/flow/extra-consumers.js';
 import { deferred } from '../helpers/deferred.js';
 
 /**
@@ -166,5 +166,41 @@ describe('extra consumers', () => {
     end();
     await settle();
     expect(fake.events).toEqual(['consume#1(1)', 'cancel#1']);
+  });
+});
+
+describe('extra consumers: the cap', () => {
+  it('opens at most `max` consumers, warns once when waits pass it, and opens again below it', async () => {
+    const opened: string[] = [];
+    const logger = fakeLogger();
+    const consumer = (id: number): Consumer => ({ isActive: () => true, cancel: () => Promise.resolve(void opened.push(`cancel#${id}`)) });
+    let count = 0;
+    const extra = createExtraConsumers({ consume: () => Promise.resolve(consumer(++count)).finally(() => opened.push(`consume#${count}`)), logger, max: 2 });
+    const ends = [extra.begin(), extra.begin(), extra.begin(), extra.begin()];
+    await settle();
+    expect(opened).toEqual(['consume#1', 'consume#2']);
+    expect(logger.warnings).toHaveLength(1);
+    expect(logger.warnings[0]!.message).toContain('more than 2 messages wait at once');
+    ends[3]!();
+    ends[2]!();
+    await settle();
+    // Still two waits: nothing to cancel or open.
+    expect(opened).toEqual(['consume#1', 'consume#2']);
+    ends[1]!();
+    await settle();
+    expect(opened).toEqual(['consume#1', 'consume#2', 'cancel#2']);
+    await extra.stop();
+  });
+
+  it('is 32 by default: a flood of waits opens no more channels than that', async () => {
+    let opened = 0;
+    const consumer: Consumer = { isActive: () => true, cancel: () => Promise.resolve() };
+    const extra = createExtraConsumers({ consume: () => Promise.resolve(void opened++).then(() => consumer), logger: fakeLogger() });
+    for (let i = 0; i < maxExtraConsumers * 3; i++) extra.begin();
+    for (let i = 0; i < 200 && opened < maxExtraConsumers; i++) await settle();
+    await settle();
+    expect(opened).toBe(maxExtraConsumers);
+    expect(maxExtraConsumers).toBe(32);
+    await extra.stop();
   });
 });

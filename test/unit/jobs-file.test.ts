@@ -157,12 +157,12 @@ describe('createLineAssembler', () => {
     expect(() => assembler.end(2)).not.toThrow();
   });
 
-  it('rejects a continued command longer than 8 MiB, naming the line where it starts', () => {
+  it('rejects a continued command longer than 1 MiB, naming the line where it starts', () => {
     const assembler = createLineAssembler('long.sh');
     assembler.push(1, 'echo short');
     expect(assembler.push(2, `echo ${'a'.repeat(maxLineBytes / 2)}\\`)).toBeUndefined();
     const error = thrown(() => assembler.push(3, 'b'.repeat(maxLineBytes / 2)));
-    expectJobsFileError(error, 'long.sh', 2, /longer than 8 MiB/);
+    expectJobsFileError(error, 'long.sh', 2, /longer than 1 MiB/);
   });
 
   it('rejects a NUL byte with the raw line number, also inside a continuation', () => {

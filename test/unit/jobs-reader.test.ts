@@ -66,8 +66,8 @@ describe('readLogicalLines', () => {
     expect(lines.map((entry) => entry.line)).toEqual([4, 6, 7]);
   });
 
-  it('preserves a 1 MB command exactly, multi-byte characters included', async () => {
-    const payload = 'é✓x'.repeat(200_000); // 1.2 MB of UTF-8, crossing several read chunks
+  it('preserves a command of nearly 1 MiB exactly, multi-byte characters included', async () => {
+    const payload = 'é✓x'.repeat(170_000); // 1.02 MB of UTF-8, crossing several read chunks
     const command = `echo ${payload}`;
     const path = write('big.sh', `echo before\n${command}\necho after\n`);
     const lines = await collect(readLogicalLines(path));
@@ -76,13 +76,13 @@ describe('readLogicalLines', () => {
     expect(lines[2]).toEqual({ kind: 'command', line: 3, text: 'echo after' });
   });
 
-  it('rejects a line longer than 8 MiB, naming the file and that line', async () => {
+  it('rejects a line longer than 1 MiB, naming the file and that line', async () => {
     const path = write('huge.sh', `echo 1\necho 2\necho 3\necho ${'x'.repeat(maxLineBytes + 1024 * 1024)}\necho 5\n`);
     const error = await rejection(collect(readLogicalLines(path, { displayName: 'huge.sh' })));
     expect(error).toBeInstanceOf(JobsFileError);
     expect((error as JobsFileError).file).toBe('huge.sh');
     expect((error as JobsFileError).line).toBe(4);
-    expect((error as JobsFileError).message).toMatch(/^huge\.sh:4: line is longer than 8 MiB/);
+    expect((error as JobsFileError).message).toMatch(/^huge\.sh:4: line is longer than 1 MiB/);
   });
 
   it('rejects an overlong first line as line 1', async () => {
@@ -92,8 +92,8 @@ describe('readLogicalLines', () => {
     expect((error as JobsFileError).line).toBe(1);
   });
 
-  it('rejects a line just over 8 MiB that ends inside the read chunk where it crosses the limit', async () => {
-    // 3 short lines, then a line of 8 MiB + 1 KiB followed by a newline: the limit must not
+  it('rejects a line just over 1 MiB that ends inside the read chunk where it crosses the limit', async () => {
+    // 3 short lines, then a line of 1 MiB + 1 KiB followed by a newline: the limit must not
     // depend on where the 256 KiB read chunks happen to fall.
     const path = write('just-over.sh', `echo 1\necho 2\necho 3\necho ${'x'.repeat(maxLineBytes + 1024)}\necho 5\n`);
     const error = await rejection(collect(readLogicalLines(path, { displayName: 'just-over.sh' })));
@@ -101,13 +101,13 @@ describe('readLogicalLines', () => {
     expect((error as JobsFileError).line).toBe(4);
   });
 
-  it('accepts a line of exactly 8 MiB', async () => {
-    const command = `echo ${'k'.repeat(maxLineBytes - 5)}`;
-    expect(command).toHaveLength(maxLineBytes);
+  it('accepts a command of exactly 1 MiB in its message (its JSON string, quotes included)', async () => {
+    const command = `echo ${'k'.repeat(maxLineBytes - 7)}`;
+    expect(JSON.stringify(command)).toHaveLength(maxLineBytes);
     const path = write('exact.sh', `${command}\necho next\n`);
     const lines = await collect(readLogicalLines(path));
     expect(lines.map((entry) => [entry.line, entry.text.length])).toEqual([
-      [1, maxLineBytes],
+      [1, maxLineBytes - 2],
       [2, 'echo next'.length],
     ]);
   });

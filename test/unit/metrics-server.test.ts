@@ -1,9 +1,10 @@
 import { createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collectProblems } from '../../shared/config/config-values.js';
 import { InputError } from '../../shared/errors.js';
-import { readMetricsPort } from '../../shared/observe/metrics-config.js';
+import { readMetricsHost, readMetricsPort } from '../../shared/observe/metrics-config.js';
 import { createCommandMetrics, createMetricsServer, type MetricsServer } from '../../shared/observe/metrics-server.js';
 import { loadRunConfig } from '../../tasker/config.js';
 import { loadWorkerConfig } from '../../worker/config.js';
@@ -136,5 +137,44 @@ describe('METRICS_PORT', () => {
     expect(loadWorkerConfig({}, { ...worker, METRICS_PORT: '9090' }, '/cwd').metricsPort).toBe(9090);
     expect(loadWorkerConfig({ metricsPort: '0' }, worker, '/cwd').metricsPort).toBe(0);
     expect(() => loadWorkerConfig({}, { ...worker, METRICS_PORT: '-1' }, '/cwd')).toThrow('METRICS_PORT');
+  });
+});
+
+describe('METRICS_HOST', () => {
+  const parse = (flag: string | undefined, env: Record<string, string>) => {
+    const problems = collectProblems();
+    const host = readMetricsHost(flag, env, problems);
+    problems.done();
+    return host;
+  };
+
+  it('is every interface unless set; the flag wins; an address or a host name', () => {
+    expect(parse(undefined, {})).toBeUndefined();
+    expect(parse(undefined, { METRICS_HOST: '' })).toBeUndefined();
+    expect(parse(undefined, { METRICS_HOST: '127.0.0.1' })).toBe('127.0.0.1');
+    expect(parse('::1', { METRICS_HOST: '0.0.0.0' })).toBe('::1');
+    expect(parse(undefined, { METRICS_HOST: 'localhost' })).toBe('localhost');
+    expect(() => parse(undefined, { METRICS_HOST: 'http://0.0.0.0:9090' })).toThrow('METRICS_HOST must be an address such as 127.0.0.1, ::1 or 0.0.0.0 (or a host name), got "http://0.0.0.0:9090"');
+    expect(loadRunConfig(['jobs.sh'], { metricsHost: '127.0.0.1' }, {}, '/cwd').metricsHost).toBe('127.0.0.1');
+    expect(loadRunConfig(['jobs.sh'], {}, {}, '/cwd').metricsHost).toBeUndefined();
+    const worker = { AMQP_URL: 'amqp://localhost', TASKER_SIGNING: 'off' };
+    expect(loadWorkerConfig({ metricsHost: '127.0.0.1' }, worker, '/cwd').metricsHost).toBe('127.0.0.1');
+    expect(loadWorkerConfig({}, { ...worker, METRICS_HOST: '::1' }, '/cwd').metricsHost).toBe('::1');
+    expect(loadWorkerConfig({}, worker, '/cwd').metricsHost).toBeUndefined();
+  });
+
+  it('bound to 127.0.0.1, the server answers there and not on the machine’s other addresses', async () => {
+    const server = await start();
+    expect((await get(server, '/livez')).status).toBe(200);
+    const outside = Object.values(networkInterfaces())
+      .flat()
+      .find((address) => address !== undefined && address.family === 'IPv4' && !address.internal)?.address;
+    if (outside !== undefined) await expect(fetch(`http://${outside}:${server.port}/livez`)).rejects.toThrow();
+  });
+
+  it('an address that is not this machine’s is a configuration error naming METRICS_HOST', async () => {
+    const error = await createMetricsServer({ port: 0, host: '192.0.2.1', logger }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).message).toMatch(/^metrics address 192\.0\.2\.1 is not one of this machine's \(EADDRNOTAVAIL\); set METRICS_HOST \(or --metrics-host\)/);
   });
 });

@@ -6,11 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeConnectError, isPermanentConnectError } from '../../shared/broker/amqp-session.js';
 import { describeTlsFailure } from '../../shared/config/tls-config.js';
 import { isLoopbackHost, lowercaseScheme, plainTextWarning } from '../../shared/config/urls.js';
-import { InputError } from '../../shared/errors.js';
 import { createRedisClient } from '../../shared/redis/redis-connection.js';
 import { loadOpsConfig, loadRunConfig } from '../../tasker/config.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 import { makeCertificates, type Certificates } from '../helpers/tls-servers.js';
+import { problemsOf } from '../helpers/config-problems.js';
 
 /**
  * TLS settings as loadConfig reads them: the files of AMQP_TLS_*, REDIS_TLS_* and AWS_CA_BUNDLE
@@ -40,17 +40,6 @@ function countingReader(): { read: (path: string) => Buffer; reads: string[] } {
 }
 
 const worker = (env: Record<string, string>, read = countingReader().read) => loadWorkerConfig({}, { TASKER_SIGNING_KEY: 'k'.repeat(32), AMQP_URL: 'amqps://u:p@rabbit:5671', REDIS_URL: 'rediss://redis:6379', ...env }, '/', read);
-
-function problemsOf(load: () => unknown): readonly string[] {
-  try {
-    load();
-  } catch (error) {
-    expect(error).toBeInstanceOf(InputError);
-    expect((error as InputError).exitCode).toBe(2);
-    return (error as InputError).problems;
-  }
-  throw new Error('expected the configuration to be refused');
-}
 
 describe('TLS files', () => {
   it('are read once each, at load, into what the clients take', () => {

@@ -36,6 +36,12 @@ describe('describeConnectError', () => {
     ['Operation failed: QueueDeclare; 406 (PRECONDITION-FAILED) with message "PRECONDITION_FAILED - inequivalent arg \'x-delivery-limit\' for queue \'t.commands\' in vhost \'/\': received \'3\' but current is \'10\'"', /inequivalent arg 'x-delivery-limit'.*made by an older tasker\? Once it is empty, delete it \(rabbitmqctl delete_queue t\.commands\)/, true],
     ['Frame size 1345270062 exceeds maxFrameSize 67108864', /does not answer as RabbitMQ does/, true],
     ['connect ETIMEDOUT', /no answer within 5 s/, true],
+    // Logged in, but not allowed: a least-privilege user (docs/kubernetes.md) whose permissions miss a resource.
+    [
+      'Operation failed: QueueDeclare; 403 (ACCESS-REFUSED) with message "ACCESS_REFUSED - configure access to queue \'tasker.commands\' in vhost \'/\' refused for user \'worker-highmem\'"',
+      /refused user worker-highmem configure access to queue tasker\.commands: its permissions do not allow it \(rabbitmqctl list_user_permissions worker-highmem; docs\/kubernetes\.md, "Least privilege", lists each role's\)/,
+      true,
+    ],
   ])('%s', (message, expected, permanent) => {
     const text = describeConnectError(url, new Error(message));
     expect(text).toMatch(expected);
