@@ -42,6 +42,13 @@ export interface PhaseBundler {
   size(): number;
 }
 
+/**
+ * A bundle not full goes out this long after its first attempt came: the phase loop hands over a
+ * window's worth of attempts in a few turns of the event loop, not always in one (fair share opens
+ * room a batch at a time), and a bundle cut at each turn would be a message per attempt.
+ */
+const partialFlushMs = 15;
+
 /** Attempts published one per message before the phase's first result, at least. */
 const minProbes = 8;
 
@@ -53,9 +60,9 @@ interface Pending extends BundledAttempt {
 }
 
 /**
- * A bundle goes out as soon as it is full; whatever the phase loop has handed over by the end of
- * the current turn of the event loop goes out too, so a phase's last attempts are never held back
- * waiting for company. Until the phase's first result says how long its commands take, attempts
+ * A bundle goes out as soon as it is full; whatever the phase loop has handed over goes out
+ * `partialFlushMs` after it came, so a phase's last attempts are never held back waiting for
+ * company. Until the phase's first result says how long its commands take, attempts
  * go one per message, 2 per worker slot (at least 8); the others wait for that result, at most
  * `probeMs` (then they go one per message: their commands are taken to be long).
  */
@@ -108,27 +115,33 @@ export function createPhaseBundler(phase: PhaseSpec, options: PhaseBundlerOption
     }
   };
 
+  /** Full bundles now, the rest `partialFlushMs` later. */
+  const flushSoon = (): void => {
+    flush(false);
+    if (pending.length === 0 || flushScheduled) return;
+    flushScheduled = true;
+    setTimeout(() => {
+      flushScheduled = false;
+      flush(true);
+    }, partialFlushMs);
+  };
+
   return {
     add(command, attempt) {
       handed++;
       return new Promise<boolean>((resolve, reject) => {
         const bytes = bundledCommandBytes({ id: command.id, attempt, command: command.command, file: command.file, line: command.line });
         pending.push({ command, attempt, bytes, resolve, reject });
-        flush(false);
-        if (pending.length === 0 || flushScheduled) return;
-        flushScheduled = true;
-        setImmediate(() => {
-          flushScheduled = false;
-          flush(true);
-        });
+        flushSoon();
       });
     },
     observe(durationMs) {
       const first = typicalMs === undefined;
       typicalMs = nextTypicalMs(typicalMs, durationMs);
       if (first) {
+        // The probe's hold ends: what it held goes out in bundles of the size now known.
         clearTimeout(probeTimer);
-        flush(true);
+        flushSoon();
       }
     },
     size: sizeNow,
