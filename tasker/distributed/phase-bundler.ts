@@ -81,17 +81,6 @@ export function createPhaseBundler(phase: PhaseSpec, options: PhaseBundlerOption
     return bundleSize({ fixed: options.fixedSize, typicalMs, remaining, lanes: options.lanes() });
   };
   const holding = (): boolean => options.fixedSize === undefined && typicalMs === undefined && probes >= Math.max(minProbes, 2 * options.lanes()) && Date.now() < probeUntil;
-  /** How many of the first pending attempts make one message: at most `size`, and within `maxBytes` (at least one). */
-  const chunkLength = (size: number): number => {
-    let bytes = 0;
-    let count = 0;
-    for (const entry of pending) {
-      if (count === size || (count > 0 && bytes + entry.bytes > options.maxBytes)) break;
-      bytes += entry.bytes;
-      count++;
-    }
-    return count;
-  };
   const publishChunk = (count: number): void => {
     const chunk = pending.splice(0, count);
     if (typicalMs === undefined) probes += chunk.length;
@@ -108,7 +97,7 @@ export function createPhaseBundler(phase: PhaseSpec, options: PhaseBundlerOption
         return;
       }
       const size = sizeNow();
-      const count = chunkLength(size);
+      const count = chunkLength(pending, size, options.maxBytes);
       // Not full yet, by count or by bytes: wait for more (or for the end of this turn).
       if (!all && count === pending.length && count < size) return;
       publishChunk(count);
@@ -150,4 +139,16 @@ export function createPhaseBundler(phase: PhaseSpec, options: PhaseBundlerOption
       for (const entry of pending.splice(0)) entry.resolve(false);
     },
   };
+}
+
+/** How many of the first pending attempts make one message: at most `size`, and within `maxBytes` (at least one). */
+function chunkLength(pending: readonly { bytes: number }[], size: number, maxBytes: number): number {
+  let bytes = 0;
+  let count = 0;
+  for (const entry of pending) {
+    if (count === size || (count > 0 && bytes + entry.bytes > maxBytes)) break;
+    bytes += entry.bytes;
+    count++;
+  }
+  return count;
 }
