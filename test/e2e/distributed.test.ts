@@ -293,23 +293,28 @@ describe('distributed runs', () => {
     expect(result.exitCode, result.all).toBe(0);
   });
 
-  it('a worker holding a message ahead hands it back when it waits behind a long command', async () => {
-    // 20 short commands turn worker A's lookahead on: it takes both long commands of the next
-    // phase, one to run and one held. The held one must go to worker B, started meanwhile.
-    const a = await readyWorker(ctx.env, ['--workdir', ctx.dir]);
+  it('5 long commands start at once on 5 idle workers, though one of them ran short ones before: none is held ahead', async () => {
+    // 40 short commands turn worker A's lookahead on (a second consumer). A tasker phase then
+    // waits while 4 more workers start. Before, idle A took two of the long phase's commands and
+    // held one for a second before handing it back: it started a second late or more. Now an idle
+    // worker holds nothing ahead, and a message of a phase not known to be short is not held.
+    const a = await readyWorker({ ...ctx.env, LOG_LEVEL: 'debug' }, ['--workdir', ctx.dir]);
     ctx.procs.push(a.proc);
-    const lines = ['# phase: short', ...Array.from({ length: 20 }, () => 'bash ev.sh 0'), '# phase: long', 'bash ev.sh 4', 'bash ev.sh 4'];
-    const run = tasker('handback', [jobs('jobs.sh', lines)]);
-    await waitFor('a long command to start', () => events().some((e) => e.event === 'start' && Number(e.id.split('-L')[1]) > 21));
-    const b = await readyWorker(ctx.env, ['--workdir', ctx.dir]);
-    ctx.procs.push(b.proc);
+    const gate = ['# phase: gate (tasker)', 'touch gate-reached', 'while [ ! -e go ]; do sleep 0.05; done'];
+    const lines = ['# phase: short', ...Array.from({ length: 40 }, () => 'true'), ...gate, '# phase: long', ...Array.from({ length: 5 }, () => 'bash ev.sh 4')];
+    const run = tasker('ahead', [jobs('jobs.sh', lines)]);
+    await waitFor('the tasker phase between the short and the long one', () => existsSync(join(ctx.dir, 'gate-reached')));
+    expect(a.output()).toContain('"prefetch":2,"msg":"lookahead changed"');
+    const others = await workers(4);
+    writeFileSync(join(ctx.dir, 'go'), '');
     const result = await run;
     expect(result.exitCode, result.all).toBe(0);
-    expect(a.output()).toContain('handed back to the queue');
-    const long = readResults(ctx.dir, 'handback').filter((record) => record.phase === 'long');
-    expect(long.map((record) => record.outcome)).toEqual(['succeeded', 'succeeded']);
-    expect(new Set(long.map((record) => record.worker)).size).toBe(2);
-    expect(long.every((record) => record.attempt === 1)).toBe(true);
+    const long = readResults(ctx.dir, 'ahead').filter((record) => record.phase === 'long');
+    expect(long.map((record) => [record.outcome, record.attempt])).toEqual(Array.from({ length: 5 }, () => ['succeeded', 1]));
+    expect(new Set(long.map((record) => record.worker)).size).toBe(1 + others.length);
+    const starts = long.map((record) => Date.parse(record.startedAt));
+    expect(Math.max(...starts) - Math.min(...starts), 'spread of the long commands\' starts (ms)').toBeLessThan(1000);
+    expect(a.output()).not.toContain('waited over a second behind long ones');
   });
 
   it('rabbitmqctl list_queues shows a worker as 1 consumer, 2 while it holds one ahead, as the README and the guide say', async () => {

@@ -61,7 +61,8 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
   const slots = createCommandSlots(config.concurrency);
   const lookahead = createLookahead({ concurrency: config.concurrency, slots, running, logger, extra: intake.extra });
   const control = createAttemptControl({ slots, running, runningChanged: () => heartbeat.soon(), lookahead, extra: intake.extra, metrics });
-  const consumer = await intake.open((delivery) => handleMessage(delivery.content, ports, control, delivery)).catch(closeOnFailure({ store, session, heartbeat, presence }));
+  // An idle worker holds nothing ahead: a new phase's first messages go one per idle worker.
+  const consumer = await intake.open((delivery) => handleMessage(delivery.content, ports, control, delivery), () => lookahead.idle()).catch(closeOnFailure({ store, session, heartbeat, presence }));
   logStart(config, { workdir, workerId, queues }, logger);
 
   const { done, shutdown } = createWorkerStop(
