@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { rabbitmqctl, restartBroker, withConsumerTimeout } from '../helpers/broker.js';
@@ -342,6 +343,20 @@ describe('distributed runs', () => {
     expect(readme).toContain('N workers show as N to 2N `consumers`');
     const guide = readFileSync(join(repoRoot, 'docs', 'kubernetes.md'), 'utf8');
     expect(guide).toMatch(/`consumers`: 1 per worker, 2 per worker whose recent commands all took under a second[^|]*N workers show as N to 2N/);
+  });
+
+  it('rabbitmqctl list_consumers and list_connections name each worker and tasker, as the README says', async () => {
+    const [worker] = await workers(1);
+    const run = tasker('named', [jobs('jobs.sh', ['bash ev.sh 3'])]);
+    await waitFor('the command to start', () => events().some((e) => e.event === 'start'));
+    const workerId = `${hostname()}-${worker!.pid}`;
+    const consumers = rabbitmqctl(broker, ['list_consumers', '--quiet', '--no-table-headers', 'queue_name', 'consumer_tag'], 30_000).split('\n');
+    expect(consumers).toContain(`${ctx.ns}.commands\t${ctx.ns}.worker-${workerId}.default.commands`);
+    expect(consumers).toContain(`${ctx.ns}.run.named.done\t${ctx.ns}.tasker-named.results`);
+    const connections = rabbitmqctl(broker, ['list_connections', '--quiet', '--no-table-headers', 'client_properties'], 30_000);
+    expect(connections).toContain(`{"connection_name","ns=${ctx.ns} role=worker worker=${workerId} host=${hostname()} pools=default"}`);
+    expect(connections).toMatch(new RegExp(`\\{"connection_name","ns=${ctx.ns} role=tasker run=named host=${hostname()} pid=\\d+"\\}`));
+    expect((await run).exitCode).toBe(0);
   });
 
   it('a worker on SIGTERM finishes its command and exits 0; past the drain deadline it requeues it', async () => {

@@ -10,8 +10,8 @@ import { createExtraConsumers, type ExtraConsumers } from './extra-consumers.js'
  */
 
 export interface MessageIntakeOptions {
-  /** Opens a consumer of the worker's work queue(s) with this prefetch, feeding `handler`. */
-  consume(prefetch: number, handler: DeliveryHandler): Promise<Consumer>;
+  /** Opens a consumer of the worker's work queue(s) with this prefetch, feeding `handler`; `extra`: the serial of an extra consumer, undefined for the main one. */
+  consume(prefetch: number, handler: DeliveryHandler, extra?: number): Promise<Consumer>;
   /** The main consumer's prefetch: the worker's concurrency. */
   concurrency: number;
   logger: Logger;
@@ -66,7 +66,7 @@ export function createMessageIntake(options: MessageIntakeOptions): MessageIntak
       setImmediate(settled);
     }
   };
-  const extra = createExtraConsumers({ consume: (prefetch) => options.consume(prefetch, receive), logger });
+  const extra = createExtraConsumers({ consume: (prefetch, serial) => options.consume(prefetch, receive, serial), logger });
   return {
     extra,
     open(handler, idle) {
