@@ -91,8 +91,10 @@ export interface Control {
   /**
    * Waits for one of the worker's `concurrency` command slots; resolves with its release, or
    * undefined when draining. `patient`: not handed back for waiting long (a bundle's attempts wait behind each other).
+   * `message`: with no slot free now, undefined at once unless its phase is known here to be
+   * short (it is not held ahead of running commands: an idle worker may run it now).
    */
-  acquireSlot(patient?: boolean): Promise<(() => void) | undefined>;
+  acquireSlot(patient?: boolean, message?: CommandMessage): Promise<(() => void) | undefined>;
   /** Registers a running command so shutdown can kill it; returns the unregister function. */
   track(command: StartedCommand, message: CommandMessage): () => void;
   /** Set by shutdown for commands it killed: they are requeued, not recorded. */

@@ -63,6 +63,15 @@ export interface Names {
   cancelledKey(runId: string): string;
   /** How often a work queue was found deleted (shared/redis/redis-queue-losses.ts). */
   queueLossesKey(queue: string): string;
+  /**
+   * A worker's consumer tag (`rabbitmqctl list_consumers`) for a pool's queue: NS.worker-ID.POOL.commands;
+   * `extra`: its Nth extra consumer (the lookahead, a message waiting for a lease), `.extra-N` added.
+   */
+  workerConsumerTag(workerId: string, pool: string, extra?: number): string;
+  /** The tasker's consumer tag of its run's result queue: NS.tasker-RUN_ID.results. */
+  taskerConsumerTag(runId: string): string;
+  /** A connection's name (client property `connection_name`): `ns=NS role=ROLE` and `who`'s fields (worker or run id, host, pid). */
+  connectionName(role: 'tasker' | 'worker', who: Record<string, string | number>): string;
 }
 
 /**
@@ -91,5 +100,9 @@ export function names(namespace: string = defaultNamespace): Names {
     workerPresenceChannel: (workerId) => `${namespace}:worker:${workerId}:presence`,
     cancelledKey: (runId) => `${namespace}:cancelled:${runId}`,
     queueLossesKey: (queue) => `${namespace}:queue-losses:${queue}`,
+    // A consumer tag is a short string (255 bytes at most), unique per channel only: each consumer has a channel of its own.
+    workerConsumerTag: (workerId, pool, extra) => `${namespace}.worker-${workerId}.${pool}.commands${extra === undefined ? '' : `.extra-${extra}`}`.slice(0, 255),
+    taskerConsumerTag: (runId) => `${namespace}.tasker-${runId}.results`.slice(0, 255),
+    connectionName: (role, who) => [`ns=${namespace}`, `role=${role}`, ...Object.entries(who).map(([key, value]) => `${key}=${value}`)].join(' '),
   };
 }

@@ -13,7 +13,7 @@ export function addPurgeCommand(program: Command, deps: OpsCommandDeps): Command
     .option('--force', 'purge even a run whose tasker still sends heartbeats')
     .action(async (runId: string, flags: OpsFlags & { force?: boolean }) => {
       deps.setExitCode(
-        await withOps(flags, deps, async (backend, names) => {
+        await withOps('purge', flags, deps, async (backend, names) => {
           const { purgeRun } = await import('../distributed/purge-run.js');
           const report = await purgeRun(backend, names, runId, flags.force === true, deps.now());
           deps.writeNow(

@@ -28,6 +28,8 @@ export interface BackendOptions {
   redisTls?: TlsFiles;
   names: Names;
   logger: Logger;
+  /** What this tasker connects for, in its connection's name: `{ run: RUN_ID }`, `{ command: 'status' }`. */
+  purpose: Record<string, string>;
 }
 
 export interface Backend {
@@ -59,7 +61,7 @@ export interface RunningBackend {
   finish(status: string, runOver: boolean, progress: Progress): Promise<void>;
 }
 
-/** This tasker, as Redis records it as a run's host and RabbitMQ shows its connection. */
+/** This tasker, as Redis records it as a run's host (its RabbitMQ connection names the host and pid too). */
 function taskerIdentity(): string {
   return `${hostname()}-${process.pid}`;
 }
@@ -76,7 +78,7 @@ async function connectSession(options: BackendOptions, missing: (queue: string) 
     url: options.amqpUrl,
     tls: options.amqpTls,
     logger: options.logger,
-    connectionName: `tasker ${taskerIdentity()}`,
+    connectionName: names.connectionName('tasker', { ...options.purpose, host: hostname(), pid: process.pid }),
     setup: async (channel, probe, apart) => {
       const run = runForSetup();
       const pools = run?.pools ?? [defaultPool];

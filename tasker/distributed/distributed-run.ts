@@ -104,7 +104,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   const workerLanes = watchWorkerLanes(store, 5000, logger, undefined, (workers) => unseen.update(workers));
 
   const handler = createRunQueueHandler({ runId, layout, logger, store, signingKey, names, deliver: (record) => inbox.deliver(record) });
-  const consumer = await session.consume(names.runQueue(runId), 0, handler);
+  const consumer = await session.consume(names.runQueue(runId), 0, handler, names.taskerConsumerTag(runId));
   const stopRecovery = startLostResultRecovery({ runId, store, forget, awaited, intervalMs: Math.min(30_000, options.stallWarningMs), logger });
   let currentPool: { pool: string; queue: string } | undefined;
   const stallWarnings = startStallWarnings({

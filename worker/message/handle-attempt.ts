@@ -32,7 +32,7 @@ export async function handleAttempt(message: CommandMessage, ports: MessagePorts
     const begun = await takeLease(message, owner, ports, control);
     return 'decision' in begun ? begun : runHolding(message, owner, begun.priorStarts, ports, control, turns);
   }
-  let slot = await control.acquireSlot();
+  let slot = await control.acquireSlot(false, message);
   if (slot === undefined) return { decision: 'requeue' };
   const giveSlotBack = (): void => {
     slot?.();

@@ -57,11 +57,14 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
 
   // Flow control: one intake for every consumer of the pools' queues, the slots they share.
   const queues = config.pools.map((pool) => names.poolQueue(pool));
-  const intake = createMessageIntake({ consume: (prefetch, handler) => consumePools(session, queues, prefetch, handler), concurrency: config.concurrency, logger, metrics });
+  const pools = config.pools.map((pool) => ({ queue: names.poolQueue(pool), pool }));
+  const tagOf = (pool: string, extra: number | undefined): string => names.workerConsumerTag(workerId, pool, extra);
+  const intake = createMessageIntake({ consume: (prefetch, handler, extra) => consumePools(session, pools, prefetch, handler, (pool) => tagOf(pool, extra)), concurrency: config.concurrency, logger, metrics });
   const slots = createCommandSlots(config.concurrency);
   const lookahead = createLookahead({ concurrency: config.concurrency, slots, running, logger, extra: intake.extra });
   const control = createAttemptControl({ slots, running, runningChanged: () => heartbeat.soon(), lookahead, extra: intake.extra, metrics });
-  const consumer = await intake.open((delivery) => handleMessage(delivery.content, ports, control, delivery)).catch(closeOnFailure({ store, session, heartbeat, presence }));
+  // An idle worker holds nothing ahead: a new phase's first messages go one per idle worker.
+  const consumer = await intake.open((delivery) => handleMessage(delivery.content, ports, control, delivery), () => lookahead.idle()).catch(closeOnFailure({ store, session, heartbeat, presence }));
   logStart(config, { workdir, workerId, queues }, logger);
 
   const { done, shutdown } = createWorkerStop(
@@ -83,7 +86,7 @@ async function connect(config: WorkerConfig, names: Names, workerId: string, log
       url: config.amqpUrl,
       tls: config.amqpTls,
       logger,
-      connectionName: `worker ${workerId}`,
+      connectionName: names.connectionName('worker', { worker: workerId, host: hostname(), pools: config.pools.join(',') }),
       setup: async (channel, probe, apart) => {
         await reportMissingPoolQueues(probe, names, config.pools, noteLost);
         await declareTopology(channel, names, config.pools, { apart, unbounded });
@@ -103,10 +106,10 @@ async function connect(config: WorkerConfig, names: Names, workerId: string, log
  * whole prefetch: a worker serving several pools may hold `prefetch` messages of each, and one
  * that waits over a second for a slot goes back to its queue (flow/lookahead.ts), for another worker.
  */
-async function consumePools(session: AmqpSession, queues: readonly string[], prefetch: number, receive: DeliveryHandler): Promise<Consumer> {
+async function consumePools(session: AmqpSession, pools: readonly { queue: string; pool: string }[], prefetch: number, receive: DeliveryHandler, tag: (pool: string) => string): Promise<Consumer> {
   const consumers: Consumer[] = [];
   try {
-    for (const queue of queues) consumers.push(await session.consume(queue, prefetch, receive));
+    for (const { queue, pool } of pools) consumers.push(await session.consume(queue, prefetch, receive, tag(pool)));
   } catch (error) {
     await Promise.all(consumers.map((consumer) => consumer.cancel().catch(() => undefined))); // the consume error is the one to report
     throw error;
