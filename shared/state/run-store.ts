@@ -100,6 +100,18 @@ export interface CommandStarts {
   workers: string[];
 }
 
+/** The last memory sample of a running command, kept by its worker (shared/redis/redis-usage.ts). */
+export interface UsageSample {
+  attempt: number;
+  rssBytes: number;
+  /** The worker's memory limit (its container's), when one is set. */
+  limitBytes?: number;
+  worker: string;
+  /** Whether the worker runs in a pod (POD_NAME): "the pod's memory limit". */
+  pod?: boolean;
+  at: string;
+}
+
 export interface RunStore {
   /**
    * One round trip: run purged (cancelled)? run unknown? already finished (a duplicate)? run over?
@@ -167,6 +179,10 @@ export interface RunStore {
    * it lives without one. False: its process ended, or its connection was cut and not back yet.
    */
   workerPresent(id: string): Promise<boolean>;
+  /** The last memory samples of commands running on this worker, by command id. */
+  noteUsage(runId: string, samples: ReadonlyMap<string, UsageSample>): Promise<void>;
+  /** The last memory sample written for a command; undefined: none. */
+  lastUsage(runId: string, id: string): Promise<UsageSample | undefined>;
   purgeRun(runId: string): Promise<number>;
   /** Lets a finished run's keys expire, so nothing piles up in Redis. */
   expireRun(runId: string, seconds: number): Promise<void>;
