@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Names } from '../config/names.js';
-import type { RunStore, UsageSample } from '../state/run-store.js';
+import type { RunStore } from '../state/run-store.js';
+import type { UsageSample } from '../state/usage.js';
 
 /**
  * The last memory sample of each running command (run key `usage`, field = command id): written by

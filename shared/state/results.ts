@@ -1,7 +1,6 @@
 import type { ExecutionResult, Outcome, ResourceUsage } from '../exec/executor-contract.js';
 import type { Placement } from './placement.js';
-import type { UsageSample } from './run-store.js';
-import { memorySeen } from './usage.js';
+import { memorySeen, type UsageSample } from './usage.js';
 
 export interface CommandRef {
   id: string;

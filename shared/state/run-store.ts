@@ -1,5 +1,6 @@
 import type { ResultRecord } from './results.js';
 import { defaultPool } from '../config/names.js';
+import type { UsageSample } from './usage.js';
 
 /**
  * What tasker and workers keep about a run, and the store they keep it in. The contract only:
@@ -98,18 +99,6 @@ export interface CommandStarts {
   n: number;
   /** The workers that started it, oldest first (the last 20). */
   workers: string[];
-}
-
-/** The last memory sample of a running command, kept by its worker (shared/redis/redis-usage.ts). */
-export interface UsageSample {
-  attempt: number;
-  rssBytes: number;
-  /** The worker's memory limit (its container's), when one is set. */
-  limitBytes?: number;
-  worker: string;
-  /** Whether the worker runs in a pod (POD_NAME): "the pod's memory limit". */
-  pod?: boolean;
-  at: string;
 }
 
 export interface RunStore {

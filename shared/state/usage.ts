@@ -1,5 +1,17 @@
 /** Words for what a command used (pure): sizes as people read them, and why the OOM killer's victim died. */
 
+/** The last memory sample of a running command, kept by its worker (shared/redis/redis-usage.ts). */
+export interface UsageSample {
+  attempt: number;
+  rssBytes: number;
+  /** The worker's memory limit (its container's), when one is set. */
+  limitBytes?: number;
+  worker: string;
+  /** Whether the worker runs in a pod (POD_NAME): "the pod's memory limit". */
+  pod?: boolean;
+  at: string;
+}
+
 const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
 /** 1.9 GiB, 200 MiB, 512 B: three significant digits at most. */

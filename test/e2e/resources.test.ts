@@ -35,7 +35,7 @@ function expectWithin(actual: number | null | undefined, expected: number, what:
 function checkKnown(records: ReturnType<typeof readResults>): void {
   expect(records).toHaveLength(known.length);
   for (const [index, [command, cpuMs, rss]] of known.entries()) {
-    const record = records.find((entry) => entry.line === index + 1)! as unknown as Record<string, number | null | string>;
+    const record = records.find((entry) => entry.id === `f1-L${index + 1}`)! as unknown as Record<string, number | null | string>;
     expect(record['outcome'], command).toBe('succeeded');
     if (cpuMs !== undefined) expectWithin(record['cpuMs'] as number | null, cpuMs, `cpuMs of line ${index + 1}`);
     if (rss !== undefined) expectWithin(record['peakRssBytes'] as number | null, rss, `peakRssBytes of line ${index + 1}`);

@@ -1,6 +1,7 @@
 import type { ExecuteRequest } from '../../shared/exec/executor-contract.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { RunStore, UsageSample } from '../../shared/state/run-store.js';
+import type { RunStore } from '../../shared/state/run-store.js';
+import type { UsageSample } from '../../shared/state/usage.js';
 
 /**
  * Hands the executor's memory samples of running commands to Redis (shared/redis/redis-usage.ts):
