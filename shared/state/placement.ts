@@ -4,6 +4,13 @@
  * how many commands the worker runs at once (what a pool's suggested size is multiplied by).
  */
 
+/** The variables placementOf reads (the tasker's and the worker's tables of variables include them). */
+export const placementEnvironment = {
+  POD_NAME: { default: 'unset: not in a pod', description: "Recorded with each result as `pod` (k8s/: the Downward API's metadata.name)." },
+  NODE_NAME: { default: 'unset', description: "Recorded with each result as `node` (k8s/: the Downward API's spec.nodeName)." },
+  TASKER_IMAGE: { default: 'set by the images', description: 'Recorded with each result as `image`: the image the program runs in (tasker.Dockerfile and worker.Dockerfile set it from their IMAGE build argument).' },
+} as const;
+
 export interface Placement {
   /** The machine's host name (a pod's name in a pod). */
   host: string;

@@ -76,6 +76,23 @@ function yamlOf(sizing: PoolSizing, resources: PhaseResources): string {
   return lines.join('\n');
 }
 
+export interface RunResources {
+  phases: PhaseResources[];
+  sizing: PoolSizing[];
+}
+
+/** The sizes of the workers phases measured, in the phases' order (`phases` as summary.json lists them). */
+export function sizePools(measured: PhaseResources[], phases: readonly { name: string; runsOn: string; pool?: string | undefined }[]): RunResources {
+  const sizing: PoolSizing[] = [];
+  for (const phase of phases) {
+    const resources = measured.find((entry) => entry.phase === phase.name);
+    if (phase.runsOn !== 'workers' || resources === undefined) continue;
+    const size = sizePool(resources, phase.pool ?? 'default');
+    if (size !== undefined) sizing.push(size);
+  }
+  return { phases: measured, sizing };
+}
+
 /** The printed part of the summary: one YAML block per workers phase measured; none when nothing was. */
 export function sizingLines(sizings: readonly PoolSizing[] | undefined): string[] {
   if (sizings === undefined || sizings.length === 0) return [];

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { launchBrowser, screenshot, type Browser } from '../helpers/browser.js';
 import { readResults, readSummary, runTasker, taskerBin, tempDir } from '../helpers/cli.js';
 import { readyWorker, spawnTasker, useTestNamespace } from '../helpers/distributed.js';
 
@@ -42,6 +43,28 @@ function checkKnown(records: ReturnType<typeof readResults>): void {
   }
 }
 
+let browser: Browser;
+beforeAll(async () => {
+  browser = await launchBrowser();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** The report's CPU and memory section, in Chromium, for the run of the known commands. */
+async function expectResourceSections(reportPath: string): Promise<void> {
+  const opened = await browser.open(reportPath);
+  expect(opened.problems).toEqual([]);
+  const quantiles = await opened.page.locator('[data-testid="resource-quantiles"] tbody tr').allTextContents();
+  expect(quantiles).toHaveLength(3);
+  expect(quantiles[1]).toMatch(/^peak memory.*MiB.*3$/);
+  expect(await opened.page.locator('[data-testid="top-memory"] tbody tr').count()).toBe(3);
+  expect(await opened.page.textContent('[data-testid="top-cpu"]')).toContain('.tasker/runs/');
+  expect(await opened.page.textContent('[data-testid="sizing"]')).toMatch(/resources:\n  requests:\n    cpu: .*\n    memory: \d+(Mi|Gi)/);
+  console.log(`resources section: screenshot ${await screenshot(opened.page, 'resources')}`);
+  await opened.page.close();
+}
+
 describe('resources measured locally', () => {
   const dirs: (() => void)[] = [];
   afterEach(() => dirs.splice(0).forEach((cleanup) => cleanup()));
@@ -61,6 +84,7 @@ describe('resources measured locally', () => {
     expect(typeof short['host']).toBe('string');
     expect(result.stdout).toContain('Pool sizes to request');
     expect(result.stdout).toMatch(/resources:\n\s+requests:\n\s+cpu: \d+m?\n\s+memory: \d+(Mi|Gi)/);
+    await expectResourceSections(join(dir.path, '.tasker', 'runs', 'known', 'report.html'));
     const summary = readSummary(dir.path, 'known') as unknown as { phases: { resources: { peakRssBytes: { max: number; n: number } } }[]; sizing: { basedOn: { memory: number } }[] };
     expect(summary.phases[0]!.resources.peakRssBytes.n).toBe(3);
     expect(summary.sizing[0]!.basedOn.memory).toBe(3);
@@ -101,6 +125,11 @@ describe('resources measured locally', () => {
       expect(record['peakRssBytes']).toBeGreaterThan(50 * mib);
       expect(String(record['reason'])).toMatch(/^killed by the kernel's OOM killer \(its cgroup counted an oom_kill\): last seen using \d+(\.\d+)? MiB; the memory limit is 200 MiB$/);
       expect(String(result.stdout)).toContain("killed by the kernel's OOM killer");
+      const opened = await browser.open(join(dir.path, '.tasker', 'runs', 'oom', 'report.html'));
+      expect(opened.problems).toEqual([]);
+      expect(await opened.page.textContent('[data-testid="oom-kills"]')).toBe("1 attempt(s) killed by the kernel's OOM killer; memory limit 200 MiB");
+      expect(await opened.page.textContent('[data-testid="oom-killed"]')).toContain('f1-L1.1');
+      await opened.page.close();
     } finally {
       rmdirSync(cgroup);
     }
