@@ -57,8 +57,10 @@ async function expectResourceSections(reportPath: string): Promise<void> {
   expect(opened.problems).toEqual([]);
   const quantiles = await opened.page.locator('[data-testid="resource-quantiles"] tbody tr').allTextContents();
   expect(quantiles).toHaveLength(3);
-  expect(quantiles[1]).toMatch(/^peak memory.*MiB.*3$/);
-  expect(await opened.page.locator('[data-testid="top-memory"] tbody tr').count()).toBe(3);
+  // The two commands that held 200 MiB, and any other that ran past its first sample (the busy loops, on a loaded machine).
+  expect(quantiles[1]).toMatch(/^peak memory.*MiB/);
+  expect(await opened.page.locator('[data-testid="top-memory"] tbody tr').count()).toBeGreaterThanOrEqual(2);
+  expect(await opened.page.textContent('[data-testid="top-memory"] tbody tr:first-child')).toMatch(/^f1-L[23]\.1/);
   expect(await opened.page.textContent('[data-testid="top-cpu"]')).toContain('.tasker/runs/');
   expect(await opened.page.textContent('[data-testid="sizing"]')).toMatch(/resources:\n  requests:\n    cpu: .*\n    memory: \d+(Mi|Gi)/);
   console.log(`resources section: screenshot ${await screenshot(opened.page, 'resources')}`);
@@ -86,8 +88,9 @@ describe('resources measured locally', () => {
     expect(result.stdout).toMatch(/resources:\n\s+requests:\n\s+cpu: \d+m?\n\s+memory: \d+(Mi|Gi)/);
     await expectResourceSections(join(dir.path, '.tasker', 'runs', 'known', 'report.html'));
     const summary = readSummary(dir.path, 'known') as unknown as { phases: { resources: { peakRssBytes: { max: number; n: number } } }[]; sizing: { basedOn: { memory: number } }[] };
-    expect(summary.phases[0]!.resources.peakRssBytes.n).toBe(3);
-    expect(summary.sizing[0]!.basedOn.memory).toBe(3);
+    expect(summary.phases[0]!.resources.peakRssBytes.n).toBeGreaterThanOrEqual(2);
+    expect(summary.phases[0]!.resources.peakRssBytes.max).toBeGreaterThan(180 * mib);
+    expect(summary.sizing[0]!.basedOn.memory).toBe(summary.phases[0]!.resources.peakRssBytes.n);
   });
 
   /** A memory cgroup this test may make (root, cgroup v1 memory or v2 with the memory controller); undefined: none. */
