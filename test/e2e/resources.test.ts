@@ -62,7 +62,7 @@ async function expectResourceSections(reportPath: string): Promise<void> {
   expect(await opened.page.locator('[data-testid="top-memory"] tbody tr').count()).toBeGreaterThanOrEqual(2);
   expect(await opened.page.textContent('[data-testid="top-memory"] tbody tr:first-child')).toMatch(/^f1-L[23]\.1/);
   expect(await opened.page.textContent('[data-testid="top-cpu"]')).toContain('.tasker/runs/');
-  expect(await opened.page.textContent('[data-testid="sizing"]')).toMatch(/resources:\n  requests:\n    cpu: .*\n    memory: \d+(Mi|Gi)/);
+  expect(await opened.page.textContent('[data-testid="sizing"]')).toMatch(/resources:\n {2}requests:\n {4}cpu: .*\n {4}memory: \d+(Mi|Gi)/);
   console.log(`resources section: screenshot ${await screenshot(opened.page, 'resources')}`);
   await opened.page.close();
 }
