@@ -21,6 +21,8 @@ import { createLogger, logConfigWarnings, type Logger } from '../shared/observe/
 import type { MetricsServer } from '../shared/observe/metrics-server.js';
 import { loadRunConfig, type RunFlags } from './config.js';
 import { runRun } from './run/prepare-run.js';
+import { placementOf } from '../shared/state/placement.js';
+import { hostname } from 'node:os';
 import { describeInvocation, invocationFacts } from '../shared/cli/invocation.js';
 
 /** Composition root of the tasker: parses the command line, dispatches to the subcommands (commands/), wires a run, handles signals, owns the exit code. */
@@ -91,6 +93,7 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
       executor,
       commandEnv,
       metrics: metricsServer?.metrics,
+      placement: placementOf(process.env, { hostname: hostname(), version: packageJson.version, slots: config.concurrency }),
       writeOut: stdout.writeNow,
       terminal,
       cwd: process.cwd(),

@@ -78,7 +78,7 @@ export interface Names {
  * `stopped`: set while the run is interrupted; workers drop its commands (see the begin script).
  * `over`: set when the run ends (finished); workers dead-letter its leftover messages.
  */
-export type RunKeyPart = 'meta' | 'results' | 'published' | 'starts' | 'stopped' | 'over' | 'queue-losses' | `lease:${string}` | `ok:${string}` | `failed:${string}`;
+export type RunKeyPart = 'meta' | 'results' | 'published' | 'starts' | 'stopped' | 'over' | 'queue-losses' | 'usage' | `lease:${string}` | `ok:${string}` | `failed:${string}`;
 
 export function names(namespace: string = defaultNamespace): Names {
   return {

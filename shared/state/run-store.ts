@@ -1,5 +1,6 @@
 import type { ResultRecord } from './results.js';
 import { defaultPool } from '../config/names.js';
+import type { UsageSample } from './usage.js';
 
 /**
  * What tasker and workers keep about a run, and the store they keep it in. The contract only:
@@ -169,6 +170,10 @@ export interface RunStore {
    * it lives without one. False: its process ended, or its connection was cut and not back yet.
    */
   workerPresent(id: string): Promise<boolean>;
+  /** The last memory samples of commands running on this worker, by command id. */
+  noteUsage(runId: string, samples: ReadonlyMap<string, UsageSample>): Promise<void>;
+  /** The last memory sample written for a command; undefined: none. */
+  lastUsage(runId: string, id: string): Promise<UsageSample | undefined>;
   purgeRun(runId: string): Promise<number>;
   /** Lets a finished run's keys expire, so nothing piles up in Redis. */
   expireRun(runId: string, seconds: number): Promise<void>;

@@ -41,7 +41,7 @@ export async function runCommandAttempts(command: CommandRef, firstAttempt: numb
     if (started) tally.progress.running--;
     if (outcome === undefined) return;
     if (outcome.attempt !== undefined) attempt = outcome.attempt;
-    const record = toResultRecord(command, attempt, outcome.result, outcome.worker, outcome.log);
+    const record = toResultRecord(command, attempt, outcome.result, outcome.worker, outcome.log, outcome.placement);
     // Stopped by a halt (--halt now), a command did not fail on its own: it runs again on resume.
     const stopped = signal.aborted || (tally.halt.mode === 'now' && tally.halt.controller.signal.aborted);
     const interrupted = stopped && record.outcome !== 'succeeded';

@@ -1,7 +1,7 @@
 import type { Decision } from '../../shared/broker/amqp-session.js';
 import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
 import type { AttemptKey, RunStore } from '../../shared/state/run-store.js';
-import type { ResultRecord } from '../../shared/state/results.js';
+import { placementOfRecord, usageOfRecord, type ResultRecord } from '../../shared/state/results.js';
 import type { AttemptOutcome } from '../dispatch/phase-ports.js';
 
 /**
@@ -94,6 +94,8 @@ function toExecution(record: ResultRecord): ExecutionResult {
   };
   if (record.reason !== undefined) result.reason = record.reason;
   if (record.uploaded !== undefined) result.uploaded = record.uploaded;
+  const usage = usageOfRecord(record);
+  if (usage !== undefined) result.usage = usage;
   return result;
 }
 
@@ -102,6 +104,8 @@ export function outcomeOf(record: ResultRecord, settle: () => Promise<void>): At
   const outcome: AttemptOutcome = { result: toExecution(record), worker: record.worker, log: record.log, attempt: record.attempt, settle };
   if (record.outcome === 'dead-lettered') outcome.deadLettered = true;
   if (record.starts !== undefined) outcome.starts = record.starts;
+  const placement = placementOfRecord(record);
+  if (placement !== undefined) outcome.placement = placement;
   return outcome;
 }
 

@@ -3,6 +3,8 @@ import { ExitCode } from '../../shared/errors.js';
 import type { Outcome } from '../../shared/exec/executor-contract.js';
 import type { RunsOn } from '../jobs/plan.js';
 import { defaultPool } from '../../shared/config/names.js';
+import { sizingLines, type PoolSizing } from './pool-sizing.js';
+import type { PhaseResources } from './resource-stats.js';
 
 /** What summary.json holds and the final report prints. Pure data, built by the tasker. */
 
@@ -29,6 +31,8 @@ export interface PhaseSummary {
   /** Not run: an earlier phase failed, or the run was interrupted before they started. */
   skipped: number;
   durationMs: number;
+  /** What its attempts used (all sessions'): distributions, OOM kills, the largest (resource-stats.ts). */
+  resources?: PhaseResources;
 }
 
 export interface FailedCommand {
@@ -62,6 +66,8 @@ export interface RunSummary {
   failed: FailedCommand[];
   /** Present when some command started more than once (distributed runs). */
   ranAgain?: RanAgain;
+  /** The resources each workers phase's pool should request (pool-sizing.ts); absent when nothing was measured. */
+  sizing?: PoolSizing[];
 }
 
 export function totalsOf(phases: readonly PhaseSummary[]): RunSummary['totals'] {
@@ -241,8 +247,9 @@ export function formatSummary(summary: RunSummary, options: FormatOptions = {}):
     }
   }
   out.push(...ranAgainLines(summary.ranAgain));
+  out.push(...sizingLines(summary.sizing));
   if (options.records !== undefined) {
-    if (summary.failed.length > 0 || summary.ranAgain !== undefined) out.push('');
+    if (summary.failed.length > 0 || summary.ranAgain !== undefined || (summary.sizing?.length ?? 0) > 0) out.push('');
     if (options.records.report !== undefined) out.push(`Report:  ${options.records.report}`);
     out.push(`Results: ${options.records.results}`, `Logs:    ${options.records.logs}`);
   }

@@ -30,7 +30,7 @@ export interface PhaseExecution {
   perCommand: RunOutputs | undefined;
 }
 
-type ExecutionDeps = Pick<RunDeps, 'logger' | 'executor' | 'terminal' | 'signal' | 'now' | 'metrics'>;
+type ExecutionDeps = Pick<RunDeps, 'logger' | 'executor' | 'terminal' | 'signal' | 'now' | 'metrics' | 'placement'>;
 
 export async function executePhases(execution: PhaseExecution, deps: ExecutionDeps): Promise<{ outcome: RunPhasesResult; progress: Progress }> {
   const { config, remote } = execution;
@@ -93,11 +93,13 @@ function phasePorts(execution: PhaseExecution, deps: ExecutionDeps, results: Res
 function dispatchFor(phase: PhaseSpec, execution: PhaseExecution, deps: ExecutionDeps, workerName: string): PhaseDispatch {
   const { config, remote, perCommand } = execution;
   if (remote !== undefined && phase.runsOn === 'workers') return remote.dispatchFor(phase);
+  const slots = phase.runsOn === 'tasker' ? 1 : config.concurrency;
   return createLocalDispatch({
     executor: deps.executor,
     layout: execution.run,
     phase,
-    slots: phase.runsOn === 'tasker' ? 1 : config.concurrency,
+    slots,
+    placement: deps.placement === undefined ? undefined : { ...deps.placement, slots },
     timeoutMs: config.timeoutMs,
     killGraceMs: config.killGraceMs,
     settleBeforeStart: config.halt !== 'never',

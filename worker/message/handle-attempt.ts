@@ -144,7 +144,7 @@ async function run(message: CommandMessage, lease: HeldLease, ports: MessagePort
     logger.info(fields, 'not run to its end here (shutdown, or handed back before it started): back to the queue for another worker');
     return { decision: 'requeue' };
   }
-  const record = toResultRecord(message, message.attempt, result, ports.workerId, started.log);
+  const record = toResultRecord(message, message.attempt, result, ports.workerId, started.log, ports.placement);
   if (starts > 1) record.starts = starts;
   lease.releasingOnPurpose();
   await store.finishCommand(message.runId, record, owner);

@@ -142,7 +142,8 @@ async function settleBegun(message: CommandMessage, owner: string, begun: Exclud
       return { decision: 'ack', record: begun.record };
     case 'poison': {
       // Recorded first: the tasker reads this record (and its reason) when the dead letter reaches it.
-      const record = poisonRecord(message, message.attempt, begun.starts, ports.workerId, ports.logOf(message), new Date());
+      const usage = await ports.store.lastUsage?.(message.runId, message.id).catch(() => undefined); // unread: the reason goes without it
+      const record = poisonRecord(message, message.attempt, begun.starts, ports.workerId, ports.logOf(message), new Date(), usage?.attempt === message.attempt ? usage : undefined);
       await ports.store.finishCommand(message.runId, record, owner);
       logger.error({ ...fields, starts: begun.starts.n, workers: [...new Set(begun.starts.workers)] }, 'command started too often without a result: dead-lettered, not run again');
       return { decision: 'reject', record };

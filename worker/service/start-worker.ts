@@ -22,6 +22,8 @@ import { createMessagePorts } from './message-ports.js';
 import { announcePresence, type Presence } from './redis-presence.js';
 import { createS3OnDemand } from './s3-on-demand.js';
 import { createWorkerStop } from './shutdown.js';
+import type { UsageRelay } from './usage-relay.js';
+import type { Placement } from '../../shared/state/placement.js';
 
 /**
  * The worker's wiring: connects, builds the message pipeline on its ports and the flow control,
@@ -37,8 +39,18 @@ export interface WorkerHandle {
   readiness(): { ok: boolean; detail: string };
 }
 
-export async function startWorker(config: WorkerConfig, deps: { logger: Logger; executor: Executor; metrics?: WorkerMetrics | undefined }): Promise<WorkerHandle> {
-  const { logger, executor, metrics } = deps;
+export interface WorkerDeps {
+  logger: Logger;
+  executor: Executor;
+  metrics?: WorkerMetrics | undefined;
+  /** Where this worker runs, recorded with each result. Default: not recorded. */
+  placement?: Placement;
+  /** The executor's memory samples, to be written to Redis once connected. Default: none written. */
+  usage?: UsageRelay;
+}
+
+export async function startWorker(config: WorkerConfig, deps: WorkerDeps): Promise<WorkerHandle> {
+  const { logger, executor, metrics, placement } = deps;
   const names = namesFor(config.namespace);
   const workdir = resolve(config.workdir);
   const workerId = `${hostname()}-${process.pid}`;
@@ -53,7 +65,8 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
     closeOnFailure({ store, session, presence }),
   );
   const s3 = createS3OnDemand(config.s3, logger);
-  const ports = createMessagePorts({ workerId, workdir, leaseTtlMs: config.leaseTtlMs, startLimit: config.deliveryLimit, signingKey: config.signingKey, names, store, presence, session, executor, s3, runDirectories, logger, metrics });
+  deps.usage?.attach({ store, workerId, inPod: placement?.pod !== undefined, logger });
+  const ports = createMessagePorts({ placement, workerId, workdir, leaseTtlMs: config.leaseTtlMs, startLimit: config.deliveryLimit, signingKey: config.signingKey, names, store, presence, session, executor, s3, runDirectories, logger, metrics });
 
   // Flow control: one intake for every consumer of the pools' queues, the slots they share.
   const queues = config.pools.map((pool) => names.poolQueue(pool));
