@@ -61,6 +61,15 @@ export function servesPool(worker: Pick<WorkerInfo, 'pools'>, pool: string): boo
   return poolsOfWorker(worker).includes(pool);
 }
 
+/** Who or what cancelled a run (`tasker cancel`, or `tasker purge` of a run no tasker runs). */
+export interface Cancellation {
+  /** `--by`, else user@host of the canceller. */
+  by: string;
+  reason?: string;
+  /** ISO timestamp. */
+  at: string;
+}
+
 /** One attempt of one command. */
 export interface AttemptKey {
   id: string;
@@ -138,7 +147,10 @@ export interface RunStore {
   stopRun(runId: string): Promise<void>;
   getRun(runId: string): Promise<RunMeta | undefined>;
   latestRunIds(count: number): Promise<string[]>;
-  cancelRun(runId: string): Promise<void>;
+  /** Marks the run cancelled (for 7 days): workers start none of its commands any more, its tasker stops. */
+  cancelRun(runId: string, cancellation: Cancellation): Promise<void>;
+  /** Who cancelled the run, when it is; undefined when it is not. */
+  cancellation(runId: string): Promise<Cancellation | undefined>;
   /** The attempts are in flight (one round trip for a bundle's). */
   markPublished(runId: string, attempts: readonly AttemptKey[]): Promise<void>;
   /**
