@@ -81,7 +81,7 @@ export type RunStanding = 'live' | 'cancelled' | 'unknown' | 'over';
 
 /** What a worker may do with a delivered command, decided atomically in Redis. */
 export type BeginOutcome =
-  /** The run was purged (`tasker purge`, 7 days): a replayed or leftover message, dead-lettered. */
+  /** The run was cancelled (`tasker cancel`) or purged (`tasker purge`), 7 days: a replayed or leftover message, dead-lettered. */
   | { kind: 'cancelled' }
   /** Redis does not know the run (never registered, expired 7 days after its end, purged longer ago): dead-lettered. */
   | { kind: 'unknown' }

@@ -62,3 +62,13 @@ export async function purgeRefusal(store: Pick<RunStore, 'cancellation'>, run: R
   if (force) return undefined;
   return `run ${run.runId} is cancelled but its tasker has not stopped yet (${heard}); wait a few seconds, or add --force`;
 }
+
+/** A cancelled run's commands are refused by every worker for 7 days: it can neither be resumed nor its id used again meanwhile. */
+export async function refuseCancelledRun(store: Pick<RunStore, 'cancellation'>, runId: string): Promise<void> {
+  const cancellation = await store.cancellation(runId);
+  if (cancellation === undefined) return;
+  throw new InputError(
+    'run-state',
+    `run ${runId} was ${cancelledStatus(cancellation)}${cancellation.at === '' ? '' : ` at ${cancellation.at}`}: it cannot run again (workers refuse its commands for 7 days); start a new run with another --run-id`,
+  );
+}

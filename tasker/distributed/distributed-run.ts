@@ -19,7 +19,7 @@ import type { PhaseDispatch } from '../dispatch/phase-ports.js';
 import { startStallWarnings, startWorkersHint } from './stall-warnings.js';
 import { createUnseenRunWarnings } from './unseen-run-warnings.js';
 import { watchWorkerLanes } from './worker-lanes.js';
-import { windDown } from './wind-down.js';
+import { createWindDown } from './wind-down.js';
 
 /**
  * Dispatch through RabbitMQ: each attempt is published to its phase's pool queue and settled by the
@@ -104,15 +104,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   const unseen = createUnseenRunWarnings(runId, layout.workdir, logger);
   const workerLanes = watchWorkerLanes(store, 5000, logger, undefined, (workers) => unseen.update(workers));
 
-  const stopOnce = onlyOnce((reason: string) =>
-    windDown(awaited, {
-      // A cancelled run is refused by the workers already; nothing of it is written again.
-      stopRun: async () => ((await store.runStanding(runId)) === 'live' ? store.stopRun(runId) : undefined),
-      running: (ids) => store.runningCommands(runId, ids),
-      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-      now: Date.now,
-    }, reason),
-  );
+  const stopOnce = createWindDown(awaited, store, runId);
   const handler = createRunQueueHandler({ runId, layout, logger, store, signingKey, names, deliver: (record) => inbox.deliver(record) });
   const consumer = await session.consume(names.runQueue(runId), 0, handler);
   const stopRecovery = startLostResultRecovery({ runId, store, forget, awaited, intervalMs: Math.min(30_000, options.stallWarningMs), logger });
@@ -133,7 +125,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
       currentPool = { pool: phase.pool, queue: names.poolQueue(phase.pool) };
       void sayIfUnserved(store, currentPool, logger);
       const bundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: () => workerLanes.lanes(phase.pool), probeMs: bundleProbeMs });
-      return createDistributedDispatch({ awaited, inbox, resumed, bundler, recovery, phase, windDown: (reason) => void stopOnce(reason) });
+      return createDistributedDispatch({ awaited, inbox, resumed, bundler, recovery, phase, windDown: stopOnce });
     },
     warning: () => joinWarnings(unseen.current(), stallWarnings.current()),
     async close(runOver) {
@@ -167,10 +159,4 @@ async function sayIfUnserved(store: Pick<RunStore, 'workers'>, current: { pool: 
 function joinWarnings(...warnings: (string | undefined)[]): string | undefined {
   const present = warnings.filter((warning) => warning !== undefined);
   return present.length === 0 ? undefined : present.join('; ');
-}
-
-/** The first call runs `action`; later ones get its promise. */
-function onlyOnce<T>(action: (reason: string) => Promise<T>): (reason: string) => Promise<T> {
-  let running: Promise<T> | undefined;
-  return (reason) => (running ??= action(reason));
 }

@@ -1,3 +1,4 @@
+import type { RunStore } from '../../shared/state/run-store.js';
 import { killedOutcome, type AwaitedAttempts } from './result-inbox.js';
 
 /**
@@ -40,4 +41,20 @@ export async function windDown(awaited: AwaitedAttempts, ports: WindDownPorts, r
   const now = new Date(ports.now()).toISOString();
   // Redis unreachable: what may run is recorded as interrupted, so a resume awaits or reruns it, never skips it.
   awaited.settleAll((waiter, commandId) => (stillRunning === undefined || stillRunning.has(commandId) ? killedOutcome(waiter.attempt, reason, now) : undefined));
+}
+
+/** The run's wind-down on Redis, started by the first call only (every phase's dispatch may ask). */
+export function createWindDown(awaited: AwaitedAttempts, store: Pick<RunStore, 'runStanding' | 'stopRun' | 'runningCommands'>, runId: string): (reason: string) => void {
+  let started = false;
+  return (reason) => {
+    if (started) return;
+    started = true;
+    void windDown(awaited, {
+      // A cancelled run is refused by the workers already: nothing of it is written again.
+      stopRun: async () => ((await store.runStanding(runId)) === 'live' ? store.stopRun(runId) : undefined),
+      running: (ids) => store.runningCommands(runId, ids),
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      now: Date.now,
+    }, reason);
+  };
 }
