@@ -107,6 +107,8 @@ export interface CommandStarts {
   n: number;
   /** The workers that started it, oldest first (the last 20). */
   workers: string[];
+  /** Starts given up for a known reason (drain deadline): not counted in `n`, kept for the record's `starts`. */
+  handedBack?: number;
 }
 
 export interface RunStore {
@@ -120,14 +122,15 @@ export interface RunStore {
   beginCommand(runId: string, id: string, attempt: number, owner: string, ttlMs: number, startLimit: number, goneHolder?: string): Promise<BeginOutcome>;
   /**
    * Just before the command runs: if `owner` still holds the lease, renews it and counts a start
-   * of this attempt by this worker, returning the starts so far; else -1 (do not run it).
+   * of this attempt by this worker, returning the starts so far (handed-back ones included); else -1 (do not run it).
    */
   recordStart(runId: string, id: string, attempt: number, worker: string, owner: string, ttlMs: number): Promise<number>;
   /** One round trip: record the result, clear the starts, release the caller's lease. */
   finishCommand(runId: string, record: ResultRecord, owner: string): Promise<void>;
   /**
    * Gives a command up without a result (drain, hand-back): release the lease,
-   * and with `started`, take its start back (it ended for a known reason, not by killing its worker).
+   * and with `started`, take its start back from the poison count (it ended for a known reason, not
+   * by killing its worker), kept as handed back for the record's `starts`.
    */
   abandonCommand(runId: string, id: string, owner: string, started?: { attempt: number; worker: string }): Promise<void>;
   /** Latest recorded result of each command, for the ids given (missing ones are left out). */

@@ -128,7 +128,7 @@ function ranAgainLines(ranAgain: RanAgain | undefined): string[] {
   if (ranAgain === undefined || ranAgain.count === 0) return [];
   const named = ranAgain.commands.slice(0, 10).map((c) => `${c.id} (${c.starts}x)`);
   const more = ranAgain.count > named.length ? `, … ${ranAgain.count - named.length} more in summary.json` : '';
-  return ['', `Started more than once (a worker was lost or frozen mid-run; each counted once): ${ranAgain.count} command${ranAgain.count === 1 ? '' : 's'}: ${named.join(', ')}${more}`];
+  return ['', `Started more than once (a worker was lost, frozen or drained mid-run; each counted once): ${ranAgain.count} command${ranAgain.count === 1 ? '' : 's'}: ${named.join(', ')}${more}`];
 }
 
 function pad(text: string, width: number, right = false): string {

@@ -40,7 +40,7 @@ describe('formatSummary', () => {
   it('names the commands that started more than once, and counts the rest', () => {
     const ranAgain = { count: 12, commands: Array.from({ length: 12 }, (_, i) => ({ id: `f1-L${i + 1}`, phase: 'sims', starts: 2 })) };
     const text = formatSummary(summary([phase({ status: 'succeeded', total: 20, succeeded: 20 })], [], { ranAgain }));
-    expect(text).toContain('Started more than once (a worker was lost or frozen mid-run; each counted once): 12 commands: f1-L1 (2x), f1-L2 (2x)');
+    expect(text).toContain('Started more than once (a worker was lost, frozen or drained mid-run; each counted once): 12 commands: f1-L1 (2x), f1-L2 (2x)');
     expect(text).toContain('f1-L10 (2x), … 2 more in summary.json');
     expect(formatSummary(summary([phase({ status: 'succeeded', total: 1, succeeded: 1 })], []))).not.toContain('more than once');
   });
