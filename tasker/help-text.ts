@@ -77,8 +77,7 @@ export function reportHelp(me: string): string {
 export function purgeHelp(me: string): string {
   return formatHelpEnd(
     [
-      { what: "remove a finished, interrupted or cancelled run's queue and Redis keys", command: `${me} purge sims-2026-11` },
-      { what: 'a live run: cancel it first', command: `${me} cancel sims-2026-11 && ${me} purge sims-2026-11` },
+      { what: `remove a finished, interrupted or cancelled run's queue and Redis keys (a live run: ${me} cancel it first)`, command: `${me} purge sims-2026-11` },
       { what: 'a cancelled run whose tasker has not stopped yet', command: `${me} purge sims-2026-11 --force` },
     ],
     [[ExitCode.ok, 'the run was purged'], [ExitCode.usage, 'unknown run, a live run not cancelled, a cancelled run whose tasker still runs (without --force), broker or Redis unreachable'], internal],
