@@ -60,9 +60,15 @@ end
 if redis.call('set', KEYS[3], ARGV[3], 'PX', ARGV[4], 'NX') then return {'started', tostring(prior)} end
 return {'busy', redis.call('get', KEYS[3]) or ''}`;
 
-// KEYS: results, lease, starts, mark. ARGV: id, record JSON, owner, mark bit.
+// KEYS: results, lease, starts, mark, cancelled. ARGV: id, record JSON, owner, mark bit.
 // The record stays until the tasker has it in results.jsonl (forgetScript); the mark stays.
+// A cancelled run's result is ignored (nobody awaits it): only the lease is released, so nothing
+// of a run purged meanwhile is written again.
 const finishScript = `
+if redis.call('exists', KEYS[5]) == 1 then
+  if redis.call('get', KEYS[2]) == ARGV[3] then redis.call('del', KEYS[2]) end
+  return 0
+end
 redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
 redis.call('hdel', KEYS[3], ARGV[1])
 redis.call('setbit', KEYS[4], ARGV[4], 1)
@@ -143,7 +149,7 @@ export type RunScripts = Record<'taskerBegin' | 'taskerFinish' | 'taskerForget' 
 export function defineRunScripts(redis: Redis): RunScripts {
   // Scripts run by hash (EVALSHA; ioredis loads them on a NOSCRIPT reply): their text is not sent per call.
   redis.defineCommand('taskerBegin', { numberOfKeys: 10, lua: beginScript });
-  redis.defineCommand('taskerFinish', { numberOfKeys: 4, lua: finishScript });
+  redis.defineCommand('taskerFinish', { numberOfKeys: 5, lua: finishScript });
   redis.defineCommand('taskerForget', { numberOfKeys: 2, lua: forgetScript });
   redis.defineCommand('taskerStart', { numberOfKeys: 2, lua: startScript });
   redis.defineCommand('taskerAbandon', { numberOfKeys: 2, lua: abandonScript });

@@ -125,7 +125,7 @@ export interface RunStore {
    * of this attempt by this worker, returning the starts so far (handed-back ones included); else -1 (do not run it).
    */
   recordStart(runId: string, id: string, attempt: number, worker: string, owner: string, ttlMs: number): Promise<number>;
-  /** One round trip: record the result, clear the starts, release the caller's lease. */
+  /** One round trip: record the result, clear the starts, release the caller's lease. A cancelled run's result is not recorded (only the lease is released). */
   finishCommand(runId: string, record: ResultRecord, owner: string): Promise<void>;
   /**
    * Gives a command up without a result (drain, hand-back): release the lease,

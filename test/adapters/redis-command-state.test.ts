@@ -77,6 +77,14 @@ describe('finishCommand', () => {
     expect(await ctx.store.latestResults(ctx.runId, [commandId])).toEqual(new Map([[commandId, resultRecord(commandId, 1)]]));
   });
 
+  it('of a run cancelled while it ran: records nothing, releases the lease', async () => {
+    await ctx.begin('w1#1');
+    await ctx.store.cancelRun(ctx.runId, { by: 'test', at: new Date().toISOString() });
+    await ctx.store.finishCommand(ctx.runId, resultRecord(commandId, 1), 'w1#1');
+    expect(await ctx.store.latestResults(ctx.runId, [commandId])).toEqual(new Map());
+    expect(await ctx.store.runningCommands(ctx.runId, [commandId])).toEqual(new Set());
+  });
+
   it('releases the caller’s lease', async () => {
     await ctx.begin('w1#1');
     await ctx.store.finishCommand(ctx.runId, resultRecord(commandId, 1), 'w1#1');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { describe, expect, inject, it } from 'vitest';
 import { readEvents, readResults, readSummary } from '../helpers/cli.js';
-import { queueCounts, readyWorker, spawnTasker, useTestNamespace, waitFor, watchOutput, type Proc } from '../helpers/distributed.js';
+import { queueCounts, spawnTasker, workerFor, useTestNamespace, waitFor, watchOutput, type Proc } from '../helpers/distributed.js';
 
 /**
  * An operator's cancel of someone else's live distributed run, and what purge does before and
@@ -27,11 +27,7 @@ function tasker(args: string[]): Proc {
   return proc;
 }
 
-async function worker(args: string[] = []): Promise<() => string> {
-  const started = await readyWorker(ctx.env, ['--workdir', ctx.dir, ...args]);
-  ctx.procs.push(started.proc);
-  return started.output;
-}
+const worker = (args: string[] = []): Promise<() => string> => workerFor(ctx, args);
 
 async function runKeys(runId: string): Promise<string[]> {
   const redis = new Redis(services.redisUrl);

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { readEvents, readResults, readSummary } from '../helpers/cli.js';
-import { readyWorker, spawnTasker, spawnWorker, useTestNamespace, waitFor, watchOutput, type Proc } from '../helpers/distributed.js';
+import { spawnTasker, spawnWorker, useTestNamespace, waitFor, watchOutput, workerFor, type Proc } from '../helpers/distributed.js';
 
 /**
  * What the records say after a stop: Ctrl-C (local and distributed) records the commands never
@@ -66,7 +66,7 @@ describe('records after a stop', () => {
   });
 
   it('distributed run: Ctrl-C records the still-running one interrupted, the one finished in the window as what it did, the queued ones not at all', async () => {
-    await readyWorker(ctx.env, ['--workdir', ctx.dir, '--concurrency', '2']).then((w) => ctx.procs.push(w.proc));
+    await workerFor(ctx, ['--concurrency', '2']);
     ctx.runIds.push('dist');
     // f1-L2 fails by itself half a second after the Ctrl-C (the test creates "soon").
     const soon = 'bash ev.sh 0; while [ ! -e soon ]; do sleep 0.05; done; sleep 0.5; exit 3';
@@ -105,7 +105,7 @@ describe('records after a stop', () => {
     expect(firstOutput.text()).toContain('back to the queue for another worker');
 
     writeFileSync(join(ctx.dir, 'go'), '');
-    await readyWorker(ctx.env, ['--workdir', ctx.dir]).then((w) => ctx.procs.push(w.proc));
+    await workerFor(ctx);
     const result = await run;
     expect(result.exitCode, result.all).toBe(0);
     expect(startsOf().get('f1-L1')).toBe(2);
