@@ -76,8 +76,10 @@ describe('tasker cancel', () => {
     const status = await spawnTasker(ctx.env, ['status', 'victim']);
     expect(status.stdout).toContain('Run victim: cancelled (cancelled by ops: wrong input)');
 
-    // Nothing of it runs afterwards: the running command ends, the worker refuses the queued ones.
-    writeFileSync(join(ctx.dir, 'go'), '');
+    // Nothing of it runs afterwards: its worker stops the running command (no "go" file is ever
+    // made), records nothing of it, and refuses the queued ones.
+    await waitFor('the worker to stop the running command', () => output().includes('run cancelled: stopping its running commands'));
+    await waitFor('the stopped command to end', () => /"commandId":"f1-L1"[^\n]*"outcome":"killed"[^\n]*command finished/.test(output()));
     await waitFor('the worker to refuse the queued commands', () => (output().match(/run cancelled \(tasker cancel, or purged\): a replayed or leftover message, dead-lettered, not run/g) ?? []).length >= 6);
     expect(startedIds()).toEqual(['f1-L1']);
     // The tasker deleted its result queue and made no key of the run again.
