@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { commandEnvironment, secretsHeld } from '../shared/config/config-values.js';
 import { redactedArgv } from '../shared/config/urls.js';
-import { planHelp, purgeHelp, reportHelp, runHelp, runsHelp, statusHelp } from './help-text.js';
+import { cancelHelp, planHelp, purgeHelp, reportHelp, runHelp, runsHelp, statusHelp } from './help-text.js';
 import type { CommandDeps, OpsCommandDeps } from './commands/command-deps.js';
+import { addCancelCommand } from './commands/cancel-command.js';
 import { addCompletionCommand } from './commands/completion-command.js';
 import { addPlanCommand } from './commands/plan-command.js';
 import { addPurgeCommand } from './commands/purge-command.js';
@@ -148,6 +149,7 @@ function buildProgram(setExitCode: SetExitCode, me: string): Command {
   addPlanCommand(program, { write: writeStdout, env: process.env, setExitCode }).addHelpText('after', planHelp(me));
   addRunCommand(program, { run: (files, flags) => runAction(files, flags, me), setExitCode }).addHelpText('after', runHelp(me));
   addStatusCommand(program, opsCommandDeps(setExitCode, me)).addHelpText('after', statusHelp(me));
+  addCancelCommand(program, opsCommandDeps(setExitCode, me)).addHelpText('after', cancelHelp(me));
   addPurgeCommand(program, opsCommandDeps(setExitCode, me)).addHelpText('after', purgeHelp(me));
   addRunsCommand(program, commandDeps(setExitCode), runsHelp(me));
   addReportCommand(program, { ...commandDeps(setExitCode), invocation: me }, reportHelp(me));

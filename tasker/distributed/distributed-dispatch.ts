@@ -1,6 +1,6 @@
 import type { LostQueueRecovery } from './lost-queue-recovery.js';
 import type { PhaseBundler } from './phase-bundler.js';
-import { killedOutcome, type AwaitedAttempts, type ResultInbox } from './result-inbox.js';
+import type { AwaitedAttempts, ResultInbox } from './result-inbox.js';
 import type { PhaseDispatch } from '../dispatch/phase-ports.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import type { Logger } from '../../shared/observe/logger.js';
@@ -19,10 +19,12 @@ export interface DistributedDispatchParts {
   /** Publishes an awaited attempt again if its queue is deleted meanwhile. */
   recovery: Pick<LostQueueRecovery, 'track'>;
   phase: PhaseSpec;
+  /** Settles every awaited attempt when the tasker stops (wind-down.ts); runs once per run. */
+  windDown(reason: string): void;
 }
 
 export function createDistributedDispatch(parts: DistributedDispatchParts): PhaseDispatch {
-  const { awaited, inbox, resumed, bundler, recovery, phase } = parts;
+  const { awaited, inbox, resumed, bundler, recovery, phase, windDown } = parts;
   return {
     waitForRoom: () => awaited.waitForRoom(),
     async runAttempt(command, attempt, onStart) {
@@ -36,15 +38,15 @@ export function createDistributedDispatch(parts: DistributedDispatchParts): Phas
       if (claimed.publish && !(await bundler.add(command, claimed.attempt))) return outcome;
       onStart();
       const settled = await outcome;
+      if (settled === undefined) return undefined; // the tasker stopped before a worker started it
       // How long the phase's commands take sizes its next bundles; a run the tasker stopped awaiting says nothing of that.
       if (settled.worker !== 'tasker') bundler.observe(settled.result.durationMs);
       return settled;
     },
     killAll(reason) {
       // The workers keep running what they have: a restarted tasker awaits those results.
-      const now = new Date().toISOString();
-      awaited.settleAll((waiter) => killedOutcome(waiter.attempt, reason, now));
       bundler.dropPending();
+      windDown(reason);
     },
   };
 }

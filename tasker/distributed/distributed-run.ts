@@ -19,6 +19,7 @@ import type { PhaseDispatch } from '../dispatch/phase-ports.js';
 import { startStallWarnings, startWorkersHint } from './stall-warnings.js';
 import { createUnseenRunWarnings } from './unseen-run-warnings.js';
 import { watchWorkerLanes } from './worker-lanes.js';
+import { createWindDown } from './wind-down.js';
 
 /**
  * Dispatch through RabbitMQ: each attempt is published to its phase's pool queue and settled by the
@@ -103,6 +104,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   const unseen = createUnseenRunWarnings(runId, layout.workdir, logger);
   const workerLanes = watchWorkerLanes(store, 5000, logger, undefined, (workers) => unseen.update(workers));
 
+  const stopOnce = createWindDown(awaited, store, runId);
   const handler = createRunQueueHandler({ runId, layout, logger, store, signingKey, names, deliver: (record) => inbox.deliver(record) });
   const consumer = await session.consume(names.runQueue(runId), 0, handler, names.taskerConsumerTag(runId));
   const stopRecovery = startLostResultRecovery({ runId, store, forget, awaited, intervalMs: Math.min(30_000, options.stallWarningMs), logger });
@@ -124,7 +126,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
       void sayIfUnserved(store, currentPool, logger);
       const maxBytes = attemptBytesBudget(phase, publisherOptions);
       const bundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: () => workerLanes.lanes(phase.pool), probeMs: bundleProbeMs, maxBytes });
-      return createDistributedDispatch({ awaited, inbox, resumed, bundler, recovery, phase });
+      return createDistributedDispatch({ awaited, inbox, resumed, bundler, recovery, phase, windDown: stopOnce });
     },
     warning: () => joinWarnings(unseen.current(), stallWarnings.current()),
     async close(runOver) {

@@ -9,7 +9,7 @@ import type { RunSummary } from './summary.js';
  */
 
 /** `running`: written by the tasker during the run; `unfinished`: no summary after the last result (stopped, or running elsewhere). */
-export type ReportState = 'running' | 'unfinished' | 'succeeded' | 'failed' | 'interrupted';
+export type ReportState = 'running' | 'unfinished' | 'succeeded' | 'failed' | 'interrupted' | 'cancelled';
 
 export interface ReportPhase {
   index: number;

@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import { ExitCode } from '../../shared/errors.js';
 import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 import type { RunningBackend } from '../distributed/distributed-backend.js';
-import type { Progress, RunPhasesResult } from '../dispatch/run-phases.js';
+import type { Progress } from '../dispatch/run-phases.js';
+import type { SessionOutcome } from './phase-execution.js';
 import { writeRunReport } from '../report/report-writer.js';
 import { uploadRunRecord } from './run-record-upload.js';
 import { formatSummary, summarizeRun, type RunSummary } from '../report/summary.js';
@@ -18,7 +19,7 @@ export interface FinishedSession {
   workdir: string;
   run: RunLayout;
   sessionStart: number;
-  outcome: RunPhasesResult;
+  outcome: SessionOutcome;
   progress: Progress;
   remote: RunningBackend | undefined;
   /** Set when S3 is on. */
@@ -35,7 +36,7 @@ export async function finishRun(session: FinishedSession, deps: Pick<RunDeps, 'l
   await addResources(summary, run.resultsPath, logger);
   await fs.writeFile(run.summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
   // An interrupted run is not over: its queue keeps results for the tasker that resumes it.
-  await session.remote?.finish(status, status !== 'interrupted', session.progress);
+  await session.remote?.finish(status, session.progress, summary.cancelled);
   logger.info({ runId, status, exitCode, ...totals, durationMs: summary.durationMs }, 'run finished');
   const resume = resumeCommand(deps.invocation, runId, workdir, resolve(deps.cwd));
   const report = await writeFinalReport(run, resume, deps);
@@ -46,7 +47,8 @@ export async function finishRun(session: FinishedSession, deps: Pick<RunDeps, 'l
     const uploaded = await uploadRunRecord({ outputs, workdir, runDir: run.runDir, runId, logger, writeOut: deps.writeOut });
     if (!uploaded && exitCode === ExitCode.ok) return ExitCode.internal;
   }
-  if (status !== 'succeeded') {
+  // A cancelled run cannot be resumed (its commands are refused for 7 days): no hint.
+  if (status !== 'succeeded' && status !== 'cancelled') {
     // Results and logs are named by the summary (formatSummary's records) already.
     deps.writeOut(`Resume with: ${resume}\n`);
   }

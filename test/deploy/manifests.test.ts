@@ -478,9 +478,10 @@ describe('k8s/ manifests', () => {
     const source = container.env!.find((item) => item.name === variable)!;
     expect(source.valueFrom?.fieldRef?.fieldPath).toBe("metadata.labels['batch.kubernetes.io/controller-uid']");
     expect(args).not.toContain('--resume'); // a new Job's run does not exist yet
-    // Exit 1 (commands failed) ends the Job; a restarted pod would only rerun the failures.
+    // Exit 1 (commands failed) ends the Job; a restarted pod would only rerun the failures. Exit 4
+    // (cancelled) too: a restarted pod would be refused.
     const rules = (job['spec'] as { podFailurePolicy: { rules: { action: string; onExitCodes?: { values: number[] } }[] } }).podFailurePolicy.rules;
-    expect(rules.find((rule) => rule.action === 'FailJob')?.onExitCodes?.values).toEqual([1]);
+    expect(rules.find((rule) => rule.action === 'FailJob')?.onExitCodes?.values).toEqual([1, 4]);
     expect(readFileSync(join(k8sDir, 'tasker.yml'), 'utf8')).toMatch(/^ {2}# ttlSecondsAfterFinished: \d+$/m);
     // Images: this version's tags.
     expect(container.image).toBe(`tasker:${version}`);

@@ -152,7 +152,7 @@ async function settleBegun(message: CommandMessage, owner: string, begun: Exclud
 }
 
 const refusedRuns: Record<Exclude<RunStanding, 'live'>, { message: string; hint: string }> = {
-  cancelled: { message: 'run was purged (tasker purge)', hint: 'none of its commands runs again' },
+  cancelled: { message: 'run cancelled (tasker cancel, or purged)', hint: 'none of its commands runs again' },
   unknown: { message: 'run is unknown to Redis', hint: 'never registered by a tasker, purged, expired 7 days after its end, or Redis lost its data (resuming the run registers it again)' },
   over: { message: 'run is finished', hint: 'this attempt has no result in the finished run (resuming the run runs what it lacks)' },
 };

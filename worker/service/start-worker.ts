@@ -17,6 +17,7 @@ import { handleMessage } from '../message/handle-message.js';
 import { createRunDirectoryCheck } from '../message/run-directory-check.js';
 import type { WorkerMetrics } from '../ports.js';
 import { startHeartbeat } from './heartbeat.js';
+import { startRunCancels } from './run-cancels.js';
 import { lookInWorkdir } from './look-in-workdir.js';
 import { createMessagePorts } from './message-ports.js';
 import { announcePresence, type Presence } from './redis-presence.js';
@@ -79,9 +80,10 @@ export async function startWorker(config: WorkerConfig, deps: WorkerDeps): Promi
   // An idle worker holds nothing ahead: a new phase's first messages go one per idle worker.
   const consumer = await intake.open((delivery) => handleMessage(delivery.content, ports, control, delivery), () => lookahead.idle()).catch(closeOnFailure({ store, session, heartbeat, presence }));
   logStart(config, { workdir, workerId, queues }, logger);
+  const runCancels = startRunCancels({ store, running, intervalMs: 1000, logger });
 
   const { done, shutdown } = createWorkerStop(
-    { workerId, running, executor, slots, lookahead, extra: intake.extra, intake, consumer, heartbeat, store, presence, session, s3, logger },
+    { workerId, running, executor, slots, lookahead, extra: intake.extra, intake, consumer, heartbeat, runCancels, store, presence, session, s3, logger },
     { drainTimeoutMs: config.drainTimeoutMs, exitWhenIdleMs: config.exitWhenIdleMs },
   );
   const readiness = () => readinessOf({ slots, session, consumer, running, queue: queues.join(', '), concurrency: config.concurrency });
