@@ -52,6 +52,10 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
+# Recorded with each result as `image` (what a pool's sizes were measured on): pass the tag you push,
+# docker build --build-arg IMAGE=registry.example/tasker:1.2.3 ...
+ARG IMAGE=tasker:0.1.0
+ENV TASKER_IMAGE=$IMAGE
 WORKDIR /opt/tasker
 COPY --from=prod-deps /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist

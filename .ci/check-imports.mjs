@@ -22,12 +22,12 @@ const adapterOnly = {
  */
 const pure = [
   /^tasker\/jobs\/(jobs-file|plan)\.ts$/,
-  /^tasker\/report\/(summary|report-(bins|data|failures|workers|model|page))\.ts$/,
+  /^tasker\/report\/(summary|pool-sizing|resource-stats|report-(bins|data|failures|workers|model|page))\.ts$/,
   /^tasker\/distributed\/bundle-size\.ts$/,
   /^shared\/errors\.ts$/,
   /^shared\/config\/[^/]*\.ts$/,
   /^shared\/broker\/(messages|signing)\.ts$/,
-  /^shared\/(state\/results|run-dir\/run-layout|redis\/marks)\.ts$/,
+  /^shared\/(state\/(results|usage|placement)|run-dir\/run-layout|redis\/marks)\.ts$/,
   /^shared\/storage\/(outputs|s3-config)\.ts$/,
   /^shared\/exec\/simple-command\.ts$/,
   /^shared\/observe\/metrics-config\.ts$/,

@@ -10,6 +10,8 @@ export const ExitCode = {
   usage: 2,
   /** The tasker or worker itself could not go on (disk full, broker lost for good). */
   internal: 3,
+  /** The run was cancelled by an operator (`tasker cancel`); it cannot be resumed. */
+  cancelled: 4,
   interrupted: 130,
 } as const;
 

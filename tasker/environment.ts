@@ -1,6 +1,7 @@
 import { defaultNamespace } from '../shared/config/names.js';
 import { tlsEnvironment } from '../shared/config/tls-config.js';
 import { metricsEnvironment } from '../shared/observe/metrics-config.js';
+import { placementEnvironment } from '../shared/state/placement.js';
 import { s3ConnectionEnvironment } from '../shared/storage/s3-config.js';
 
 /** Environment variables the tasker reads, with their defaults (the README's table comes from here). */
@@ -26,6 +27,7 @@ export const taskerEnvironment = {
   S3_UPLOAD: { default: 'none', description: 'Comma-separated glob patterns, relative to the workdir, of the files a successful command created or changed to upload, e.g. output/**/metrics_*.json,output/figures/*.png.' },
   ...s3ConnectionEnvironment,
   ...metricsEnvironment,
+  ...placementEnvironment,
 } as const;
 
 export type TaskerEnvName = keyof typeof taskerEnvironment;

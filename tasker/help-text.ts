@@ -37,6 +37,7 @@ export function runHelp(me: string): string {
       [ExitCode.commandsFailed, 'a command failed, or a phase was skipped after failures (see the summary)'],
       [ExitCode.usage, 'bad flag, variable or jobs file, unsafe --clean, unusable workdir, unknown run, broker or Redis unreachable; nothing ran'],
       [ExitCode.internal, 'the tasker itself could not go on (e.g. disk full); the run can be resumed'],
+      [ExitCode.cancelled, 'the run was cancelled (tasker cancel); it cannot be resumed'],
       [ExitCode.interrupted, 'interrupted (SIGINT/SIGTERM); running commands were stopped and recorded; the run can be resumed'],
     ],
   );
@@ -76,9 +77,19 @@ export function reportHelp(me: string): string {
 export function purgeHelp(me: string): string {
   return formatHelpEnd(
     [
-      { what: "remove a finished run's queue and Redis keys", command: `${me} purge sims-2026-11` },
-      { what: 'also when its tasker still seems alive', command: `${me} purge sims-2026-11 --force` },
+      { what: `remove a finished, interrupted or cancelled run's queue and Redis keys (a live run: ${me} cancel it first)`, command: `${me} purge sims-2026-11` },
+      { what: 'a cancelled run whose tasker has not stopped yet', command: `${me} purge sims-2026-11 --force` },
     ],
-    [[ExitCode.ok, 'the run was purged'], [ExitCode.usage, 'unknown run, a run still in progress (without --force), broker or Redis unreachable'], internal],
+    [[ExitCode.ok, 'the run was purged'], [ExitCode.usage, 'unknown run, a live run not cancelled, a cancelled run whose tasker still runs (without --force), broker or Redis unreachable'], internal],
+  );
+}
+
+export function cancelHelp(me: string): string {
+  return formatHelpEnd(
+    [
+      { what: 'stop a run for good, whoever runs it: its tasker exits 4, workers start none of its commands', command: `${me} cancel sims-2026-11 --reason 'wrong input'` },
+      { what: 'say who cancels (default: user@host)', command: `${me} cancel sims-2026-11 --by oncall --reason 'cluster maintenance'` },
+    ],
+    [[ExitCode.ok, 'the run is cancelled (or was already)'], [ExitCode.usage, 'unknown run, a finished run, broker or Redis unreachable'], internal],
   );
 }

@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { commandEnvironment, secretsHeld } from '../shared/config/config-values.js';
 import { redactedArgv } from '../shared/config/urls.js';
-import { planHelp, purgeHelp, reportHelp, runHelp, runsHelp, statusHelp } from './help-text.js';
+import { cancelHelp, planHelp, purgeHelp, reportHelp, runHelp, runsHelp, statusHelp } from './help-text.js';
 import type { CommandDeps, OpsCommandDeps } from './commands/command-deps.js';
+import { addCancelCommand } from './commands/cancel-command.js';
 import { addCompletionCommand } from './commands/completion-command.js';
 import { addPlanCommand } from './commands/plan-command.js';
 import { addPurgeCommand } from './commands/purge-command.js';
@@ -21,6 +22,8 @@ import { createLogger, logConfigWarnings, type Logger } from '../shared/observe/
 import type { MetricsServer } from '../shared/observe/metrics-server.js';
 import { loadRunConfig, type RunFlags } from './config.js';
 import { runRun } from './run/prepare-run.js';
+import { placementOf } from '../shared/state/placement.js';
+import { hostname } from 'node:os';
 import { describeInvocation, invocationFacts } from '../shared/cli/invocation.js';
 
 /** Composition root of the tasker: parses the command line, dispatches to the subcommands (commands/), wires a run, handles signals, owns the exit code. */
@@ -91,6 +94,7 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
       executor,
       commandEnv,
       metrics: metricsServer?.metrics,
+      placement: placementOf(process.env, { hostname: hostname(), version: packageJson.version, slots: config.concurrency }),
       writeOut: stdout.writeNow,
       terminal,
       cwd: process.cwd(),
@@ -145,6 +149,7 @@ function buildProgram(setExitCode: SetExitCode, me: string): Command {
   addPlanCommand(program, { write: writeStdout, env: process.env, setExitCode }).addHelpText('after', planHelp(me));
   addRunCommand(program, { run: (files, flags) => runAction(files, flags, me), setExitCode }).addHelpText('after', runHelp(me));
   addStatusCommand(program, opsCommandDeps(setExitCode, me)).addHelpText('after', statusHelp(me));
+  addCancelCommand(program, opsCommandDeps(setExitCode, me)).addHelpText('after', cancelHelp(me));
   addPurgeCommand(program, opsCommandDeps(setExitCode, me)).addHelpText('after', purgeHelp(me));
   addRunsCommand(program, commandDeps(setExitCode), runsHelp(me));
   addReportCommand(program, { ...commandDeps(setExitCode), invocation: me }, reportHelp(me));

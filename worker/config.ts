@@ -6,6 +6,7 @@ import { tlsEnvironment, type TlsFiles } from '../shared/config/tls-config.js';
 import { metricsEnvironment, readMetricsHost, readMetricsPort } from '../shared/observe/metrics-config.js';
 import { defaultNamespace, defaultPool, isValidPoolName, poolNameRule } from '../shared/config/names.js';
 import { readS3Connection, s3ConnectionEnvironment, type S3Connection } from '../shared/storage/s3-config.js';
+import { placementEnvironment } from '../shared/state/placement.js';
 
 /**
  * Worker configuration: flags, then environment, then defaults. Pure but for the files it names
@@ -30,6 +31,7 @@ export const workerEnvironment = {
   WORKER_COMMAND_USER: { default: "unset: the worker's own user", description: 'User (and group) commands run as, USER or USER:GROUP (names or numbers): keeps the worker\'s secrets out of their reach. The worker must be root or hold CAP_SETUID, CAP_SETGID and CAP_KILL; it exits 2 at start when it cannot switch.' },
   ...s3ConnectionEnvironment,
   ...metricsEnvironment,
+  ...placementEnvironment,
 } as const;
 
 export interface WorkerFlags {

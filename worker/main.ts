@@ -16,6 +16,9 @@ import type { MetricsServer } from '../shared/observe/metrics-server.js';
 import { checkWorkerWorkdir } from './service/check-workdir.js';
 import { loadWorkerConfig, type WorkerFlags } from './config.js';
 import { startWorker } from './service/start-worker.js';
+import { createUsageRelay } from './service/usage-relay.js';
+import { placementOf } from '../shared/state/placement.js';
+import { hostname } from 'node:os';
 
 /** Composition root of the worker: parse, wire, handle signals, own the exit code. */
 
@@ -96,8 +99,11 @@ async function main(argv: string[]): Promise<number> {
       const { createMetricsServer } = await import('../shared/observe/metrics-server.js');
       metricsServer = await createMetricsServer({ port: config.metricsPort, host: config.metricsHost, logger });
     }
-    worker = await startWorker(config, { logger, executor: createCommandExecutor({
+    const usage = createUsageRelay();
+    const placement = placementOf(process.env, { hostname: hostname(), version: packageJson.version, slots: config.concurrency, pools: config.pools });
+    worker = await startWorker(config, { logger, placement, usage, executor: createCommandExecutor({
         slots: config.concurrency,
+        onSample: usage.sample,
         env: { ...commandEnvironment(process.env), ...(commandUser === undefined ? {} : commandUserEnvironment(commandUser)) },
         ...(commandUser === undefined ? {} : { user: commandUser }),
         onRunnerError: (message) => logger.warn({ runner: message }, 'command runner reported a problem'),

@@ -4,6 +4,7 @@ import type { ExecutionResult } from '../shared/exec/executor-contract.js';
 import type { Logger } from '../shared/observe/logger.js';
 import type { RunStanding, RunStore } from '../shared/state/run-store.js';
 import type { ResultRecord } from '../shared/state/results.js';
+import type { Placement } from '../shared/state/placement.js';
 import type { OutputSpec, OutputWatch } from '../shared/storage/outputs.js';
 
 /**
@@ -36,7 +37,7 @@ export interface StartedCommand {
 }
 
 /** The Redis calls of one attempt (the Lua scripts of shared/redis/redis-scripts.ts). */
-export type AttemptStore = Pick<RunStore, 'beginCommand' | 'recordStart' | 'finishCommand' | 'abandonCommand' | 'renewLease'>;
+export type AttemptStore = Pick<RunStore, 'beginCommand' | 'recordStart' | 'finishCommand' | 'abandonCommand' | 'renewLease'> & Partial<Pick<RunStore, 'lastUsage'>>;
 
 /** The workers' presence, to tell a dead lease holder from a live one (service/redis-presence.ts). */
 export interface PresencePorts {
@@ -50,6 +51,8 @@ export interface PresencePorts {
 /** The outside world as the message pipeline sees it: Redis, the executor, the result queue, S3, the workdir. */
 export interface MessagePorts {
   store: AttemptStore;
+  /** Where this worker runs, recorded with each result; undefined: not recorded. */
+  placement?: Placement | undefined;
   logger: Logger;
   workerId: string;
   /** A lease not renewed for this long is taken over (its worker is presumed dead). */
@@ -91,8 +94,10 @@ export interface Control {
   /**
    * Waits for one of the worker's `concurrency` command slots; resolves with its release, or
    * undefined when draining. `patient`: not handed back for waiting long (a bundle's attempts wait behind each other).
+   * `message`: with no slot free now, undefined at once unless its phase is known here to be
+   * short (it is not held ahead of running commands: an idle worker may run it now).
    */
-  acquireSlot(patient?: boolean): Promise<(() => void) | undefined>;
+  acquireSlot(patient?: boolean, message?: CommandMessage): Promise<(() => void) | undefined>;
   /** Registers a running command so shutdown can kill it; returns the unregister function. */
   track(command: StartedCommand, message: CommandMessage): () => void;
   /** Set by shutdown for commands it killed: they are requeued, not recorded. */

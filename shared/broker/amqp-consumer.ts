@@ -61,8 +61,8 @@ export class AmqpConsumers {
 
   constructor(private readonly context: ConsumerContext) {}
 
-  async add(queue: string, prefetch: number, handler: DeliveryHandler): Promise<Consumer> {
-    const consumer = new QueueConsumer(queue, prefetch, handler, this.context);
+  async add(queue: string, prefetch: number, handler: DeliveryHandler, tag?: string): Promise<Consumer> {
+    const consumer = new QueueConsumer({ queue, prefetch, tag }, handler, this.context);
     this.consumers.add(consumer);
     const model = this.context.connection.current;
     if (model !== undefined) await consumer.start(model);
@@ -100,12 +100,20 @@ class QueueConsumer {
   /** Delivered on the current channel and not yet acked, rejected or requeued. */
   private unsettled = 0;
 
+  private readonly queue: string;
+  private readonly prefetch: number;
+  /** The tag asked for (the same on every channel: tags are unique per channel); undefined: the broker's. */
+  private readonly tag: string | undefined;
+
   constructor(
-    private readonly queue: string,
-    private readonly prefetch: number,
+    what: { queue: string; prefetch: number; tag?: string | undefined },
     private readonly handler: DeliveryHandler,
     private readonly context: ConsumerContext,
-  ) {}
+  ) {
+    this.queue = what.queue;
+    this.prefetch = what.prefetch;
+    this.tag = what.tag;
+  }
 
   isActive(): boolean {
     return !this.cancelled && this.consumerTag !== undefined;
@@ -127,10 +135,14 @@ class QueueConsumer {
   }
 
   private async consumeOn(model: ChannelModel, channel: Channel): Promise<void> {
-    const reply = await channel.consume(this.queue, (message) => {
-      if (message === null) this.onCancelledByBroker(model, channel);
-      else this.handle(message, channel);
-    });
+    const reply = await channel.consume(
+      this.queue,
+      (message) => {
+        if (message === null) this.onCancelledByBroker(model, channel);
+        else this.handle(message, channel);
+      },
+      this.tag === undefined ? {} : { consumerTag: this.tag },
+    );
     this.consumerTag = reply.consumerTag;
     this.queueDeleted = false;
   }

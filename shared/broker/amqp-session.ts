@@ -22,8 +22,11 @@ export { PublishRefusedError, UnroutableError } from './amqp-publisher.js';
 export interface AmqpSession {
   /** Rejects with an UnroutableError when the broker confirms the message but routes it to no queue. */
   publish(exchange: string, routingKey: string, content: Buffer, options?: { headers?: Record<string, unknown> }): Promise<void>;
-  /** The handler returns its decision; this session settles the message (amqp-consumer.ts). */
-  consume(queue: string, prefetch: number, handler: DeliveryHandler): Promise<Consumer>;
+  /**
+   * The handler returns its decision; this session settles the message (amqp-consumer.ts).
+   * `consumerTag`: how `rabbitmqctl list_consumers` names it (default: the broker's `amq.ctag-...`).
+   */
+  consume(queue: string, prefetch: number, handler: DeliveryHandler, consumerTag?: string): Promise<Consumer>;
   /** Runs an operation on a short-lived channel (declare, check, delete). Channel errors reject. */
   withChannel<T>(operation: (channel: Channel) => Promise<T>): Promise<T>;
   /** Runs the session's setup again now, as a reconnect does: declares again what someone deleted. */
@@ -76,7 +79,7 @@ export async function createAmqpSession(options: AmqpSessionOptions): Promise<Am
   let closed: Promise<void> | undefined;
   return {
     publish: (exchange, routingKey, content, publishOptions) => publisher.publish(exchange, routingKey, content, publishOptions?.headers),
-    consume: (queue, prefetch, handler) => consumers.add(queue, prefetch, handler),
+    consume: (queue, prefetch, handler, consumerTag) => consumers.add(queue, prefetch, handler, consumerTag),
 
     async withChannel(operation) {
       await connection.whenConnected();

@@ -65,13 +65,22 @@ export interface Names {
   queueLossesKey(queue: string): string;
   /** A pool's demand table: run id -> what it could run now (shared/redis/redis-demand.ts). */
   poolDemandKey(pool: string): string;
+  /**
+   * A worker's consumer tag (`rabbitmqctl list_consumers`) for a pool's queue: NS.worker-ID.POOL.commands;
+   * `extra`: its Nth extra consumer (the lookahead, a message waiting for a lease), `.extra-N` added.
+   */
+  workerConsumerTag(workerId: string, pool: string, extra?: number): string;
+  /** The tasker's consumer tag of its run's result queue: NS.tasker-RUN_ID.results. */
+  taskerConsumerTag(runId: string): string;
+  /** A connection's name (client property `connection_name`): `ns=NS role=ROLE` and `who`'s fields (worker or run id, host, pid). */
+  connectionName(role: 'tasker' | 'worker', who: Record<string, string | number>): string;
 }
 
 /**
  * `stopped`: set while the run is interrupted; workers drop its commands (see the begin script).
  * `over`: set when the run ends (finished); workers dead-letter its leftover messages.
  */
-export type RunKeyPart = 'meta' | 'results' | 'published' | 'starts' | 'stopped' | 'over' | 'queue-losses' | `lease:${string}` | `ok:${string}` | `failed:${string}`;
+export type RunKeyPart = 'meta' | 'results' | 'published' | 'starts' | 'stopped' | 'over' | 'queue-losses' | 'usage' | `lease:${string}` | `ok:${string}` | `failed:${string}`;
 
 export function names(namespace: string = defaultNamespace): Names {
   return {
@@ -94,5 +103,9 @@ export function names(namespace: string = defaultNamespace): Names {
     cancelledKey: (runId) => `${namespace}:cancelled:${runId}`,
     queueLossesKey: (queue) => `${namespace}:queue-losses:${queue}`,
     poolDemandKey: (pool) => `${namespace}:pool:${pool}:demand`,
+    // A consumer tag is a short string (255 bytes at most), unique per channel only: each consumer has a channel of its own.
+    workerConsumerTag: (workerId, pool, extra) => `${namespace}.worker-${workerId}.${pool}.commands${extra === undefined ? '' : `.extra-${extra}`}`.slice(0, 255),
+    taskerConsumerTag: (runId) => `${namespace}.tasker-${runId}.results`.slice(0, 255),
+    connectionName: (role, who) => [`ns=${namespace}`, `role=${role}`, ...Object.entries(who).map(([key, value]) => `${key}=${value}`)].join(' '),
   };
 }

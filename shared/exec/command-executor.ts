@@ -1,6 +1,7 @@
 import { findShell, type Executor, type ExecutorOptions } from './executor.js';
 import { createExecutorProcess } from './executor-process.js';
 import { withSlots } from './executor-slots.js';
+import { createResourceMeter, type ResourceMeterOptions } from './resource-meter.js';
 import { createRunnerExecutor, isBash } from './shell-runner.js';
 
 /**
@@ -14,6 +15,8 @@ export function createCommandExecutor(
     /** The environment commands run with (config-values' commandEnvironment: secrets withheld). No default. */
     env: NodeJS.ProcessEnv;
     onRunnerError?: (message: string) => void;
+    /** Each memory sample of a running command (resource-meter.ts); with bash runners only. */
+    onSample?: ResourceMeterOptions['onSample'];
   },
 ): Executor {
   const env = options.env;
@@ -27,6 +30,7 @@ export function createCommandExecutor(
       ...(options.directExec === undefined ? {} : { directExec: options.directExec }),
       ...(options.onRunnerError === undefined ? {} : { onRunnerError: options.onRunnerError }),
       ...(options.user === undefined ? {} : { user: options.user }),
+      meter: createResourceMeter(options.onSample === undefined ? {} : { onSample: options.onSample }),
     });
     return withSlots(runners, options.slots);
   }

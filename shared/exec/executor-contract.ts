@@ -37,6 +37,20 @@ export interface ExecutionResult {
   reason?: string;
   /** Object keys of the outputs uploaded after it succeeded. */
   uploaded?: string[];
+  /** What it used (resource-meter.ts); absent when it never started. */
+  usage?: ResourceUsage;
+}
+
+/** What one attempt used, as measured by resource-meter.ts (how, and its error: docs/resources.md). */
+export interface ResourceUsage {
+  /** CPU time, user + system, of the command and the descendants it waited for; null: not measured. */
+  cpuMs: number | null;
+  /** Largest sampled sum of the resident memory of its process group; null: it ended before the first sample. */
+  peakRssBytes: number | null;
+  /** The kernel's OOM killer ended it (`memory.events` / `memory.oom_control` of its cgroup, else the signal and the last sample). */
+  oomKilled?: boolean;
+  /** The memory limit of the cgroup it ran in (the container's, the pod's); absent when none is set. */
+  memoryLimitBytes?: number;
 }
 
 export interface RunningCommand {

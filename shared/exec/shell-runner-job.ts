@@ -3,6 +3,7 @@ import { readTail } from './attempt-files.js';
 import { outcomeOf } from './attempt-outcome.js';
 import { defaultKillGraceMs, defaultTailBytes, type ExecuteRequest, type ExecutionResult } from './executor-contract.js';
 import { GroupTermination, killGroup } from './process-group.js';
+import type { AttemptMeter, ResourceMeter } from './resource-meter.js';
 import { exitOfStatus, type RunnerReply } from './shell-runner-protocol.js';
 
 /**
@@ -36,10 +37,12 @@ export class RunnerJob {
   private killOnStart = false;
   /** When it was handed to a runner (fallback start time when bash has no EPOCHREALTIME). */
   private sentAtMs: number | undefined;
+  private metered: AttemptMeter | undefined;
 
   constructor(
     private readonly request: ExecuteRequest,
     private readonly settle: (result: ExecutionResult) => void,
+    private readonly meter?: ResourceMeter,
   ) {
     this.termination = new GroupTermination(request.killGraceMs ?? defaultKillGraceMs);
   }
@@ -51,7 +54,7 @@ export class RunnerJob {
   onReply(reply: RunnerReply): void {
     if (reply.kind === 'started') this.started(reply.pid);
     else if (reply.kind === 'no-cwd') this.notStarted('spawn-error', `could not start the command: working directory ${this.request.cwd} does not exist`);
-    else this.ended(reply.status, reply.startedAtMs, reply.finishedAtMs);
+    else this.ended(reply.status, reply.startedAtMs, reply.finishedAtMs, reply.cpuMs ?? null);
   }
 
   kill(reason: string): void {
@@ -76,13 +79,17 @@ export class RunnerJob {
   private started(pid: number): void {
     if (this.killOnStart) killGroup(pid, 'SIGKILL');
     this.termination.attach(pid);
+    this.metered = this.meter?.begin(pid, this.request);
     this.termination.startTimeout(this.request.timeoutMs);
   }
 
-  private ended(status: number, startedAtMs: number | undefined, finishedAtMs: number | undefined): void {
+  private ended(status: number, startedAtMs: number | undefined, finishedAtMs: number | undefined, cpuMs: number | null): void {
     const finishedAt = finishedAtMs ?? Date.now();
     const startedAt = startedAtMs ?? this.sentAtMs ?? finishedAt;
     const { exitCode, signal } = exitOfStatus(status);
+    const measured = this.metered?.end({ signal, killedOnPurpose: this.termination.killedFor !== undefined, cpuMs });
+    this.metered = undefined;
+    const outcome = outcomeOf({ ...this.termination.ending(exitCode, signal), shellStatus: status });
     this.complete({
       exitCode,
       signal,
@@ -90,7 +97,9 @@ export class RunnerJob {
       finishedAt: new Date(finishedAt).toISOString(),
       durationMs: Math.max(0, finishedAt - startedAt),
       tail: readLogTail(this.request.logPath, this.request.tailBytes ?? defaultTailBytes),
-      ...outcomeOf({ ...this.termination.ending(exitCode, signal), shellStatus: status }),
+      ...outcome,
+      ...(measured?.reason === undefined ? {} : { reason: measured.reason }),
+      ...(measured === undefined ? {} : { usage: measured.usage }),
     });
   }
 
@@ -100,6 +109,8 @@ export class RunnerJob {
   }
 
   private complete(result: ExecutionResult): void {
+    this.metered?.end({ signal: null, killedOnPurpose: true, cpuMs: null }); // ended unreported: stop watching
+    this.metered = undefined;
     this.termination.stopTimeout();
     this.settle(result);
   }

@@ -14,8 +14,9 @@ import { parseSimpleCommand } from './simple-command.js';
  * read calls per command, measured with strace). The runner parses in the C locale, so that `read
  * -N` counts bytes; the commands get the caller's LC_ALL back. The runner answers `S key pid` once
  * the command's process exists and `E key status startSeconds endSeconds` when it ended (status as
- * bash's `wait` reports it: 128+n for signal n), or `E key cwd` when the working directory is
- * missing. The runner's environment must not hold SHELLOPTS or BASHOPTS (options that would change
+ * bash's `wait` reports it: 128+n for signal n), followed by the output of `times` (the runner's own
+ * CPU on that line, its reaped children's on the next: the command's CPU is the growth of the
+ * latter, read by shell-runner-process.ts), or `E key cwd` when the working directory is missing. The runner's environment must not hold SHELLOPTS or BASHOPTS (options that would change
  * the runner's own script); command-executor.ts uses spawn() then. Modes: `x` exec argv directly (a
  * plain command, falling back to `shell -c command` when argv[0] is not found, so "command not
  * found" reads as without the shortcut), `s` run `shell -c command`, `a` exec argv as given (a long
@@ -68,7 +69,8 @@ while IFS= read -r -N 10 size && IFS= read -r -N "$((10#$size))" request; do
     status=$?
   } 4>&2 2>/dev/null
   current=
-  printf 'E %s %s %s %s\n' "$key" "$status" "$start" "$EPOCHREALTIME"
+  printf 'E %s %s %s %s ' "$key" "$status" "$start" "$EPOCHREALTIME"
+  times
 done
 kill "$watchdog" 2>/dev/null
 `;
@@ -110,7 +112,15 @@ export type RunnerReply =
   | { kind: 'started'; key: number; pid: number }
   | { kind: 'no-cwd'; key: number }
   /** The times are undefined when bash has no EPOCHREALTIME (before bash 5). */
-  | { kind: 'ended'; key: number; status: number; startedAtMs: number | undefined; finishedAtMs: number | undefined };
+  | {
+      kind: 'ended';
+      key: number;
+      status: number;
+      startedAtMs: number | undefined;
+      finishedAtMs: number | undefined;
+      /** CPU time of the command and the descendants it waited for; set by the runner from the `times` line that follows. */
+      cpuMs?: number | null;
+    };
 
 /** bash's EPOCHREALTIME ("1732200000.123456", with the locale's decimal mark) in ms; undefined before bash 5. */
 function epochMs(text: string | undefined): number | undefined {
@@ -127,6 +137,13 @@ export function parseReply(line: string): RunnerReply | undefined {
   if (kind === 'E' && a === 'cwd') return { kind: 'no-cwd', key };
   if (kind === 'E') return { kind: 'ended', key, status: Number(a), startedAtMs: epochMs(b), finishedAtMs: epochMs(c) };
   return undefined;
+}
+
+/** The runner's reaped children's CPU time, user + system, from the second line of `times` ("0m1.234s 0m0.056s"). */
+export function parseTimesMs(line: string): number | undefined {
+  const times = [...line.matchAll(/(\d+)m(\d+)[.,](\d+)s/g)];
+  if (times.length !== 2) return undefined;
+  return times.reduce((sum, [, minutes, seconds, fraction]) => sum + Number(minutes) * 60_000 + Number(seconds) * 1000 + Math.round(Number(`0.${fraction}`) * 1000), 0);
 }
 
 const signalNames = new Map<number, string>(Object.entries(osConstants.signals).map(([name, number]) => [number, name]));

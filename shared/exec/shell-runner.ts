@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { logDirMaker } from './attempt-files.js';
 import type { CommandIdentity, ExecuteRequest, ExecutionResult, Executor, RunningCommand } from './executor-contract.js';
+import { createResourceMeter, type ResourceMeter } from './resource-meter.js';
 import { RunnerJob } from './shell-runner-job.js';
 import { ShellRunner } from './shell-runner-process.js';
 import { encodeRequest } from './shell-runner-protocol.js';
@@ -34,6 +35,8 @@ export interface RunnerExecutorOptions {
   onRunnerError?: (message: string) => void;
   /** The runners, and so their commands, run as this user. Default: this process's. */
   user?: CommandIdentity;
+  /** Measures what each command used (resource-meter.ts). Default: one of its own. */
+  meter?: ResourceMeter;
 }
 
 export function createRunnerExecutor(options: RunnerExecutorOptions): Executor {
@@ -52,12 +55,14 @@ class RunnerPool {
   /** The requests handed to a runner and not yet settled, by key. */
   private readonly jobs = new Map<number, RunnerJob>();
   private readonly makeLogDir: (logPath: string) => void;
+  private readonly meter: ResourceMeter;
   private nextKey = 1;
 
   constructor(private readonly options: RunnerExecutorOptions) {
     // The runner creates the log as the commands' user: its directory must let it.
     this.makeLogDir = logDirMaker(options.user?.gid);
     this.env = { ...(options.env ?? process.env) };
+    this.meter = options.meter ?? createResourceMeter();
     // bash reads BASH_ENV before every `bash -c`; running without bash -c would skip it.
     this.directExec = (options.directExec ?? true) && this.env['BASH_ENV'] === undefined;
   }
@@ -72,7 +77,7 @@ class RunnerPool {
         this.jobs.delete(key);
         runner.release(key);
         resolve(settled);
-      });
+      }, this.meter);
       this.jobs.set(key, job);
       job.sent();
       runner.send(key, message);

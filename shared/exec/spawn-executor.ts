@@ -4,6 +4,7 @@ import { logDirMaker, openLogAsync, readTail, writeCommandScript } from './attem
 import { outcomeOf } from './attempt-outcome.js';
 import { defaultKillGraceMs, defaultTailBytes, type ExecuteRequest, type ExecutionResult, type Executor, type ExecutorOptions } from './executor-contract.js';
 import { GroupTermination, killGroup } from './process-group.js';
+import { createResourceMeter, type AttemptMeter, type ResourceMeter } from './resource-meter.js';
 import { findShell } from './shell-lookup.js';
 import { parseSimpleCommand } from './simple-command.js';
 
@@ -38,6 +39,8 @@ export function createExecutor(options: ExecutorOptions = {}): Executor {
 
   const runningGroups = new Set<number>();
   const makeLogDir = logDirMaker();
+  // No CPU time here: Node reports no child's rusage. Memory is sampled as with the runners.
+  const meter = createResourceMeter();
 
   return {
     start(request) {
@@ -50,7 +53,7 @@ export function createExecutor(options: ExecutorOptions = {}): Executor {
       const result = openLogAsync(request.logPath).then(
         (logFd) =>
           new Promise<ExecutionResult>((resolve) => {
-            new SpawnedAttempt({ request, env, shell, logFd, termination, runningGroups, resolve }).begin(argv, direct);
+            new SpawnedAttempt({ request, env, shell, logFd, termination, runningGroups, meter, resolve }).begin(argv, direct);
           }),
       );
       return { result, started: () => true, whenStarted: Promise.resolve(true), kill: (reason) => termination.kill(reason) };
@@ -71,12 +74,14 @@ interface AttemptContext {
   termination: GroupTermination;
   /** The executor's running process groups, for killAllNow: the attempt adds and removes its own. */
   runningGroups: Set<number>;
+  meter: ResourceMeter;
   resolve: (result: ExecutionResult) => void;
 }
 
 /** One attempt once its log is open: spawn (with the shell fallback), then the result. */
 class SpawnedAttempt {
   private readonly startedAtMs = Date.now();
+  private metered: AttemptMeter | undefined;
 
   constructor(private readonly context: AttemptContext) {}
 
@@ -93,7 +98,10 @@ class SpawnedAttempt {
       stdio: ['ignore', logFd, logFd],
       detached: true, // own process group, so a timeout can end everything the command started
     });
-    if (child.pid !== undefined) runningGroups.add(child.pid);
+    if (child.pid !== undefined) {
+      runningGroups.add(child.pid);
+      this.metered = this.context.meter.begin(child.pid, request);
+    }
     child.once('error', (error: NodeJS.ErrnoException) => {
       if (child.pid !== undefined) return; // errors after start (kill failures) are not the command's result
       if (fallbackToShell && error.code === 'ENOENT') {
@@ -135,7 +143,9 @@ class SpawnedAttempt {
       const why = existsSync(request.cwd) ? spawnError.message : `working directory ${request.cwd} does not exist`;
       resolve({ ...base, outcome: 'spawn-error', reason: `could not start the command: ${why}` });
     } else {
-      resolve({ ...base, ...outcomeOf(termination.ending(exitCode, signal)) });
+      const measured = this.metered?.end({ signal, killedOnPurpose: termination.killedFor !== undefined, cpuMs: null });
+      const usage = measured === undefined ? {} : { usage: measured.usage, ...(measured.reason === undefined ? {} : { reason: measured.reason }) };
+      resolve({ ...base, ...outcomeOf(termination.ending(exitCode, signal)), ...usage });
     }
   }
 }

@@ -60,7 +60,7 @@ export function createCommandState(redis: Redis, scripts: RunScripts, names: Nam
     },
     async finishCommand(runId, record, owner) {
       const mark = record.outcome === 'succeeded' ? succeededMark(record.id) : failedMark(record.id, record.attempt);
-      const keys = [key(runId, 'results'), key(runId, `lease:${record.id}`), key(runId, 'starts'), key(runId, mark.part)];
+      const keys = [key(runId, 'results'), key(runId, `lease:${record.id}`), key(runId, 'starts'), key(runId, mark.part), names.cancelledKey(runId)];
       await scripts.taskerFinish(...keys, record.id, JSON.stringify(record), owner, String(mark.bit));
     },
     async abandonCommand(runId, id, owner, started) {

@@ -2,11 +2,11 @@ import type { Redis } from 'ioredis';
 import type { Names } from '../config/names.js';
 import { parseStoredJson } from './redis-json.js';
 import type { RunScripts } from './redis-scripts.js';
-import type { RunMeta, RunStore } from '../state/run-store.js';
+import type { Cancellation, RunMeta, RunStore } from '../state/run-store.js';
 
 /** Runs as a whole: their meta record, the index of runs, stopping, cancelling, and removing their keys. */
 
-type RunRecords = Pick<RunStore, 'registerRun' | 'endRun' | 'runStanding' | 'updateRun' | 'stopRun' | 'getRun' | 'latestRunIds' | 'cancelRun' | 'purgeRun' | 'expireRun'>;
+type RunRecords = Pick<RunStore, 'registerRun' | 'endRun' | 'runStanding' | 'updateRun' | 'stopRun' | 'getRun' | 'latestRunIds' | 'cancelRun' | 'cancellation' | 'purgeRun' | 'expireRun'>;
 
 export function createRunRecords(redis: Redis, scripts: RunScripts, names: Names): RunRecords {
   const key = names.runKey;
@@ -51,9 +51,17 @@ export function createRunRecords(redis: Redis, scripts: RunScripts, names: Names
     async latestRunIds(count) {
       return redis.zrevrange(names.runsIndexKey, 0, count - 1);
     },
-    async cancelRun(runId) {
-      // Kept for a week: workers drop this run's leftover messages instead of running them.
-      await redis.set(names.cancelledKey(runId), '1', 'EX', 7 * 24 * 3600);
+    async cancelRun(runId, cancellation) {
+      // Kept for a week: workers drop this run's leftover messages instead of running them. The
+      // first cancellation stands (NX): a purge after a cancel keeps who cancelled it.
+      await redis.set(names.cancelledKey(runId), JSON.stringify(cancellation), 'EX', 7 * 24 * 3600, 'NX');
+    },
+    async cancellation(runId) {
+      const stored = await redis.get(names.cancelledKey(runId));
+      if (stored === null) return undefined;
+      // '1': marked by a tasker older than `tasker cancel` (its purge).
+      const parsed = parseStoredJson<Cancellation>(stored);
+      return typeof parsed === 'object' && typeof parsed.by === 'string' ? parsed : { by: 'tasker purge', at: '' };
     },
     async purgeRun(runId) {
       let removed = 0;

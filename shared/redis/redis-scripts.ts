@@ -60,9 +60,15 @@ end
 if redis.call('set', KEYS[3], ARGV[3], 'PX', ARGV[4], 'NX') then return {'started', tostring(prior)} end
 return {'busy', redis.call('get', KEYS[3]) or ''}`;
 
-// KEYS: results, lease, starts, mark. ARGV: id, record JSON, owner, mark bit.
+// KEYS: results, lease, starts, mark, cancelled. ARGV: id, record JSON, owner, mark bit.
 // The record stays until the tasker has it in results.jsonl (forgetScript); the mark stays.
+// A cancelled run's result is ignored (nobody awaits it): only the lease is released, so nothing
+// of a run purged meanwhile is written again.
 const finishScript = `
+if redis.call('exists', KEYS[5]) == 1 then
+  if redis.call('get', KEYS[2]) == ARGV[3] then redis.call('del', KEYS[2]) end
+  return 0
+end
 redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
 redis.call('hdel', KEYS[3], ARGV[1])
 redis.call('setbit', KEYS[4], ARGV[4], 1)
@@ -83,7 +89,8 @@ end
 return 1`;
 
 // KEYS: starts, lease. ARGV: id, attempt, worker, owner, ttlMs. Returns the starts of this
-// attempt so far, or -1 when the caller no longer holds the lease (nothing counted, not to run).
+// attempt so far, those handed back included (their trace in the result's `starts`), or -1 when
+// the caller no longer holds the lease (nothing counted, not to run).
 const startScript = `
 if redis.call('get', KEYS[2]) ~= ARGV[4] then return -1 end
 redis.call('pexpire', KEYS[2], ARGV[5])
@@ -101,7 +108,7 @@ while #workers > 20 do table.remove(workers, 1) end
 s['workers'] = workers
 s['n'] = tonumber(s['n']) + 1
 redis.call('hset', KEYS[1], ARGV[1], cjson.encode(s))
-return s['n']`;
+return s['n'] + (tonumber(s['handedBack']) or 0)`;
 
 // KEYS: meta. ARGV: fields JSON. Merges the fields into the run's meta record in one step, so a
 // heartbeat in flight cannot write back a state the end of the run just replaced.
@@ -115,8 +122,9 @@ redis.call('hset', KEYS[1], 'json', cjson.encode(meta))
 return 1`;
 
 // KEYS: lease, starts. ARGV: id, owner, attempt whose start is taken back ('' for none), worker.
-// A command given up for a known reason (drain, hand-back) did not kill its worker: its start
-// no longer counts.
+// A command given up for a known reason (drain deadline, the worker's own failure) did not kill
+// its worker: its start no longer counts towards poison (n), but is kept as handed back, so the
+// attempt's final record still says it started more than once.
 const abandonScript = `
 if redis.call('get', KEYS[1]) == ARGV[2] then redis.call('del', KEYS[1]) end
 if ARGV[3] == '' then return 1 end
@@ -125,13 +133,14 @@ if not stored then return 1 end
 local ok, s = pcall(cjson.decode, stored)
 if not ok or tonumber(s['attempt']) ~= tonumber(ARGV[3]) or tonumber(s['n']) < 1 then return 1 end
 s['n'] = tonumber(s['n']) - 1
+s['handedBack'] = (tonumber(s['handedBack']) or 0) + 1
 local workers = s['workers']
 if type(workers) == 'table' then
   for i = #workers, 1, -1 do
     if workers[i] == ARGV[4] then table.remove(workers, i) break end
   end
 end
-if s['n'] == 0 then redis.call('hdel', KEYS[2], ARGV[1]) else redis.call('hset', KEYS[2], ARGV[1], cjson.encode(s)) end
+redis.call('hset', KEYS[2], ARGV[1], cjson.encode(s))
 return 1`;
 
 /** The scripts as commands on the client: keys first, then arguments, all as strings. Named after the project, not the tasker program (workers call begin, start, finish, abandon and renew). */
@@ -140,7 +149,7 @@ export type RunScripts = Record<'taskerBegin' | 'taskerFinish' | 'taskerForget' 
 export function defineRunScripts(redis: Redis): RunScripts {
   // Scripts run by hash (EVALSHA; ioredis loads them on a NOSCRIPT reply): their text is not sent per call.
   redis.defineCommand('taskerBegin', { numberOfKeys: 10, lua: beginScript });
-  redis.defineCommand('taskerFinish', { numberOfKeys: 4, lua: finishScript });
+  redis.defineCommand('taskerFinish', { numberOfKeys: 5, lua: finishScript });
   redis.defineCommand('taskerForget', { numberOfKeys: 2, lua: forgetScript });
   redis.defineCommand('taskerStart', { numberOfKeys: 2, lua: startScript });
   redis.defineCommand('taskerAbandon', { numberOfKeys: 2, lua: abandonScript });

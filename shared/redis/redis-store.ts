@@ -6,6 +6,7 @@ import { connectRedis, createRedisClient } from './redis-connection.js';
 import { createQueueLosses } from './redis-queue-losses.js';
 import { createRunRecords } from './redis-runs.js';
 import { defineRunScripts } from './redis-scripts.js';
+import { createUsageSamples } from './redis-usage.js';
 import { createWorkerRegistry } from './redis-workers.js';
 import type { RunStore } from '../state/run-store.js';
 import type { TlsFiles } from '../config/tls-config.js';
@@ -27,6 +28,7 @@ import type { TlsFiles } from '../config/tls-config.js';
  *   starts     hash   command id -> {attempt, n, workers}: starts of the current attempt without a
  *                     result, counted before each start; TASKER_DELIVERY_LIMIT of them is poison
  *   lease:ID   string owner of a running command, with a TTL renewed while it runs (worker/message/lease.ts)
+ *   usage      hash   command id -> the last memory sample of it running (redis-usage.ts), for a poison reason
  *   queue-losses hash work queue -> the losses of it (below) the run's tasker has dealt with
  * NS:queue-losses:QUEUE  counter: how often the work queue was found deleted (redis-queue-losses.ts)
  * NS:pool:POOL:demand  hash run id -> what the run could run now in the pool (redis-demand.ts)
@@ -50,6 +52,7 @@ export async function createRunStore(url: string, names: Names, logger: Logger, 
     ...createWorkerRegistry(redis, names),
     ...createQueueLosses(redis, names),
     ...demand,
+    ...createUsageSamples(redis, names),
     async close() {
       await closeDemand();
       await redis.quit().catch(() => redis.disconnect());

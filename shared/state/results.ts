@@ -1,4 +1,6 @@
-import type { ExecutionResult, Outcome } from '../exec/executor-contract.js';
+import type { ExecutionResult, Outcome, ResourceUsage } from '../exec/executor-contract.js';
+import type { Placement } from './placement.js';
+import { memorySeen, type UsageSample } from './usage.js';
 
 export interface CommandRef {
   id: string;
@@ -40,6 +42,22 @@ export interface ResultRecord extends CommandRef {
    * frozen while running it, and it ran again elsewhere).
    */
   starts?: number;
+  /** CPU time (user + system) of the command and its descendants, in ms; null: not measured. */
+  cpuMs?: number | null;
+  /** Peak resident memory of its process group, sampled once a second; null: it ended before the first sample. */
+  peakRssBytes?: number | null;
+  /** The kernel's OOM killer ended it. */
+  oomKilled?: boolean;
+  /** The memory limit of the container or cgroup it ran in, when one is set. */
+  memoryLimitBytes?: number;
+  // Where it ran (shared/state/placement.ts): absent from records older than these fields.
+  host?: string;
+  pod?: string;
+  node?: string;
+  image?: string;
+  workerVersion?: string;
+  pool?: string;
+  slots?: number;
 }
 
 
@@ -49,6 +67,7 @@ export function toResultRecord(
   result: ExecutionResult,
   worker: string,
   log: string,
+  placement?: Placement,
 ): ResultRecord {
   const record: ResultRecord = {
     ...commandFields(command),
@@ -65,14 +84,44 @@ export function toResultRecord(
   if (result.reason !== undefined) record.reason = result.reason;
   if (result.outcome !== 'succeeded' && result.tail !== '') record.tail = result.tail;
   if (result.uploaded !== undefined) record.uploaded = result.uploaded;
-  return record;
+  record.cpuMs = result.usage?.cpuMs ?? null;
+  record.peakRssBytes = result.usage?.peakRssBytes ?? null;
+  if (result.usage?.oomKilled === true) record.oomKilled = true;
+  if (result.usage?.memoryLimitBytes !== undefined) record.memoryLimitBytes = result.usage.memoryLimitBytes;
+  return placement === undefined ? record : { ...record, ...placement };
 }
 
-/** Why a command was dead-lettered as poison: how often it started without a result, and where. */
-export function poisonReason(starts: { n: number; workers: readonly string[] }): string {
+/** What a record says the attempt used, as an executor reports it (a worker's record, read back by the tasker). */
+export function usageOfRecord(record: ResultRecord): ResourceUsage | undefined {
+  if (record.cpuMs === undefined && record.peakRssBytes === undefined) return undefined;
+  const usage: ResourceUsage = { cpuMs: record.cpuMs ?? null, peakRssBytes: record.peakRssBytes ?? null };
+  if (record.oomKilled === true) usage.oomKilled = true;
+  if (record.memoryLimitBytes !== undefined) usage.memoryLimitBytes = record.memoryLimitBytes;
+  return usage;
+}
+
+/** Where a record says the attempt ran; undefined for a record without it. */
+export function placementOfRecord(record: ResultRecord): Placement | undefined {
+  if (record.host === undefined || record.workerVersion === undefined || record.slots === undefined) return undefined;
+  const placement: Placement = { host: record.host, workerVersion: record.workerVersion, slots: record.slots };
+  for (const key of ['pod', 'node', 'image', 'pool'] as const) if (record[key] !== undefined) placement[key] = record[key];
+  return placement;
+}
+
+/** A command whose last sample was this close to its worker's limit is said to have run out of memory. */
+const nearLimit = 0.8;
+
+/**
+ * Why a command was dead-lettered as poison: how often it started without a result, and where; with
+ * the last memory sample its worker wrote (`usage`), how much it was last seen using against the limit.
+ */
+export function poisonReason(starts: { n: number; workers: readonly string[] }, usage?: UsageSample): string {
   const where = [...new Set(starts.workers)];
   const on = where.length === 0 ? '' : ` on worker${where.length === 1 ? '' : 's'} ${where.join(', ')}`;
-  return `started ${starts.n} time(s) without a result${on}; the command may be killing its worker (out of memory?): dead-lettered, not run again`;
+  const seen = usage === undefined ? '' : memorySeen(usage.rssBytes, usage.limitBytes, usage.pod === true ? "the pod's" : "the worker's");
+  const outOfMemory = usage?.limitBytes !== undefined && usage.rssBytes >= nearLimit * usage.limitBytes;
+  const why = seen === '' ? '(out of memory?)' : outOfMemory ? `(out of memory: ${seen})` : `(${seen})`;
+  return `started ${starts.n} time(s) without a result${on}; the command may be killing its worker ${why}: dead-lettered, not run again`;
 }
 
 /** The record of an attempt dead-lettered without a result of its own (poison, invalid, RabbitMQ's limit). */
@@ -82,8 +131,13 @@ export function deadLetteredRecord(command: CommandRef, attempt: number, worker:
 }
 
 /** The record of an attempt dead-lettered as poison. */
-export function poisonRecord(command: CommandRef, attempt: number, starts: { n: number; workers: readonly string[] }, worker: string, log: string, now: Date): ResultRecord {
-  return deadLetteredRecord(command, attempt, worker, log, poisonReason(starts), now);
+export function poisonRecord(command: CommandRef, attempt: number, starts: { n: number; workers: readonly string[] }, worker: string, log: string, now: Date, usage?: UsageSample): ResultRecord {
+  const record = deadLetteredRecord(command, attempt, worker, log, poisonReason(starts, usage), now);
+  if (usage !== undefined) {
+    record.peakRssBytes = usage.rssBytes; // the last sample: a lower bound of its peak
+    if (usage.limitBytes !== undefined) record.memoryLimitBytes = usage.limitBytes;
+  }
+  return record;
 }
 
 function commandFields(command: CommandRef): CommandRef {

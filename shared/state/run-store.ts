@@ -1,6 +1,7 @@
 import type { ResultRecord } from './results.js';
 import { defaultPool } from '../config/names.js';
 import type { Priority, RunDemand } from './fair-share.js';
+import type { UsageSample } from './usage.js';
 
 /**
  * What tasker and workers keep about a run, and the store they keep it in. The contract only:
@@ -73,6 +74,15 @@ export function servesPool(worker: Pick<WorkerInfo, 'pools'>, pool: string): boo
   return poolsOfWorker(worker).includes(pool);
 }
 
+/** Who or what cancelled a run (`tasker cancel`, or `tasker purge` of a run no tasker runs). */
+export interface Cancellation {
+  /** `--by`, else user@host of the canceller. */
+  by: string;
+  reason?: string;
+  /** ISO timestamp. */
+  at: string;
+}
+
 /** One attempt of one command. */
 export interface AttemptKey {
   id: string;
@@ -84,7 +94,7 @@ export type RunStanding = 'live' | 'cancelled' | 'unknown' | 'over';
 
 /** What a worker may do with a delivered command, decided atomically in Redis. */
 export type BeginOutcome =
-  /** The run was purged (`tasker purge`, 7 days): a replayed or leftover message, dead-lettered. */
+  /** The run was cancelled (`tasker cancel`) or purged (`tasker purge`), 7 days: a replayed or leftover message, dead-lettered. */
   | { kind: 'cancelled' }
   /** Redis does not know the run (never registered, expired 7 days after its end, purged longer ago): dead-lettered. */
   | { kind: 'unknown' }
@@ -110,6 +120,8 @@ export interface CommandStarts {
   n: number;
   /** The workers that started it, oldest first (the last 20). */
   workers: string[];
+  /** Starts given up for a known reason (drain deadline): not counted in `n`, kept for the record's `starts`. */
+  handedBack?: number;
 }
 
 export interface RunStore {
@@ -123,14 +135,15 @@ export interface RunStore {
   beginCommand(runId: string, id: string, attempt: number, owner: string, ttlMs: number, startLimit: number, goneHolder?: string): Promise<BeginOutcome>;
   /**
    * Just before the command runs: if `owner` still holds the lease, renews it and counts a start
-   * of this attempt by this worker, returning the starts so far; else -1 (do not run it).
+   * of this attempt by this worker, returning the starts so far (handed-back ones included); else -1 (do not run it).
    */
   recordStart(runId: string, id: string, attempt: number, worker: string, owner: string, ttlMs: number): Promise<number>;
-  /** One round trip: record the result, clear the starts, release the caller's lease. */
+  /** One round trip: record the result, clear the starts, release the caller's lease. A cancelled run's result is not recorded (only the lease is released). */
   finishCommand(runId: string, record: ResultRecord, owner: string): Promise<void>;
   /**
    * Gives a command up without a result (drain, hand-back): release the lease,
-   * and with `started`, take its start back (it ended for a known reason, not by killing its worker).
+   * and with `started`, take its start back from the poison count (it ended for a known reason, not
+   * by killing its worker), kept as handed back for the record's `starts`.
    */
   abandonCommand(runId: string, id: string, owner: string, started?: { attempt: number; worker: string }): Promise<void>;
   /** Latest recorded result of each command, for the ids given (missing ones are left out). */
@@ -150,7 +163,10 @@ export interface RunStore {
   stopRun(runId: string): Promise<void>;
   getRun(runId: string): Promise<RunMeta | undefined>;
   latestRunIds(count: number): Promise<string[]>;
-  cancelRun(runId: string): Promise<void>;
+  /** Marks the run cancelled (for 7 days): workers start none of its commands any more, its tasker stops. */
+  cancelRun(runId: string, cancellation: Cancellation): Promise<void>;
+  /** Who cancelled the run, when it is; undefined when it is not. */
+  cancellation(runId: string): Promise<Cancellation | undefined>;
   /** The attempts are in flight (one round trip for a bundle's). */
   markPublished(runId: string, attempts: readonly AttemptKey[]): Promise<void>;
   /**
@@ -187,6 +203,10 @@ export interface RunStore {
   poolDemand(pool: string): Promise<RunDemand[]>;
   /** Calls `listener` when a run joins the pool's demand table; resolves to the unsubscribe. */
   onDemandJoined(pool: string, listener: () => void): Promise<() => Promise<void>>;
+  /** The last memory samples of commands running on this worker, by command id. */
+  noteUsage(runId: string, samples: ReadonlyMap<string, UsageSample>): Promise<void>;
+  /** The last memory sample written for a command; undefined: none. */
+  lastUsage(runId: string, id: string): Promise<UsageSample | undefined>;
   purgeRun(runId: string): Promise<number>;
   /** Lets a finished run's keys expire, so nothing piles up in Redis. */
   expireRun(runId: string, seconds: number): Promise<void>;

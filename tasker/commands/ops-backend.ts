@@ -15,14 +15,14 @@ export function addOpsOptions(command: Command): Command {
     .exitOverride();
 }
 
-/** Connects, runs `action`, closes; returns its exit code. The RabbitMQ and Redis clients are loaded only now. */
-export async function withOps(flags: OpsFlags, deps: Pick<OpsCommandDeps, 'env' | 'prettyLogs'>, action: (backend: Backend, names: Names) => Promise<number>): Promise<number> {
+/** Connects (for `command`, as its connection's name says), runs `action`, closes; returns its exit code. The RabbitMQ and Redis clients are loaded only now. */
+export async function withOps(command: 'status' | 'purge' | 'cancel', flags: OpsFlags, deps: Pick<OpsCommandDeps, 'env' | 'prettyLogs'>, action: (backend: Backend, names: Names) => Promise<number>): Promise<number> {
   const config = loadOpsConfig(flags, deps.env);
   const logger = createLogger({ level: config.logLevel, pretty: deps.prettyLogs, name: 'tasker' });
   logConfigWarnings(logger, config.warnings);
   const ns = namesFor(config.namespace);
   const { connectBackend } = await import('../distributed/distributed-backend.js');
-  const backend = await connectBackend({ amqpUrl: config.amqpUrl, amqpTls: config.amqpTls, redisUrl: config.redisUrl, redisTls: config.redisTls, names: ns, logger });
+  const backend = await connectBackend({ amqpUrl: config.amqpUrl, amqpTls: config.amqpTls, redisUrl: config.redisUrl, redisTls: config.redisTls, names: ns, logger, purpose: { command } });
   try {
     return await action(backend, ns);
   } finally {

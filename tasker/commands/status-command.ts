@@ -31,7 +31,7 @@ export async function localStatus(runId: string | undefined, flags: { workdir?: 
 
 /** From RabbitMQ and Redis: the modules that ask them are loaded only now. */
 function brokerStatus(runId: string | undefined, flags: StatusFlags, deps: OpsCommandDeps): Promise<number> {
-  return withOps(flags, deps, async (backend, names) => {
+  return withOps('status', flags, deps, async (backend, names) => {
     const { collectStatus } = await import('../report/collect-status.js');
     const { formatStatus } = await import('../report/run-status.js');
     const report = await collectStatus(backend, names, runId);

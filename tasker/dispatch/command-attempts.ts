@@ -1,7 +1,7 @@
 import { backoffMs } from '../../shared/config/backoff.js';
 import { toResultRecord, type CommandRef, type ResultRecord } from '../../shared/state/results.js';
 import type { FailedCommand, PhaseSummary, RanAgain } from '../report/summary.js';
-import type { Halt, PhaseDispatch, Progress, RunPhasesOptions, RunPorts } from './phase-ports.js';
+import type { AttemptOutcome, Halt, PhaseDispatch, Progress, RunPhasesOptions, RunPorts } from './phase-ports.js';
 
 /** One command of a phase: its attempts, each recorded, retried with backoff, and counted when it ends. */
 
@@ -41,17 +41,18 @@ export async function runCommandAttempts(command: CommandRef, firstAttempt: numb
     if (started) tally.progress.running--;
     if (outcome === undefined) return;
     if (outcome.attempt !== undefined) attempt = outcome.attempt;
-    const record = toResultRecord(command, attempt, outcome.result, outcome.worker, outcome.log);
-    // Stopped by a halt (--halt now), a command did not fail on its own: it runs again on resume.
+    const record = toResultRecord(command, attempt, outcome.result, outcome.worker, outcome.log, outcome.placement);
+    // Stopped by the interrupt (or --halt now) while it ran, a command did not fail on its own: it
+    // runs again on resume. One that ended by itself meanwhile is recorded as what it did.
     const stopped = signal.aborted || (tally.halt.mode === 'now' && tally.halt.controller.signal.aborted);
-    const interrupted = stopped && record.outcome !== 'succeeded';
+    const interrupted = stopped && stoppedByUs(outcome.result.outcome);
     if (interrupted) record.outcome = 'interrupted';
     else if (outcome.deadLettered === true) record.outcome = 'dead-lettered';
     if (outcome.starts !== undefined) noteRanAgain(record, outcome.starts, tally.ranAgain);
     ports.record(record);
-    const retry = tries <= options.retries && !tally.halt.controller.signal.aborted;
+    const retry = tries <= options.retries && !tally.halt.controller.signal.aborted && !signal.aborted;
     // Halted as soon as the failure is on record, before anything else can start.
-    if (record.outcome !== 'succeeded' && !interrupted && !retry) haltOnFailure(command, tally.halt, ports.logger);
+    if (record.outcome !== 'succeeded' && !interrupted && !retry && !signal.aborted) haltOnFailure(command, tally.halt, ports.logger);
     await outcome.settle?.();
     tally.progress.finishedThisSession++;
     if (record.outcome === 'succeeded') {
@@ -81,6 +82,11 @@ export async function runCommandAttempts(command: CommandRef, firstAttempt: numb
     countFailure(command, record, attempt, context);
     return;
   }
+}
+
+/** Killed on purpose (interrupt, halt, cancel) is the only ending the stop caused; any other is the command's own. */
+function stoppedByUs(outcome: AttemptOutcome['result']['outcome']): boolean {
+  return outcome === 'killed';
 }
 
 /** A command out of attempts: counted, logged, and listed for the summary. */

@@ -3,6 +3,7 @@ import PQueue from 'p-queue';
 import type { Executor, RunningCommand } from '../../shared/exec/executor-contract.js';
 import { applyUploadReport, type OutputSpec, type WatchOutputs } from '../../shared/storage/outputs.js';
 import type { PhaseSpec } from '../jobs/plan.js';
+import type { Placement } from '../../shared/state/placement.js';
 import { attemptRequest, type RunLayout } from '../../shared/run-dir/run-layout.js';
 import type { AttemptOutcome, PhaseDispatch } from './phase-ports.js';
 
@@ -18,6 +19,8 @@ export interface LocalDispatchOptions {
   killGraceMs: number;
   /** Recorded as who ran each attempt. */
   workerName: string;
+  /** Recorded as where each attempt ran; undefined: not recorded. */
+  placement?: Placement | undefined;
   /**
    * --halt: before each start, let the tasker take in the result that freed the slot (p-queue
    * starts the next command before the awaiting tasker hears of the last one), so that nothing
@@ -64,7 +67,7 @@ export function createLocalDispatch(options: LocalDispatchOptions): PhaseDispatc
           running.delete(handle);
         }
         if (watch !== undefined && result.outcome === 'succeeded') result = applyUploadReport(result, await watch.finish());
-        return { result, worker: options.workerName, log };
+        return { result, worker: options.workerName, log, placement: options.placement };
       });
     },
     stopStarting(reason) {

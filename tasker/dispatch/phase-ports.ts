@@ -4,6 +4,7 @@ import type { Logger } from '../../shared/observe/logger.js';
 import type { PhaseSpec, PlannedCommand } from '../jobs/plan.js';
 import type { PriorResults } from '../run-state/results-file.js';
 import type { CommandRef, ResultRecord } from '../../shared/state/results.js';
+import type { Placement } from '../../shared/state/placement.js';
 
 /**
  * What the phase loop is handed and what it updates: the dispatch every phase runs through,
@@ -22,6 +23,8 @@ export interface AttemptOutcome {
   settle?: () => Promise<void>;
   /** Dead-lettered (poison, or by RabbitMQ): counted as failed, recorded with this outcome. */
   deadLettered?: boolean;
+  /** Where it ran (the tasker's slots, or the worker's record). */
+  placement?: Placement | undefined;
   /** How often the attempt started, when more than once (its first worker was lost mid-run). */
   starts?: number;
 }

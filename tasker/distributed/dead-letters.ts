@@ -45,7 +45,7 @@ export function deadLetterReason(headers: Record<string, unknown>, signingKey: s
   if (invalid !== undefined) return `invalid message, dead-lettered without running it: ${invalid}`;
   const reason = deathReason(headers);
   if (reason === 'rejected' && standing !== 'live') {
-    return `a worker refused to run it: Redis holds this run as ${standing === 'unknown' ? 'unknown (its keys are gone: purged, or Redis lost its data)' : standing === 'cancelled' ? 'purged' : 'finished'}, and workers run no command of such a run`;
+    return `a worker refused to run it: Redis holds this run as ${standing === 'unknown' ? 'unknown (its keys are gone: purged, or Redis lost its data)' : standing === 'cancelled' ? 'cancelled' : 'finished'}, and workers run no command of such a run`;
   }
   if (reason === 'rejected') {
     return signingKey === undefined
@@ -111,8 +111,11 @@ export async function deliverDeadLettered(delivery: Delivery, options: DeadLette
   // Asked only when a worker refused it without a record: was it for the run's state in Redis?
   const unrecorded = refs.some((ref) => workerRecord(ref, found.get(ref.id)) === undefined);
   const standing = unrecorded && invalid === undefined && deathReason(delivery.headers) === 'rejected' ? await options.store.runStanding(options.runId) : 'live';
-  const decisions = refs.map((ref) => {
-    const record = workerRecord(ref, found.get(ref.id)) ?? recordOf(ref, deadLetterReason(delivery.headers, options.signingKey, invalid, standing), options.layout);
+  const decisions = refs.map((ref): Promise<Decision> => {
+    const recorded = workerRecord(ref, found.get(ref.id));
+    // Refused because the run is cancelled: it never started, and stays unrecorded (wind-down.ts), not a failure.
+    if (recorded === undefined && standing === 'cancelled') return Promise.resolve('ack');
+    const record = recorded ?? recordOf(ref, deadLetterReason(delivery.headers, options.signingKey, invalid, standing), options.layout);
     if (record.outcome === 'dead-lettered') options.logger.warn({ commandId: ref.id, attempt: ref.attempt, reason: record.reason }, 'command dead-lettered');
     return options.deliver(record);
   });

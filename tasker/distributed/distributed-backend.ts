@@ -8,7 +8,9 @@ import { defaultPool, type Names } from '../../shared/config/names.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import { poolsOf } from '../jobs/phase-pools.js';
 import { createRunStore } from '../../shared/redis/redis-store.js';
-import type { RunStore } from '../../shared/state/run-store.js';
+import type { Cancellation, RunStore } from '../../shared/state/run-store.js';
+import type { RunStatus } from '../report/summary.js';
+import { refuseCancelledRun } from './cancel-run.js';
 import type { TlsFiles } from '../../shared/config/tls-config.js';
 import { createDistributedRun, type DistributedRun, type DistributedRunOptions } from './distributed-run.js';
 import { checkRunRecord, createRunProgressRecorder, runningMeta, waitForPreviousTasker } from './run-registration.js';
@@ -28,6 +30,8 @@ export interface BackendOptions {
   redisTls?: TlsFiles;
   names: Names;
   logger: Logger;
+  /** What this tasker connects for, in its connection's name: `{ run: RUN_ID }`, `{ command: 'status' }`. */
+  purpose: Record<string, string>;
 }
 
 export interface Backend {
@@ -55,11 +59,17 @@ export interface RunningBackend {
   warning(): string | undefined;
   /** The queues of the run's pools, as the broker reports them now (metrics). */
   poolDepths(): Promise<PoolDepth[]>;
-  /** Records the final counts (what `tasker status` shows of a finished run) and the end. */
-  finish(status: string, runOver: boolean, progress: Progress): Promise<void>;
+  /** Who cancelled the run (`tasker cancel`), once someone did. */
+  cancellation(): Promise<Cancellation | undefined>;
+  /**
+   * Records the final counts (what `tasker status` shows of a finished run) and the end: an
+   * interrupted run is stopped (its queue and keys kept for a resume), any other is over. A
+   * cancelled one's queue and keys are not declared or written again (`tasker purge` removes them).
+   */
+  finish(status: RunStatus, progress: Progress, cancelled: Cancellation | undefined): Promise<void>;
 }
 
-/** This tasker, as Redis records it as a run's host and RabbitMQ shows its connection. */
+/** This tasker, as Redis records it as a run's host (its RabbitMQ connection names the host and pid too). */
 function taskerIdentity(): string {
   return `${hostname()}-${process.pid}`;
 }
@@ -76,7 +86,7 @@ async function connectSession(options: BackendOptions, missing: (queue: string) 
     url: options.amqpUrl,
     tls: options.amqpTls,
     logger: options.logger,
-    connectionName: `tasker ${taskerIdentity()}`,
+    connectionName: names.connectionName('tasker', { ...options.purpose, host: hostname(), pid: process.pid }),
     setup: async (channel, probe, apart) => {
       const run = runForSetup();
       const pools = run?.pools ?? [defaultPool];
@@ -133,6 +143,7 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
     async start(start) {
       const runId = start.layout.runId;
       const host = taskerIdentity();
+      await refuseCancelledRun(store, runId);
       const existing = await waitForPreviousTasker(store, runId, host, start.staleAfterMs, logger);
       checkRunRecord(runId, existing, start.recordSha256);
       // Every pool queue the run sends to exists before its first command: none is unroutable
@@ -154,9 +165,13 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
         heartbeat: (progress) => recorder.heartbeat(progress, run.warning(), run.shareFields()),
         warning: () => run.warning(),
         poolDepths: () => readPoolDepths(session, names, pools),
-        async finish(status, runOver, progress) {
+        cancellation: () => store.cancellation(runId),
+        async finish(status, progress, cancelled) {
+          const runOver = status !== 'interrupted';
+          // A reconnect from now on declares no queue of this run.
+          if (cancelled !== undefined) runForSetup = undefined;
           await run.close(runOver);
-          await recorder.finish(status, runOver, progress);
+          await recorder.finish(status, runOver, progress, cancelled);
         },
       };
     },

@@ -1,6 +1,6 @@
 import type { LostQueueRecovery } from './lost-queue-recovery.js';
 import type { PhaseBundler } from './phase-bundler.js';
-import { killedOutcome, type AwaitedAttempts, type ResultInbox } from './result-inbox.js';
+import type { AwaitedAttempts, ResultInbox } from './result-inbox.js';
 import type { PhaseDispatch } from '../dispatch/phase-ports.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import type { Logger } from '../../shared/observe/logger.js';
@@ -19,6 +19,8 @@ export interface DistributedDispatchParts {
   /** Publishes an awaited attempt again if its queue is deleted meanwhile. */
   recovery: Pick<LostQueueRecovery, 'track'>;
   phase: PhaseSpec;
+  /** Settles every awaited attempt when the tasker stops (wind-down.ts); runs once per run. */
+  windDown(reason: string): void;
 }
 
 export interface DistributedDispatch extends PhaseDispatch {
@@ -27,7 +29,7 @@ export interface DistributedDispatch extends PhaseDispatch {
 }
 
 export function createDistributedDispatch(parts: DistributedDispatchParts): DistributedDispatch {
-  const { awaited, inbox, resumed, bundler, recovery, phase } = parts;
+  const { awaited, inbox, resumed, bundler, recovery, phase, windDown } = parts;
   let backlog = phase.commandCount;
   return {
     backlog: () => backlog,
@@ -48,15 +50,15 @@ export function createDistributedDispatch(parts: DistributedDispatchParts): Dist
       if (claimed.publish && !(await bundler.add(command, claimed.attempt))) return outcome;
       onStart();
       const settled = await outcome;
+      if (settled === undefined) return undefined; // the tasker stopped before a worker started it
       // How long the phase's commands take sizes its next bundles; a run the tasker stopped awaiting says nothing of that.
       if (settled.worker !== 'tasker') bundler.observe(settled.result.durationMs);
       return settled;
     },
     killAll(reason) {
       // The workers keep running what they have: a restarted tasker awaits those results.
-      const now = new Date().toISOString();
-      awaited.settleAll((waiter) => killedOutcome(waiter.attempt, reason, now));
       bundler.dropPending();
+      windDown(reason);
     },
   };
 }

@@ -12,7 +12,7 @@ import { attemptBytesBudget, createCommandPublisher } from './command-publisher.
 import { createDistributedDispatch, loadResumedAttempts } from './distributed-dispatch.js';
 import { startLostQueueRecovery } from './lost-queue-recovery.js';
 import { startLostResultRecovery } from './lost-result-recovery.js';
-import { createPhaseBundler, type PhaseBundler } from './phase-bundler.js';
+import { createPhaseBundler, type PhaseBundler, type PublishBundle } from './phase-bundler.js';
 import { createAwaitedAttempts, createForgetRecorded, createResultInbox } from './result-inbox.js';
 import { createRunQueueHandler } from './run-queue-messages.js';
 import type { PhaseDispatch } from '../dispatch/phase-ports.js';
@@ -22,6 +22,7 @@ import { watchWorkerLanes } from './worker-lanes.js';
 import { startRunShare } from './run-share.js';
 import type { Priority } from '../../shared/state/fair-share.js';
 import type { RunMeta } from '../../shared/state/run-store.js';
+import { createWindDown } from './wind-down.js';
 
 /**
  * Dispatch through RabbitMQ: each attempt is published to its phase's pool queue and settled by the
@@ -103,18 +104,14 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
     intervalMs: 2000,
     logger,
   });
-  const sent = { attempts: 0, messages: 0 };
-  const publish: typeof publishOne = async (phase, attempts) => {
-    await publishOne(phase, attempts);
-    sent.attempts += attempts.length;
-    sent.messages++;
-  };
+  const { publish, sent } = counted(publishOne);
   const unseen = createUnseenRunWarnings(runId, layout.workdir, logger);
   const workerLanes = watchWorkerLanes(store, 2000, logger, undefined, (workers) => unseen.update(workers));
   const share = startRunShare({ store, runId, priority: options.priority, lanes: (pool) => workerLanes.lanes(pool), onChange: () => awaited.wake(), logger, intervalMs: shareIntervalMs });
 
+  const stopOnce = createWindDown(awaited, store, runId);
   const handler = createRunQueueHandler({ runId, layout, logger, store, signingKey, names, deliver: (record) => inbox.deliver(record) });
-  const consumer = await session.consume(names.runQueue(runId), 0, handler);
+  const consumer = await session.consume(names.runQueue(runId), 0, handler, names.taskerConsumerTag(runId));
   const stopRecovery = startLostResultRecovery({ runId, store, forget, awaited, intervalMs: Math.min(30_000, options.stallWarningMs), logger });
   let currentPool: { pool: string; queue: string } | undefined;
   const stallWarnings = startStallWarnings({
@@ -135,7 +132,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
       const maxBytes = attemptBytesBudget(phase, publisherOptions);
       const phaseBundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: () => workerLanes.lanes(phase.pool), probeMs: bundleProbeMs, maxBytes });
       bundler = phaseBundler;
-      const dispatch = createDistributedDispatch({ awaited, inbox, resumed, bundler: phaseBundler, recovery, phase });
+      const dispatch = createDistributedDispatch({ awaited, inbox, resumed, bundler: phaseBundler, recovery, phase, windDown: stopOnce });
       share.setPhase({ pool: phase.pool, phase: phase.name, inFlight: () => awaited.count(), backlog: () => dispatch.backlog(), bundleSize: () => phaseBundler.size() });
       return dispatch;
     },
@@ -173,4 +170,15 @@ async function sayIfUnserved(store: Pick<RunStore, 'workers'>, current: { pool: 
 function joinWarnings(...warnings: (string | undefined)[]): string | undefined {
   const present = warnings.filter((warning) => warning !== undefined);
   return present.length === 0 ? undefined : present.join('; ');
+}
+
+/** The publisher, counting what it sent: attempts and messages (how well bundling did). */
+function counted(publishOne: PublishBundle): { publish: PublishBundle; sent: { attempts: number; messages: number } } {
+  const sent = { attempts: 0, messages: 0 };
+  const publish: PublishBundle = async (phase, attempts) => {
+    await publishOne(phase, attempts);
+    sent.attempts += attempts.length;
+    sent.messages++;
+  };
+  return { publish, sent };
 }

@@ -1,7 +1,7 @@
 import type { Decision } from '../../shared/broker/amqp-session.js';
 import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
 import type { AttemptKey, RunStore } from '../../shared/state/run-store.js';
-import type { ResultRecord } from '../../shared/state/results.js';
+import { placementOfRecord, usageOfRecord, type ResultRecord } from '../../shared/state/results.js';
 import type { AttemptOutcome } from '../dispatch/phase-ports.js';
 
 /**
@@ -23,12 +23,14 @@ export interface AwaitedAttempt {
 export interface AwaitedAttempts {
   count(): number;
   get(commandId: string): AwaitedAttempt | undefined;
-  /** Starts awaiting this attempt of the command; resolves when it is settled. */
-  awaitResult(commandId: string, attempt: number): Promise<AttemptOutcome>;
+  /** Starts awaiting this attempt of the command; resolves when it is settled (undefined: it never started, nothing to record). */
+  awaitResult(commandId: string, attempt: number): Promise<AttemptOutcome | undefined>;
+  /** The commands awaited now. */
+  commandIds(): string[];
   /** Ends the command's wait with this outcome; nothing when it is not awaited. */
   settle(commandId: string, outcome: AttemptOutcome): void;
-  /** Ends every wait, each with the outcome made for it. */
-  settleAll(outcomeFor: (awaited: AwaitedAttempt) => AttemptOutcome): void;
+  /** Ends every wait, each with the outcome made for it (undefined: never started). */
+  settleAll(outcomeFor: (awaited: AwaitedAttempt, commandId: string) => AttemptOutcome | undefined): void;
   /** Commands awaited since `cutoff` (ms since the epoch) or earlier, at most `limit`. */
   waitingSince(cutoff: number, limit: number): string[];
   /** Resolves when another attempt may be awaited (AwaitedLimits). */
@@ -36,7 +38,7 @@ export interface AwaitedAttempts {
 }
 
 interface Waiter extends AwaitedAttempt {
-  resolve: (outcome: AttemptOutcome) => void;
+  resolve: (outcome: AttemptOutcome | undefined) => void;
 }
 
 /**
@@ -73,8 +75,9 @@ export function createAwaitedAttempts(limits: AwaitedLimits): AwaitedAttempts & 
     count: () => waiting.size,
     get: (commandId) => waiting.get(commandId),
     awaitResult(commandId, attempt) {
-      return new Promise<AttemptOutcome>((resolve) => waiting.set(commandId, { attempt, since: Date.now(), resolve }));
+      return new Promise<AttemptOutcome | undefined>((resolve) => waiting.set(commandId, { attempt, since: Date.now(), resolve }));
     },
+    commandIds: () => [...waiting.keys()],
     settle(commandId, outcome) {
       const waiter = waiting.get(commandId);
       if (waiter === undefined) return;
@@ -85,7 +88,7 @@ export function createAwaitedAttempts(limits: AwaitedLimits): AwaitedAttempts & 
     settleAll(outcomeFor) {
       for (const [id, waiter] of waiting) {
         waiting.delete(id);
-        waiter.resolve(outcomeFor(waiter));
+        waiter.resolve(outcomeFor(waiter, id));
       }
       freeRoom();
     },
@@ -116,6 +119,8 @@ function toExecution(record: ResultRecord): ExecutionResult {
   };
   if (record.reason !== undefined) result.reason = record.reason;
   if (record.uploaded !== undefined) result.uploaded = record.uploaded;
+  const usage = usageOfRecord(record);
+  if (usage !== undefined) result.usage = usage;
   return result;
 }
 
@@ -124,6 +129,8 @@ export function outcomeOf(record: ResultRecord, settle: () => Promise<void>): At
   const outcome: AttemptOutcome = { result: toExecution(record), worker: record.worker, log: record.log, attempt: record.attempt, settle };
   if (record.outcome === 'dead-lettered') outcome.deadLettered = true;
   if (record.starts !== undefined) outcome.starts = record.starts;
+  const placement = placementOfRecord(record);
+  if (placement !== undefined) outcome.placement = placement;
   return outcome;
 }
 
@@ -137,7 +144,7 @@ export function endsAttempt(awaitedAttempt: number, record: ResultRecord): boole
   return awaitedAttempt === record.attempt || record.outcome === 'succeeded';
 }
 
-/** The outcome of an attempt the tasker stopped awaiting (interrupt); `now` is an ISO timestamp. */
+/** The outcome of an attempt the tasker stopped awaiting while a worker ran it (interrupt, cancel); `now` is an ISO timestamp. */
 export function killedOutcome(attempt: number, reason: string, now: string): AttemptOutcome {
   return {
     result: { outcome: 'killed', exitCode: null, signal: null, startedAt: now, finishedAt: now, durationMs: 0, tail: '', reason: `tasker ${reason}; still running on a worker` },

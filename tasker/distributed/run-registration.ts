@@ -1,6 +1,7 @@
 import { InputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
-import type { RunMeta, RunStore } from '../../shared/state/run-store.js';
+import type { Cancellation, RunMeta, RunStore } from '../../shared/state/run-store.js';
+import { cancelledStatus } from './cancel-run.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import { poolsOf } from '../jobs/phase-pools.js';
 import type { Progress } from '../dispatch/phase-ports.js';
@@ -92,7 +93,7 @@ export interface RunProgressRecorder {
    * queued commands are not run until a tasker resumes it, which it may do at once. A run over is
    * marked so (until its keys expire): no message of it runs any more.
    */
-  finish(status: string, runOver: boolean, progress: Progress): Promise<void>;
+  finish(status: string, runOver: boolean, progress: Progress, cancelled?: Cancellation): Promise<void>;
 }
 
 function progressFields(progress: Progress): Pick<RunMeta, 'phase' | 'phaseIndex' | 'pool' | 'done' | 'failed'> {
@@ -105,7 +106,13 @@ export function createRunProgressRecorder(store: RunStore, runId: string): RunPr
       // '' and not undefined: the update merges fields, and JSON drops an undefined one.
       await store.updateRun(runId, { ...share, heartbeatAt: new Date().toISOString(), ...progressFields(progress), warning: warning ?? '' });
     },
-    async finish(status, runOver, progress) {
+    async finish(status, runOver, progress, cancelled) {
+      if (cancelled !== undefined) {
+        // Only what exists is updated (a purge may have removed it already): no key of the run is made again.
+        await store.updateRun(runId, { state: 'cancelled', status: cancelledStatus(cancelled), warning: '', heartbeatAt: new Date().toISOString(), ...progressFields(progress) });
+        await store.expireRun(runId, finishedRunTtlSeconds);
+        return;
+      }
       // Stopped (or over) before it says so: whoever reads "interrupted" can count on workers not
       // starting its commands; once over, its leftover messages are dead-lettered, not run.
       await (runOver ? store.endRun(runId) : store.stopRun(runId));

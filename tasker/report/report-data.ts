@@ -2,6 +2,7 @@ import type { ResultRecord } from '../../shared/state/results.js';
 import { binOf, countBins, createBusyBins, createDurationSketch, createTopN, niceBinMs, type DurationSketch, type TopN } from './report-bins.js';
 import { createFailureTracker, type FailureReport } from './report-failures.js';
 import { createWorkerTracker, type WorkerReport } from './report-workers.js';
+import type { PhaseResources } from './resource-stats.js';
 
 /**
  * The numbers of the HTML report, aggregated from results.jsonl one record at a time in fixed-size
@@ -55,6 +56,8 @@ export interface ReportData {
   failures: FailureReport;
   /** Lines of results.jsonl that were not result records (torn by a crash, or foreign). */
   skippedLines: number;
+  /** What each phase's attempts used (resource-stats.ts); absent: not aggregated. */
+  resources?: PhaseResources[];
 }
 
 export interface AggregateOptions {

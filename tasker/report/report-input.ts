@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parseResultLine } from '../../shared/state/results.js';
 import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 import { createReportAggregator, type AggregateOptions, type ReportData } from './report-data.js';
+import { createResourceTally } from './resource-stats.js';
 import type { RunSummary } from './summary.js';
 
 /**
@@ -117,13 +118,17 @@ export async function scanTimeSpan(resultsPath: string): Promise<{ fromMs: numbe
 /** Aggregates results.jsonl (missing: no attempts) over the given span. */
 export async function aggregateResults(resultsPath: string, options: AggregateOptions): Promise<ReportData> {
   const aggregator = createReportAggregator(options);
+  const resources = createResourceTally();
   if (existsSync(resultsPath)) {
     await forEachLine(resultsPath, (line) => {
       if (line.trim() === '') return;
       const record = parseResultLine(line);
       if (record === undefined) aggregator.skip();
-      else aggregator.add(record);
+      else {
+        aggregator.add(record);
+        resources.add(record);
+      }
     });
   }
-  return aggregator.finish();
+  return { ...aggregator.finish(), resources: resources.phases() };
 }

@@ -1,3 +1,4 @@
+import { sizePools, type PoolSizing } from './pool-sizing.js';
 import type { ReportData } from './report-data.js';
 import type { RunFileRecord } from './report-input.js';
 import type { RunSummary } from './summary.js';
@@ -8,7 +9,7 @@ import type { RunSummary } from './summary.js';
  */
 
 /** `running`: written by the tasker during the run; `unfinished`: no summary after the last result (stopped, or running elsewhere). */
-export type ReportState = 'running' | 'unfinished' | 'succeeded' | 'failed' | 'interrupted';
+export type ReportState = 'running' | 'unfinished' | 'succeeded' | 'failed' | 'interrupted' | 'cancelled';
 
 export interface ReportPhase {
   index: number;
@@ -57,6 +58,8 @@ export interface ReportModel {
   run: ReportRun;
   phases: ReportPhase[];
   data: ReportData;
+  /** The pool sizes the workers phases suggest (pool-sizing.ts). */
+  sizing: PoolSizing[];
 }
 
 /** A run in progress, as its tasker sees it. */
@@ -140,5 +143,6 @@ export function reportModel(input: ModelInput): ReportModel {
     },
     phases,
     data,
+    sizing: sizePools(data.resources ?? [], phases.map((phase) => ({ ...phase, pool: summary?.phases.find((ended) => ended.index === phase.index)?.pool }))).sizing,
   };
 }

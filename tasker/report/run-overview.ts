@@ -7,8 +7,10 @@ import { markerDirName } from '../../shared/run-dir/run-layout.js';
  * alone (run.json, results.jsonl, summary.json, read by local-runs.ts): no broker, no Redis. Pure.
  */
 
-/** `unfinished`: no summary was written after the last result: still running, or its tasker was killed. */
-export type LocalRunState = 'succeeded' | 'failed' | 'interrupted' | 'unfinished';
+/** `unfinished`: no summary was written after the last result: still running, or its tasker was killed. `cancelled`: by `tasker cancel`. */
+export type LocalRunState = 'succeeded' | 'failed' | 'interrupted' | 'cancelled' | 'unfinished';
+
+const summaryStates: readonly string[] = ['succeeded', 'failed', 'interrupted', 'cancelled'] satisfies LocalRunState[];
 
 /** The commands of a run as results.jsonl has them, each counted once, by its latest attempt. */
 export interface ResultTally {
@@ -73,7 +75,7 @@ export interface RunOverview {
 export function runState(summary: { status: string; finishedAt: string } | undefined, lastFinishedAt: string | undefined): LocalRunState {
   if (summary === undefined) return 'unfinished';
   if (lastFinishedAt !== undefined && lastFinishedAt > summary.finishedAt) return 'unfinished';
-  return summary.status === 'succeeded' || summary.status === 'failed' || summary.status === 'interrupted' ? summary.status : 'unfinished';
+  return summaryStates.includes(summary.status) ? (summary.status as LocalRunState) : 'unfinished';
 }
 
 function describeState(run: RunOverview): string {
@@ -89,11 +91,15 @@ function notRun(run: RunOverview): number {
 export function formatRunsTable(workdir: string, runs: readonly RunOverview[]): string {
   if (runs.length === 0) return `No runs in ${workdir} (nothing under ${markerDirName}/runs/).\n`;
   const idWidth = Math.max(6, ...runs.map((run) => run.runId.length));
-  const out = [`Runs in ${workdir}, newest first:`, `  ${'run id'.padEnd(idWidth)}  ${'state'.padEnd(11)}  ${'commands'.padStart(8)}  ${'done'.padStart(7)}  ${'failed'.padStart(7)}  ${'not run'.padStart(7)}  created`];
+  const out = [
+    `Runs in ${workdir}, newest first:`,
+    `  ${'run id'.padEnd(idWidth)}  ${'state'.padEnd(11)}  ${'commands'.padStart(8)}  ${'done'.padStart(7)}  ${'failed'.padStart(7)}  ${'interrupted'.padStart(11)}  ${'not run'.padStart(7)}  created`,
+  ];
   for (const run of runs) {
-    const failed = run.results.failed + run.results.interrupted + run.results.deadLettered.length;
+    // Interrupted (stopped while running) is neither a failure nor a command that never started.
+    const failed = run.results.failed + run.results.deadLettered.length;
     out.push(
-      `  ${run.runId.padEnd(idWidth)}  ${run.state.padEnd(11)}  ${String(run.commands).padStart(8)}  ${String(run.results.succeeded).padStart(7)}  ${String(failed).padStart(7)}  ${String(notRun(run)).padStart(7)}  ${run.createdAt}`,
+      `  ${run.runId.padEnd(idWidth)}  ${run.state.padEnd(11)}  ${String(run.commands).padStart(8)}  ${String(run.results.succeeded).padStart(7)}  ${String(failed).padStart(7)}  ${String(run.results.interrupted).padStart(11)}  ${String(notRun(run)).padStart(7)}  ${run.createdAt}`,
     );
   }
   if (runs.some((run) => run.state === 'unfinished')) out.push('', 'unfinished: running now, or its tasker was stopped before it wrote a summary; resume it with run --resume RUN_ID.');

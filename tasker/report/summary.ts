@@ -3,11 +3,15 @@ import { ExitCode } from '../../shared/errors.js';
 import type { Outcome } from '../../shared/exec/executor-contract.js';
 import type { RunsOn } from '../jobs/plan.js';
 import { defaultPool } from '../../shared/config/names.js';
+import { sizingLines, type PoolSizing } from './pool-sizing.js';
+import type { PhaseResources } from './resource-stats.js';
+import type { Cancellation } from '../../shared/state/run-store.js';
 
 /** What summary.json holds and the final report prints. Pure data, built by the tasker. */
 
 export type PhaseStatus = 'succeeded' | 'failed' | 'skipped' | 'interrupted' | 'not-started';
-export type RunStatus = 'succeeded' | 'failed' | 'interrupted';
+/** `cancelled`: by an operator (`tasker cancel`): ended as an interrupt does, for good. */
+export type RunStatus = 'succeeded' | 'failed' | 'interrupted' | 'cancelled';
 /** Where workers phases ran: local slots of the tasker, or workers through RabbitMQ. */
 export type RunMode = 'local' | 'rabbitmq';
 
@@ -29,6 +33,8 @@ export interface PhaseSummary {
   /** Not run: an earlier phase failed, or the run was interrupted before they started. */
   skipped: number;
   durationMs: number;
+  /** What its attempts used (all sessions'): distributions, OOM kills, the largest (resource-stats.ts). */
+  resources?: PhaseResources;
 }
 
 export interface FailedCommand {
@@ -62,6 +68,10 @@ export interface RunSummary {
   failed: FailedCommand[];
   /** Present when some command started more than once (distributed runs). */
   ranAgain?: RanAgain;
+  /** The resources each workers phase's pool should request (pool-sizing.ts); absent when nothing was measured. */
+  sizing?: PoolSizing[];
+  /** Who cancelled the run, when it was cancelled. */
+  cancelled?: Cancellation;
 }
 
 export function totalsOf(phases: readonly PhaseSummary[]): RunSummary['totals'] {
@@ -83,6 +93,8 @@ export interface PhasesOutcome {
   failed: FailedCommand[];
   interrupted: boolean;
   ranAgain?: RanAgain;
+  /** Set when what stopped the run was a cancel (then `interrupted` is true too). */
+  cancelled?: Cancellation | undefined;
 }
 
 /**
@@ -98,8 +110,8 @@ export interface RanAgain {
 export function summarizeRun(input: { runId: string; workdir: string; mode: RunMode; startedAtMs: number; finishedAtMs: number; outcome: PhasesOutcome }): RunSummary {
   const { outcome } = input;
   const totals = totalsOf(outcome.phases);
-  const status = outcome.interrupted ? 'interrupted' : totals.failed > 0 || outcome.phases.some((p) => p.status === 'skipped') ? 'failed' : 'succeeded';
-  const exitCode = status === 'interrupted' ? ExitCode.interrupted : status === 'failed' ? ExitCode.commandsFailed : ExitCode.ok;
+  const status = outcome.cancelled !== undefined ? 'cancelled' : outcome.interrupted ? 'interrupted' : totals.failed > 0 || outcome.phases.some((p) => p.status === 'skipped') ? 'failed' : 'succeeded';
+  const exitCode = { cancelled: ExitCode.cancelled, interrupted: ExitCode.interrupted, failed: ExitCode.commandsFailed, succeeded: ExitCode.ok }[status];
   return {
     runId: input.runId,
     status,
@@ -113,6 +125,7 @@ export function summarizeRun(input: { runId: string; workdir: string; mode: RunM
     phases: outcome.phases,
     failed: outcome.failed,
     ...(outcome.ranAgain !== undefined && outcome.ranAgain.count > 0 ? { ranAgain: outcome.ranAgain } : {}),
+    ...(outcome.cancelled === undefined ? {} : { cancelled: outcome.cancelled }),
   };
 }
 
@@ -121,7 +134,7 @@ function ranAgainLines(ranAgain: RanAgain | undefined): string[] {
   if (ranAgain === undefined || ranAgain.count === 0) return [];
   const named = ranAgain.commands.slice(0, 10).map((c) => `${c.id} (${c.starts}x)`);
   const more = ranAgain.count > named.length ? `, … ${ranAgain.count - named.length} more in summary.json` : '';
-  return ['', `Started more than once (a worker was lost or frozen mid-run; each counted once): ${ranAgain.count} command${ranAgain.count === 1 ? '' : 's'}: ${named.join(', ')}${more}`];
+  return ['', `Started more than once (a worker was lost, frozen or drained mid-run; each counted once): ${ranAgain.count} command${ranAgain.count === 1 ? '' : 's'}: ${named.join(', ')}${more}`];
 }
 
 function pad(text: string, width: number, right = false): string {
@@ -170,9 +183,11 @@ function headline(summary: RunSummary): string {
   const parts = [
     totals.failed > 0 ? `${totals.failed} failed` : '',
     totals.interrupted > 0 ? `${totals.interrupted} interrupted while running` : '',
-    totals.skipped > 0 ? `${totals.skipped} skipped` : '',
+    totals.skipped > 0 ? `${totals.skipped} not started` : '',
   ].filter((part) => part !== '');
-  return `Run ${summary.runId} interrupted after ${took}${parts.length > 0 ? `: ${parts.join(', ')}` : ''}; ${exit}`;
+  const cancel = summary.cancelled;
+  const how = cancel === undefined ? 'interrupted' : `cancelled by ${cancel.by}${cancel.reason === undefined ? '' : ` (${cancel.reason})`}`;
+  return `Run ${summary.runId} ${how} after ${took}${parts.length > 0 ? `: ${parts.join(', ')}` : ''}; ${exit}`;
 }
 
 /**
@@ -241,8 +256,9 @@ export function formatSummary(summary: RunSummary, options: FormatOptions = {}):
     }
   }
   out.push(...ranAgainLines(summary.ranAgain));
+  out.push(...sizingLines(summary.sizing));
   if (options.records !== undefined) {
-    if (summary.failed.length > 0 || summary.ranAgain !== undefined) out.push('');
+    if (summary.failed.length > 0 || summary.ranAgain !== undefined || (summary.sizing?.length ?? 0) > 0) out.push('');
     if (options.records.report !== undefined) out.push(`Report:  ${options.records.report}`);
     out.push(`Results: ${options.records.results}`, `Logs:    ${options.records.logs}`);
   }

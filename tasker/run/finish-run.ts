@@ -3,10 +3,12 @@ import { join, resolve } from 'node:path';
 import { ExitCode } from '../../shared/errors.js';
 import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 import type { RunningBackend } from '../distributed/distributed-backend.js';
-import type { Progress, RunPhasesResult } from '../dispatch/run-phases.js';
+import type { Progress } from '../dispatch/run-phases.js';
+import type { SessionOutcome } from './phase-execution.js';
 import { writeRunReport } from '../report/report-writer.js';
 import { uploadRunRecord } from './run-record-upload.js';
-import { formatSummary, summarizeRun } from '../report/summary.js';
+import { formatSummary, summarizeRun, type RunSummary } from '../report/summary.js';
+import { readRunResources } from '../report/resource-input.js';
 import { resumeCommand } from '../../shared/cli/invocation.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 
@@ -17,7 +19,7 @@ export interface FinishedSession {
   workdir: string;
   run: RunLayout;
   sessionStart: number;
-  outcome: RunPhasesResult;
+  outcome: SessionOutcome;
   progress: Progress;
   remote: RunningBackend | undefined;
   /** Set when S3 is on. */
@@ -31,9 +33,10 @@ export async function finishRun(session: FinishedSession, deps: Pick<RunDeps, 'l
   const mode = session.remote === undefined ? 'local' : 'rabbitmq';
   const summary = summarizeRun({ runId, workdir, mode, startedAtMs: session.sessionStart, finishedAtMs: deps.now(), outcome: session.outcome });
   const { status, exitCode, totals } = summary;
+  await addResources(summary, run.resultsPath, logger);
   await fs.writeFile(run.summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
   // An interrupted run is not over: its queue keeps results for the tasker that resumes it.
-  await session.remote?.finish(status, status !== 'interrupted', session.progress);
+  await session.remote?.finish(status, session.progress, summary.cancelled);
   logger.info({ runId, status, exitCode, ...totals, durationMs: summary.durationMs }, 'run finished');
   const resume = resumeCommand(deps.invocation, runId, workdir, resolve(deps.cwd));
   const report = await writeFinalReport(run, resume, deps);
@@ -44,11 +47,26 @@ export async function finishRun(session: FinishedSession, deps: Pick<RunDeps, 'l
     const uploaded = await uploadRunRecord({ outputs, workdir, runDir: run.runDir, runId, logger, writeOut: deps.writeOut });
     if (!uploaded && exitCode === ExitCode.ok) return ExitCode.internal;
   }
-  if (status !== 'succeeded') {
+  // A cancelled run cannot be resumed (its commands are refused for 7 days): no hint.
+  if (status !== 'succeeded' && status !== 'cancelled') {
     // Results and logs are named by the summary (formatSummary's records) already.
     deps.writeOut(`Resume with: ${resume}\n`);
   }
   return exitCode;
+}
+
+/** What the run's commands used and the pool sizes it suggests, into the summary; a run whose results cannot be read goes without. */
+async function addResources(summary: RunSummary, resultsPath: string, logger: RunDeps['logger']): Promise<void> {
+  try {
+    const { phases, sizing } = await readRunResources(resultsPath, summary.phases);
+    for (const phase of summary.phases) {
+      const resources = phases.find((entry) => entry.phase === phase.name);
+      if (resources !== undefined) phase.resources = resources;
+    }
+    if (sizing.length > 0) summary.sizing = sizing;
+  } catch (error) {
+    logger.warn({ err: error }, 'could not read what the commands used from results.jsonl');
+  }
 }
 
 /** report.html, after summary.json; its path, or undefined when it could not be written (the run's result stands). */

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunLayout } from '../../shared/run-dir/run-layout.js';
+import type { Cancellation } from '../../shared/state/run-store.js';
 import type { RunConfig } from '../config.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import { commandsOf, type Plan } from '../jobs/planning.js';
@@ -12,6 +13,7 @@ import { openResultsWriter, type PriorResults, type ResultsWriter } from '../run
 import { startReportRefresher } from '../report/report-refresher.js';
 import { writeRunReport } from '../report/report-writer.js';
 import { heartbeatIntervalMs, startRunHeartbeat } from './run-heartbeat.js';
+import { startCancelWatch, type CancelWatch } from './cancel-watch.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 
 /**
@@ -30,9 +32,12 @@ export interface PhaseExecution {
   perCommand: RunOutputs | undefined;
 }
 
-type ExecutionDeps = Pick<RunDeps, 'logger' | 'executor' | 'terminal' | 'signal' | 'now' | 'metrics'>;
+/** How the session's phases ended; `cancelled`: an operator's cancel stopped them. */
+export type SessionOutcome = RunPhasesResult & { cancelled: Cancellation | undefined };
 
-export async function executePhases(execution: PhaseExecution, deps: ExecutionDeps): Promise<{ outcome: RunPhasesResult; progress: Progress }> {
+type ExecutionDeps = Pick<RunDeps, 'logger' | 'executor' | 'terminal' | 'signal' | 'now' | 'metrics' | 'placement'>;
+
+export async function executePhases(execution: PhaseExecution, deps: ExecutionDeps): Promise<{ outcome: SessionOutcome; progress: Progress }> {
   const { config, remote } = execution;
   const results = openResultsWriter(execution.run.resultsPath);
   const progress = createEmptyProgress();
@@ -56,16 +61,23 @@ export async function executePhases(execution: PhaseExecution, deps: ExecutionDe
     logger: deps.logger,
     runId: execution.run.runId,
   });
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  deps.signal.addEventListener('abort', onSignal, { once: true });
+  if (deps.signal.aborted) stop.abort();
+  const cancelWatch = remote === undefined ? undefined : watchForCancel(remote, stop, deps.logger);
   try {
     const outcome = await runPhases(
       execution.plan.phases,
       phasePorts(execution, deps, results),
       { retries: config.retries, retryDelayMs: config.retryDelayMs, maxRetryDelayMs: config.maxRetryDelayMs, keepGoing: config.keepGoing, halt: config.halt, prior: execution.prior },
       progress,
-      deps.signal,
+      stop.signal,
     );
-    return { outcome, progress };
+    return { outcome: { ...outcome, cancelled: cancelWatch?.seen() }, progress };
   } finally {
+    cancelWatch?.stop();
+    deps.signal.removeEventListener('abort', onSignal);
     reporter.stop();
     // Before results.jsonl closes and the final report is written: no refresh may land after it.
     await report.stop();
@@ -89,15 +101,25 @@ function phasePorts(execution: PhaseExecution, deps: ExecutionDeps, results: Res
   };
 }
 
+/** An operator's cancel stops the run as Ctrl-C does (the dispatch's killAll), and is then recorded as such. */
+function watchForCancel(remote: RunningBackend, stop: AbortController, logger: ExecutionDeps['logger']): CancelWatch {
+  return startCancelWatch(() => remote.cancellation(), 1000, (cancellation) => {
+    logger.warn({ by: cancellation.by, reason: cancellation.reason, at: cancellation.at }, `run cancelled by ${cancellation.by}: stopping (no command of it starts any more)`);
+    stop.abort();
+  }, logger);
+}
+
 /** Workers phases go to the queue in distributed mode; everything else runs here ('tasker' phases one at a time). */
 function dispatchFor(phase: PhaseSpec, execution: PhaseExecution, deps: ExecutionDeps, workerName: string): PhaseDispatch {
   const { config, remote, perCommand } = execution;
   if (remote !== undefined && phase.runsOn === 'workers') return remote.dispatchFor(phase);
+  const slots = phase.runsOn === 'tasker' ? 1 : config.concurrency;
   return createLocalDispatch({
     executor: deps.executor,
     layout: execution.run,
     phase,
-    slots: phase.runsOn === 'tasker' ? 1 : config.concurrency,
+    slots,
+    placement: deps.placement === undefined ? undefined : { ...deps.placement, slots },
     timeoutMs: config.timeoutMs,
     killGraceMs: config.killGraceMs,
     settleBeforeStart: config.halt !== 'never',

@@ -51,7 +51,7 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
     const outputs = config.s3 === undefined ? undefined : await openOutputs(config.s3, runId, logger, opened);
     let backend: Backend | undefined;
     if (config.amqpUrl !== undefined) {
-      backend = await openBackend(config, config.amqpUrl, logger, opened);
+      backend = await openBackend(config, { amqpUrl: config.amqpUrl, runId }, logger, opened);
       if (!resuming) await backend.checkUnusedRunId(runId);
     }
     deps.onPrepared?.();
@@ -79,10 +79,10 @@ async function openOutputs(s3: RunS3Config, runId: string, logger: Logger, opene
   return { store, spec: { bucket: s3.bucket, prefix: s3.prefix ?? runId, patterns: s3.patterns } };
 }
 
-async function openBackend(config: RunConfig, amqpUrl: string, logger: Logger, opened: Opened): Promise<Backend> {
+async function openBackend(config: RunConfig, { amqpUrl, runId }: { amqpUrl: string; runId: string }, logger: Logger, opened: Opened): Promise<Backend> {
   // Loaded only in distributed mode: the RabbitMQ and Redis clients add ~25 MB to the process.
   const { connectBackend } = await import('../distributed/distributed-backend.js');
-  const backend = await connectBackend({ amqpUrl, amqpTls: config.amqpTls, redisUrl: config.redisUrl, redisTls: config.redisTls, names: names(config.namespace), logger });
+  const backend = await connectBackend({ amqpUrl, amqpTls: config.amqpTls, redisUrl: config.redisUrl, redisTls: config.redisTls, names: names(config.namespace), logger, purpose: { run: runId } });
   opened.backend = backend;
   return backend;
 }

@@ -1,4 +1,5 @@
 import type { Executor } from '../../shared/exec/executor-contract.js';
+import type { Placement } from '../../shared/state/placement.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { OutputSpec } from '../../shared/storage/outputs.js';
 import type { PoolDepth } from '../../shared/observe/metrics-server.js';
@@ -21,6 +22,8 @@ export interface RunDeps {
   invocation: string;
   signal: AbortSignal;
   now: () => number;
+  /** Where this tasker runs, recorded with the attempts it runs itself (its slots are set per phase). Default: none recorded. */
+  placement?: Placement;
   /** Counts finished attempts and reads the in-flight count, when a metrics server runs. */
   metrics?: RunMetrics;
   /** Called once, when the checks are over and the workdir is about to change. Until then nothing needs stopping. */

@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { UnroutableError, type AmqpSession, type Consumer, type Decision, type Delivery, type DeliveryHandler } from '../../shared/broker/amqp-session.js';
 import { InputError } from '../../shared/errors.js';
+import { rabbitmqctl } from '../helpers/broker.js';
 import { freePort } from '../helpers/distributed.js';
 import { nextMessage, readyCount, seen, useSessions } from './amqp-fixture.js';
 
@@ -200,6 +201,39 @@ describe('a cancelled consumer', () => {
     await publish('m1');
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect([consumer.isActive(), deliveries.length, await readyCount(ctx, ctx.queue)]).toEqual([false, 0, 1]);
+  });
+});
+
+describe('names the broker shows', () => {
+  /** The broker's own listing: `rabbitmqctl list_consumers` (queue, tag) of the test's queue. */
+  const consumerTags = (): string[] =>
+    rabbitmqctl(inject('broker'), ['list_consumers', '--quiet', '--no-table-headers', 'queue_name', 'consumer_tag'], 30_000)
+      .split('\n')
+      .filter((line) => line.startsWith(`${ctx.queue}\t`))
+      .map((line) => line.split('\t')[1]!)
+      .sort();
+
+  it('a consumer is listed under the tag it was given; one given none under the broker\'s', async () => {
+    const session = await ctx.open();
+    await session.consume(ctx.queue, 1, async () => 'ack', 'ns.worker-host-42.default.commands');
+    await session.consume(ctx.queue, 1, async () => 'ack');
+    const tags = consumerTags();
+    expect(tags).toHaveLength(2);
+    expect(tags[0]).toMatch(/^amq\.ctag-/);
+    expect(tags[1]).toBe('ns.worker-host-42.default.commands');
+  });
+
+  it('a cancelled consumer is no longer listed', async () => {
+    const session = await ctx.open();
+    const consumer = await session.consume(ctx.queue, 1, async () => 'ack', 'ns.worker-host-42.default.commands.extra-1');
+    await consumer.cancel();
+    expect(consumerTags()).toEqual([]);
+  });
+
+  it('the connection is listed with its name among its client properties', async () => {
+    await ctx.open({ connectionName: `${ctx.queue} ns=tasker role=worker worker=host-42` });
+    const connections = rabbitmqctl(inject('broker'), ['list_connections', '--quiet', '--no-table-headers', 'client_properties'], 30_000).split('\n');
+    expect(connections.filter((properties) => properties.includes(`{"connection_name","${ctx.queue} ns=tasker role=worker worker=host-42"}`))).toHaveLength(1);
   });
 });
 

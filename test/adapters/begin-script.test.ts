@@ -82,7 +82,7 @@ describe('the begin script', () => {
     await store.registerRun(meta('r1'));
     await begin('r1', 'f1-L1');
     await store.finishCommand('r1', record('f1-L1'), 'owner-f1-L1');
-    await store.cancelRun('r1');
+    await store.cancelRun('r1', { by: 'test', at: new Date().toISOString() });
     await store.purgeRun('r1');
     const before = await keysOf();
     expect(await begin('r1', 'f1-L1')).toEqual({ kind: 'cancelled' });

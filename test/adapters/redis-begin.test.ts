@@ -176,18 +176,18 @@ describe('beginCommand answers stopped', () => {
 
 describe('beginCommand answers cancelled', () => {
   it('once the run is cancelled (purged)', async () => {
-    await ctx.store.cancelRun(ctx.runId);
+    await ctx.store.cancelRun(ctx.runId, { by: 'test', at: new Date().toISOString() });
     expect(await ctx.begin('w1#1')).toEqual({ kind: 'cancelled' });
   });
 
   it('before anything else, even with a recorded result', async () => {
     await ctx.store.finishCommand(ctx.runId, resultRecord(commandId, 1), 'w1#1');
-    await ctx.store.cancelRun(ctx.runId);
+    await ctx.store.cancelRun(ctx.runId, { by: 'test', at: new Date().toISOString() });
     expect(await ctx.begin('w2#1')).toEqual({ kind: 'cancelled' });
   });
 
   it('for a week: the cancelled key expires by itself', async () => {
-    await ctx.store.cancelRun(ctx.runId);
+    await ctx.store.cancelRun(ctx.runId, { by: 'test', at: new Date().toISOString() });
     const ttl = await ctx.redis.ttl(ctx.names.cancelledKey(ctx.runId));
     expect(ttl).toBeGreaterThan(7 * 24 * 3600 - 60);
     expect(ttl).toBeLessThanOrEqual(7 * 24 * 3600);

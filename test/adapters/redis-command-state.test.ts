@@ -77,6 +77,14 @@ describe('finishCommand', () => {
     expect(await ctx.store.latestResults(ctx.runId, [commandId])).toEqual(new Map([[commandId, resultRecord(commandId, 1)]]));
   });
 
+  it('of a run cancelled while it ran: records nothing, releases the lease', async () => {
+    await ctx.begin('w1#1');
+    await ctx.store.cancelRun(ctx.runId, { by: 'test', at: new Date().toISOString() });
+    await ctx.store.finishCommand(ctx.runId, resultRecord(commandId, 1), 'w1#1');
+    expect(await ctx.store.latestResults(ctx.runId, [commandId])).toEqual(new Map());
+    expect(await ctx.store.runningCommands(ctx.runId, [commandId])).toEqual(new Set());
+  });
+
   it('releases the caller’s lease', async () => {
     await ctx.begin('w1#1');
     await ctx.store.finishCommand(ctx.runId, resultRecord(commandId, 1), 'w1#1');
@@ -132,10 +140,13 @@ describe('abandonCommand', () => {
     expect(await startsSeen()).toEqual({ kind: 'poison', starts: { attempt: 1, n: 2, workers: ['a', 'b'] } });
   });
 
-  it('with started, removes the starts once the last one is taken back', async () => {
+  it('with started, the start taken back no longer counts, but the next start counts it (drain deadline trace)', async () => {
     await ctx.startAndDie('w1#1');
     await ctx.store.abandonCommand(ctx.runId, commandId, 'w1#1', { attempt: 1, worker: 'w1' });
-    expect(await ctx.redis.hexists(ctx.key('starts'), commandId)).toBe(0);
+    // Not a suspect, not poison: the command ends for a known reason, not by killing its worker.
+    expect(await ctx.begin('w2#1')).toEqual({ kind: 'started', priorStarts: 0 });
+    // Its start elsewhere is its second: the record says `starts: 2`.
+    expect(await recordStart('w2', 'w2#1')).toBe(2);
   });
 
   it('with started for another attempt, takes nothing back', async () => {

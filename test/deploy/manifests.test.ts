@@ -256,6 +256,18 @@ describe('k8s/ manifests', () => {
     expect(problems).toEqual([]);
   });
 
+  it('placement: every tasker and worker gets its pod and node from the Downward API, and each image names itself', () => {
+    for (const { where, container } of ourContainers()) {
+      const fieldOf = (name: string): string | undefined => container.env?.find((variable) => variable.name === name)?.valueFrom?.fieldRef?.fieldPath;
+      expect([fieldOf('POD_NAME'), fieldOf('NODE_NAME')], where).toEqual(['metadata.name', 'spec.nodeName']);
+    }
+    for (const dockerfile of Object.values(dockerfiles)) {
+      const runtime = dockerfile.stages.flatMap((stage) => stage.instructions).map((instruction) => `${instruction.keyword} ${instruction.text}`);
+      expect(runtime, dockerfile.path).toContain('ENV TASKER_IMAGE=$IMAGE');
+      expect(runtime.some((line) => /^ARG IMAGE=\S+:\S+$/.test(line)), dockerfile.path).toBe(true);
+    }
+  });
+
   it('signing fails closed: every tasker and worker requires TASKER_SIGNING_KEY from its Secret, which the guide creates before the stack', () => {
     // A one-shot tasker (the purge Job) publishes and runs nothing: it needs no key.
     const containers = ourContainers().filter((item) => !item.oneShot);
@@ -466,9 +478,10 @@ describe('k8s/ manifests', () => {
     const source = container.env!.find((item) => item.name === variable)!;
     expect(source.valueFrom?.fieldRef?.fieldPath).toBe("metadata.labels['batch.kubernetes.io/controller-uid']");
     expect(args).not.toContain('--resume'); // a new Job's run does not exist yet
-    // Exit 1 (commands failed) ends the Job; a restarted pod would only rerun the failures.
+    // Exit 1 (commands failed) ends the Job; a restarted pod would only rerun the failures. Exit 4
+    // (cancelled) too: a restarted pod would be refused.
     const rules = (job['spec'] as { podFailurePolicy: { rules: { action: string; onExitCodes?: { values: number[] } }[] } }).podFailurePolicy.rules;
-    expect(rules.find((rule) => rule.action === 'FailJob')?.onExitCodes?.values).toEqual([1]);
+    expect(rules.find((rule) => rule.action === 'FailJob')?.onExitCodes?.values).toEqual([1, 4]);
     expect(readFileSync(join(k8sDir, 'tasker.yml'), 'utf8')).toMatch(/^ {2}# ttlSecondsAfterFinished: \d+$/m);
     // Images: this version's tags.
     expect(container.image).toBe(`tasker:${version}`);

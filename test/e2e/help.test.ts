@@ -21,7 +21,7 @@ function examplesOf(help: string): string[] {
 }
 
 describe('help', () => {
-  it.each([['run'], ['plan'], ['status'], ['purge'], ['runs'], ['report']])('tasker %s --help shows examples, as the user started us, and the exit codes', async (command) => {
+  it.each([['run'], ['plan'], ['status'], ['cancel'], ['purge'], ['runs'], ['report']])('tasker %s --help shows examples, as the user started us, and the exit codes', async (command) => {
     const result = await runTasker([command, '--help']);
     expect(result.exitCode).toBe(0);
     const examples = examplesOf(result.stdout);

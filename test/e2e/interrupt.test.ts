@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { readEvents, readResults, type Event } from '../helpers/cli.js';
-import { queueCounts, readyWorker, spawnTasker, useTestNamespace, waitFor, watchOutput, type Proc } from '../helpers/distributed.js';
+import { queueCounts, spawnTasker, useTestNamespace, waitFor, watchOutput, workerFor, type Proc } from '../helpers/distributed.js';
 
 /**
  * Ctrl-C on a distributed run: interrupted means stopped, for the workers too. Its queued
@@ -41,11 +41,7 @@ function tasker(args: string[]): Proc {
   return proc;
 }
 
-async function worker(args: string[] = []): Promise<() => string> {
-  const started = await readyWorker(ctx.env, ['--workdir', ctx.dir, ...args]);
-  ctx.procs.push(started.proc);
-  return started.output;
-}
+const worker = (args: string[] = []): Promise<() => string> => workerFor(ctx, args);
 
 /** Starts a run with no worker attached, waits until its commands are queued, and interrupts it. */
 async function interruptedRun(runId: string, lines: string[]): Promise<void> {

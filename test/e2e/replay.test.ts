@@ -82,7 +82,7 @@ describe('replayed commands', () => {
     expect(purged.exitCode, purged.all).toBe(0);
     await replay(captured);
     await waitFor('the replay dead-lettered', async () => (await deadLetters()) === 1);
-    expect(output()).toMatch(/"commandId":"f1-L1"[^\n]*run was purged \(tasker purge\): a replayed or leftover message, dead-lettered, not run/);
+    expect(output()).toMatch(/"commandId":"f1-L1"[^\n]*run cancelled \(tasker cancel, or purged\): a replayed or leftover message, dead-lettered, not run/);
 
     // Seven days later the purged mark is gone too: Redis knows nothing of the run.
     const redis = new Redis(services.redisUrl);

@@ -198,3 +198,10 @@ export function useTestNamespace(services: Services, dirPrefix: string): TestNam
   });
   return ctx;
 }
+
+/** A worker of the test's namespace in its workdir, killed after the test; returns its output so far. */
+export async function workerFor(ctx: TestNamespace, args: string[] = []): Promise<() => string> {
+  const started = await readyWorker(ctx.env, ['--workdir', ctx.dir, ...args]);
+  ctx.procs.push(started.proc);
+  return started.output;
+}

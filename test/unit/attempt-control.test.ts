@@ -13,7 +13,7 @@ function command(ends: Promise<ExecutionResult> = Promise.resolve(result)): Star
   return { result: ends, kill: () => undefined, started: () => true, whenStarted: Promise.resolve(true), log: 'logs/x.1.log' };
 }
 
-function fakes(options: { killedForDrain?: () => boolean } = {}) {
+function fakes(options: { killedForDrain?: () => boolean; freeNow?: boolean; mayHold?: boolean } = {}) {
   const calls: unknown[][] = [];
   const record = (...call: unknown[]): void => void calls.push(call);
   const release = (): void => undefined;
@@ -24,8 +24,9 @@ function fakes(options: { killedForDrain?: () => boolean } = {}) {
       record('acquire', patient);
       return release;
     },
-    draining: () => true,
+    draining: () => options.freeNow === undefined,
     runAlone: async () => endAlone,
+    freeNow: () => options.freeNow ?? false,
   };
   const running: AttemptControlOptions['running'] = {
     add: (started, tracked) => record('add', started, tracked),
@@ -37,7 +38,13 @@ function fakes(options: { killedForDrain?: () => boolean } = {}) {
     slots,
     running,
     runningChanged: () => record('runningChanged'),
-    lookahead: { commandFinished: (durationMs) => record('lookahead', durationMs) },
+    lookahead: {
+      commandFinished: (durationMs, finished) => record('lookahead', durationMs, finished?.id),
+      mayHold: (held) => {
+        record('mayHold', held.id);
+        return options.mayHold ?? true;
+      },
+    },
     extra: {
       begin: () => {
         record('begin');
@@ -73,7 +80,7 @@ describe('tracking a command', () => {
     const f = fakes();
     f.control.track(command(), message);
     await settle();
-    expect(f.calls.slice(2)).toEqual([['lookahead', 420]]);
+    expect(f.calls.slice(2)).toEqual([['lookahead', 420, 'f1-L7']]);
   });
 
   it('counts a command killed for the drain as requeued, and keeps it from the lookahead', async () => {
@@ -115,6 +122,24 @@ describe('the rest of the control port', () => {
     const release = await f.control.acquireSlot(true);
     await f.control.acquireSlot();
     expect([f.calls, release]).toEqual([[['acquire', true], ['acquire', undefined]], f.release]);
+  });
+
+  it('acquires a slot for a message at once while one is free, without asking the lookahead', async () => {
+    const f = fakes({ freeNow: true });
+    expect(await f.control.acquireSlot(false, message)).toBe(f.release);
+    expect(f.calls).toEqual([['acquire', false]]);
+  });
+
+  it('waits for a slot for a message whose phase the lookahead may hold', async () => {
+    const f = fakes({ freeNow: false, mayHold: true });
+    expect(await f.control.acquireSlot(false, message)).toBe(f.release);
+    expect(f.calls).toEqual([['mayHold', 'f1-L7'], ['acquire', false]]);
+  });
+
+  it('gives no slot to a message the lookahead may not hold: it goes back to the queue at once', async () => {
+    const f = fakes({ freeNow: false, mayHold: false });
+    expect(await f.control.acquireSlot(false, message)).toBeUndefined();
+    expect(f.calls).toEqual([['mayHold', 'f1-L7']]);
   });
 
   it('runs alone through the slots', async () => {

@@ -75,6 +75,21 @@ describe('command slots', () => {
     expect(waiter.state()).toBe('pending');
   });
 
+  it('says a slot is free now while fewer than `concurrency` are taken, the lookahead\'s aside', async () => {
+    const slots = createCommandSlots(2);
+    expect(slots.freeNow()).toBe(true);
+    await slots.acquire();
+    await slots.acquire();
+    slots.setLookahead(1);
+    expect(slots.freeNow()).toBe(false);
+  });
+
+  it('says no slot is free once draining', () => {
+    const slots = createCommandSlots(2);
+    slots.drain();
+    expect(slots.freeNow()).toBe(false);
+  });
+
   it('gives out no slot once draining: acquire resolves undefined', async () => {
     const slots = createCommandSlots(2);
     slots.drain();

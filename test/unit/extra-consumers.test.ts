@@ -66,6 +66,20 @@ describe('extra consumers', () => {
     expect(fake.events).toEqual(['consume#1(1)', 'consume#2(1)']);
   });
 
+  it('numbers each consumer it opens (its consumer tag), a new number for one opened after another was cancelled', async () => {
+    const serials: number[] = [];
+    const consumer: Consumer = { isActive: () => true, cancel: () => Promise.resolve() };
+    const extra = createExtraConsumers({ consume: (_prefetch, serial) => (serials.push(serial), Promise.resolve(consumer)), logger: fakeLogger() });
+    const end = extra.begin();
+    extra.begin();
+    await settle();
+    end();
+    await settle();
+    extra.begin();
+    await settle();
+    expect(serials).toEqual([1, 2, 3]);
+  });
+
   it('opens nothing for a wait that began and ended before the change ran', async () => {
     const fake = manualConsume();
     const extra = createExtraConsumers({ consume: fake.consume, logger: fakeLogger() });

@@ -193,6 +193,15 @@ describe('handleMessage', () => {
       expect(f.finished[0]).toMatchObject({ id: 'f1-L7', attempt: 1, outcome: 'dead-lettered', exitCode: null, worker: 'w1', log: 'logs/x.1.log' });
       expect(f.finished[0]?.reason).toBe('started 3 time(s) without a result on workers w2, w3; the command may be killing its worker (out of memory?): dead-lettered, not run again');
     });
+
+    it('says how much memory a poison command was last seen using, from the sample its last worker wrote', async () => {
+      const f = fakes([{ kind: 'poison', starts: { attempt: 1, n: 3, workers: ['w2'] } }]);
+      const gib = 1024 ** 3;
+      f.ports.store.lastUsage = async () => ({ attempt: 1, rssBytes: 1.9 * gib, limitBytes: 2 * gib, worker: 'w2', pod: true, at: '' });
+      expect((await handleMessage(content, f.ports, f.control)).decision).toBe('reject');
+      expect(f.finished[0]?.reason).toBe("started 3 time(s) without a result on worker w2; the command may be killing its worker (out of memory: last seen using 1.9 GiB; the pod's memory limit is 2 GiB): dead-lettered, not run again");
+      expect(f.finished[0]).toMatchObject({ peakRssBytes: 1.9 * gib, memoryLimitBytes: 2 * gib });
+    });
   });
 
   it('does not start a command whose lease another worker took while this one waited or was frozen: requeued, not recorded, not counted', async () => {

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createLookahead, type LookaheadOptions } from '../../worker/flow/lookahead.js';
+import { createLookahead, type HeldMessage, type Lookahead, type LookaheadOptions } from '../../worker/flow/lookahead.js';
 
 /** The lookahead with plain fakes of the slots, running commands and extra consumers that record their calls; fake timers. */
 
@@ -32,10 +32,13 @@ function fakes(options: { draining?: boolean; waitingKilled?: number; waitersHan
   return { calls, cutoffs, lookahead, drain: () => void (draining = true) };
 }
 
-/** `count` commands that ran for `durationMs` each. */
-function finish(lookahead: { commandFinished(durationMs: number): void }, count: number, durationMs: number): void {
-  for (let i = 0; i < count; i++) lookahead.commandFinished(durationMs);
+/** `count` commands (of `message`'s phase, if given) that ran for `durationMs` each. */
+function finish(lookahead: Lookahead, count: number, durationMs: number, message?: HeldMessage): void {
+  for (let i = 0; i < count; i++) lookahead.commandFinished(durationMs, message);
 }
+
+const shortPhase: HeldMessage = { runId: 'r1', phase: 'short', id: 'f1-L2', attempt: 1 };
+const longPhase: HeldMessage = { runId: 'r1', phase: 'long', id: 'f1-L30', attempt: 1 };
 
 beforeEach(() => vi.useFakeTimers({ now: 100_000 }));
 afterEach(() => vi.useRealTimers());
@@ -100,6 +103,70 @@ describe('the lookahead', () => {
     f.drain();
     f.lookahead.commandFinished(5000);
     expect(f.calls).toEqual(['setLookahead(1)', 'begin']);
+  });
+});
+
+describe('holding a message ahead', () => {
+  it('holds a message of a phase whose last 5 commands here were short', () => {
+    const f = fakes();
+    finish(f.lookahead, 5, 10, shortPhase);
+    expect(f.lookahead.mayHold({ ...shortPhase, id: 'f1-L9' })).toBe(true);
+    expect(f.calls).toEqual(['setLookahead(1)', 'begin']);
+  });
+
+  it('does not hold the first message of a phase (nor of a run): lookahead off, its consumer ended', () => {
+    const f = fakes();
+    finish(f.lookahead, 5, 10, shortPhase);
+    expect(f.lookahead.mayHold(longPhase)).toBe(false);
+    expect(f.lookahead.mayHold({ ...shortPhase, runId: 'r2' })).toBe(false);
+    expect(f.calls).toEqual(['setLookahead(1)', 'begin', 'setLookahead(0)', 'end']);
+  });
+
+  it('does not hold a message of a phase with a long command among its recent ones', () => {
+    const f = fakes();
+    finish(f.lookahead, 5, 10, shortPhase);
+    f.lookahead.commandFinished(1500, shortPhase);
+    finish(f.lookahead, 5, 10, shortPhase);
+    expect(f.lookahead.mayHold(shortPhase)).toBe(false);
+  });
+
+  it('holds a message that comes back after it was handed back here (no ping-pong with the queue), once', () => {
+    const f = fakes();
+    expect(f.lookahead.mayHold(longPhase)).toBe(false);
+    expect(f.lookahead.mayHold(longPhase)).toBe(true);
+    expect(f.lookahead.mayHold(longPhase)).toBe(false);
+  });
+
+  it('forgets a message handed back over 30 s ago', () => {
+    const f = fakes();
+    expect(f.lookahead.mayHold(longPhase)).toBe(false);
+    vi.setSystemTime(100_000 + 31_000);
+    expect(f.lookahead.mayHold(longPhase)).toBe(false);
+  });
+
+  it('forgets the recent durations when it hands one back: 5 short commands again before it is on', () => {
+    const f = fakes();
+    finish(f.lookahead, 5, 10, shortPhase);
+    f.lookahead.mayHold(longPhase);
+    f.calls.length = 0;
+    finish(f.lookahead, 4, 10, shortPhase);
+    expect(f.calls).toEqual([]);
+  });
+});
+
+describe('an idle worker', () => {
+  it('turns the lookahead off, ending its consumer, and on again at the next short command', () => {
+    const f = fakes();
+    finish(f.lookahead, 5, 10);
+    f.lookahead.idle();
+    finish(f.lookahead, 1, 10);
+    expect(f.calls).toEqual(['setLookahead(1)', 'begin', 'setLookahead(0)', 'end', 'setLookahead(1)', 'begin']);
+  });
+
+  it('changes nothing when the lookahead was off', () => {
+    const f = fakes();
+    f.lookahead.idle();
+    expect(f.calls).toEqual([]);
   });
 });
 

@@ -170,6 +170,25 @@ describe('messages in flight', () => {
     expect(idle).toBe(true);
   });
 
+  it('calls the idle callback given to open each time the last message in flight is counted out', async () => {
+    const f = fakes();
+    const first = deferred<Settlement>();
+    const second = deferred<Settlement>();
+    const handlers = [first, second];
+    let idleCalls = 0;
+    await f.intake.open(() => handlers.shift()!.promise, () => void idleCalls++);
+    const one = f.deliver();
+    const two = f.deliver();
+    first.resolve({ decision: 'ack' });
+    await one;
+    await nextMacrotask();
+    expect(idleCalls).toBe(0);
+    second.resolve({ decision: 'ack' });
+    await two;
+    await nextMacrotask();
+    expect(idleCalls).toBe(1);
+  });
+
   it('sets lastActivityMs when a message arrives', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: 1_000_000 });
     const f = fakes();

@@ -177,3 +177,23 @@ describe('pools in tasker status and metrics', () => {
     expect(text).toContain('tasker_pool_consumers{pool="gpu",queue="t.pool.gpu.commands"} 0');
   });
 });
+
+describe('names RabbitMQ shows for consumers and connections', () => {
+  it('a worker\'s consumer tag names the namespace, the worker, the pool and what it consumes; an extra one its serial', () => {
+    const ns = names('acme');
+    expect(ns.workerConsumerTag('node-7-1234', 'default')).toBe('acme.worker-node-7-1234.default.commands');
+    expect(ns.workerConsumerTag('node-7-1234', 'gpu', 2)).toBe('acme.worker-node-7-1234.gpu.commands.extra-2');
+  });
+
+  it('the tasker\'s consumer tag names the namespace and the run', () => {
+    expect(names('acme').taskerConsumerTag('sims-1')).toBe('acme.tasker-sims-1.results');
+  });
+
+  it('a tag stays within the 255 bytes of an AMQP short string', () => {
+    expect(names('acme').workerConsumerTag('h'.repeat(300), 'default')).toHaveLength(255);
+  });
+
+  it('a connection name is namespace, role, then what it is for, as key=value words', () => {
+    expect(names('acme').connectionName('tasker', { run: 'sims-1', host: 'box', pid: 42 })).toBe('ns=acme role=tasker run=sims-1 host=box pid=42');
+  });
+});

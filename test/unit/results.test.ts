@@ -36,6 +36,8 @@ describe('toResultRecord', () => {
       durationMs: 1500,
       worker: 'tasker@host',
       log: 'logs/x.1.log',
+      cpuMs: null,
+      peakRssBytes: null,
     });
   });
 

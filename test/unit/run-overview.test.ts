@@ -34,6 +34,7 @@ describe('runState', () => {
     expect(runState(undefined, undefined)).toBe('unfinished');
     expect(runState({ status: 'failed', finishedAt: '2026-11-21T10:00:05Z' }, '2026-11-21T10:00:04Z')).toBe('failed');
     expect(runState({ status: 'failed', finishedAt: '2026-11-21T10:00:05Z' }, '2026-11-21T10:00:06Z')).toBe('unfinished');
+    expect(runState({ status: 'cancelled', finishedAt: '2026-11-21T10:00:05Z' }, '2026-11-21T10:00:04Z')).toBe('cancelled');
   });
 });
 
@@ -46,8 +47,16 @@ describe('formatting', () => {
   it('lists runs with their counts; not run is what has no result', () => {
     const text = formatRunsTable('/w', [run]);
     expect(text).toContain('Runs in /w, newest first:');
-    expect(text).toMatch(/ {2}sims +failed +4 +1 +1 +2 +2026-11-21T09:00:00\.000Z/);
+    expect(text).toMatch(/ {2}sims +failed +4 +1 +1 +0 +2 +2026-11-21T09:00:00\.000Z/);
     expect(formatRunsTable('/w', [])).toBe('No runs in /w (nothing under .tasker/runs/).\n');
+  });
+
+  it('counts interrupted commands apart: not failed, and not among those never started (not run)', () => {
+    const stopped = createResultTallier();
+    for (const r of [record('a', 1, 'succeeded'), record('b', 1, 'interrupted'), record('c', 1, 'failed')]) stopped.add(r);
+    const text = formatRunsTable('/w', [{ ...run, runId: 'stop', state: 'cancelled', commands: 10, results: stopped.tally() }]);
+    expect(text).toMatch(/done +failed +interrupted +not run/);
+    expect(text).toMatch(/ {2}stop +cancelled +10 +1 +1 +1 +7 +2026/);
   });
 
   it('lists the dead-lettered commands of a run with their reason and log', () => {

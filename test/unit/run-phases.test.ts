@@ -321,6 +321,24 @@ describe('runPhases', () => {
     expect(progress.running).toBe(0);
   });
 
+  it('after an abort, a command that ends by itself is recorded as what it did; only the killed ones are interrupted', async () => {
+    const controller = new AbortController();
+    // f1-L1 hangs until killed; f1-L2 and f1-L3 end by themselves (success, failure) just after the abort.
+    const behaviours: Record<string, Behaviour> = { 'f1-L1': { result: result('succeeded', 0), hang: true }, 'f1-L2': ok(30), 'f1-L3': fail(3, 30) };
+    const h = harness({ one: commands(0, [1, 2, 3, 4, 5]) }, (command) => behaviours[command.id] ?? ok(), 3, (running) => {
+      if (running === 3) setTimeout(() => controller.abort(), 1);
+    });
+    const outcome = await runPhases([phase(1, 'one', 5)], h.ports, options({ retries: 2 }), newProgress(), controller.signal);
+
+    expect(h.records.map((record) => [record.id, record.attempt, record.outcome]).sort()).toEqual([
+      ['f1-L1', 1, 'interrupted'],
+      ['f1-L2', 1, 'succeeded'],
+      ['f1-L3', 1, 'failed'], // not retried: the run stops
+    ]);
+    // f1-L4 and f1-L5 never started: not recorded, counted as skipped (not started), not interrupted or failed.
+    expect(outcome.phases.map((p) => [p.status, p.succeeded, p.failed, p.interrupted, p.skipped])).toEqual([['interrupted', 1, 1, 1, 2]]);
+  });
+
   it('stops retrying when the run is interrupted during the backoff wait', async () => {
     const controller = new AbortController();
     const h = harness({ one: commands(0, [1]), two: commands(0, [3]) }, () => fail(4));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatSummary, totalsOf, type FailedCommand, type PhaseSummary, type RunSummary } from '../../tasker/report/summary.js';
+import { formatSummary, summarizeRun, totalsOf, type FailedCommand, type PhaseSummary, type RunSummary } from '../../tasker/report/summary.js';
 
 function phase(overrides: Partial<PhaseSummary>): PhaseSummary {
   return { index: 1, name: 'p', runsOn: 'workers', status: 'succeeded', total: 0, succeeded: 0, alreadyDone: 0, failed: 0, interrupted: 0, skipped: 0, durationMs: 0, ...overrides };
@@ -40,7 +40,7 @@ describe('formatSummary', () => {
   it('names the commands that started more than once, and counts the rest', () => {
     const ranAgain = { count: 12, commands: Array.from({ length: 12 }, (_, i) => ({ id: `f1-L${i + 1}`, phase: 'sims', starts: 2 })) };
     const text = formatSummary(summary([phase({ status: 'succeeded', total: 20, succeeded: 20 })], [], { ranAgain }));
-    expect(text).toContain('Started more than once (a worker was lost or frozen mid-run; each counted once): 12 commands: f1-L1 (2x), f1-L2 (2x)');
+    expect(text).toContain('Started more than once (a worker was lost, frozen or drained mid-run; each counted once): 12 commands: f1-L1 (2x), f1-L2 (2x)');
     expect(text).toContain('f1-L10 (2x), … 2 more in summary.json');
     expect(formatSummary(summary([phase({ status: 'succeeded', total: 1, succeeded: 1 })], []))).not.toContain('more than once');
   });
@@ -107,8 +107,16 @@ describe('formatSummary', () => {
 
   it('says when a run was interrupted', () => {
     const text = formatSummary(summary([phase({ status: 'interrupted', total: 4, succeeded: 1, skipped: 3 })], [], { status: 'interrupted', exitCode: 130 }));
-    expect(text.split('\n')[0]).toBe('Run 20261121-103955-k3x9 interrupted after 4m05s: 3 skipped; tasker exit code 130');
+    expect(text.split('\n')[0]).toBe('Run 20261121-103955-k3x9 interrupted after 4m05s: 3 not started; tasker exit code 130');
     expect(text).toMatch(/interrupted\s+1\s+0\s+3\s+0ms/);
+  });
+
+  it('says who cancelled a run, with the exit code of a cancel', () => {
+    const phases = [phase({ name: 'sims', status: 'interrupted', total: 10, succeeded: 2, failed: 1, interrupted: 1, skipped: 6 })];
+    const cancelled = { by: 'ops@host', reason: 'wrong input', at: '2026-11-21T10:00:00.000Z' };
+    const built = summarizeRun({ runId: 'r', workdir: '/w', mode: 'rabbitmq', startedAtMs: 0, finishedAtMs: 5000, outcome: { phases, failed: [], interrupted: true, cancelled } });
+    expect([built.status, built.exitCode, built.cancelled]).toEqual(['cancelled', 4, cancelled]);
+    expect(formatSummary(built).split('\n')[0]).toBe('Run r cancelled by ops@host (wrong input) after 5.0s: 1 failed, 1 interrupted while running, 6 not started; tasker exit code 4');
   });
 
   it('counts commands stopped while running apart from those never started', () => {
@@ -116,7 +124,7 @@ describe('formatSummary', () => {
       summary([phase({ name: 'sims', status: 'interrupted', total: 36, succeeded: 2, interrupted: 2, skipped: 32 })], [], { status: 'interrupted', exitCode: 130 }),
     );
     const lines = text.split('\n');
-    expect(lines[0]).toBe('Run 20261121-103955-k3x9 interrupted after 4m05s: 2 interrupted while running, 32 skipped; tasker exit code 130');
+    expect(lines[0]).toBe('Run 20261121-103955-k3x9 interrupted after 4m05s: 2 interrupted while running, 32 not started; tasker exit code 130');
     expect(lines[1]).toMatch(/^\s+phase\s+runs on\s+status\s+done\s+failed\s+interrupted\s+skipped\s+duration$/);
     expect(lines[2]).toMatch(/^\s+sims\s+workers\s+interrupted\s+2\s+0\s+2\s+32\s+0ms$/);
   });

@@ -10,6 +10,8 @@ export interface CommandSlots {
    * `patient`: not handed back for having waited long (only by the drain).
    */
   acquire(patient?: boolean): Promise<(() => void) | undefined>;
+  /** True when `acquire` would give one of the `concurrency` slots now (the lookahead's aside). */
+  freeNow(): boolean;
   /** One slot more than `concurrency` (1) or not (0). */
   setLookahead(extra: 0 | 1): void;
   /** Stops giving out slots, for good. */
@@ -51,6 +53,7 @@ export function createCommandSlots(concurrency: number): CommandSlots {
       }
       return new Promise((resolve) => waiters.push({ since: Date.now(), patient, resolve }));
     },
+    freeNow: () => !draining && !alone && taken < concurrency,
     setLookahead(extra) {
       lookahead = extra;
       wakeWaiters();

@@ -15,8 +15,8 @@ import type { Logger } from '../../shared/observe/logger.js';
 export const maxExtraConsumers = 32;
 
 export interface ExtraConsumersOptions {
-  /** Opens one more consumer of the work queue(s), feeding the same handler as the main one. */
-  consume(prefetch: number): Promise<Consumer>;
+  /** Opens one more consumer of the work queue(s), feeding the same handler as the main one; `serial`: 1 for the first opened, 2 for the next... (its consumer tag). */
+  consume(prefetch: number, serial: number): Promise<Consumer>;
   logger: Logger;
   /** Default maxExtraConsumers. */
   max?: number;
@@ -36,13 +36,14 @@ export function createExtraConsumers(options: ExtraConsumersOptions): ExtraConsu
   let stopped = false;
   let capped = false;
   const consumers: Consumer[] = [];
+  let opened = 0;
   // One change at a time, in order: the number of consumers follows the number of waits.
   let change = Promise.resolve();
   const reconcile = (): void => {
     change = change
       .then(async () => {
         const wanted = stopped ? 0 : Math.min(waiting, max);
-        while (consumers.length < wanted) consumers.push(await consume(1));
+        while (consumers.length < wanted) consumers.push(await consume(1, ++opened));
         while (consumers.length > wanted) await consumers.pop()!.cancel();
       })
       .catch((error: unknown) => logger.warn({ err: error }, 'could not change the worker\'s extra consumers (lookahead, messages waiting for a lease)'));

@@ -10,8 +10,8 @@ import { createExtraConsumers, type ExtraConsumers } from './extra-consumers.js'
  */
 
 export interface MessageIntakeOptions {
-  /** Opens a consumer of the worker's work queue(s) with this prefetch, feeding `handler`. */
-  consume(prefetch: number, handler: DeliveryHandler): Promise<Consumer>;
+  /** Opens a consumer of the worker's work queue(s) with this prefetch, feeding `handler`; `extra`: the serial of an extra consumer, undefined for the main one. */
+  consume(prefetch: number, handler: DeliveryHandler, extra?: number): Promise<Consumer>;
   /** The main consumer's prefetch: the worker's concurrency. */
   concurrency: number;
   logger: Logger;
@@ -21,8 +21,11 @@ export interface MessageIntakeOptions {
 export interface MessageIntake {
   /** Consumers beyond the main one (the lookahead, messages waiting for a lease), feeding this intake. */
   extra: ExtraConsumers;
-  /** Starts the main consumer, every message going to `handle`; called once, when the pipeline is built. */
-  open(handle: (delivery: Delivery) => Promise<Settlement>): Promise<Consumer>;
+  /**
+   * Starts the main consumer, every message going to `handle`; called once, when the pipeline is
+   * built. `idle`: called each time the last message in flight is settled.
+   */
+  open(handle: (delivery: Delivery) => Promise<Settlement>, idle?: () => void): Promise<Consumer>;
   inFlight(): number;
   /** When a message last arrived or was settled (ms since the epoch). */
   lastActivityMs(): number;
@@ -33,13 +36,16 @@ export interface MessageIntake {
 export function createMessageIntake(options: MessageIntakeOptions): MessageIntake {
   const { logger, metrics } = options;
   let handle: ((delivery: Delivery) => Promise<Settlement>) | undefined;
+  let onIdle: (() => void) | undefined;
   let inFlight = 0;
   let lastActivity = Date.now();
   const idleWaiters: (() => void)[] = [];
   const settled = (): void => {
     inFlight--;
     lastActivity = Date.now();
-    if (inFlight === 0) for (const resolve of idleWaiters.splice(0)) resolve();
+    if (inFlight > 0) return;
+    onIdle?.();
+    for (const resolve of idleWaiters.splice(0)) resolve();
   };
   const receive = async (delivery: Delivery): Promise<Settlement> => {
     inFlight++;
@@ -60,11 +66,12 @@ export function createMessageIntake(options: MessageIntakeOptions): MessageIntak
       setImmediate(settled);
     }
   };
-  const extra = createExtraConsumers({ consume: (prefetch) => options.consume(prefetch, receive), logger });
+  const extra = createExtraConsumers({ consume: (prefetch, serial) => options.consume(prefetch, receive, serial), logger });
   return {
     extra,
-    open(handler) {
+    open(handler, idle) {
       handle = handler;
+      onIdle = idle;
       return options.consume(options.concurrency, receive);
     },
     inFlight: () => inFlight,

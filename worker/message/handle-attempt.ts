@@ -32,7 +32,7 @@ export async function handleAttempt(message: CommandMessage, ports: MessagePorts
     const begun = await takeLease(message, owner, ports, control);
     return 'decision' in begun ? begun : runHolding(message, owner, begun.priorStarts, ports, control, turns);
   }
-  let slot = await control.acquireSlot();
+  let slot = await control.acquireSlot(false, message);
   if (slot === undefined) return { decision: 'requeue' };
   const giveSlotBack = (): void => {
     slot?.();
@@ -144,7 +144,7 @@ async function run(message: CommandMessage, lease: HeldLease, ports: MessagePort
     logger.info(fields, 'not run to its end here (shutdown, or handed back before it started): back to the queue for another worker');
     return { decision: 'requeue' };
   }
-  const record = toResultRecord(message, message.attempt, result, ports.workerId, started.log);
+  const record = toResultRecord(message, message.attempt, result, ports.workerId, started.log, ports.placement);
   if (starts > 1) record.starts = starts;
   lease.releasingOnPurpose();
   await store.finishCommand(message.runId, record, owner);

@@ -142,7 +142,8 @@ async function settleBegun(message: CommandMessage, owner: string, begun: Exclud
       return { decision: 'ack', record: begun.record };
     case 'poison': {
       // Recorded first: the tasker reads this record (and its reason) when the dead letter reaches it.
-      const record = poisonRecord(message, message.attempt, begun.starts, ports.workerId, ports.logOf(message), new Date());
+      const usage = await ports.store.lastUsage?.(message.runId, message.id).catch(() => undefined); // unread: the reason goes without it
+      const record = poisonRecord(message, message.attempt, begun.starts, ports.workerId, ports.logOf(message), new Date(), usage?.attempt === message.attempt ? usage : undefined);
       await ports.store.finishCommand(message.runId, record, owner);
       logger.error({ ...fields, starts: begun.starts.n, workers: [...new Set(begun.starts.workers)] }, 'command started too often without a result: dead-lettered, not run again');
       return { decision: 'reject', record };
@@ -151,7 +152,7 @@ async function settleBegun(message: CommandMessage, owner: string, begun: Exclud
 }
 
 const refusedRuns: Record<Exclude<RunStanding, 'live'>, { message: string; hint: string }> = {
-  cancelled: { message: 'run was purged (tasker purge)', hint: 'none of its commands runs again' },
+  cancelled: { message: 'run cancelled (tasker cancel, or purged)', hint: 'none of its commands runs again' },
   unknown: { message: 'run is unknown to Redis', hint: 'never registered by a tasker, purged, expired 7 days after its end, or Redis lost its data (resuming the run registers it again)' },
   over: { message: 'run is finished', hint: 'this attempt has no result in the finished run (resuming the run runs what it lacks)' },
 };

@@ -11,12 +11,15 @@ import type { OutputSpec } from '../../shared/storage/outputs.js';
 import type { RunDirectoryCheck } from '../message/run-directory-check.js';
 import type { AttemptStore, Envelope, MessagePorts, StartedCommand, WorkerMetrics } from '../ports.js';
 import type { Presence } from './redis-presence.js';
+import type { Placement } from '../../shared/state/placement.js';
 import type { S3OnDemand } from './s3-on-demand.js';
 
 /** `MessagePorts` on the real outside world: Redis, the executor, the result queue, S3, the workdir. */
 
 export interface MessagePortsOptions {
   workerId: string;
+  /** Where this worker runs, recorded with each result; undefined: not recorded. */
+  placement?: Placement | undefined;
   /** Absolute. */
   workdir: string;
   leaseTtlMs: number;
@@ -59,6 +62,7 @@ export function createMessagePorts(options: MessagePortsOptions): MessagePorts {
     unseenHoldMs: (runId: string) => options.runDirectories.holdMs(runId),
     runStanding: (runId: string) => options.store.runStanding(runId),
     workerId,
+    placement: options.placement,
     leaseTtlMs: options.leaseTtlMs,
     startLimit: options.startLimit,
     presence: {
@@ -107,6 +111,7 @@ function countingFinishedCommands(store: AttemptStore, metrics: WorkerMetrics | 
     recordStart: (...args) => store.recordStart(...args),
     abandonCommand: (...args) => store.abandonCommand(...args),
     renewLease: (...args) => store.renewLease(...args),
+    ...(store.lastUsage === undefined ? {} : { lastUsage: store.lastUsage.bind(store) }),
     async finishCommand(runId, record, owner) {
       await store.finishCommand(runId, record, owner);
       metrics?.commandFinished(record.outcome, record.durationMs);

@@ -28,6 +28,8 @@ export interface WorkerParts {
   /** The work queue's main consumer. */
   consumer: Pick<Consumer, 'cancel'>;
   heartbeat: Pick<Heartbeat, 'stop'>;
+  /** The look for cancelled runs among what runs here (run-cancels.ts); absent: none. */
+  runCancels?: { stop(): void };
   store: Pick<RunStore, 'removeWorker' | 'close'>;
   presence: Pick<Presence, 'close'>;
   session: Pick<AmqpSession, 'close'>;
@@ -71,6 +73,7 @@ export function createWorkerStop(parts: WorkerParts, options: StopOptions): Work
       } finally {
         // Whatever failed above, the worker still closes what it opened and exits.
         parts.heartbeat.stop();
+        parts.runCancels?.stop();
         await closeConnections(parts);
         parts.logger.info('worker stopped');
         resolveDone(0);

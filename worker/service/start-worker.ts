@@ -17,11 +17,14 @@ import { handleMessage } from '../message/handle-message.js';
 import { createRunDirectoryCheck } from '../message/run-directory-check.js';
 import type { WorkerMetrics } from '../ports.js';
 import { startHeartbeat } from './heartbeat.js';
+import { startRunCancels } from './run-cancels.js';
 import { lookInWorkdir } from './look-in-workdir.js';
 import { createMessagePorts } from './message-ports.js';
 import { announcePresence, type Presence } from './redis-presence.js';
 import { createS3OnDemand } from './s3-on-demand.js';
 import { createWorkerStop } from './shutdown.js';
+import type { UsageRelay } from './usage-relay.js';
+import type { Placement } from '../../shared/state/placement.js';
 
 /**
  * The worker's wiring: connects, builds the message pipeline on its ports and the flow control,
@@ -37,8 +40,18 @@ export interface WorkerHandle {
   readiness(): { ok: boolean; detail: string };
 }
 
-export async function startWorker(config: WorkerConfig, deps: { logger: Logger; executor: Executor; metrics?: WorkerMetrics | undefined }): Promise<WorkerHandle> {
-  const { logger, executor, metrics } = deps;
+export interface WorkerDeps {
+  logger: Logger;
+  executor: Executor;
+  metrics?: WorkerMetrics | undefined;
+  /** Where this worker runs, recorded with each result. Default: not recorded. */
+  placement?: Placement;
+  /** The executor's memory samples, to be written to Redis once connected. Default: none written. */
+  usage?: UsageRelay;
+}
+
+export async function startWorker(config: WorkerConfig, deps: WorkerDeps): Promise<WorkerHandle> {
+  const { logger, executor, metrics, placement } = deps;
   const names = namesFor(config.namespace);
   const workdir = resolve(config.workdir);
   const workerId = `${hostname()}-${process.pid}`;
@@ -53,19 +66,24 @@ export async function startWorker(config: WorkerConfig, deps: { logger: Logger; 
     closeOnFailure({ store, session, presence }),
   );
   const s3 = createS3OnDemand(config.s3, logger);
-  const ports = createMessagePorts({ workerId, workdir, leaseTtlMs: config.leaseTtlMs, startLimit: config.deliveryLimit, signingKey: config.signingKey, names, store, presence, session, executor, s3, runDirectories, logger, metrics });
+  deps.usage?.attach({ store, workerId, inPod: placement?.pod !== undefined, logger });
+  const ports = createMessagePorts({ placement, workerId, workdir, leaseTtlMs: config.leaseTtlMs, startLimit: config.deliveryLimit, signingKey: config.signingKey, names, store, presence, session, executor, s3, runDirectories, logger, metrics });
 
   // Flow control: one intake for every consumer of the pools' queues, the slots they share.
   const queues = config.pools.map((pool) => names.poolQueue(pool));
-  const intake = createMessageIntake({ consume: (prefetch, handler) => consumePools(session, queues, prefetch, handler), concurrency: config.concurrency, logger, metrics });
+  const pools = config.pools.map((pool) => ({ queue: names.poolQueue(pool), pool }));
+  const tagOf = (pool: string, extra: number | undefined): string => names.workerConsumerTag(workerId, pool, extra);
+  const intake = createMessageIntake({ consume: (prefetch, handler, extra) => consumePools(session, pools, prefetch, handler, (pool) => tagOf(pool, extra)), concurrency: config.concurrency, logger, metrics });
   const slots = createCommandSlots(config.concurrency);
   const lookahead = createLookahead({ concurrency: config.concurrency, slots, running, logger, extra: intake.extra });
   const control = createAttemptControl({ slots, running, runningChanged: () => heartbeat.soon(), lookahead, extra: intake.extra, metrics });
-  const consumer = await intake.open((delivery) => handleMessage(delivery.content, ports, control, delivery)).catch(closeOnFailure({ store, session, heartbeat, presence }));
+  // An idle worker holds nothing ahead: a new phase's first messages go one per idle worker.
+  const consumer = await intake.open((delivery) => handleMessage(delivery.content, ports, control, delivery), () => lookahead.idle()).catch(closeOnFailure({ store, session, heartbeat, presence }));
   logStart(config, { workdir, workerId, queues }, logger);
+  const runCancels = startRunCancels({ store, running, intervalMs: 1000, logger });
 
   const { done, shutdown } = createWorkerStop(
-    { workerId, running, executor, slots, lookahead, extra: intake.extra, intake, consumer, heartbeat, store, presence, session, s3, logger },
+    { workerId, running, executor, slots, lookahead, extra: intake.extra, intake, consumer, heartbeat, runCancels, store, presence, session, s3, logger },
     { drainTimeoutMs: config.drainTimeoutMs, exitWhenIdleMs: config.exitWhenIdleMs },
   );
   const readiness = () => readinessOf({ slots, session, consumer, running, queue: queues.join(', '), concurrency: config.concurrency });
@@ -83,7 +101,7 @@ async function connect(config: WorkerConfig, names: Names, workerId: string, log
       url: config.amqpUrl,
       tls: config.amqpTls,
       logger,
-      connectionName: `worker ${workerId}`,
+      connectionName: names.connectionName('worker', { worker: workerId, host: hostname(), pools: config.pools.join(',') }),
       setup: async (channel, probe, apart) => {
         await reportMissingPoolQueues(probe, names, config.pools, noteLost);
         await declareTopology(channel, names, config.pools, { apart, unbounded });
@@ -103,10 +121,10 @@ async function connect(config: WorkerConfig, names: Names, workerId: string, log
  * whole prefetch: a worker serving several pools may hold `prefetch` messages of each, and one
  * that waits over a second for a slot goes back to its queue (flow/lookahead.ts), for another worker.
  */
-async function consumePools(session: AmqpSession, queues: readonly string[], prefetch: number, receive: DeliveryHandler): Promise<Consumer> {
+async function consumePools(session: AmqpSession, pools: readonly { queue: string; pool: string }[], prefetch: number, receive: DeliveryHandler, tag: (pool: string) => string): Promise<Consumer> {
   const consumers: Consumer[] = [];
   try {
-    for (const queue of queues) consumers.push(await session.consume(queue, prefetch, receive));
+    for (const { queue, pool } of pools) consumers.push(await session.consume(queue, prefetch, receive, tag(pool)));
   } catch (error) {
     await Promise.all(consumers.map((consumer) => consumer.cancel().catch(() => undefined))); // the consume error is the one to report
     throw error;

@@ -27,6 +27,22 @@
     return `${Math.floor(h / 24)}d ${h % 24}h`;
   }
 
+  function bytes(n) {
+    if (n === undefined || n === null) return '–';
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = n;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit++;
+    }
+    return `${Number(value.toFixed(unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2))} ${units[unit]}`;
+  }
+
+  function cores(n) {
+    return n === undefined || n === null ? '–' : `${n.toFixed(2)} cores`;
+  }
+
   function clock(ms) {
     return ms === undefined || ms === null ? '–' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
   }
@@ -308,6 +324,38 @@
     return out;
   }
 
+  function distributionRow(label, d, format) {
+    return d ? [label, format(d.p50), format(d.p90), format(d.p99), format(d.max), num(d.n)] : [label, '–', '–', '–', '–', '0'];
+  }
+
+  function topTable(label, valueLabel, list, format, testid) {
+    return table([{ label }, { label: valueLabel, num: 1 }, { label: 'log', cls: 'cmd' }], list.map((t) => [`${t.id}.${t.attempt}`, format(t.value), t.log]), testid);
+  }
+
+  function resourceBlock(r) {
+    const block = el('div', { class: 'phase-block', 'data-phase': r.phase, 'data-testid': 'resources' });
+    const heads = [{ label: 'measure' }, { label: 'p50', num: 1 }, { label: 'p90', num: 1 }, { label: 'p99', num: 1 }, { label: 'max', num: 1 }, { label: 'attempts', num: 1 }];
+    const rows = [distributionRow('CPU time', r.cpuMs, dur), distributionRow('peak memory', r.peakRssBytes, bytes), distributionRow('CPU per second of wall', r.cpuPerWall, cores)];
+    const tops = [topTable('most memory', 'peak', r.topMemory, bytes, 'top-memory'), topTable('most CPU', 'CPU time', r.topCpu, dur, 'top-cpu')];
+    block.append(el('h3', { text: `Phase ${r.phase}` }), el('div', { class: 'phase-grid' }, [el('div', {}, [table(heads, rows, 'resource-quantiles')]), el('div', {}, tops)]));
+    if (r.oomKilled > 0) {
+      const limit = r.memoryLimitBytes ? `; memory limit ${bytes(r.memoryLimitBytes)}` : '';
+      block.append(el('p', { class: 'note', 'data-testid': 'oom-kills', text: `${num(r.oomKilled)} attempt(s) killed by the kernel's OOM killer${limit}` }), topTable('OOM-killed', 'last seen', r.oomKills, bytes, 'oom-killed'));
+    }
+    return block;
+  }
+
+  function resourceSection() {
+    const measured = (data.resources || []).filter((r) => r.cpuMs || r.peakRssBytes || r.oomKilled > 0);
+    if (measured.length === 0) return [];
+    const out = [el('h2', { text: 'CPU and memory per phase' }), ...measured.map(resourceBlock)];
+    if (model.sizing && model.sizing.length > 0) {
+      out.push(el('h3', { text: "Pool sizes to request (paste under the pool's worker container in its Deployment)" }), el('pre', { 'data-testid': 'sizing', text: model.sizing.map((s) => s.yaml).join('\n\n') }));
+    }
+    out.push(el('p', { class: 'note', text: "CPU time: user + system of each command and of the processes it waited for. Peak memory: the largest sum of the resident memory of the command's processes, sampled once a second (a command that ends sooner is not sampled); pages shared between them count once per process." }));
+    return out;
+  }
+
   function workerSection() {
     if (data.workers.length === 0) return [];
     const rows = data.workers.map((w) => [w.worker, num(w.attempts), num(w.succeeded), num(w.failed), dur(w.busyMs)]);
@@ -320,7 +368,7 @@
     pending.push(draw);
   }
 
-  for (const part of [header(), phaseSection(), activitySection(), workerTimelineSection(), durationSection(), failureSection(), workerSection()]) root.append(...part);
+  for (const part of [header(), phaseSection(), activitySection(), workerTimelineSection(), durationSection(), resourceSection(), failureSection(), workerSection()]) root.append(...part);
   for (const draw of pending) draw();
   // For the browser tests: when the page was complete, in ms since navigation started.
   document.body.setAttribute('data-render-ms', String(Math.round(performance.now())));
