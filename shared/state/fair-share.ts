@@ -52,8 +52,8 @@ export function shareWindow(share: number, bundleSize: number): number {
   return Math.max(1, Math.ceil(share * 2 * Math.max(1, bundleSize)));
 }
 
-/** Entries older than this are of a tasker that is gone: left out, and removed by whoever reads them. */
-export const demandStaleMs = 10_000;
+/** Entries older than this are of a tasker that is gone (they are written 4 times a second): left out, and removed by whoever reads them. */
+export const demandStaleMs = 5000;
 
 /** The pool's split as a run sees it, for its progress line, `tasker status` and the metrics. */
 export interface ShareView {
@@ -61,7 +61,7 @@ export interface ShareView {
   slots: number;
   /** This run's part of them (may be fractional). */
   share: number;
-  /** Other runs of the pool holding slots while this one has commands waiting. */
+  /** Other runs of the pool holding slots while this one has commands waiting: those with a share, and those of its priority or higher still running commands. */
   waitsBehind: { runId: string; priority: Priority; share: number }[];
 }
 
@@ -71,10 +71,14 @@ export function shareView(runId: string, slots: number, runs: readonly RunDemand
   const waiting = mine !== undefined && mine.demand > mine.inFlight;
   const waitsBehind = waiting
     ? runs
-        .filter((run) => run.runId !== runId && run.inFlight > 0)
+        .filter((run) => run.runId !== runId && ((shares.get(run.runId) ?? 0) > 0 || (run.inFlight > 0 && rank(run.priority) >= rank(mine.priority))))
         .map((run) => ({ runId: run.runId, priority: run.priority, share: shares.get(run.runId) ?? 0 }))
     : [];
   return { slots, share: shares.get(runId) ?? 0, waitsBehind };
+}
+
+function rank(priority: Priority): number {
+  return priorities.indexOf(priority);
 }
 
 export function parsePriority(value: string): Priority | undefined {

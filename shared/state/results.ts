@@ -2,6 +2,9 @@ import type { ExecutionResult, Outcome, ResourceUsage } from '../exec/executor-c
 import type { Placement } from './placement.js';
 import { memorySeen, type UsageSample } from './usage.js';
 
+/** How the kill reason of a command a worker stopped because its run was cancelled begins (worker/service/run-cancels.ts). */
+export const cancelledRunKill = 'run cancelled';
+
 export interface CommandRef {
   id: string;
   phase: string;

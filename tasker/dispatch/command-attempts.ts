@@ -1,5 +1,5 @@
 import { backoffMs } from '../../shared/config/backoff.js';
-import { toResultRecord, type CommandRef, type ResultRecord } from '../../shared/state/results.js';
+import { cancelledRunKill, toResultRecord, type CommandRef, type ResultRecord } from '../../shared/state/results.js';
 import type { FailedCommand, PhaseSummary, RanAgain } from '../report/summary.js';
 import type { AttemptOutcome, Halt, PhaseDispatch, Progress, RunPhasesOptions, RunPorts } from './phase-ports.js';
 
@@ -44,7 +44,7 @@ export async function runCommandAttempts(command: CommandRef, firstAttempt: numb
     const record = toResultRecord(command, attempt, outcome.result, outcome.worker, outcome.log, outcome.placement);
     // Stopped by the interrupt (or --halt now) while it ran, a command did not fail on its own: it
     // runs again on resume. One that ended by itself meanwhile is recorded as what it did.
-    const stopped = signal.aborted || (tally.halt.mode === 'now' && tally.halt.controller.signal.aborted);
+    const stopped = signal.aborted || (tally.halt.mode === 'now' && tally.halt.controller.signal.aborted) || killedByCancel(outcome.result);
     const interrupted = stopped && stoppedByUs(outcome.result.outcome);
     if (interrupted) record.outcome = 'interrupted';
     else if (outcome.deadLettered === true) record.outcome = 'dead-lettered';
@@ -87,6 +87,11 @@ export async function runCommandAttempts(command: CommandRef, firstAttempt: numb
 /** Killed on purpose (interrupt, halt, cancel) is the only ending the stop caused; any other is the command's own. */
 function stoppedByUs(outcome: AttemptOutcome['result']['outcome']): boolean {
   return outcome === 'killed';
+}
+
+/** Killed by its worker because the run was cancelled: stopped, as by an interrupt, even before this tasker saw the cancel. */
+function killedByCancel(result: AttemptOutcome['result']): boolean {
+  return result.outcome === 'killed' && result.reason?.startsWith(cancelledRunKill) === true;
 }
 
 /** A command out of attempts: counted, logged, and listed for the summary. */

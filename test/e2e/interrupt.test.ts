@@ -114,7 +114,8 @@ describe('interrupted distributed runs', () => {
     expect(shown).toContain('busy with busy/f1-L1');
 
     writeFileSync(join(ctx.dir, 'go'), '');
-    await waitFor('the queued commands to be set aside', () => count(output(), /run is interrupted: command not run/) >= 2);
+    // Queued: what the run's fair-share window had published (two per slot of its one worker: f1-L2).
+    await waitFor('the queued commands to be set aside', () => count(output(), /run is interrupted: command not run/) >= 1);
     expect([...startsPerId().keys()]).toEqual(['f1-L1']);
 
     const resumed = await tasker(['--resume', 'busy']);

@@ -60,7 +60,9 @@ describe('shareView', () => {
     const view = shareView('c', 8, runs);
     expect(view.share).toBe(0);
     expect(view.waitsBehind.map((other) => other.runId)).toEqual(['a', 'b']);
-    expect(shareView('b', 8, runs).waitsBehind).toEqual([{ runId: 'a', priority: 'normal', share: 0 }]);
+    // A lower run with no share left is draining, not taking slots from a higher one.
+    expect(shareView('b', 8, [...runs.slice(0, 2), run('c', 10, 'normal', 0)]).waitsBehind).toEqual([]);
+    expect(shareView('b', 4, [run('a', 3000, 'normal', 80), run('b', 40, 'high', 8), run('h', 40, 'high', 8)]).waitsBehind).toEqual([{ runId: 'h', priority: 'high', share: 2 }]);
   });
 
   it('waits behind nobody when all its commands are published', () => {

@@ -1,6 +1,7 @@
 import type { Logger } from '../../shared/observe/logger.js';
 import type { RunStore } from '../../shared/state/run-store.js';
 import type { RunningCommands } from '../flow/running-commands.js';
+import { cancelledRunKill } from '../../shared/state/results.js';
 
 /**
  * Stops the commands this worker runs for a run an operator cancelled (`tasker cancel`): every
@@ -22,7 +23,7 @@ export function startRunCancels(options: { store: Pick<RunStore, 'cancellation'>
       const cancellation = await store.cancellation(runId);
       if (cancellation === undefined) continue;
       const ofRun = running.list().filter((tracked) => tracked.message.runId === runId);
-      for (const tracked of ofRun) tracked.command.kill(`run cancelled by ${cancellation.by}`);
+      for (const tracked of ofRun) tracked.command.kill(`${cancelledRunKill} by ${cancellation.by}`);
       if (ofRun.length > 0) logger.warn({ runId, by: cancellation.by, reason: cancellation.reason, commands: ofRun.map((tracked) => tracked.message.id) }, 'run cancelled: stopping its running commands');
     }
   };
