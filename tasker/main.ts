@@ -83,7 +83,7 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
     if (config.metricsPort !== undefined) {
       // Loaded only when asked for (a Kubernetes Job's probes and scrapes): local runs stay lean.
       const { createMetricsServer } = await import('../shared/observe/metrics-server.js');
-      metricsServer = await createMetricsServer({ port: config.metricsPort, logger });
+      metricsServer = await createMetricsServer({ port: config.metricsPort, logger, role: 'tasker' });
       metricsServer.setReadiness(() => ({ ok: true, detail: 'ok: running' }));
     }
     return await runRun(config, {

@@ -93,7 +93,7 @@ async function main(argv: string[]): Promise<number> {
     if (config.metricsPort !== undefined) {
       // Loaded only when asked for: a worker without metrics stays as small as before.
       const { createMetricsServer } = await import('../shared/observe/metrics-server.js');
-      metricsServer = await createMetricsServer({ port: config.metricsPort, logger });
+      metricsServer = await createMetricsServer({ port: config.metricsPort, logger, role: 'worker' });
     }
     worker = await startWorker(config, { logger, executor: createCommandExecutor({
         slots: config.concurrency,

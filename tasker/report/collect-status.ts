@@ -2,7 +2,8 @@ import { queueDepth } from '../../shared/broker/amqp-topology.js';
 import { InputError } from '../../shared/errors.js';
 import { defaultPool, type Names } from '../../shared/config/names.js';
 import { runningFor, type StatusReport } from './run-status.js';
-import { readPoolDepths, type Backend } from '../distributed/distributed-backend.js';
+import type { Backend } from '../distributed/distributed-backend.js';
+import { readPoolDepths } from '../../shared/broker/amqp-pool-depths.js';
 import { poolStatus, poolsToShow, type PoolStatus } from './pool-status.js';
 import type { RunMeta, WorkerInfo } from '../../shared/state/run-store.js';
 

@@ -71,7 +71,10 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
     resuming ? 'resuming run' : 'run started',
   );
   if (remote === undefined) logIgnoredSettings(plan, config.bundleSize, deps.logger);
-  else deps.metrics?.trackPools(() => remote.poolDepths());
+  else {
+    deps.metrics?.trackPools(() => remote.poolDepths());
+    deps.metrics?.trackDemand({ pools: () => remote.pools, read: (pool) => remote.poolDemand(pool) });
+  }
   if (remote !== undefined && config.signingOff) deps.logger.warn(unsignedWarning, 'TASKER_SIGNING=off: commands are published unsigned and results are not checked');
 
   // 3. Run the phases.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InputError, JobsFileError } from '../../shared/errors.js';
 import { isValidPoolName, names } from '../../shared/config/names.js';
-import { createCommandMetrics } from '../../shared/observe/metrics-server.js';
+import { createCommandMetrics } from '../../shared/observe/metrics-registry.js';
 import type { WorkerInfo } from '../../shared/state/run-store.js';
 import { loadRunConfig } from '../../tasker/config.js';
 import { assignPools, parsePoolAssignments, poolsOf, withDefaultPools } from '../../tasker/jobs/phase-pools.js';
