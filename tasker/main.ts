@@ -146,7 +146,7 @@ function buildProgram(setExitCode: SetExitCode, me: string): Command {
   addRunCommand(program, { run: (files, flags) => runAction(files, flags, me), setExitCode }).addHelpText('after', runHelp(me));
   addStatusCommand(program, opsCommandDeps(setExitCode, me)).addHelpText('after', statusHelp(me));
   addPurgeCommand(program, opsCommandDeps(setExitCode, me)).addHelpText('after', purgeHelp(me));
-  addRunsCommand(program, commandDeps(setExitCode), runsHelp(me));
+  addRunsCommand(program, opsCommandDeps(setExitCode, me), runsHelp(me));
   addReportCommand(program, { ...commandDeps(setExitCode), invocation: me }, reportHelp(me));
   addCompletionCommand(program, stdout.write, setExitCode);
   return program;

@@ -4,9 +4,12 @@ import type { Progress } from '../dispatch/phase-ports.js';
 
 /** A distributed run's heartbeat in Redis: how `tasker status` sees its progress, and a restarted tasker sees it is alive. */
 
+/** The longest interval between two heartbeats of a run (`tasker status` judges a tasker gone after three). */
+export const maxHeartbeatIntervalMs = 2000;
+
 /** How often a distributed tasker refreshes its run's heartbeat in Redis. */
 export function heartbeatIntervalMs(progressIntervalMs: number): number {
-  return Math.min(2000, progressIntervalMs);
+  return Math.min(maxHeartbeatIntervalMs, progressIntervalMs);
 }
 
 export interface RunHeartbeat {
