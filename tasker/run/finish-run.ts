@@ -7,6 +7,7 @@ import type { Progress, RunPhasesResult } from '../dispatch/run-phases.js';
 import { writeRunReport } from '../report/report-writer.js';
 import { uploadRunRecord } from './run-record-upload.js';
 import { formatSummary, summarizeRun } from '../report/summary.js';
+import type { Priority } from '../../shared/state/fair-share.js';
 import { resumeCommand } from '../../shared/cli/invocation.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 
@@ -22,6 +23,7 @@ export interface FinishedSession {
   remote: RunningBackend | undefined;
   /** Set when S3 is on. */
   outputs: RunOutputs | undefined;
+  priority: Priority;
 }
 
 /** Reports the session and returns the exit code. */
@@ -29,7 +31,9 @@ export async function finishRun(session: FinishedSession, deps: Pick<RunDeps, 'l
   const { runId, workdir, run, outputs } = session;
   const { logger } = deps;
   const mode = session.remote === undefined ? 'local' : 'rabbitmq';
-  const summary = summarizeRun({ runId, workdir, mode, startedAtMs: session.sessionStart, finishedAtMs: deps.now(), outcome: session.outcome });
+  const last = session.remote?.lastShare();
+  const share = last?.share === undefined || last.slots === undefined ? undefined : { share: last.share, slots: last.slots };
+  const summary = summarizeRun({ runId, workdir, mode, startedAtMs: session.sessionStart, finishedAtMs: deps.now(), outcome: session.outcome, priority: session.priority, share });
   const { status, exitCode, totals } = summary;
   await fs.writeFile(run.summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
   // An interrupted run is not over: its queue keeps results for the tasker that resumes it.

@@ -81,7 +81,7 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
   const { outcome, progress } = await executePhases({ config, plan, run, prior, remote, perCommand }, deps);
 
   // 4. Report.
-  return finishRun({ runId, workdir, run, sessionStart, outcome, progress, remote, outputs }, deps);
+  return finishRun({ runId, workdir, run, sessionStart, outcome, progress, remote, outputs, priority: config.priority }, deps);
 }
 
 const unsignedWarning = { hint: 'anyone who can publish to the work queue can run commands on the workers, and report results; set the same TASKER_SIGNING_KEY on the tasker and every worker instead' };
