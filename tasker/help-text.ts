@@ -59,8 +59,9 @@ export function runsHelp(me: string): string {
     [
       { what: 'the runs of the current directory', command: `${me} runs` },
       { what: 'the runs of a workdir, as JSON', command: `${me} runs --workdir /tmp/work --json` },
+      { what: 'the runs RabbitMQ and Redis know: live or tasker gone, waiting, running, share', command: `AMQP_URL=amqp://rabbitmq ${me} runs` },
     ],
-    [[ExitCode.ok, 'the runs were listed (none is not an error)'], [ExitCode.usage, 'the workdir cannot be read'], internal],
+    [[ExitCode.ok, 'the runs were listed (none is not an error)'], [ExitCode.usage, 'the workdir cannot be read, or RabbitMQ or Redis cannot be reached'], internal],
   );
 }
 

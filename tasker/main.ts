@@ -86,7 +86,7 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
     if (config.metricsPort !== undefined) {
       // Loaded only when asked for (a Kubernetes Job's probes and scrapes): local runs stay lean.
       const { createMetricsServer } = await import('../shared/observe/metrics-server.js');
-      metricsServer = await createMetricsServer({ port: config.metricsPort, host: config.metricsHost, logger });
+      metricsServer = await createMetricsServer({ port: config.metricsPort, host: config.metricsHost, logger, role: 'tasker' });
       metricsServer.setReadiness(() => ({ ok: true, detail: 'ok: running' }));
     }
     return await runRun(config, {
@@ -151,7 +151,7 @@ function buildProgram(setExitCode: SetExitCode, me: string): Command {
   addStatusCommand(program, opsCommandDeps(setExitCode, me)).addHelpText('after', statusHelp(me));
   addCancelCommand(program, opsCommandDeps(setExitCode, me)).addHelpText('after', cancelHelp(me));
   addPurgeCommand(program, opsCommandDeps(setExitCode, me)).addHelpText('after', purgeHelp(me));
-  addRunsCommand(program, commandDeps(setExitCode), runsHelp(me));
+  addRunsCommand(program, opsCommandDeps(setExitCode, me), runsHelp(me));
   addReportCommand(program, { ...commandDeps(setExitCode), invocation: me }, reportHelp(me));
   addCompletionCommand(program, stdout.write, setExitCode);
   return program;

@@ -97,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
     if (config.metricsPort !== undefined) {
       // Loaded only when asked for: a worker without metrics stays as small as before.
       const { createMetricsServer } = await import('../shared/observe/metrics-server.js');
-      metricsServer = await createMetricsServer({ port: config.metricsPort, host: config.metricsHost, logger });
+      metricsServer = await createMetricsServer({ port: config.metricsPort, host: config.metricsHost, logger, role: 'worker' });
     }
     const usage = createUsageRelay();
     const placement = placementOf(process.env, { hostname: hostname(), version: packageJson.version, slots: config.concurrency, pools: config.pools });

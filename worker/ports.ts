@@ -1,3 +1,4 @@
+import type { DemandSource, PoolDepth } from '../shared/observe/metrics-registry.js';
 import type { Decision, Delivery } from '../shared/broker/amqp-session.js';
 import type { CommandMessage } from '../shared/broker/messages.js';
 import type { ExecutionResult } from '../shared/exec/executor-contract.js';
@@ -127,4 +128,8 @@ export interface WorkerMetrics {
   commandFinished(outcome: string, durationMs: number): void;
   messagePickedUp(lagMs: number): void;
   trackInFlight(read: () => number): void;
+  /** Its pools' queues (ready messages, consumers), read from the broker at each scrape. */
+  trackPools(read: () => Promise<readonly PoolDepth[]>): void;
+  /** Its pools' demand from Redis: the pool and per-run gauges and `/demand`, between runs too. */
+  trackDemand(source: DemandSource): void;
 }

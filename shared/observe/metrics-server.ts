@@ -1,37 +1,22 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { isValidPoolName, defaultPool } from '../config/names.js';
 import { InputError } from '../errors.js';
+import { demandAnswer } from '../state/pool-demand.js';
 import type { Logger } from './logger.js';
+import { createCommandMetrics, type CommandMetrics, type DemandSource, type MetricsRole } from './metrics-registry.js';
 
 /**
  * The one HTTP adapter: health and Prometheus metrics of a tasker or worker process.
  *
  *   GET /livez    200 while the process answers (liveness: restart only a hung process)
  *   GET /healthz  200 when ready, 503 otherwise (readiness: the worker is connected and consuming)
- *   GET /metrics  Prometheus text format
+ *   GET /metrics  Prometheus text format (metrics-registry.ts)
+ *   GET /demand?pool=POOL  the pool's demand as JSON, from Redis: what KEDA scales the pool's
+ *                 workers on (`commands`), the same from every tasker and worker (pool-demand.ts)
  *
  * The programs never touch prom-client: they record through `CommandMetrics`, a narrow port.
  */
-
-export interface CommandMetrics {
-  /** An attempt finished with this outcome (`succeeded`, `failed`, ..., `requeued` for a worker's drain). */
-  commandFinished(outcome: string, durationMs: number): void;
-  /** A command message was taken from the work queue `lagMs` after it was published. */
-  messagePickedUp(lagMs: number): void;
-  /** Where the in-flight gauge reads from at each scrape (commands running, or dispatched and unfinished). */
-  trackInFlight(read: () => number): void;
-  /** Where the per-pool queue gauges read from at each scrape (the tasker: its run's pools). */
-  trackPools(read: () => Promise<readonly PoolDepth[]>): void;
-}
-
-/** One worker pool's queue, as the broker reports it (undefined: not declared). */
-export interface PoolDepth {
-  pool: string;
-  queue: string;
-  ready: number | undefined;
-  consumers: number | undefined;
-}
 
 export interface Readiness {
   ok: boolean;
@@ -54,98 +39,23 @@ export interface MetricsServerOptions {
   /** METRICS_HOST. Default: every interface (probes and scrapes come from outside the pod). */
   host?: string | undefined;
   logger: Logger;
+  /** Which metrics exist (the queue lag: workers only). Default: worker. */
+  role?: MetricsRole;
 }
 
-/** Seconds: from sub-second stand-ins to day-long simulations. */
-const durationBuckets = [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600];
-/** Seconds a message waited in the queue: a backlog of a big phase drains over hours. */
-const lagBuckets = [0.05, 0.25, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600];
-
-/** The registry and the recording functions, without a server (unit tests read `registry`). */
-export function createCommandMetrics(): { registry: Registry; metrics: CommandMetrics } {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const commands = new Counter({
-    name: 'tasker_commands_total',
-    help: 'Command attempts finished, by outcome (a worker counts what it ran; the tasker counts every attempt of its run).',
-    labelNames: ['outcome'],
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'tasker_command_duration_seconds',
-    help: 'Run time of finished command attempts, by outcome.',
-    labelNames: ['outcome'],
-    buckets: durationBuckets,
-    registers: [registry],
-  });
-  const lag = new Histogram({
-    name: 'tasker_queue_lag_seconds',
-    help: 'Time from publishing a command message to a worker taking it from the work queue (worker only).',
-    buckets: lagBuckets,
-    registers: [registry],
-  });
-  let readInFlight: () => number = () => 0;
-  new Gauge({
-    name: 'tasker_commands_in_flight',
-    help: 'Commands running now (worker), or dispatched and not finished (tasker).',
-    registers: [registry],
-    collect() {
-      this.set(readInFlight());
-    },
-  });
-  const trackPools = createPoolGauges(registry);
-  return {
-    registry,
-    metrics: {
-      trackPools,
-      commandFinished(outcome, durationMs) {
-        commands.inc({ outcome });
-        duration.observe({ outcome }, Math.max(0, durationMs) / 1000);
-      },
-      messagePickedUp(lagMs) {
-        // Tasker and worker clocks differ a little: a negative lag is a skew, not time travel.
-        lag.observe(Math.max(0, lagMs) / 1000);
-      },
-      trackInFlight(read) {
-        readInFlight = read;
-      },
-    },
-  };
-}
-
-/**
- * tasker_pool_messages_ready{pool,queue} and tasker_pool_consumers{pool,queue}: a pool whose
- * queue fills with no consumer needs workers (the tasker warns of it too; an alert can as well).
- */
-function createPoolGauges(registry: Registry): CommandMetrics['trackPools'] {
-  let readPools: () => Promise<readonly PoolDepth[]> = () => Promise.resolve([]);
-  let latest: Promise<readonly PoolDepth[]> | undefined;
-  // One broker round per scrape for both gauges: the first to collect reads, the second reuses it.
-  const read = (): Promise<readonly PoolDepth[]> => (latest ??= readPools().finally(() => setImmediate(() => (latest = undefined))));
-  const gauge = (name: string, help: string, value: (pool: PoolDepth) => number | undefined): void => {
-    new Gauge({
-      name,
-      help,
-      labelNames: ['pool', 'queue'],
-      registers: [registry],
-      async collect() {
-        this.reset();
-        for (const pool of await read().catch(() => [])) {
-          const current = value(pool);
-          if (current !== undefined) this.set({ pool: pool.pool, queue: pool.queue }, current);
-        }
-      },
-    });
-  };
-  gauge('tasker_pool_messages_ready', "Messages waiting in a worker pool's queue (a bundle counts once) (tasker only).", (pool) => pool.ready);
-  gauge('tasker_pool_consumers', "Consumers of a worker pool's queue; 0 while commands wait means no worker serves the pool (tasker only).", (pool) => pool.consumers);
-  return (reader) => {
-    readPools = reader;
-  };
+/** `GET /demand?pool=POOL`: 200 with the JSON, 400 for a bad pool name, 503 without Redis (yet). */
+async function demandResponse(source: DemandSource | undefined, pool: string): Promise<{ status: number; body: string }> {
+  if (!isValidPoolName(pool)) return { status: 400, body: `not a pool name: ${JSON.stringify(pool.slice(0, 64))}\n` };
+  if (source === undefined) return { status: 503, body: 'not connected to Redis yet\n' };
+  try {
+    return { status: 200, body: `${JSON.stringify(demandAnswer(await source.read(pool)))}\n` };
+  } catch (error) {
+    return { status: 503, body: `cannot read the demand from Redis: ${(error as Error).message}\n` };
+  }
 }
 
 export async function createMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
-  const { registry, metrics } = createCommandMetrics();
+  const { registry, metrics, demand } = createCommandMetrics(options.role);
   let readiness: () => Readiness = () => ({ ok: false, detail: 'starting' });
 
   const send = (response: ServerResponse, status: number, contentType: string, body: string): void => {
@@ -153,7 +63,7 @@ export async function createMetricsServer(options: MetricsServerOptions): Promis
     response.end(body);
   };
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    const path = (request.url ?? '/').split('?')[0];
+    const [path, query] = (request.url ?? '/').split('?');
     if (request.method !== 'GET' && request.method !== 'HEAD') return send(response, 405, 'text/plain', 'method not allowed\n');
     if (path === '/livez') return send(response, 200, 'text/plain', 'ok\n');
     if (path === '/healthz') {
@@ -166,7 +76,11 @@ export async function createMetricsServer(options: MetricsServerOptions): Promis
       return send(response, state.ok ? 200 : 503, 'text/plain', `${state.detail}\n`);
     }
     if (path === '/metrics') return send(response, 200, registry.contentType, await registry.metrics());
-    return send(response, 404, 'text/plain', 'not found: try /healthz, /livez or /metrics\n');
+    if (path === '/demand') {
+      const answer = await demandResponse(demand(), new URLSearchParams(query ?? '').get('pool') ?? defaultPool);
+      return send(response, answer.status, answer.status === 200 ? 'application/json' : 'text/plain', answer.body);
+    }
+    return send(response, 404, 'text/plain', 'not found: try /healthz, /livez, /metrics or /demand?pool=POOL\n');
   };
 
   const server = createServer((request, response) => {
@@ -193,7 +107,7 @@ export async function createMetricsServer(options: MetricsServerOptions): Promis
   });
   server.on('error', (error: Error) => options.logger.warn({ err: error }, 'metrics server error'));
   const port = (server.address() as AddressInfo).port;
-  options.logger.info({ port, host: options.host ?? 'every interface' }, 'metrics server listening: /healthz, /livez, /metrics');
+  options.logger.info({ port, host: options.host ?? 'every interface' }, 'metrics server listening: /healthz, /livez, /metrics, /demand');
 
   let closing: Promise<void> | undefined;
   return {

@@ -16,7 +16,7 @@ export function addOpsOptions(command: Command): Command {
 }
 
 /** Connects (for `command`, as its connection's name says), runs `action`, closes; returns its exit code. The RabbitMQ and Redis clients are loaded only now. */
-export async function withOps(command: 'status' | 'purge' | 'cancel', flags: OpsFlags, deps: Pick<OpsCommandDeps, 'env' | 'prettyLogs'>, action: (backend: Backend, names: Names) => Promise<number>): Promise<number> {
+export async function withOps(command: 'status' | 'purge' | 'cancel' | 'runs', flags: OpsFlags, deps: Pick<OpsCommandDeps, 'env' | 'prettyLogs'>, action: (backend: Backend, names: Names) => Promise<number>): Promise<number> {
   const config = loadOpsConfig(flags, deps.env);
   const logger = createLogger({ level: config.logLevel, pretty: deps.prettyLogs, name: 'tasker' });
   logConfigWarnings(logger, config.warnings);

@@ -1,16 +1,18 @@
 import { hostname } from 'node:os';
 import { createAmqpSession, type AmqpSession } from '../../shared/broker/amqp-session.js';
-import { declareRunQueue, declareTopology, onceOnly, probeQueue, queueDepth, reportMissingPoolQueues } from '../../shared/broker/amqp-topology.js';
-import type { PoolDepth } from '../../shared/observe/metrics-server.js';
+import { declareRunQueue, declareTopology, onceOnly, probeQueue, reportMissingPoolQueues } from '../../shared/broker/amqp-topology.js';
+import { readPoolDepths } from '../../shared/broker/amqp-pool-depths.js';
+import type { PoolDepth } from '../../shared/observe/metrics-registry.js';
 import { InputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import { defaultPool, type Names } from '../../shared/config/names.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import { poolsOf } from '../jobs/phase-pools.js';
 import { createRunStore } from '../../shared/redis/redis-store.js';
-import type { Cancellation, RunStore } from '../../shared/state/run-store.js';
+import type { Cancellation, RunMeta, RunStore } from '../../shared/state/run-store.js';
 import type { RunStatus } from '../report/summary.js';
 import { refuseCancelledRun } from './cancel-run.js';
+import { readPoolDemand, type PoolDemand } from '../../shared/state/pool-demand.js';
 import type { TlsFiles } from '../../shared/config/tls-config.js';
 import { createDistributedRun, type DistributedRun, type DistributedRunOptions } from './distributed-run.js';
 import { checkRunRecord, createRunProgressRecorder, runningMeta, waitForPreviousTasker } from './run-registration.js';
@@ -59,6 +61,12 @@ export interface RunningBackend {
   warning(): string | undefined;
   /** The queues of the run's pools, as the broker reports them now (metrics). */
   poolDepths(): Promise<PoolDepth[]>;
+  /** The pools the run sends commands to. */
+  pools: readonly string[];
+  /** A pool's demand as Redis has it now, the same for every tasker and worker (metrics, `/demand`). */
+  poolDemand(pool: string): Promise<PoolDemand>;
+  /** The run's priority and its share as last computed while a workers phase ran (the summary). */
+  lastShare(): Pick<RunMeta, 'priority' | 'share' | 'slots'>;
   /** Who cancelled the run (`tasker cancel`), once someone did. */
   cancellation(): Promise<Cancellation | undefined>;
   /**
@@ -96,17 +104,6 @@ async function connectSession(options: BackendOptions, missing: (queue: string) 
       if (run !== undefined) await declareRunQueue(channel, names, run.runId);
     },
   });
-}
-
-/** Each pool's queue as the broker reports it now (metrics, `tasker status`). */
-export async function readPoolDepths(session: AmqpSession, names: Names, pools: readonly string[]): Promise<PoolDepth[]> {
-  const depths: PoolDepth[] = [];
-  for (const pool of pools) {
-    const queue = names.poolQueue(pool);
-    const depth = await session.withChannel((channel) => queueDepth(channel, queue));
-    depths.push({ pool, queue, ready: depth?.ready, consumers: depth?.consumers });
-  }
-  return depths;
 }
 
 export async function connectBackend(options: BackendOptions): Promise<Backend> {
@@ -160,11 +157,19 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
       await store.registerRun(runningMeta({ runId, host, workdir: start.layout.workdir, phases: start.phases, existing, recordSha256: start.recordSha256, priority: start.priority }));
       const run: DistributedRun = await createDistributedRun({ ...start, session, store, names, logger, pools });
       const recorder = createRunProgressRecorder(store, runId);
+      let lastShare: Pick<RunMeta, 'priority' | 'share' | 'slots'> = { priority: start.priority };
       return {
         dispatchFor: (phase) => run.dispatchFor(phase),
-        heartbeat: (progress) => recorder.heartbeat(progress, run.warning(), run.shareFields()),
+        heartbeat: (progress) => {
+          const share = run.shareFields();
+          if (share.share !== undefined) lastShare = { priority: share.priority, share: share.share, slots: share.slots };
+          return recorder.heartbeat(progress, run.warning(), share);
+        },
         warning: () => run.warning(),
         poolDepths: () => readPoolDepths(session, names, pools),
+        pools,
+        poolDemand: (pool) => readPoolDemand(store, pool),
+        lastShare: () => lastShare,
         cancellation: () => store.cancellation(runId),
         async finish(status, progress, cancelled) {
           const runOver = status !== 'interrupted';

@@ -1,9 +1,10 @@
 import { defaultPool } from '../../shared/config/names.js';
 import { poolsOfWorker, servesPool, type RunMeta, type WorkerInfo } from '../../shared/state/run-store.js';
+import { demandAnswer, type PoolDemand } from '../../shared/state/pool-demand.js';
 
 /**
- * The pools part of `tasker status` (pure): per pool its queue (waiting messages, consumers),
- * the workers serving it and what they run. Which pools: the default one, the run's, and every
+ * The pools part of `tasker status` (pure): per pool its queue (ready messages, consumers),
+ * the workers serving it and what they run, and the commands its live runs wait to run. Which pools: the default one, the run's, and every
  * pool a live worker serves.
  */
 
@@ -17,6 +18,8 @@ export interface PoolStatus {
   workers: string[];
   /** Commands those workers run (of any of their pools: a worker's slots are shared). */
   running: number;
+  /** The pool's demand table (pool-demand.ts): its live runs' commands; undefined: Redis did not answer. */
+  demand: Omit<PoolDemand, 'perRun'> | undefined;
 }
 
 export function poolsToShow(run: RunMeta | undefined, workers: readonly WorkerInfo[]): string[] {
@@ -24,7 +27,7 @@ export function poolsToShow(run: RunMeta | undefined, workers: readonly WorkerIn
   return [...pools].sort((a, b) => (a === defaultPool ? -1 : b === defaultPool ? 1 : a.localeCompare(b)));
 }
 
-export function poolStatus(pool: string, queue: string, depth: { ready: number; consumers: number } | undefined, workers: readonly WorkerInfo[]): PoolStatus {
+export function poolStatus(pool: string, queue: string, depth: { ready: number; consumers: number } | undefined, workers: readonly WorkerInfo[], demand?: PoolDemand): PoolStatus {
   const serving = workers.filter((worker) => servesPool(worker, pool));
   return {
     pool,
@@ -33,6 +36,7 @@ export function poolStatus(pool: string, queue: string, depth: { ready: number; 
     consumers: depth?.consumers,
     workers: serving.map((worker) => worker.id),
     running: serving.reduce((sum, worker) => sum + worker.running.length, 0),
+    demand: demand === undefined ? undefined : demandAnswer(demand),
   };
 }
 
@@ -41,9 +45,11 @@ export function formatPools(pools: readonly PoolStatus[]): string[] {
   const out = ['', `Pools (${pools.length}):`];
   for (const pool of pools) {
     const consumers = pool.consumers ?? 0;
-    const queue = pool.ready === undefined ? `${pool.queue} not declared yet` : `${pool.queue}: ${pool.ready} waiting, ${consumers} consumer${consumers === 1 ? '' : 's'}`;
-    const workers = pool.workers.length === 0 ? 'no worker' : `${pool.workers.length} worker${pool.workers.length === 1 ? '' : 's'} (${pool.workers.join(', ')}), ${pool.running} running`;
-    out.push(`  ${pool.pool.padEnd(12)} ${queue}; ${workers}`);
+    const queue = pool.ready === undefined ? `${pool.queue} not declared yet` : `${pool.queue}: ${pool.ready} messages ready, ${consumers} consumer${consumers === 1 ? '' : 's'}`;
+    const slots = pool.demand === undefined ? '' : `, ${pool.demand.slots} slot${pool.demand.slots === 1 ? '' : 's'}`;
+    const workers = pool.workers.length === 0 ? 'no worker' : `${pool.workers.length} worker${pool.workers.length === 1 ? '' : 's'} (${pool.workers.join(', ')})${slots}, ${pool.running} running`;
+    const demand = pool.demand === undefined || pool.demand.runs === 0 ? '' : `; ${pool.demand.waiting} commands waiting of ${pool.demand.runs} live run${pool.demand.runs === 1 ? '' : 's'}`;
+    out.push(`  ${pool.pool.padEnd(12)} ${queue}; ${workers}${demand}`);
   }
   return out;
 }

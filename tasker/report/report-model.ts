@@ -30,6 +30,9 @@ export interface ReportRun {
   state: ReportState;
   exitCode: number | undefined;
   mode: string | undefined;
+  /** The run's --priority, and its last share of its pool's slots (distributed), from summary.json. */
+  priority: string | undefined;
+  share: { share: number; slots: number } | undefined;
   createdAt: string | undefined;
   /** The last session's start and end (summary.json), when it ended. */
   sessionStartedAt: string | undefined;
@@ -124,6 +127,8 @@ export function reportModel(input: ModelInput): ReportModel {
       state,
       exitCode: summary?.exitCode,
       mode: summary?.mode,
+      priority: summary?.priority,
+      share: summary?.share,
       createdAt: record?.createdAt,
       sessionStartedAt: summary?.startedAt,
       sessionFinishedAt: summary?.finishedAt,

@@ -2,6 +2,7 @@ import { resumeCommand } from '../../shared/cli/invocation.js';
 import { formatDuration } from '../../shared/config/duration.js';
 import type { RunMeta, WorkerInfo } from '../../shared/state/run-store.js';
 import { formatPools, type PoolStatus } from './pool-status.js';
+import { describeRunState, describeShare, formatRunViews, runView, type RunView } from './run-view.js';
 
 /**
  * What `tasker status` prints of a run in RabbitMQ and Redis. What runs comes from the workers'
@@ -9,7 +10,7 @@ import { formatPools, type PoolStatus } from './pool-status.js';
  * snapshot, and a worker that died drops out of both when its heartbeat expires.
  */
 
-/** A tasker heartbeat older than this means no tasker is running the run. */
+/** A tasker heartbeat older than this means no tasker is running the run: `tasker purge` may go on without --force. (`tasker status` says "gone" sooner: run-view.ts.) */
 export const taskerGoneAfterMs = 30_000;
 
 export type RunningCommand = WorkerInfo['running'][number] & { worker: string };
@@ -25,6 +26,8 @@ export interface StatusReport {
   workers: WorkerInfo[];
   /** Per pool: its queue, workers and what they run (pool-status.ts). */
   pools: PoolStatus[];
+  /** Without a run id: every run still running or whose tasker is gone, and the latest (run-view.ts); else that run. */
+  runs: RunView[];
 }
 
 /** The commands of `runId` in the workers' heartbeats, oldest first. */
@@ -56,14 +59,18 @@ export function taskerAlive(run: RunMeta, now: number): boolean {
 }
 
 function runLines(run: RunMeta, running: number, now: number, invocation: string): string[] {
+  const view = runView(run, running, now);
   const ago = agoMs(run.heartbeatAt, now);
-  const state = run.state === 'running' && !taskerAlive(run, now) ? 'running, but its tasker has not been heard of' : run.state;
+  const state = view.state === 'tasker-gone' ? `running, but its ${describeRunState(view)}` : run.state;
   const status = run.status !== undefined && run.status !== run.state ? ` (${run.status})` : '';
   const when = ago === undefined ? 'no heartbeat recorded' : run.state === 'running' ? `last heartbeat ${formatDuration(ago)} ago` : `ended ${formatDuration(ago)} ago`;
+  const counts = `${run.done}/${run.total} done, ${run.failed} failed, ${view.running} running, ${view.waiting} ${run.state === 'finished' ? 'not run' : 'waiting'}`;
   const lines = [
     `Run ${run.runId}: ${state}${status}; started ${run.startedAt}; tasker ${run.host}, ${when}`,
-    `  phase ${run.phaseIndex}/${run.phaseCount} ${run.phase || '-'}${run.pool && run.pool !== 'default' ? ` (pool ${run.pool})` : ''}: ${run.done}/${run.total} done, ${run.failed} failed, ${running} running`,
+    `  phase ${run.phaseIndex}/${run.phaseCount} ${run.phase || '-'}${run.pool && run.pool !== 'default' ? ` (pool ${run.pool})` : ''}: ${counts}`,
   ];
+  lines.push(`  priority ${view.priority}${view.share === undefined ? '' : `; share: ${describeShare(view)}`}`);
+  if (view.waitsBehind !== '') lines.push(`  waits behind: ${view.waitsBehind}`);
   if (run.state === 'running' && run.warning) lines.push(`  warning: ${run.warning}`);
   if (run.state === 'interrupted') {
     lines.push(`  its queued commands wait, not run, until it is resumed: ${resumeCommand(invocation, run.runId, run.workdir)}`);
@@ -71,11 +78,17 @@ function runLines(run: RunMeta, running: number, now: number, invocation: string
   return lines;
 }
 
+/** The other runs of `tasker status` without a run id: every run still running (or whose tasker is gone). */
+function otherRunsLines(report: StatusReport): string[] {
+  if (report.runs.length <= 1) return [];
+  return [`Runs (${report.runs.length}, newest first; counts are commands):`, ...formatRunViews(report.runs), ''];
+}
+
 /** `invocation`: how the user started us (`npx tasker`, `tasker`...), for the resume command it prints. */
 export function formatStatus(report: StatusReport, now: number, invocation = 'tasker'): string {
   const running = runningFor(report.run, report.workers, report.runId);
-  const out: string[] = report.run === undefined ? ['No runs recorded in Redis.'] : runLines(report.run, running.length, now, invocation);
-  if (report.queue !== undefined) out.push(`  work queue ${report.queue.name}: ${report.queue.ready} waiting, ${report.queue.consumers} consumers`);
+  const out: string[] = [...otherRunsLines(report), ...(report.run === undefined ? ['No runs recorded in Redis.'] : runLines(report.run, running.length, now, invocation))];
+  if (report.queue !== undefined) out.push(`  work queue ${report.queue.name}: ${report.queue.ready} messages ready (bundles of every run of the pool), ${report.queue.consumers} consumers`);
   if (report.runQueue !== undefined) out.push(`  result queue ${report.runQueue.name}: ${report.runQueue.ready} results not yet read`);
   if (report.deadLetters !== undefined && report.deadLetters > 0) out.push(`  dead letters: ${report.deadLetters} (see the dead-letter queue; tasker purge does not touch it)`);
   if (running.length > 0) {

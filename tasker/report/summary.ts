@@ -1,4 +1,5 @@
 import { formatDuration } from '../../shared/config/duration.js';
+import type { Priority } from '../../shared/state/fair-share.js';
 import { ExitCode } from '../../shared/errors.js';
 import type { Outcome } from '../../shared/exec/executor-contract.js';
 import type { RunsOn } from '../jobs/plan.js';
@@ -72,6 +73,10 @@ export interface RunSummary {
   sizing?: PoolSizing[];
   /** Who cancelled the run, when it was cancelled. */
   cancelled?: Cancellation;
+  /** --priority (absent: a summary older than priorities). */
+  priority?: Priority;
+  /** Distributed runs: its share of its pool's slots at the last reading while a workers phase ran (fair-share.ts). */
+  share?: { share: number; slots: number };
 }
 
 export function totalsOf(phases: readonly PhaseSummary[]): RunSummary['totals'] {
@@ -107,7 +112,7 @@ export interface RanAgain {
 }
 
 /** The session's summary: a failed command or a skipped phase makes the run failed. */
-export function summarizeRun(input: { runId: string; workdir: string; mode: RunMode; startedAtMs: number; finishedAtMs: number; outcome: PhasesOutcome }): RunSummary {
+export function summarizeRun(input: { runId: string; workdir: string; mode: RunMode; startedAtMs: number; finishedAtMs: number; outcome: PhasesOutcome; priority?: Priority; share?: RunSummary['share'] }): RunSummary {
   const { outcome } = input;
   const totals = totalsOf(outcome.phases);
   const status = outcome.cancelled !== undefined ? 'cancelled' : outcome.interrupted ? 'interrupted' : totals.failed > 0 || outcome.phases.some((p) => p.status === 'skipped') ? 'failed' : 'succeeded';
@@ -126,7 +131,17 @@ export function summarizeRun(input: { runId: string; workdir: string; mode: RunM
     failed: outcome.failed,
     ...(outcome.ranAgain !== undefined && outcome.ranAgain.count > 0 ? { ranAgain: outcome.ranAgain } : {}),
     ...(outcome.cancelled === undefined ? {} : { cancelled: outcome.cancelled }),
+    ...(input.priority === undefined ? {} : { priority: input.priority }),
+    ...(input.share === undefined ? {} : { share: input.share }),
   };
+}
+
+/** "Priority high; last share 4 of 8 slots": distributed runs only (a local run shares nothing). */
+function priorityLine(summary: RunSummary): string[] {
+  if (summary.mode !== 'rabbitmq' || summary.priority === undefined) return [];
+  const { share } = summary;
+  const slots = share === undefined ? '' : `; share at the last reading: ${Math.round(share.share * 100) / 100} of ${share.slots} slot${share.slots === 1 ? '' : 's'}`;
+  return [`  priority ${summary.priority}${slots}`];
 }
 
 /** The lines naming what ran more than once: commands must tolerate it (README, "What survives what"). */
@@ -229,7 +244,7 @@ export function formatSummary(summary: RunSummary, options: FormatOptions = {}):
   const maxFailures = options.maxFailures ?? 20;
   const tailLines = options.tailLines ?? 5;
   const logPath = options.logPath ?? ((relative: string) => relative);
-  const out: string[] = [headline(summary), ...phaseTable(summary)];
+  const out: string[] = [headline(summary), ...priorityLine(summary), ...phaseTable(summary)];
   if (summary.totals.alreadyDone > 0) {
     out.push(`  (${summary.totals.alreadyDone} done in an earlier session of this run, not run again)`);
   }

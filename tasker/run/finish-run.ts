@@ -9,6 +9,7 @@ import { writeRunReport } from '../report/report-writer.js';
 import { uploadRunRecord } from './run-record-upload.js';
 import { formatSummary, summarizeRun, type RunSummary } from '../report/summary.js';
 import { readRunResources } from '../report/resource-input.js';
+import type { Priority } from '../../shared/state/fair-share.js';
 import { resumeCommand } from '../../shared/cli/invocation.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 
@@ -24,6 +25,7 @@ export interface FinishedSession {
   remote: RunningBackend | undefined;
   /** Set when S3 is on. */
   outputs: RunOutputs | undefined;
+  priority: Priority;
 }
 
 /** Reports the session and returns the exit code. */
@@ -31,7 +33,9 @@ export async function finishRun(session: FinishedSession, deps: Pick<RunDeps, 'l
   const { runId, workdir, run, outputs } = session;
   const { logger } = deps;
   const mode = session.remote === undefined ? 'local' : 'rabbitmq';
-  const summary = summarizeRun({ runId, workdir, mode, startedAtMs: session.sessionStart, finishedAtMs: deps.now(), outcome: session.outcome });
+  const last = session.remote?.lastShare();
+  const share = last?.share === undefined || last.slots === undefined ? undefined : { share: last.share, slots: last.slots };
+  const summary = summarizeRun({ runId, workdir, mode, startedAtMs: session.sessionStart, finishedAtMs: deps.now(), outcome: session.outcome, priority: session.priority, share });
   const { status, exitCode, totals } = summary;
   await addResources(summary, run.resultsPath, logger);
   await fs.writeFile(run.summaryPath, `${JSON.stringify(summary, null, 2)}\n`);

@@ -2,7 +2,7 @@ import type { Executor } from '../../shared/exec/executor-contract.js';
 import type { Placement } from '../../shared/state/placement.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { OutputSpec } from '../../shared/storage/outputs.js';
-import type { PoolDepth } from '../../shared/observe/metrics-server.js';
+import type { DemandSource, PoolDepth } from '../../shared/observe/metrics-registry.js';
 import type { S3Store } from '../../shared/storage/s3-store.js';
 
 /** What `tasker run` is handed by its composition root, and the S3 outputs it opens when S3 is on. */
@@ -38,6 +38,8 @@ export interface RunMetrics {
   trackInFlight(read: () => number): void;
   /** Per-pool queue gauges (distributed runs). */
   trackPools(read: () => Promise<readonly PoolDepth[]>): void;
+  /** The pools' demand gauges and `/demand` (distributed runs: its pools, read from Redis). */
+  trackDemand(source: DemandSource): void;
 }
 
 /** Where a run's outputs go when S3 is on: the store and what to upload where. */

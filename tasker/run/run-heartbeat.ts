@@ -1,12 +1,13 @@
 import type { Logger } from '../../shared/observe/logger.js';
 import type { RunningBackend } from '../distributed/distributed-backend.js';
 import type { Progress } from '../dispatch/phase-ports.js';
+import { maxHeartbeatIntervalMs } from '../report/run-view.js';
 
 /** A distributed run's heartbeat in Redis: how `tasker status` sees its progress, and a restarted tasker sees it is alive. */
 
 /** How often a distributed tasker refreshes its run's heartbeat in Redis. */
 export function heartbeatIntervalMs(progressIntervalMs: number): number {
-  return Math.min(2000, progressIntervalMs);
+  return Math.min(maxHeartbeatIntervalMs, progressIntervalMs);
 }
 
 export interface RunHeartbeat {

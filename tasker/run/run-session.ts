@@ -71,14 +71,17 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
     resuming ? 'resuming run' : 'run started',
   );
   if (remote === undefined) logIgnoredSettings(plan, config.bundleSize, deps.logger);
-  else deps.metrics?.trackPools(() => remote.poolDepths());
+  else {
+    deps.metrics?.trackPools(() => remote.poolDepths());
+    deps.metrics?.trackDemand({ pools: () => remote.pools, read: (pool) => remote.poolDemand(pool) });
+  }
   if (remote !== undefined && config.signingOff) deps.logger.warn(unsignedWarning, 'TASKER_SIGNING=off: commands are published unsigned and results are not checked');
 
   // 3. Run the phases.
   const { outcome, progress } = await executePhases({ config, plan, run, prior, remote, perCommand }, deps);
 
   // 4. Report.
-  return finishRun({ runId, workdir, run, sessionStart, outcome, progress, remote, outputs }, deps);
+  return finishRun({ runId, workdir, run, sessionStart, outcome, progress, remote, outputs, priority: config.priority }, deps);
 }
 
 const unsignedWarning = { hint: 'anyone who can publish to the work queue can run commands on the workers, and report results; set the same TASKER_SIGNING_KEY on the tasker and every worker instead' };

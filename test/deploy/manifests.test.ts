@@ -433,7 +433,8 @@ describe('k8s/ manifests', () => {
     const authentications = manifests.filter((manifest) => manifest.doc.kind === 'TriggerAuthentication').map((manifest) => manifest.doc.metadata!.name);
     for (const { file, doc } of [scaledObject, scaledJob]) {
       const triggers = (doc['spec'] as { triggers: { type: string; metadata: Record<string, string>; authenticationRef: { name: string } }[] }).triggers;
-      expect(triggers, file).toHaveLength(1);
+      // The queue (scale from zero: a run's first commands are there), and the pools' demand (demand-manifests.test.ts).
+      expect(triggers.map((candidate) => candidate.type), file).toEqual(['rabbitmq', 'metrics-api']);
       const [trigger] = triggers;
       expect(trigger!.type).toBe('rabbitmq');
       // Only the management API (http) counts unacknowledged messages.
@@ -997,8 +998,12 @@ describe('worker pools: k8s/pools/ and the guide\'s "Worker pools"', () => {
       const spec = scaledObject['spec'] as { scaleTargetRef: { name: string }; minReplicaCount: number; triggers: Trigger[] };
       expect(spec.scaleTargetRef.name, keda).toBe(deployment.metadata!.name);
       expect(spec.minReplicaCount, keda).toBe(0);
-      expect(spec.triggers, keda).toHaveLength(1);
+      expect(spec.triggers.map((candidate) => candidate.type), keda).toEqual(['rabbitmq', 'metrics-api']);
       const trigger = spec.triggers[0]!;
+      // The pool's demand, from the Service in the stack's namespace (kustomization.yaml's replacement).
+      const demand = new URL(spec.triggers[1]!.metadata['url']!);
+      expect([demand.hostname, demand.pathname, demand.searchParams.get('pool')], keda).toEqual(['tasker-demand.elsewhere.svc', '/demand', pool]);
+      expect(spec.triggers[1]!.metadata['targetValue'], keda).toBe(envValue(container, 'WORKER_CONCURRENCY'));
       expect(trigger.type).toBe('rabbitmq');
       // Only the management API (http) counts unacknowledged (running) messages.
       expect(trigger.metadata['protocol']).toBe('http');

@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { collectProblems } from '../../shared/config/config-values.js';
 import { InputError } from '../../shared/errors.js';
 import { readMetricsHost, readMetricsPort } from '../../shared/observe/metrics-config.js';
-import { createCommandMetrics, createMetricsServer, type MetricsServer } from '../../shared/observe/metrics-server.js';
+import { createMetricsServer, type MetricsServer } from '../../shared/observe/metrics-server.js';
+import { createCommandMetrics } from '../../shared/observe/metrics-registry.js';
 import { loadRunConfig } from '../../tasker/config.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 

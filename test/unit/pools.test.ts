@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InputError, JobsFileError } from '../../shared/errors.js';
 import { isValidPoolName, names } from '../../shared/config/names.js';
-import { createCommandMetrics } from '../../shared/observe/metrics-server.js';
+import { createCommandMetrics } from '../../shared/observe/metrics-registry.js';
+import { poolDemand } from '../../shared/state/pool-demand.js';
 import type { WorkerInfo } from '../../shared/state/run-store.js';
 import { loadRunConfig } from '../../tasker/config.js';
 import { assignPools, parsePoolAssignments, poolsOf, withDefaultPools } from '../../tasker/jobs/phase-pools.js';
@@ -162,11 +163,15 @@ describe('pools in tasker status and metrics', () => {
     const run = { pools: ['big'] } as Parameters<typeof poolsToShow>[0];
     expect(poolsToShow(run, [])).toEqual(['default', 'big']);
     const gpu = poolStatus('gpu', 't.pool.gpu.commands', { ready: 7, consumers: 0 }, workers);
-    expect(gpu).toEqual({ pool: 'gpu', queue: 't.pool.gpu.commands', ready: 7, consumers: 0, workers: ['w2'], running: 2 });
+    expect(gpu).toEqual({ pool: 'gpu', queue: 't.pool.gpu.commands', ready: 7, consumers: 0, workers: ['w2'], running: 2, demand: undefined });
     const text = formatPools([gpu, poolStatus('big', 't.pool.big.commands', undefined, workers)]).join('\n');
-    expect(text).toContain('gpu          t.pool.gpu.commands: 7 waiting, 0 consumers; 1 worker (w2), 2 running');
+    // The queue's messages are bundles, and only the runs' windows: the commands waiting come from the demand table.
+    expect(text).toContain('gpu          t.pool.gpu.commands: 7 messages ready, 0 consumers; 1 worker (w2), 2 running');
+    const demand = { runId: 'r', priority: 'normal' as const, demand: 40, inFlight: 8, phase: 'sims', at: Date.now() };
+    const withDemand = formatPools([poolStatus('gpu', 't.pool.gpu.commands', { ready: 3, consumers: 1 }, workers, poolDemand('gpu', [demand], workers))]).join('\n');
+    expect(withDemand).toContain('gpu          t.pool.gpu.commands: 3 messages ready, 1 consumer; 1 worker (w2), 2 slots, 2 running; 38 commands waiting of 1 live run');
     expect(text).toContain('big          t.pool.big.commands not declared yet; no worker');
-    expect(formatPools([poolStatus('w', 't.pool.w.commands', { ready: 0, consumers: 1 }, [])]).join('\n')).toContain('t.pool.w.commands: 0 waiting, 1 consumer; no worker');
+    expect(formatPools([poolStatus('w', 't.pool.w.commands', { ready: 0, consumers: 1 }, [])]).join('\n')).toContain('t.pool.w.commands: 0 messages ready, 1 consumer; no worker');
   });
 
   it('exports per pool gauges', async () => {

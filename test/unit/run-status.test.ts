@@ -29,7 +29,7 @@ function worker(id: string, running: WorkerInfo['running']): WorkerInfo {
 }
 
 function report(run: RunMeta, workers: WorkerInfo[] = []): StatusReport {
-  return { run, runId: run.runId, queue: undefined, runQueue: undefined, deadLetters: undefined, running: [], workers, pools: [] };
+  return { run, runId: run.runId, queue: undefined, runQueue: undefined, deadLetters: undefined, running: [], workers, pools: [], runs: [] };
 }
 
 describe('tasker status', () => {

@@ -6,6 +6,8 @@ import { names as namesFor, type Names } from '../../shared/config/names.js';
 import type { Executor } from '../../shared/exec/executor-contract.js';
 import { logConfigWarnings, type Logger } from '../../shared/observe/logger.js';
 import { createRunStore } from '../../shared/redis/redis-store.js';
+import { readPoolDepths } from '../../shared/broker/amqp-pool-depths.js';
+import { readPoolDemand } from '../../shared/state/pool-demand.js';
 import type { RunStore } from '../../shared/state/run-store.js';
 import type { WorkerConfig } from '../config.js';
 import { createAttemptControl } from '../flow/attempt-control.js';
@@ -59,6 +61,9 @@ export async function startWorker(config: WorkerConfig, deps: WorkerDeps): Promi
 
   const running = createRunningCommands();
   metrics?.trackInFlight(() => running.size);
+  // What the pools it serves have to run, read at each scrape: the autoscaler asks any pod.
+  metrics?.trackPools(() => readPoolDepths(session, names, config.pools));
+  metrics?.trackDemand({ pools: () => config.pools, read: (pool) => readPoolDemand(store, pool) });
   const presence = await announcePresence(config.redisUrl, names, workerId, logger, config.redisTls);
   const runDirectories = createRunDirectoryCheck({ workdir, look: lookInWorkdir(workdir), logger });
   const worker = { id: workerId, host: hostname(), pid: process.pid, concurrency: config.concurrency, pools: config.pools, workdir, startedAt: new Date().toISOString() };

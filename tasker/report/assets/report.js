@@ -149,7 +149,9 @@
   function header() {
     const title = el('h1', {}, [`Run ${run.runId} `, el('span', { class: `badge ${run.state}`, 'data-testid': 'state', text: run.state })]);
     const lines = [
-      `workdir ${run.workdir}` + (run.files.length > 0 ? ` · jobs ${run.files.join(', ')}` : '') + (run.mode ? ` · ${run.mode === 'local' ? 'local run' : 'distributed run (RabbitMQ)'}` : ''),
+      `workdir ${run.workdir}` + (run.files.length > 0 ? ` · jobs ${run.files.join(', ')}` : '') + (run.mode ? ` · ${run.mode === 'local' ? 'local run' : 'distributed run (RabbitMQ)'}` : '') +
+        (run.priority ? ` · priority ${run.priority}` : '') +
+        (run.share ? ` · share ${Math.round(run.share.share * 100) / 100} of ${run.share.slots} slots at the last reading` : ''),
       `created ${clock(Date.parse(run.createdAt))} UTC` + (run.sessionFinishedAt ? ` · last session ${clock(Date.parse(run.sessionStartedAt))} → ${clock(Date.parse(run.sessionFinishedAt))} UTC` : '') + ` · report written ${clock(Date.parse(run.generatedAt))} UTC`,
     ];
     const out = [title, ...lines.map((text) => el('p', { class: 'note', text }))];
