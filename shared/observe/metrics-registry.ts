@@ -64,7 +64,7 @@ export function createCommandMetrics(role: MetricsRole = 'worker'): { registry: 
   // Observed by workers only: a tasker would export it empty.
   const lag =
     role === 'worker'
-      ? new Histogram({ name: 'tasker_queue_lag_seconds', help: 'Time from publishing a command message to a worker taking it from the work queue.', buckets: lagBuckets, registers: [registry] })
+      ? new Histogram({ name: 'tasker_queue_lag_seconds', help: 'Time from publishing a command message to a worker taking it from the work queue (once per message: a message handed back counts where it is settled).', buckets: lagBuckets, registers: [registry] })
       : undefined;
   let readInFlight: () => number = () => 0;
   new Gauge({

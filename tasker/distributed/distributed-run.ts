@@ -106,7 +106,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
   });
   const { publish, sent } = counted(publishOne);
   const unseen = createUnseenRunWarnings(runId, layout.workdir, logger);
-  const workerLanes = watchWorkerLanes(store, 2000, logger, undefined, (workers) => unseen.update(workers));
+  const workerLanes = watchWorkerLanes(store, 1000, logger, undefined, (workers) => unseen.update(workers));
   const share = startRunShare({ store, runId, priority: options.priority, lanes: (pool) => workerLanes.lanes(pool), onChange: () => awaited.wake(), logger, intervalMs: shareIntervalMs });
 
   const stopOnce = createWindDown(awaited, store, runId);
@@ -129,6 +129,7 @@ export async function createDistributedRun(options: DistributedRunOptions): Prom
       // Phases run one at a time: the stall warnings watch this phase's pool from now on.
       currentPool = { pool: phase.pool, queue: names.poolQueue(phase.pool) };
       void sayIfUnserved(store, currentPool, logger);
+      workerLanes.refresh();
       const maxBytes = attemptBytesBudget(phase, publisherOptions);
       const phaseBundler = createPhaseBundler(phase, { publish, fixedSize: options.bundleSize, lanes: () => workerLanes.lanes(phase.pool), probeMs: bundleProbeMs, maxBytes });
       bundler = phaseBundler;

@@ -5,10 +5,11 @@ import { servesPool, type RunStore, type WorkerInfo } from '../../shared/state/r
  * How many commands the workers of a pool run at once (the sum of their --concurrency), from
  * their heartbeats, read again every `intervalMs`. Sizes bundles; `fallback` until the first
  * reading (or while no worker of the pool is heard of). A worker serving several pools counts
- * fully in each: its slots are shared, and only one of its pools is usually busy. `onRead` gets
+ * fully in each: its slots are shared, and only one of its pools is usually busy. `refresh`: read
+ * now (a phase starts: workers may have come since the last reading). `onRead` gets
  * each reading too (the workers that cannot see the run, unseen-run-warnings.ts).
  */
-export function watchWorkerLanes(store: Pick<RunStore, 'workers'>, intervalMs: number, logger: Logger, fallback = 4, onRead?: (workers: readonly WorkerInfo[]) => void): { lanes(pool: string): number; stop(): void } {
+export function watchWorkerLanes(store: Pick<RunStore, 'workers'>, intervalMs: number, logger: Logger, fallback = 4, onRead?: (workers: readonly WorkerInfo[]) => void): { lanes(pool: string): number; refresh(): void; stop(): void } {
   let workers: WorkerInfo[] = [];
   const read = (): void => {
     store.workers().then(
@@ -26,5 +27,5 @@ export function watchWorkerLanes(store: Pick<RunStore, 'workers'>, intervalMs: n
     const slots = workers.filter((worker) => servesPool(worker, pool)).reduce((sum, worker) => sum + Math.max(1, worker.concurrency), 0);
     return slots > 0 ? slots : fallback;
   };
-  return { lanes, stop: () => clearInterval(timer) };
+  return { lanes, refresh: read, stop: () => clearInterval(timer) };
 }

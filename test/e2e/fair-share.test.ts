@@ -26,8 +26,9 @@ async function workers(count: number): Promise<void> {
 }
 
 function tasker(runId: string, args: string[]): Proc {
-  ctx.runIds.push(runId);
-  const proc = spawnTasker(ctx.env, ['run', '--run-id', runId, '--workdir', ctx.dir, ...args], 180_000);
+  if (!ctx.runIds.includes(runId)) ctx.runIds.push(runId);
+  const runArgs = args[0] === '--resume' ? ['run', '--workdir', ctx.dir, ...args] : ['run', '--run-id', runId, '--workdir', ctx.dir, ...args];
+  const proc = spawnTasker(ctx.env, runArgs, 180_000);
   ctx.procs.push(proc);
   return proc;
 }
@@ -137,5 +138,33 @@ describe('fair share between runs of one pool', () => {
     const records = [...readResults(ctx.dir, 'a'), ...readResults(ctx.dir, 'b')];
     const busy = new Set(records.filter((r) => Date.parse(r.startedAt) >= afterC && Date.parse(r.startedAt) < afterC + 1000).map((r) => r.worker));
     expect(busy.size, 'workers running A or B commands in the second after C ended').toBe(4);
+  });
+
+  it('a run whose tasker is killed and resumed takes its share again, and runs every command once', async () => {
+    await workers(4);
+    const a = tasker('a', [jobs('a.sh', 1200, '0.02')]);
+    await resultsOf('a', 20);
+    const b = tasker('b', [jobs('b.sh', 300, '0.02')]);
+    await resultsOf('b', 40);
+    b.kill('SIGKILL');
+    await b;
+    const resumedAt = Date.now();
+    const resumed = tasker('b', ['--resume', 'b']);
+    const done = await resumed;
+    expect(done.exitCode, done.all).toBe(0);
+    a.kill('SIGINT');
+    await a;
+    everyCommandOnce('b', 300);
+
+    // Until the killed tasker's heartbeat is stale the new one waits (and A takes the slots); from a
+    // second after B's commands start again to B's end, A and B share the slots again.
+    const bStarts = starts(readResults(ctx.dir, 'b')).filter((time) => time >= resumedAt);
+    const gaps = bStarts.slice(1).map((time, index) => ({ at: time, gap: time - bStarts[index]! }));
+    const from = gaps.reduce((widest, next) => (next.gap > widest.gap ? next : widest), { at: bStarts[0]!, gap: 0 }).at + 1000;
+    const to = bStarts.at(-1)!;
+    const aCount = between(starts(readResults(ctx.dir, 'a')), from, to);
+    const bCount = between(starts(readResults(ctx.dir, 'b')), from, to);
+    expect(bCount / (aCount + bCount), `A ${aCount}, B ${bCount}`).toBeGreaterThanOrEqual(0.35);
+    expect(bCount / (aCount + bCount), `A ${aCount}, B ${bCount}`).toBeLessThanOrEqual(0.65);
   });
 });

@@ -86,7 +86,7 @@ async function podProcess(
   const container = pod.spec.containers[0]!;
   const broker = new URL(services.amqpUrl);
   // The one Secret besides the credentials that the guide has you create (docs/kubernetes.md, section 4): required by every pod.
-  const env = containerEnv(container, { secrets: { ...credentials, 'tasker-signing-key': { key: testSigningKey } }, fields: { "metadata.labels['batch.kubernetes.io/controller-uid']": test.jobUid } });
+  const env = containerEnv(container, { secrets: { ...credentials, 'tasker-signing-key': { key: testSigningKey } }, fields: { "metadata.labels['batch.kubernetes.io/controller-uid']": test.jobUid, 'metadata.name': `${doc.metadata?.name ?? 'tasker'}-pod`, 'spec.nodeName': 'test-node' } });
   // Service names -> the test's RabbitMQ (as its own user) and this test's Redis.
   const endpoints: Record<string, string> = {
     [operatorNames(rabbitmqName).service]: broker.host,

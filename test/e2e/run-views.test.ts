@@ -31,6 +31,8 @@ describe('tasker status and tasker runs of two live runs', () => {
     const worker = await readyWorker(ctx.env, ['--workdir', ctx.dir, '--concurrency', '4']);
     ctx.procs.push(worker.proc);
     const first = tasker('first', 200);
+    // Registered first: `tasker status` details the newest run, which must be the second.
+    await waitFor('the first run registered', async () => /first +normal/.test(await cli(['runs'])), 20_000);
     const second = tasker('second', 100, ['--priority', 'high']);
     const shared = (text: string): boolean => /first +normal .* of 4 slots of pool default +running/.test(text) && /second +high .* of 4 slots of pool default +running/.test(text);
     let runs = '';

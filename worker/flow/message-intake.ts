@@ -52,9 +52,11 @@ export function createMessageIntake(options: MessageIntakeOptions): MessageIntak
     lastActivity = Date.now();
     // Set by the tasker when it publishes (ms since the epoch); absent from foreign messages.
     const publishedAt = Number(delivery.headers['x-published-at']);
-    if (publishedAt > 0) metrics?.messagePickedUp(lastActivity - publishedAt);
+    const pickedAt = lastActivity;
     try {
       const { decision, afterSettle } = await handle!(delivery);
+      // One lag per message, where it is settled: one handed back (requeued) is counted by the worker that takes it next.
+      if (publishedAt > 0 && decision !== 'requeue') metrics?.messagePickedUp(pickedAt - publishedAt);
       const sendResult = afterSettle && (() => afterSettle().catch((error: unknown) =>
         // The result is in Redis: the tasker picks it up from there if this message is lost.
         logger.warn({ err: error }, 'could not send a result to the tasker; it will find it in Redis'),
