@@ -27,7 +27,7 @@ const pure = [
   /^shared\/errors\.ts$/,
   /^shared\/config\/[^/]*\.ts$/,
   /^shared\/broker\/(messages|signing)\.ts$/,
-  /^shared\/(state\/(results|usage|placement)|run-dir\/run-layout|redis\/marks)\.ts$/,
+  /^shared\/(state\/(results|usage|placement|fair-share)|run-dir\/run-layout|redis\/marks)\.ts$/,
   /^shared\/storage\/(outputs|s3-config)\.ts$/,
   /^shared\/exec\/simple-command\.ts$/,
   /^shared\/observe\/metrics-config\.ts$/,

@@ -252,7 +252,7 @@ export type OpsConfig = Pick<Connection, 'redisUrl' | 'namespace' | 'amqpTls' | 
 /** For `tasker purge`, and `tasker status` when it asks RabbitMQ and Redis (loadWorkdirOpsConfig says when). */
 export function loadOpsConfig(flags: OpsFlags, env: Record<string, string | undefined>, readFile: ReadFile = readFileSync): OpsConfig {
   const problems = collectProblems(readFile);
-  const connection = readConnection(flags, env, problems, 'needs AMQP_URL (or --amqp-url): status and purge look at RabbitMQ and Redis');
+  const connection = readConnection(flags, env, problems, 'needs AMQP_URL (or --amqp-url): status, cancel and purge look at RabbitMQ and Redis');
   // Quiet by default: these commands print their answer; logs are for trouble.
   const logLevel = envValue(env, 'LOG_LEVEL') ?? 'warn';
   problems.logLevel(logLevel);

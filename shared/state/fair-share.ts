@@ -81,6 +81,16 @@ function rank(priority: Priority): number {
   return priorities.indexOf(priority);
 }
 
+/** A share as shown: two decimals at most. */
+export function roundShare(share: number): number {
+  return Math.round(share * 100) / 100;
+}
+
+/** "2.5 of 8 slots". */
+export function formatShare(share: number, slots: number): string {
+  return `${roundShare(share)} of ${slots} slot${slots === 1 ? '' : 's'}`;
+}
+
 export function parsePriority(value: string): Priority | undefined {
   return (priorities as readonly string[]).includes(value) ? (value as Priority) : undefined;
 }

@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/observe/logger.js';
-import { shareView, shareWindow, type Priority, type ShareView } from '../../shared/state/fair-share.js';
+import { formatShare, roundShare, shareView, shareWindow, type Priority, type ShareView } from '../../shared/state/fair-share.js';
 import type { RunMeta, RunStore } from '../../shared/state/run-store.js';
 
 /**
@@ -115,19 +115,10 @@ export function startRunShare(options: RunShareOptions): RunShare {
   };
 }
 
-function round(value: number): number {
-  return Math.round(value * 100) / 100;
-}
-
-/** "2.5 of 8 slots". */
-export function formatShare(share: number, slots: number): string {
-  return `${round(share)} of ${slots} slot${slots === 1 ? '' : 's'}`;
-}
-
 function shareFields(priority: Priority, view: ShareView | undefined): Pick<RunMeta, 'priority' | 'share' | 'slots' | 'waitsBehind'> {
   if (view === undefined) return { priority, share: undefined, slots: undefined, waitsBehind: '' };
   const behind = view.waitsBehind.map((run) => `${run.runId} (${run.priority}, ${formatShare(run.share, view.slots)})`).join(', ');
-  return { priority, share: round(view.share), slots: view.slots, waitsBehind: behind };
+  return { priority, share: roundShare(view.share), slots: view.slots, waitsBehind: behind };
 }
 
 /** Another run joining the pool is read at once: it should not wait a turn for this run to make room. */

@@ -1,5 +1,6 @@
 import type { Logger } from '../../shared/observe/logger.js';
-import { servesPool, type RunStore, type WorkerInfo } from '../../shared/state/run-store.js';
+import type { RunStore, WorkerInfo } from '../../shared/state/run-store.js';
+import { poolSlots } from '../../shared/state/pool-demand.js';
 
 /**
  * How many commands the workers of a pool run at once (the sum of their --concurrency), from
@@ -24,7 +25,7 @@ export function watchWorkerLanes(store: Pick<RunStore, 'workers'>, intervalMs: n
   const timer = setInterval(read, intervalMs);
   timer.unref();
   const lanes = (pool: string): number => {
-    const slots = workers.filter((worker) => servesPool(worker, pool)).reduce((sum, worker) => sum + Math.max(1, worker.concurrency), 0);
+    const slots = poolSlots(workers, pool);
     return slots > 0 ? slots : fallback;
   };
   return { lanes, refresh: read, stop: () => clearInterval(timer) };

@@ -1,6 +1,5 @@
-import type { Priority } from '../../shared/state/fair-share.js';
+import { formatShare, type Priority } from '../../shared/state/fair-share.js';
 import type { RunMeta } from '../../shared/state/run-store.js';
-import { formatShare } from '../distributed/run-share.js';
 
 /**
  * One run as `tasker status` and `tasker runs` show it from Redis (pure): its commands waiting,

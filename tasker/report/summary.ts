@@ -1,5 +1,5 @@
 import { formatDuration } from '../../shared/config/duration.js';
-import type { Priority } from '../../shared/state/fair-share.js';
+import { formatShare, type Priority } from '../../shared/state/fair-share.js';
 import { ExitCode } from '../../shared/errors.js';
 import type { Outcome } from '../../shared/exec/executor-contract.js';
 import type { RunsOn } from '../jobs/plan.js';
@@ -140,7 +140,7 @@ export function summarizeRun(input: { runId: string; workdir: string; mode: RunM
 function priorityLine(summary: RunSummary): string[] {
   if (summary.mode !== 'rabbitmq' || summary.priority === undefined) return [];
   const { share } = summary;
-  const slots = share === undefined ? '' : `; share at the last reading: ${Math.round(share.share * 100) / 100} of ${share.slots} slot${share.slots === 1 ? '' : 's'}`;
+  const slots = share === undefined ? '' : `; share at the last reading: ${formatShare(share.share, share.slots)}`;
   return [`  priority ${summary.priority}${slots}`];
 }
 

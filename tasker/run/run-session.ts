@@ -70,7 +70,7 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
     },
     resuming ? 'resuming run' : 'run started',
   );
-  if (remote === undefined) logIgnoredSettings(plan, config.bundleSize, deps.logger);
+  if (remote === undefined) logIgnoredSettings(plan, config, deps.logger);
   else {
     deps.metrics?.trackPools(() => remote.poolDepths());
     deps.metrics?.trackDemand({ pools: () => remote.pools, read: (pool) => remote.poolDemand(pool) });
@@ -87,10 +87,11 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
 const unsignedWarning = { hint: 'anyone who can publish to the work queue can run commands on the workers, and report results; set the same TASKER_SIGNING_KEY on the tasker and every worker instead' };
 
 /** Said once: a local run has no workers and no queue, so pools and bundles mean nothing here. */
-function logIgnoredSettings(plan: Plan, bundleSize: number | undefined, logger: Logger): void {
+function logIgnoredSettings(plan: Plan, { bundleSize, priority }: Pick<RunConfig, 'bundleSize' | 'priority'>, logger: Logger): void {
   const pools = poolsOf(plan.phases).filter((pool) => pool !== defaultPool);
   if (pools.length > 0) logger.info({ pools }, `local run: worker pools are ignored (${pools.join(', ')}); every workers phase runs on the local slots`);
   if (bundleSize !== undefined) logger.info({ bundleSize }, 'local run: --bundle-size (TASKER_BUNDLE_SIZE) is ignored; bundles are messages of the work queue, and local slots take commands one by one');
+  if (priority !== 'normal') logger.info({ priority }, 'local run: --priority (TASKER_PRIORITY) is ignored; it orders the runs that share a pool of workers');
 }
 
 /** Cleans and stages the workdir as asked, then writes the run's records. */

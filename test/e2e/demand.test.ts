@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { freePort, queueCounts, readyWorker, spawnTasker, useTestNamespace, waitFor, type Proc } from '../helpers/distributed.js';
+import type { demandAnswer } from '../../shared/state/pool-demand.js';
 
 /**
  * What the autoscaler reads (`GET /demand?pool=POOL`): with fair share each run keeps only about
@@ -13,14 +14,8 @@ import { freePort, queueCounts, readyWorker, spawnTasker, useTestNamespace, wait
 const services = { amqpUrl: inject('amqpUrl'), redisUrl: inject('redisUrl') };
 const ctx = useTestNamespace(services, 'tasker-demand-');
 
-interface Demand {
-  pool: string;
-  slots: number;
-  commands: number;
-  waiting: number;
-  running: number;
-  runs: number;
-}
+/** The `/demand` answer, as shared/state/pool-demand.ts shapes it. */
+type Demand = ReturnType<typeof demandAnswer>;
 
 async function demandAt(port: number): Promise<Demand> {
   const response = await fetch(`http://127.0.0.1:${port}/demand?pool=default`);
