@@ -6,7 +6,7 @@ export default defineConfig({
     // The container tests have configs of their own: npm run test:images, npm run test:rabbitmq4.
     exclude: [...configDefaults.exclude, 'test/containers/**'],
     globalSetup: ['test/helpers/global-setup.ts'],
-    // Some end-to-end tests restart or reconfigure the shared RabbitMQ: test files run one at a time.
+    // End-to-end tests start many processes; on a 2-CPU machine test files run one at a time.
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { rabbitmqctl as brokerCtl } from '../helpers/broker.js';
+import { breakableBroker } from '../helpers/private-rabbitmq.js';
 import { taskerBin, tempDir, workerBin } from '../helpers/cli.js';
 import { cleanupNamespace, newNamespace, readyWorker, spawnTasker, stopAll, type Proc } from '../helpers/distributed.js';
 import { newBucket, s3Client } from '../helpers/s3.js';
@@ -22,7 +23,9 @@ import { newBucket, s3Client } from '../helpers/s3.js';
  * checks both sides of that line.
  */
 
-const services = { amqpUrl: inject('amqpUrl'), redisUrl: inject('redisUrl') };
+/** The broker: a node of the test's own (it adds a user), unless the setup started the broker itself. */
+let own: Awaited<ReturnType<typeof breakableBroker>>;
+const services = { amqpUrl: '', redisUrl: inject('redisUrl') };
 const s3 = inject('s3');
 const tag = randomBytes(4).toString('hex');
 const amqpUser = `tasker-secrets-${tag}`;
@@ -33,14 +36,14 @@ const wrongPassword = `wrongPw${tag}${randomBytes(6).toString('hex')}`;
 const wrongS3Secret = `wrongS3${tag}${randomBytes(6).toString('hex')}`;
 const secrets: Record<string, string> = { amqpPassword, redisPassword, signingKey, s3Secret: s3.secretAccessKey, wrongPassword, wrongS3Secret };
 
-const broker = new URL(services.amqpUrl);
-const amqpUrl = `amqp://${amqpUser}:${amqpPassword}@${broker.host}${broker.pathname === '' ? '' : broker.pathname}`;
+let broker: URL;
+let amqpUrl: string;
 const redis = new URL(services.redisUrl);
 const redisUrl = `redis://:${redisPassword}@${redis.host}${redis.pathname}`;
 
-/** Through the broker under test's own rabbitmqctl (the setup says which: local, or in a container). */
+/** Through the test's broker's own rabbitmqctl. */
 function rabbitmqctl(args: string[]): void {
-  void brokerCtl(inject('broker'), args);
+  void brokerCtl(own.broker, args);
 }
 
 /** Each secret found in `text`, by name. */
@@ -90,14 +93,20 @@ async function redisDump(ns: string): Promise<string> {
 
 let client: S3Client;
 beforeAll(async () => {
+  own = await breakableBroker({ amqpUrl: inject('amqpUrl'), broker: inject('broker') });
+  services.amqpUrl = own.amqpUrl;
+  broker = new URL(own.amqpUrl);
+  amqpUrl = `amqp://${amqpUser}:${amqpPassword}@${broker.host}${broker.pathname === '' ? '' : broker.pathname}`;
   client = s3Client(s3);
   rabbitmqctl(['add_user', amqpUser, amqpPassword]);
   rabbitmqctl(['set_permissions', '-p', broker.pathname.length > 1 ? decodeURIComponent(broker.pathname.slice(1)) : '/', amqpUser, '.*', '.*', '.*']);
-});
+}, 60_000);
 
 afterAll(async () => {
-  client.destroy();
+  client?.destroy();
+  if (own === undefined) return;
   rabbitmqctl(['delete_user', amqpUser]);
+  await own.stop();
 });
 
 describe('secrets never show', () => {
@@ -192,10 +201,11 @@ describe('secrets never show', () => {
 
   describe('starts that fail do not repeat the secret', () => {
     const unreachableAmqp = `amqp://${amqpUser}:${amqpPassword}@127.0.0.1:1`;
-    const wrongAmqp = `amqp://${amqpUser}:${wrongPassword}@${broker.host}${broker.pathname}`;
-    const cases: [string, 'tasker' | 'worker', Record<string, string>, RegExp][] = [
-      ['tasker, wrong RabbitMQ password', 'tasker', { AMQP_URL: wrongAmqp }, /refused the user name or password/],
-      ['worker, wrong RabbitMQ password', 'worker', { AMQP_URL: wrongAmqp }, /refused the user name or password/],
+    /** The test's broker is known once beforeAll ran: after the cases are listed. */
+    const wrongAmqp = (): string => `amqp://${amqpUser}:${wrongPassword}@${broker.host}${broker.pathname}`;
+    const cases: [string, 'tasker' | 'worker', Record<string, string> | (() => Record<string, string>), RegExp][] = [
+      ['tasker, wrong RabbitMQ password', 'tasker', () => ({ AMQP_URL: wrongAmqp() }), /refused the user name or password/],
+      ['worker, wrong RabbitMQ password', 'worker', () => ({ AMQP_URL: wrongAmqp() }), /refused the user name or password/],
       ['tasker, unreachable RabbitMQ', 'tasker', { AMQP_URL: unreachableAmqp }, /cannot reach RabbitMQ at amqp:\/\/tasker-secrets-[0-9a-f]+:\*\*\*@127\.0\.0\.1:1/],
       ['tasker, unreachable Redis', 'tasker', { REDIS_URL: `redis://:${redisPassword}@127.0.0.1:1` }, /cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1/],
       ['worker, unreachable Redis', 'worker', { REDIS_URL: `redis://:${redisPassword}@127.0.0.1:1` }, /cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1/],
@@ -214,7 +224,7 @@ describe('secrets never show', () => {
         const jobs = join(temp.path, 'jobs.sh');
         writeFileSync(jobs, `touch ${temp.path}/ran\n`);
         // With the signing key (required with AMQP_URL): each start fails for its own reason, and the key never shows either.
-        const env = { AMQP_URL: amqpUrl, REDIS_URL: redisUrl, TASKER_NAMESPACE: ns, LOG_LEVEL: 'trace', TASKER_SIGNING_KEY: signingKey, ...extra };
+        const env = { AMQP_URL: amqpUrl, REDIS_URL: redisUrl, TASKER_NAMESPACE: ns, LOG_LEVEL: 'trace', TASKER_SIGNING_KEY: signingKey, ...(typeof extra === 'function' ? extra() : extra) };
         const args = program === 'tasker' ? [taskerBin, 'run', '--workdir', join(temp.path, 'work'), jobs] : [workerBin, '--workdir', temp.path];
         const result = await execa(process.execPath, args, { env, reject: false, all: true, timeout: 30_000, stdin: 'ignore' });
         expect(result.exitCode, result.all).toBe(2);

@@ -15,7 +15,9 @@ import { loadWorkerConfig } from '../../worker/config.js';
 import { readSummary, runTasker } from '../helpers/cli.js';
 import { readyWorker, spawnTasker, spawnWorker, stopAll, testSigningKey, type Proc } from '../helpers/distributed.js';
 import { newBucket, s3Client } from '../helpers/s3.js';
-import { makeCertificates, processesMentioning, startTlsRabbitmq, startTlsRedis, type Certificates, type KeyPair, type PrivateServer } from '../helpers/tls-servers.js';
+import { startPrivateRabbitmq } from '../helpers/private-rabbitmq.js';
+import { processesMentioning, type PrivateServer } from '../helpers/private-servers.js';
+import { makeCertificates, startTlsRedis, type Certificates, type KeyPair } from '../helpers/tls-servers.js';
 
 /**
  * TLS with your own CA, against real TLS listeners this file starts and stops itself: a RabbitMQ
@@ -62,7 +64,7 @@ beforeAll(async () => {
   chmodSync(root, 0o755);
   certs = makeCertificates(mkdtempSync(join(root, 'certs-')));
   [rabbit, redis, mtlsRedis, s3Front] = await Promise.all([
-    startTlsRabbitmq(certs, join(root, 'rabbitmq')),
+    startPrivateRabbitmq(join(root, 'rabbitmq'), certs),
     startTlsRedis(certs, { password: redisPassword }),
     startTlsRedis(certs, { password: redisPassword, requireClientCert: true }),
     startS3Front(),

@@ -4,9 +4,10 @@ import { createConnection } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
-import { afterAll, describe, expect, inject, it } from 'vitest';
-import { restartBroker, withConsumerTimeout } from '../helpers/broker.js';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { restartBroker, withConsumerTimeout, type Broker } from '../helpers/broker.js';
 import { readEvents, readResults, readSummary, writeEventScript, type Event, type ResultLine } from '../helpers/cli.js';
+import { breakableBroker } from '../helpers/private-rabbitmq.js';
 import { cleanupNamespace, freePort, newNamespace, queueCounts, serviceEnv, spawnTasker, spawnWorker, waitFor, watchOutput, withChannel, type Proc, type Services } from '../helpers/distributed.js';
 
 /**
@@ -21,13 +22,26 @@ import { cleanupNamespace, freePort, newNamespace, queueCounts, serviceEnv, spaw
  * - the workdir was not cleaned (a file put there before the run is still there).
  *
  * One table row per scenario is printed at the end (`npm run test:faults` runs only this file).
- * `npm test` runs it against the machine's RabbitMQ, `npm run test:rabbitmq4` against RabbitMQ 4
- * in a container.
+ * `npm test` runs it against a RabbitMQ node of its own beside the machine's (the machine's broker
+ * is never stopped or reconfigured), `npm run test:rabbitmq4` against RabbitMQ 4 in a container.
  */
 
-const services: Services = { amqpUrl: inject('amqpUrl'), redisUrl: inject('redisUrl') };
-/** The broker at amqpUrl: restarted and reconfigured through its own rabbitmqctl, never another. */
-const broker = inject('broker');
+/**
+ * The broker the scenarios restart and reconfigure, through its own rabbitmqctl: a RabbitMQ node
+ * of the suite's own, never the machine's shared one (or the container the RabbitMQ 4 run started
+ * for this file). Redis is the shared one; the scenarios that kill Redis start their own.
+ */
+let services: Services;
+let broker: Broker;
+let ownBroker: Awaited<ReturnType<typeof breakableBroker>> | undefined;
+
+beforeAll(async () => {
+  ownBroker = await breakableBroker({ amqpUrl: inject('amqpUrl'), broker: inject('broker') });
+  services = { amqpUrl: ownBroker.amqpUrl, redisUrl: inject('redisUrl') };
+  broker = ownBroker.broker;
+  process.stdout.write(`Fault suite against ${broker.name}\n`);
+}, 60_000);
+afterAll(() => ownBroker?.stop());
 const commandCount = 240;
 const defaultScenarioTimeoutMs = 150_000;
 const workerCount = 3;
@@ -174,6 +188,13 @@ interface Scenario {
   /** Around the whole scenario (e.g. lower the consumer timeout, start a private Redis). */
   around?: (run: (env: Record<string, string>) => Promise<void>) => Promise<void>;
   timeoutMs?: number;
+  /**
+   * A second run of `commands` simulate commands on the same workers (same namespace and workdir,
+   * its own run id), started once the first has `after` commands finished; checked as the first
+   * is, and expected to exit 0. `atFault` is how many of its commands had finished when the fault
+   * came (set by the suite).
+   */
+  alongside?: { commands: number; after: number; atFault?: number };
 }
 
 function jobsLines(special: string[], count: number, seconds: number): string[] {
@@ -184,6 +205,84 @@ function jobsLines(special: string[], count: number, seconds: number): string[] 
   }
   lines.push('# phase: aggregate', 'bash ev.sh 0');
   return lines;
+}
+
+/** What the checks found for one run of a scenario. */
+interface RunCheck {
+  planned: number;
+  exitCode: number | undefined;
+  lost: number;
+  doubleSuccess: number;
+  rerunAfterFinish: number;
+  rerunUnrecorded: number;
+  failedIds: string[];
+}
+
+/** The checks of one run, from its results and its commands' events (the run's own, by run id). */
+function checkRun(dir: string, runId: string, planned: number, exitCode: number | undefined, events: Event[]): RunCheck {
+  const results = readResults(dir, runId);
+  const final = new Map<string, ResultLine>();
+  for (const r of results) if (final.get(r.id)?.outcome !== 'succeeded') final.set(r.id, r);
+  const successes = new Map<string, number>();
+  for (const r of results) if (r.outcome === 'succeeded') successes.set(r.id, (successes.get(r.id) ?? 0) + 1);
+  // "Finished" is what the system recorded: a start after a recorded result's end would be a
+  // rerun of finished work. A worker killed after its command's process ended but before the
+  // result was recorded (a window of milliseconds) cannot know it finished: that attempt runs
+  // again, and is counted apart.
+  const recordedEnd = new Map<string, bigint>();
+  for (const r of results) {
+    if (r.outcome !== 'succeeded' && r.outcome !== 'failed') continue;
+    const at = BigInt(Date.parse(r.finishedAt)) * 1_000_000n;
+    if (!recordedEnd.has(r.id) || at < recordedEnd.get(r.id)!) recordedEnd.set(r.id, at);
+  }
+  const starts = events.filter((e) => e.event === 'start');
+  const rerunAfterFinish = new Set(starts.filter((e) => recordedEnd.has(e.id) && e.at > recordedEnd.get(e.id)! + 1_000_000n).map((e) => e.id)).size;
+  const firstEnd = new Map<string, bigint>();
+  for (const e of events) if (e.event === 'end' && !firstEnd.has(e.id)) firstEnd.set(e.id, e.at);
+  return {
+    planned,
+    exitCode,
+    lost: planned - final.size,
+    doubleSuccess: [...successes.values()].filter((count) => count > 1).length,
+    rerunAfterFinish,
+    rerunUnrecorded: new Set(starts.filter((e) => firstEnd.has(e.id) && e.at > firstEnd.get(e.id)!).map((e) => e.id)).size - rerunAfterFinish,
+    failedIds: [...final.values()].filter((r) => r.outcome !== 'succeeded').map((r) => r.id).sort(),
+  };
+}
+
+/** The scenario's row: the sums over its runs, and the exit codes in run order. */
+function rowOf(scenario: Scenario, checks: RunCheck[], workdirKept: boolean, ok: boolean, started: number): Row {
+  const sum = (key: 'planned' | 'lost' | 'doubleSuccess' | 'rerunAfterFinish' | 'rerunUnrecorded'): number => checks.reduce((total, check) => total + check[key], 0);
+  return {
+    scenario: scenario.name,
+    commands: sum('planned'),
+    exit: `${checks.map((check) => check.exitCode).join('+')} (${checks.map((_, i) => (i === 0 ? scenario.expectExit : 0)).join('+')})`,
+    lost: sum('lost'),
+    doubleSuccess: sum('doubleSuccess'),
+    rerunAfterFinish: sum('rerunAfterFinish'),
+    rerunUnrecorded: sum('rerunUnrecorded'),
+    workdirKept,
+    seconds: ((Date.now() - started) / 1000).toFixed(1),
+    verdict: ok ? 'pass' : 'FAIL',
+  };
+}
+
+/** The second run of a scenario with `alongside`: started on the same workers once the first has begun. */
+interface SecondRun {
+  runId: string;
+  planned: number;
+  tasker: Proc;
+}
+
+async function startSecondRun(scenario: Scenario, ctx: RunContext, firstRunId: string, timeoutMs: number): Promise<SecondRun | undefined> {
+  if (scenario.alongside === undefined) return undefined;
+  const count = scenario.alongside.commands;
+  const runId = `${firstRunId}-b`;
+  const jobs = join(ctx.dir, 'jobs-b.sh');
+  writeFileSync(jobs, `${jobsLines([], count, scenario.commandSeconds ?? 0.05).join('\n')}\n`);
+  await waitFor('the first run under way', () => ctx.ends() >= scenario.alongside!.after, 60_000);
+  const tasker = spawnTasker(ctx.env, ['run', '--run-id', runId, '--workdir', ctx.dir, '--progress-interval', '2s', jobs], timeoutMs);
+  return { runId, planned: count + 3, tasker };
 }
 
 async function runScenario(scenario: Scenario, extraEnv: Record<string, string>): Promise<void> {
@@ -203,10 +302,11 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
   // The tasker may take as long as its scenario (the combined one: minutes on a busy machine).
   const taskerTimeoutMs = scenario.timeoutMs ?? defaultScenarioTimeoutMs;
   let tasker: Proc | undefined;
+  let second: SecondRun | undefined;
   try {
     await pool.fill();
     tasker = spawnTasker(env, taskerArgs, taskerTimeoutMs);
-    const events = (): Event[] => readEvents(join(dir, 'events.txt'));
+    const events = (): Event[] => readEvents(join(dir, 'events.txt')).filter((e) => e.runId === runId);
     const ctx: RunContext = {
       dir,
       ns,
@@ -220,61 +320,39 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
       events,
       ends: () => events().filter((e) => e.event === 'end').length,
     };
+    second = await startSecondRun(scenario, ctx, runId, taskerTimeoutMs);
     await waitFor('a third of the commands to finish', () => ctx.ends() >= count / 3, 60_000);
+    if (second !== undefined) {
+      const secondEnds = (): number => readEvents(join(dir, 'events.txt')).filter((e) => e.runId === second!.runId && e.event === 'end').length;
+      await waitFor('the second run under way', () => secondEnds() > 5, 60_000);
+      scenario.alongside!.atFault = secondEnds();
+    }
     await scenario.inject?.(ctx);
     const done = await ctx.tasker;
-    const log = done.all;
+    const secondDone = second === undefined ? undefined : await second.tasker;
     // Let replaced workers settle before looking at what happened to the pool.
     await sleep(100);
 
-    // The checks.
+    // The checks, for each run.
+    const checks = [checkRun(dir, runId, count + (scenario.specialLines?.length ?? 0) + 3, done.exitCode, events())];
+    if (second !== undefined) checks.push(checkRun(dir, second.runId, second.planned, secondDone!.exitCode, readEvents(join(dir, 'events.txt')).filter((e) => e.runId === second!.runId)));
     const results = readResults(dir, runId);
-    const planned = count + (scenario.specialLines?.length ?? 0) + 3;
-    const final = new Map<string, ResultLine>();
-    for (const r of results) if (final.get(r.id)?.outcome !== 'succeeded') final.set(r.id, r);
-    const successes = new Map<string, number>();
-    for (const r of results) if (r.outcome === 'succeeded') successes.set(r.id, (successes.get(r.id) ?? 0) + 1);
-    const lost = planned - final.size;
-    const doubleSuccess = [...successes.values()].filter((count) => count > 1).length;
-    // "Finished" is what the system recorded: a start after a recorded result's end would be a
-    // rerun of finished work. A worker killed after its command's process ended but before the
-    // result was recorded (a window of milliseconds) cannot know it finished: that attempt runs
-    // again, and is counted apart.
-    const recordedEnd = new Map<string, bigint>();
-    for (const r of results) {
-      if (r.outcome !== 'succeeded' && r.outcome !== 'failed') continue;
-      const at = BigInt(Date.parse(r.finishedAt)) * 1_000_000n;
-      if (!recordedEnd.has(r.id) || at < recordedEnd.get(r.id)!) recordedEnd.set(r.id, at);
-    }
-    const starts = events().filter((e) => e.event === 'start');
-    const rerunAfterFinish = new Set(starts.filter((e) => recordedEnd.has(e.id) && e.at > recordedEnd.get(e.id)! + 1_000_000n).map((e) => e.id)).size;
-    const firstEnd = new Map<string, bigint>();
-    for (const e of events()) if (e.event === 'end' && !firstEnd.has(e.id)) firstEnd.set(e.id, e.at);
-    const rerunUnrecorded = new Set(starts.filter((e) => firstEnd.has(e.id) && e.at > firstEnd.get(e.id)!).map((e) => e.id)).size - rerunAfterFinish;
     const workdirKept = existsSync(join(dir, 'keep-me.txt'));
-    const failedIds = [...final.values()].filter((r) => r.outcome !== 'succeeded').map((r) => r.id).sort();
     const expectedFailed = (scenario.expectFailed?.(results) ?? []).sort();
-    const summary = readSummary(dir, runId);
-    const ok = done.exitCode === scenario.expectExit && lost === 0 && doubleSuccess === 0 && rerunAfterFinish === 0 && workdirKept && JSON.stringify(failedIds) === JSON.stringify(expectedFailed);
-    rows.push({
-      scenario: scenario.name,
-      commands: planned,
-      exit: `${done.exitCode} (${scenario.expectExit})`,
-      lost,
-      doubleSuccess,
-      rerunAfterFinish,
-      rerunUnrecorded,
-      workdirKept,
-      seconds: ((Date.now() - started) / 1000).toFixed(1),
-      verdict: ok ? 'pass' : 'FAIL',
-    });
-    expect(done.exitCode, log.slice(-3000)).toBe(scenario.expectExit);
-    expect(lost, 'commands without a final result').toBe(0);
-    expect(doubleSuccess, 'commands with more than one recorded success').toBe(0);
-    expect(rerunAfterFinish, 'commands that ran again after their result was recorded').toBe(0);
+    const expectedExits = checks.map((_, i) => (i === 0 ? scenario.expectExit : 0));
+    const clean = checks.every((check, i) => check.exitCode === expectedExits[i] && check.lost === 0 && check.doubleSuccess === 0 && check.rerunAfterFinish === 0 && JSON.stringify(check.failedIds) === JSON.stringify(i === 0 ? expectedFailed : []));
+    rows.push(rowOf(scenario, checks, workdirKept, clean && workdirKept, started));
+    const logs = [done.all, secondDone?.all ?? ''];
+    for (const [i, check] of checks.entries()) {
+      const which = i === 0 ? 'the run' : 'the second run';
+      expect(check.exitCode, `${which}: ${logs[i]!.slice(-3000)}`).toBe(expectedExits[i]);
+      expect(check.lost, `${which}: commands without a final result`).toBe(0);
+      expect(check.doubleSuccess, `${which}: commands with more than one recorded success`).toBe(0);
+      expect(check.rerunAfterFinish, `${which}: commands that ran again after their result was recorded`).toBe(0);
+      expect(check.failedIds, which).toEqual(i === 0 ? expectedFailed : []);
+      expect(readSummary(dir, i === 0 ? runId : second!.runId).totals).toMatchObject({ commands: check.planned });
+    }
     expect(workdirKept).toBe(true);
-    expect(failedIds).toEqual(expectedFailed);
-    expect(summary.totals).toMatchObject({ commands: planned });
     scenario.verify?.(ctx, results);
   } catch (error) {
     if (!rows.some((r) => r.scenario === scenario.name)) {
@@ -283,8 +361,10 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
     throw error;
   } finally {
     if (tasker !== undefined && tasker.exitCode === null) killTree(tasker.pid!);
+    if (second !== undefined && second.tasker.exitCode === null) killTree(second.tasker.pid!);
+    await second?.tasker;
     await pool.stop();
-    await cleanupNamespace({ ...services, redisUrl: env['REDIS_URL']! }, ns, [runId], scenario.pool === undefined ? [] : [scenario.pool]).catch(() => undefined);
+    await cleanupNamespace({ ...services, redisUrl: env['REDIS_URL']! }, ns, second === undefined ? [runId] : [runId, second.runId], scenario.pool === undefined ? [] : [scenario.pool]).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -479,12 +559,31 @@ async function duplicateABundle(ctx: RunContext): Promise<void> {
   });
 }
 
+/** Run B of the two-run scenario; atFault is filled in by the suite. */
+const secondRun: NonNullable<Scenario['alongside']> = { commands: 120, after: 20 };
+
 const scenarios: Scenario[] = [
   {
     name: 'SIGKILL one worker (process tree)',
     expectExit: 0,
     inject: async (ctx) => killTree(ctx.pool.pick().pid!),
     verify: (ctx) => expect(ctx.pool.all.filter((proc) => proc.signalCode === 'SIGKILL')).toHaveLength(1),
+  },
+  {
+    name: 'SIGKILL one worker while two runs share the workers',
+    // Run B (120 commands) starts once run A has 20 done; the kill comes with a third of A done
+    // and B under way (A's commands are long enough for both to share the workers a while).
+    alongside: secondRun,
+    commandSeconds: 0.2,
+    expectExit: 0,
+    inject: async (ctx) => killTree(ctx.pool.pick().pid!),
+    verify: (ctx) => {
+      expect(ctx.pool.all.filter((proc) => proc.signalCode === 'SIGKILL')).toHaveLength(1);
+      // Both runs had work going when the worker died: B had started and not finished.
+      expect(secondRun.atFault, 'run B had commands finished at the kill').toBeGreaterThan(5);
+      // Its set-up command and 120 simulate commands: fewer ends means simulate commands still to do.
+      expect(secondRun.atFault, 'run B still had commands to do at the kill').toBeLessThan(121);
+    },
   },
   {
     name: 'SIGKILL one worker of a non-default pool',

@@ -13,9 +13,11 @@ export interface Broker {
   rabbitmqctl: string[];
   /** Environment for that command (e.g. CONTAINERS_CONF for podman). */
   env: Record<string, string>;
+  /** Started by the tests themselves (a container, a private node): theirs to stop and reconfigure. */
+  startedByTests: boolean;
 }
 
-export const localBroker: Broker = { name: 'the local RabbitMQ', rabbitmqctl: ['rabbitmqctl'], env: {} };
+export const localBroker: Broker = { name: 'the local RabbitMQ', rabbitmqctl: ['rabbitmqctl'], env: {}, startedByTests: false };
 
 /** Runs the broker's rabbitmqctl; the error says which broker and what failed. */
 export function rabbitmqctl(broker: Broker, args: string[], timeoutMs = 120_000): string {

@@ -118,7 +118,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       const rabbit = await new GenericContainer('rabbitmq:4-management').withExposedPorts(5672).withWaitStrategy(Wait.forLogMessage('Server startup complete')).start();
       stops.push(() => rabbit.stop());
       amqpUrl = `amqp://guest:guest@${rabbit.getHost()}:${rabbit.getMappedPort(5672)}`;
-      broker = { name: `rabbitmq:4-management in docker container ${rabbit.getName()}`, rabbitmqctl: ['docker', 'exec', rabbit.getId(), 'rabbitmqctl'], env: {} };
+      broker = { name: `rabbitmq:4-management in docker container ${rabbit.getName()}`, rabbitmqctl: ['docker', 'exec', rabbit.getId(), 'rabbitmqctl'], env: {}, startedByTests: true };
     }
     if (redisUrl === undefined) {
       const redis = await new GenericContainer('redis:7').withExposedPorts(6379).start();

@@ -75,7 +75,7 @@ async function startInPodman(engine: Engine): Promise<StartedRabbitmq> {
     throw error;
   }
   const version = (await engineRun(engine, ['exec', name, 'rabbitmqctl', 'version'])).trim();
-  const broker: Broker = { name: `RabbitMQ ${version} in ${engine.name} container ${name} (port ${amqpPort})`, rabbitmqctl: [...execPrefix(engine, name), 'rabbitmqctl'], env: engine.env };
+  const broker: Broker = { name: `RabbitMQ ${version} in ${engine.name} container ${name} (port ${amqpPort})`, rabbitmqctl: [...execPrefix(engine, name), 'rabbitmqctl'], env: engine.env, startedByTests: true };
   return { amqpUrl, broker, stop };
 }
 
@@ -88,7 +88,7 @@ async function startWithTestcontainers(engine: Engine): Promise<StartedRabbitmq>
     .withWaitStrategy(Wait.forLogMessage('Server startup complete'))
     .start();
   const amqpUrl = `amqp://${rabbitmqUser.name}:${rabbitmqUser.password}@${container.getHost()}:${container.getMappedPort(5672)}`;
-  const broker: Broker = { name: `${image} in docker container ${container.getName()}`, rabbitmqctl: [...execPrefix(engine, container.getId()), 'rabbitmqctl'], env: engine.env };
+  const broker: Broker = { name: `${image} in docker container ${container.getName()}`, rabbitmqctl: [...execPrefix(engine, container.getId()), 'rabbitmqctl'], env: engine.env, startedByTests: true };
   return { amqpUrl, broker, stop: async () => void (await container.stop()) };
 }
 
