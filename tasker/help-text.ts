@@ -38,7 +38,7 @@ export function runHelp(me: string): string {
       [ExitCode.usage, 'bad flag, variable or jobs file, unsafe --clean, unusable workdir, unknown run, broker or Redis unreachable; nothing ran'],
       [ExitCode.internal, 'the tasker itself could not go on (e.g. disk full); the run can be resumed'],
       [ExitCode.cancelled, 'the run was cancelled (tasker cancel); it cannot be resumed'],
-      [ExitCode.interrupted, 'interrupted (SIGINT/SIGTERM); running commands were stopped and recorded; the run can be resumed'],
+      [ExitCode.interrupted, 'interrupted (SIGINT/SIGTERM/SIGHUP); running commands were stopped and recorded; the run can be resumed'],
     ],
   );
 }

@@ -14,6 +14,7 @@ import { addRunsCommand } from './commands/runs-command.js';
 import { addStatusCommand } from './commands/status-command.js';
 import { removeScratchDirsSync } from './jobs/scratch-dirs.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
+import { exitAfter, noteHangUp } from '../shared/cli/hangup.js';
 import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
 import { commandUserEnvironment, sayCommandUser, setUpCommandUser } from '../shared/exec/command-user.js';
@@ -43,6 +44,10 @@ const stdout = createStdout(process.stdout, (error) => {
   process.exit(isClosedStdoutError(error) ? ExitCode.ok : ExitCode.internal);
 });
 const writeStdout = stdout.write;
+// A terminal that closed (SIGHUP, then EIO on the progress line): nothing is left to tell, and the run still ends cleanly.
+process.stderr.on('error', () => undefined);
+/** Each ends a run the same way: its commands stopped and recorded, the run resumable. */
+const stopSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 async function runAction(files: string[], flags: RunFlags, me: string): Promise<number> {
   runInProgress = true;
@@ -63,13 +68,14 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
   let signals = 0;
   let prepared = false;
   const onSignal = (signal: NodeJS.Signals): void => {
+    if (signal === 'SIGHUP') noteHangUp();
     signals++;
     if (!prepared) {
       // Still checking input or connecting (a jobs file that is a FIFO nobody writes, a slow
       // broker): nothing has run or changed, so there is nothing to stop or record.
       process.stderr.write(`tasker: interrupted (${signal}) before anything ran\n`);
       removeScratchDirsSync();
-      process.exit(ExitCode.interrupted);
+      exitAfter(ExitCode.interrupted, true);
     }
     if (signals === 1) {
       logger.warn({ signal }, 'interrupted: stopping running commands (send again to kill them at once)');
@@ -79,8 +85,8 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
       executor.killAllNow();
     }
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // SIGHUP: the terminal closed (or a logout); the run ends as after Ctrl-C, resumable.
+  for (const signal of stopSignals) process.on(signal, onSignal);
   let metricsServer: MetricsServer | undefined;
   try {
     if (config.metricsPort !== undefined) {
@@ -112,8 +118,7 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
     reportError(error, logger);
     return error instanceof InputError ? error.exitCode : ExitCode.internal;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const signal of stopSignals) process.off(signal, onSignal);
     await metricsServer?.close();
   }
 }
@@ -183,6 +188,4 @@ async function main(argv: string[]): Promise<number> {
 }
 
 const code = await main(process.argv);
-// Let stdout drain before exiting (a piped summary or plan must not be cut short).
-if (stdout.closed) process.exit(code);
-else process.stdout.write('', () => process.exit(code));
+exitAfter(code, stdout.closed);

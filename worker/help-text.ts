@@ -14,7 +14,7 @@ export function workerHelp(me: string): string {
       { what: 'exit once there has been no work for 5 minutes (a KEDA ScaledJob)', command: `${me} --workdir /shared --exit-when-idle 5m` },
     ],
     [
-      [ExitCode.ok, 'stopped: after SIGTERM/SIGINT (running commands finished, or were killed and requeued after --drain-timeout), or idle for --exit-when-idle'],
+      [ExitCode.ok, 'stopped: after SIGTERM/SIGINT/SIGHUP (running commands finished, or were killed and requeued after --drain-timeout), or idle for --exit-when-idle'],
       [ExitCode.usage, 'bad flag or variable, no AMQP_URL, missing or unwritable workdir, cannot run commands as WORKER_COMMAND_USER, broker or Redis unreachable or refusing; nothing ran'],
       [ExitCode.internal, 'the worker could not start for another reason (see the log)'],
     ],

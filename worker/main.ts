@@ -7,6 +7,7 @@ import { commandEnvironment, logLevels, secretsHeld } from '../shared/config/con
 import { redactedArgv } from '../shared/config/urls.js';
 import { workerCompletion, workerHelp } from './help-text.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
+import { exitAfter, noteHangUp } from '../shared/cli/hangup.js';
 import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
 import { commandUserEnvironment, sayCommandUser, setUpCommandUser, type CommandUser } from '../shared/exec/command-user.js';
@@ -121,11 +122,13 @@ async function main(argv: string[]): Promise<number> {
   sayCommandUser(logger, commandUser, secretsHeld(config, process.env), 'WORKER_COMMAND_USER');
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
+    if (signal === 'SIGHUP') noteHangUp();
     signals++;
     void worker.shutdown(`received ${signal}`, signals > 1);
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  // SIGHUP (its terminal closed) drains as SIGTERM does; a closed terminal's EIO is not an error to die of.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, onSignal);
+  process.stderr.on('error', () => undefined);
   metricsServer?.setReadiness(worker.readiness);
   const code = await worker.done;
   await metricsServer?.close();
@@ -133,5 +136,4 @@ async function main(argv: string[]): Promise<number> {
 }
 
 const code = await main(process.argv);
-if (stdout.closed) process.exit(code);
-else process.stdout.write('', () => process.exit(code));
+exitAfter(code, stdout.closed);

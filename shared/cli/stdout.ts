@@ -13,10 +13,10 @@ export interface Stdout {
   readonly closed: boolean;
 }
 
-/** A closed stdout is EPIPE (the reader exited) or a stream already destroyed by it. */
+/** A closed stdout is EPIPE (the reader exited), EIO (its terminal closed) or a stream already destroyed by either. */
 export function isClosedStdoutError(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
-  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED';
+  return code === 'EPIPE' || code === 'EIO' || code === 'ERR_STREAM_DESTROYED';
 }
 
 /**

@@ -32,13 +32,26 @@ export interface LoggerOptions {
   name: string;
 }
 
+/**
+ * stderr, written synchronously. When it fails (its terminal closed: EIO; its reader gone: EPIPE)
+ * the lines that follow are dropped: there is nowhere left to say anything, and an unhandled
+ * 'error' would kill a program that is still stopping its commands and writing its records.
+ */
+function stderrDestination(): ReturnType<typeof pino.destination> {
+  const destination = pino.destination({ dest: 2, sync: true });
+  destination.on('error', () => {
+    destination.write = () => true;
+  });
+  return destination;
+}
+
 /** Logs go to stderr: stdout is for results people and scripts read (plans, summaries). */
 export function createLogger(options: LoggerOptions): Logger {
   const base = { level: options.level, name: options.name, redact: { paths: redactPaths, censor: '[redacted]' } };
   if (options.pretty) {
-    return pino(base, pretty({ destination: 2, sync: true, ignore: 'pid,hostname,name', translateTime: 'HH:MM:ss', singleLine: true }));
+    return pino(base, pretty({ destination: stderrDestination(), ignore: 'pid,hostname,name', translateTime: 'HH:MM:ss', singleLine: true }));
   }
-  return pino(base, pino.destination({ dest: 2, sync: true }));
+  return pino(base, stderrDestination());
 }
 
 /** The configuration's warnings, one line each, at start-up (loadConfig has no logger yet). */

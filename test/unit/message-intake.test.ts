@@ -76,7 +76,26 @@ describe('the message intake', () => {
     const f = fakes({ logger });
     await f.intake.open(async () => ({ decision: 'ack', afterSettle: () => Promise.reject(new Error('broker gone')) }));
     await expect((await f.deliver()).afterSettle!()).resolves.toBeUndefined();
-    expect(warnings).toEqual([{ err: new Error('broker gone') }]);
+    // What went wrong, without a stack: a result not sent is found in Redis.
+    expect(warnings).toEqual([{ reason: 'broker gone' }]);
+  });
+
+  it('counts a message in flight until its result is sent, so a drain does not close the connection under it', async () => {
+    const f = fakes();
+    let send!: () => void;
+    await f.intake.open(async () => ({ decision: 'ack', afterSettle: () => new Promise<void>((resolve) => (send = resolve)) }));
+    const settlement = await f.deliver();
+    let idle = false;
+    void f.intake.whenIdle().then(() => (idle = true));
+    const sending = settlement.afterSettle!();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(f.intake.inFlight()).toBe(1);
+    expect(idle).toBe(false);
+    send();
+    await sending;
+    expect(f.intake.inFlight()).toBe(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(idle).toBe(true);
   });
 
   it('feeds the extra consumers\' deliveries, with prefetch 1, to the same handler', async () => {

@@ -1,4 +1,5 @@
 import type { Consumer, Delivery, DeliveryHandler, Settlement } from '../../shared/broker/amqp-session.js';
+import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { WorkerMetrics } from '../ports.js';
 import { createExtraConsumers, type ExtraConsumers } from './extra-consumers.js';
@@ -33,6 +34,9 @@ export interface MessageIntake {
   whenIdle(): Promise<void>;
 }
 
+/** How long a message counts as in flight while its result is being sent (confirms are quick; a broker gone is not waited for). */
+const resultSendWaitMs = 5000;
+
 export function createMessageIntake(options: MessageIntakeOptions): MessageIntake {
   const { logger, metrics } = options;
   let handle: ((delivery: Delivery) => Promise<Settlement>) | undefined;
@@ -53,20 +57,28 @@ export function createMessageIntake(options: MessageIntakeOptions): MessageIntak
     // Set by the tasker when it publishes (ms since the epoch); absent from foreign messages.
     const publishedAt = Number(delivery.headers['x-published-at']);
     const pickedAt = lastActivity;
+    let sending = false;
     try {
       const { decision, afterSettle } = await handle!(delivery);
       // One lag per message, where it is settled: one handed back (requeued) is counted by the worker that takes it next.
       if (publishedAt > 0 && decision !== 'requeue') metrics?.messagePickedUp(pickedAt - publishedAt);
-      const sendResult = afterSettle && (() => afterSettle().catch((error: unknown) =>
-        // The result is in Redis: the tasker picks it up from there if this message is lost.
-        logger.warn({ err: error }, 'could not send a result to the tasker; it will find it in Redis'),
-      ));
-      return { decision, afterSettle: sendResult };
+      if (afterSettle === undefined) return { decision };
+      sending = true;
+      // Counted out once its result is sent too (or after resultSendWaitMs): a drain that closed
+      // the connection under a result still being confirmed would lose the message's last word.
+      return { decision, afterSettle: () => sendResult(afterSettle).finally(settled) };
     } finally {
-      // Counted out once the broker adapter settled the message (it does so as this promise
+      // Else counted out once the broker adapter settled the message (it does so as this promise
       // resolves, before any timer): the drain must not close the connection under it.
-      setImmediate(settled);
+      if (!sending) setImmediate(settled);
     }
+  };
+  const sendResult = (send: () => Promise<void>): Promise<void> => {
+    const sent = send().catch((error: unknown) =>
+      // The result is in Redis: the tasker picks it up from there if this message is lost.
+      logger.warn({ reason: errorMessage(error) }, 'could not send a result to the tasker; it will find it in Redis'),
+    );
+    return Promise.race([sent, new Promise<void>((resolve) => setTimeout(resolve, resultSendWaitMs).unref())]);
   };
   const extra = createExtraConsumers({ consume: (prefetch, serial) => options.consume(prefetch, receive, serial), logger });
   return {
