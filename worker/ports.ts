@@ -37,7 +37,7 @@ export interface StartedCommand {
   log: string;
 }
 
-/** The Redis calls of one attempt (the Lua scripts of shared/redis/redis-scripts.ts). */
+/** The Redis calls of one attempt (the Lua scripts of shared/redis/redis-command-state.ts). */
 export type AttemptStore = Pick<RunStore, 'beginCommand' | 'recordStart' | 'finishCommand' | 'abandonCommand' | 'renewLease'> & Partial<Pick<RunStore, 'lastUsage'>>;
 
 /** The workers' presence, to tell a dead lease holder from a live one (service/redis-presence.ts). */

@@ -67,7 +67,7 @@ export const maxBundleSize = 1000;
 /**
  * The largest work-queue message the tasker publishes: 4 MiB, well below what RabbitMQ accepts
  * (`max_message_size`: 128 MiB by default on 3.x, 16 MiB from 4.0). Bundles are cut by bytes as
- * well as by count (phase-bundler.ts), and the tasker refuses to publish a larger message
+ * well as by count (tasker/distributed/phase-dispatch.ts), and the tasker refuses to publish a larger message
  * (command-publisher.ts), so nothing the broker would refuse is ever sent.
  */
 export const maxMessageBytes = 4 * 1024 * 1024;

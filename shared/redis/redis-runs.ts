@@ -1,14 +1,26 @@
 import type { Redis } from 'ioredis';
 import type { Names } from '../config/names.js';
 import { parseStoredJson } from './redis-json.js';
-import type { RunScripts } from './redis-scripts.js';
 import type { Cancellation, RunMeta, RunStore } from '../state/run-store.js';
 
 /** Runs as a whole: their meta record, the index of runs, stopping, cancelling, and removing their keys. */
 
 type RunRecords = Pick<RunStore, 'registerRun' | 'endRun' | 'runStanding' | 'updateRun' | 'stopRun' | 'getRun' | 'latestRunIds' | 'cancelRun' | 'cancellation' | 'purgeRun' | 'expireRun'>;
 
-export function createRunRecords(redis: Redis, scripts: RunScripts, names: Names): RunRecords {
+// KEYS: meta. ARGV: fields JSON. Merges the fields into the run's meta record in one step, so a
+// heartbeat in flight cannot write back a state the end of the run just replaced.
+const updateRunScript = `
+local stored = redis.call('hget', KEYS[1], 'json')
+if not stored then return 0 end
+local ok, meta = pcall(cjson.decode, stored)
+if not ok then return 0 end
+for k, v in pairs(cjson.decode(ARGV[1])) do meta[k] = v end
+redis.call('hset', KEYS[1], 'json', cjson.encode(meta))
+return 1`;
+
+export function createRunRecords(redis: Redis, names: Names): RunRecords {
+  redis.defineCommand('taskerUpdateRun', { numberOfKeys: 1, lua: updateRunScript });
+  const scripts = redis as unknown as { taskerUpdateRun(meta: string, fields: string): Promise<unknown> };
   const key = names.runKey;
   /** The run's keys, a batch at a time (SCAN: never blocks Redis, whatever the run's size). */
   async function* runKeys(runId: string): AsyncGenerator<string[]> {

@@ -5,7 +5,6 @@ import { createDemandTable } from './redis-demand.js';
 import { connectRedis, createRedisClient } from './redis-connection.js';
 import { createQueueLosses } from './redis-queue-losses.js';
 import { createRunRecords } from './redis-runs.js';
-import { defineRunScripts } from './redis-scripts.js';
 import { createUsageSamples } from './redis-usage.js';
 import { createWorkerRegistry } from './redis-workers.js';
 import type { RunStore } from '../state/run-store.js';
@@ -43,12 +42,11 @@ import type { TlsFiles } from '../config/tls-config.js';
  */
 export async function createRunStore(url: string, names: Names, logger: Logger, tls?: TlsFiles): Promise<RunStore> {
   const redis = createRedisClient(url, 'tasker', tls);
-  const scripts = defineRunScripts(redis);
   await connectRedis(redis, url, logger);
   const { closeDemand, ...demand } = createDemandTable(redis, names);
   return {
-    ...createCommandState(redis, scripts, names),
-    ...createRunRecords(redis, scripts, names),
+    ...createCommandState(redis, names),
+    ...createRunRecords(redis, names),
     ...createWorkerRegistry(redis, names),
     ...createQueueLosses(redis, names),
     ...demand,

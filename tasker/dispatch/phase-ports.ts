@@ -59,6 +59,11 @@ export interface Halt {
 export interface RunPorts {
   phaseCommands(phase: PhaseSpec): AsyncIterable<PlannedCommand>;
   dispatchFor(phase: PhaseSpec): PhaseDispatch;
+  /**
+   * Appends a finished attempt to results.jsonl: the writer of run-state/results-file.ts (a
+   * synchronous write, before the attempt's `settle` lets its result message be acked), and counts
+   * it in the metrics. Wired by tasker/run/phase-execution.ts.
+   */
   record(record: ResultRecord): void;
   sleep(ms: number, signal: AbortSignal): Promise<void>;
   now(): number;

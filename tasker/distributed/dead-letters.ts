@@ -1,5 +1,5 @@
 import type { Decision, Delivery } from '../../shared/broker/amqp-session.js';
-import { combinedDecision } from './combined-decision.js';
+import { combinedDecision } from './result-inbox.js';
 import { brokerDeliveryLimit } from '../../shared/broker/amqp-topology.js';
 import { parseWorkMessage, type CommandMessage } from '../../shared/broker/messages.js';
 import type { Logger } from '../../shared/observe/logger.js';

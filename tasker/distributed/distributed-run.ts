@@ -8,11 +8,10 @@ import type { RunStore } from '../../shared/state/run-store.js';
 import { servesPool } from '../../shared/state/run-store.js';
 import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 import { ensureRunToken } from '../../shared/run-dir/run-token.js';
-import { attemptBytesBudget, createCommandPublisher } from './command-publisher.js';
-import { createDistributedDispatch, loadResumedAttempts } from './distributed-dispatch.js';
+import { attemptBytesBudget, createCommandPublisher, type PublishBundle } from './command-publisher.js';
 import { startLostQueueRecovery } from './lost-queue-recovery.js';
 import { startLostResultRecovery } from './lost-result-recovery.js';
-import { createPhaseBundler, type PhaseBundler, type PublishBundle } from './phase-bundler.js';
+import { createDistributedDispatch, createPhaseBundler, type PhaseBundler, type ResumedAttempts } from './phase-dispatch.js';
 import { createAwaitedAttempts, createForgetRecorded, createResultInbox } from './result-inbox.js';
 import { createRunQueueHandler } from './run-queue-messages.js';
 import type { PhaseDispatch } from '../dispatch/phase-ports.js';
@@ -51,7 +50,7 @@ export interface DistributedRunOptions {
   upload: OutputSpec | undefined;
   /** TASKER_SIGNING_KEY: commands are signed, and only results signed with it are counted. */
   signingKey: string | undefined;
-  /** --bundle-size: attempts per message; undefined: adaptive (bundle-size.ts). */
+  /** --bundle-size: attempts per message; undefined: adaptive (bundleSize, phase-dispatch.ts). */
   bundleSize: number | undefined;
   /** The pools the run's phases use. */
   pools: readonly string[];
@@ -182,4 +181,35 @@ function counted(publishOne: PublishBundle): { publish: PublishBundle; sent: { a
     sent.messages++;
   };
   return { publish, sent };
+}
+
+// ---- attempts a previous tasker of this run published and nobody recorded yet: their results
+// are still to come, so they are awaited rather than published again.
+
+/**
+ * `recordedAttempts`: the highest attempt per command with a result in results.jsonl (from
+ * earlier sessions). An attempt the previous tasker recorded as interrupted has none: if it is
+ * still published (queued, or running on a worker), it is awaited, so it runs once, not twice.
+ * One a worker dropped while the run was stopped is no longer published: it is published again.
+ */
+export async function loadResumedAttempts(
+  store: Pick<RunStore, 'publishedAttempts'>,
+  runId: string,
+  recordedAttempts: ReadonlyMap<string, number>,
+  logger: Logger,
+): Promise<ResumedAttempts> {
+  const inFlightBefore = await store.publishedAttempts(runId);
+  if (inFlightBefore.size > 0) {
+    logger.info({ runId, inFlight: inFlightBefore.size }, 'resuming: commands published by the previous tasker are awaited, not published again');
+  }
+  return {
+    claim(commandId, attempt) {
+      const previous = inFlightBefore.get(commandId);
+      inFlightBefore.delete(commandId);
+      // Published by an earlier tasker and not yet recorded: await it rather than publish again.
+      const awaitPrevious = previous !== undefined && previous > (recordedAttempts.get(commandId) ?? 0);
+      return awaitPrevious ? { attempt: previous, publish: false } : { attempt, publish: true };
+    },
+    pending: () => inFlightBefore.size,
+  };
 }

@@ -2,8 +2,7 @@ import type { Logger } from '../../shared/observe/logger.js';
 import type { RunStore } from '../../shared/state/run-store.js';
 import type { CommandRef } from '../../shared/state/results.js';
 import type { PhaseSpec } from '../jobs/plan.js';
-import type { PublishBundle } from './phase-bundler.js';
-import { describeCommands } from './returned-publishes.js';
+import { describeCommands, type PublishBundle } from './command-publisher.js';
 
 /**
  * Publishes again the awaited attempts a deleted work queue took with it: each carries its

@@ -7,8 +7,8 @@ import type { AttemptOutcome } from '../dispatch/phase-ports.js';
 /**
  * The tasker's side of results: the attempts published and awaiting one (at most `maxInFlight`, and the run's fair share),
  * the outcome a recorded result stands for, the inbox that matches each arriving result to its
- * awaited attempt by command id and attempt (no stale or duplicate result is ever counted), and
- * letting Redis go of what results.jsonl has.
+ * awaited attempt by command id and attempt (no stale or duplicate result is ever counted), one
+ * decision for a message of several results, and letting Redis go of what results.jsonl has.
  */
 
 // ---- the attempts awaiting their result
@@ -231,6 +231,23 @@ export function createResultInbox(options: ResultInboxOptions): ResultInbox {
     },
     lastProgressAt: () => lastProgressAt,
   };
+}
+
+/**
+ * One decision for a message that carries several records (a bundle's results): ack once every
+ * record's decision is ack; requeue or reject as soon as one record's decision is.
+ */
+export function combinedDecision(decisions: readonly Promise<Decision>[]): Promise<Decision> {
+  if (decisions.length === 1) return decisions[0]!;
+  return new Promise((resolve, reject) => {
+    let acked = 0;
+    for (const decision of decisions) {
+      decision.then((one) => {
+        if (one !== 'ack') resolve(one);
+        else if (++acked === decisions.length) resolve('ack');
+      }, reject);
+    }
+  });
 }
 
 // ---- letting Redis go of what results.jsonl has

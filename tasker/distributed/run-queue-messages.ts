@@ -4,7 +4,7 @@ import type { ResultRecord } from '../../shared/state/results.js';
 import { verifyMessage } from '../../shared/broker/signing.js';
 import type { Names } from '../../shared/config/names.js';
 import { deliverDeadLettered, type DeadLetterOptions } from './dead-letters.js';
-import { combinedDecision } from './combined-decision.js';
+import { combinedDecision } from './result-inbox.js';
 
 /**
  * What arrives on the run's own queue: results sent by workers, and our own commands that

@@ -18,7 +18,7 @@ export interface SharedPhase {
   inFlight(): number;
   /** Commands of the phase not handed over yet (an estimate: resumed runs' done ones are counted until skipped). */
   backlog(): number;
-  /** Attempts per message now (phase-bundler.ts). */
+  /** Attempts per message now (phase-dispatch.ts). */
   bundleSize(): number;
 }
 

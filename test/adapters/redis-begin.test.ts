@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { commandId, resultRecord, useRunStore } from './run-store-fixture.js';
 
 /**
- * Every answer of the begin script (shared/redis/redis-scripts.ts), through the RunStore's
+ * Every answer of the begin script (shared/redis/redis-command-state.ts), through the RunStore's
  * beginCommand on the real Redis: what a worker may do with a delivered command.
  */
 

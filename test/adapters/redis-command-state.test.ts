@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { commandId, leaseTtlMs, resultRecord, useRunStore } from './run-store-fixture.js';
 
 /**
- * The other command scripts (start, renew, finish, abandon, forget; shared/redis/redis-scripts.ts)
+ * The other command scripts (start, renew, finish, abandon, forget; shared/redis/redis-command-state.ts)
  * and the command state around them, through the RunStore on the real Redis.
  */
 

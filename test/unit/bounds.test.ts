@@ -9,7 +9,7 @@ import { JobsFileError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import { loadRunConfig } from '../../tasker/config.js';
 import { attemptBytesBudget, createCommandPublisher } from '../../tasker/distributed/command-publisher.js';
-import { createPhaseBundler } from '../../tasker/distributed/phase-bundler.js';
+import { createPhaseBundler } from '../../tasker/distributed/phase-dispatch.js';
 import { createLineAssembler } from '../../tasker/jobs/jobs-file.js';
 import type { PhaseSpec } from '../../tasker/jobs/plan.js';
 import { loadWorkerConfig } from '../../worker/config.js';

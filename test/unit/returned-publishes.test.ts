@@ -6,7 +6,7 @@ import { names } from '../../shared/config/names.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { PhaseSpec } from '../../tasker/jobs/plan.js';
 import { createCommandPublisher } from '../../tasker/distributed/command-publisher.js';
-import { createReturnedPublishes, describeCommands, maxReturns, republishDelayMs, type Destination } from '../../tasker/distributed/returned-publishes.js';
+import { createReturnedPublishes, describeCommands, maxReturns, republishDelayMs, type Destination } from '../../tasker/distributed/command-publisher.js';
 
 /**
  * Messages RabbitMQ returns (published mandatory, no queue to take them): the publisher tells
