@@ -32,7 +32,7 @@ export interface RerunDiff {
   rerun: RerunEntry[];
   /** Unchanged commands that succeeded: not run again. */
   kept: number;
-  /** Earlier commands no longer in the files: their results stay in the record but count no more. */
+  /** Earlier commands no longer in the files (nor replaced by a changed one): their results stay in the record but count no more. */
   deleted: DiffCommand[];
 }
 
@@ -106,6 +106,7 @@ export function diffCommands(before: readonly DiffCommand[], after: readonly Dif
   for (const [index, match] of matches.entries()) {
     if (match === undefined) {
       const paired = pairs.get(index);
+      if (paired !== undefined) used.add(paired);
       diff.sameAs.push(undefined);
       diff.rerun.push(paired === undefined ? { index, reason: 'new' } : { index, reason: 'changed', was: before[paired]! });
       continue;
