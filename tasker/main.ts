@@ -151,7 +151,7 @@ function buildProgram(setExitCode: SetExitCode, me: string): Command {
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: stdout.writeNow, writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `tasker: ${text}` : text) });
-  addPlanCommand(program, { write: writeStdout, env: process.env, setExitCode }).addHelpText('after', planHelp(me));
+  addPlanCommand(program, { write: writeStdout, env: process.env, cwd: process.cwd(), setExitCode }).addHelpText('after', planHelp(me));
   addRunCommand(program, { run: (files, flags) => runAction(files, flags, me), setExitCode }).addHelpText('after', runHelp(me));
   addStatusCommand(program, opsCommandDeps(setExitCode, me)).addHelpText('after', statusHelp(me));
   addCancelCommand(program, opsCommandDeps(setExitCode, me)).addHelpText('after', cancelHelp(me));

@@ -21,9 +21,14 @@ export function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
-/** The command that resumes a run, as the user invoked us; `--workdir` left out when it is `cwd`. Pure. */
-export function resumeCommand(invocation: string, runId: string, workdir: string, cwd?: string): string {
-  return `${invocation} run --resume ${runId}${workdir === cwd ? '' : ` --workdir ${shellWord(workdir)}`}`;
+/** The command that resumes a run, as the user invoked us; `--workdir` left out when it is `cwd`; `namespace`: a distributed run's. Pure. */
+export function resumeCommand(invocation: string, runId: string, workdir: string, cwd?: string, namespace?: string): string {
+  return `${invocation} run --resume ${runId}${workdir === cwd ? '' : ` --workdir ${shellWord(workdir)}`}${namespace === undefined ? '' : ` --namespace ${shellWord(namespace)}`}`;
+}
+
+/** What a distributed run's resume needs besides its command line, without secrets: the broker's URL redacted. Pure. */
+export function resumeSettings(redactedAmqpUrl: string): string {
+  return `  (a distributed run: resume it with AMQP_URL=${redactedAmqpUrl} set, and REDIS_URL and TASKER_SIGNING_KEY as for this run)`;
 }
 
 /** The command that starts this program again, e.g. `npx tasker`, `node bin/tasker.js`, `tasker`. Pure. */

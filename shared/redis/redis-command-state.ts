@@ -154,7 +154,7 @@ function defineCommandScripts(redis: Redis): CommandScripts {
 
 type CommandState = Pick<
   RunStore,
-  'beginCommand' | 'recordStart' | 'finishCommand' | 'abandonCommand' | 'renewLease' | 'latestResults' | 'markPublished' | 'forgetRecorded' | 'publishedAttempts'
+  'beginCommand' | 'recordStart' | 'finishCommand' | 'abandonCommand' | 'renewLease' | 'latestResults' | 'markPublished' | 'forgetRecorded' | 'publishedAttempts' | 'clearSucceeded'
 >;
 
 /** The begin script's reply: [kind] or [kind, detail]. */
@@ -196,6 +196,17 @@ export function createCommandState(redis: Redis, names: Names): CommandState {
       ];
       const reply = await scripts.taskerBegin(...keys, id, String(attempt), owner, String(ttlMs), String(startLimit), String(succeeded.bit), String(failed.bit), goneHolder);
       return parseBeginReply(reply as string[]);
+    },
+    async clearSucceeded(runId, ids) {
+      // A pipeline of 10,000 at a time: one round trip each, whatever the number of commands.
+      for (let from = 0; from < ids.length; from += 10_000) {
+        const pipeline = redis.pipeline();
+        for (const id of ids.slice(from, from + 10_000)) {
+          const mark = succeededMark(id);
+          pipeline.setbit(key(runId, mark.part), mark.bit, 0);
+        }
+        await pipeline.exec();
+      }
     },
     async recordStart(runId, id, attempt, worker, owner, ttlMs) {
       return Number(await scripts.taskerStart(key(runId, 'starts'), key(runId, `lease:${id}`), id, String(attempt), worker, owner, String(ttlMs)));

@@ -40,8 +40,10 @@ export interface RunMeta {
   slots?: number;
   /** Runs of the pool holding slots while this one has commands waiting ('' or absent: none). */
   waitsBehind?: string;
-  /** The sha256 of the run's run.json as its first tasker wrote it; absent from taskers older than the check. */
+  /** The sha256 of the run's run.json as its first tasker wrote it (or an edited resume rewrote it); absent from taskers older than the check. */
   recordSha256?: string;
+  /** An edited resume's next run.json, accepted as well until its tasker registers the run (a crash in between leaves either one valid). */
+  pendingRecordSha256?: string;
 }
 
 /** A worker's heartbeat: the one record of what runs where (`tasker status` reads nothing else for it). */
@@ -175,6 +177,8 @@ export interface RunStore {
    */
   forgetRecorded(runId: string, attempts: readonly AttemptKey[]): Promise<void>;
   publishedAttempts(runId: string): Promise<Map<string, number>>;
+  /** These commands may succeed again: their succeeded marks go (an edited resume gave their ids to other commands). */
+  clearSucceeded(runId: string, ids: readonly string[]): Promise<void>;
   /** Someone found the work queue deleted (its consumer cancelled, or missing when declaring): counts one loss of it. */
   noteQueueLost(queue: string): Promise<void>;
   /** How often the work queue was found deleted so far. */

@@ -4,6 +4,7 @@ import { ExitCode, InputError } from '../../shared/errors.js';
 import { splitPresets, type SplitPreset } from '../jobs/plan.js';
 import { assignPools, parsePoolAssignments } from '../jobs/phase-pools.js';
 import { formatPlanText, scanAndPlan, writePlanJson } from '../jobs/planning.js';
+import { planResume } from './plan-resume.js';
 
 /** `tasker plan`: the phases and commands a run would execute (and on which pool), running nothing. */
 
@@ -11,11 +12,14 @@ export interface PlanFlags {
   split?: string;
   pool?: string[];
   json?: boolean;
+  resume?: string;
+  workdir?: string;
 }
 
 export interface PlanCommandDeps {
   write: (text: string) => Promise<void> | void;
   env: Record<string, string | undefined>;
+  cwd: string;
   setExitCode: (code: number) => void;
 }
 
@@ -24,9 +28,11 @@ function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
-export async function planAction(files: string[], flags: PlanFlags, deps: Pick<PlanCommandDeps, 'write' | 'env'>): Promise<number> {
+export async function planAction(files: string[], flags: PlanFlags, deps: Pick<PlanCommandDeps, 'write' | 'env' | 'cwd'>): Promise<number> {
   const pools = parsePoolAssignments(flags.pool ?? []);
   if (pools.problems.length > 0) throw new InputError('config', pools.problems.join('; '), { problems: pools.problems });
+  if (flags.resume !== undefined) return planResume(flags.resume, files, { ...flags, pools: pools.assignments }, deps);
+  if (files.length === 0) throw new InputError('config', 'no jobs file given: tasker plan [options] FILE... (or --resume RUN_ID)');
   // --split is checked by the parser (.choices()).
   const plan = await scanAndPlan(files, flags.split as SplitPreset | undefined, commandEnvironment(deps.env));
   plan.phases = assignPools(plan.phases, pools.assignments);
@@ -39,10 +45,12 @@ export function addPlanCommand(program: Command, deps: PlanCommandDeps): Command
   return program
     .command('plan')
     .description('Print the phases and commands a run would execute, without running anything.')
-    .argument('<files...>', 'jobs files: one phase per file, split further by "# phase:" lines')
+    .argument('[files...]', 'jobs files: one phase per file, split further by "# phase:" lines')
     .addOption(new Option('--split <preset>', 'split one file with a preset').choices([...splitPresets]))
     .option('--pool <phase=pool>', 'send the phase PHASE to the workers of pool POOL, over its marker (repeatable)', collect)
     .option('--json', 'print the plan as JSON')
+    .option('--resume <id>', 'what resuming that run would run again, and why (with files: as they are now); runs nothing')
+    .option('--workdir <dir>', 'with --resume: the run\'s workdir (default: $WORKDIR, else the current directory)')
     .exitOverride()
     .action(async (files: string[], flags: PlanFlags) => {
       deps.setExitCode(await planAction(files, flags, deps));

@@ -37,7 +37,8 @@ export function addRunCommand(program: Command, deps: RunCommandDeps): Command {
     .option('--force-clean', 'with --clean: also empty a non-empty directory that never held a tasker run')
     .option('--stage <path>', 'copy a file or directory into the workdir after cleaning (repeatable)', collect)
     .option('--run-id <id>', 'name of the run (default: a timestamp); an unfinished run of that name is resumed')
-    .option('--resume <id>', 'continue the run of that id; fails if there is none')
+    .option('--resume <id>', 'continue the run of that id; fails if there is none. With jobs files that were edited since: only the changed, new, failed and unfinished commands run')
+    .option('--rerun-failed <id>', 'the same as --resume ID: run the failed and unfinished commands of that run again, keep the ones that succeeded')
     .option('--progress-interval <duration>', 'how often progress is logged when stderr is not a terminal (default: 5s)')
     .option('--no-direct-exec', 'run every command through bash, even plain ones')
     .option('--amqp-url <url>', 'dispatch workers phases through this RabbitMQ (default: $AMQP_URL; unset: run here)')
@@ -50,7 +51,8 @@ export function addRunCommand(program: Command, deps: RunCommandDeps): Command {
     .option('--metrics-host <address>', 'the address that server binds to, e.g. 127.0.0.1 (default: $METRICS_HOST; unset: every interface)')
     .option('--log-level <level>', `${logLevels.join(', ')} (default: $LOG_LEVEL, else info)`)
     .exitOverride()
-    .action(async (files: string[], flags: RunFlags) => {
-      deps.setExitCode(await deps.run(files, flags));
+    .action(async (files: string[], { rerunFailed, ...flags }: RunFlags & { rerunFailed?: string }) => {
+      // --rerun-failed names what a resume does (failed commands run again); --run-id/--resume checks apply to it.
+      deps.setExitCode(await deps.run(files, { ...flags, resume: flags.resume ?? rerunFailed }));
     });
 }

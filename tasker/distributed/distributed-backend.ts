@@ -15,7 +15,7 @@ import { refuseCancelledRun } from './cancel-run.js';
 import { readPoolDemand, type PoolDemand } from '../../shared/state/pool-demand.js';
 import type { TlsFiles } from '../../shared/config/tls-config.js';
 import { createDistributedRun, type DistributedRun, type DistributedRunOptions } from './distributed-run.js';
-import { checkRunRecord, createRunProgressRecorder, runningMeta, waitForPreviousTasker } from './run-registration.js';
+import { acceptRevision, checkRunRecord, createRunProgressRecorder, runningMeta, waitForPreviousTasker, type RevisionToAccept } from './run-registration.js';
 import type { PhaseDispatch, Progress } from '../dispatch/phase-ports.js';
 
 /**
@@ -42,6 +42,8 @@ export interface Backend {
   /** Throws when Redis already knows a run of this id: its results would be taken for this run's. */
   checkUnusedRunId(runId: string): Promise<void>;
   start(options: StartOptions): Promise<RunningBackend>;
+  /** An edited resume, before the run's records change (run-registration.ts `acceptRevision`); throws when it cannot be. */
+  acceptRevision(revision: RevisionToAccept): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -110,9 +112,8 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
   const { names, logger } = options;
   const store = await createRunStore(options.redisUrl, names, logger, options.redisTls);
   let runForSetup: RunSetup | undefined;
-  // Pool queues found missing before a run started: counted as lost once one starts (bad input
-  // leaves nothing in Redis), so that lost-queue-recovery.ts publishes again what a previous
-  // tasker of the run published there.
+  // Pool queues found missing before a run started: counted as lost once one starts (bad input leaves
+  // nothing in Redis), so that lost-queue-recovery.ts publishes again what a previous tasker published there.
   const missingBeforeRun = new Set<string>();
   const missingQueue = async (queue: string): Promise<void> => {
     if (runForSetup === undefined) missingBeforeRun.add(queue);
@@ -137,6 +138,7 @@ export async function connectBackend(options: BackendOptions): Promise<Backend> 
         `run id ${runId} is already known to Redis (namespace ${names.namespace}) but has no records in this workdir; its finished commands would be skipped. Use another --run-id, the workdir of that run, or remove it first with: tasker purge ${runId}`,
       );
     },
+    acceptRevision: (revision) => acceptRevision(store, revision, taskerIdentity(), logger),
     async start(start) {
       const runId = start.layout.runId;
       const host = taskerIdentity();

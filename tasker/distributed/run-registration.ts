@@ -1,7 +1,7 @@
 import { InputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/observe/logger.js';
 import type { Cancellation, RunMeta, RunStore } from '../../shared/state/run-store.js';
-import { cancelledStatus } from './cancel-run.js';
+import { cancelledStatus, refuseCancelledRun } from './cancel-run.js';
 import type { PhaseSpec } from '../jobs/plan.js';
 import { poolsOf } from '../jobs/phase-pools.js';
 import type { Progress } from '../dispatch/phase-ports.js';
@@ -51,12 +51,50 @@ export interface RunStart {
  * the hashes of its jobs copies with it, is refused before anything is published.
  */
 export function checkRunRecord(runId: string, existing: RunMeta | undefined, recordSha256: string | undefined): void {
-  if (existing?.recordSha256 === undefined || recordSha256 === undefined || existing.recordSha256 === recordSha256) return;
+  if (existing?.recordSha256 === undefined || recordSha256 === undefined || existing.recordSha256 === recordSha256 || existing.pendingRecordSha256 === recordSha256) return;
   throw new InputError(
     'run-state',
     `run.json of run ${runId} is not the one its first tasker wrote (its sha256 differs from the one kept in Redis): something wrote into the run directory since the run was prepared. ` +
       'Resume runs only the commands it planned: start a new run (another --run-id) from your jobs file',
   );
+}
+
+function recordShaOf({ existing, recordSha256 }: RunStart): Pick<RunMeta, 'recordSha256'> {
+  const sha = existing?.pendingRecordSha256 !== undefined && existing.pendingRecordSha256 === recordSha256 ? recordSha256 : (existing?.recordSha256 ?? recordSha256);
+  return sha === undefined ? {} : { recordSha256: sha };
+}
+
+export interface RevisionToAccept {
+  runId: string;
+  /** run.json's sha256 as read (checked against Redis), and the one the edited resume writes. */
+  recordSha256: string | undefined;
+  nextSha256: string;
+  /** The commands that run again: marks under their ids are an earlier revision's. */
+  rerunIds: readonly string[];
+  staleAfterMs: number;
+}
+
+/**
+ * Before an edited resume rewrites the run's records: the run goes on (not cancelled, no other
+ * tasker), its run.json is the one Redis knows, nothing of the last session is still queued or
+ * running (an earlier revision's command would run, or be taken for the new one's), the marks of
+ * the ids that run again go, and Redis accepts the new run.json too.
+ */
+export async function acceptRevision(store: RunStore, revision: RevisionToAccept, me: string, logger: Logger): Promise<void> {
+  const { runId } = revision;
+  await refuseCancelledRun(store, runId);
+  const existing = await waitForPreviousTasker(store, runId, me, revision.staleAfterMs, logger);
+  checkRunRecord(runId, existing, revision.recordSha256);
+  const inFlight = await store.publishedAttempts(runId);
+  if (inFlight.size > 0) {
+    throw new InputError(
+      'run-state',
+      `run ${runId} still has ${inFlight.size} command(s) queued or running from its last session; its jobs files cannot change until they are done. ` +
+        `Resume it once as it is (tasker run --resume ${runId}), or wait until workers have set them aside, then resume with the edited files`,
+    );
+  }
+  await store.clearSucceeded(runId, revision.rerunIds);
+  if (existing !== undefined) await store.updateRun(runId, { pendingRecordSha256: revision.nextSha256 });
 }
 
 /** The entry of a run this tasker starts (or resumes): running, nothing counted yet. */
@@ -69,8 +107,8 @@ export function runningMeta(start: RunStart): RunMeta {
     heartbeatAt: now,
     host: start.host,
     workdir: start.workdir,
-    // The first tasker's: what a resume is checked against.
-    ...((start.existing?.recordSha256 ?? start.recordSha256) === undefined ? {} : { recordSha256: start.existing?.recordSha256 ?? start.recordSha256 }),
+    // The first tasker's (or the edited resume's, once its run.json is written): what a resume is checked against.
+    ...recordShaOf(start),
     phase: '',
     phaseIndex: 0,
     phaseCount: start.phases.length,

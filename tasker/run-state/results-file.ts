@@ -1,6 +1,7 @@
 import { closeSync, createReadStream, existsSync, openSync, writeSync } from 'node:fs';
 import split2 from 'split2';
 import { parseResultLine, type ResultRecord } from '../../shared/state/results.js';
+import type { PriorStatus } from '../jobs/rerun-diff.js';
 
 /** results.jsonl, a run's record of every finished attempt: appended by the tasker, read back on resume and by `tasker runs` and `tasker status`. */
 
@@ -62,4 +63,23 @@ export async function readPriorResults(path: string): Promise<PriorResults> {
     }
   }
   return prior;
+}
+
+/** Per command id, how it ended so far: succeeded (any attempt), else its latest attempt's outcome (interrupted: unfinished). */
+export async function readPriorStatuses(path: string): Promise<Map<string, PriorStatus>> {
+  const latest = new Map<string, { attempt: number; status: PriorStatus }>();
+  for await (const record of readResultRecords(path)) {
+    const before = latest.get(record.id);
+    if (before?.status === 'succeeded') continue;
+    const status: PriorStatus = record.outcome === 'succeeded' ? 'succeeded' : record.outcome === 'interrupted' ? 'unfinished' : 'failed';
+    if (before === undefined || status === 'succeeded' || record.attempt >= before.attempt) latest.set(record.id, { attempt: record.attempt, status });
+  }
+  return new Map([...latest].map(([id, entry]) => [id, entry.status]));
+}
+
+/** The highest attempt per command id in these results files (the run's earlier revisions): new attempts get higher numbers, so no log is overwritten. */
+export async function readEarlierAttempts(paths: readonly string[], into: Map<string, number>): Promise<void> {
+  for (const path of paths) {
+    for await (const record of readResultRecords(path)) into.set(record.id, Math.max(into.get(record.id) ?? 0, record.attempt));
+  }
 }

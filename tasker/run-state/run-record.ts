@@ -15,7 +15,18 @@ export interface RunRecord {
   split: SplitPreset | null;
   files: { path: string; sha256: string; copy: string }[];
   phases: PhaseSpec[];
+  /** How the run dispatches its workers phases; a resume in the other mode is refused. Absent from runs recorded before. */
+  mode?: RunMode;
+  /** Distributed runs: the namespace of their queues and Redis keys. */
+  namespace?: string;
+  /** 1 until a resume with edited jobs files made a new revision (absent: 1). */
+  revision?: number;
+  /** The files of earlier revisions (their copies stay in jobs/, their results in results.rN.jsonl). */
+  earlier?: { revision: number; files: RunRecord['files']; replacedAt: string }[];
 }
+
+/** `rabbitmq`: workers phases go through RabbitMQ to the workers; `local`: to local slots. */
+export type RunMode = 'local' | 'rabbitmq';
 
 export function runRecordPath(layout: RunLayout): string {
   return join(layout.runDir, 'run.json');
@@ -37,11 +48,24 @@ export async function copyJobsToRun(run: RunLayout, plan: Plan): Promise<RunReco
   return files;
 }
 
-/** Writes run.json; returns the sha256 of what it wrote. */
-export async function writeRunRecord(run: RunLayout, record: RunRecord): Promise<string> {
+/** run.json's bytes and their sha256, as writeRunRecord writes them. */
+export function runRecordBytes(record: RunRecord): { bytes: Buffer; sha256: string } {
   const bytes = Buffer.from(`${JSON.stringify(record, null, 2)}\n`);
-  await fs.writeFile(runRecordPath(run), bytes);
-  return createHash('sha256').update(bytes).digest('hex');
+  return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** Writes run.json (in one rename: a crash leaves the old one or the new one); returns the sha256 of what it wrote. */
+export async function writeRunRecord(run: RunLayout, record: RunRecord): Promise<string> {
+  const { bytes, sha256 } = runRecordBytes(record);
+  const next = `${runRecordPath(run)}.next`;
+  await fs.writeFile(next, bytes);
+  await fs.rename(next, runRecordPath(run));
+  return sha256;
+}
+
+/** Where the results of an earlier revision of the run are kept once its jobs files were edited. */
+export function archivedResultsPath(run: RunLayout, revision: number): string {
+  return join(run.runDir, `results.r${revision}.jsonl`);
 }
 
 export async function writePlanFile(run: RunLayout, plan: Plan, runId: string): Promise<void> {

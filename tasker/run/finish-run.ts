@@ -10,7 +10,7 @@ import { uploadRunRecord } from './run-record-upload.js';
 import { formatSummary, summarizeRun, type RunSummary } from '../report/summary.js';
 import { readRunResources } from '../report/resource-input.js';
 import type { Priority } from '../../shared/state/fair-share.js';
-import { resumeCommand } from '../../shared/cli/invocation.js';
+import { resumeCommand, resumeSettings } from '../../shared/cli/invocation.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 
 /** The end of a `tasker run` session: summary.json, report.html, the run's end in Redis, the printed summary, the S3 upload, the exit code. */
@@ -26,6 +26,8 @@ export interface FinishedSession {
   /** Set when S3 is on. */
   outputs: RunOutputs | undefined;
   priority: Priority;
+  /** A distributed run's broker (its URL redacted) and namespace, for the resume hint. */
+  distributed: { redactedAmqpUrl: string; namespace: string } | undefined;
 }
 
 /** Reports the session and returns the exit code. */
@@ -42,7 +44,7 @@ export async function finishRun(session: FinishedSession, deps: Pick<RunDeps, 'l
   // An interrupted run is not over: its queue keeps results for the tasker that resumes it.
   await session.remote?.finish(status, session.progress, summary.cancelled);
   logger.info({ runId, status, exitCode, ...totals, durationMs: summary.durationMs }, 'run finished');
-  const resume = resumeCommand(deps.invocation, runId, workdir, resolve(deps.cwd));
+  const resume = resumeCommand(deps.invocation, runId, workdir, resolve(deps.cwd), session.distributed?.namespace);
   const report = await writeFinalReport(run, resume, deps);
   const records = { report, results: run.resultsPath, logs: join(run.runDir, 'logs') };
   deps.writeOut(formatSummary(summary, { logPath: (relative) => run.absolute(relative), records }));
@@ -54,7 +56,7 @@ export async function finishRun(session: FinishedSession, deps: Pick<RunDeps, 'l
   // A cancelled run cannot be resumed (its commands are refused for 7 days): no hint.
   if (status !== 'succeeded' && status !== 'cancelled') {
     // Results and logs are named by the summary (formatSummary's records) already.
-    deps.writeOut(`Resume with: ${resume}\n`);
+    deps.writeOut(`Resume with: ${resume}\n${session.distributed === undefined ? '' : `${resumeSettings(session.distributed.redactedAmqpUrl)}\n`}`);
   }
   return exitCode;
 }

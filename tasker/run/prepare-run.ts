@@ -13,7 +13,7 @@ import { checkClean, checkStagePaths } from '../workdir/workdir.js';
 import { missingRunError, planResumedRun } from './resume-run.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 import { runRecordPath } from '../run-state/run-record.js';
-import { runPrepared } from './run-session.js';
+import { runPrepared, staleAfterMs } from './run-session.js';
 
 /** The start of `tasker run`: nothing in the workdir changes until the input is checked and S3, RabbitMQ and Redis are reached. */
 
@@ -45,7 +45,7 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
     // The run reads its jobs files from the tasker's own scratch copies, checked, never from the shared volume.
     const scratch = await createScratchDir(resuming ? 'tasker-resume-' : 'tasker-plan-');
     opened.scratch = scratch;
-    const plan = resuming ? await planResumedRun(layout, config, logger, scratch) : await planNewRun(config, deps.commandEnv, workdirPath, scratch);
+    const { plan, revision } = resuming ? await planResumedRun(layout, config, logger, scratch, deps.commandEnv) : { plan: await planNewRun(config, deps.commandEnv, workdirPath, scratch), revision: undefined };
     // Reach S3, the broker and Redis before the workdir is touched: a wrong URL or a missing bucket
     // must not half-run.
     const outputs = config.s3 === undefined ? undefined : await openOutputs(config.s3, runId, logger, opened);
@@ -53,9 +53,11 @@ export async function runRun(config: RunConfig, deps: RunDeps): Promise<number> 
     if (config.amqpUrl !== undefined) {
       backend = await openBackend(config, { amqpUrl: config.amqpUrl, runId }, logger, opened);
       if (!resuming) await backend.checkUnusedRunId(runId);
+      // Redis is told of the edited run before its records change (run-registration.ts).
+      if (revision !== undefined) await backend.acceptRevision({ runId, recordSha256: revision.previousSha256, nextSha256: revision.sha256, rerunIds: revision.rerunIds, staleAfterMs: staleAfterMs(config) });
     }
     deps.onPrepared?.();
-    return await runPrepared(config, deps, { plan, scratch: opened.scratch, resuming, runId, workdirPath, sessionStart, backend, outputs });
+    return await runPrepared(config, deps, { plan, revision, scratch: opened.scratch, resuming, runId, workdirPath, sessionStart, backend, outputs });
   } finally {
     await closeOpened(opened);
   }

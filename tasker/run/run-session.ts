@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { redactUrl } from '../../shared/config/urls.js';
 import { defaultPool, names } from '../../shared/config/names.js';
 import { poolsOf } from '../jobs/phase-pools.js';
 import type { Logger } from '../../shared/observe/logger.js';
@@ -6,18 +8,21 @@ import { runLayout, type RunLayout } from '../../shared/run-dir/run-layout.js';
 import type { RunConfig } from '../config.js';
 import type { Plan } from '../jobs/planning.js';
 import type { Backend } from '../distributed/distributed-backend.js';
-import { readPriorResults } from '../run-state/results-file.js';
+import { readEarlierAttempts, readPriorResults } from '../run-state/results-file.js';
+import { earlierResultsPaths, writeRevision, type Revision } from '../run-state/run-revision.js';
 import { heartbeatIntervalMs } from './run-heartbeat.js';
 import { emptyWorkdir, prepareWorkdir, stageInputs } from '../workdir/workdir.js';
 import { finishRun } from './finish-run.js';
 import { executePhases } from './phase-execution.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
-import { copyJobsToRun, writePlanFile, writeRunRecord } from '../run-state/run-record.js';
+import { copyJobsToRun, runRecordPath, writePlanFile, writeRunRecord, type RunRecord } from '../run-state/run-record.js';
 
 /** A run whose input was checked and whose services were reached: sets up the workdir, runs the phases, reports. */
 
 export interface PreparedRun {
   plan: Plan;
+  /** Set when a resume's jobs files were edited: the run's next revision, written before the phases run. */
+  revision: Revision | undefined;
   /** The tasker's own copies of the jobs files, which the run reads (removed by the caller at the end). */
   scratch: string | undefined;
   resuming: boolean;
@@ -41,8 +46,14 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
 
   // 2. Prepare the workdir and the run's records (new runs only).
   if (!resuming) await setUpNewRun(config, prepared, run, deps.logger);
+  if (prepared.revision !== undefined) {
+    await writeRevision(run, prepared.revision, plan);
+    plan.recordSha256 = prepared.revision.sha256;
+  }
 
   const prior = await readPriorResults(run.resultsPath);
+  // Attempts of earlier revisions count for numbering: their logs keep their names.
+  if (resuming) await readEarlierAttempts(await earlierResultsOf(run), prior.attempts);
   const remote = await backend?.start({
     layout: run,
     phases: plan.phases,
@@ -53,7 +64,7 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
     priority: config.priority,
     stallWarningMs: config.stallWarningMs,
     recordedAttempts: prior.resultAttempts,
-    staleAfterMs: 3 * heartbeatIntervalMs(config.progressIntervalMs),
+    staleAfterMs: staleAfterMs(config),
     upload: perCommand?.spec,
     signingKey: config.signingKey,
     recordSha256: plan.recordSha256,
@@ -81,7 +92,16 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
   const { outcome, progress } = await executePhases({ config, plan, run, prior, remote, perCommand }, deps);
 
   // 4. Report.
-  return finishRun({ runId, workdir, run, sessionStart, outcome, progress, remote, outputs, priority: config.priority }, deps);
+  return finishRun({ runId, workdir, run, sessionStart, outcome, progress, remote, outputs, priority: config.priority, distributed: distributedOf(config, remote) }, deps);
+}
+
+function distributedOf(config: RunConfig, remote: unknown): { redactedAmqpUrl: string; namespace: string } | undefined {
+  return remote === undefined || config.amqpUrl === undefined ? undefined : { redactedAmqpUrl: redactUrl(config.amqpUrl), namespace: config.namespace };
+}
+
+/** A heartbeat older than this means the previous tasker of the run is gone. */
+export function staleAfterMs(config: Pick<RunConfig, 'progressIntervalMs'>): number {
+  return 3 * heartbeatIntervalMs(config.progressIntervalMs);
 }
 
 const unsignedWarning = { hint: 'anyone who can publish to the work queue can run commands on the workers, and report results; set the same TASKER_SIGNING_KEY on the tasker and every worker instead' };
@@ -106,6 +126,13 @@ async function setUpNewRun(config: RunConfig, prepared: PreparedRun, run: RunLay
     logger.info({ staged }, 'inputs staged');
   }
   const files = await copyJobsToRun(run, plan);
-  plan.recordSha256 = await writeRunRecord(run, { version: 1, runId, createdAt: new Date(prepared.sessionStart).toISOString(), split: plan.split ?? null, files, phases: plan.phases });
+  const mode = prepared.backend === undefined ? { mode: 'local' as const } : { mode: 'rabbitmq' as const, namespace: config.namespace };
+  plan.recordSha256 = await writeRunRecord(run, { version: 1, runId, createdAt: new Date(prepared.sessionStart).toISOString(), split: plan.split ?? null, files, phases: plan.phases, ...mode });
   await writePlanFile(run, plan, runId);
+}
+
+/** The results files of the run's earlier revisions, as its run.json lists them. */
+async function earlierResultsOf(run: RunLayout): Promise<string[]> {
+  const record = JSON.parse(await readFile(runRecordPath(run), 'utf8')) as Pick<RunRecord, 'earlier'>;
+  return earlierResultsPaths(run, record);
 }

@@ -375,19 +375,6 @@ const cases: Case[] = [
     fix: /check --workdir and the run id/,
   },
   {
-    name: '--run-id of an earlier run whose jobs file changed since',
-    workdirExists: true,
-    setup: async (ws) => {
-      const path = ws.jobs('jobs.sh', ['exit 3']);
-      const first = await run('tasker', { args: ['run', '--run-id', 'earlier', '--workdir', ws.work, path] }, ws);
-      expect(first.exitCode, first.stderr).toBe(1);
-      ws.jobs('jobs.sh', ws.sentinelLines());
-      return { args: ['run', '--run-id', 'earlier', '--workdir', ws.work, path] };
-    },
-    problem: /jobs\.sh changed since run earlier started/,
-    fix: /Start a new run \(another --run-id\), or resume without files/,
-  },
-  {
     name: '--force-clean without --clean',
     setup: (ws) => ({ args: ['run', '--force-clean', '--workdir', ws.work, ws.jobs('jobs.sh', ws.sentinelLines())] }),
     problem: /--force-clean only makes sense with --clean/,

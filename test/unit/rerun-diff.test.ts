@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { countReasons, diffCommands, type DiffCommand, type PriorStatus } from '../../tasker/jobs/rerun-diff.js';
+
+/** Commands of one file, ids by line as the planner makes them: [phase, text] per line. */
+function lines(...entries: [string, string][]): DiffCommand[] {
+  return entries.map(([phase, command], index) => ({ id: `f1-L${index + 1}`, phase, command }));
+}
+
+const allSucceeded = (): PriorStatus => 'succeeded';
+
+/** What runs again, as "reason id" per command. */
+function rerun(before: DiffCommand[], after: DiffCommand[], status: (id: string) => PriorStatus = allSucceeded): string[] {
+  const diff = diffCommands(before, after, status);
+  return diff.rerun.map((entry) => `${entry.reason} ${after[entry.index]!.id}`);
+}
+
+const base = lines(['a', 'echo 1'], ['a', 'echo 2'], ['b', 'echo 3'], ['b', 'echo 4']);
+
+describe('diffCommands: what a resumed run runs again', () => {
+  it('unchanged and all succeeded: nothing; a failed or unfinished one runs again', () => {
+    expect(rerun(base, base)).toEqual([]);
+    const status = (id: string): PriorStatus => (id === 'f1-L2' ? 'failed' : id === 'f1-L4' ? 'unfinished' : 'succeeded');
+    expect(rerun(base, base, status)).toEqual(['failed f1-L2', 'unfinished f1-L4']);
+  });
+
+  it('an inserted line runs, alone: the lines after it keep their results under their new ids', () => {
+    const after = lines(['a', 'echo 0'], ['a', 'echo 1'], ['a', 'echo 2'], ['b', 'echo 3'], ['b', 'echo 4']);
+    const diff = diffCommands(base, after, allSucceeded);
+    expect(diff.rerun.map((entry) => entry.reason)).toEqual(['new']);
+    expect(diff.kept).toBe(4);
+    expect(diff.sameAs.map((same) => same?.id)).toEqual([undefined, 'f1-L1', 'f1-L2', 'f1-L3', 'f1-L4']);
+  });
+
+  it('a deleted line is no longer part of the run; nothing else runs', () => {
+    const after = lines(['a', 'echo 1'], ['b', 'echo 3'], ['b', 'echo 4']);
+    const diff = diffCommands(base, after, allSucceeded);
+    expect(diff.rerun).toEqual([]);
+    expect(diff.deleted.map((command) => command.id)).toEqual(['f1-L2']);
+  });
+
+  it('an edited line is changed (paired with what it was); a failed line fixed too', () => {
+    const after = lines(['a', 'echo 1'], ['a', 'echo two'], ['b', 'echo 3'], ['b', 'echo 4']);
+    const diff = diffCommands(base, after, (id) => (id === 'f1-L2' ? 'failed' : 'succeeded'));
+    expect(diff.rerun).toEqual([{ index: 1, reason: 'changed', was: base[1] }]);
+    expect(diff.deleted).toEqual([]);
+  });
+
+  it('a moved line is the same command: kept', () => {
+    const after = lines(['a', 'echo 2'], ['a', 'echo 1'], ['b', 'echo 3'], ['b', 'echo 4']);
+    expect(rerun(base, after)).toEqual([]);
+  });
+
+  it('duplicated lines are told apart by occurrence: the added copy runs, the others are kept', () => {
+    const twice = lines(['a', 'echo x'], ['a', 'echo x']);
+    const thrice = lines(['a', 'echo x'], ['a', 'echo x'], ['a', 'echo x']);
+    expect(rerun(twice, thrice)).toEqual(['new f1-L3']);
+    // Of two copies, the second failed: it runs again, the first is kept.
+    expect(rerun(twice, twice, (id) => (id === 'f1-L2' ? 'failed' : 'succeeded'))).toEqual(['failed f1-L2']);
+  });
+
+  it('a command moved to another phase is changed (its phase), not kept', () => {
+    const after = lines(['a', 'echo 1'], ['b', 'echo 2'], ['b', 'echo 3'], ['b', 'echo 4']);
+    const diff = diffCommands(base, after, allSucceeded);
+    expect(diff.rerun).toEqual([{ index: 1, reason: 'changed', was: base[1] }]);
+  });
+
+  it('a renamed phase reruns its commands; later phases keep theirs unless they changed', () => {
+    const after = lines(['a2', 'echo 1'], ['a2', 'echo 2'], ['b', 'echo 3'], ['b', 'echo 4']);
+    expect(rerun(base, after)).toEqual(['changed f1-L1', 'changed f1-L2']);
+  });
+
+  it('an edit is not paired with a deleted command of another phase: that is a new command', () => {
+    const before = lines(['a', 'echo 1'], ['b', 'echo 3']);
+    const after = lines(['a', 'echo 1'], ['a', 'echo new']);
+    const diff = diffCommands(before, after, allSucceeded);
+    expect(diff.rerun.map((entry) => entry.reason)).toEqual(['new']);
+    expect(diff.deleted.map((command) => command.id)).toEqual(['f1-L2']);
+    expect(countReasons(diff)).toEqual({ changed: 0, new: 1, failed: 0, unfinished: 0 });
+  });
+});
