@@ -29,7 +29,9 @@ describe('createStdout', () => {
   it('tells a closed reader from other stream failures', () => {
     expect(isClosedStdoutError(epipe())).toBe(true);
     expect(isClosedStdoutError(Object.assign(new Error('destroyed'), { code: 'ERR_STREAM_DESTROYED' }))).toBe(true);
-    expect(isClosedStdoutError(Object.assign(new Error('write EIO'), { code: 'EIO' }))).toBe(false);
+    // A terminal that closed (SIGHUP) answers writes with EIO: gone too.
+    expect(isClosedStdoutError(Object.assign(new Error('write EIO'), { code: 'EIO' }))).toBe(true);
+    expect(isClosedStdoutError(Object.assign(new Error('write ENOSPC'), { code: 'ENOSPC' }))).toBe(false);
     expect(isClosedStdoutError(undefined)).toBe(false);
   });
 });
