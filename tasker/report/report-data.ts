@@ -64,8 +64,8 @@ export interface AggregateOptions {
   /** The time span the timelines cover (the run's first start to its last finish); records outside are clamped. */
   fromMs: number;
   toMs: number;
-  /** Start times of the attempts running at `toMs` (a live report): busy from there to `toMs`. Default: none. */
-  runningSinceMs?: readonly number[];
+  /** The attempts running at `toMs` (a live report), on which worker and since when: busy up to `toMs`. Default: none. */
+  running?: { worker: string; sinceMs: readonly number[] };
   /** Time bins of the timelines, at most (fewer for a short run: a bin lasts 50 ms at least). Default 600. */
   bins?: number;
   /** Time bins per column of the per-worker timeline. Default 3. */
@@ -162,8 +162,12 @@ export function createReportAggregator(options: AggregateOptions): ReportAggrega
       skippedLines++;
     },
     finish() {
+      const running = options.running;
+      for (const startMs of running?.sinceMs ?? []) {
+        busy.add(startMs, options.toMs);
+        workers.busy(running?.worker ?? '?', startMs, options.toMs);
+      }
       const worker = workers.report(options.timelineRows ?? 64);
-      for (const startMs of options.runningSinceMs ?? []) busy.add(startMs, options.toMs);
       return {
         attempts,
         succeeded,

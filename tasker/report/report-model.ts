@@ -86,8 +86,9 @@ export interface LiveState {
   /** The phase running now and when it started. */
   phaseIndex?: number | undefined;
   phaseStartedMs?: number | undefined;
-  /** When each attempt running here started (local slots, tasker phases); none for attempts handed to workers. */
+  /** When each attempt running here started (local slots, tasker phases), and this tasker's worker name; none for attempts handed to workers. */
   runningSinceMs?: number[];
+  worker?: string;
   /** The pause before the next rewrite, about. */
   nextWriteMs?: number;
 }

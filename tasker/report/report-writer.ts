@@ -47,7 +47,8 @@ export async function writeRunReport(request: ReportRequest): Promise<WrittenRep
   const nowMs = request.now();
   const path = request.outPath ?? reportPathOf(layout);
   const { fromMs, toMs } = timelineSpan(span, request.live, nowMs);
-  const data = await aggregateResults(layout.resultsPath, { fromMs, toMs, runningSinceMs: request.live?.runningSinceMs });
+  const running = request.live?.runningSinceMs === undefined ? undefined : { worker: request.live.worker ?? '?', sinceMs: request.live.runningSinceMs };
+  const data = await aggregateResults(layout.resultsPath, { fromMs, toMs, running });
   const lastFinishedAt = data.lastFinishMs === undefined ? undefined : new Date(data.lastFinishMs).toISOString();
   // A summary counts only when it describes the latest session (the same rule as `tasker runs`).
   const summary = request.live === undefined && summaryFile !== undefined && runState(summaryFile, lastFinishedAt) !== 'unfinished' ? summaryFile : undefined;

@@ -56,8 +56,9 @@ export async function executePhases(execution: PhaseExecution, deps: ExecutionDe
   });
   const heartbeat = remote === undefined ? undefined : startRunHeartbeat(remote, progress, heartbeatIntervalMs(config.progressIntervalMs), deps.logger);
   const live = createLiveAttempts(deps.now);
+  const workerName = taskerWorkerName();
   const report = startReportRefresher({
-    write: (nextWriteMs) => writeRunReport({ layout: execution.run, live: { runningNow: progress.running, runningLabel, nextWriteMs, ...live.snapshot() }, dataFile: true, now: deps.now }),
+    write: (nextWriteMs) => writeRunReport({ layout: execution.run, live: { runningNow: progress.running, runningLabel, nextWriteMs, worker: workerName, ...live.snapshot() }, dataFile: true, now: deps.now }),
     minIntervalMs: config.reportIntervalMs,
     now: deps.now,
     logger: deps.logger,
@@ -71,7 +72,7 @@ export async function executePhases(execution: PhaseExecution, deps: ExecutionDe
   try {
     const outcome = await runPhases(
       execution.plan.phases,
-      phasePorts(execution, deps, results, live),
+      phasePorts(execution, deps, results, live, workerName),
       { retries: config.retries, retryDelayMs: config.retryDelayMs, maxRetryDelayMs: config.maxRetryDelayMs, keepGoing: config.keepGoing, halt: config.halt, prior: execution.prior },
       progress,
       stop.signal,
@@ -88,8 +89,12 @@ export async function executePhases(execution: PhaseExecution, deps: ExecutionDe
   }
 }
 
-function phasePorts(execution: PhaseExecution, deps: ExecutionDeps, results: ResultsWriter, live: LiveAttempts): RunPorts {
-  const workerName = `tasker@${hostname()}`;
+/** The worker name of the attempts this tasker runs itself. */
+function taskerWorkerName(): string {
+  return `tasker@${hostname()}`;
+}
+
+function phasePorts(execution: PhaseExecution, deps: ExecutionDeps, results: ResultsWriter, live: LiveAttempts, workerName: string): RunPorts {
   // Distributed, a workers phase's attempt "starts" when it is published: the live report does not draw those as running.
   const startsAreRuns = (phase: PhaseSpec): boolean => execution.remote === undefined || phase.runsOn !== 'workers';
   return {

@@ -79,8 +79,9 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
   }
   if (remote !== undefined && config.signingOff) deps.logger.warn(unsignedWarning, 'TASKER_SIGNING=off: commands are published unsigned and results are not checked');
 
-  // The report is written from the first second on (phase-execution.ts): open it now.
-  deps.writeOut(`Live report: ${reportPathOf(run)}\n`);
+  // The report is written from the first second on (phase-execution.ts): open it now. Stdout
+  // stays the summary's; elsewhere than a terminal, the log line above names the report.
+  deps.terminal?.write(`Live report: ${reportPathOf(run)}\n`);
 
   // 3. Run the phases.
   const { outcome, progress } = await executePhases({ config, plan, run, prior, remote, perCommand }, deps);

@@ -199,11 +199,13 @@ describe('the HTML report', () => {
     const started = Date.now();
     const tasker = startTasker(['run', '-j', '2', '--run-id', 'live', '--workdir', ws.dir, jobs]);
     let early = '';
-    tasker.stdout?.on('data', (chunk: Buffer) => (early += String(chunk)));
+    tasker.stderr?.on('data', (chunk: Buffer) => (early += String(chunk)));
     try {
       await waitFor('the report of the run just started', () => existsSync(reportPath), 5000);
       const writtenAfterMs = Date.now() - started;
-      expect(early).toContain(`Live report: ${reportPath}\n`);
+      // Not on a terminal: the log line of the start names it (on a terminal, a line `Live report: PATH`).
+      const startLine = early.split('\n').find((line) => line.includes('"msg":"run started"'));
+      expect(JSON.parse(startLine ?? '{}')).toMatchObject({ runId: 'live', report: reportPath });
       const opened = await browser.open(reportPath);
       const { page } = opened;
       await page.evaluate('window.notReloaded = true');

@@ -148,11 +148,13 @@ describe('report aggregation', () => {
 
   it('draws attempts still running as busy up to the end, and the last bin over its part before the end', () => {
     // 2.5 s in bins of 1 s: the last bin is half a bin; one attempt finished, two still running.
-    const aggregator = createReportAggregator({ fromMs: t0, toMs: t0 + 2500, bins: 3, runningSinceMs: [t0 + 500, t0 + 2000] });
+    const aggregator = createReportAggregator({ fromMs: t0, toMs: t0 + 2500, bins: 3, running: { worker: 'w1', sinceMs: [t0 + 500, t0 + 2000] } });
     aggregator.add(record('a', 1, 'succeeded', 0, 1));
     const data = aggregator.finish();
     expect(data.bins).toEqual({ fromMs: t0, binMs: 1000, count: 3, toMs: t0 + 2500 });
     expect(data.running).toEqual([1.5, 1, 2]);
+    expect(data.liveWorkers).toEqual([1, 1, 1]);
+    expect(data.workers).toEqual([{ worker: 'w1', attempts: 1, succeeded: 1, failed: 0, busyMs: 1000 }]);
   });
 
   it('keeps memory bounded: past maxWorkers, workers share a row', () => {

@@ -46,7 +46,7 @@
     const cursor = { sync: { key: uPlot.sync('activity').key } };
     const x = { label: 'time (UTC)', value: (_, v) => clock(v) };
     charts.later(() => {
-      charts.plot(running, { height: 220, cursor, scales: { x: { time: true }, w: { range: (_, min, max) => [0, Math.max(1, max)] } }, axes: [{}, { label: 'running', size: 60 }, { scale: 'w', side: 1, label: 'workers', grid: { show: false }, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }], series: [x, line('commands running', '#2f81f7', { fill: 'rgba(47,129,247,0.12)' }), line('live workers', '#8250df', { scale: 'w' })] }, [s.xs, s.running, s.liveWorkers]);
+      charts.plot(running, { height: 220, cursor, scales: { x: { time: true }, y: { range: (_, min, max) => [0, Math.max(1, max)] }, w: { range: (_, min, max) => [0, Math.max(1, max)] } }, axes: [{}, { label: 'running', size: 60 }, { scale: 'w', side: 1, label: 'workers', grid: { show: false }, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }], series: [x, line('commands running', '#2f81f7', { fill: 'rgba(47,129,247,0.12)' }), line('live workers', '#8250df', { scale: 'w' })] }, [s.xs, s.running, s.liveWorkers]);
       charts.plot(finished, { height: 180, cursor, scales: { x: { time: true } }, axes: [{}, { label: 'per bin', size: 60 }], series: [x, line('attempts finished', '#1f883d'), line('attempts failed', '#cf222e')] }, [s.xs, s.finished, s.failed]);
     });
     return out;

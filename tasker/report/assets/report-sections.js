@@ -71,7 +71,7 @@
       const tail = r.tail ? el('details', { 'data-key': `tail-${r.id}` }, [el('summary', { text: 'output' }), el('pre', { text: r.tail })]) : '';
       return [marks, r.phase, `${r.file}:${r.line}`, howEnded(r), r.reason || '', num(r.attempts), logLink(r.log, model.run.links), el('div', {}, [command(r.command), tail])];
     });
-    const heads = [{ label: 'command id' }, { label: 'phase', cls: 'id' }, { label: 'file:line', cls: 'id' }, { label: 'ended', cls: 'id' }, { label: 'reason' }, { label: 'attempts', num: 1 }, { label: 'log', cls: 'id' }, { label: 'command and output tail', cls: 'cmd' }];
+    const heads = [{ label: 'command id' }, { label: 'phase', cls: 'id' }, { label: 'file:line', cls: 'id' }, { label: 'ended', cls: 'id' }, { label: 'reason', cls: 'reason' }, { label: 'attempts', num: 1 }, { label: 'log', cls: 'id' }, { label: 'command and output tail', cls: 'cmd' }];
     out.push(table(heads, rows, 'failures'));
     return out;
   }
