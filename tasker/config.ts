@@ -212,7 +212,7 @@ export function loadRunConfig(files: readonly string[], flags: RunFlags, env: Re
     runId: flags.resume ?? flags.runId,
     mustExist,
     progressIntervalMs: progressIntervalMs ?? 5000,
-    reportIntervalMs: reportIntervalMs ?? 30_000,
+    reportIntervalMs: reportIntervalMs ?? 2000,
     directExec: flags.directExec ?? true,
     logLevel,
     amqpUrl,

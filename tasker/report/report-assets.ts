@@ -8,18 +8,21 @@ import type { PageAssets } from './report-page.js';
  * to this module (the build copies tasker/report/assets to dist/tasker/report/assets).
  */
 
+/** The report's scripts in the order they run: helpers, charts, sections, then the page itself. */
+const ownScripts = ['report-base.js', 'report-charts.js', 'report-sections.js', 'report-details.js', 'report.js'];
+
 let loaded: Promise<PageAssets> | undefined;
 
 async function load(): Promise<PageAssets> {
   const require = createRequire(import.meta.url);
   const own = (name: string): Promise<string> => readFile(new URL(`./assets/${name}`, import.meta.url), 'utf8');
-  const [chartScript, chartStyles, script, styles] = await Promise.all([
+  const [chartScript, chartStyles, styles, ...scripts] = await Promise.all([
     readFile(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
     readFile(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
-    own('report.js'),
     own('report.css'),
+    ...ownScripts.map(own),
   ]);
-  return { chartScript, chartStyles, script, styles };
+  return { chartScript, chartStyles, script: scripts.join('\n'), styles };
 }
 
 /** Read once per process; a failed read is tried again next time. */

@@ -43,9 +43,9 @@ export interface ReportData {
   outcomes: Record<string, number>;
   firstStartMs: number | undefined;
   lastFinishMs: number | undefined;
-  /** The time bins of every timeline: bin i covers [fromMs + i·binMs, fromMs + (i+1)·binMs). */
-  bins: { fromMs: number; binMs: number; count: number };
-  /** Per bin: average commands running, attempts finished, attempts failed, workers busy. */
+  /** The time bins of every timeline: bin i covers [fromMs + i·binMs, fromMs + (i+1)·binMs); the last one ends at `toMs`. */
+  bins: { fromMs: number; binMs: number; count: number; toMs: number };
+  /** Per bin: average commands running (the last bin: over its part before `toMs`), attempts finished, attempts failed, workers busy. */
   running: number[];
   finished: number[];
   failed: number[];
@@ -64,6 +64,8 @@ export interface AggregateOptions {
   /** The time span the timelines cover (the run's first start to its last finish); records outside are clamped. */
   fromMs: number;
   toMs: number;
+  /** The attempts running at `toMs` (a live report), on which worker and since when: busy up to `toMs`. Default: none. */
+  running?: { worker: string; sinceMs: readonly number[] };
   /** Time bins of the timelines, at most (fewer for a short run: a bin lasts 50 ms at least). Default 600. */
   bins?: number;
   /** Time bins per column of the per-worker timeline. Default 3. */
@@ -160,6 +162,11 @@ export function createReportAggregator(options: AggregateOptions): ReportAggrega
       skippedLines++;
     },
     finish() {
+      const running = options.running;
+      for (const startMs of running?.sinceMs ?? []) {
+        busy.add(startMs, options.toMs);
+        workers.busy(running?.worker ?? '?', startMs, options.toMs);
+      }
       const worker = workers.report(options.timelineRows ?? 64);
       return {
         attempts,
@@ -167,8 +174,8 @@ export function createReportAggregator(options: AggregateOptions): ReportAggrega
         outcomes,
         firstStartMs: attempts === 0 ? undefined : firstStartMs,
         lastFinishMs: attempts === 0 ? undefined : lastFinishMs,
-        bins: { fromMs, binMs, count },
-        running: [...busy.totals()].map((ms) => Math.round((ms / binMs) * 100) / 100),
+        bins: { fromMs, binMs, count, toMs: fromMs + spanMs },
+        running: runningAverages(busy.totals(), binMs, spanMs - (count - 1) * binMs),
         finished: [...finished],
         failed: [...failed],
         liveWorkers: worker.live,
@@ -180,6 +187,11 @@ export function createReportAggregator(options: AggregateOptions): ReportAggrega
       };
     },
   };
+}
+
+/** Busy ms per bin as commands running on average; the last bin only over its part before the end (else a run would seem to stall there). */
+function runningAverages(totals: Float64Array, binMs: number, lastBinMs: number): number[] {
+  return [...totals].map((ms, i) => Math.round((ms / (i === totals.length - 1 ? Math.max(1, lastBinMs) : binMs)) * 100) / 100);
 }
 
 function newPhase(index: number, name: string, slowest: number): PhaseAcc {

@@ -55,6 +55,19 @@ export interface ReportRun {
   /** Commands running when a live report was written (the tasker's count), and what it counts. */
   runningNow: number | undefined;
   runningLabel: string | undefined;
+  /** A live report: the phase running, since when (epoch ms), and about when the next rewrite comes (the page polls at that pace). */
+  runningPhase: number | undefined;
+  runningPhaseStartedMs: number | undefined;
+  nextWriteMs: number | undefined;
+  /** Log paths (relative to the workdir) as links: the report's directory relative to the workdir, and the way back. */
+  links: ReportLinks;
+}
+
+export interface ReportLinks {
+  /** e.g. `.tasker/runs/RUN_ID`: a log under it is linked relative to the report. */
+  reportDir: string;
+  /** e.g. `../../..`: other paths go through the workdir. */
+  toWorkdir: string;
 }
 
 export interface ReportModel {
@@ -70,6 +83,14 @@ export interface LiveState {
   runningNow: number;
   /** `running` here, or `queued or running` (distributed: the tasker knows what it handed to the queue). */
   runningLabel: string;
+  /** The phase running now and when it started. */
+  phaseIndex?: number | undefined;
+  phaseStartedMs?: number | undefined;
+  /** When each attempt running here started (local slots, tasker phases), and this tasker's worker name; none for attempts handed to workers. */
+  runningSinceMs?: number[];
+  worker?: string;
+  /** The pause before the next rewrite, about. */
+  nextWriteMs?: number;
 }
 
 export interface ModelInput {
@@ -83,6 +104,7 @@ export interface ModelInput {
   /** How to resume, shown when the run did not succeed. */
   resumeCommand: string | undefined;
   nowMs: number;
+  links: ReportLinks;
 }
 
 function stateOf(input: ModelInput): ReportState {
@@ -145,6 +167,10 @@ export function reportModel(input: ModelInput): ReportModel {
       generatedAt: new Date(input.nowMs).toISOString(),
       runningNow: input.live?.runningNow,
       runningLabel: input.live?.runningLabel,
+      runningPhase: input.live?.phaseIndex,
+      runningPhaseStartedMs: input.live?.phaseStartedMs,
+      nextWriteMs: input.live?.nextWriteMs,
+      links: input.links,
     },
     phases,
     data,

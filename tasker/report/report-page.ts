@@ -46,3 +46,8 @@ export function renderReportPage(title: string, data: unknown, assets: PageAsset
 </html>
 `;
 }
+
+/** report-data.js: the model as a script that hands it to the open page (assets/report.js defines the function). */
+export function renderReportData(data: unknown): string {
+  return `window.taskerReportUpdate && window.taskerReportUpdate(${JSON.stringify(data)});\n`;
+}

@@ -1,9 +1,9 @@
 import type { Logger } from '../../shared/observe/logger.js';
 
 /**
- * Rewrites report.html every so often while a run goes, so a user can open it mid-run and reload.
- * The pause between two writes is at least `minIntervalMs` and ten times what the last write
- * took: a run of a million attempts spends at most a tenth of its tasker's time on its report.
+ * Rewrites report.html while a run goes: the first time right at the start, then at a pace that
+ * grows with the run's age (refreshPauseMs), so a short run's page moves every few seconds and a
+ * run of a million attempts spends at most a tenth of its tasker's time on its report.
  */
 
 export interface ReportRefresher {
@@ -11,12 +11,36 @@ export interface ReportRefresher {
   stop(): Promise<void>;
 }
 
-export function startReportRefresher(options: { write: () => Promise<unknown>; minIntervalMs: number; now: () => number; logger: Logger; runId: string }): ReportRefresher {
+/** The longest pause between two rewrites, unless the shortest asked for is longer. */
+export const maxRefreshPauseMs = 60_000;
+
+/**
+ * The pause after a rewrite: a twentieth of the run's age, between `minMs` and a minute, and at
+ * least ten times what the last rewrite took. Pure.
+ */
+export function refreshPauseMs(ageMs: number, lastWriteMs: number, minMs: number): number {
+  const paced = Math.min(Math.max(minMs, maxRefreshPauseMs), Math.max(minMs, Math.round(ageMs / 20)));
+  return Math.max(paced, 10 * lastWriteMs);
+}
+
+export interface RefresherOptions {
+  /** Writes the report; `nextPauseMs`: how long until the next write, about (the page polls at that pace). */
+  write: (nextPauseMs: number) => Promise<unknown>;
+  /** The shortest pause between two writes (TASKER_REPORT_INTERVAL). */
+  minIntervalMs: number;
+  now: () => number;
+  logger: Logger;
+  runId: string;
+}
+
+export function startReportRefresher(options: RefresherOptions): ReportRefresher {
   const { logger, runId } = options;
+  const startedMs = options.now();
   let stopped = false;
   let current: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let failures = 0;
+  let lastWriteMs = 0;
 
   const schedule = (delayMs: number): void => {
     if (stopped) return;
@@ -28,15 +52,18 @@ export function startReportRefresher(options: { write: () => Promise<unknown>; m
   const refresh = async (): Promise<void> => {
     const started = options.now();
     try {
-      await options.write();
+      await options.write(refreshPauseMs(started - startedMs, lastWriteMs, options.minIntervalMs));
       failures = 0;
     } catch (error) {
       // The run goes on without a fresh report; the first failure in a row is logged, not every one.
       if (failures++ === 0) logger.warn({ runId, err: error }, 'report.html could not be refreshed');
     }
-    schedule(Math.max(options.minIntervalMs, 10 * (options.now() - started)));
+    const ended = options.now();
+    lastWriteMs = ended - started;
+    schedule(refreshPauseMs(ended - startedMs, lastWriteMs, options.minIntervalMs));
   };
-  schedule(options.minIntervalMs);
+  // The first report right away: its path is printed at the start, and must open.
+  schedule(0);
   return {
     async stop() {
       stopped = true;

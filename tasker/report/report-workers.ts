@@ -42,6 +42,8 @@ export interface WorkerReport {
 
 export interface WorkerTracker {
   add(record: ResultRecord, startMs: number, endMs: number): void;
+  /** An attempt still running on `worker` (a live report): busy, not counted as an attempt. */
+  busy(worker: string, startMs: number, endMs: number): void;
   report(maxRows: number): WorkerReport;
 }
 
@@ -92,6 +94,9 @@ export function createWorkerTracker(options: WorkerTrackerOptions): WorkerTracke
         const command = record.command.length > maxSampleCommandChars ? `${record.command.slice(0, maxSampleCommandChars)}…` : record.command;
         acc.samples[column] = { id: record.id, command, startMs, durationMs, outcome: record.outcome, attempt: record.attempt };
       }
+    },
+    busy(worker, startMs, endMs) {
+      accOf(worker).bins.add(startMs, endMs);
     },
     report(maxRows) {
       const all = [...accs.values()];

@@ -1,10 +1,10 @@
 import { promises as fs } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 import { reportAssets } from './report-assets.js';
 import { aggregateResults, readRunFile, readSummaryFile, scanTimeSpan } from './report-input.js';
-import { reportModel, type LiveState } from './report-model.js';
-import { renderReportPage } from './report-page.js';
+import { reportModel, type LiveState, type ReportLinks } from './report-model.js';
+import { renderReportData, renderReportPage } from './report-page.js';
 import { runState } from './run-overview.js';
 
 /** Writes a run's HTML report: `tasker report`, the end of every run, and the refreshes while it runs. */
@@ -14,6 +14,15 @@ export function reportPathOf(layout: RunLayout): string {
   return join(layout.runDir, 'report.html');
 }
 
+/**
+ * The live report's data, next to report.html: `taskerReportUpdate({...});`. A page opened from
+ * file:// may not fetch() a sibling file, but it may load it as a script: the page re-inserts
+ * it every few seconds while the run goes (assets/report.js).
+ */
+export function reportDataPathOf(layout: RunLayout): string {
+  return join(layout.runDir, 'report-data.js');
+}
+
 export interface ReportRequest {
   layout: RunLayout;
   /** Default: the run directory's report.html. */
@@ -21,6 +30,8 @@ export interface ReportRequest {
   /** Set while the run is going (the tasker's own refreshes): what runs now. */
   live?: LiveState;
   resumeCommand?: string;
+  /** Also write report-data.js (the tasker's own writes, live and final: an open page picks up the end). Default false. */
+  dataFile?: boolean;
   now: () => number;
 }
 
@@ -34,10 +45,10 @@ export async function writeRunReport(request: ReportRequest): Promise<WrittenRep
   const { layout } = request;
   const [record, summaryFile, span] = await Promise.all([readRunFile(layout), readSummaryFile(layout), scanTimeSpan(layout.resultsPath)]);
   const nowMs = request.now();
-  const fromMs = span?.fromMs ?? nowMs;
-  // A live report's timelines reach to now: the commands still running are not in the results yet.
-  const toMs = request.live === undefined ? (span?.toMs ?? nowMs) : Math.max(nowMs, span?.toMs ?? nowMs);
-  const data = await aggregateResults(layout.resultsPath, { fromMs, toMs });
+  const path = request.outPath ?? reportPathOf(layout);
+  const { fromMs, toMs } = timelineSpan(span, request.live, nowMs);
+  const running = request.live?.runningSinceMs === undefined ? undefined : { worker: request.live.worker ?? '?', sinceMs: request.live.runningSinceMs };
+  const data = await aggregateResults(layout.resultsPath, { fromMs, toMs, running });
   const lastFinishedAt = data.lastFinishMs === undefined ? undefined : new Date(data.lastFinishMs).toISOString();
   // A summary counts only when it describes the latest session (the same rule as `tasker runs`).
   const summary = request.live === undefined && summaryFile !== undefined && runState(summaryFile, lastFinishedAt) !== 'unfinished' ? summaryFile : undefined;
@@ -50,11 +61,26 @@ export async function writeRunReport(request: ReportRequest): Promise<WrittenRep
     live: request.live,
     resumeCommand: request.resumeCommand,
     nowMs,
+    links: linksOf(layout.workdir, dirname(path)),
   });
   const html = renderReportPage(`tasker run ${layout.runId}`, model, await reportAssets());
-  const path = request.outPath ?? reportPathOf(layout);
+  // The data first: a page the new HTML tells to poll finds it.
+  if (request.dataFile === true) await writeAtomically(reportDataPathOf(layout), renderReportData(model));
   await writeAtomically(path, html);
   return { path, bytes: Buffer.byteLength(html), attempts: data.attempts };
+}
+
+/** A live report's timelines reach to now, from the first start of what is finished or running. */
+function timelineSpan(span: { fromMs: number; toMs: number } | undefined, live: LiveState | undefined, nowMs: number): { fromMs: number; toMs: number } {
+  if (live === undefined) return { fromMs: span?.fromMs ?? nowMs, toMs: span?.toMs ?? nowMs };
+  const fromMs = Math.min(span?.fromMs ?? nowMs, live.phaseStartedMs ?? nowMs, ...(live.runningSinceMs ?? []));
+  return { fromMs, toMs: Math.max(nowMs, span?.toMs ?? nowMs, fromMs + 1) };
+}
+
+/** URL paths (forward slashes) between the workdir and the report's directory. */
+function linksOf(workdir: string, reportDir: string): ReportLinks {
+  const posix = (path: string): string => path.split(sep).join('/');
+  return { reportDir: posix(relative(workdir, reportDir)), toWorkdir: posix(relative(reportDir, workdir)) || '.' };
 }
 
 /** A reader (a browser reloading mid-run, the S3 upload) sees the old file or the new one, never half of one. */

@@ -78,7 +78,8 @@ async function addResources(summary: RunSummary, resultsPath: string, logger: Ru
 /** report.html, after summary.json; its path, or undefined when it could not be written (the run's result stands). */
 async function writeFinalReport(run: RunLayout, resume: string, deps: Pick<RunDeps, 'logger' | 'now'>): Promise<string | undefined> {
   try {
-    const written = await writeRunReport({ layout: run, resumeCommand: resume, now: deps.now });
+    // report-data.js too: a page open on the live report takes the end from it, and stops polling.
+    const written = await writeRunReport({ layout: run, resumeCommand: resume, dataFile: true, now: deps.now });
     deps.logger.debug({ runId: run.runId, bytes: written.bytes }, 'report written');
     return written.path;
   } catch (error) {

@@ -12,6 +12,7 @@ import { createEmptyProgress, startProgressReporter } from '../report/progress-r
 import { openResultsWriter, type PriorResults, type ResultsWriter } from '../run-state/results-file.js';
 import { startReportRefresher } from '../report/report-refresher.js';
 import { writeRunReport } from '../report/report-writer.js';
+import { createLiveAttempts, type LiveAttempts } from './live-attempts.js';
 import { heartbeatIntervalMs, startRunHeartbeat } from './run-heartbeat.js';
 import { startCancelWatch, type CancelWatch } from './cancel-watch.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
@@ -54,8 +55,10 @@ export async function executePhases(execution: PhaseExecution, deps: ExecutionDe
     ...(remote === undefined ? {} : { notice: () => remote.warning() }),
   });
   const heartbeat = remote === undefined ? undefined : startRunHeartbeat(remote, progress, heartbeatIntervalMs(config.progressIntervalMs), deps.logger);
+  const live = createLiveAttempts(deps.now);
+  const workerName = taskerWorkerName();
   const report = startReportRefresher({
-    write: () => writeRunReport({ layout: execution.run, live: { runningNow: progress.running, runningLabel }, now: deps.now }),
+    write: (nextWriteMs) => writeRunReport({ layout: execution.run, live: { runningNow: progress.running, runningLabel, nextWriteMs, worker: workerName, ...live.snapshot() }, dataFile: true, now: deps.now }),
     minIntervalMs: config.reportIntervalMs,
     now: deps.now,
     logger: deps.logger,
@@ -69,7 +72,7 @@ export async function executePhases(execution: PhaseExecution, deps: ExecutionDe
   try {
     const outcome = await runPhases(
       execution.plan.phases,
-      phasePorts(execution, deps, results),
+      phasePorts(execution, deps, results, live, workerName),
       { retries: config.retries, retryDelayMs: config.retryDelayMs, maxRetryDelayMs: config.maxRetryDelayMs, keepGoing: config.keepGoing, halt: config.halt, prior: execution.prior },
       progress,
       stop.signal,
@@ -86,11 +89,17 @@ export async function executePhases(execution: PhaseExecution, deps: ExecutionDe
   }
 }
 
-function phasePorts(execution: PhaseExecution, deps: ExecutionDeps, results: ResultsWriter): RunPorts {
-  const workerName = `tasker@${hostname()}`;
+/** The worker name of the attempts this tasker runs itself. */
+function taskerWorkerName(): string {
+  return `tasker@${hostname()}`;
+}
+
+function phasePorts(execution: PhaseExecution, deps: ExecutionDeps, results: ResultsWriter, live: LiveAttempts, workerName: string): RunPorts {
+  // Distributed, a workers phase's attempt "starts" when it is published: the live report does not draw those as running.
+  const startsAreRuns = (phase: PhaseSpec): boolean => execution.remote === undefined || phase.runsOn !== 'workers';
   return {
     phaseCommands: (phase) => commandsOf(execution.plan, phase),
-    dispatchFor: (phase) => dispatchFor(phase, execution, deps, workerName),
+    dispatchFor: (phase) => live.track(phase, dispatchFor(phase, execution, deps, workerName), startsAreRuns(phase)),
     record: (record) => {
       results.append(record);
       deps.metrics?.commandFinished(record.outcome, record.durationMs);

@@ -16,6 +16,7 @@ import { finishRun } from './finish-run.js';
 import { executePhases } from './phase-execution.js';
 import type { RunDeps, RunOutputs } from './run-deps.js';
 import { copyJobsToRun, runRecordPath, writePlanFile, writeRunRecord, type RunRecord } from '../run-state/run-record.js';
+import { reportPathOf } from '../report/report-writer.js';
 
 /** A run whose input was checked and whose services were reached: sets up the workdir, runs the phases, reports. */
 
@@ -77,6 +78,7 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
       commands: plan.phases.reduce((sum, phase) => sum + phase.commandCount, 0),
       alreadyDone: prior.succeeded.size,
       resumed: resuming,
+      report: reportPathOf(run),
       ...(remote === undefined ? { mode: 'local', concurrency: config.concurrency } : { mode: 'rabbitmq', queues: poolsOf(plan.phases).map((pool) => names(config.namespace).poolQueue(pool)) }),
     },
     resuming ? 'resuming run' : 'run started',
@@ -87,6 +89,10 @@ export async function runPrepared(config: RunConfig, deps: RunDeps, prepared: Pr
     deps.metrics?.trackDemand({ pools: () => remote.pools, read: (pool) => remote.poolDemand(pool) });
   }
   if (remote !== undefined && config.signingOff) deps.logger.warn(unsignedWarning, 'TASKER_SIGNING=off: commands are published unsigned and results are not checked');
+
+  // The report is written from the first second on (phase-execution.ts): open it now. Stdout
+  // stays the summary's; elsewhere than a terminal, the log line above names the report.
+  deps.terminal?.write(`Live report: ${reportPathOf(run)}\n`);
 
   // 3. Run the phases.
   const { outcome, progress } = await executePhases({ config, plan, run, prior, remote, perCommand }, deps);

@@ -1,7 +1,9 @@
 import { copyFileSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
 import { launchBrowser, screenshot, shownNumber, type Browser, type OpenedReport } from '../helpers/browser.js';
+import { isoTickLabel, readPage } from '../helpers/report-page-checks.js';
 import { readResults, repoRoot, runTasker, startTasker, useWorkspaces, type ResultLine } from '../helpers/cli.js';
 import { readyWorker, spawnTasker, useTestNamespace, waitFor } from '../helpers/distributed.js';
 
@@ -54,6 +56,11 @@ function failedIds(results: ResultLine[]): string[] {
   const last = new Map<string, ResultLine>();
   for (const result of results) if ((last.get(result.id)?.attempt ?? 0) < result.attempt) last.set(result.id, result);
   return [...last.values()].filter((result) => result.outcome !== 'succeeded').map((result) => result.id).sort();
+}
+
+/** A page expression (this project compiles without the DOM's types): the report shows this state. */
+function stateIs(state: string): string {
+  return `document.querySelector('[data-testid="state"]').textContent === '${state}'`;
 }
 
 async function fact(opened: OpenedReport, key: string): Promise<number> {
@@ -124,6 +131,46 @@ describe('the HTML report', () => {
     await reopened.page.close();
   });
 
+  it('reads top-down at 1280 and at 390 px: failures first and one click from the count, logs as links, ISO times in UTC, nothing broken or wider than the screen', async () => {
+    const ws = workspace();
+    const result = await runTasker(['run', '-j', '3', '--run-id', 'layout', '--workdir', ws.dir, ...runFlags, jobsWithFailures(ws.dir)]);
+    expect(result.exitCode, result.stderr).toBe(1);
+    const reportPath = join(ws.dir, '.tasker', 'runs', 'layout', 'report.html');
+    const failed = failedIds(readResults(ws.dir, 'layout'));
+    for (const width of [1280, 390]) {
+      const opened = await browser.open(reportPath, { width, height: 900 });
+      const { page } = opened;
+      const reading = await readPage(page);
+      expect(opened.problems).toEqual([]);
+      // Not wider than the screen: wide tables scroll inside their cards.
+      expect(reading.scrollWidth, `page width at ${width} px`).toBeLessThanOrEqual(reading.innerWidth);
+      // What failed comes first, and the failed count leads there in one click.
+      expect(reading.headings[0]).toBe('Failures');
+      await page.click('[data-testid="fact-failed"]');
+      expect(await page.evaluate('location.hash')).toBe('#failures');
+      const top = (await page.evaluate("document.getElementById('failures').getBoundingClientRect().top")) as number;
+      expect(top).toBeGreaterThanOrEqual(0);
+      expect(top).toBeLessThan(100);
+      // Log paths are links to the logs, relative to the report (they open from file://).
+      const failureLinks = await page.locator('[data-testid="failures"] a.log').evaluateAll((links) => links.map((link) => link.getAttribute('href')));
+      expect(failureLinks).toHaveLength(failed.length);
+      for (const href of failureLinks) expect(href).toMatch(/^logs\//);
+      expect(reading.logHrefs.length).toBeGreaterThan(failed.length);
+      for (const href of reading.logHrefs) expect(existsSync(fileURLToPath(href)), href).toBe(true);
+      // ISO 8601 in UTC: the header's times and every time axis' labels, the date written once at least.
+      expect(reading.times.length).toBeGreaterThanOrEqual(3);
+      for (const time of reading.times) expect(time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+      expect(reading.tickLabels.length).toBeGreaterThan(4);
+      for (const label of reading.tickLabels) expect(label).toMatch(isoTickLabel);
+      expect(reading.tickLabels.some((label) => /\d{4}-\d{2}-\d{2}/.test(label))).toBe(true);
+      // Ids, commands and log paths on one line each, never broken inside a word.
+      expect(reading.brokenTexts).toEqual([]);
+      await page.evaluate('window.scrollTo(0, 0)');
+      console.log(`report at ${width} px: ${reading.scrollWidth} px wide; screenshot ${await screenshot(page, `layout-${width}`)}`);
+      await page.close();
+    }
+  });
+
   it('of a distributed run: the same checks, attempts on the workers', async () => {
     const { dir, env } = distributed;
     for (let i = 0; i < 2; i++) distributed.procs.push((await readyWorker(env, ['--workdir', dir, '--concurrency', '2'])).proc);
@@ -144,29 +191,44 @@ describe('the HTML report', () => {
     await opened.page.close();
   });
 
-  it('is written while the run goes, and says so', async () => {
+  it('is written from the start, its path printed then, and the open page takes newer numbers by itself until the run ends', async () => {
     const ws = workspace();
-    // The last command waits until the test has looked at the mid-run report (30 s at most).
-    const jobs = ws.jobs('jobs.sh', ['bash ev.sh 0.1', 'bash ev.sh 0.1', 'for i in $(seq 300); do [ -e release ] && break; sleep 0.1; done', ''].join('\n'));
+    // Two slots, eight commands of 1.5 s: about 6 s, the page polls report-data.js meanwhile.
+    const jobs = ws.jobs('jobs.sh', `${Array.from({ length: 8 }, () => 'sleep 1.5').join('\n')}\n`);
     const reportPath = join(ws.dir, '.tasker', 'runs', 'live', 'report.html');
-    const tasker = startTasker(['run', '-j', '3', '--run-id', 'live', '--workdir', ws.dir, jobs], { env: { TASKER_REPORT_INTERVAL: '500ms' } });
+    const started = Date.now();
+    const tasker = startTasker(['run', '-j', '2', '--run-id', 'live', '--workdir', ws.dir, jobs]);
+    let early = '';
+    tasker.stderr?.on('data', (chunk: Buffer) => (early += String(chunk)));
     try {
-      await waitFor('a report written mid-run', () => existsSync(reportPath), 15_000);
+      await waitFor('the report of the run just started', () => existsSync(reportPath), 5000);
+      const writtenAfterMs = Date.now() - started;
+      // Not on a terminal: the log line of the start names it (on a terminal, a line `Live report: PATH`).
+      const startLine = early.split('\n').find((line) => line.includes('"msg":"run started"'));
+      expect(JSON.parse(startLine ?? '{}')).toMatchObject({ runId: 'live', report: reportPath });
       const opened = await browser.open(reportPath);
-      expect(opened.problems).toEqual([]);
-      expect(await opened.page.textContent('[data-testid="state"]')).toBe('running');
-      expect(await fact(opened, 'done')).toBeLessThanOrEqual(2);
+      const { page } = opened;
+      await page.evaluate('window.notReloaded = true');
+      expect(await page.textContent('[data-testid="state"]')).toBe('running');
+      // While it runs: counts move, the phase is running (no barrier wait yet) and the running line ends at the commands running now.
+      await page.waitForFunction(`${stateIs('running')} && Number(document.querySelector('[data-fact="done"]').textContent) > 0`, undefined, { timeout: 15_000 });
+      const row = await page.locator('[data-testid="phases"] tbody tr td').allTextContents();
+      expect([row[2], row[9]]).toEqual(['running', '–']);
+      expect(Number(await page.getAttribute('[data-testid="running-chart"]', 'data-last-running'))).toBeGreaterThanOrEqual(1);
       expect(tasker.exitCode).toBeNull();
-      await opened.page.close();
+      // Then the end, still without a reload by the test: the final numbers, and no more polling.
+      await page.waitForFunction(stateIs('succeeded'), undefined, { timeout: 30_000 });
+      expect(await fact(opened, 'done')).toBe(8);
+      expect(await page.getAttribute('body', 'data-live')).toBe('ended');
+      expect(Number(await page.getAttribute('body', 'data-updates'))).toBeGreaterThanOrEqual(2);
+      expect(await page.evaluate('window.notReloaded')).toBe(true);
+      expect(opened.problems).toEqual([]);
+      console.log(`live report: written ${writtenAfterMs} ms after the tasker started, updated ${await page.getAttribute('body', 'data-updates')} times in the page`);
+      await page.close();
     } finally {
-      writeFileSync(join(ws.dir, 'release'), '');
       const result = await tasker;
-      expect(result.exitCode).toBe(0);
+      expect(result.exitCode, String(result.stderr)).toBe(0);
     }
-    const final = await browser.open(reportPath);
-    expect(await final.page.textContent('[data-testid="state"]')).toBe('succeeded');
-    expect(await fact(final, 'done')).toBe(3);
-    await final.page.close();
   });
 
   it('of a run of ten commands is a small page', async () => {

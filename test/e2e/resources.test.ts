@@ -61,7 +61,8 @@ async function expectResourceSections(reportPath: string): Promise<void> {
   expect(quantiles[1]).toMatch(/^peak memory.*MiB/);
   expect(await opened.page.locator('[data-testid="top-memory"] tbody tr').count()).toBeGreaterThanOrEqual(2);
   expect(await opened.page.textContent('[data-testid="top-memory"] tbody tr:first-child')).toMatch(/^f1-L[23]\.1/);
-  expect(await opened.page.textContent('[data-testid="top-cpu"]')).toContain('.tasker/runs/');
+  // Each attempt's log, as a link relative to the report (in the run directory).
+  expect(await opened.page.locator('[data-testid="top-cpu"] a.log').first().getAttribute('href')).toMatch(/^logs\/\d{2}-[^/]+\/f1-L\d+\.1\.log$/);
   expect(await opened.page.textContent('[data-testid="sizing"]')).toMatch(/resources:\n {2}requests:\n {4}cpu: .*\n {4}memory: \d+(Mi|Gi)/);
   console.log(`resources section: screenshot ${await screenshot(opened.page, 'resources')}`);
   await opened.page.close();

@@ -33,7 +33,7 @@ describe('loadRunConfig', () => {
       stage: [],
       mustExist: false,
       progressIntervalMs: 5000,
-      reportIntervalMs: 30_000,
+      reportIntervalMs: 2000,
       directExec: true,
       logLevel: 'info',
     });

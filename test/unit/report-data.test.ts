@@ -124,7 +124,7 @@ describe('report aggregation', () => {
     aggregator.skip();
     const data = aggregator.finish();
     expect(data).toMatchObject({ attempts: 4, succeeded: 3, outcomes: { succeeded: 3, failed: 1 }, skippedLines: 1, firstStartMs: t0, lastFinishMs: t0 + 10_000 });
-    expect(data.bins).toEqual({ fromMs: t0, binMs: 1000, count: 10 });
+    expect(data.bins).toEqual({ fromMs: t0, binMs: 1000, count: 10, toMs: t0 + 10_000 });
     expect(data.running).toEqual([2, 2, 1, 2, 1, 1, 1, 1, 1, 1]);
     expect(data.finished).toEqual([0, 1, 1, 0, 1, 0, 0, 0, 0, 1]);
     expect(data.failed).toEqual([0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
@@ -146,6 +146,17 @@ describe('report aggregation', () => {
     expect(w2.samples.map(([column, sample]) => [column, sample.id, sample.attempt])).toEqual([[0, 'b', 1], [1, 'b', 2]]);
   });
 
+  it('draws attempts still running as busy up to the end, and the last bin over its part before the end', () => {
+    // 2.5 s in bins of 1 s: the last bin is half a bin; one attempt finished, two still running.
+    const aggregator = createReportAggregator({ fromMs: t0, toMs: t0 + 2500, bins: 3, running: { worker: 'w1', sinceMs: [t0 + 500, t0 + 2000] } });
+    aggregator.add(record('a', 1, 'succeeded', 0, 1));
+    const data = aggregator.finish();
+    expect(data.bins).toEqual({ fromMs: t0, binMs: 1000, count: 3, toMs: t0 + 2500 });
+    expect(data.running).toEqual([1.5, 1, 2]);
+    expect(data.liveWorkers).toEqual([1, 1, 1]);
+    expect(data.workers).toEqual([{ worker: 'w1', attempts: 1, succeeded: 1, failed: 0, busyMs: 1000 }]);
+  });
+
   it('keeps memory bounded: past maxWorkers, workers share a row', () => {
     const aggregator = createReportAggregator({ fromMs: t0, toMs: t0 + 1000, maxWorkers: 2, timelineRows: 10 });
     for (let i = 0; i < 5; i++) aggregator.add(record(`c${i}`, 1, 'succeeded', 0, 1, { worker: `w${i}` }));
@@ -155,6 +166,7 @@ describe('report aggregation', () => {
 });
 
 describe('report model and page', () => {
+  const links = { reportDir: '.tasker/runs/r', toWorkdir: '../../..' };
   it('takes counts from the results and the state and exit code from the summary', () => {
     const aggregator = createReportAggregator({ fromMs: t0, toMs: t0 + 2000 });
     aggregator.add(record('a', 1, 'succeeded', 0, 1));
@@ -162,10 +174,10 @@ describe('report model and page', () => {
     const data = aggregator.finish();
     const runFile = { runId: 'r', createdAt: new Date(t0).toISOString(), files: [{ path: 'jobs.sh' }], phases: [{ index: 2, name: 'sims', runsOn: 'workers', commandCount: 3 }] };
     const summary = { status: 'failed', exitCode: 1, mode: 'local', startedAt: '', finishedAt: '', durationMs: 2000, totals: { skipped: 1, alreadyDone: 0 }, phases: [{ index: 2, status: 'failed', total: 3, skipped: 1, alreadyDone: 0, durationMs: 2000 }] };
-    const model = reportModel({ runId: 'r', workdir: '/w', record: runFile, summary: summary as never, data, live: undefined, resumeCommand: 'tasker run --resume r', nowMs: t0 + 5000 });
+    const model = reportModel({ runId: 'r', workdir: '/w', record: runFile, summary: summary as never, data, live: undefined, resumeCommand: 'tasker run --resume r', nowMs: t0 + 5000, links });
     expect(model.run).toMatchObject({ state: 'failed', exitCode: 1, commands: 3, done: 1, failed: 1, skipped: 1, notRun: 1, wallMs: 2000, resumeCommand: 'tasker run --resume r' });
     expect(model.phases).toEqual([{ index: 2, name: 'sims', runsOn: 'workers', commands: 3, status: 'failed', skipped: 1, alreadyDone: 0, durationMs: 2000 }]);
-    const live = reportModel({ runId: 'r', workdir: '/w', record: runFile, summary: undefined, data, live: { runningNow: 1, runningLabel: 'running' }, resumeCommand: 'x', nowMs: t0 + 5000 });
+    const live = reportModel({ runId: 'r', workdir: '/w', record: runFile, summary: undefined, data, live: { runningNow: 1, runningLabel: 'running' }, resumeCommand: 'x', nowMs: t0 + 5000, links });
     expect(live.run).toMatchObject({ state: 'running', runningNow: 1, wallMs: 5000, resumeCommand: undefined });
   });
 
