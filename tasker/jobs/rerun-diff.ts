@@ -14,8 +14,12 @@ export interface DiffCommand {
 /** How a command ended in the run so far: `unfinished` when it has no result, or was interrupted. */
 export type PriorStatus = 'succeeded' | 'failed' | 'unfinished';
 
-/** Why a command runs again. `changed`: its line's text or phase changed; `new`: no command of the earlier files took its place. */
-export type RerunReason = 'changed' | 'new' | 'failed' | 'unfinished';
+/**
+ * Why a command runs again. `changed`: its line's text or phase changed; `new`: no command of the
+ * earlier files took its place; `after-change`: unchanged and succeeded, but in a phase after one
+ * with a changed or new command, whose outputs it may read.
+ */
+export type RerunReason = 'changed' | 'new' | 'failed' | 'unfinished' | 'after-change';
 
 export interface RerunEntry {
   /** Position in the new commands. */
@@ -95,26 +99,36 @@ function pairEdited(before: readonly DiffCommand[], after: readonly DiffCommand[
 
 /**
  * `before`: the commands of the run's files as they were, with `status` of each earlier id;
- * `after`: the commands of the files now. Unchanged commands that succeeded are kept; the rest
- * runs again: failed, unfinished (no result, or interrupted), changed, new.
+ * `after`: the commands of the files now, in plan order (phase by phase). Unchanged commands that
+ * succeeded are kept; the rest runs again: failed, unfinished (no result, or interrupted),
+ * changed, new, and every command of the phases after the first one with a changed or new command
+ * (`after-change`: a later phase reads what earlier ones wrote, as its barrier says). Those start
+ * afresh: their earlier results are not carried over (`sameAs` undefined).
  */
 export function diffCommands(before: readonly DiffCommand[], after: readonly DiffCommand[], status: (id: string) => PriorStatus): RerunDiff {
   const matches = matchByContent(before, after);
   const pairs = pairEdited(before, after, matches);
   const diff: RerunDiff = { sameAs: [], rerun: [], kept: 0, deleted: [] };
   const used = new Set<number>();
+  let changedPhase: string | undefined;
   for (const [index, match] of matches.entries()) {
     if (match === undefined) {
       const paired = pairs.get(index);
       if (paired !== undefined) used.add(paired);
       diff.sameAs.push(undefined);
       diff.rerun.push(paired === undefined ? { index, reason: 'new' } : { index, reason: 'changed', was: before[paired]! });
+      changedPhase ??= after[index]!.phase;
       continue;
     }
     used.add(match);
     const earlier = before[match]!;
-    diff.sameAs.push(earlier);
     const prior = status(earlier.id);
+    if (prior === 'succeeded' && changedPhase !== undefined && after[index]!.phase !== changedPhase) {
+      diff.sameAs.push(undefined);
+      diff.rerun.push({ index, reason: 'after-change' });
+      continue;
+    }
+    diff.sameAs.push(earlier);
     if (prior === 'succeeded') diff.kept++;
     else diff.rerun.push({ index, reason: prior });
   }
@@ -124,7 +138,7 @@ export function diffCommands(before: readonly DiffCommand[], after: readonly Dif
 
 /** How many run again for each reason. */
 export function countReasons(diff: Pick<RerunDiff, 'rerun'>): Record<RerunReason, number> {
-  const counts: Record<RerunReason, number> = { changed: 0, new: 0, failed: 0, unfinished: 0 };
+  const counts: Record<RerunReason, number> = { changed: 0, new: 0, failed: 0, unfinished: 0, 'after-change': 0 };
   for (const entry of diff.rerun) counts[entry.reason]++;
   return counts;
 }

@@ -22,11 +22,11 @@ export function formatRerunText(view: RerunView, shown = 50): string {
   out.push(`  ${plural(diff.rerun.length, 'command')} run again${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}; ${diff.kept} kept (succeeded, unchanged)`);
   if (diff.deleted.length > 0) out.push(`  ${plural(diff.deleted.length, 'command')} no longer in the files: their results stay in the record, not counted`);
   if (diff.rerun.length === 0) return `${out.join('\n')}\n  nothing runs again\n`;
-  out.push('', `  ${'reason'.padEnd(10)}  ${'id'.padEnd(10)}  ${'phase'.padEnd(12)}  command`);
+  out.push('', `  ${'reason'.padEnd(12)}  ${'id'.padEnd(10)}  ${'phase'.padEnd(12)}  command`);
   for (const entry of diff.rerun.slice(0, shown)) {
     const command = view.after[entry.index]!;
-    out.push(`  ${entry.reason.padEnd(10)}  ${command.id.padEnd(10)}  ${command.phase.padEnd(12)}  ${clip(command.command)}`);
-    if (entry.was !== undefined) out.push(`  ${''.padEnd(10)}  ${''.padEnd(10)}  ${''.padEnd(12)}  was: ${wasText(entry.was, command)}`);
+    out.push(`  ${entry.reason.padEnd(12)}  ${command.id.padEnd(10)}  ${command.phase.padEnd(12)}  ${clip(command.command)}`);
+    if (entry.was !== undefined) out.push(`  ${''.padEnd(12)}  ${''.padEnd(10)}  ${''.padEnd(12)}  was: ${wasText(entry.was, command)}`);
   }
   if (diff.rerun.length > shown) out.push(`  … ${diff.rerun.length - shown} more`);
   return `${out.join('\n')}\n`;

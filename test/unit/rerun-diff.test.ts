@@ -23,12 +23,25 @@ describe('diffCommands: what a resumed run runs again', () => {
     expect(rerun(base, base, status)).toEqual(['failed f1-L2', 'unfinished f1-L4']);
   });
 
-  it('an inserted line runs, alone: the lines after it keep their results under their new ids', () => {
-    const after = lines(['a', 'echo 0'], ['a', 'echo 1'], ['a', 'echo 2'], ['b', 'echo 3'], ['b', 'echo 4']);
+  it('an inserted line runs, alone in its phase: the lines after it keep their results under their new ids', () => {
+    const after = lines(['a', 'echo 1'], ['a', 'echo 2'], ['b', 'echo 0'], ['b', 'echo 3'], ['b', 'echo 4']);
     const diff = diffCommands(base, after, allSucceeded);
     expect(diff.rerun.map((entry) => entry.reason)).toEqual(['new']);
     expect(diff.kept).toBe(4);
-    expect(diff.sameAs.map((same) => same?.id)).toEqual([undefined, 'f1-L1', 'f1-L2', 'f1-L3', 'f1-L4']);
+    expect(diff.sameAs.map((same) => same?.id)).toEqual(['f1-L1', 'f1-L2', undefined, 'f1-L3', 'f1-L4']);
+  });
+
+  it('a change in a phase reruns every later phase whole (they may read its outputs); earlier phases keep theirs', () => {
+    const three = lines(['a', 'echo 1'], ['b', 'echo 2'], ['b', 'echo 3'], ['c', 'echo 4']);
+    const after = lines(['a', 'echo 1'], ['b', 'echo 2'], ['b', 'echo three'], ['c', 'echo 4']);
+    const diff = diffCommands(three, after, allSucceeded);
+    expect(rerun(three, after)).toEqual(['changed f1-L3', 'after-change f1-L4']);
+    expect(diff.kept).toBe(2);
+    // A later phase's command starts afresh: its earlier result is not carried over.
+    expect(diff.sameAs.map((same) => same?.id)).toEqual(['f1-L1', 'f1-L2', undefined, undefined]);
+    // A failed command, or a deleted one, does not rerun later phases: only an edit does.
+    expect(rerun(three, three, (id) => (id === 'f1-L2' ? 'failed' : 'succeeded'))).toEqual(['failed f1-L2']);
+    expect(rerun(three, lines(['a', 'echo 1'], ['b', 'echo 2'], ['c', 'echo 4']))).toEqual([]);
   });
 
   it('a deleted line is no longer part of the run; nothing else runs', () => {
@@ -39,9 +52,9 @@ describe('diffCommands: what a resumed run runs again', () => {
   });
 
   it('an edited line is changed (paired with what it was); a failed line fixed too', () => {
-    const after = lines(['a', 'echo 1'], ['a', 'echo two'], ['b', 'echo 3'], ['b', 'echo 4']);
-    const diff = diffCommands(base, after, (id) => (id === 'f1-L2' ? 'failed' : 'succeeded'));
-    expect(diff.rerun).toEqual([{ index: 1, reason: 'changed', was: base[1] }]);
+    const after = lines(['a', 'echo 1'], ['a', 'echo 2'], ['b', 'echo 3'], ['b', 'echo four']);
+    const diff = diffCommands(base, after, (id) => (id === 'f1-L4' ? 'failed' : 'succeeded'));
+    expect(diff.rerun).toEqual([{ index: 3, reason: 'changed', was: base[3] }]);
     expect(diff.deleted).toEqual([]);
   });
 
@@ -61,12 +74,15 @@ describe('diffCommands: what a resumed run runs again', () => {
   it('a command moved to another phase is changed (its phase), not kept', () => {
     const after = lines(['a', 'echo 1'], ['b', 'echo 2'], ['b', 'echo 3'], ['b', 'echo 4']);
     const diff = diffCommands(base, after, allSucceeded);
+    // It is now in phase b, the last: nothing after it to run again.
     expect(diff.rerun).toEqual([{ index: 1, reason: 'changed', was: base[1] }]);
   });
 
-  it('a renamed phase reruns its commands; later phases keep theirs unless they changed', () => {
-    const after = lines(['a2', 'echo 1'], ['a2', 'echo 2'], ['b', 'echo 3'], ['b', 'echo 4']);
-    expect(rerun(base, after)).toEqual(['changed f1-L1', 'changed f1-L2']);
+  it('a renamed phase reruns its commands, and the later phases', () => {
+    const after = lines(['a', 'echo 1'], ['a', 'echo 2'], ['b2', 'echo 3'], ['b2', 'echo 4']);
+    expect(rerun(base, after)).toEqual(['changed f1-L3', 'changed f1-L4']);
+    const first = lines(['a2', 'echo 1'], ['a2', 'echo 2'], ['b', 'echo 3'], ['b', 'echo 4']);
+    expect(rerun(base, first)).toEqual(['changed f1-L1', 'changed f1-L2', 'after-change f1-L3', 'after-change f1-L4']);
   });
 
   it('an edit is not paired with a deleted command of another phase: that is a new command', () => {
@@ -75,6 +91,6 @@ describe('diffCommands: what a resumed run runs again', () => {
     const diff = diffCommands(before, after, allSucceeded);
     expect(diff.rerun.map((entry) => entry.reason)).toEqual(['new']);
     expect(diff.deleted.map((command) => command.id)).toEqual(['f1-L2']);
-    expect(countReasons(diff)).toEqual({ changed: 0, new: 1, failed: 0, unfinished: 0 });
+    expect(countReasons(diff)).toEqual({ changed: 0, new: 1, failed: 0, unfinished: 0, 'after-change': 0 });
   });
 });
