@@ -112,7 +112,14 @@ function stateOf(input: ModelInput): ReportState {
   return input.summary?.status ?? 'unfinished';
 }
 
+/** A workers phase of a local run ran on the tasker's local slots (run.json says "workers"). */
+function runsOnOf(runsOn: string | undefined, mode: string | undefined): string {
+  if (runsOn === undefined) return '?';
+  return runsOn === 'workers' && mode === 'local' ? 'local slots' : runsOn;
+}
+
 function phasesOf(input: ModelInput): ReportPhase[] {
+  const mode = input.record?.mode ?? input.summary?.mode;
   const planned = input.record?.phases ?? [];
   const ended = new Map((input.summary?.phases ?? []).map((phase) => [phase.index, phase]));
   const seen = new Map(input.data.phases.map((phase) => [phase.index, phase]));
@@ -123,7 +130,7 @@ function phasesOf(input: ModelInput): ReportPhase[] {
     return {
       index,
       name: plan?.name ?? seen.get(index)?.name ?? String(index),
-      runsOn: plan?.runsOn ?? '?',
+      runsOn: runsOnOf(plan?.runsOn, mode),
       commands: plan?.commandCount ?? end?.total ?? 0,
       status: end?.status,
       skipped: end?.skipped,
@@ -148,7 +155,7 @@ export function reportModel(input: ModelInput): ReportModel {
       files: record?.files.map((file) => file.path) ?? [],
       state,
       exitCode: summary?.exitCode,
-      mode: summary?.mode,
+      mode: summary?.mode ?? record?.mode,
       priority: summary?.priority,
       share: summary?.share,
       createdAt: record?.createdAt,
