@@ -2,6 +2,7 @@ import { sizePools, type PoolSizing } from './pool-sizing.js';
 import type { ReportData } from './report-data.js';
 import type { RunFileRecord } from './report-input.js';
 import type { RunSummary } from './summary.js';
+import { phaseStatusLabel } from './summary-text.js';
 
 /**
  * What the report page is given: the run's header (state, counts, phases as planned and as they
@@ -16,8 +17,9 @@ export interface ReportPhase {
   name: string;
   runsOn: string;
   commands: number;
-  /** From summary.json, when the last session wrote one. */
+  /** From summary.json, when the last session wrote one, as the summary prints it ("not run", "already done"...). */
   status: string | undefined;
+  /** Not run by the last session (summary.json's `skipped`). */
   skipped: number | undefined;
   alreadyDone: number | undefined;
   durationMs: number | undefined;
@@ -44,7 +46,7 @@ export interface ReportRun {
   failed: number;
   deadLettered: number;
   interrupted: number;
-  /** Skipped by the last session (an earlier phase failed); from summary.json. */
+  /** Not run by the last session (an earlier phase failed, or it stopped first); summary.json's `skipped`. */
   skipped: number | undefined;
   /** Done in an earlier session of the run, not run again by the last one; from summary.json. */
   alreadyDone: number | undefined;
@@ -132,7 +134,7 @@ function phasesOf(input: ModelInput): ReportPhase[] {
       name: plan?.name ?? seen.get(index)?.name ?? String(index),
       runsOn: runsOnOf(plan?.runsOn, mode),
       commands: plan?.commandCount ?? end?.total ?? 0,
-      status: end?.status,
+      status: end === undefined ? undefined : phaseStatusLabel(end),
       skipped: end?.skipped,
       alreadyDone: end?.alreadyDone,
       durationMs: end?.durationMs,
