@@ -90,7 +90,7 @@ describe('what tasker run prints', () => {
     expect(summary.totals).toEqual({ commands: 5, succeeded: 0, alreadyDone: 0, failed: 0, interrupted: 2, skipped: 3 });
     expect(summary.phases[0]).toMatchObject({ status: 'interrupted', interrupted: 2, skipped: 3 });
     const lines = String(result.stdout).split('\n');
-    expect(lines[0]).toMatch(/^Run stopped interrupted after \S+: 2 interrupted while running, 3 not started; tasker exit code 130$/);
+    expect(lines[0]).toMatch(/^Run stopped interrupted after \S+: 2 interrupted while running, 3 not run; tasker exit code 130$/);
     expect(lines[1]).toMatch(/^ {2}phase\s+runs on\s+status\s+done\s+failed\s+interrupted\s+skipped\s+duration$/);
     expect(lines[2]).toMatch(/^ {2}jobs\.sh\s+local slots\s+interrupted\s+0\s+0\s+2\s+3\s/);
   });

@@ -6,7 +6,7 @@ import { spawnTasker, spawnWorker, useTestNamespace, waitFor, watchOutput, worke
 
 /**
  * What the records say after a stop: Ctrl-C (local and distributed) records the commands never
- * started as not started, those that ended meanwhile as what they did, and only those stopped
+ * started as not run, those that ended meanwhile as what they did, and only those stopped
  * while running as interrupted; a resume then runs the rest once. A command killed at a worker's
  * drain deadline and run again elsewhere says so in its record.
  */
