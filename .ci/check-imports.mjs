@@ -22,7 +22,7 @@ const adapterOnly = {
  */
 const pure = [
   /^tasker\/jobs\/(jobs-file|plan)\.ts$/,
-  /^tasker\/report\/(summary|pool-sizing|resource-stats|report-(bins|data|failures|workers|model|page))\.ts$/,
+  /^tasker\/report\/(summary|summary-text|pool-sizing|resource-stats|report-(bins|data|failures|workers|model|page))\.ts$/,
   /^tasker\/distributed\/phase-dispatch\.ts$/,
   /^shared\/errors\.ts$/,
   /^shared\/config\/[^/]*\.ts$/,

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { commandEnvironment } from '../../shared/config/config-values.js';
+import { commandEnvironment, envValue } from '../../shared/config/config-values.js';
 import { ExitCode, InputError } from '../../shared/errors.js';
 import { splitPresets, type SplitPreset } from '../jobs/plan.js';
 import { assignPools, parsePoolAssignments } from '../jobs/phase-pools.js';
@@ -36,8 +36,10 @@ export async function planAction(files: string[], flags: PlanFlags, deps: Pick<P
   // --split is checked by the parser (.choices()).
   const plan = await scanAndPlan(files, flags.split as SplitPreset | undefined, commandEnvironment(deps.env));
   plan.phases = assignPools(plan.phases, pools.assignments);
-  if (flags.json === true) await writePlanJson(plan, deps.write);
-  else await deps.write(await formatPlanText(plan));
+  // As `tasker run` here would run it: with a broker, workers phases go to the workers.
+  const distributed = envValue(deps.env, 'AMQP_URL') !== undefined;
+  if (flags.json === true) await writePlanJson(plan, deps.write, distributed);
+  else await deps.write(await formatPlanText(plan, distributed));
   return ExitCode.ok;
 }
 

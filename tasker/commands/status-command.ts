@@ -4,7 +4,7 @@ import { ExitCode } from '../../shared/errors.js';
 import { loadWorkdirOpsConfig, type OpsFlags } from '../config.js';
 import { findLocalRun } from '../report/local-runs.js';
 import { formatLocalStatus } from '../report/run-overview.js';
-import { formatSummary } from '../report/summary.js';
+import { formatSummary } from '../report/summary-text.js';
 import type { CommandDeps, OpsCommandDeps } from './command-deps.js';
 import { addOpsOptions, withOps } from './ops-backend.js';
 

@@ -1,6 +1,6 @@
 import { backoffMs } from '../../shared/config/backoff.js';
 import { cancelledRunKill, toResultRecord, type CommandRef, type ResultRecord } from '../../shared/state/results.js';
-import type { FailedCommand, PhaseSummary, RanAgain } from '../report/summary.js';
+import type { FailedCommand, PhaseSummary, RanAgain, Retried } from '../report/summary.js';
 import type { AttemptOutcome, Halt, PhaseDispatch, Progress, RunPhasesOptions, RunPorts } from './phase-ports.js';
 
 /** One command of a phase: its attempts, each recorded, retried with backoff, and counted when it ends. */
@@ -21,6 +21,8 @@ export interface PhaseTally {
   failed: FailedCommand[];
   /** Commands of the whole run so far that started more than once. */
   ranAgain: RanAgain;
+  /** Commands of the whole run so far that succeeded on a retry. */
+  retried: Retried;
   maxTailsKept: number;
   halt: Halt;
 }
@@ -58,6 +60,7 @@ export async function runCommandAttempts(command: CommandRef, firstAttempt: numb
     if (record.outcome === 'succeeded') {
       tally.stats.succeeded++;
       tally.progress.done++;
+      if (tries > 1) noteRetried(command, tries, tally.retried);
       return;
     }
     if (interrupted) {
@@ -125,6 +128,12 @@ function noteRanAgain(record: ResultRecord, starts: number, ranAgain: RanAgain):
   if (starts < 2) return;
   ranAgain.count++;
   if (ranAgain.commands.length < 100) ranAgain.commands.push({ id: record.id, phase: record.phase, starts });
+}
+
+/** `tries`: attempts of this session, the last one the success. */
+function noteRetried(command: CommandRef, tries: number, retried: Retried): void {
+  retried.count++;
+  if (retried.commands.length < 100) retried.commands.push({ id: command.id, phase: command.phase, attempts: tries });
 }
 
 /** --halt: the first command that failed for good stops the run (see RunPhasesOptions.halt). */

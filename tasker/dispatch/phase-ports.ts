@@ -5,6 +5,7 @@ import type { PhaseSpec, PlannedCommand } from '../jobs/plan.js';
 import type { PriorResults } from '../run-state/results-file.js';
 import type { CommandRef, ResultRecord } from '../../shared/state/results.js';
 import type { Placement } from '../../shared/state/placement.js';
+import type { RunMode } from '../report/summary.js';
 
 /**
  * What the phase loop is handed and what it updates: the dispatch every phase runs through,
@@ -86,6 +87,8 @@ export interface RunPhasesOptions {
    */
   halt?: HaltMode;
   prior: PriorResults;
+  /** Where workers phases run: what the logs and the summary say runs them ("local slots" or "workers"). */
+  mode: RunMode;
   /** Tails kept in memory for the summary; later failures keep theirs in results.jsonl only. */
   maxTailsKept?: number;
 }

@@ -24,7 +24,7 @@ export async function runPhase(phase: PhaseSpec, context: PhaseRunContext): Prom
   progress.pool = phase.runsOn === 'workers' ? phase.pool : '';
   const startedAt = ports.now();
   ports.logger.info(
-    { phase: phase.name, phaseIndex: phase.index, runsOn: phase.runsOn, ...(phase.runsOn === 'workers' ? { pool: phase.pool } : {}), commands: phase.commandCount, alreadyDone: stats.alreadyDone },
+    { phase: phase.name, phaseIndex: phase.index, runsOn: stats.runsOn, ...(phase.runsOn === 'workers' ? { pool: phase.pool } : {}), commands: phase.commandCount, alreadyDone: stats.alreadyDone },
     'phase started',
   );
   const dispatch = ports.dispatchFor(phase);

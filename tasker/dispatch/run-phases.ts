@@ -1,5 +1,5 @@
-import type { PhaseSpec } from '../jobs/plan.js';
-import type { FailedCommand, PhaseSummary, RanAgain } from '../report/summary.js';
+import { runsOnShown, type PhaseSpec } from '../jobs/plan.js';
+import type { FailedCommand, PhaseSummary, RanAgain, Retried, RunMode } from '../report/summary.js';
 import type { Progress, RunPhasesOptions, RunPorts } from './phase-ports.js';
 import { runPhase } from './phase-run.js';
 
@@ -16,13 +16,14 @@ export interface RunPhasesResult {
   failed: FailedCommand[];
   interrupted: boolean;
   ranAgain: RanAgain;
+  succeededAfterRetry: Retried;
 }
 
-function emptySummary(phase: PhaseSpec, alreadyDone: number): PhaseSummary {
+function emptySummary(phase: PhaseSpec, alreadyDone: number, mode: RunMode): PhaseSummary {
   return {
     index: phase.index,
     name: phase.name,
-    runsOn: phase.runsOn,
+    runsOn: runsOnShown(phase.runsOn, mode === 'rabbitmq'),
     ...(phase.runsOn === 'workers' ? { pool: phase.pool } : {}),
     status: 'not-started',
     total: phase.commandCount,
@@ -42,9 +43,10 @@ export async function runPhases(
   progress: Progress,
   signal: AbortSignal,
 ): Promise<RunPhasesResult> {
-  const summaries = phases.map((phase) => emptySummary(phase, options.prior.succeededByPhase.get(phase.index) ?? 0));
+  const summaries = phases.map((phase) => emptySummary(phase, options.prior.succeededByPhase.get(phase.index) ?? 0, options.mode));
   const failed: FailedCommand[] = [];
   const ranAgain: RanAgain = { count: 0, commands: [] };
+  const retried: Retried = { count: 0, commands: [] };
   const maxTailsKept = options.maxTailsKept ?? 100;
   let stopAfterPhase = false;
   const halt = { mode: options.halt ?? 'never', controller: new AbortController() };
@@ -55,17 +57,18 @@ export async function runPhases(
   for (const [position, phase] of phases.entries()) {
     const stats = summaries[position]!;
     if (signal.aborted) break;
-    if (stopAfterPhase) {
-      stats.status = 'skipped';
-      continue;
-    }
+    // A phase all done in an earlier session is done, even after a failed phase: nothing of it is "not run".
     if (stats.alreadyDone === phase.commandCount) {
       stats.status = 'succeeded';
       stats.skipped = 0;
       ports.logger.info({ phase: phase.name, commands: phase.commandCount }, 'phase already done in an earlier session');
       continue;
     }
-    await runPhase(phase, { ports, options, signal, tally: { stats, progress, failed, ranAgain, maxTailsKept, halt } });
+    if (stopAfterPhase) {
+      stats.status = 'skipped';
+      continue;
+    }
+    await runPhase(phase, { ports, options, signal, tally: { stats, progress, failed, ranAgain, retried, maxTailsKept, halt } });
     if (stats.failed > 0 && !options.keepGoing) {
       stopAfterPhase = true;
       if (position < phases.length - 1) {
@@ -73,5 +76,5 @@ export async function runPhases(
       }
     }
   }
-  return { phases: summaries, failed, interrupted: signal.aborted, ranAgain };
+  return { phases: summaries, failed, interrupted: signal.aborted, ranAgain, succeededAfterRetry: retried };
 }

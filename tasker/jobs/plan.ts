@@ -9,6 +9,16 @@ import type { LogicalLine } from './jobs-file.js';
  */
 
 export type RunsOn = 'tasker' | 'workers';
+/**
+ * Where a phase's commands run, as the plan, the logs, summary.json and the report say it: a
+ * workers phase of a local run runs on the tasker's own slots ("local slots"), of a distributed
+ * run on the workers. Plan records (run.json, plan.json) keep `RunsOn`: a resume compares them.
+ */
+export type RunsOnShown = 'tasker' | 'workers' | 'local slots';
+
+export function runsOnShown(runsOn: RunsOn, distributed: boolean): RunsOnShown {
+  return runsOn === 'workers' && !distributed ? 'local slots' : runsOn;
+}
 export type SplitPreset = 'makita';
 export const splitPresets: readonly SplitPreset[] = ['makita'];
 

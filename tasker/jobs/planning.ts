@@ -1,6 +1,7 @@
 import { readLogicalLines, readPhaseCommands, scanJobsFile } from './jobs-reader.js';
 import { startShellSyntaxCheck, type CommandLine, type ShellSyntaxCheck } from './shell-syntax.js';
-import { planPhases, type FileScan, type PhaseSpec, type PlannedCommand, type SplitPreset } from './plan.js';
+import { defaultPool } from '../../shared/config/names.js';
+import { planPhases, runsOnShown, type FileScan, type PhaseSpec, type PlannedCommand, type SplitPreset } from './plan.js';
 
 /** From jobs files to a plan: one checked pass over each file (copied for the run as it is read), and the plan printed or written as JSON. */
 
@@ -73,15 +74,16 @@ type Write = (chunk: string) => Promise<void> | void;
 /**
  * Writes the plan as JSON, streaming the commands: never the whole plan in memory.
  * Shape: {"phases":[{"name","runsOn","pool","commandCount","commands":[{"id","file","line","command"}]}], ...extra}
- * (`pool` is null for a phase the tasker runs)
+ * (`runsOn`: "tasker", "workers" (distributed) or "local slots" (a local run's workers phases);
+ * `pool` is null for a phase the tasker runs)
  */
-export async function writePlanJson(plan: Plan, write: Write, extra: Record<string, unknown> = {}): Promise<void> {
+export async function writePlanJson(plan: Plan, write: Write, distributed: boolean, extra: Record<string, unknown> = {}): Promise<void> {
   await write('{');
   for (const [key, value] of Object.entries(extra)) await write(`${JSON.stringify(key)}:${JSON.stringify(value)},`);
   await write(`"split":${JSON.stringify(plan.split ?? null)},"files":${JSON.stringify(plan.sources.map((s) => ({ path: s.displayPath, sha256: s.sha256 })))},"phases":[`);
   for (const [position, phase] of plan.phases.entries()) {
     if (position > 0) await write(',');
-    const head = { index: phase.index, name: phase.name, runsOn: phase.runsOn, pool: poolShown(phase), commandCount: phase.commandCount };
+    const head = { index: phase.index, name: phase.name, runsOn: runsOnShown(phase.runsOn, distributed), pool: poolShown(phase), commandCount: phase.commandCount };
     await write(`${JSON.stringify(head).slice(0, -1)},"commands":[`);
     let first = true;
     for await (const command of commandsOf(plan, phase)) {
@@ -108,14 +110,20 @@ function lineRange(phase: PhaseSpec): string {
   return `lines ${selector.fromLine}–${to}`;
 }
 
-/** The human plan: one block per phase with its first commands. */
-export async function formatPlanText(plan: Plan, previewCount = 3): Promise<string> {
+/** Who runs a phase's commands, and how, in a local or a distributed run. */
+function howRun(phase: PhaseSpec, distributed: boolean): string {
+  if (phase.runsOn === 'tasker') return 'run by the tasker, one at a time, in file order';
+  if (distributed) return `run by the workers of pool ${phase.pool}, in parallel`;
+  return `run on the local slots, in parallel${phase.pool === defaultPool ? '' : ` (with a broker: by the workers of pool ${phase.pool})`}`;
+}
+
+/** The human plan: one block per phase with its first commands; `distributed`: as a run with a broker would run it. */
+export async function formatPlanText(plan: Plan, distributed: boolean, previewCount = 3): Promise<string> {
   const total = plan.phases.reduce((sum, phase) => sum + phase.commandCount, 0);
   const out: string[] = [`${plan.phases.length} phase${plan.phases.length === 1 ? '' : 's'}, ${total} command${total === 1 ? '' : 's'}:`];
   for (const phase of plan.phases) {
     const source = plan.sources[phase.fileIndex]!;
-    const how = phase.runsOn === 'tasker' ? 'run by the tasker, one at a time, in file order' : `run by the workers of pool ${phase.pool}, in parallel`;
-    out.push('', `Phase ${phase.index} "${phase.name}": ${phase.commandCount} command${phase.commandCount === 1 ? '' : 's'}, ${how}`);
+    out.push('', `Phase ${phase.index} "${phase.name}": ${phase.commandCount} command${phase.commandCount === 1 ? '' : 's'}, ${howRun(phase, distributed)}`);
     out.push(`  from ${source.displayPath}, ${lineRange(phase)}`);
     let shown = 0;
     for await (const command of commandsOf(plan, phase)) {

@@ -32,6 +32,7 @@ export async function collectStatus(backend: Backend, names: Names, requested: s
   const pools = await collectPools(backend, names, run, workers);
   const runs = await collectRuns(backend, requested === undefined ? undefined : run, workers);
   return {
+    namespace: names.namespace,
     run,
     runId,
     queue: work === undefined ? undefined : { name: workQueue, ready: work.ready, consumers: work.consumers },

@@ -86,7 +86,7 @@ export function sizePools(measured: PhaseResources[], phases: readonly { name: s
   const sizing: PoolSizing[] = [];
   for (const phase of phases) {
     const resources = measured.find((entry) => entry.phase === phase.name);
-    if (phase.runsOn !== 'workers' || resources === undefined) continue;
+    if (phase.runsOn === 'tasker' || resources === undefined) continue;
     const size = sizePool(resources, phase.pool ?? 'default');
     if (size !== undefined) sizing.push(size);
   }

@@ -30,6 +30,8 @@ export interface FailureReport {
   interrupted: number;
   /** Commands that failed at first and succeeded on a later attempt. */
   succeededAfterRetry: number;
+  /** The first `maxRows` of them, in the order they succeeded: id, phase, the attempt that succeeded. */
+  retried: { id: string; phase: string; attempt: number }[];
   /** Attempts that did not succeed, interrupts aside. */
   failedAttempts: number;
   /** The first failing commands in the order they first failed, at most `maxRows`. */
@@ -82,6 +84,7 @@ export function createFailureTracker(maxRows: number): FailureTracker {
   const failing = new Map<string, Failing>();
   let withRows = 0;
   let succeededAfterRetry = 0;
+  const retried: FailureReport['retried'] = [];
   let failedAttempts = 0;
   return {
     add(record) {
@@ -90,7 +93,10 @@ export function createFailureTracker(maxRows: number): FailureTracker {
         if (before !== undefined && before.attempt < record.attempt) {
           if (before.row !== undefined) withRows--;
           failing.delete(record.id);
-          if (before.outcome !== 'interrupted' || before.retried) succeededAfterRetry++;
+          if (before.outcome !== 'interrupted' || before.retried) {
+            succeededAfterRetry++;
+            if (retried.length < maxRows) retried.push({ id: record.id, phase: record.phase, attempt: record.attempt });
+          }
         }
         return;
       }
@@ -107,7 +113,7 @@ export function createFailureTracker(maxRows: number): FailureTracker {
       });
     },
     report() {
-      const out: FailureReport = { failed: 0, deadLettered: 0, interrupted: 0, succeededAfterRetry, failedAttempts, rows: [] };
+      const out: FailureReport = { failed: 0, deadLettered: 0, interrupted: 0, succeededAfterRetry, retried: [...retried], failedAttempts, rows: [] };
       for (const entry of failing.values()) {
         if (entry.outcome === 'interrupted') out.interrupted++;
         else out.failed++;

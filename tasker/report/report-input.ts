@@ -19,6 +19,8 @@ export interface RunFileRecord {
   createdAt: string;
   files: { path: string }[];
   phases: { index: number; name: string; runsOn: string; commandCount: number }[];
+  /** Absent from runs recorded before modes were. */
+  mode?: string;
 }
 
 /** A JSON file of the run, or undefined when it is missing or torn by a crash mid-write; other errors throw. */

@@ -2,6 +2,7 @@ import { sizePools, type PoolSizing } from './pool-sizing.js';
 import type { ReportData } from './report-data.js';
 import type { RunFileRecord } from './report-input.js';
 import type { RunSummary } from './summary.js';
+import { phaseStatusLabel } from './summary-text.js';
 
 /**
  * What the report page is given: the run's header (state, counts, phases as planned and as they
@@ -16,8 +17,9 @@ export interface ReportPhase {
   name: string;
   runsOn: string;
   commands: number;
-  /** From summary.json, when the last session wrote one. */
+  /** From summary.json, when the last session wrote one, as the summary prints it ("not run", "already done"...). */
   status: string | undefined;
+  /** Not run by the last session (summary.json's `skipped`). */
   skipped: number | undefined;
   alreadyDone: number | undefined;
   durationMs: number | undefined;
@@ -44,7 +46,7 @@ export interface ReportRun {
   failed: number;
   deadLettered: number;
   interrupted: number;
-  /** Skipped by the last session (an earlier phase failed); from summary.json. */
+  /** Not run by the last session (an earlier phase failed, or it stopped first); summary.json's `skipped`. */
   skipped: number | undefined;
   /** Done in an earlier session of the run, not run again by the last one; from summary.json. */
   alreadyDone: number | undefined;
@@ -112,7 +114,14 @@ function stateOf(input: ModelInput): ReportState {
   return input.summary?.status ?? 'unfinished';
 }
 
+/** A workers phase of a local run ran on the tasker's local slots (run.json says "workers"). */
+function runsOnOf(runsOn: string | undefined, mode: string | undefined): string {
+  if (runsOn === undefined) return '?';
+  return runsOn === 'workers' && mode === 'local' ? 'local slots' : runsOn;
+}
+
 function phasesOf(input: ModelInput): ReportPhase[] {
+  const mode = input.record?.mode ?? input.summary?.mode;
   const planned = input.record?.phases ?? [];
   const ended = new Map((input.summary?.phases ?? []).map((phase) => [phase.index, phase]));
   const seen = new Map(input.data.phases.map((phase) => [phase.index, phase]));
@@ -123,9 +132,9 @@ function phasesOf(input: ModelInput): ReportPhase[] {
     return {
       index,
       name: plan?.name ?? seen.get(index)?.name ?? String(index),
-      runsOn: plan?.runsOn ?? '?',
+      runsOn: runsOnOf(plan?.runsOn, mode),
       commands: plan?.commandCount ?? end?.total ?? 0,
-      status: end?.status,
+      status: end === undefined ? undefined : phaseStatusLabel(end),
       skipped: end?.skipped,
       alreadyDone: end?.alreadyDone,
       durationMs: end?.durationMs,
@@ -148,7 +157,7 @@ export function reportModel(input: ModelInput): ReportModel {
       files: record?.files.map((file) => file.path) ?? [],
       state,
       exitCode: summary?.exitCode,
-      mode: summary?.mode,
+      mode: summary?.mode ?? record?.mode,
       priority: summary?.priority,
       share: summary?.share,
       createdAt: record?.createdAt,

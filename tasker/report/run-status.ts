@@ -1,4 +1,5 @@
 import { resumeCommand } from '../../shared/cli/invocation.js';
+import { defaultNamespace } from '../../shared/config/names.js';
 import { formatDuration } from '../../shared/config/duration.js';
 import type { RunMeta, WorkerInfo } from '../../shared/state/run-store.js';
 import { formatPools, type PoolStatus } from './pool-status.js';
@@ -7,7 +8,8 @@ import { describeRunState, describeShare, formatRunViews, runView, type RunView 
 /**
  * What `tasker status` prints of a run in RabbitMQ and Redis. What runs comes from the workers'
  * heartbeats only: the "Running" list of a run and the "Workers" section are two views of one
- * snapshot, and a worker that died drops out of both when its heartbeat expires.
+ * snapshot, and a worker that died drops out of both when its heartbeat expires. Counts are
+ * commands; queue depths, in messages (a bundle carries several commands), have their own lines.
  */
 
 /** A tasker heartbeat older than this means no tasker is running the run: `tasker purge` may go on without --force. (`tasker status` says "gone" sooner: run-view.ts.) */
@@ -16,10 +18,15 @@ export const taskerGoneAfterMs = 30_000;
 export type RunningCommand = WorkerInfo['running'][number] & { worker: string };
 
 export interface StatusReport {
+  /** The namespace the run was found in: a resume elsewhere than the default one names it. */
+  namespace: string;
   run: RunMeta | undefined;
   runId: string | undefined;
+  /** Messages, not commands: a bundle message carries several commands. */
   queue: { name: string; ready: number; consumers: number } | undefined;
+  /** Result messages not yet read (a bundle's results share one). */
   runQueue: { name: string; ready: number } | undefined;
+  /** Messages in the dead-letter queue, of every run. */
   deadLetters: number | undefined;
   /** This run's commands the workers say they are running, oldest first (for --json: read off `workers`). */
   running: RunningCommand[];
@@ -58,7 +65,7 @@ export function taskerAlive(run: RunMeta, now: number): boolean {
   return run.state === 'running' && ago !== undefined && ago <= taskerGoneAfterMs;
 }
 
-function runLines(run: RunMeta, running: number, now: number, invocation: string): string[] {
+function runLines(run: RunMeta, running: number, now: number, resume: { invocation: string; namespace: string }): string[] {
   const view = runView(run, running, now);
   const ago = agoMs(run.heartbeatAt, now);
   const state = view.state === 'tasker-gone' ? `running, but its ${describeRunState(view)}` : run.state;
@@ -73,7 +80,8 @@ function runLines(run: RunMeta, running: number, now: number, invocation: string
   if (view.waitsBehind !== '') lines.push(`  waits behind: ${view.waitsBehind}`);
   if (run.state === 'running' && run.warning) lines.push(`  warning: ${run.warning}`);
   if (run.state === 'interrupted') {
-    lines.push(`  its queued commands wait, not run, until it is resumed: ${resumeCommand(invocation, run.runId, run.workdir)}`);
+    const namespace = resume.namespace === defaultNamespace ? undefined : resume.namespace;
+    lines.push(`  its queued commands wait, not run, until it is resumed: ${resumeCommand(resume.invocation, run.runId, run.workdir, undefined, namespace)}`);
   }
   return lines;
 }
@@ -84,13 +92,20 @@ function otherRunsLines(report: StatusReport): string[] {
   return [`Runs (${report.runs.length}, newest first; counts are commands):`, ...formatRunViews(report.runs), ''];
 }
 
+/** The queues of the run, for operators: depths in messages, never beside the commands' counts. */
+function queueLines(report: StatusReport): string[] {
+  const lines: string[] = [];
+  if (report.queue !== undefined) lines.push(`  work queue ${report.queue.name}: ${report.queue.ready} ready (of every run of the pool), ${report.queue.consumers} consumer${report.queue.consumers === 1 ? '' : 's'}`);
+  if (report.runQueue !== undefined) lines.push(`  result queue ${report.runQueue.name}: ${report.runQueue.ready} not yet read`);
+  if (report.deadLetters !== undefined && report.deadLetters > 0) lines.push(`  dead letters: ${report.deadLetters} (of every run; see the dead-letter queue; tasker purge does not touch it)`);
+  return lines.length === 0 ? [] : ['', 'Queues (in messages: a bundle message carries several commands):', ...lines];
+}
+
 /** `invocation`: how the user started us (`npx tasker`, `tasker`...), for the resume command it prints. */
 export function formatStatus(report: StatusReport, now: number, invocation = 'tasker'): string {
   const running = runningFor(report.run, report.workers, report.runId);
-  const out: string[] = [...otherRunsLines(report), ...(report.run === undefined ? ['No runs recorded in Redis.'] : runLines(report.run, running.length, now, invocation))];
-  if (report.queue !== undefined) out.push(`  work queue ${report.queue.name}: ${report.queue.ready} messages ready (bundles of every run of the pool), ${report.queue.consumers} consumers`);
-  if (report.runQueue !== undefined) out.push(`  result queue ${report.runQueue.name}: ${report.runQueue.ready} results not yet read`);
-  if (report.deadLetters !== undefined && report.deadLetters > 0) out.push(`  dead letters: ${report.deadLetters} (see the dead-letter queue; tasker purge does not touch it)`);
+  const resume = { invocation, namespace: report.namespace };
+  const out: string[] = [...otherRunsLines(report), ...(report.run === undefined ? ['No runs recorded in Redis.'] : runLines(report.run, running.length, now, resume))];
   if (running.length > 0) {
     out.push('', `Running (${running.length}):`);
     for (const item of running) {
@@ -98,6 +113,7 @@ export function formatStatus(report: StatusReport, now: number, invocation = 'ta
       out.push(`  ${item.id.padEnd(12)} on ${item.worker}, attempt ${item.attempt}, for ${formatDuration(now - Date.parse(item.since))}: ${command}`);
     }
   }
+  out.push(...queueLines(report));
   out.push(...formatPools(report.pools));
   out.push('', `Workers (${report.workers.length}):`);
   if (report.workers.length === 0) out.push('  none is sending heartbeats');

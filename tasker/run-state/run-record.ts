@@ -68,7 +68,8 @@ export function archivedResultsPath(run: RunLayout, revision: number): string {
   return join(run.runDir, `results.r${revision}.jsonl`);
 }
 
-export async function writePlanFile(run: RunLayout, plan: Plan, runId: string): Promise<void> {
+/** `distributed`: the run's mode, for what plan.json says runs its workers phases. */
+export async function writePlanFile(run: RunLayout, plan: Plan, runId: string, distributed: boolean): Promise<void> {
   const handle = await fs.open(run.planPath, 'w');
   try {
     // Written in 1 MiB pieces: one write per command costs seconds on a million-line file.
@@ -82,6 +83,7 @@ export async function writePlanFile(run: RunLayout, plan: Plan, runId: string): 
           pending = '';
         }
       },
+      distributed,
       { runId },
     );
     await handle.write(pending);

@@ -42,7 +42,7 @@ export async function writeRevision(run: RunLayout, revision: Revision, plan: Pl
   else await fs.writeFile(archive, '');
   await fs.rename(next, run.resultsPath);
   await writeRunRecord(run, revision.record);
-  await writePlanFile(run, plan, run.runId);
+  await writePlanFile(run, plan, run.runId, revision.record.mode === 'rabbitmq');
 }
 
 /** The records of carried commands, under their new id, line, file and phase. */

@@ -73,7 +73,7 @@ export async function executePhases(execution: PhaseExecution, deps: ExecutionDe
     const outcome = await runPhases(
       execution.plan.phases,
       phasePorts(execution, deps, results, live, workerName),
-      { retries: config.retries, retryDelayMs: config.retryDelayMs, maxRetryDelayMs: config.maxRetryDelayMs, keepGoing: config.keepGoing, halt: config.halt, prior: execution.prior },
+      { retries: config.retries, retryDelayMs: config.retryDelayMs, maxRetryDelayMs: config.maxRetryDelayMs, keepGoing: config.keepGoing, halt: config.halt, prior: execution.prior, mode: execution.remote === undefined ? 'local' : 'rabbitmq' },
       progress,
       stop.signal,
     );

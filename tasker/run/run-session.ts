@@ -134,7 +134,7 @@ async function setUpNewRun(config: RunConfig, prepared: PreparedRun, run: RunLay
   const files = await copyJobsToRun(run, plan);
   const mode = prepared.backend === undefined ? { mode: 'local' as const } : { mode: 'rabbitmq' as const, namespace: config.namespace };
   plan.recordSha256 = await writeRunRecord(run, { version: 1, runId, createdAt: new Date(prepared.sessionStart).toISOString(), split: plan.split ?? null, files, phases: plan.phases, ...mode });
-  await writePlanFile(run, plan, runId);
+  await writePlanFile(run, plan, runId, prepared.backend !== undefined);
 }
 
 /** The results files of the run's earlier revisions, as its run.json lists them. */

@@ -63,7 +63,7 @@ describe('tasker cancel', () => {
     expect(ended.exitCode, ended.all).toBe(4);
     expect(Date.now() - cancelledAt).toBeLessThan(8000);
     expect(runOutput.text()).toMatch(/run cancelled by ops: stopping/);
-    expect(ended.stdout).toMatch(/^Run victim cancelled by ops \(wrong input\) after \S+: 1 interrupted while running, 6 not started; tasker exit code 4$/m);
+    expect(ended.stdout).toMatch(/^Run victim cancelled by ops \(wrong input\) after \S+: 1 interrupted while running, 6 not run; tasker exit code 4$/m);
     expect(ended.stdout).not.toContain('Resume with');
 
     // The records: the running command interrupted, the never-started not recorded.

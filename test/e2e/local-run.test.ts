@@ -340,14 +340,14 @@ describe('tasker plan', () => {
   it('--json prints phases with ids, files, 1-based start lines and commands', async () => {
     const ws = workspace();
     const jobs = ws.jobs('jobs.sh', ['mkdir out', '# phase: sims', 'echo a \\', '  b', '', 'echo c', '# phase: end (tasker)', 'echo d', ''].join('\n'));
-    const result = await runTasker(['plan', '--json', jobs]);
+    const result = await runTasker(['plan', '--json', jobs], { env: { AMQP_URL: '' } });
     expect(result.exitCode).toBe(0);
     const plan = JSON.parse(result.stdout) as { phases: { name: string; runsOn: string; commands: { id: string; file: string; line: number; command: string }[] }[] };
     expect(plan.phases).toEqual([
-      expect.objectContaining({ name: 'jobs.sh', runsOn: 'workers', commands: [{ id: 'f1-L1', file: jobs, line: 1, command: 'mkdir out' }] }),
+      expect.objectContaining({ name: 'jobs.sh', runsOn: 'local slots', commands: [{ id: 'f1-L1', file: jobs, line: 1, command: 'mkdir out' }] }),
       expect.objectContaining({
         name: 'sims',
-        runsOn: 'workers',
+        runsOn: 'local slots',
         commands: [
           { id: 'f1-L3', file: jobs, line: 3, command: 'echo a   b' },
           { id: 'f1-L6', file: jobs, line: 6, command: 'echo c' },

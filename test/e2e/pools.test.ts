@@ -93,9 +93,9 @@ describe('worker pools', () => {
     expect(status.exitCode, status.all).toBe(0);
     expect(status.stdout).toContain('(pool gpu)');
     expect(status.stdout).toContain(`warning: no worker of pool gpu is consuming ${queue}`);
-    // The work queue line is the running phase's: its pool's queue, where its commands wait.
-    expect(status.stdout).toMatch(new RegExp(`work queue ${queue.replace(/\./g, '\\.')}: [1-9]\\d* messages ready \\(bundles of every run of the pool\\), 0 consumers`));
-    expect(status.stdout).toMatch(new RegExp(`gpu +${queue.replace(/\./g, '\\.')}: \\d+ messages ready, 0 consumers; no worker`));
+    // The work queue line is the running phase's: its pool's queue, where its commands wait; in messages, under Queues.
+    expect(status.stdout).toMatch(new RegExp(`\nQueues \\(in messages: a bundle message carries several commands\\):\n {2}work queue ${queue.replace(/\./g, '\\.')}: [1-9]\\d* ready \\(of every run of the pool\\), 0 consumers`));
+    expect(status.stdout).toMatch(new RegExp(`gpu +no worker[^\n]*\n +queue ${queue.replace(/\./g, '\\.')}: \\d+ messages? ready \\(a bundle message carries several commands\\), 0 consumers`));
 
     // The tasker's /metrics has the pool's queue: messages waiting, no consumer.
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -121,7 +121,7 @@ describe('worker pools', () => {
     const status = await spawnTasker(ctx.env, ['status']);
     expect(status.stdout).toMatch(new RegExp(`concurrency 2, pools default,highmem`));
     // 1 consumer, or 2 while its lookahead holds a message ahead (README, Performance notes).
-    expect(status.stdout).toMatch(/highmem +\S+pool\.highmem\.commands: 0 messages ready, (1 consumer|2 consumers); 1 worker/);
+    expect(status.stdout).toMatch(/highmem +1 worker .*\n +queue \S+pool\.highmem\.commands: 0 messages ready \(a bundle message carries several commands\), (1 consumer|2 consumers)/);
   });
 
   it('routes the commands of a run id with dots (a topic routing key of several words) to both kinds of pool', async () => {

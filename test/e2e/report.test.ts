@@ -67,8 +67,8 @@ async function fact(opened: OpenedReport, key: string): Promise<number> {
   return shownNumber(await opened.page.textContent(`[data-fact="${key}"]`));
 }
 
-/** What every report of the run with failures must show, checked against its results.jsonl. */
-async function expectReportMatches(opened: OpenedReport, results: ResultLine[]): Promise<void> {
+/** What every report of the run with failures must show, checked against its results.jsonl; `runsOn`: what ran the simulate phase. */
+async function expectReportMatches(opened: OpenedReport, results: ResultLine[], runsOn: 'local slots' | 'workers'): Promise<void> {
   const { page } = opened;
   expect(opened.problems).toEqual([]);
   expect(await page.textContent('[data-testid="state"]')).toBe('failed');
@@ -78,6 +78,8 @@ async function expectReportMatches(opened: OpenedReport, results: ResultLine[]):
   expect(await fact(opened, 'commands')).toBe(8);
   expect(await fact(opened, 'exit-code')).toBe(1);
   expect(await fact(opened, 'retried-ok')).toBe(1);
+  // The command a retry rescued is named (the flaky one, line 8).
+  expect(await page.locator('[data-testid="retried"] tbody tr').allTextContents()).toEqual(['f1-L8simulate2']);
   expect(await page.textContent('[data-testid="resume"]')).toContain('run --resume');
   // The failure table: one row per failed command, with its reason.
   const rows = page.locator('[data-testid="failures"] tbody tr');
@@ -92,7 +94,7 @@ async function expectReportMatches(opened: OpenedReport, results: ResultLine[]):
   expect(phaseRows).toHaveLength(3);
   const simulateDone = results.filter((r) => r.phase === 'simulate' && r.outcome === 'succeeded').length;
   const cells = await page.locator('[data-testid="phases"] tbody tr:nth-child(2) td').allTextContents();
-  expect(cells.slice(0, 5)).toEqual(['simulate', 'workers', 'failed', '6', String(simulateDone)]);
+  expect(cells.slice(0, 5)).toEqual(['simulate', runsOn, 'failed', '6', String(simulateDone)]);
   // Per worker: every attempt counted once.
   const workerAttempts = await page.locator('[data-testid="workers"] tbody tr td:nth-child(2)').allTextContents();
   expect(workerAttempts.map(shownNumber).reduce((a, b) => a + b, 0)).toBe(results.length);
@@ -108,7 +110,8 @@ describe('the HTML report', () => {
     expect(result.stdout).toContain(`\nReport:  ${reportPath}\n`);
     const opened = await browser.open(reportPath);
     const results = readResults(ws.dir, 'local-report');
-    await expectReportMatches(opened, results);
+    expect(result.stdout).toContain('Succeeded after a retry (--retries): 1 command: f1-L8 (2 attempts)');
+    await expectReportMatches(opened, results, 'local slots');
     const shot = await screenshot(opened.page, 'local-run');
     // The README's picture: the top of the page, as a user first sees it.
     await opened.page.setViewportSize({ width: 1280, height: 1500 });
@@ -127,7 +130,7 @@ describe('the HTML report', () => {
     // Then the pool sizes its results suggest (CPU only: no command ran long enough for a memory sample).
     expect(sizes.join('\n')).toContain('# pool "default", phase "simulate"');
     const reopened = await browser.open(out);
-    await expectReportMatches(reopened, results);
+    await expectReportMatches(reopened, results, 'local slots');
     await reopened.page.close();
   });
 
@@ -182,8 +185,9 @@ describe('the HTML report', () => {
     const reportPath = join(dir, '.tasker', 'runs', 'dist-report', 'report.html');
     expect(done.all).toContain(`Report:  ${reportPath}`);
     const results = readResults(dir, 'dist-report');
+    expect(done.stdout).toContain('Succeeded after a retry (--retries): 1 command: f1-L8 (2 attempts)');
     const opened = await browser.open(reportPath);
-    await expectReportMatches(opened, results);
+    await expectReportMatches(opened, results, 'workers');
     const workers = await opened.page.locator('[data-testid="workers"] tbody tr td:first-child').allTextContents();
     expect(workers.sort()).toEqual([...new Set(results.map((r) => r.worker))].sort());
     expect(workers.filter((name) => !name.startsWith('tasker@'))).toHaveLength(2);

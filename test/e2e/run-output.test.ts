@@ -40,7 +40,7 @@ describe('what tasker run prints', () => {
     expect(result.exitCode).toBe(1);
     const lines = result.stdout.split('\n');
     expect(lines[0]).toMatch(/^Run wording finished in \S+: 1 of 3 commands failed; tasker exit code 1$/);
-    expect(lines[1]).toMatch(/^ {2}phase\s+runs on\s+status\s+done\s+failed\s+skipped\s+duration$/);
+    expect(lines[1]).toMatch(/^ {2}phase\s+runs on\s+status\s+done\s+failed\s+not run\s+duration$/);
     expect(lines[2]).toMatch(/^ {2}setup\s+tasker\s+succeeded\s+1\s+0\s+0\s/);
     expect(lines[3]).toMatch(/^ {2}sims\s+local slots\s+failed\s+1\s+1\s+0\s/);
     expect(result.stdout).toContain(`  f1-L5  phase sims, ${jobs}:5: exit 3, 1 attempt\n`);
@@ -90,8 +90,8 @@ describe('what tasker run prints', () => {
     expect(summary.totals).toEqual({ commands: 5, succeeded: 0, alreadyDone: 0, failed: 0, interrupted: 2, skipped: 3 });
     expect(summary.phases[0]).toMatchObject({ status: 'interrupted', interrupted: 2, skipped: 3 });
     const lines = String(result.stdout).split('\n');
-    expect(lines[0]).toMatch(/^Run stopped interrupted after \S+: 2 interrupted while running, 3 not started; tasker exit code 130$/);
-    expect(lines[1]).toMatch(/^ {2}phase\s+runs on\s+status\s+done\s+failed\s+interrupted\s+skipped\s+duration$/);
+    expect(lines[0]).toMatch(/^Run stopped interrupted after \S+: 2 interrupted while running, 3 not run; tasker exit code 130$/);
+    expect(lines[1]).toMatch(/^ {2}phase\s+runs on\s+status\s+done\s+failed\s+interrupted\s+not run\s+duration$/);
     expect(lines[2]).toMatch(/^ {2}jobs\.sh\s+local slots\s+interrupted\s+0\s+0\s+2\s+3\s/);
   });
 });

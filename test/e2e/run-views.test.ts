@@ -44,7 +44,8 @@ describe('tasker status and tasker runs of two live runs', () => {
     const status = await cli(['status']);
     expect(status).toMatch(/^Runs \(2, newest first; counts are commands\):/);
     expect(status).toMatch(/Run second: running; started .*\n {2}phase 1\/1 second\.sh: \d+\/100 done, 0 failed, \d+ running, \d+ waiting\n {2}priority high; share: 4 of 4 slots of pool default/);
-    expect(status).toMatch(/default +\S+\.commands: \d+ messages ready, \d+ consumers?; 1 worker \(\S+\), 4 slots, \d+ running; \d+ commands waiting of 2 live runs/);
+    // Commands beside commands; the pool's queue, in messages, on its own line.
+    expect(status).toMatch(/default +1 worker \(\S+\), 4 slots, \d+ running; \d+ commands waiting of 2 live runs\n +queue \S+\.commands: \d+ messages? ready \(a bundle message carries several commands\), \d+ consumers?/);
     const one = await cli(['status', 'first']);
     expect(one).toContain('waits behind: second (high, 4 of 4 slots)');
 

@@ -6,7 +6,7 @@ import { spawnTasker, spawnWorker, useTestNamespace, waitFor, watchOutput, worke
 
 /**
  * What the records say after a stop: Ctrl-C (local and distributed) records the commands never
- * started as not started, those that ended meanwhile as what they did, and only those stopped
+ * started as not run, those that ended meanwhile as what they did, and only those stopped
  * while running as interrupted; a resume then runs the rest once. A command killed at a worker's
  * drain deadline and run again elsewhere says so in its record.
  */
@@ -55,7 +55,7 @@ describe('records after a stop', () => {
     run.kill('SIGINT');
     const result = await run;
     expect(result.exitCode, result.all).toBe(130);
-    expect(result.stdout).toMatch(/^Run local interrupted after \S+: 1 interrupted while running, 8 not started; tasker exit code 130$/m);
+    expect(result.stdout).toMatch(/^Run local interrupted after \S+: 1 interrupted while running, 8 not run; tasker exit code 130$/m);
     await expectStopRecords('local', 'succeeded');
 
     writeFileSync(join(ctx.dir, 'go'), '');
@@ -76,7 +76,7 @@ describe('records after a stop', () => {
     writeFileSync(join(ctx.dir, 'soon'), '');
     const result = await run;
     expect(result.exitCode, result.all).toBe(130);
-    expect(result.stdout).toMatch(/^Run dist interrupted after \S+: 1 failed, 1 interrupted while running, 8 not started; tasker exit code 130$/m);
+    expect(result.stdout).toMatch(/^Run dist interrupted after \S+: 1 failed, 1 interrupted while running, 8 not run; tasker exit code 130$/m);
     await expectStopRecords('dist', 'failed');
     const interrupted = readResults(ctx.dir, 'dist').find((r) => r.id === 'f1-L1');
     expect(interrupted?.reason).toBe('tasker interrupted; still running on a worker');

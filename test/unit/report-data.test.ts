@@ -96,6 +96,7 @@ describe('failure tracker', () => {
       deadLettered: 1,
       interrupted: 1,
       succeededAfterRetry: 1,
+      retried: [{ id: 'a', phase: 'sims', attempt: 2 }],
       failedAttempts: 4,
       rows: [
         ['b', 'timed-out', 2, 'timed out after 1.0s'],
@@ -176,9 +177,20 @@ describe('report model and page', () => {
     const summary = { status: 'failed', exitCode: 1, mode: 'local', startedAt: '', finishedAt: '', durationMs: 2000, totals: { skipped: 1, alreadyDone: 0 }, phases: [{ index: 2, status: 'failed', total: 3, skipped: 1, alreadyDone: 0, durationMs: 2000 }] };
     const model = reportModel({ runId: 'r', workdir: '/w', record: runFile, summary: summary as never, data, live: undefined, resumeCommand: 'tasker run --resume r', nowMs: t0 + 5000, links });
     expect(model.run).toMatchObject({ state: 'failed', exitCode: 1, commands: 3, done: 1, failed: 1, skipped: 1, notRun: 1, wallMs: 2000, resumeCommand: 'tasker run --resume r' });
-    expect(model.phases).toEqual([{ index: 2, name: 'sims', runsOn: 'workers', commands: 3, status: 'failed', skipped: 1, alreadyDone: 0, durationMs: 2000 }]);
+    // A local run's workers phase ran on local slots.
+    expect(model.phases).toEqual([{ index: 2, name: 'sims', runsOn: 'local slots', commands: 3, status: 'failed', skipped: 1, alreadyDone: 0, durationMs: 2000 }]);
     const live = reportModel({ runId: 'r', workdir: '/w', record: runFile, summary: undefined, data, live: { runningNow: 1, runningLabel: 'running' }, resumeCommand: 'x', nowMs: t0 + 5000, links });
     expect(live.run).toMatchObject({ state: 'running', runningNow: 1, wallMs: 5000, resumeCommand: undefined });
+  });
+
+  it('says a phase as the summary does: workers in a distributed run, "not run" and "already done" for phases of the last session', () => {
+    const data = createReportAggregator({ fromMs: t0, toMs: t0 + 2000 }).finish();
+    const planned = (index: number): { index: number; name: string; runsOn: string; commandCount: number } => ({ index, name: `p${index}`, runsOn: 'workers', commandCount: 2 });
+    const runFile = { runId: 'r', createdAt: new Date(t0).toISOString(), files: [], phases: [planned(1), planned(2), planned(3)], mode: 'rabbitmq' };
+    const ended = (index: number, status: string, alreadyDone: number, skipped: number): object => ({ index, status, total: 2, succeeded: 0, alreadyDone, failed: 0, interrupted: 0, skipped, durationMs: 0 });
+    const summary = { status: 'failed', exitCode: 1, mode: 'rabbitmq', totals: { skipped: 2, alreadyDone: 2 }, phases: [ended(1, 'failed', 0, 0), ended(2, 'succeeded', 2, 0), ended(3, 'skipped', 0, 2)] };
+    const model = reportModel({ runId: 'r', workdir: '/w', record: runFile, summary: summary as never, data, live: undefined, resumeCommand: undefined, nowMs: t0, links });
+    expect(model.phases.map((phase) => [phase.runsOn, phase.status])).toEqual([['workers', 'failed'], ['workers', 'already done'], ['workers', 'not run']]);
   });
 
   it('inlines everything; no command text can close the data script', () => {

@@ -149,7 +149,7 @@ function harness(
 }
 
 function options(overrides: Partial<RunPhasesOptions> = {}): RunPhasesOptions {
-  return { retries: 0, retryDelayMs: 100, maxRetryDelayMs: 10_000, keepGoing: false, prior: noPrior(), ...overrides };
+  return { retries: 0, retryDelayMs: 100, maxRetryDelayMs: 10_000, keepGoing: false, prior: noPrior(), mode: 'local', ...overrides };
 }
 
 describe('runPhases', () => {
@@ -268,6 +268,28 @@ describe('runPhases', () => {
       ['three', 'succeeded', 1, 0],
     ]);
     expect(kept.failed.map((failure) => failure.id)).toEqual(['f1-L2']);
+  });
+
+  it('a phase all done in an earlier session is done, not skipped, when an earlier phase fails again', async () => {
+    const prior = noPrior();
+    for (const id of ['f1-L4', 'f1-L5']) prior.succeeded.add(id);
+    prior.succeededByPhase.set(2, 2);
+    const h = harness({ one: commands(0, [1, 2]), two: commands(0, [4, 5]), three: commands(0, [7]) }, (command) => (command.id === 'f1-L2' ? fail() : ok()));
+    const outcome = await runPhases([phase(1, 'one', 2), phase(2, 'two', 2), phase(3, 'three', 1)], h.ports, options({ prior }), newProgress(), new AbortController().signal);
+    expect(outcome.phases.map((p) => [p.name, p.status, p.alreadyDone, p.skipped])).toEqual([
+      ['one', 'failed', 0, 0],
+      ['two', 'succeeded', 2, 0],
+      ['three', 'skipped', 0, 1],
+    ]);
+  });
+
+  it('says where workers phases ran: local slots in a local run, workers in a distributed one', async () => {
+    const phases = [{ ...phase(1, 'prep', 1), runsOn: 'tasker' as const }, phase(2, 'sim', 1)];
+    const byPhase = { prep: commands(0, [1]), sim: commands(0, [3]) };
+    const local = await runPhases(phases, harness(byPhase, () => ok()).ports, options({ mode: 'local' }), newProgress(), new AbortController().signal);
+    expect(local.phases.map((p) => p.runsOn)).toEqual(['tasker', 'local slots']);
+    const distributed = await runPhases(phases, harness(byPhase, () => ok()).ports, options({ mode: 'rabbitmq' }), newProgress(), new AbortController().signal);
+    expect(distributed.phases.map((p) => p.runsOn)).toEqual(['tasker', 'workers']);
   });
 
   it('does not dispatch commands that succeeded in an earlier session', async () => {

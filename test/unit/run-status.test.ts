@@ -28,8 +28,8 @@ function worker(id: string, running: WorkerInfo['running']): WorkerInfo {
   return { id, host: 'h', pid: 1, concurrency: 2, startedAt: '2026-11-29T19:00:00.000Z', running };
 }
 
-function report(run: RunMeta, workers: WorkerInfo[] = []): StatusReport {
-  return { run, runId: run.runId, queue: undefined, runQueue: undefined, deadLetters: undefined, running: [], workers, pools: [], runs: [] };
+function report(run: RunMeta, workers: WorkerInfo[] = [], namespace = 'tasker'): StatusReport {
+  return { namespace, run, runId: run.runId, queue: undefined, runQueue: undefined, deadLetters: undefined, running: [], workers, pools: [], runs: [] };
 }
 
 describe('tasker status', () => {
@@ -38,6 +38,22 @@ describe('tasker status', () => {
     expect(text).toContain('Run r1: interrupted; started 2026-11-29T19:50:00.000Z; tasker laptop-42, ended 10.0s ago\n');
     expect(text).toContain('tasker run --resume r1 --workdir /data/w');
     expect(text).not.toMatch(/\bRun r1: running/);
+  });
+
+  it('names the namespace in the resume hint when it is not the default one', () => {
+    const interrupted = meta({ state: 'interrupted', status: 'interrupted' });
+    expect(formatStatus(report(interrupted, [], 'sims-ns'), now)).toContain('tasker run --resume r1 --workdir /data/w --namespace sims-ns\n');
+    expect(formatStatus(report(interrupted), now)).not.toContain('--namespace');
+  });
+
+  it('counts commands beside commands; queue depths, in messages, go to their own lines', () => {
+    const text = formatStatus({ ...report(meta({ total: 304, done: 107 })), queue: { name: 'tasker.commands', ready: 19, consumers: 2 }, runQueue: { name: 'tasker.run.r1.done', ready: 1 }, deadLetters: 3 }, now);
+    const counts = text.split('\n').find((line) => line.includes('107/304 done'))!;
+    expect(counts).toBe('  phase 1/2 sims: 107/304 done, 0 failed, 0 running, 197 waiting');
+    expect(text).not.toMatch(/\b19 (waiting|messages)\b/);
+    expect(text).toContain('\nQueues (in messages: a bundle message carries several commands):\n  work queue tasker.commands: 19 ready (of every run of the pool), 2 consumers\n');
+    expect(text).toContain('  result queue tasker.run.r1.done: 1 not yet read\n');
+    expect(text).toContain('  dead letters: 3 (of every run;');
   });
 
   it('never shows a heartbeat of 1970 as hours ago', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatSummary, summarizeRun, totalsOf, type FailedCommand, type PhaseSummary, type RunSummary } from '../../tasker/report/summary.js';
+import { summarizeRun, totalsOf, type FailedCommand, type PhaseSummary, type RunSummary } from '../../tasker/report/summary.js';
+import { formatSummary } from '../../tasker/report/summary-text.js';
 
 function phase(overrides: Partial<PhaseSummary>): PhaseSummary {
   return { index: 1, name: 'p', runsOn: 'workers', status: 'succeeded', total: 0, succeeded: 0, alreadyDone: 0, failed: 0, interrupted: 0, skipped: 0, durationMs: 0, ...overrides };
@@ -54,10 +55,10 @@ describe('formatSummary', () => {
     );
     const lines = text.split('\n');
     expect(lines[0]).toBe('Run 20261121-103955-k3x9 finished in 4m05s: all 13 commands succeeded; tasker exit code 0');
-    expect(lines[1]).toMatch(/^\s+phase\s+runs on\s+status\s+done\s+failed\s+skipped\s+duration$/);
-    expect(lines[2]).toMatch(/^\s+setup\s+tasker\s+succeeded\s+3\s+0\s+0\s+850ms$/);
-    expect(lines[3]).toMatch(/^\s+simulate\s+workers\s+succeeded\s+10\s+0\s+0\s+12\.3s$/);
-    expect(text).toContain('(2 done in an earlier session of this run, not run again)');
+    expect(lines[1]).toMatch(/^\s+phase\s+runs on\s+status\s+done\s+already done\s+failed\s+not run\s+duration$/);
+    expect(lines[2]).toMatch(/^\s+setup\s+tasker\s+succeeded\s+3\s+0\s+0\s+0\s+850ms$/);
+    expect(lines[3]).toMatch(/^\s+simulate\s+workers\s+succeeded\s+8\s+2\s+0\s+0\s+12\.3s$/);
+    expect(text).toContain('(already done: 2 commands succeeded in an earlier session of this run, kept)');
     expect(text).not.toContain('Failed commands');
     expect(text.endsWith('\n')).toBe(true);
   });
@@ -107,7 +108,7 @@ describe('formatSummary', () => {
 
   it('says when a run was interrupted', () => {
     const text = formatSummary(summary([phase({ status: 'interrupted', total: 4, succeeded: 1, skipped: 3 })], [], { status: 'interrupted', exitCode: 130 }));
-    expect(text.split('\n')[0]).toBe('Run 20261121-103955-k3x9 interrupted after 4m05s: 3 not started; tasker exit code 130');
+    expect(text.split('\n')[0]).toBe('Run 20261121-103955-k3x9 interrupted after 4m05s: 3 not run; tasker exit code 130');
     expect(text).toMatch(/interrupted\s+1\s+0\s+3\s+0ms/);
   });
 
@@ -116,7 +117,7 @@ describe('formatSummary', () => {
     const cancelled = { by: 'ops@host', reason: 'wrong input', at: '2026-11-21T10:00:00.000Z' };
     const built = summarizeRun({ runId: 'r', workdir: '/w', mode: 'rabbitmq', startedAtMs: 0, finishedAtMs: 5000, outcome: { phases, failed: [], interrupted: true, cancelled } });
     expect([built.status, built.exitCode, built.cancelled]).toEqual(['cancelled', 4, cancelled]);
-    expect(formatSummary(built).split('\n')[0]).toBe('Run r cancelled by ops@host (wrong input) after 5.0s: 1 failed, 1 interrupted while running, 6 not started; tasker exit code 4');
+    expect(formatSummary(built).split('\n')[0]).toBe('Run r cancelled by ops@host (wrong input) after 5.0s: 1 failed, 1 interrupted while running, 6 not run; tasker exit code 4');
   });
 
   it('counts commands stopped while running apart from those never started', () => {
@@ -124,8 +125,8 @@ describe('formatSummary', () => {
       summary([phase({ name: 'sims', status: 'interrupted', total: 36, succeeded: 2, interrupted: 2, skipped: 32 })], [], { status: 'interrupted', exitCode: 130 }),
     );
     const lines = text.split('\n');
-    expect(lines[0]).toBe('Run 20261121-103955-k3x9 interrupted after 4m05s: 2 interrupted while running, 32 not started; tasker exit code 130');
-    expect(lines[1]).toMatch(/^\s+phase\s+runs on\s+status\s+done\s+failed\s+interrupted\s+skipped\s+duration$/);
+    expect(lines[0]).toBe('Run 20261121-103955-k3x9 interrupted after 4m05s: 2 interrupted while running, 32 not run; tasker exit code 130');
+    expect(lines[1]).toMatch(/^\s+phase\s+runs on\s+status\s+done\s+failed\s+interrupted\s+not run\s+duration$/);
     expect(lines[2]).toMatch(/^\s+sims\s+workers\s+interrupted\s+2\s+0\s+2\s+32\s+0ms$/);
   });
 
@@ -141,6 +142,32 @@ describe('formatSummary', () => {
     expect(lines[2]).toMatch(/^\s+setup\s+tasker\s+succeeded\s/);
     expect(lines[3]).toMatch(/^\s+sims\s+local slots\s+succeeded\s/);
     expect(formatSummary(summary(phases, [])).split('\n')[3]).toMatch(/^\s+sims\s+workers\s+succeeded\s/);
+  });
+
+  it('says "not run" for phases never started and "already done" for one done in an earlier session', () => {
+    const phases = [
+      phase({ name: 'one', status: 'failed', total: 2, succeeded: 1, failed: 1 }),
+      phase({ index: 2, name: 'two', status: 'succeeded', total: 60, alreadyDone: 60 }),
+      phase({ index: 3, name: 'three', status: 'skipped', total: 5, alreadyDone: 2, skipped: 3 }),
+    ];
+    const lines = formatSummary(summary(phases, [failure({})])).split('\n');
+    expect(lines[1]).toMatch(/^\s+phase\s+runs on\s+status\s+done\s+already done\s+failed\s+not run\s+duration$/);
+    expect(lines[3]).toMatch(/^\s+two\s+workers\s+already done\s+0\s+60\s+0\s+0\s/);
+    expect(lines[4]).toMatch(/^\s+three\s+workers\s+not run\s+0\s+2\s+0\s+3\s/);
+    expect(lines.join('\n')).not.toContain('skipped');
+  });
+
+  it('names the commands a retry rescued, in summary.json and the printed summary', () => {
+    const succeededAfterRetry = { count: 12, commands: Array.from({ length: 12 }, (_, i) => ({ id: `f1-L${i + 1}`, phase: 'sims', attempts: 2 })) };
+    const phases = [phase({ status: 'succeeded', total: 20, succeeded: 20 })];
+    const built = summarizeRun({ runId: 'r', workdir: '/w', mode: 'local', startedAtMs: 0, finishedAtMs: 1, outcome: { phases, failed: [], interrupted: false, succeededAfterRetry } });
+    expect(built.succeededAfterRetry).toEqual(succeededAfterRetry);
+    const text = formatSummary(built);
+    expect(text).toContain('Succeeded after a retry (--retries): 12 commands: f1-L1 (2 attempts), f1-L2 (2 attempts)');
+    expect(text).toContain('f1-L10 (2 attempts), … 2 more in summary.json');
+    const none = summarizeRun({ ...built, startedAtMs: 0, finishedAtMs: 1, outcome: { phases, failed: [], interrupted: false, succeededAfterRetry: { count: 0, commands: [] } } });
+    expect(none.succeededAfterRetry).toBeUndefined();
+    expect(formatSummary(none)).not.toContain('retry');
   });
 
   it('ends with where the results and logs are, for a successful run too', () => {

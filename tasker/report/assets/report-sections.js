@@ -37,12 +37,12 @@
       fact('commands', num(run.commands), 'commands'),
       fact('done', num(run.done), 'done', 'good'),
       run.failed > 0 ? fact('failed: see below', num(run.failed), 'failed', 'bad', '#failures') : fact('failed', num(run.failed), 'failed'),
-      run.skipped !== undefined ? fact('skipped', num(run.skipped), 'skipped') : fact('not finished', num(run.notRun), 'not-run'),
+      run.skipped !== undefined ? fact('not run', num(run.skipped), 'not-run') : fact('not finished', num(run.notRun), 'not-run'),
       run.alreadyDone !== undefined ? fact('already done (earlier session)', num(run.alreadyDone), 'already-done') : undefined,
       run.interrupted > 0 ? fact('interrupted', num(run.interrupted), 'interrupted') : undefined,
       f.deadLettered > 0 ? fact('dead-lettered', num(f.deadLettered), 'dead-lettered', 'bad', '#failures') : undefined,
       fact('attempts', num(data.attempts), 'attempts'),
-      f.succeededAfterRetry > 0 ? fact('succeeded after a retry', num(f.succeededAfterRetry), 'retried-ok') : undefined,
+      f.succeededAfterRetry > 0 ? fact('succeeded after a retry: see below', num(f.succeededAfterRetry), 'retried-ok', undefined, '#retried') : undefined,
       fact(isLive(run) ? 'running for' : 'wall time', dur(run.wallMs), 'wall'),
       run.exitCode !== undefined ? fact('tasker exit code', String(run.exitCode), 'exit-code', run.exitCode === 0 ? 'good' : 'bad') : undefined,
     ];
@@ -57,12 +57,23 @@
     return f.outcome;
   }
 
+  /** The commands a retry rescued: failed at first, succeeded on a later attempt. */
+  function retriedPart(f) {
+    if (f.succeededAfterRetry === 0) return [];
+    const shown = f.retried.length < f.succeededAfterRetry ? ` (the first ${num(f.retried.length)} listed)` : '';
+    return [
+      el('h3', { id: 'retried', text: `Succeeded after a retry (${num(f.succeededAfterRetry)})` }),
+      el('p', { class: 'note', text: `Failed at first, then succeeded on a later attempt${shown}.` }),
+      table([{ label: 'command id', cls: 'id' }, { label: 'phase', cls: 'id' }, { label: 'succeeded on attempt', num: 1 }], f.retried.map((r) => [r.id, r.phase, num(r.attempt)]), 'retried'),
+    ];
+  }
+
   function failureSection({ model }) {
     const f = model.data.failures;
     const out = [el('h2', { id: 'failures', text: 'Failures' })];
     if (f.failed === 0) {
       out.push(el('p', { class: 'note', 'data-testid': 'no-failures', text: f.failedAttempts > 0 ? `No command failed for good; ${num(f.failedAttempts)} failed attempts were retried and succeeded.` : 'No command failed.' }));
-      return out;
+      return [...out, ...retriedPart(f)];
     }
     const shown = f.rows.length < f.failed ? ` (the first ${num(f.rows.length)} listed)` : '';
     out.push(el('p', { class: 'note', 'data-testid': 'failure-count', text: `${num(f.failed)} commands failed${shown}, in the order they first failed; ${num(f.failedAttempts)} failed attempts in all. A log opens from its link.` }));
@@ -73,7 +84,7 @@
     });
     const heads = [{ label: 'command id' }, { label: 'phase', cls: 'id' }, { label: 'file:line', cls: 'id' }, { label: 'ended', cls: 'id' }, { label: 'reason', cls: 'reason' }, { label: 'attempts', num: 1 }, { label: 'log', cls: 'id' }, { label: 'command and output tail', cls: 'cmd' }];
     out.push(table(heads, rows, 'failures'));
-    return out;
+    return [...out, ...retriedPart(f)];
   }
 
   /** The phase running now (a live report), else undefined. */
@@ -89,7 +100,7 @@
     const span = startMs === undefined ? undefined : (running ? nowMs : seen.lastFinishMs) - startMs;
     // A running phase has no barrier wait yet: its last command may not have started.
     const wait = seen && !running ? seen.lastFinishMs - seen.lastStartMs : undefined;
-    const status = running ? 'running' : phase.status || (seen ? (seen.attempts > 0 && ok >= phase.commands ? 'done' : 'started') : 'not started');
+    const status = running ? 'running' : phase.status || (seen ? (seen.attempts > 0 && ok >= phase.commands ? 'done' : 'started') : isLive(run) ? 'waiting' : 'not run');
     const rate = span > 0 ? ok / (span / 1000) : undefined;
     return [phase.name, phase.runsOn, status, num(phase.commands), num(ok), num(failedAttempts), num(phase.skipped), dur(phase.durationMs !== undefined ? phase.durationMs : span), rate !== undefined ? `${rate.toFixed(rate < 10 ? 2 : 0)}/s` : '–', dur(wait)];
   }
@@ -99,7 +110,7 @@
     const byIndex = new Map(data.phases.map((p) => [p.index, p]));
     const nowMs = data.bins.toMs;
     const rows = phases.map((phase) => phaseRow(phase, byIndex.get(phase.index), run, nowMs));
-    const heads = [{ label: 'phase', cls: 'id' }, { label: 'runs on' }, { label: 'status' }, { label: 'commands', num: 1 }, { label: 'done', num: 1 }, { label: 'failed attempts', num: 1 }, { label: 'skipped', num: 1 }, { label: 'duration', num: 1 }, { label: 'throughput', num: 1 }, { label: 'barrier wait', num: 1 }];
+    const heads = [{ label: 'phase', cls: 'id' }, { label: 'runs on' }, { label: 'status' }, { label: 'commands', num: 1 }, { label: 'done', num: 1 }, { label: 'failed attempts', num: 1 }, { label: 'not run', num: 1 }, { label: 'duration', num: 1 }, { label: 'throughput', num: 1 }, { label: 'barrier wait', num: 1 }];
     const out = [el('h2', { text: 'Phases' }), table(heads, rows, 'phases')];
     const live = runningPhaseOf(run);
     const bars = phases.map((phase) => {
