@@ -25,7 +25,8 @@
 #       distributed and local, on the processes' wall times (both sides' start-up included).
 #   (f) fixed costs of our runs: from `tasker run` starting to the first command started and from
 #       the last command's end to the exit (results.jsonl against the times the bench took), and
-#       what the start loses to the steady rate (the bundle size ramp; bench/fixed-costs.mjs).
+#       what the start loses to the steady rate of the middle half (the bundle size ramp, and
+#       anything else slower early on), and commands/s per quarter of the run (bench/fixed-costs.mjs).
 # Our commands/s are taken on the phase duration the tasker records (summary.json: no Node
 # start-up), the bare peer's from its first publish to its last reply. The tasker and workers are
 # started as users and the images start them: bin/*.js run as programs, with their shebang's flags.
@@ -238,14 +239,14 @@ if [[ $have_original == yes ]]; then
   printf '%-58s %14s %10s\n' "    $orig x true, distributed: ${original_big}s ($(calc "$orig / $original_big" 0)/s)" "${orig_wall}s" "$(calc "$original_big / $orig_wall" 2)x"
   printf '%-58s %14s %10s\n' "    $orig x true, local -j 4" "${local_orig_wall}s" "$(calc "$original_big / $local_orig_wall" 2)x"
 fi
-printf '\n%-58s %14s %14s %9s\n' "(f) fixed costs of ours, ms (target 500 each)" "start > 1st" "last > exit" "ramp loss"
+printf '\n%-58s %14s %14s %9s  %s\n' "(f) fixed costs of ours, ms (target 500 each)" "start > 1st" "last > exit" "ramp loss" "cmd/s by quarter"
 printf '%-58s %14s %14s\n' "    (start-up + run start > first; last > run end + exit)" "" ""
 for name in true1 true2 sleep1 "$orig_name" local1 local2 "$local_orig_name"; do
-  read -r to_first tail start_up run_to_first last_to_end end_to_exit ramp <"$tmp/$name.fixed"
+  read -r to_first tail start_up run_to_first last_to_end end_to_exit ramp q1 q2 q3 q4 <"$tmp/$name.fixed"
   case $name in
     true1) label="2000 x true, fresh workers" ;; true2) label="2000 x true, warm workers" ;;
     sleep1) label="400 x sleep 0.05" ;; local1 | local2) label="2000 x true, local -j 4 ($name)" ;;
     localbig | localorig) label="$orig x true, local -j 4" ;; *) label="$orig x true" ;;
   esac
-  printf '%-58s %14s %14s %9s\n' "    $label" "$to_first ($start_up+$run_to_first)" "$tail ($last_to_end+$end_to_exit)" "$ramp"
+  printf '%-58s %14s %14s %9s  %s\n' "    $label" "$to_first ($start_up+$run_to_first)" "$tail ($last_to_end+$end_to_exit)" "$ramp" "$q1 $q2 $q3 $q4"
 done

@@ -4,9 +4,10 @@
 // time the start of the run loses to its steady state (the bundle size ramp, runners starting).
 //
 //   node bench/fixed-costs.mjs RUN_DIR START_NS END_NS
-//   -> "toFirstMs tailMs startUpMs runToFirstMs lastToRunEndMs runEndToExitMs rampLossMs"
+//   -> "toFirstMs tailMs startUpMs runToFirstMs lastToRunEndMs runEndToExitMs rampLossMs Q1 Q2 Q3 Q4"
 // Ramp loss: the time to the first quarter of the commands finished, less what the steady rate
-// (from the first quarter's end to the third's) would take for them.
+// (from the first quarter's end to the third's) would take for them. Q1..Q4: commands/s in each
+// quarter of the commands (by end time; the first from the first command's start), the run's shape.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -31,7 +32,12 @@ const quarter = Math.floor(ends.length / 4);
 const threeQuarters = Math.floor((3 * ends.length) / 4);
 const steadyMsPerCommand = (ends[threeQuarters] - ends[quarter]) / (threeQuarters - quarter);
 const rampLoss = ends[quarter] - firstStart - quarter * steadyMsPerCommand;
+const bounds = [0, 1, 2, 3, 4].map((q) => Math.min(ends.length - 1, Math.floor((q * ends.length) / 4)));
+const quarterRates = [1, 2, 3, 4].map((q) => {
+  const from = q === 1 ? firstStart : ends[bounds[q - 1]];
+  return ((bounds[q] - (q === 1 ? -1 : bounds[q - 1])) * 1000) / Math.max(1, ends[bounds[q]] - from);
+});
 const runStart = Date.parse(summary.startedAt);
 const runEnd = Date.parse(summary.finishedAt);
-const figures = [firstStart - startMs, endMs - lastEnd, runStart - startMs, firstStart - runStart, runEnd - lastEnd, endMs - runEnd, rampLoss];
+const figures = [firstStart - startMs, endMs - lastEnd, runStart - startMs, firstStart - runStart, runEnd - lastEnd, endMs - runEnd, rampLoss, ...quarterRates];
 console.log(figures.map((ms) => Math.round(ms)).join(' '));

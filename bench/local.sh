@@ -107,7 +107,7 @@ run_tasker() {
     >"$tmp/tasker.out" 2>"$tmp/tasker.err" || RC=$?
   end=$(date +%s%N)
   WALL=$(calc "($end - $start) / 1e9")
-  FIXED=$(node "$repo/bench/fixed-costs.mjs" "$wd/.tasker/runs/bench" "$start" "$end" 2>/dev/null || echo "nan nan nan nan nan nan nan")
+  FIXED=$(node "$repo/bench/fixed-costs.mjs" "$wd/.tasker/runs/bench" "$start" "$end" 2>/dev/null || echo "nan nan nan nan nan nan nan nan nan nan nan")
   PHASE_MS=$(node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.stdout.write(String(s.phases[0].durationMs))' \
     "$wd/.tasker/runs/bench/summary.json" 2>/dev/null || echo nan)
   if [[ $RC -ne 0 ]]; then
@@ -239,8 +239,8 @@ if original_ready; then
 else
   say "  python3-pika is missing and could not be installed (apt-get install python3-pika): the original pair is SKIPPED"
 fi
-read -r of_first of_tail of_startup of_run_first of_last_end of_end_exit of_ramp <<<"$ours_original_fixed"
-say "  fixed costs of the tasker run: start to first command ${of_first} ms (Node start-up ${of_startup} + run start to first ${of_run_first}), last end to exit ${of_tail} ms (to run end ${of_last_end} + to exit ${of_end_exit}), ramp loss ${of_ramp} ms"
+read -r of_first of_tail of_startup of_run_first of_last_end of_end_exit of_ramp of_q1 of_q2 of_q3 of_q4 <<<"$ours_original_fixed"
+say "  fixed costs of the tasker run: start to first command ${of_first} ms (Node start-up ${of_startup} + run start to first ${of_run_first}), last end to exit ${of_tail} ms (to run end ${of_last_end} + to exit ${of_end_exit}), ramp loss ${of_ramp} ms; cmd/s by quarter ${of_q1} ${of_q2} ${of_q3} ${of_q4}"
 
 # ---------------------------------------------------------------- table
 row() { printf '%-44s | %-15s | %-15s | %-13s | %-9s | %s\n' "$@"; }
