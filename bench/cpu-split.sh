@@ -23,7 +23,16 @@ export TASKER_SIGNING_KEY=${TASKER_SIGNING_KEY:-$(node -e "process.stdout.write(
 [[ -n ${BENCH_BUNDLE_SIZE:-} ]] && export TASKER_BUNDLE_SIZE=$BENCH_BUNDLE_SIZE
 tmp=$(mktemp -d)
 pids=()
-trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null; redis-cli -u "$REDIS_URL" --scan --pattern "$TASKER_NAMESPACE:*" | xargs -r redis-cli -u "$REDIS_URL" del >/dev/null; rm -rf "$tmp"' EXIT
+# The run's queues and exchanges go too: the broker is shared and they would stay.
+delete_topology() {
+  node --input-type=module -e "
+    import amqp from '$repo/node_modules/amqplib/channel_api.js';
+    const c = await amqp.connect(process.env.AMQP_URL);
+    for (const q of ['$TASKER_NAMESPACE.commands', '$TASKER_NAMESPACE.commands.dead']) { const ch = await c.createChannel(); ch.on('error', () => {}); await ch.deleteQueue(q).catch(() => {}); }
+    const ch = await c.createChannel(); await ch.deleteExchange('$TASKER_NAMESPACE').catch(() => {}); await ch.deleteExchange('$TASKER_NAMESPACE.dead').catch(() => {});
+    await c.close();" 2>/dev/null || true
+}
+trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null; delete_topology; redis-cli -u "$REDIS_URL" --scan --pattern "$TASKER_NAMESPACE:*" | xargs -r redis-cli -u "$REDIS_URL" del >/dev/null; rm -rf "$tmp"' EXIT
 ticks=$(getconf CLK_TCK)
 # cpu PID: utime + stime + cutime + cstime (children that were waited for: the commands) in ticks
 cpu() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat" 2>/dev/null || echo 0; }

@@ -3,7 +3,8 @@
 # baselines measured in the same run on the same RabbitMQ and Redis. Prints figures, asserts nothing.
 #
 #   bash bench/distributed.sh
-#   BENCH_BIG_LINES=20000 bash bench/distributed.sh       # quicker (c)
+#   BENCH_BIG_LINES=20000 bash bench/distributed.sh       # quicker (c), and (e) reuses its run
+#   BENCH_ORIGINAL_LINES=5000 ...                          # a shorter (e) (default 20,000)
 #   BENCH_TASKER_REPO=/path/to/older/checkout bash ...    # the same measures of another build
 #
 #   (a) 2000 x `true`: our commands/s, and those of a bare peer (bench/bare-peer.mjs: a publisher
@@ -17,6 +18,15 @@
 #   (c) BENCH_BIG_LINES (200,000) x `true`: wall time, commands/s, tasker peak RSS, Redis
 #       used_memory before, at its peak and after, and the run's own keys after (MEMORY USAGE).
 #   (d) the local mode (`tasker run -j 4`) on the commands of (a) and (c): distributed / local.
+#   (e) the original asreview-cloud pair (bench/original-pair: a Python tasker publishing every line
+#       to a durable queue and counting replies, 4 Python workers with prefetch 1 running each line
+#       with subprocess.run(shell=True)) on the same broker, on 2000 x `true`, 400 x `sleep 0.05`
+#       and BENCH_ORIGINAL_LINES (20,000) x `true`: ours / original (original's seconds / ours),
+#       distributed and local, on the processes' wall times (both sides' start-up included).
+#   (f) fixed costs of our runs: from `tasker run` starting to the first command started and from
+#       the last command's end to the exit (results.jsonl against the times the bench took), and
+#       what the start loses to the steady rate of the middle half (the bundle size ramp, and
+#       anything else slower early on), and commands/s per quarter of the run (bench/fixed-costs.mjs).
 # Our commands/s are taken on the phase duration the tasker records (summary.json: no Node
 # start-up), the bare peer's from its first publish to its last reply. The tasker and workers are
 # started as users and the images start them: bin/*.js run as programs, with their shebang's flags.
@@ -26,6 +36,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 code=${BENCH_TASKER_REPO:-$repo}
 workers=4
 big=${BENCH_BIG_LINES:-200000}
+orig=${BENCH_ORIGINAL_LINES:-20000}
 export AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 export TASKER_NAMESPACE=bench$$
@@ -35,6 +46,10 @@ export TASKER_SIGNING_KEY=${TASKER_SIGNING_KEY:-$(node -e "process.stdout.write(
 
 [[ -f $code/dist/tasker/main.js ]] || (cd "$code" && npm run build >/dev/null)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tasker-dbench.XXXXXX")
+ORIGINAL_DIR=$tmp/original
+mkdir -p "$ORIGINAL_DIR"
+# shellcheck source=bench/original-pair/pair.sh
+source "$repo/bench/original-pair/pair.sh"
 pids=()
 stop_pids() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -43,6 +58,7 @@ stop_pids() {
 }
 cleanup() {
   stop_pids
+  original_cleanup
   node --input-type=module -e "
     import amqp from '$repo/node_modules/amqplib/channel_api.js';
     const c = await amqp.connect(process.env.AMQP_URL);
@@ -63,6 +79,7 @@ phase_seconds() { node -e "console.log(require('$1/.tasker/runs/$2/summary.json'
 lines 2000 true "$tmp/true.jobs"
 lines 400 'sleep 0.05' "$tmp/sleep.jobs"
 lines "$big" true "$tmp/big.jobs"
+lines "$orig" true "$tmp/orig.jobs"
 
 start_workers() {
   for _ in $(seq "$workers"); do
@@ -73,18 +90,20 @@ start_workers() {
 }
 
 # run_tasker NAME FILE [ARGS...] -> "phase_seconds wall_seconds"; distributed unless -j is given.
+# Its fixed costs go to $tmp/NAME.fixed (bench/fixed-costs.mjs).
 run_tasker() {
   local name=$1 file=$2 dir=$tmp/dist start end
   shift 2
   [[ " $* " == *" -j "* ]] && dir=$tmp/local
-  start=$(now)
+  start=$(date +%s%N)
   if [[ " $* " == *" -j "* ]]; then
     AMQP_URL='' /usr/bin/time -v -o "$tmp/$name.time" "$code/bin/tasker.js" run --run-id "$name" --workdir "$dir" "$@" "$file" >"$tmp/$name.out" 2>"$tmp/$name.err" || { echo "tasker failed:"; tail "$tmp/$name.out" "$tmp/$name.err"; exit 1; }
   else
     /usr/bin/time -v -o "$tmp/$name.time" "$code/bin/tasker.js" run --run-id "$name" --workdir "$dir" "$@" "$file" >"$tmp/$name.out" 2>"$tmp/$name.err" || { echo "tasker failed:"; tail "$tmp/$name.out" "$tmp/$name.err"; exit 1; }
   fi
-  end=$(now)
-  echo "$(phase_seconds "$dir" "$name") $(calc "$end - $start" 3)"
+  end=$(date +%s%N)
+  node "$repo/bench/fixed-costs.mjs" "$dir/.tasker/runs/$name" "$start" "$end" >"$tmp/$name.fixed"
+  echo "$(phase_seconds "$dir" "$name") $(calc "($end - $start) / 1e9" 3)"
 }
 peak_rss_mb() { awk -F': *' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$tmp/$1.time"; }
 
@@ -132,13 +151,14 @@ echo "tasker distributed benchmark: $(nproc) CPUs, $workers workers x concurrenc
 start_workers
 
 # (a) Ours twice (fresh, then warm workers: the better is the steady state a cluster has), bare once.
-read -r a1 _ < <(run_tasker true1 "$tmp/true.jobs")
-read -r a2 _ < <(run_tasker true2 "$tmp/true.jobs")
+read -r a1 a1_wall < <(run_tasker true1 "$tmp/true.jobs")
+read -r a2 a2_wall < <(run_tasker true2 "$tmp/true.jobs")
+ours_a_wall=$(calc "$a1_wall < $a2_wall ? $a1_wall : $a2_wall" 3)
 ours_a=$(calc "2000 / ($a1 < $a2 ? $a1 : $a2)" 0)
 bare_a=$(bare_rate)
 
 # (b)
-read -r sleep_phase _ < <(run_tasker sleep1 "$tmp/sleep.jobs")
+read -r sleep_phase sleep_wall < <(run_tasker sleep1 "$tmp/sleep.jobs")
 floor_b=$(bash_floor)
 needs_b=$(bash_floor_needs)
 runner_b=$(runner_floor)
@@ -154,13 +174,39 @@ mem_after=$(redis_memory)
 mem_peak=$(cat "$tmp/redis.peak" 2>/dev/null || echo "$mem_after")
 run_keys_bytes=$(redis-cli -u "$REDIS_URL" --scan --pattern "$TASKER_NAMESPACE:run:big:*" | while read -r key; do redis-cli -u "$REDIS_URL" memory usage "$key"; done | awk '{ s += $1 } END { print s + 0 }')
 big_rss=$(peak_rss_mb big)
+# (e), ours on BENCH_ORIGINAL_LINES: the run of (c) when the sizes are the same.
+orig_name=big orig_wall=$big_wall
+if ((orig != big)); then
+  orig_name=orig
+  read -r _ orig_wall < <(run_tasker orig "$tmp/orig.jobs")
+fi
 stop_pids
+
+# (e) The original pair, with our workers stopped: best of two on (a), once on the others.
+have_original=no
+if original_ready; then
+  have_original=yes
+  original_start_workers "$workers"
+  o1=$(original_run "$tmp/true.jobs")
+  o2=$(original_run "$tmp/true.jobs")
+  original_a=$(calc "$o1 < $o2 ? $o1 : $o2" 3)
+  original_sleep=$(original_run "$tmp/sleep.jobs")
+  original_big=$(original_run "$tmp/orig.jobs")
+  original_stop_workers
+else
+  echo "python3-pika is missing and could not be installed: the original pair (e) is skipped" >&2
+fi
 
 # (d)
 read -r l1 _ < <(run_tasker local1 "$tmp/true.jobs" -j 4)
 read -r l2 _ < <(run_tasker local2 "$tmp/true.jobs" -j 4)
 local_a=$(calc "2000 / ($l1 < $l2 ? $l1 : $l2)" 0)
-read -r local_big _ < <(run_tasker localbig "$tmp/big.jobs" -j 4)
+read -r local_big local_big_wall < <(run_tasker localbig "$tmp/big.jobs" -j 4)
+local_orig_name=localbig local_orig_wall=$local_big_wall
+if ((orig != big)); then
+  local_orig_name=localorig
+  read -r _ local_orig_wall < <(run_tasker localorig "$tmp/orig.jobs" -j 4)
+fi
 read -r local_sleep _ < <(run_tasker localsleep "$tmp/sleep.jobs" -j 4)
 
 mb() { calc "$1 / 1048576" 1; }
@@ -185,3 +231,22 @@ printf '%-58s %14s\n' "(d) local -j 4, 2000 x true: commands/s" "$local_a"
 printf '%-58s %14s %10s\n' "    distributed / local" "$(calc "$ours_a / $local_a" 2)x" ">= 0.9x"
 printf '%-58s %14s\n' "    local -j 4, $big x true: commands/s" "$(calc "$big / $local_big" 0)"
 printf '%-58s %14s %10s\n' "    distributed / local" "$(calc "$local_big / $big_phase" 2)x" ">= 0.9x"
+if [[ $have_original == yes ]]; then
+  printf '%-58s %14s %10s\n' "(e) the original pair (Python, pika, 4 workers): wall s" "ours s" "ours/orig"
+  printf '%-58s %14s %10s\n' "    2000 x true, distributed: ${original_a}s ($(calc "2000 / $original_a" 0)/s)" "${ours_a_wall}s" "$(calc "$original_a / $ours_a_wall" 2)x"
+  printf '%-58s %14s\n' "      beside it, ours / bare (a, phase time)" "$(calc "$ours_a / $bare_a" 2)x"
+  printf '%-58s %14s %10s\n' "    400 x sleep 0.05, distributed: ${original_sleep}s" "${sleep_wall}s" "$(calc "$original_sleep / $sleep_wall" 2)x"
+  printf '%-58s %14s %10s\n' "    $orig x true, distributed: ${original_big}s ($(calc "$orig / $original_big" 0)/s)" "${orig_wall}s" "$(calc "$original_big / $orig_wall" 2)x"
+  printf '%-58s %14s %10s\n' "    $orig x true, local -j 4" "${local_orig_wall}s" "$(calc "$original_big / $local_orig_wall" 2)x"
+fi
+printf '\n%-58s %14s %14s %9s  %s\n' "(f) fixed costs of ours, ms (target 500 each)" "start > 1st" "last > exit" "ramp loss" "cmd/s by quarter"
+printf '%-58s %14s %14s\n' "    (start-up + run start > first; last > run end + exit)" "" ""
+for name in true1 true2 sleep1 "$orig_name" local1 local2 "$local_orig_name"; do
+  read -r to_first tail start_up run_to_first last_to_end end_to_exit ramp q1 q2 q3 q4 <"$tmp/$name.fixed"
+  case $name in
+    true1) label="2000 x true, fresh workers" ;; true2) label="2000 x true, warm workers" ;;
+    sleep1) label="400 x sleep 0.05" ;; local1 | local2) label="2000 x true, local -j 4 ($name)" ;;
+    localbig | localorig) label="$orig x true, local -j 4" ;; *) label="$orig x true" ;;
+  esac
+  printf '%-58s %14s %14s %9s  %s\n' "    $label" "$to_first ($start_up+$run_to_first)" "$tail ($last_to_end+$end_to_exit)" "$ramp" "$q1 $q2 $q3 $q4"
+done

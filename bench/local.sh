@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Local benchmark of `tasker run` against GNU parallel, on this machine.
+# Local benchmark of `tasker run` against GNU parallel and the original asreview-cloud pair, on this machine.
 #
 #   bash bench/local.sh                          # full run (the 1,000,000-line part takes ~15-30 min)
 #   BENCH_MILLION_LINES=20000 bash bench/local.sh  # quick run
+#   BENCH_ORIGINAL_LINES=5000 ...                # a shorter part 4 (default 20,000)
 #
 # Measures (prints figures, asserts nothing, exits 0):
 #   1. 2000 x `true`        : tasker run -j 4 vs parallel -j 4, best and median of 3 (wall clock),
@@ -12,6 +13,12 @@
 #                             in summary.json (phases[0].durationMs, no Node start-up) (target >= 95%);
 #   3. BENCH_MILLION_LINES x `true` (default 1000000): elapsed time, throughput and peak RSS of
 #                             `tasker run -j 4`, and peak RSS of `tasker plan --json` (target <= 150 MB).
+#   4. BENCH_ORIGINAL_LINES x `true` (default 20000): tasker run -j 4 against the original
+#                             asreview-cloud pair (bench/original-pair: a Python tasker and 4 Python
+#                             workers on RabbitMQ, AMQP_URL or guest@127.0.0.1:5672), once each,
+#                             process wall times: ratio original/tasker (target >= 1.0x).
+# Every tasker run also gives its fixed costs (bench/fixed-costs.mjs): from the process's start to
+# the first command started, and from the last command's end to the exit (target 500 ms each).
 # Peak RSS is "Maximum resident set size" of /usr/bin/time -v, printed in MiB and compared with 150.
 # Needs GNU parallel for the comparisons (skipped without it) and /usr/bin/time for peak RSS.
 set -euo pipefail
@@ -24,6 +31,7 @@ true_lines=2000
 sleep_lines=400
 sleep_seconds=0.05
 million=${BENCH_MILLION_LINES:-1000000}
+original_lines=${BENCH_ORIGINAL_LINES:-20000}
 rss_target_mb=150
 
 if ! [[ $million =~ ^[1-9][0-9]*$ ]]; then
@@ -66,8 +74,14 @@ if [[ ! -x /usr/bin/time ]] || ! /usr/bin/time -v true >/dev/null 2>&1; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tasker-bench.XXXXXX")
+ORIGINAL_DIR=$tmp/original
+mkdir -p "$ORIGINAL_DIR"
+# The pair's broker only: our runs here are local (run_tasker clears AMQP_URL for them).
+AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672}
+# shellcheck source=bench/original-pair/pair.sh
+source "$repo/bench/original-pair/pair.sh"
 # shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() { rm -rf "$tmp"; }
+cleanup() { original_cleanup; rm -rf "$tmp"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -82,17 +96,18 @@ awk -v n="$sleep_lines" -v s="$sleep_seconds" 'BEGIN { for (i = 0; i < n; i++) p
 
 # ---------------------------------------------------------------- runners
 # run_tasker FILE [WRAPPER...]: one `tasker run` in a fresh workdir.
-# Sets WALL (s), PHASE_MS (phases[0].durationMs) and RC.
+# Sets WALL (s), PHASE_MS (phases[0].durationMs), RC, and FIXED: "TO_FIRST_MS TAIL_MS ..." (fixed-costs.mjs).
 run_tasker() {
   local file=$1 wd start end
   shift
   wd=$(mktemp -d "$tmp/workdir.XXXXXX")
   RC=0
-  start=$(now)
-  "$@" "$tasker_js" run -j "$jobs" --workdir "$wd" --run-id bench --log-level warn "$file" \
+  start=$(date +%s%N)
+  AMQP_URL='' "$@" "$tasker_js" run -j "$jobs" --workdir "$wd" --run-id bench --log-level warn "$file" \
     >"$tmp/tasker.out" 2>"$tmp/tasker.err" || RC=$?
-  end=$(now)
-  WALL=$(calc "$end - $start")
+  end=$(date +%s%N)
+  WALL=$(calc "($end - $start) / 1e9")
+  FIXED=$(node "$repo/bench/fixed-costs.mjs" "$wd/.tasker/runs/bench" "$start" "$end" 2>/dev/null || echo "nan nan nan nan nan nan nan nan nan nan nan")
   PHASE_MS=$(node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.stdout.write(String(s.phases[0].durationMs))' \
     "$wd/.tasker/runs/bench/summary.json" 2>/dev/null || echo nan)
   if [[ $RC -ne 0 ]]; then
@@ -121,7 +136,8 @@ bench_file() {
     run_tasker "$file"
     tw+=("$WALL")
     tp+=("$(ms_to_s "$PHASE_MS")")
-    say "  $name  tasker   run $i: ${WALL}s (phase ${PHASE_MS} ms)"
+    read -r to_first tail _ <<<"$FIXED"
+    say "  $name  tasker   run $i: ${WALL}s (phase ${PHASE_MS} ms; start to first command ${to_first} ms, last end to exit ${tail} ms)"
   done
   T_BEST=$(best "${tw[@]}") T_MED=$(median "${tw[@]}")
   T_PHASE_BEST=$(best "${tp[@]}") T_PHASE_MED=$(median "${tp[@]}")
@@ -202,6 +218,30 @@ if [[ $have_time == yes ]]; then
 fi
 rm -f "$tmp/million.jobs"
 
+# ---------------------------------------------------------------- 4. the original pair
+say ""
+say "== 4. $original_lines x true: tasker run -j $jobs against the original asreview-cloud pair (4 workers, RabbitMQ)"
+awk -v n="$original_lines" 'BEGIN { for (i = 0; i < n; i++) print "true" }' >"$tmp/original.jobs"
+original_wall=nan original_ratio=nan
+run_tasker "$tmp/original.jobs"
+ours_original_wall=$WALL ours_original_fixed=$FIXED
+say "  tasker run -j $jobs: ${WALL}s ($(rate "$original_lines" "$WALL") cmd/s), phase ${PHASE_MS} ms"
+if original_ready; then
+  original_start_workers "$jobs"
+  if original_wall=$(original_run "$tmp/original.jobs"); then
+    original_ratio=$(calc "$original_wall / $ours_original_wall" 2)
+    say "  original pair:     ${original_wall}s ($(rate "$original_lines" "$original_wall") cmd/s)"
+    say "  ratio tasker/original (throughput): ${original_ratio}x"
+  else
+    original_wall=nan
+  fi
+  original_stop_workers
+else
+  say "  python3-pika is missing and could not be installed (apt-get install python3-pika): the original pair is SKIPPED"
+fi
+read -r of_first of_tail of_startup of_run_first of_last_end of_end_exit of_ramp of_q1 of_q2 of_q3 of_q4 <<<"$ours_original_fixed"
+say "  fixed costs of the tasker run: start to first command ${of_first} ms (Node start-up ${of_startup} + run start to first ${of_run_first}), last end to exit ${of_tail} ms (to run end ${of_last_end} + to exit ${of_end_exit}), ramp loss ${of_ramp} ms; cmd/s by quarter ${of_q1} ${of_q2} ${of_q3} ${of_q4}"
+
 # ---------------------------------------------------------------- table
 row() { printf '%-44s | %-15s | %-15s | %-13s | %-9s | %s\n' "$@"; }
 met_or_na() { if [[ $1 == nan ]]; then echo n/a; else meets "$1" "$2" "$3"; fi; }
@@ -224,6 +264,10 @@ row "true x$million: run wall" "${million_wall}s" "n/a" "" "" ""
 row "true x$million: run cmd/s (phase cmd/s)" "$million_rate ($million_phase_rate)" "n/a" "" "" ""
 row "true x$million: run peak RSS" "$(or_na "$run_rss" " MiB")" "n/a" "" "<= $rss_target_mb MB" "$(met_or_na "$run_rss" "<=" $rss_target_mb)"
 row "true x$million: plan --json peak RSS" "$(or_na "$plan_rss" " MiB")" "n/a" "" "<= $rss_target_mb MB" "$(met_or_na "$plan_rss" "<=" $rss_target_mb)"
+row "measure" "tasker" "original pair" "ratio" "target" "met"
+row "true x$original_lines: wall (ratio o/t)" "${ours_original_wall}s" "$(or_na "$original_wall" s)" "$(or_na "$original_ratio" x)" ">= 1.0x" "$(met_or_na "$original_ratio" ">=" 1)"
+row "true x$original_lines: start to first command" "${of_first} ms" "" "" "<= 500 ms" "$(met_or_na "$of_first" "<=" 500)"
+row "true x$original_lines: last end to exit" "${of_tail} ms" "" "" "<= 500 ms" "$(met_or_na "$of_tail" "<=" 500)"
 say "load average at end: $(cut -d" " -f1-3 /proc/loadavg 2>/dev/null || echo n/a)"
 [[ $have_parallel == yes ]] || say "(GNU parallel missing: comparison columns are n/a; install with: sudo apt-get install parallel)"
 exit 0
