@@ -418,12 +418,12 @@ describe('k8s/ manifests', () => {
     });
   });
 
-  it("RabbitMQ's consumer_timeout is the README's, and longer than a day", () => {
+  it("RabbitMQ's consumer_timeout is the one docs/guarantees.md gives (Long commands), and longer than a day", () => {
     const config = ((rabbitmq.doc['spec'] as { rabbitmq: { additionalConfig: string } }).rabbitmq.additionalConfig ?? '').trim();
     const timeout = /^consumer_timeout\s*=\s*(\d+)\s*$/m.exec(config)?.[1];
     expect(timeout).toBeDefined();
     expect(Number(timeout)).toBeGreaterThan(24 * 3600 * 1000);
-    expect(readFileSync(join(repoRoot, 'README.md'), 'utf8')).toContain(`consumer_timeout = ${timeout}`);
+    expect(readFileSync(join(repoRoot, 'docs', 'guarantees.md'), 'utf8')).toContain(`consumer_timeout = ${timeout}`);
   });
 
   it('KEDA scales the workers on the work queue, unacknowledged (running) messages included, down to zero', () => {
