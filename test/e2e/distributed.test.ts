@@ -332,7 +332,7 @@ describe('distributed runs', () => {
     expect(a.output()).not.toContain('waited over a second behind long ones');
   });
 
-  it('rabbitmqctl list_queues shows a worker as 1 consumer, 2 while it holds one ahead, as the README and the guide say', async () => {
+  it('rabbitmqctl list_queues shows a worker as 1 consumer, 2 while it holds one ahead, as the README, docs/operators.md and the guide say', async () => {
     // What the docs promise an operator: `consumers` is 1 per worker, 2 for a busy worker whose
     // recent commands were short (its lookahead consumer, worker/lookahead.ts), 1 once idle.
     const worker = await readyWorker({ ...ctx.env, LOG_LEVEL: 'debug' }, ['--workdir', ctx.dir, '--concurrency', '2']);
@@ -349,10 +349,11 @@ describe('distributed runs', () => {
     await waitFor('the lookahead consumer to be cancelled', async () => (await consumers()) === 1);
     expect(readResults(ctx.dir, 'consumers')).toHaveLength(200);
 
-    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
-    const row = /^\| `consumers` \|.*\|$/m.exec(readme)?.[0] ?? '';
+    const operators = readFileSync(join(repoRoot, 'docs', 'operators.md'), 'utf8');
+    const row = /^\| `consumers` \|.*\|$/m.exec(operators)?.[0] ?? '';
     expect(row).toContain('1 per worker, 2 per busy worker whose recent commands were short');
-    expect(readme).toContain('N workers show as N to 2N `consumers`');
+    expect(operators).toContain('N workers show as N to 2N `consumers`');
+    expect(readFileSync(join(repoRoot, 'README.md'), 'utf8')).toContain('N workers show as N to 2N `consumers`');
     const guide = readFileSync(join(repoRoot, 'docs', 'kubernetes.md'), 'utf8');
     expect(guide).toMatch(/`consumers`: 1 per worker, 2 per busy worker whose recent commands all took under a second[^|]*N workers show as N to 2N/);
   });
