@@ -96,7 +96,7 @@ export function sizePools(measured: PhaseResources[], phases: readonly { name: s
 /** The printed part of the summary: one YAML block per workers phase measured; none when nothing was. */
 export function sizingLines(sizings: readonly PoolSizing[] | undefined): string[] {
   if (sizings === undefined || sizings.length === 0) return [];
-  const out = ['', "Pool sizes to request (paste under the pool's worker container in its Deployment):"];
+  const out = ['', "Pool sizes to request on a cluster (paste under the pool's worker container in its Deployment):"];
   for (const sizing of sizings) out.push(...sizing.yaml.split('\n').map((line) => `  ${line}`));
   return out;
 }

@@ -49,7 +49,7 @@ export function formatPools(pools: readonly PoolStatus[]): string[] {
     const queue = pool.ready === undefined ? `queue ${pool.queue} not declared yet` : `queue ${pool.queue}: ${pool.ready} message${pool.ready === 1 ? '' : 's'} ready (a bundle message carries several commands), ${consumers} consumer${consumers === 1 ? '' : 's'}`;
     const slots = pool.demand === undefined ? '' : `, ${pool.demand.slots} slot${pool.demand.slots === 1 ? '' : 's'}`;
     const workers = pool.workers.length === 0 ? 'no worker' : `${pool.workers.length} worker${pool.workers.length === 1 ? '' : 's'} (${pool.workers.join(', ')})${slots}, ${pool.running} running`;
-    const demand = pool.demand === undefined || pool.demand.runs === 0 ? '' : `; ${pool.demand.waiting} commands waiting of ${pool.demand.runs} live run${pool.demand.runs === 1 ? '' : 's'}`;
+    const demand = pool.demand === undefined || pool.demand.runs === 0 ? '' : `; ${pool.demand.waiting} commands of their current phases waiting, of ${pool.demand.runs} live run${pool.demand.runs === 1 ? '' : 's'}`;
     out.push(`  ${pool.pool.padEnd(12)} ${workers}${demand}`, `  ${''.padEnd(12)} ${queue}`);
   }
   return out;

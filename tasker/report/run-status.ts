@@ -71,10 +71,12 @@ function runLines(run: RunMeta, running: number, now: number, resume: { invocati
   const state = view.state === 'tasker-gone' ? `running, but its ${describeRunState(view)}` : run.state;
   const status = run.status !== undefined && run.status !== run.state ? ` (${run.status})` : '';
   const when = ago === undefined ? 'no heartbeat recorded' : run.state === 'running' ? `last heartbeat ${formatDuration(ago)} ago` : `ended ${formatDuration(ago)} ago`;
-  const counts = `${run.done}/${run.total} done, ${run.failed} failed, ${view.running} running, ${view.waiting} ${run.state === 'finished' ? 'not run' : 'waiting'}`;
+  // What is waiting of a run that no longer goes on (finished, interrupted, cancelled) will not run unless resumed.
+  const counts = `${run.done}/${run.total} done, ${run.failed} failed, ${view.running} running, ${view.waiting} ${run.state === 'running' ? 'waiting' : 'not run'}`;
   const lines = [
     `Run ${run.runId}: ${state}${status}; started ${run.startedAt}; tasker ${run.host}, ${when}`,
-    `  phase ${run.phaseIndex}/${run.phaseCount} ${run.phase || '-'}${run.pool && run.pool !== 'default' ? ` (pool ${run.pool})` : ''}: ${counts}`,
+    // The counts are the run's, over all its phases; the phase is where it is.
+    `  commands: ${counts}; now in phase ${run.phaseIndex}/${run.phaseCount} ${run.phase || '-'}${run.pool && run.pool !== 'default' ? ` (pool ${run.pool})` : ''}`,
   ];
   lines.push(`  priority ${view.priority}${view.share === undefined ? '' : `; share: ${describeShare(view)}`}`);
   if (view.waitsBehind !== '') lines.push(`  waits behind: ${view.waitsBehind}`);

@@ -417,7 +417,8 @@ describe('distributed runs', () => {
     // A finished run shows its final counts, not those of its last heartbeat.
     const finished = await spawnTasker(ctx.env, ['status', 'ops']);
     expect(finished.stdout).toMatch(/finished/);
-    expect(finished.stdout).toContain('phase 1/1 jobs.sh: 2/2 done, 0 failed');
+    expect(finished.stdout).toContain('commands: 2/2 done, 0 failed');
+    expect(finished.stdout).toContain('now in phase 1/1 jobs.sh');
 
     const purged = await spawnTasker(ctx.env, ['purge', 'ops']);
     expect(purged.exitCode, purged.all).toBe(0);

@@ -99,6 +99,17 @@ async function expectReportMatches(opened: OpenedReport, results: ResultLine[], 
   const workerAttempts = await page.locator('[data-testid="workers"] tbody tr td:nth-child(2)').allTextContents();
   expect(workerAttempts.map(shownNumber).reduce((a, b) => a + b, 0)).toBe(results.length);
   expect(await page.locator('[data-testid="running-chart"] canvas').count()).toBeGreaterThan(0);
+  // A local run's words: its commands ran on the tasker's local slots, there are no workers (nor a priority).
+  const headings = await page.locator('h2').allTextContents();
+  const header = (await page.textContent('[data-testid="run-line"]')) ?? '';
+  if (runsOn === 'local slots') {
+    expect(headings).toEqual(expect.arrayContaining(['Timeline of the local slots', 'Where the commands ran (the tasker, on its local slots)']));
+    expect(headings.filter((heading) => /worker/i.test(heading))).toEqual([]);
+    expect(header).toContain('local run');
+    expect(header).not.toMatch(/priority/);
+  } else {
+    expect(headings).toEqual(expect.arrayContaining(['Timeline per worker', expect.stringMatching(/^Workers \(\d+\)$/)]));
+  }
 }
 
 describe('the HTML report', () => {

@@ -43,9 +43,9 @@ describe('tasker status and tasker runs of two live runs', () => {
     expect(runs).toMatch(/first +normal +\d+ +\d+ +\d+ +0 +0 of 4 slots of pool default +running; waits behind second \(high, 4 of 4 slots\)/);
     const status = await cli(['status']);
     expect(status).toMatch(/^Runs \(2, newest first; counts are commands\):/);
-    expect(status).toMatch(/Run second: running; started .*\n {2}phase 1\/1 second\.sh: \d+\/100 done, 0 failed, \d+ running, \d+ waiting\n {2}priority high; share: 4 of 4 slots of pool default/);
+    expect(status).toMatch(/Run second: running; started .*\n {2}commands: \d+\/100 done, 0 failed, \d+ running, \d+ waiting; now in phase 1\/1 second\.sh\n {2}priority high; share: 4 of 4 slots of pool default/);
     // Commands beside commands; the pool's queue, in messages, on its own line.
-    expect(status).toMatch(/default +1 worker \(\S+\), 4 slots, \d+ running; \d+ commands waiting of 2 live runs\n +queue \S+\.commands: \d+ messages? ready \(a bundle message carries several commands\), \d+ consumers?/);
+    expect(status).toMatch(/default +1 worker \(\S+\), 4 slots, \d+ running; \d+ commands of their current phases waiting, of 2 live runs\n +queue \S+\.commands: \d+ messages? ready \(a bundle message carries several commands\), \d+ consumers?/);
     const one = await cli(['status', 'first']);
     expect(one).toContain('waits behind: second (high, 4 of 4 slots)');
 

@@ -169,7 +169,7 @@ describe('pools in tasker status and metrics', () => {
     expect(text).toContain('gpu          1 worker (w2), 2 running\n               queue t.pool.gpu.commands: 7 messages ready (a bundle message carries several commands), 0 consumers');
     const demand = { runId: 'r', priority: 'normal' as const, demand: 40, inFlight: 8, phase: 'sims', at: Date.now() };
     const withDemand = formatPools([poolStatus('gpu', 't.pool.gpu.commands', { ready: 3, consumers: 1 }, workers, poolDemand('gpu', [demand], workers))]).join('\n');
-    expect(withDemand).toContain('gpu          1 worker (w2), 2 slots, 2 running; 38 commands waiting of 1 live run\n');
+    expect(withDemand).toContain('gpu          1 worker (w2), 2 slots, 2 running; 38 commands of their current phases waiting, of 1 live run\n');
     expect(withDemand).toContain('queue t.pool.gpu.commands: 3 messages ready (a bundle message carries several commands), 1 consumer');
     expect(text).toContain('big          no worker\n               queue t.pool.big.commands not declared yet');
     expect(formatPools([poolStatus('w', 't.pool.w.commands', { ready: 0, consumers: 1 }, [])]).join('\n')).toContain('w            no worker\n               queue t.pool.w.commands: 0 messages ready (a bundle message carries several commands), 1 consumer');

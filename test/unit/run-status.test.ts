@@ -49,7 +49,7 @@ describe('tasker status', () => {
   it('counts commands beside commands; queue depths, in messages, go to their own lines', () => {
     const text = formatStatus({ ...report(meta({ total: 304, done: 107 })), queue: { name: 'tasker.commands', ready: 19, consumers: 2 }, runQueue: { name: 'tasker.run.r1.done', ready: 1 }, deadLetters: 3 }, now);
     const counts = text.split('\n').find((line) => line.includes('107/304 done'))!;
-    expect(counts).toBe('  phase 1/2 sims: 107/304 done, 0 failed, 0 running, 197 waiting');
+    expect(counts).toBe('  commands: 107/304 done, 0 failed, 0 running, 197 waiting; now in phase 1/2 sims');
     expect(text).not.toMatch(/\b19 (waiting|messages)\b/);
     expect(text).toContain('\nQueues (in messages: a bundle message carries several commands):\n  work queue tasker.commands: 19 ready (of every run of the pool), 2 consumers\n');
     expect(text).toContain('  result queue tasker.run.r1.done: 1 not yet read\n');

@@ -45,8 +45,12 @@
     const line = (label, stroke, extra) => Object.assign({ label, stroke, width: 1.5, paths: stepped, points: { show: false } }, extra);
     const cursor = { sync: { key: uPlot.sync('activity').key } };
     const x = { label: 'time (UTC)', value: (_, v) => clock(v) };
+    // A local run has no workers: its commands run on the tasker's own slots, one "worker" throughout.
+    const local = model.run.mode === 'local';
+    const axes = [{}, { label: 'running', size: 60 }, ...(local ? [] : [{ scale: 'w', side: 1, label: 'workers', grid: { show: false }, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }])];
+    const series = [x, line(local ? 'commands running on the local slots' : 'commands running', '#2f81f7', { fill: 'rgba(47,129,247,0.12)' }), ...(local ? [] : [line('live workers', '#8250df', { scale: 'w' })])];
     charts.later(() => {
-      charts.plot(running, { height: 220, cursor, scales: { x: { time: true }, y: { range: (_, min, max) => [0, Math.max(1, max)] }, w: { range: (_, min, max) => [0, Math.max(1, max)] } }, axes: [{}, { label: 'running', size: 60 }, { scale: 'w', side: 1, label: 'workers', grid: { show: false }, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }], series: [x, line('commands running', '#2f81f7', { fill: 'rgba(47,129,247,0.12)' }), line('live workers', '#8250df', { scale: 'w' })] }, [s.xs, s.running, s.liveWorkers]);
+      charts.plot(running, { height: 220, cursor, scales: { x: { time: true }, y: { range: (_, min, max) => [0, Math.max(1, max)] }, ...(local ? {} : { w: { range: (_, min, max) => [0, Math.max(1, max)] } }) }, axes, series }, local ? [s.xs, s.running] : [s.xs, s.running, s.liveWorkers]);
       charts.plot(finished, { height: 180, cursor, scales: { x: { time: true } }, axes: [{}, { label: 'per bin', size: 60 }], series: [x, line('attempts finished', '#1f883d'), line('attempts failed', '#cf222e')] }, [s.xs, s.finished, s.failed]);
     });
     return out;
@@ -68,7 +72,7 @@
     const { data } = model;
     const tl = data.timeline;
     if (tl.rows.length === 0) return [];
-    const out = [el('h2', { text: 'Timeline per worker' })];
+    const out = [el('h2', { text: model.run.mode === 'local' ? 'Timeline of the local slots' : 'Timeline per worker' })];
     const hidden = tl.hiddenWorkers > 0 ? ` The ${tl.rows.length} busiest workers are shown; ${tl.hiddenWorkers} more are in the table below.` : '';
     const peak = Math.max(0.01, ...tl.rows.flatMap((r) => r.busy));
     out.push(el('p', { class: 'note' }, [`Columns of ${dur(tl.columnMs)}; colour: average busy slots (0`, el('span', { class: 'legend-scale' }), `${peak.toFixed(1)}). Hover a cell for the longest command that started there.${hidden}`]));
@@ -142,7 +146,7 @@
     if (measured.length === 0) return [];
     const out = [el('h2', { text: 'CPU and memory per phase' }), ...measured.map((r) => resourceBlock(r, model.run.links))];
     if (model.sizing && model.sizing.length > 0) {
-      out.push(el('h3', { text: "Pool sizes to request (paste under the pool's worker container in its Deployment)" }), el('pre', { class: 'code', 'data-testid': 'sizing', text: model.sizing.map((s) => s.yaml).join('\n\n') }));
+      out.push(el('h3', { text: "Pool sizes to request on a cluster (paste under the pool's worker container in its Deployment)" }), el('pre', { class: 'code', 'data-testid': 'sizing', text: model.sizing.map((s) => s.yaml).join('\n\n') }));
     }
     out.push(el('p', { class: 'note', text: "CPU time: user + system of each command and of the processes it waited for. Peak memory: the largest sum of the resident memory of the command's processes, sampled once a second (a command that ends sooner is not sampled); pages shared between them count once per process." }));
     return out;
@@ -152,7 +156,9 @@
     const { workers } = model.data;
     if (workers.length === 0) return [];
     const rows = workers.map((w) => [w.worker, num(w.attempts), num(w.succeeded), num(w.failed), dur(w.busyMs)]);
-    return [el('h2', { text: `Workers (${workers.length})` }), table([{ label: 'worker', cls: 'id' }, { label: 'attempts', num: 1 }, { label: 'succeeded', num: 1 }, { label: 'failed', num: 1 }, { label: 'busy time', num: 1 }], rows, 'workers')];
+    // A local run's one "worker" is the tasker itself, running the commands on its local slots.
+    const heading = model.run.mode === 'local' ? 'Where the commands ran (the tasker, on its local slots)' : `Workers (${workers.length})`;
+    return [el('h2', { text: heading }), table([{ label: model.run.mode === 'local' ? 'tasker' : 'worker', cls: 'id' }, { label: 'attempts', num: 1 }, { label: 'succeeded', num: 1 }, { label: 'failed', num: 1 }, { label: 'busy time', num: 1 }], rows, 'workers')];
   }
 
   Object.assign(R, { activitySection, workerTimelineSection, durationSection, resourceSection, workerSection });

@@ -12,7 +12,7 @@
 
   function runLine(run) {
     return `workdir ${run.workdir}` + (run.files.length > 0 ? ` · jobs ${run.files.join(', ')}` : '') + (run.mode ? ` · ${run.mode === 'local' ? 'local run' : 'distributed run (RabbitMQ)'}` : '') +
-      (run.priority ? ` · priority ${run.priority}` : '') +
+      (run.priority && run.mode !== 'local' ? ` · priority ${run.priority}` : '') +
       (run.share ? ` · share ${Math.round(run.share.share * 100) / 100} of ${run.share.slots} slots at the last reading` : '');
   }
 
@@ -28,7 +28,7 @@
   function header({ model }) {
     const { run, data } = model;
     const title = el('h1', {}, [`Run ${run.runId} `, el('span', { class: `badge ${run.state}`, 'data-testid': 'state', text: run.state })]);
-    const out = [title, el('p', { class: 'note wrap', text: runLine(run) }), el('p', { class: 'note', 'data-testid': 'times' }, timesLine(run))];
+    const out = [title, el('p', { class: 'note wrap', 'data-testid': 'run-line', text: runLine(run) }), el('p', { class: 'note', 'data-testid': 'times' }, timesLine(run))];
     if (isLive(run)) out.push(el('p', { class: 'note warning', 'data-testid': 'live-note', text: `Run in progress${run.runningNow !== undefined ? ` (${num(run.runningNow)} commands ${run.runningLabel || 'running'} when written)` : ''}: this page takes the tasker's newer numbers by itself every few seconds, until the run ends.` }));
     if (run.state === 'unfinished') out.push(el('p', { class: 'note warning', text: 'No summary after the last result: the run is still going, or its tasker was stopped.' }));
     if (data.skippedLines > 0) out.push(el('p', { class: 'note warning', text: `${num(data.skippedLines)} lines of results.jsonl were not result records (torn by a crash?) and are left out.` }));
@@ -76,7 +76,7 @@
       return [...out, ...retriedPart(f)];
     }
     const shown = f.rows.length < f.failed ? ` (the first ${num(f.rows.length)} listed)` : '';
-    out.push(el('p', { class: 'note', 'data-testid': 'failure-count', text: `${num(f.failed)} commands failed${shown}, in the order they first failed; ${num(f.failedAttempts)} failed attempts in all. A log opens from its link.` }));
+    out.push(el('p', { class: 'note', 'data-testid': 'failure-count', text: `${num(f.failed)} ${f.failed === 1 ? 'command' : 'commands'} failed${shown}, in the order they first failed; ${num(f.failedAttempts)} failed ${f.failedAttempts === 1 ? 'attempt' : 'attempts'} in all. A log opens from its link.` }));
     const rows = f.rows.map((r) => {
       const marks = el('span', { class: 'id' }, [r.id, r.attempts > 1 ? el('span', { class: 'tag retried', text: `${r.attempts} attempts` }) : null, r.outcome === 'dead-lettered' ? el('span', { class: 'tag dead', text: 'dead-lettered' }) : null]);
       const tail = r.tail ? el('details', { 'data-key': `tail-${r.id}` }, [el('summary', { text: 'output' }), el('pre', { text: r.tail })]) : '';
