@@ -38,10 +38,10 @@ const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import
  */
 let runInProgress = false;
 const stdout = createStdout(process.stdout, (error) => {
-  if (!isClosedStdoutError(error)) process.stderr.write(`tasker: cannot write to stdout: ${errorMessage(error)}\n`);
+  if (!isClosedStdoutError(error, process.stdout.isTTY === true)) process.stderr.write(`tasker: cannot write to stdout: ${errorMessage(error)}\n`);
   if (runInProgress) return;
   removeScratchDirsSync();
-  process.exit(isClosedStdoutError(error) ? ExitCode.ok : ExitCode.internal);
+  process.exit(isClosedStdoutError(error, process.stdout.isTTY === true) ? ExitCode.ok : ExitCode.internal);
 });
 const writeStdout = stdout.write;
 // A terminal that closed (SIGHUP, then EIO on the progress line): nothing is left to tell, and the run still ends cleanly.
@@ -119,6 +119,8 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
     return error instanceof InputError ? error.exitCode : ExitCode.internal;
   } finally {
     for (const signal of stopSignals) process.off(signal, onSignal);
+    // Until the exit: a hang-up now only changes how the process exits (exitAfter), not its code.
+    process.on('SIGHUP', noteHangUp);
     await metricsServer?.close();
   }
 }

@@ -28,7 +28,7 @@ const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import
 // The worker prints only help and version to stdout (logs go to stderr); a reader that went away
 // (`worker --help | head -1`) ends it quietly, like other Unix tools, not with an EPIPE stack trace.
 const stdout = createStdout(process.stdout, (error) => {
-  if (!isClosedStdoutError(error)) process.stderr.write(`worker: cannot write to stdout: ${errorMessage(error)}\n`);
+  if (!isClosedStdoutError(error, process.stdout.isTTY === true)) process.stderr.write(`worker: cannot write to stdout: ${errorMessage(error)}\n`);
 });
 
 /** A repeatable option; no default, so help does not print "(default: [])". */

@@ -21,7 +21,8 @@ export function exitAfter(code: number, stdoutClosed: boolean): void {
       try {
         if (!fstatSync(fd).isCharacterDevice()) continue;
         closeSync(fd);
-        openSync('/dev/null', fd === 0 ? 'r' : 'w'); // takes the lowest free descriptor: fd again
+        const opened = openSync('/dev/null', fd === 0 ? 'r' : 'w'); // the lowest free descriptor: fd again, unless a lower one was free
+        if (opened !== fd) closeSync(opened); // then fd stays closed, which Node skips as well
       } catch {
         // already closed: Node skips it too
       }

@@ -13,10 +13,13 @@ export interface Stdout {
   readonly closed: boolean;
 }
 
-/** A closed stdout is EPIPE (the reader exited), EIO (its terminal closed) or a stream already destroyed by either. */
-export function isClosedStdoutError(error: unknown): boolean {
+/**
+ * A closed stdout is EPIPE (the reader exited), a stream already destroyed, or — when stdout is a
+ * terminal (`terminal`) — EIO: the terminal closed. EIO on a file is a disk error, not a reader gone.
+ */
+export function isClosedStdoutError(error: unknown, terminal = false): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
-  return code === 'EPIPE' || code === 'EIO' || code === 'ERR_STREAM_DESTROYED';
+  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || (terminal && code === 'EIO');
 }
 
 /**

@@ -33,5 +33,7 @@ process.on('disconnect', () => {
   process.exit(0);
 });
 // Signals are the parent's business (it decides to kill commands); the helper just keeps serving.
+// SIGHUP too: a shell that loses its terminal sends it to the whole process group, this helper included.
 process.on('SIGINT', () => undefined);
 process.on('SIGTERM', () => undefined);
+process.on('SIGHUP', () => undefined);

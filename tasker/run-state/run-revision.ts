@@ -38,8 +38,10 @@ export async function writeRevision(run: RunLayout, revision: Revision, plan: Pl
   const next = `${run.resultsPath}.next`;
   await writeCarried(run.resultsPath, next, revision);
   const archive = archivedResultsPath(run, revision.number - 1);
-  if (existsSync(run.resultsPath)) await fs.copyFile(run.resultsPath, archive);
-  else await fs.writeFile(archive, '');
+  // Whole or not at all: a resume after a crash puts the archive back in place of results.jsonl.
+  if (existsSync(run.resultsPath)) await fs.copyFile(run.resultsPath, `${archive}.tmp`);
+  else await fs.writeFile(`${archive}.tmp`, '');
+  await fs.rename(`${archive}.tmp`, archive);
   await fs.rename(next, run.resultsPath);
   await writeRunRecord(run, revision.record);
   await writePlanFile(run, plan, run.runId, revision.record.mode === 'rabbitmq');

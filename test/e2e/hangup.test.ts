@@ -1,7 +1,9 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readResults, readSummary, runTasker, taskerBin, tempDir } from '../helpers/cli.js';
+import { readResults, readSummary, repoRoot, runTasker, taskerBin, tempDir } from '../helpers/cli.js';
+import { waitFor } from '../helpers/distributed.js';
 import { hangUpWhen } from '../helpers/terminal.js';
 
 /**
@@ -38,4 +40,26 @@ describe('a closed terminal', () => {
     expect(resumed.exitCode, resumed.stderr).toBe(0);
     expect(readSummary(dir, 'hup').status).toBe('succeeded');
   }, 120_000);
+
+  it('sent to the whole process group (as a shell that loses its terminal does), with the spawn() executor: commands stopped and recorded interrupted, none left running', async () => {
+    const dir = temp.path;
+    const jobs = join(dir, 'jobs.sh');
+    const marker = `hup-group-${process.pid}-${Date.now()}`;
+    writeFileSync(jobs, `touch started-1; sleep 40 # ${marker}\ntouch started-2; sleep 41 # ${marker}\n`);
+    // SHELLOPTS set: the bash runners cannot be used, commands go through the executor helper, in the tasker's process group.
+    const child = spawn(process.execPath, [taskerBin, 'run', '--run-id', 'group', '--workdir', dir, '-j', '2', jobs], { cwd: repoRoot, detached: true, stdio: 'ignore', env: { ...process.env, AMQP_URL: '', REDIS_URL: '', SHELLOPTS: 'braceexpand' } });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await waitFor('both commands to start', () => existsSync(join(dir, 'started-1')) && existsSync(join(dir, 'started-2')), 30_000);
+    process.kill(-child.pid!, 'SIGHUP');
+    expect(await exited).toBe(130);
+    expect(readResults(dir, 'group').map((r) => r.outcome)).toEqual(['interrupted', 'interrupted']);
+    const left = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
+      } catch {
+        return false;
+      }
+    });
+    expect(left, 'commands still running after the run ended').toEqual([]);
+  }, 60_000);
 });

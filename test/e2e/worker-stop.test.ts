@@ -16,7 +16,7 @@ const ctx = useTestNamespace(services, 'tasker-worker-stop-');
 describe('a worker stopped mid-run', () => {
   it.for(['SIGINT', 'SIGHUP'] as const)('by %s: drains, exits 0, no warning or stack trace; the run completes', { timeout: 90_000 }, async (signal) => {
     const jobs = join(ctx.dir, 'jobs.sh');
-    writeFileSync(jobs, `${Array.from({ length: 60 }, (_, i) => `sleep 0.2; echo ${i}`).join('\n')}\n`);
+    writeFileSync(jobs, `${Array.from({ length: 60 }, (_, i) => `sleep 0.5; echo ${i}`).join('\n')}\n`);
     const workers = await Promise.all([1, 2, 3].map(() => readyWorker(ctx.env, ['--workdir', ctx.dir, '--concurrency', '4'])));
     ctx.procs.push(...workers.map((w) => w.proc));
     ctx.runIds.push('stop');
@@ -26,6 +26,10 @@ describe('a worker stopped mid-run', () => {
     await waitFor('some commands to finish', () => finished() >= 8, 30_000);
     for (const worker of workers) worker.proc.kill(signal);
     const stopped = await Promise.all(workers.map((w) => w.proc));
+    // The stop came mid-run: the workers were running commands, which they let finish.
+    const runningAtStop = workers.map((w) => Number(/"running":(\d+)[^\n]*"msg":"shutting down: no new commands"/.exec(w.output())?.[1] ?? -1));
+    expect(runningAtStop.every((count) => count >= 0), 'each worker logged its shutdown').toBe(true);
+    expect(runningAtStop.reduce((a, b) => a + b, 0), 'commands running at the stop').toBeGreaterThan(0);
     for (const [i, result] of stopped.entries()) {
       expect(result.exitCode, workers[i]!.output()).toBe(0);
       const lines = workers[i]!.output().split('\n').filter((line) => line.startsWith('{'));

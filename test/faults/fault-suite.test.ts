@@ -194,7 +194,7 @@ interface Scenario {
    * is, and expected to exit 0. `atFault` is how many of its commands had finished when the fault
    * came (set by the suite).
    */
-  alongside?: { commands: number; after: number; atFault?: number };
+  alongside?: { commands: number; after: number; atFault?: number; runId?: string; victim?: string; firstAtFault?: number };
 }
 
 function jobsLines(special: string[], count: number, seconds: number): string[] {
@@ -326,6 +326,7 @@ async function runScenario(scenario: Scenario, extraEnv: Record<string, string>)
       const secondEnds = (): number => readEvents(join(dir, 'events.txt')).filter((e) => e.runId === second!.runId && e.event === 'end').length;
       await waitFor('the second run under way', () => secondEnds() > 5, 60_000);
       scenario.alongside!.atFault = secondEnds();
+      scenario.alongside!.runId = second.runId;
     }
     await scenario.inject?.(ctx);
     const done = await ctx.tasker;
@@ -576,11 +577,22 @@ const scenarios: Scenario[] = [
     alongside: secondRun,
     commandSeconds: 0.2,
     expectExit: 0,
-    inject: async (ctx) => killTree(ctx.pool.pick().pid!),
+    // The victim: a worker that has run commands of run B (so the kill hits both runs' work).
+    inject: async (ctx) => {
+      const resultsOfB = join(ctx.dir, '.tasker', 'runs', secondRun.runId!, 'results.jsonl');
+      const ranB = (): Set<string> => new Set(existsSync(resultsOfB) ? readResults(ctx.dir, secondRun.runId!).map((r) => r.worker) : []);
+      let victim: Proc | undefined;
+      await waitFor('a live worker that ran commands of run B', () => (victim = [...ctx.pool.live].find((proc) => ranB().has(`${hostname()}-${proc.pid}`))) !== undefined, 30_000);
+      const endsOfB = readEvents(join(ctx.dir, 'events.txt')).filter((e) => e.runId === secondRun.runId && e.event === 'end').length;
+      Object.assign(secondRun, { victim: `${hostname()}-${victim!.pid}`, firstAtFault: ctx.ends(), atFault: endsOfB });
+      killTree(victim!.pid!);
+    },
     verify: (ctx) => {
       expect(ctx.pool.all.filter((proc) => proc.signalCode === 'SIGKILL')).toHaveLength(1);
+      expect(secondRun.victim, 'the killed worker had run commands of run B').toBeDefined();
+      // Run A still had simulate commands to do at the kill (240 of them, after its set-up command).
+      expect(secondRun.firstAtFault, 'run A still had commands to do at the kill').toBeLessThan(241);
       // Both runs had work going when the worker died: B had started and not finished.
-      expect(secondRun.atFault, 'run B had commands finished at the kill').toBeGreaterThan(5);
       // Its set-up command and 120 simulate commands: fewer ends means simulate commands still to do.
       expect(secondRun.atFault, 'run B still had commands to do at the kill').toBeLessThan(121);
     },

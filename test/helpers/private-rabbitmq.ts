@@ -155,7 +155,10 @@ export async function breakableBroker(provided: { amqpUrl: string; broker: Broke
   if (provided.broker.startedByTests) return { ...provided, stop: async () => undefined };
   const dir = mkdtempSync(join(tmpdir(), 'tasker-rabbitmq-'));
   chmodSync(dir, 0o755);
-  const node = await startPrivateRabbitmq(join(dir, 'node'));
+  const node = await startPrivateRabbitmq(join(dir, 'node')).catch((error: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  });
   return {
     amqpUrl: node.amqpUrl,
     broker: node.broker,

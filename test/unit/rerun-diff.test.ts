@@ -78,6 +78,14 @@ describe('diffCommands: what a resumed run runs again', () => {
     expect(diff.rerun).toEqual([{ index: 1, reason: 'changed', was: base[1] }]);
   });
 
+  it('the cascade goes by the place of a phase, not its name: two files named jobs.sh are two phases', () => {
+    const twoFiles = (first: string): DiffCommand[] => [
+      { id: 'f1-L1', phase: 'jobs.sh', phaseIndex: 1, command: first },
+      { id: 'f2-L1', phase: 'jobs.sh', phaseIndex: 2, command: 'cp out.txt copy.txt' },
+    ];
+    expect(rerun(twoFiles('echo v1 > out.txt'), twoFiles('echo v2 > out.txt'))).toEqual(['changed f1-L1', 'after-change f2-L1']);
+  });
+
   it('a renamed phase reruns its commands, and the later phases', () => {
     const after = lines(['a', 'echo 1'], ['a', 'echo 2'], ['b2', 'echo 3'], ['b2', 'echo 4']);
     expect(rerun(base, after)).toEqual(['changed f1-L3', 'changed f1-L4']);

@@ -30,7 +30,9 @@ describe('createStdout', () => {
     expect(isClosedStdoutError(epipe())).toBe(true);
     expect(isClosedStdoutError(Object.assign(new Error('destroyed'), { code: 'ERR_STREAM_DESTROYED' }))).toBe(true);
     // A terminal that closed (SIGHUP) answers writes with EIO: gone too.
-    expect(isClosedStdoutError(Object.assign(new Error('write EIO'), { code: 'EIO' }))).toBe(true);
+    expect(isClosedStdoutError(Object.assign(new Error('write EIO'), { code: 'EIO' }), true)).toBe(true);
+    // EIO on a file (stdout redirected to a failing disk) is a real error.
+    expect(isClosedStdoutError(Object.assign(new Error('write EIO'), { code: 'EIO' }))).toBe(false);
     expect(isClosedStdoutError(Object.assign(new Error('write ENOSPC'), { code: 'ENOSPC' }))).toBe(false);
     expect(isClosedStdoutError(undefined)).toBe(false);
   });

@@ -24,7 +24,7 @@ export interface MessageIntake {
   extra: ExtraConsumers;
   /**
    * Starts the main consumer, every message going to `handle`; called once, when the pipeline is
-   * built. `idle`: called each time the last message in flight is settled.
+   * built. `idle`: called each time the last message in flight is settled (and its result sent).
    */
   open(handle: (delivery: Delivery) => Promise<Settlement>, idle?: () => void): Promise<Consumer>;
   inFlight(): number;
@@ -66,7 +66,15 @@ export function createMessageIntake(options: MessageIntakeOptions): MessageIntak
       sending = true;
       // Counted out once its result is sent too (or after resultSendWaitMs): a drain that closed
       // the connection under a result still being confirmed would lose the message's last word.
-      return { decision, afterSettle: () => sendResult(afterSettle).finally(settled) };
+      let counted = false;
+      return {
+        decision,
+        afterSettle: () =>
+          sendResult(afterSettle).finally(() => {
+            if (!counted) settled();
+            counted = true;
+          }),
+      };
     } finally {
       // Else counted out once the broker adapter settled the message (it does so as this promise
       // resolves, before any timer): the drain must not close the connection under it.
@@ -74,7 +82,7 @@ export function createMessageIntake(options: MessageIntakeOptions): MessageIntak
     }
   };
   const sendResult = (send: () => Promise<void>): Promise<void> => {
-    const sent = send().catch((error: unknown) =>
+    const sent = Promise.resolve().then(send).catch((error: unknown) =>
       // The result is in Redis: the tasker picks it up from there if this message is lost.
       logger.warn({ reason: errorMessage(error) }, 'could not send a result to the tasker; it will find it in Redis'),
     );
