@@ -9,7 +9,7 @@ export const taskerEnvironment = {
   WORKDIR: { default: 'the current directory', description: 'Directory commands run in, shared with the workers; same as --workdir.' },
   LOG_LEVEL: { default: 'info', description: 'pino log level: trace, debug, info, warn, error, fatal, silent.' },
   TASKER_PROGRESS_INTERVAL: { default: '5s', description: 'How often a progress line is logged when stderr is not a terminal; same as --progress-interval.' },
-  TASKER_REPORT_INTERVAL: { default: '2s', description: "The shortest pause between two rewrites of report.html while a run goes (the first comes at the start); the pause grows with the run's age (a twentieth of it, up to a minute) and is at least ten times what the last rewrite took." },
+  TASKER_REPORT_INTERVAL: { default: '2s', description: "The shortest pause between two rewrites of report.html while a run goes (the first comes at the start); the pause grows with the run's age (a tenth of it, up to a minute) and is at least twenty times what the last rewrite took." },
   AMQP_URL: { default: 'unset: run locally', description: 'RabbitMQ to dispatch through; same as --amqp-url. When set, workers run the commands of workers phases.' },
   REDIS_URL: { default: 'redis://127.0.0.1:6379', description: 'Redis for run state in distributed mode; same as --redis-url.' },
   TASKER_NAMESPACE: { default: defaultNamespace, description: 'Prefix of queue names and Redis keys; the work queue is NAMESPACE.commands.' },
