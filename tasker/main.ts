@@ -14,7 +14,7 @@ import { addRunsCommand } from './commands/runs-command.js';
 import { addStatusCommand } from './commands/status-command.js';
 import { removeScratchDirsSync } from './jobs/scratch-dirs.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
-import { exitAfter, noteHangUp } from '../shared/cli/hangup.js';
+import { noteHangUp, releaseClosedTerminal } from '../shared/cli/hangup.js';
 import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
 import { commandUserEnvironment, sayCommandUser, setUpCommandUser } from '../shared/exec/command-user.js';
@@ -75,7 +75,8 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
       // broker): nothing has run or changed, so there is nothing to stop or record.
       process.stderr.write(`tasker: interrupted (${signal}) before anything ran\n`);
       removeScratchDirsSync();
-      exitAfter(ExitCode.interrupted, true);
+      releaseClosedTerminal();
+      process.exit(ExitCode.interrupted);
     }
     if (signals === 1) {
       logger.warn({ signal }, 'interrupted: stopping running commands (send again to kill them at once)');
@@ -119,7 +120,7 @@ async function runAction(files: string[], flags: RunFlags, me: string): Promise<
     return error instanceof InputError ? error.exitCode : ExitCode.internal;
   } finally {
     for (const signal of stopSignals) process.off(signal, onSignal);
-    // Until the exit: a hang-up now only changes how the process exits (exitAfter), not its code.
+    // Until the exit: a hang-up now only changes how the process exits (releaseClosedTerminal), not its code.
     process.on('SIGHUP', noteHangUp);
     await metricsServer?.close();
   }
@@ -190,4 +191,6 @@ async function main(argv: string[]): Promise<number> {
 }
 
 const code = await main(process.argv);
-exitAfter(code, stdout.closed);
+// Let stdout drain before exiting (a piped summary must not be cut short); after a hang-up there is no one to drain to.
+if (releaseClosedTerminal() || stdout.closed) process.exit(code);
+else process.stdout.write('', () => process.exit(code));

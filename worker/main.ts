@@ -7,7 +7,7 @@ import { commandEnvironment, logLevels, secretsHeld } from '../shared/config/con
 import { redactedArgv } from '../shared/config/urls.js';
 import { workerCompletion, workerHelp } from './help-text.js';
 import { errorMessage, ExitCode, InputError } from '../shared/errors.js';
-import { exitAfter, noteHangUp } from '../shared/cli/hangup.js';
+import { noteHangUp, releaseClosedTerminal } from '../shared/cli/hangup.js';
 import { createStdout, isClosedStdoutError } from '../shared/cli/stdout.js';
 import { createCommandExecutor } from '../shared/exec/command-executor.js';
 import { commandUserEnvironment, sayCommandUser, setUpCommandUser, type CommandUser } from '../shared/exec/command-user.js';
@@ -136,4 +136,6 @@ async function main(argv: string[]): Promise<number> {
 }
 
 const code = await main(process.argv);
-exitAfter(code, stdout.closed);
+// Let stdout drain before exiting (a piped summary must not be cut short); after a hang-up there is no one to drain to.
+if (releaseClosedTerminal() || stdout.closed) process.exit(code);
+else process.stdout.write('', () => process.exit(code));

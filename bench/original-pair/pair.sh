@@ -53,14 +53,7 @@ original_run() {
 
 original_cleanup() {
   original_stop_workers
-  "$original_python" - <<'PY' 2>/dev/null || true
-import os, pika
-connection = pika.BlockingConnection(pika.ConnectionParameters(
-    os.environ.get("RABBITMQ_HOST", "localhost"), int(os.environ.get("RABBITMQ_PORT", "5672")), "/",
-    pika.PlainCredentials(os.environ.get("RABBITMQ_USER", "guest"), os.environ.get("RABBITMQ_PASS", "guest"))))
-channel = connection.channel()
-for queue in (os.environ["ORIGINAL_WORK_QUEUE"], os.environ["ORIGINAL_REPLY_QUEUE"]):
-    channel.queue_delete(queue=queue)
-connection.close()
-PY
+  # The pair's own connection (connection.py), to delete this run's two queues.
+  (cd "$original_code" && "$original_python" -c 'from connection import REPLY_QUEUE, WORK_QUEUE, connect
+c = connect(); ch = c.channel(); ch.queue_delete(queue=WORK_QUEUE); ch.queue_delete(queue=REPLY_QUEUE); c.close()' >/dev/null 2>&1) || true
 }

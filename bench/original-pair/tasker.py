@@ -10,12 +10,7 @@ import sys
 
 import pika
 
-RABBITMQ_HOST = os.environ.get("RABBITMQ_HOST", "localhost")
-RABBITMQ_PORT = int(os.environ.get("RABBITMQ_PORT", "5672"))
-RABBITMQ_USER = os.environ.get("RABBITMQ_USER", "guest")
-RABBITMQ_PASS = os.environ.get("RABBITMQ_PASS", "guest")
-WORK_QUEUE = os.environ.get("ORIGINAL_WORK_QUEUE", "asreview_queue")
-REPLY_QUEUE = os.environ.get("ORIGINAL_REPLY_QUEUE", "tasker")
+from connection import REPLY_QUEUE, WORK_QUEUE, connect
 
 
 class Tasker:
@@ -23,16 +18,7 @@ class Tasker:
         if not os.path.exists(filename):
             print(f"Error: File {filename} does not exist")
             sys.exit(1)
-        print(f"Logging as {RABBITMQ_USER}")
-        self.connection = pika.BlockingConnection(
-            pika.ConnectionParameters(
-                RABBITMQ_HOST,
-                RABBITMQ_PORT,
-                "/",
-                pika.PlainCredentials(RABBITMQ_USER, RABBITMQ_PASS),
-                heartbeat=3600,
-            )
-        )
+        self.connection = connect()
         channel = self.connection.channel()
         channel.queue_declare(queue=REPLY_QUEUE)
         channel.queue_declare(queue=WORK_QUEUE, durable=True)

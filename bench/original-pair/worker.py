@@ -8,30 +8,13 @@
 import os
 import shutil
 import subprocess
-import sys
 
-import pika
-
-RABBITMQ_HOST = os.environ.get("RABBITMQ_HOST", "localhost")
-RABBITMQ_PORT = int(os.environ.get("RABBITMQ_PORT", "5672"))
-RABBITMQ_USER = os.environ.get("RABBITMQ_USER", "guest")
-RABBITMQ_PASS = os.environ.get("RABBITMQ_PASS", "guest")
-WORK_QUEUE = os.environ.get("ORIGINAL_WORK_QUEUE", "asreview_queue")
-REPLY_QUEUE = os.environ.get("ORIGINAL_REPLY_QUEUE", "tasker")
+from connection import RABBITMQ_USER, REPLY_QUEUE, WORK_QUEUE, connect
 
 
 class Worker:
     def __init__(self):
-        print(f"Logging as {RABBITMQ_USER}")
-        connection = pika.BlockingConnection(
-            pika.ConnectionParameters(
-                RABBITMQ_HOST,
-                RABBITMQ_PORT,
-                "/",
-                pika.PlainCredentials(RABBITMQ_USER, RABBITMQ_PASS),
-                heartbeat=3600,
-            )
-        )
+        connection = connect()
         channel = connection.channel()
         channel.queue_declare(queue=WORK_QUEUE, durable=True)
         channel.queue_declare(queue=REPLY_QUEUE)

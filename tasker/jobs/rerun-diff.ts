@@ -9,8 +9,8 @@ export interface DiffCommand {
   id: string;
   phase: string;
   command: string;
-  /** The phase's place in the plan (names may repeat: two files `a/jobs.sh`, `b/jobs.sh`); default: by name. */
-  phaseIndex?: number;
+  /** The phase's place in the plan (names may repeat: two files `a/jobs.sh`, `b/jobs.sh`). */
+  phaseIndex: number;
 }
 
 /** How a command ended in the run so far: `unfinished` when it has no result, or was interrupted. */
@@ -114,20 +114,19 @@ export function diffCommands(before: readonly DiffCommand[], after: readonly Dif
   const used = new Set<number>();
   // The first phase with a changed or new command, by its place in the plan (names may repeat).
   let changedPhase: number | undefined;
-  const placeOf = (command: DiffCommand, index: number): number => command.phaseIndex ?? phaseOrder(after)[index]!;
   for (const [index, match] of matches.entries()) {
     if (match === undefined) {
       const paired = pairs.get(index);
       if (paired !== undefined) used.add(paired);
       diff.sameAs.push(undefined);
       diff.rerun.push(paired === undefined ? { index, reason: 'new' } : { index, reason: 'changed', was: before[paired]! });
-      changedPhase ??= placeOf(after[index]!, index);
+      changedPhase ??= after[index]!.phaseIndex;
       continue;
     }
     used.add(match);
     const earlier = before[match]!;
     const prior = status(earlier.id);
-    if (prior === 'succeeded' && changedPhase !== undefined && placeOf(after[index]!, index) > changedPhase) {
+    if (prior === 'succeeded' && changedPhase !== undefined && after[index]!.phaseIndex > changedPhase) {
       diff.sameAs.push(undefined);
       diff.rerun.push({ index, reason: 'after-change' });
       continue;
@@ -138,18 +137,6 @@ export function diffCommands(before: readonly DiffCommand[], after: readonly Dif
   }
   diff.deleted = before.filter((_, index) => !used.has(index));
   return diff;
-}
-
-/** Each command's phase as a place in the plan when the commands do not say it: a new place wherever the phase name changes. */
-const phaseOrders = new WeakMap<readonly DiffCommand[], number[]>();
-function phaseOrder(commands: readonly DiffCommand[]): number[] {
-  let order = phaseOrders.get(commands);
-  if (order === undefined) {
-    let place = 0;
-    order = commands.map((command, index) => (index > 0 && command.phase !== commands[index - 1]!.phase ? ++place : place));
-    phaseOrders.set(commands, order);
-  }
-  return order;
 }
 
 /** How many run again for each reason. */

@@ -1,3 +1,4 @@
+import { counted } from '../report/summary-text.js';
 import { countReasons, type DiffCommand, type RerunDiff, type RerunReason } from './rerun-diff.js';
 
 /** `tasker plan --resume`: what a resumed run would run again and why, as text or JSON. Pure. */
@@ -10,7 +11,6 @@ export interface RerunView {
   after: readonly (DiffCommand & { file: string; line: number })[];
 }
 
-const plural = (count: number, word: string): string => `${count} ${word}${count === 1 ? '' : 's'}`;
 const clip = (text: string): string => (text.length > 100 ? `${text.slice(0, 100)}…` : text);
 
 export function formatRerunText(view: RerunView, shown = 50): string {
@@ -19,8 +19,8 @@ export function formatRerunText(view: RerunView, shown = 50): string {
   const reasons = (Object.keys(counts) as RerunReason[]).filter((reason) => counts[reason] > 0).map((reason) => `${counts[reason]} ${reason}`);
   const how = view.edited ? 'with the jobs files as they are now (edited since the run started)' : 'as it is (its jobs files unchanged)';
   const out = [`Resuming run ${view.runId} ${how}:`];
-  out.push(`  ${plural(diff.rerun.length, 'command')} run again${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}; ${diff.kept} kept (succeeded, unchanged)`);
-  if (diff.deleted.length > 0) out.push(`  ${plural(diff.deleted.length, 'command')} no longer in the files: their results stay in the record, not counted`);
+  out.push(`  ${counted(diff.rerun.length, 'command')} run again${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}; ${diff.kept} kept (succeeded, unchanged)`);
+  if (diff.deleted.length > 0) out.push(`  ${counted(diff.deleted.length, 'command')} no longer in the files: their results stay in the record, not counted`);
   if (diff.rerun.length === 0) return `${out.join('\n')}\n  nothing runs again\n`;
   out.push('', `  ${'reason'.padEnd(12)}  ${'id'.padEnd(10)}  ${'phase'.padEnd(12)}  command`);
   for (const entry of diff.rerun.slice(0, shown)) {

@@ -69,7 +69,8 @@ export interface FormatOptions {
   records?: { report?: string; results: string; logs: string };
 }
 
-function counted(count: number, noun: string): string {
+/** "1 command", "2 commands". */
+export function counted(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 

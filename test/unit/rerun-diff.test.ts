@@ -3,7 +3,12 @@ import { countReasons, diffCommands, type DiffCommand, type PriorStatus } from '
 
 /** Commands of one file, ids by line as the planner makes them: [phase, text] per line. */
 function lines(...entries: [string, string][]): DiffCommand[] {
-  return entries.map(([phase, command], index) => ({ id: `f1-L${index + 1}`, phase, command }));
+  // Phases in plan order: a new place wherever the phase name changes.
+  let place = 1;
+  return entries.map(([phase, command], index) => {
+    if (index > 0 && phase !== entries[index - 1]![0]) place++;
+    return { id: `f1-L${index + 1}`, phase, phaseIndex: place, command };
+  });
 }
 
 const allSucceeded = (): PriorStatus => 'succeeded';
