@@ -6,11 +6,14 @@
 #   bash bench/cpu-split.sh [N]                       # default 2000
 #   BENCH_TASKER_REPO=/other/checkout bash bench/cpu-split.sh
 #   BENCH_BUNDLE_SIZE=1 bash bench/cpu-split.sh       # without bundles
+#   BENCH_LOCAL=0 bash bench/cpu-split.sh             # the distributed run only
 #
 # Then the same commands in the local mode (`tasker run -j 4`: the tasker, its runners and the
 # commands) and the ratio of the two totals. While every CPU is busy, distributed commands/s can
 # be at most (local CPU per command / distributed CPU per command) of local commands/s: the
 # distributed mode runs the same runners and commands, plus a worker, a broker and Redis.
+# Two floors follow the distributed figures: the workers' Node doing nothing but each command's I/O
+# (bench/worker-floor.mjs), and one runner with its `true` commands alone.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 code=${BENCH_TASKER_REPO:-$repo}
@@ -58,6 +61,12 @@ printf '  %-34s %s\n' "runners and commands (bash, true)" "$(per $((runners1 - r
 printf '  %-34s %s\n' "RabbitMQ (whole broker)" "$(per $((b1 - b0)))"
 printf '  %-34s %s\n' "Redis" "$(per $((r1 - r0)))"
 printf '  %-34s %s\n' "total" "$(per $((tasker_ticks + w1 - w0 + runners1 - runners0 + b1 - b0 + r1 - r0)))"
+# The floor of the workers' Node (bench/worker-floor.mjs): a Node process doing only each command's
+# I/O (a runner's request and replies, one Redis script call) and nothing else, in this same run.
+read -r floor_node floor_runner < <(node "$repo/bench/worker-floor.mjs" "$((n < 5000 ? n : 5000))")
+printf '  %-34s %s\n' "floor: worker's I/O alone (Node)" "$floor_node"
+printf '  %-34s %s\n' "floor: one runner and true" "$floor_runner"
+[[ ${BENCH_LOCAL:-1} == 0 ]] && exit 0
 # The local tasker's runners are not waited for (they go when it exits), so its own rusage lacks
 # them: the tasker and its runners (with their commands) are sampled from /proc until it ends.
 AMQP_URL='' "$code/bin/tasker.js" run -j 4 --workdir "$tmp/local" --run-id cpu "$tmp/jobs" >/dev/null 2>"$tmp/l.err" &

@@ -54,7 +54,7 @@ export class RunnerJob {
   onReply(reply: RunnerReply): void {
     if (reply.kind === 'started') this.started(reply.pid);
     else if (reply.kind === 'no-cwd') this.notStarted('spawn-error', `could not start the command: working directory ${this.request.cwd} does not exist`);
-    else this.ended(reply.status, reply.startedAtMs, reply.finishedAtMs, reply.cpuMs ?? null);
+    else this.ended(reply, reply.cpuMs ?? null);
   }
 
   kill(reason: string): void {
@@ -83,7 +83,8 @@ export class RunnerJob {
     this.termination.startTimeout(this.request.timeoutMs);
   }
 
-  private ended(status: number, startedAtMs: number | undefined, finishedAtMs: number | undefined, cpuMs: number | null): void {
+  private ended(reply: Extract<RunnerReply, { kind: 'ended' }>, cpuMs: number | null): void {
+    const { status, startedAtMs, finishedAtMs } = reply;
     const finishedAt = finishedAtMs ?? Date.now();
     const startedAt = startedAtMs ?? this.sentAtMs ?? finishedAt;
     const { exitCode, signal } = exitOfStatus(status);
@@ -96,7 +97,7 @@ export class RunnerJob {
       startedAt: new Date(startedAt).toISOString(),
       finishedAt: new Date(finishedAt).toISOString(),
       durationMs: Math.max(0, finishedAt - startedAt),
-      tail: readLogTail(this.request.logPath, this.request.tailBytes ?? defaultTailBytes),
+      tail: reply.logged ? readLogTail(this.request.logPath, this.request.tailBytes ?? defaultTailBytes) : '',
       ...outcome,
       ...(measured?.reason === undefined ? {} : { reason: measured.reason }),
       ...(measured === undefined ? {} : { usage: measured.usage }),

@@ -13,8 +13,9 @@ import { parseSimpleCommand } from './simple-command.js';
  * request in one read(2): `read -d ''` and `read -r line` read a pipe one byte at a time (about 285
  * read calls per command, measured with strace). The runner parses in the C locale, so that `read
  * -N` counts bytes; the commands get the caller's LC_ALL back. The runner answers `S key pid` once
- * the command's process exists and `E key status startSeconds endSeconds` when it ended (status as
- * bash's `wait` reports it: 128+n for signal n), followed by the output of `times` (the runner's own
+ * the command's process exists and `E key status startSeconds endSeconds logged` when it ended
+ * (status as bash's `wait` reports it: 128+n for signal n; logged 0 when the log is empty, so this
+ * process need not open it for its tail), followed by the output of `times` (the runner's own
  * CPU on that line, its reaped children's on the next: the command's CPU is the growth of the
  * latter, read by shell-runner-process.ts), or `E key cwd` when the working directory is missing. The runner's environment must not hold SHELLOPTS or BASHOPTS (options that would change
  * the runner's own script); command-executor.ts uses spawn() then. Modes: `x` exec argv directly (a
@@ -69,7 +70,9 @@ while IFS= read -r -N 10 size && IFS= read -r -N "$((10#$size))" request; do
     status=$?
   } 4>&2 2>/dev/null
   current=
-  printf 'E %s %s %s %s ' "$key" "$status" "$start" "$EPOCHREALTIME"
+  logged=0
+  [[ -s $log ]] && logged=1
+  printf 'E %s %s %s %s %s ' "$key" "$status" "$start" "$EPOCHREALTIME" "$logged"
   times
 done
 kill "$watchdog" 2>/dev/null
@@ -118,6 +121,8 @@ export type RunnerReply =
       status: number;
       startedAtMs: number | undefined;
       finishedAtMs: number | undefined;
+      /** False when the runner found the log empty (no tail to read); true when it did not, or did not say. */
+      logged: boolean;
       /** CPU time of the command and the descendants it waited for; set by the runner from the `times` line that follows. */
       cpuMs?: number | null;
     };
@@ -131,11 +136,11 @@ function epochMs(text: string | undefined): number | undefined {
 
 /** One line of the runner's stdout; undefined for a line of no known kind. */
 export function parseReply(line: string): RunnerReply | undefined {
-  const [kind, keyText, a, b, c] = line.split(' ');
+  const [kind, keyText, a, b, c, d] = line.split(' ');
   const key = Number(keyText);
   if (kind === 'S') return { kind: 'started', key, pid: Number(a) };
   if (kind === 'E' && a === 'cwd') return { kind: 'no-cwd', key };
-  if (kind === 'E') return { kind: 'ended', key, status: Number(a), startedAtMs: epochMs(b), finishedAtMs: epochMs(c) };
+  if (kind === 'E') return { kind: 'ended', key, status: Number(a), startedAtMs: epochMs(b), finishedAtMs: epochMs(c), logged: d !== '0' };
   return undefined;
 }
 

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Names } from '../config/names.js';
 import { failedMark, succeededMark } from './marks.js';
+import { createScriptBatch } from './redis-command-batch.js';
 import { parseStoredJson } from './redis-json.js';
 import { parseResultLine, type ResultRecord } from '../state/results.js';
 import type { BeginOutcome, RunStore } from '../state/run-store.js';
@@ -139,18 +140,18 @@ redis.call('hset', KEYS[2], ARGV[1], cjson.encode(s))
 return 1`;
 
 /** The command scripts as commands on the client: keys first, then arguments, all as strings. Named after the project, not the tasker program (workers call begin, start, finish, abandon and renew). */
-type CommandScripts = Record<'taskerBegin' | 'taskerFinish' | 'taskerForget' | 'taskerStart' | 'taskerAbandon' | 'taskerRenew', (...args: string[]) => Promise<unknown>>;
+type CommandScripts = Record<'taskerForget' | 'taskerAbandon' | 'taskerRenew', (...args: string[]) => Promise<unknown>>;
 
 function defineCommandScripts(redis: Redis): CommandScripts {
   // Scripts run by hash (EVALSHA; ioredis loads them on a NOSCRIPT reply): their text is not sent per call.
-  redis.defineCommand('taskerBegin', { numberOfKeys: 10, lua: beginScript });
-  redis.defineCommand('taskerFinish', { numberOfKeys: 5, lua: finishScript });
   redis.defineCommand('taskerForget', { numberOfKeys: 2, lua: forgetScript });
-  redis.defineCommand('taskerStart', { numberOfKeys: 2, lua: startScript });
   redis.defineCommand('taskerAbandon', { numberOfKeys: 2, lua: abandonScript });
   redis.defineCommand('taskerRenew', { numberOfKeys: 1, lua: renewScript });
   return redis as unknown as CommandScripts;
 }
+
+/** The scripts of every command's path (begin, start, finish): made in one tick, they go to Redis in one call (redis-command-batch.ts). */
+const perCommandScripts = { begin: beginScript, start: startScript, finish: finishScript };
 
 type CommandState = Pick<
   RunStore,
@@ -178,6 +179,7 @@ function parseBeginReply(reply: string[]): BeginOutcome {
 
 export function createCommandState(redis: Redis, names: Names): CommandState {
   const scripts = defineCommandScripts(redis);
+  const batch = createScriptBatch(redis, 'taskerCommandBatch', perCommandScripts);
   const key = names.runKey;
   return {
     async beginCommand(runId, id, attempt, owner, ttlMs, startLimit, goneHolder = '') {
@@ -194,7 +196,7 @@ export function createCommandState(redis: Redis, names: Names): CommandState {
         key(runId, 'meta'),
         key(runId, 'over'),
       ];
-      const reply = await scripts.taskerBegin(...keys, id, String(attempt), owner, String(ttlMs), String(startLimit), String(succeeded.bit), String(failed.bit), goneHolder);
+      const reply = await batch.call('begin', keys, [id, String(attempt), owner, String(ttlMs), String(startLimit), String(succeeded.bit), String(failed.bit), goneHolder]);
       return parseBeginReply(reply as string[]);
     },
     async clearSucceeded(runId, ids) {
@@ -209,12 +211,12 @@ export function createCommandState(redis: Redis, names: Names): CommandState {
       }
     },
     async recordStart(runId, id, attempt, worker, owner, ttlMs) {
-      return Number(await scripts.taskerStart(key(runId, 'starts'), key(runId, `lease:${id}`), id, String(attempt), worker, owner, String(ttlMs)));
+      return Number(await batch.call('start', [key(runId, 'starts'), key(runId, `lease:${id}`)], [id, String(attempt), worker, owner, String(ttlMs)]));
     },
     async finishCommand(runId, record, owner) {
       const mark = record.outcome === 'succeeded' ? succeededMark(record.id) : failedMark(record.id, record.attempt);
       const keys = [key(runId, 'results'), key(runId, `lease:${record.id}`), key(runId, 'starts'), key(runId, mark.part), names.cancelledKey(runId)];
-      await scripts.taskerFinish(...keys, record.id, JSON.stringify(record), owner, String(mark.bit));
+      await batch.call('finish', keys, [record.id, JSON.stringify(record), owner, String(mark.bit)]);
     },
     async abandonCommand(runId, id, owner, started) {
       const keys = [key(runId, `lease:${id}`), key(runId, 'starts')];

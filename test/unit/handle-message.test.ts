@@ -212,6 +212,23 @@ describe('handleMessage', () => {
     expect(f.abandoned).toEqual([undefined]);
   });
 
+  it('does not start a command when the start gate answered after half the lease TTL (the worker was frozen meanwhile): requeued, its start given back', async () => {
+    const f = fakes([{ kind: 'started' }]);
+    // The fake lease TTL is 30 ms: the clock moves 20 ms while Redis answers the gate.
+    let nowMs = 1000;
+    const recordStart = f.ports.store.recordStart.bind(f.ports.store);
+    f.ports.store.recordStart = async (...args) => {
+      const counted = await recordStart(...args);
+      nowMs += 20;
+      return counted;
+    };
+    f.ports.presence = { workerPresent: async () => true, ownUpSinceMs: () => undefined, nowMs: () => nowMs };
+    expect((await handleMessage(content, f.ports, f.control)).decision).toBe('requeue');
+    expect(f.finished).toEqual([]);
+    expect(f.startedIds).toEqual([]);
+    expect(f.abandoned).toEqual([{ attempt: 1, worker: 'w1' }]);
+  });
+
   describe('a suspect (it started before without a result) runs alone', () => {
     it('waits to be alone on the worker, runs, and ends being alone after recording', async () => {
       const f = fakes([{ kind: 'started', priorStarts: 1 }]);

@@ -222,7 +222,8 @@ async function run(message: CommandMessage, lease: HeldLease, ports: MessagePort
   const starts = lease.starts();
   if (lease.refused()) {
     lease.releasingOnPurpose();
-    await store.abandonCommand(message.runId, message.id, owner);
+    // A start counted by a gate that answered too late did not happen: taken back.
+    await store.abandonCommand(message.runId, message.id, owner, starts > 0 ? { attempt: message.attempt, worker: ports.workerId } : undefined);
     logger.warn(fields, 'lost the lease before the command started (was this worker frozen?): not run here, back to the queue');
     return { decision: 'requeue' };
   }

@@ -29,7 +29,7 @@ export interface HeldLease {
    * started here, back to the queue.
    */
   gateStart(): Promise<boolean>;
-  /** Starts counted by the gate (0: none). */
+  /** Starts counted by the gate (0: none; a late answer's start is counted, and refused). */
   starts(): number;
   /** The gate found the lease lost (or could not count the start): the command did not start here. */
   refused(): boolean;
@@ -40,7 +40,7 @@ export interface HeldLease {
 }
 
 /** Holds the lease `owner` took: renewed every third of its TTL until `stopRenewing` (uploads included: a slow upload must not let another worker take over). */
-export function holdLease(message: CommandMessage, owner: string, ports: Pick<MessagePorts, 'store' | 'logger' | 'workerId' | 'leaseTtlMs'>): HeldLease {
+export function holdLease(message: CommandMessage, owner: string, ports: Pick<MessagePorts, 'store' | 'logger' | 'workerId' | 'leaseTtlMs' | 'presence'>): HeldLease {
   const { logger, store } = ports;
   const fields = fieldsOf(message);
   let lost = false;
@@ -60,6 +60,8 @@ export function holdLease(message: CommandMessage, owner: string, ports: Pick<Me
   return {
     owner,
     async gateStart() {
+      const now = (): number => ports.presence?.nowMs() ?? Date.now();
+      const askedAtMs = now();
       try {
         const counted = lost ? -1 : await store.recordStart(message.runId, message.id, message.attempt, ports.workerId, owner, ports.leaseTtlMs);
         if (counted < 0) {
@@ -68,6 +70,15 @@ export function holdLease(message: CommandMessage, owner: string, ports: Pick<Me
           return false;
         }
         starts = counted;
+        // Redis renewed the lease when it counted the start; a worker frozen (SIGSTOP, a VM pause)
+        // after that, before the command started, may have lost it meanwhile. An answer older than
+        // half the TTL is not trusted: not started here, its start given back (run(), handle-message.ts).
+        if (now() - askedAtMs > ports.leaseTtlMs / 2) {
+          lost = true;
+          refused = true;
+          logger.warn({ ...fields, waitedMs: now() - askedAtMs }, 'the start gate answered too late to trust the lease (was this worker frozen?)');
+          return false;
+        }
         return true;
       } catch (error) {
         logger.warn({ ...fields, err: error }, 'could not record the start of a command: not started here');
