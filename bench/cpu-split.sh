@@ -12,8 +12,9 @@
 # commands) and the ratio of the two totals. While every CPU is busy, distributed commands/s can
 # be at most (local CPU per command / distributed CPU per command) of local commands/s: the
 # distributed mode runs the same runners and commands, plus a worker, a broker and Redis.
-# Two floors follow the distributed figures: the workers' Node doing nothing but each command's I/O
-# (bench/worker-floor.mjs), and one runner with its `true` commands alone.
+# Floors follow the distributed figures (bench/worker-floor.mjs): a Node process doing nothing but
+# each command's I/O (a runner's request and replies, one Redis script call), its runner with the
+# `true` commands, and Redis serving that one call per command.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 code=${BENCH_TASKER_REPO:-$repo}
@@ -63,9 +64,10 @@ printf '  %-34s %s\n' "Redis" "$(per $((r1 - r0)))"
 printf '  %-34s %s\n' "total" "$(per $((tasker_ticks + w1 - w0 + runners1 - runners0 + b1 - b0 + r1 - r0)))"
 # The floor of the workers' Node (bench/worker-floor.mjs): a Node process doing only each command's
 # I/O (a runner's request and replies, one Redis script call) and nothing else, in this same run.
-read -r floor_node floor_runner < <(node "$repo/bench/worker-floor.mjs" "$((n < 5000 ? n : 5000))")
+read -r floor_node floor_runner floor_redis < <(node "$repo/bench/worker-floor.mjs" "$((n < 5000 ? n : 5000))")
 printf '  %-34s %s\n' "floor: worker's I/O alone (Node)" "$floor_node"
 printf '  %-34s %s\n' "floor: one runner and true" "$floor_runner"
+printf '  %-34s %s\n' "floor: Redis, one call per command" "$floor_redis"
 [[ ${BENCH_LOCAL:-1} == 0 ]] && exit 0
 # The local tasker's runners are not waited for (they go when it exits), so its own rusage lacks
 # them: the tasker and its runners (with their commands) are sampled from /proc until it ends.

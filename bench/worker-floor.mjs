@@ -4,7 +4,8 @@
 // (ioredis, as the worker's client is set up) per command, its start recorded before it runs.
 // No broker, no lease logic, no result record, no logs. Uses the built dist/.
 //
-//   node bench/worker-floor.mjs N   # -> "<Node CPU ms per command> <runner and command CPU ms per command>"
+//   node bench/worker-floor.mjs N   # -> "<Node CPU ms> <runner and command CPU ms> <Redis CPU ms>" per command
+// (Redis's: from /proc when it runs on this machine, else nan).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,11 +22,16 @@ const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { ena
 redis.defineCommand('floorStart', { numberOfKeys: 1, lua: "redis.call('hset', KEYS[1], ARGV[1], ARGV[2]); return redis.call('hincrby', KEYS[1], 'n', 1)" });
 await redis.floorStart(key, 'warm', '1');
 const runner = spawn(shell, ['-c', runnerScript, 'worker-floor', shell, '0', ''], { stdio: ['pipe', 'pipe', 'inherit', 'pipe'] });
-/** The runner's CPU and its reaped commands', from /proc, in ms. */
-const runnerCpuMs = () => {
-  const fields = readFileSync(`/proc/${runner.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 1000) / 100;
+/** A process's CPU and its reaped children's, from /proc, in ms (NaN when it cannot be read). */
+const cpuMs = (pid) => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 1000) / 100;
+  } catch {
+    return Number.NaN; // Redis on another machine
+  }
 };
+const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
 let done = 0;
 let partial = '';
 let timesLeft = 0;
@@ -42,12 +48,14 @@ const finished = new Promise((resolve) => {
   });
 });
 const before = process.cpuUsage();
-const runnerBefore = runnerCpuMs();
+const runnerBefore = cpuMs(runner.pid);
+const redisBefore = cpuMs(redisPid);
 await next();
 await finished;
 const own = process.cpuUsage(before);
-const runnerMs = runnerCpuMs() - runnerBefore;
-console.log(`${((own.user + own.system) / 1000 / n).toFixed(3)} ${(runnerMs / n).toFixed(3)}`);
+const runnerMs = cpuMs(runner.pid) - runnerBefore;
+const redisMs = cpuMs(redisPid) - redisBefore;
+console.log(`${((own.user + own.system) / 1000 / n).toFixed(3)} ${(runnerMs / n).toFixed(3)} ${(redisMs / n).toFixed(3)}`);
 runner.kill();
 await redis.del(key);
 redis.disconnect();
