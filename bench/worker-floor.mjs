@@ -43,7 +43,11 @@ const finished = new Promise((resolve) => {
     partial = lines.pop();
     for (const line of lines) {
       if (line.startsWith('E ')) timesLeft = 1; // the `times` line follows
-      else if (timesLeft > 0 && --timesLeft === 0) ++done === n ? resolve() : void next();
+      else if (timesLeft > 0 && --timesLeft === 0) {
+        done++;
+        if (done === n) resolve();
+        else void next();
+      }
     }
   });
 });
