@@ -34,7 +34,6 @@ const cpuMs = (pid) => {
 const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
 let done = 0;
 let partial = '';
-let timesLeft = 0;
 const next = () => redis.floorStart(key, String(done), 'started').then(() => runner.stdin.write(encodeRequest(done + 1, { command: 'true', cwd: dir, logPath: join(dir, `${done % 64}.log`), env: {} }, shell, true)));
 const finished = new Promise((resolve) => {
   runner.stdout.setEncoding('latin1');
@@ -42,8 +41,7 @@ const finished = new Promise((resolve) => {
     const lines = (partial + chunk).split('\n');
     partial = lines.pop();
     for (const line of lines) {
-      if (line.startsWith('E ')) timesLeft = 1; // the `times` line follows
-      else if (timesLeft > 0 && --timesLeft === 0) {
+      if (line.startsWith('E ')) {
         done++;
         if (done === n) resolve();
         else void next();

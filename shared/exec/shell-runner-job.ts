@@ -54,7 +54,7 @@ export class RunnerJob {
   onReply(reply: RunnerReply): void {
     if (reply.kind === 'started') this.started(reply.pid);
     else if (reply.kind === 'no-cwd') this.notStarted('spawn-error', `could not start the command: working directory ${this.request.cwd} does not exist`);
-    else this.ended(reply, reply.cpuMs ?? null);
+    else this.ended(reply);
   }
 
   kill(reason: string): void {
@@ -83,8 +83,8 @@ export class RunnerJob {
     this.termination.startTimeout(this.request.timeoutMs);
   }
 
-  private ended(reply: Extract<RunnerReply, { kind: 'ended' }>, cpuMs: number | null): void {
-    const { status, startedAtMs, finishedAtMs } = reply;
+  private ended(reply: Extract<RunnerReply, { kind: 'ended' }>): void {
+    const { status, startedAtMs, finishedAtMs, cpuMs } = reply;
     const finishedAt = finishedAtMs ?? Date.now();
     const startedAt = startedAtMs ?? this.sentAtMs ?? finishedAt;
     const { exitCode, signal } = exitOfStatus(status);

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import split2 from 'split2';
 import type { CommandIdentity } from './executor-contract.js';
-import { parseReply, parseTimesMs, runnerScript, type RunnerReply } from './shell-runner-protocol.js';
+import { parseReply, runnerScript, type RunnerReply } from './shell-runner-protocol.js';
 
 export interface ShellRunnerSettings {
   /** bash: runs the runner's script, and `-c` for commands with shell syntax. */
@@ -26,10 +26,6 @@ export class ShellRunner {
   private readonly child: ChildProcess;
   /** The request it runs; undefined while idle. */
   private currentKey: number | undefined;
-  /** An end whose `times` line is still to come. */
-  private pendingEnd: Extract<RunnerReply, { kind: 'ended' }> | undefined;
-  /** CPU of the runner's reaped children so far: each command's is the growth. */
-  private childrenCpuMs = 0;
 
   constructor(settings: ShellRunnerSettings, events: ShellRunnerEvents) {
     // The runner must not read BASH_ENV itself (it could set options that break its loop); the
@@ -41,44 +37,15 @@ export class ShellRunner {
       detached: true, // out of the terminal's process group: Ctrl-C is the tasker's to handle
       ...(settings.user === undefined ? {} : { uid: settings.user.uid, gid: settings.user.gid }),
     });
-    // Split here, not by a split2 stream: its Transform cost a tenth of a worker's CPU per command
-    // (2 to 3 short lines each); the runner writes only ASCII (keys, numbers, `times`).
-    let partial = '';
-    child.stdout!.setEncoding('latin1');
-    child.stdout!.on('data', (chunk: string) => {
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) this.onLine(line, events);
+    child.stdout!.pipe(split2()).on('data', (line: string) => {
+      const reply = parseReply(line);
+      if (reply !== undefined && reply.key === this.currentKey) events.onReply(reply);
     });
     child.stderr!.pipe(split2()).on('data', (line: string) => events.onComplaint(line));
     child.stdin!.on('error', () => undefined); // the runner died; 'exit' reports it
     child.on('error', () => undefined); // 'exit' follows
     child.once('exit', (code, signal) => events.onExit(this.currentKey, signal ?? `exit ${code}`));
     this.child = child;
-  }
-
-  private onLine(line: string, events: ShellRunnerEvents): void {
-    let reply: RunnerReply | undefined;
-    if (this.pendingEnd !== undefined) {
-      reply = this.withCpu(this.pendingEnd, line);
-      this.pendingEnd = undefined;
-    } else {
-      reply = parseReply(line);
-      if (reply?.kind === 'ended') {
-        this.pendingEnd = reply; // its `times` line comes next
-        return;
-      }
-    }
-    if (reply !== undefined && reply.key === this.currentKey) events.onReply(reply);
-  }
-
-  /** The end with its command's CPU time, from the `times` line that follows it (undefined when unreadable). */
-  private withCpu(end: Extract<RunnerReply, { kind: 'ended' }>, line: string): RunnerReply {
-    const total = parseTimesMs(line);
-    if (total === undefined) return { ...end, cpuMs: null };
-    const cpuMs = Math.max(0, total - this.childrenCpuMs);
-    this.childrenCpuMs = total;
-    return { ...end, cpuMs };
   }
 
   get idle(): boolean {

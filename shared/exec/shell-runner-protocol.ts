@@ -13,11 +13,13 @@ import { parseSimpleCommand } from './simple-command.js';
  * request in one read(2): `read -d ''` and `read -r line` read a pipe one byte at a time (about 285
  * read calls per command, measured with strace). The runner parses in the C locale, so that `read
  * -N` counts bytes; the commands get the caller's LC_ALL back. The runner answers `S key pid` once
- * the command's process exists and `E key status startSeconds endSeconds logged` when it ended
- * (status as bash's `wait` reports it: 128+n for signal n; logged 0 when the log is empty, so this
- * process need not open it for its tail), followed by the output of `times` (the runner's own
- * CPU on that line, its reaped children's on the next: the command's CPU is the growth of the
- * latter, read by shell-runner-process.ts), or `E key cwd` when the working directory is missing. The runner's environment must not hold SHELLOPTS or BASHOPTS (options that would change
+ * the command's process exists and `E key status startSeconds endSeconds logged userSeconds
+ * systemSeconds` when it ended, in one write: status as bash's `wait` reports it (128+n for signal
+ * n); logged 0 when the log is empty, so this process need not open it for its tail; the CPU time
+ * of the `wait` that reaped the command (its own and its waited-for descendants'), which the `time`
+ * keyword prints in the TIMEFORMAT set inside the timed block, read when it ends (`printf` and
+ * `times` took two writes, so two wake-ups of this process, per command). Or `E key cwd` when the
+ * working directory is missing. The runner's environment must not hold SHELLOPTS or BASHOPTS (options that would change
  * the runner's own script); command-executor.ts uses spawn() then. Modes: `x` exec argv directly (a
  * plain command, falling back to `shell -c command` when argv[0] is not found, so "command not
  * found" reads as without the shortcut), `s` run `shell -c command`, `a` exec argv as given (a long
@@ -66,14 +68,9 @@ while IFS= read -r -N 10 size && IFS= read -r -N "$((10#$size))" request; do
     current=$!
     set +m
     printf 'S %s %s\n' "$key" "$current"
-    wait "$current"
-    status=$?
+    { time { wait "$current" 2>/dev/null; status=$?; logged=0; [[ -s $log ]] && logged=1; TIMEFORMAT="E $key $status $start $EPOCHREALTIME $logged %3U %3S"; }; } 2>&1
   } 4>&2 2>/dev/null
   current=
-  logged=0
-  [[ -s $log ]] && logged=1
-  printf 'E %s %s %s %s %s ' "$key" "$status" "$start" "$EPOCHREALTIME" "$logged"
-  times
 done
 kill "$watchdog" 2>/dev/null
 `;
@@ -123,8 +120,8 @@ export type RunnerReply =
       finishedAtMs: number | undefined;
       /** False when the runner found the log empty (no tail to read); true when it did not, or did not say. */
       logged: boolean;
-      /** CPU time of the command and the descendants it waited for; set by the runner from the `times` line that follows. */
-      cpuMs?: number | null;
+      /** CPU time of the command and the descendants it waited for; null when unreadable. */
+      cpuMs: number | null;
     };
 
 /** bash's EPOCHREALTIME ("1732200000.123456", with the locale's decimal mark) in ms; undefined before bash 5. */
@@ -136,19 +133,19 @@ function epochMs(text: string | undefined): number | undefined {
 
 /** One line of the runner's stdout; undefined for a line of no known kind. */
 export function parseReply(line: string): RunnerReply | undefined {
-  const [kind, keyText, a, b, c, d] = line.split(' ');
+  const [kind, keyText, a, b, c, d, user, system] = line.split(' ');
   const key = Number(keyText);
   if (kind === 'S') return { kind: 'started', key, pid: Number(a) };
   if (kind === 'E' && a === 'cwd') return { kind: 'no-cwd', key };
-  if (kind === 'E') return { kind: 'ended', key, status: Number(a), startedAtMs: epochMs(b), finishedAtMs: epochMs(c), logged: d !== '0' };
+  if (kind === 'E') return { kind: 'ended', key, status: Number(a), startedAtMs: epochMs(b), finishedAtMs: epochMs(c), logged: d !== '0', cpuMs: cpuMsOf(user, system) };
   return undefined;
 }
 
-/** The runner's reaped children's CPU time, user + system, from the second line of `times` ("0m1.234s 0m0.056s"). */
-export function parseTimesMs(line: string): number | undefined {
-  const times = [...line.matchAll(/(\d+)m(\d+)[.,](\d+)s/g)];
-  if (times.length !== 2) return undefined;
-  return times.reduce((sum, [, minutes, seconds, fraction]) => sum + Number(minutes) * 60_000 + Number(seconds) * 1000 + Math.round(Number(`0.${fraction}`) * 1000), 0);
+/** CPU time in ms from the `time` keyword's "%3U %3S" ("1.234" "0.056"); null when either is missing or not a number. */
+export function cpuMsOf(user: string | undefined, system: string | undefined): number | null {
+  if (user === undefined || system === undefined || user === '' || system === '') return null;
+  const ms = Math.round((Number(user.replace(',', '.')) + Number(system.replace(',', '.'))) * 1000);
+  return Number.isFinite(ms) ? ms : null;
 }
 
 const signalNames = new Map<number, string>(Object.entries(osConstants.signals).map(([name, number]) => [number, name]));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cgroupPaths, parseLimit, parseOomKills } from '../../shared/exec/cgroup-memory.js';
 import { statFields } from '../../shared/exec/proc-memory.js';
-import { parseTimesMs } from '../../shared/exec/shell-runner-protocol.js';
+import { cpuMsOf, parseReply } from '../../shared/exec/shell-runner-protocol.js';
 import { placementOf } from '../../shared/state/placement.js';
 import { poisonReason, toResultRecord, type ResultRecord } from '../../shared/state/results.js';
 import { formatBytes, oomReason } from '../../shared/state/usage.js';
@@ -16,10 +16,14 @@ function record(overrides: Partial<ResultRecord>): ResultRecord {
 }
 
 describe('what the executor reads', () => {
-  it('parses the runner children line of `times`', () => {
-    expect(parseTimesMs('0m1.234s 0m0.056s')).toBe(1290);
-    expect(parseTimesMs('2m0,500s 0m0,000s')).toBe(120_500);
-    expect(parseTimesMs('E 1 0')).toBeUndefined();
+  it('reads the CPU time on the runner\'s end line (the `time` keyword\'s user and system seconds)', () => {
+    expect(cpuMsOf('1.234', '0.056')).toBe(1290);
+    expect(cpuMsOf('120,500', '0,000')).toBe(120_500);
+    expect(cpuMsOf(undefined, undefined)).toBeNull();
+    expect(cpuMsOf('', '0.001')).toBeNull();
+    expect(parseReply('E 7 0 1700000000.250000 1700000001.500000 1 0.120 0.030')).toEqual({ kind: 'ended', key: 7, status: 0, startedAtMs: 1700000000250, finishedAtMs: 1700000001500, logged: true, cpuMs: 150 });
+    // bash 4 has no EPOCHREALTIME: the times are empty, the fields keep their places.
+    expect(parseReply('E 7 137   0 0.000 0.001')).toEqual({ kind: 'ended', key: 7, status: 137, startedAtMs: undefined, finishedAtMs: undefined, logged: false, cpuMs: 1 });
   });
 
   it('reads /proc/PID/stat past a command name with spaces and parentheses', () => {
