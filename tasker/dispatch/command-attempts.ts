@@ -51,10 +51,12 @@ export async function runCommandAttempts(command: CommandRef, firstAttempt: numb
     if (interrupted) record.outcome = 'interrupted';
     else if (outcome.deadLettered === true) record.outcome = 'dead-lettered';
     if (outcome.starts !== undefined) noteRanAgain(record, outcome.starts, tally.ranAgain);
-    ports.record(record);
+    const written = ports.record(record);
     const retry = tries <= options.retries && !tally.halt.controller.signal.aborted && !signal.aborted;
     // Halted as soon as the failure is on record, before anything else can start.
     if (record.outcome !== 'succeeded' && !interrupted && !retry && !signal.aborted) haltOnFailure(command, tally.halt, ports.logger);
+    // In results.jsonl before its message may go (settle acks it).
+    await written;
     await outcome.settle?.();
     tally.progress.finishedThisSession++;
     if (record.outcome === 'succeeded') {

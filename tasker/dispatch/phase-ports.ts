@@ -61,11 +61,12 @@ export interface RunPorts {
   phaseCommands(phase: PhaseSpec): AsyncIterable<PlannedCommand>;
   dispatchFor(phase: PhaseSpec): PhaseDispatch;
   /**
-   * Appends a finished attempt to results.jsonl: the writer of run-state/results-file.ts (a
-   * synchronous write, before the attempt's `settle` lets its result message be acked), and counts
-   * it in the metrics. Wired by tasker/run/phase-execution.ts.
+   * Appends a finished attempt to results.jsonl: the writer of run-state/results-file.ts (the
+   * records of one turn of the event loop in one synchronous write), and counts it in the metrics;
+   * resolves once the line is in the file, which the attempt's `settle` (its result message acked)
+   * waits for. Wired by tasker/run/phase-execution.ts.
    */
-  record(record: ResultRecord): void;
+  record(record: ResultRecord): Promise<void> | void;
   sleep(ms: number, signal: AbortSignal): Promise<void>;
   now(): number;
   logger: Logger;

@@ -6,23 +6,40 @@ import type { PriorStatus } from '../jobs/rerun-diff.js';
 /** results.jsonl, a run's record of every finished attempt: appended by the tasker, read back on resume and by `tasker runs` and `tasker status`. */
 
 export interface ResultsWriter {
-  append(record: ResultRecord): void;
+  /** Resolves once the record is in the file: the records appended in one turn of the event loop go in one write. */
+  append(record: ResultRecord): Promise<void>;
+  /** Writes what is pending, then closes the file. */
   close(): void;
 }
 
 /**
- * One line per finished attempt, appended with a synchronous write so that a result is on disk
- * before the next command starts; a crash can at worst tear the last line, which the reader skips
- * (that attempt simply runs again).
+ * One line per finished attempt. The lines appended in one turn of the event loop (a bundle's
+ * results arrive together) are written together, with one synchronous write, before the next
+ * turn; `append` resolves once they are in the file, so a result is acked only after that. A crash
+ * can at worst tear the last line, which the reader skips, or lose the lines of the turn it hit:
+ * their attempts were not acked, and run again (or are found in Redis).
  */
 export function openResultsWriter(path: string): ResultsWriter {
   let fd: number | undefined = openSync(path, 'a');
+  let pending = '';
+  let batch: Promise<void> | undefined;
+  const flush = (): void => {
+    batch = undefined;
+    if (pending === '') return;
+    if (fd === undefined) throw new Error(`results file ${path} is closed`);
+    const lines = pending;
+    pending = '';
+    writeSync(fd, lines);
+  };
   return {
     append(record) {
-      if (fd === undefined) throw new Error(`results file ${path} is closed`);
-      writeSync(fd, `${JSON.stringify(record)}\n`);
+      if (fd === undefined) return Promise.reject(new Error(`results file ${path} is closed`));
+      pending += `${JSON.stringify(record)}\n`;
+      batch ??= new Promise<void>((resolve) => setImmediate(resolve)).then(flush);
+      return batch;
     },
     close() {
+      flush();
       if (fd !== undefined) closeSync(fd);
       fd = undefined;
     },

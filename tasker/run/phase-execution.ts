@@ -101,8 +101,8 @@ function phasePorts(execution: PhaseExecution, deps: ExecutionDeps, results: Res
     phaseCommands: (phase) => commandsOf(execution.plan, phase),
     dispatchFor: (phase) => live.track(phase, dispatchFor(phase, execution, deps, workerName), startsAreRuns(phase)),
     record: (record) => {
-      results.append(record);
       deps.metrics?.commandFinished(record.outcome, record.durationMs);
+      return results.append(record);
     },
     sleep: sleepUnlessAborted,
     now: deps.now,

@@ -1,6 +1,10 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ExecutionResult } from '../../shared/exec/executor-contract.js';
 import { parseResultLine, toResultRecord, type CommandRef, type ResultRecord } from '../../shared/state/results.js';
+import { openResultsWriter, readPriorResults } from '../../tasker/run-state/results-file.js';
 
 const command: CommandRef = { id: 'f1-L3', phase: 'simulate', phaseIndex: 2, command: 'python x.py', file: 'jobs.sh', line: 3 };
 
@@ -71,4 +75,28 @@ describe('parseResultLine', () => {
       expect(parseResultLine(line)).toBeUndefined();
     },
   );
+});
+
+describe('openResultsWriter', () => {
+  it('writes the records of one turn together, and resolves each append once its line is in the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'results-writer-'));
+    const path = join(dir, 'results.jsonl');
+    try {
+      const writer = openResultsWriter(path);
+      const first = writer.append(toResultRecord(command, 1, result()));
+      const second = writer.append(toResultRecord({ ...command, id: 'f1-L4' }, 1, result()));
+      expect(readFileSync(path, 'utf8')).toBe(''); // not before the turn ends
+      await first;
+      expect(readFileSync(path, 'utf8').split('\n')).toHaveLength(3);
+      await second;
+      void writer.append(toResultRecord({ ...command, id: 'f1-L5' }, 2, result({ outcome: 'failed', exitCode: 1 })));
+      writer.close(); // writes what is pending
+      const prior = await readPriorResults(path);
+      expect([...prior.succeeded]).toEqual(['f1-L3', 'f1-L4']);
+      expect(prior.attempts.get('f1-L5')).toBe(2);
+      await expect(writer.append(toResultRecord(command, 3, result()))).rejects.toThrow(/closed/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -397,7 +397,7 @@ describe('runPhases', () => {
     const record = h.ports.record;
     h.ports.record = (entry) => {
       order.push(`record #${entry.attempt}`);
-      record(entry);
+      return record(entry);
     };
     await runPhases([phase(1, 'one', 1)], h.ports, options(), newProgress(), new AbortController().signal);
     expect(order).toEqual(['record #7', 'settle']);
