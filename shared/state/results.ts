@@ -72,8 +72,16 @@ export function toResultRecord(
   log: string,
   placement?: Placement,
 ): ResultRecord {
+  // One literal with every field it always has, no spread: V8 builds it as a plain fast object
+  // (spreads made this the costliest step of recording a result), and the fields below stay few
+  // enough for it to remain one, which JSON.stringify writes fastest.
   const record: ResultRecord = {
-    ...commandFields(command),
+    id: command.id,
+    phase: command.phase,
+    phaseIndex: command.phaseIndex,
+    command: command.command,
+    file: command.file,
+    line: command.line,
     attempt,
     outcome: result.outcome,
     exitCode: result.exitCode,
@@ -91,7 +99,9 @@ export function toResultRecord(
   record.peakRssBytes = result.usage?.peakRssBytes ?? null;
   if (result.usage?.oomKilled === true) record.oomKilled = true;
   if (result.usage?.memoryLimitBytes !== undefined) record.memoryLimitBytes = result.usage.memoryLimitBytes;
-  return placement === undefined ? record : { ...record, ...placement };
+  // Placement's fields last, in its own order (as a spread put them).
+  if (placement !== undefined) for (const key of Object.keys(placement) as (keyof Placement)[]) (record as unknown as Record<string, unknown>)[key] = placement[key];
+  return record;
 }
 
 /** What a record says the attempt used, as an executor reports it (a worker's record, read back by the tasker). */

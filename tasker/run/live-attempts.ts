@@ -29,22 +29,28 @@ export function createLiveAttempts(now: () => number): LiveAttempts {
         waitForRoom: (backlog) => dispatch.waitForRoom(backlog),
         killAll: (reason) => dispatch.killAll(reason),
         ...(stopStarting === undefined ? {} : { stopStarting: (reason: string) => stopStarting.call(dispatch, reason) }),
-        async runAttempt(command, attempt, onStart) {
-          const entry = { startMs: 0 };
-          try {
-            return await dispatch.runAttempt(command, attempt, () => {
-              entry.startMs = now();
-              if (startsAreRuns) running.add(entry);
-              onStart();
-            });
-          } finally {
-            running.delete(entry);
-          }
-        },
+        // Attempts handed to workers are not drawn as running: nothing to note, no wrapper per attempt.
+        runAttempt: startsAreRuns ? notingStarts(dispatch, running, now) : (command, attempt, onStart) => dispatch.runAttempt(command, attempt, onStart),
       };
     },
     snapshot() {
       return { phaseIndex, phaseStartedMs, runningSinceMs: [...running].map((entry) => entry.startMs) };
     },
+  };
+}
+
+/** The dispatch's runAttempt, each attempt's start time in `running` while it runs. */
+function notingStarts(dispatch: PhaseDispatch, running: Set<{ startMs: number }>, now: () => number): PhaseDispatch['runAttempt'] {
+  return async (command, attempt, onStart) => {
+    const entry = { startMs: 0 };
+    try {
+      return await dispatch.runAttempt(command, attempt, () => {
+        entry.startMs = now();
+        running.add(entry);
+        onStart();
+      });
+    } finally {
+      running.delete(entry);
+    }
   };
 }
