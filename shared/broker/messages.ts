@@ -102,7 +102,14 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function decode(content: Buffer): ParseResult<Record<string, unknown>> {
+/** A message's JSON, decoded once for both `messageKind` and the parse its kind calls for (a bundle's results are large). */
+export type DecodedMessage = ParseResult<Record<string, unknown>>;
+
+export function decodeMessage(content: Buffer): DecodedMessage {
+  return decode(content);
+}
+
+function decode(content: Buffer): DecodedMessage {
   let value: unknown;
   try {
     value = JSON.parse(content.toString('utf8'));
@@ -222,8 +229,7 @@ function isRecord(record: unknown): record is ResultRecord {
 }
 
 /** A result message as the records it carries (one, or a bundle's). */
-export function parseResultMessage(content: Buffer): ParseResult<{ runId: string; records: ResultRecord[] }> {
-  const decoded = decode(content);
+export function parseResultMessage(content: Buffer, decoded: DecodedMessage = decode(content)): ParseResult<{ runId: string; records: ResultRecord[] }> {
   if (!decoded.ok) return decoded;
   const m = decoded.value;
   if (m['kind'] !== 'result') return { ok: false, problem: `kind is ${JSON.stringify(m['kind'])}, not "result"` };
@@ -239,7 +245,6 @@ export function resultMessage(runId: string, records: readonly ResultRecord[]): 
 }
 
 /** Whether a queue message is a command or a result, without validating it fully. */
-export function messageKind(content: Buffer): string | undefined {
-  const decoded = decode(content);
+export function messageKind(content: Buffer, decoded: DecodedMessage = decode(content)): string | undefined {
   return decoded.ok && typeof decoded.value['kind'] === 'string' ? decoded.value['kind'] : undefined;
 }

@@ -1,5 +1,5 @@
 import type { Decision, Delivery, DeliveryHandler } from '../../shared/broker/amqp-session.js';
-import { messageKind, parseResultMessage } from '../../shared/broker/messages.js';
+import { decodeMessage, messageKind, parseResultMessage, type DecodedMessage } from '../../shared/broker/messages.js';
 import type { ResultRecord } from '../../shared/state/results.js';
 import { verifyMessage } from '../../shared/broker/signing.js';
 import type { Names } from '../../shared/config/names.js';
@@ -22,8 +22,8 @@ export interface RunQueueOptions extends DeadLetterOptions {
   names: Pick<Names, 'runQueue' | 'deadExchange'>;
 }
 
-function deliverResult(delivery: Delivery, options: RunQueueOptions): Promise<Decision> {
-  const parsed = parseResultMessage(delivery.content);
+function deliverResult(delivery: Delivery, decoded: DecodedMessage, options: RunQueueOptions): Promise<Decision> {
+  const parsed = parseResultMessage(delivery.content, decoded);
   if (!parsed.ok || parsed.value.runId !== options.runId) {
     options.logger.warn({ problem: parsed.ok ? `result of run ${parsed.value.runId}` : parsed.problem }, 'ignoring a message that is not a result of this run');
     return Promise.resolve('ack');
@@ -48,7 +48,9 @@ function refusal(delivery: Delivery, kind: 'result' | 'work', options: RunQueueO
 export function createRunQueueHandler(options: RunQueueOptions): DeliveryHandler {
   const { logger } = options;
   return async (delivery) => {
-    const kind = messageKind(delivery.content);
+    // Decoded once: a bundle's results are one large JSON text.
+    const decoded = decodeMessage(delivery.content);
+    const kind = messageKind(delivery.content, decoded);
     const claimed = kind === 'result' ? 'result' : kind === 'command' || kind === 'bundle' ? 'work' : undefined;
     if (claimed === undefined) {
       logger.warn('ignoring an unknown message on the run queue');
@@ -62,7 +64,7 @@ export function createRunQueueHandler(options: RunQueueOptions): DeliveryHandler
       logger.error({ problem: refused.problem, kind, routingKey: delivery.routingKey, hint: 'every worker needs the same TASKER_SIGNING_KEY as the tasker' }, refused.message);
       return 'ack';
     }
-    if (claimed === 'result') return deliverResult(delivery, options);
+    if (claimed === 'result') return deliverResult(delivery, decoded, options);
     return deliverDeadLettered(delivery, options).catch((error: unknown) => {
       // Redis did not answer for the worker's record: back to the queue, read again later.
       logger.warn({ err: error }, 'could not look up a dead-lettered command; it is read again later');
