@@ -12,10 +12,13 @@ import { poolSlots } from '../../shared/state/pool-demand.js';
  */
 export function watchWorkerLanes(store: Pick<RunStore, 'workers'>, intervalMs: number, logger: Logger, fallback = 4, onRead?: (workers: readonly WorkerInfo[]) => void): { lanes(pool: string): number; refresh(): void; stop(): void } {
   let workers: WorkerInfo[] = [];
+  // Per pool, from the last reading: lanes() is asked several times per command (room, bundle sizes).
+  const slotsByPool = new Map<string, number>();
   const read = (): void => {
     store.workers().then(
       (found) => {
         workers = found;
+        slotsByPool.clear();
         onRead?.(found);
       },
       (error: unknown) => logger.debug({ err: error }, 'could not read the workers'),
@@ -25,7 +28,11 @@ export function watchWorkerLanes(store: Pick<RunStore, 'workers'>, intervalMs: n
   const timer = setInterval(read, intervalMs);
   timer.unref();
   const lanes = (pool: string): number => {
-    const slots = poolSlots(workers, pool);
+    let slots = slotsByPool.get(pool);
+    if (slots === undefined) {
+      slots = poolSlots(workers, pool);
+      slotsByPool.set(pool, slots);
+    }
     return slots > 0 ? slots : fallback;
   };
   return { lanes, refresh: read, stop: () => clearInterval(timer) };
