@@ -3,9 +3,11 @@ import { dirname, join, relative, sep } from 'node:path';
 import type { RunLayout } from '../../shared/run-dir/run-layout.js';
 import { reportAssets } from './report-assets.js';
 import { aggregateResults, readRunFile, readSummaryFile, scanTimeSpan } from './report-input.js';
+import type { ReportData } from './report-data.js';
 import { reportModel, type LiveState, type ReportLinks } from './report-model.js';
 import { renderReportData, renderReportPage } from './report-page.js';
 import { runState } from './run-overview.js';
+import type { RunSummary } from './summary.js';
 
 /** Writes a run's HTML report: `tasker report`, the end of every run, and the refreshes while it runs. */
 
@@ -33,6 +35,8 @@ export interface ReportRequest {
   /** Also write report-data.js (the tasker's own writes, live and final: an open page picks up the end). Default false. */
   dataFile?: boolean;
   now: () => number;
+  /** The run's results as readFinalResults read them, and its summary.json as just written (the end of a run): not read again. Default: read. */
+  final?: { data: ReportData; summary: RunSummary };
 }
 
 export interface WrittenReport {
@@ -42,13 +46,13 @@ export interface WrittenReport {
 }
 
 export async function writeRunReport(request: ReportRequest): Promise<WrittenReport> {
-  const { layout } = request;
-  const [record, summaryFile, span] = await Promise.all([readRunFile(layout), readSummaryFile(layout), scanTimeSpan(layout.resultsPath)]);
+  const { layout, final } = request;
+  const [record, summaryFile, span] = await Promise.all([readRunFile(layout), final?.summary ?? readSummaryFile(layout), final === undefined ? scanTimeSpan(layout.resultsPath) : undefined]);
   const nowMs = request.now();
   const path = request.outPath ?? reportPathOf(layout);
   const { fromMs, toMs } = timelineSpan(span, request.live, nowMs);
   const running = request.live?.runningSinceMs === undefined ? undefined : { worker: request.live.worker ?? '?', sinceMs: request.live.runningSinceMs };
-  const data = await aggregateResults(layout.resultsPath, { fromMs, toMs, running });
+  const data = final?.data ?? (await aggregateResults(layout.resultsPath, { fromMs, toMs, running }));
   const lastFinishedAt = data.lastFinishMs === undefined ? undefined : new Date(data.lastFinishMs).toISOString();
   // A summary counts only when it describes the latest session (the same rule as `tasker runs`).
   const summary = request.live === undefined && summaryFile !== undefined && runState(summaryFile, lastFinishedAt) !== 'unfinished' ? summaryFile : undefined;
@@ -68,6 +72,12 @@ export async function writeRunReport(request: ReportRequest): Promise<WrittenRep
   if (request.dataFile === true) await writeAtomically(reportDataPathOf(layout), renderReportData(model));
   await writeAtomically(path, html);
   return { path, bytes: Buffer.byteLength(html), attempts: data.attempts };
+}
+
+/** results.jsonl aggregated as the final report shows it (one pass for its span, one for the rest): the end of a run reads it once for the report and the summary's resources. */
+export async function readFinalResults(layout: RunLayout, nowMs: number): Promise<ReportData> {
+  const { fromMs, toMs } = timelineSpan(await scanTimeSpan(layout.resultsPath), undefined, nowMs);
+  return aggregateResults(layout.resultsPath, { fromMs, toMs });
 }
 
 /** A live report's timelines reach to now, from the first start of what is finished or running. */
