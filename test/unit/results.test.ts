@@ -83,18 +83,18 @@ describe('openResultsWriter', () => {
     const path = join(dir, 'results.jsonl');
     try {
       const writer = openResultsWriter(path);
-      const first = writer.append(toResultRecord(command, 1, result()));
-      const second = writer.append(toResultRecord({ ...command, id: 'f1-L4' }, 1, result()));
+      const first = writer.append(toResultRecord(command, 1, result(), 'w1', 'logs/a.log'));
+      const second = writer.append(toResultRecord({ ...command, id: 'f1-L4' }, 1, result(), 'w1', 'logs/b.log'));
       expect(readFileSync(path, 'utf8')).toBe(''); // not before the turn ends
       await first;
       expect(readFileSync(path, 'utf8').split('\n')).toHaveLength(3);
       await second;
-      void writer.append(toResultRecord({ ...command, id: 'f1-L5' }, 2, result({ outcome: 'failed', exitCode: 1 })));
+      void writer.append(toResultRecord({ ...command, id: 'f1-L5' }, 2, result({ outcome: 'failed', exitCode: 1 }), 'w1', 'logs/c.log'));
       writer.close(); // writes what is pending
       const prior = await readPriorResults(path);
       expect([...prior.succeeded]).toEqual(['f1-L3', 'f1-L4']);
       expect(prior.attempts.get('f1-L5')).toBe(2);
-      await expect(writer.append(toResultRecord(command, 3, result()))).rejects.toThrow(/closed/);
+      await expect(writer.append(toResultRecord(command, 3, result(), 'w1', 'logs/d.log'))).rejects.toThrow(/closed/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
