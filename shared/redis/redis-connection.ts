@@ -16,9 +16,10 @@ export function createRedisClient(url: string, connectionName = 'tasker', tls?: 
     ...(usesTls(url) ? { tls: { ...tls } } : {}),
     lazyConnect: true,
     maxRetriesPerRequest: null,
-    // Off: its pipelines cost a worker 0.07 ms of CPU per call (a Pipeline object and a
-    // setImmediate each, bench/cpu-split.sh); the per-command scripts are batched by
-    // redis-command-batch.ts instead, and the rest is rare.
+    // Off: a call through its pipelines cost 0.07 ms more CPU (a Pipeline object and a
+    // setImmediate each; measured with a runner and one Redis call per command, as
+    // bench/worker-floor.mjs does); the per-command scripts are batched by
+    // redis-command-batch.ts instead, and the other calls are few.
     enableAutoPipelining: false,
     retryStrategy: (times) => Math.min(10_000, 100 * 2 ** Math.min(times, 7)),
     connectionName,

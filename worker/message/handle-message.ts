@@ -35,7 +35,7 @@ export async function handleMessage(content: Buffer, ports: MessagePorts, contro
 async function handleBundle(attempts: CommandMessage[], ports: MessagePorts, control: Control): Promise<Settlement> {
   ports.logger.debug({ runId: attempts[0]!.runId, phase: attempts[0]!.phase, ids: attempts.map((attempt) => attempt.id) }, 'bundle received');
   const turns = createTurns();
-  // Begun side by side: their begin calls reach Redis in one pipeline (auto-pipelining).
+  // Begun side by side: their begin calls reach Redis in one script call (shared/redis/redis-command-batch.ts).
   const ends = await Promise.allSettled(attempts.map((attempt) => handleAttempt(attempt, ports, control, turns)));
   const failure = ends.find((end) => end.status === 'rejected');
   // The worker's own failure (Redis, S3): the bundle goes back; what was recorded is not run again.
@@ -149,8 +149,7 @@ async function runHolding(message: CommandMessage, owner: string, priorStarts: n
     if (turns === undefined) return await runSuspectAlone(message, lease, priorStarts, ports, control);
     return await runOnSlot(message, lease, priorStarts, ports, control, turns);
   } catch (error) {
-    const started = lease.starts() > 0 ? { attempt: message.attempt, worker: ports.workerId } : undefined;
-    await ports.store.abandonCommand(message.runId, message.id, owner, started).catch((cause: unknown) => ports.logger.warn({ ...fieldsOf(message), err: cause }, 'could not give the command back'));
+    await ports.store.abandonCommand(message.runId, message.id, owner, startedHere(message, lease, ports)).catch((cause: unknown) => ports.logger.warn({ ...fieldsOf(message), err: cause }, 'could not give the command back'));
     throw error;
   } finally {
     lease.stopRenewing();
@@ -201,6 +200,11 @@ async function runSuspectAlone(message: CommandMessage, lease: HeldLease, priorS
   }
 }
 
+/** The start this worker counted for the attempt, to take back when it gives the command back; undefined when it counted none. */
+function startedHere(message: CommandMessage, lease: HeldLease, ports: Pick<MessagePorts, 'workerId'>): { attempt: number; worker: string } | undefined {
+  return lease.starts() > 0 ? { attempt: message.attempt, worker: ports.workerId } : undefined;
+}
+
 /** Runs a command whose lease this worker holds; records its result before the message is acked. */
 async function run(message: CommandMessage, lease: HeldLease, ports: MessagePorts, control: Control): Promise<AttemptEnd> {
   const { logger, store } = ports;
@@ -223,13 +227,13 @@ async function run(message: CommandMessage, lease: HeldLease, ports: MessagePort
   if (lease.refused()) {
     lease.releasingOnPurpose();
     // A start counted by a gate that answered too late did not happen: taken back.
-    await store.abandonCommand(message.runId, message.id, owner, starts > 0 ? { attempt: message.attempt, worker: ports.workerId } : undefined);
+    await store.abandonCommand(message.runId, message.id, owner, startedHere(message, lease, ports));
     logger.warn(fields, 'lost the lease before the command started (was this worker frozen?): not run here, back to the queue');
     return { decision: 'requeue' };
   }
   if (control.killedForDrain(started)) {
     lease.releasingOnPurpose();
-    await store.abandonCommand(message.runId, message.id, owner, starts > 0 ? { attempt: message.attempt, worker: ports.workerId } : undefined);
+    await store.abandonCommand(message.runId, message.id, owner, startedHere(message, lease, ports));
     logger.info(fields, 'not run to its end here (shutdown, or handed back before it started): back to the queue for another worker');
     return { decision: 'requeue' };
   }

@@ -64,22 +64,17 @@ export function holdLease(message: CommandMessage, owner: string, ports: Pick<Me
       const askedAtMs = now();
       try {
         const counted = lost ? -1 : await store.recordStart(message.runId, message.id, message.attempt, ports.workerId, owner, ports.leaseTtlMs);
-        if (counted < 0) {
-          lost = true;
-          refused = true;
-          return false;
-        }
-        starts = counted;
+        if (counted >= 0) starts = counted;
         // Redis renewed the lease when it counted the start; a worker frozen (SIGSTOP, a VM pause)
         // after that, before the command started, may have lost it meanwhile. An answer older than
         // half the TTL is not trusted: not started here, its start given back (run(), handle-message.ts).
-        if (now() - askedAtMs > ports.leaseTtlMs / 2) {
-          lost = true;
-          refused = true;
-          logger.warn({ ...fields, waitedMs: now() - askedAtMs }, 'the start gate answered too late to trust the lease (was this worker frozen?)');
-          return false;
-        }
-        return true;
+        const waitedMs = now() - askedAtMs;
+        const late = counted >= 0 && waitedMs > ports.leaseTtlMs / 2;
+        if (late) logger.warn({ ...fields, waitedMs }, 'the start gate answered too late to trust the lease (was this worker frozen?)');
+        if (counted >= 0 && !late) return true;
+        lost = true;
+        refused = true;
+        return false;
       } catch (error) {
         logger.warn({ ...fields, err: error }, 'could not record the start of a command: not started here');
         refused = true;
