@@ -23,6 +23,9 @@
 #       with subprocess.run(shell=True)) on the same broker, on 2000 x `true`, 400 x `sleep 0.05`
 #       and BENCH_ORIGINAL_LINES (20,000) x `true`: ours / original (original's seconds / ours),
 #       distributed and local, on the processes' wall times (both sides' start-up included).
+#       Beside them, the floor: the executor alone (bench/runner-floor.mjs, as in (b)) on the same
+#       BENCH_ORIGINAL_LINES, the most any executor that gives each command its own log file, its
+#       process group and its pid reaches on this machine, with no Node, broker or Redis at all.
 #   (f) fixed costs of our runs: from `tasker run` starting to the first command started and from
 #       the last command's end to the exit (results.jsonl against the times the bench took), and
 #       what the start loses to the steady rate of the middle half (the bundle size ramp, and
@@ -118,9 +121,9 @@ bare_rate() { # 4 consumers, 1 publisher: commands/s
   calc "$n / $s" 0
 }
 
-runner_floor() { # the executor alone, 4 runners: seconds
+runner_floor() { # runner_floor JOBS_FILE DIR: the executor alone, 4 runners, a log per command: seconds
   local out
-  out=$(node "$repo/bench/runner-floor.mjs" "$workers" "$tmp/sleep.jobs" "$tmp/runner-floor")
+  out=$(node "$repo/bench/runner-floor.mjs" "$workers" "$1" "$2")
   echo "${out#* }"
 }
 
@@ -161,7 +164,7 @@ bare_a=$(bare_rate)
 read -r sleep_phase sleep_wall < <(run_tasker sleep1 "$tmp/sleep.jobs")
 floor_b=$(bash_floor)
 needs_b=$(bash_floor_needs)
-runner_b=$(runner_floor)
+runner_b=$(runner_floor "$tmp/sleep.jobs" "$tmp/runner-floor")
 
 # (c) with Redis sampled every 0.2 s for its peak.
 mem_before=$(redis_memory)
@@ -193,6 +196,8 @@ if original_ready; then
   original_sleep=$(original_run "$tmp/sleep.jobs")
   original_big=$(original_run "$tmp/orig.jobs")
   original_stop_workers
+  # Beside it, the most any executor that gives each command a log file of its own reaches here.
+  runner_orig=$(runner_floor "$tmp/orig.jobs" "$tmp/runner-floor-orig")
 else
   echo "python3-pika is missing and could not be installed: the original pair (e) is skipped" >&2
 fi
@@ -238,6 +243,8 @@ if [[ $have_original == yes ]]; then
   printf '%-58s %14s %10s\n' "    400 x sleep 0.05, distributed: ${original_sleep}s" "${sleep_wall}s" "$(calc "$original_sleep / $sleep_wall" 2)x"
   printf '%-58s %14s %10s\n' "    $orig x true, distributed: ${original_big}s ($(calc "$orig / $original_big" 0)/s)" "${orig_wall}s" "$(calc "$original_big / $orig_wall" 2)x"
   printf '%-58s %14s %10s\n' "    $orig x true, local -j 4" "${local_orig_wall}s" "$(calc "$original_big / $local_orig_wall" 2)x"
+  printf '%-58s %14s %10s\n' "    floor: the executor alone on it (4 runners, a log each)" "${runner_orig}s" "$(calc "$original_big / $runner_orig" 2)x"
+  printf '%-58s %14s\n' "      ours as % of that floor: distributed, local" "$(calc "100 * $runner_orig / $orig_wall" 0)%, $(calc "100 * $runner_orig / $local_orig_wall" 0)%"
 fi
 printf '\n%-58s %14s %14s %9s  %s\n' "(f) fixed costs of ours, ms (target 500 each)" "start > 1st" "last > exit" "ramp loss" "cmd/s by quarter"
 printf '%-58s %14s %14s\n' "    (start-up + run start > first; last > run end + exit)" "" ""

@@ -16,7 +16,9 @@
 #   4. BENCH_ORIGINAL_LINES x `true` (default 20000): tasker run -j 4 against the original
 #                             asreview-cloud pair (bench/original-pair: a Python tasker and 4 Python
 #                             workers on RabbitMQ, AMQP_URL or guest@127.0.0.1:5672), once each,
-#                             process wall times: ratio original/tasker (target >= 1.0x).
+#                             process wall times: ratio original/tasker (target >= 1.0x); and the
+#                             floor beside them, the executor alone (bench/runner-floor.mjs: 4 bash
+#                             runners, a log per command, no Node): original/floor, tasker as % of it.
 # Every tasker run also gives its fixed costs (bench/fixed-costs.mjs): from the process's start to
 # the first command started, and from the last command's end to the exit (target 500 ms each).
 # Peak RSS is "Maximum resident set size" of /usr/bin/time -v, printed in MiB and compared with 150.
@@ -239,6 +241,13 @@ if original_ready; then
 else
   say "  python3-pika is missing and could not be installed (apt-get install python3-pika): the original pair is SKIPPED"
 fi
+# The floor beside it: the executor alone (4 bash runners handed every request up front, a log per
+# command, no Node at all: bench/runner-floor.mjs), the most any executor of ours reaches here.
+floor_out=$(node "$repo/bench/runner-floor.mjs" "$jobs" "$tmp/original.jobs" "$tmp/runner-floor")
+floor_wall=${floor_out#* }
+floor_ratio=nan
+[[ $original_wall != nan ]] && floor_ratio=$(calc "$original_wall / $floor_wall" 2)
+say "  floor, the executor alone (4 runners, a log per command, no Node): ${floor_wall}s; tasker run at $(calc "100 * $floor_wall / $ours_original_wall" 0)% of it"
 read -r of_first of_tail of_startup of_run_first of_last_end of_end_exit of_ramp of_q1 of_q2 of_q3 of_q4 <<<"$ours_original_fixed"
 say "  fixed costs of the tasker run: start to first command ${of_first} ms (Node start-up ${of_startup} + run start to first ${of_run_first}), last end to exit ${of_tail} ms (to run end ${of_last_end} + to exit ${of_end_exit}), ramp loss ${of_ramp} ms; cmd/s by quarter ${of_q1} ${of_q2} ${of_q3} ${of_q4}"
 
@@ -266,6 +275,7 @@ row "true x$million: run peak RSS" "$(or_na "$run_rss" " MiB")" "n/a" "" "<= $rs
 row "true x$million: plan --json peak RSS" "$(or_na "$plan_rss" " MiB")" "n/a" "" "<= $rss_target_mb MB" "$(met_or_na "$plan_rss" "<=" $rss_target_mb)"
 row "measure" "tasker" "original pair" "ratio" "target" "met"
 row "true x$original_lines: wall (ratio o/t)" "${ours_original_wall}s" "$(or_na "$original_wall" s)" "$(or_na "$original_ratio" x)" ">= 1.0x" "$(met_or_na "$original_ratio" ">=" 1)"
+row "true x$original_lines: floor, executor alone" "$(calc "100 * $floor_wall / $ours_original_wall" 0)% of it" "${floor_wall}s" "$(or_na "$floor_ratio" x)" "" ""
 row "true x$original_lines: start to first command" "${of_first} ms" "" "" "<= 500 ms" "$(met_or_na "$of_first" "<=" 500)"
 row "true x$original_lines: last end to exit" "${of_tail} ms" "" "" "<= 500 ms" "$(met_or_na "$of_tail" "<=" 500)"
 say "load average at end: $(cut -d" " -f1-3 /proc/loadavg 2>/dev/null || echo n/a)"

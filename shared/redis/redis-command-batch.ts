@@ -25,26 +25,32 @@ interface Pending {
 }
 
 /**
- * The batch script: each named script body becomes a function of its own KEYS and ARGV (the
- * bodies are unchanged). ARGV: the number of calls, then per call its name, its key count, its
- * argument count and its arguments; KEYS: every call's keys in order. Replies: one per call.
+ * The batch script: each named script body becomes a function of where its call's keys and
+ * arguments start in the batch's KEYS and ARGV (`KEYS[2]` is read as `KEYS[k + 2]`), so that no
+ * table is built per call (measured: a third of the batch script's own time in Redis). ARGV: the
+ * number of calls, then per call its name, its key count, its argument count and its arguments;
+ * KEYS: every call's keys in order. Replies: one per call.
  */
 export function batchScript(bodies: Readonly<Record<string, string>>): string {
-  const functions = Object.entries(bodies).map(([name, body]) => `scripts['${name}'] = function(KEYS, ARGV)\n${body}\nend`);
+  const functions = Object.entries(bodies).map(([name, body]) => `scripts['${name}'] = function(k, a)\n${offsetBody(name, body)}\nend`);
   return `local scripts = {}
 ${functions.join('\n')}
 local replies = {}
-local k, a = 1, 2
+local k, a = 0, 1
 for i = 1, tonumber(ARGV[1]) do
-  local name, nk, na = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local name, nk, na = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   a = a + 3
-  local keys, args = {}, {}
-  for j = 1, nk do keys[j] = KEYS[k + j - 1] end
-  for j = 1, na do args[j] = ARGV[a + j - 1] end
+  replies[i] = scripts[name](k, a)
   k, a = k + nk, a + na
-  replies[i] = scripts[name](keys, args)
 end
 return replies`;
+}
+
+/** A body's `KEYS[n]` and `ARGV[n]` read at its call's offsets; a body that reads them otherwise (`#ARGV`, `KEYS[i]`) cannot be batched. */
+function offsetBody(name: string, body: string): string {
+  const offset = body.replace(/\b(KEYS|ARGV)\[(\d+)\]/g, (_, table: string, index: string) => `${table}[${table === 'KEYS' ? 'k' : 'a'} + ${index}]`);
+  if (/\b(KEYS|ARGV)\b(?!\[[ka] \+ \d+\])/.test(offset)) throw new Error(`script ${name} reads KEYS or ARGV other than by a literal index: it cannot be batched`);
+  return offset;
 }
 
 /** `bodies`' scripts, called through one batch script defined on the client as `commandName`. */

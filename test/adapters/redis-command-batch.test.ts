@@ -65,8 +65,13 @@ describe('createScriptBatch', () => {
 });
 
 describe('batchScript', () => {
-  it('makes each body a function of its own KEYS and ARGV', () => {
-    const script = batchScript({ one: 'return ARGV[1]' });
-    expect(script).toContain("scripts['one'] = function(KEYS, ARGV)\nreturn ARGV[1]\nend");
+  it("reads each body's KEYS and ARGV at its call's offsets, with no table per call", () => {
+    const script = batchScript({ one: "return {KEYS[1], ARGV[12]}" });
+    expect(script).toContain("scripts['one'] = function(k, a)\nreturn {KEYS[k + 1], ARGV[a + 12]}\nend");
+  });
+
+  it('refuses a body that reads KEYS or ARGV other than by a literal index', () => {
+    expect(() => batchScript({ all: 'return #ARGV' })).toThrow(/script all reads KEYS or ARGV other than by a literal index/);
+    expect(() => batchScript({ loop: 'for i = 1, 2 do redis.call("del", KEYS[i]) end' })).toThrow(/script loop/);
   });
 });
