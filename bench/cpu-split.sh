@@ -9,9 +9,10 @@
 #   BENCH_LOCAL=0 bash bench/cpu-split.sh             # the distributed run only
 #
 # Then the same commands in the local mode (`tasker run -j 4`: the tasker, its runners and the
-# commands) and the ratio of the two totals. While every CPU is busy, distributed commands/s can
-# be at most (local CPU per command / distributed CPU per command) of local commands/s: the
-# distributed mode runs the same runners and commands, plus a worker, a broker and Redis.
+# commands; and the tasker's own share, its CPU above its runners) and the ratio of the two
+# totals. While every CPU is busy, distributed commands/s can be at most (local CPU per command /
+# distributed CPU per command) of local commands/s: the distributed mode runs the same runners
+# and commands, plus a worker, a broker and Redis.
 # Floors follow the distributed figures (bench/worker-floor.mjs): a Node process doing nothing but
 # each command's I/O (a runner's request and replies, one Redis script call), its runner with the
 # `true` commands, and Redis serving that one call per command.
@@ -73,14 +74,17 @@ printf '  %-34s %s\n' "floor: Redis, one call per command" "$floor_redis"
 # them: the tasker and its runners (with their commands) are sampled from /proc until it ends.
 AMQP_URL='' "$code/bin/tasker.js" run -j 4 --workdir "$tmp/local" --run-id cpu "$tmp/jobs" >/dev/null 2>"$tmp/l.err" &
 launcher=$!
-local_ticks=0
+local_ticks=0 local_own=0
 while kill -0 "$launcher" 2>/dev/null; do
   node_pid=$(pgrep -P "$launcher" -x node || echo "$launcher")
+  own=$(awk '{ print $14 + $15 }' "/proc/$node_pid/stat" 2>/dev/null || echo 0)
   seen=$(( $(cpu "$node_pid") + $(for c in $(pgrep -P "$node_pid"); do cpu "$c"; done | awk '{ s += $1 } END { print s + 0 }') ))
   ((seen > local_ticks)) && local_ticks=$seen
+  ((own > local_own)) && local_own=$own
   sleep 0.05
 done
 wait "$launcher" || { cat "$tmp/l.err"; exit 1; }
 distributed_ticks=$((tasker_ticks + w1 - w0 + runners1 - runners0 + b1 - b0 + r1 - r0))
 printf '  %-34s %s\n' "local -j 4 (tasker, runners, true)" "$(per "$local_ticks")"
+printf '  %-34s %s\n' "  of which the tasker (Node)" "$(per "$local_own")"
 printf '  %-34s %s\n' "local / distributed (CPU bound)" "$(awk -v l="$local_ticks" -v d="$distributed_ticks" 'BEGIN { printf "%.2fx", l / d }')"
