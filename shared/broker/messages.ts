@@ -106,10 +106,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export type DecodedMessage = ParseResult<Record<string, unknown>>;
 
 export function decodeMessage(content: Buffer): DecodedMessage {
-  return decode(content);
-}
-
-function decode(content: Buffer): DecodedMessage {
   let value: unknown;
   try {
     value = JSON.parse(content.toString('utf8'));
@@ -178,7 +174,7 @@ function checkOrigin(value: unknown): string[] {
 }
 
 export function parseCommandMessage(content: Buffer): ParseResult<CommandMessage> {
-  const decoded = decode(content);
+  const decoded = decodeMessage(content);
   if (!decoded.ok) return decoded;
   const m = decoded.value;
   const problems: string[] = [];
@@ -212,7 +208,7 @@ function bundleProblems(m: Record<string, unknown>): string[] {
  * bundle, each as a whole command message. `bundled`: it came as a bundle.
  */
 export function parseWorkMessage(content: Buffer): ParseResult<{ attempts: CommandMessage[]; bundled: boolean }> {
-  const decoded = decode(content);
+  const decoded = decodeMessage(content);
   if (!decoded.ok) return decoded;
   if (decoded.value['kind'] !== 'bundle') {
     const single = parseCommandMessage(content);
@@ -229,7 +225,7 @@ function isRecord(record: unknown): record is ResultRecord {
 }
 
 /** A result message as the records it carries (one, or a bundle's). */
-export function parseResultMessage(content: Buffer, decoded: DecodedMessage = decode(content)): ParseResult<{ runId: string; records: ResultRecord[] }> {
+export function parseResultMessage(content: Buffer, decoded: DecodedMessage = decodeMessage(content)): ParseResult<{ runId: string; records: ResultRecord[] }> {
   if (!decoded.ok) return decoded;
   const m = decoded.value;
   if (m['kind'] !== 'result') return { ok: false, problem: `kind is ${JSON.stringify(m['kind'])}, not "result"` };
@@ -245,6 +241,6 @@ export function resultMessage(runId: string, records: readonly ResultRecord[]): 
 }
 
 /** Whether a queue message is a command or a result, without validating it fully. */
-export function messageKind(content: Buffer, decoded: DecodedMessage = decode(content)): string | undefined {
+export function messageKind(content: Buffer, decoded: DecodedMessage = decodeMessage(content)): string | undefined {
   return decoded.ok && typeof decoded.value['kind'] === 'string' ? decoded.value['kind'] : undefined;
 }

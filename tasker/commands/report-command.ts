@@ -4,10 +4,9 @@ import { resumeCommand } from '../../shared/cli/invocation.js';
 import { ExitCode } from '../../shared/errors.js';
 import { runLayout } from '../../shared/run-dir/run-layout.js';
 import { loadWorkdirOpsConfig } from '../config.js';
-import { writeRunReport } from '../report/report-writer.js';
+import { readFinalResults, writeRunReport } from '../report/report-writer.js';
 import { findLocalRunId } from '../report/local-runs.js';
-import { sizingLines } from '../report/pool-sizing.js';
-import { readRunResources } from '../report/resource-input.js';
+import { sizePools, sizingLines } from '../report/pool-sizing.js';
 import { readRunFile, readSummaryFile } from '../report/report-input.js';
 import type { CommandDeps } from './command-deps.js';
 
@@ -23,11 +22,13 @@ export async function reportAction(runId: string | undefined, flags: ReportFlags
   const id = await findLocalRunId(workdir, runId);
   const layout = runLayout(workdir, id);
   const outPath = flags.out === undefined ? undefined : resolve(deps.cwd, flags.out);
-  const written = await writeRunReport({ layout, outPath, resumeCommand: resumeCommand(deps.invocation, id, workdir, deps.cwd), now: deps.now });
+  // results.jsonl read once, for the page and for the pool sizes.
+  const data = await readFinalResults(layout, deps.now());
+  const written = await writeRunReport({ layout, outPath, resumeCommand: resumeCommand(deps.invocation, id, workdir, deps.cwd), now: deps.now, final: { data } });
   await deps.write(`Report of run ${id} (${written.attempts} attempts, ${Math.ceil(written.bytes / 1024)} KiB): ${written.path}\n`);
   // The pool sizes, from results.jsonl: also for runs finished before summaries held them.
   const phases = (await readSummaryFile(layout))?.phases ?? (await readRunFile(layout))?.phases ?? [];
-  const sizing = (await readRunResources(layout.resultsPath, phases.map((phase) => ({ ...phase, runsOn: phase.runsOn === 'tasker' ? 'tasker' : 'workers' })))).sizing;
+  const { sizing } = sizePools(data.resources ?? [], phases.map((phase) => ({ ...phase, runsOn: phase.runsOn === 'tasker' ? 'tasker' : 'workers' })));
   const lines = sizingLines(sizing);
   if (lines.length > 0) await deps.write(`${lines.slice(1).join('\n')}\n`);
   return ExitCode.ok;

@@ -35,8 +35,8 @@ export interface ReportRequest {
   /** Also write report-data.js (the tasker's own writes, live and final: an open page picks up the end). Default false. */
   dataFile?: boolean;
   now: () => number;
-  /** The run's results as readFinalResults read them, and its summary.json as just written (the end of a run): not read again. Default: read. */
-  final?: { data: ReportData; summary: RunSummary };
+  /** The run's results as readFinalResults read them, and its summary.json when the caller has it (the end of a run): not read again. Default: read. */
+  final?: { data: ReportData; summary?: RunSummary };
 }
 
 export interface WrittenReport {
@@ -47,12 +47,9 @@ export interface WrittenReport {
 
 export async function writeRunReport(request: ReportRequest): Promise<WrittenReport> {
   const { layout, final } = request;
-  const [record, summaryFile, span] = await Promise.all([readRunFile(layout), final?.summary ?? readSummaryFile(layout), final === undefined ? scanTimeSpan(layout.resultsPath) : undefined]);
   const nowMs = request.now();
+  const [record, summaryFile, data] = await Promise.all([readRunFile(layout), final?.summary ?? readSummaryFile(layout), final?.data ?? aggregated(layout, request.live, nowMs)]);
   const path = request.outPath ?? reportPathOf(layout);
-  const { fromMs, toMs } = timelineSpan(span, request.live, nowMs);
-  const running = request.live?.runningSinceMs === undefined ? undefined : { worker: request.live.worker ?? '?', sinceMs: request.live.runningSinceMs };
-  const data = final?.data ?? (await aggregateResults(layout.resultsPath, { fromMs, toMs, running }));
   const lastFinishedAt = data.lastFinishMs === undefined ? undefined : new Date(data.lastFinishMs).toISOString();
   // A summary counts only when it describes the latest session (the same rule as `tasker runs`).
   const summary = request.live === undefined && summaryFile !== undefined && runState(summaryFile, lastFinishedAt) !== 'unfinished' ? summaryFile : undefined;
@@ -74,10 +71,16 @@ export async function writeRunReport(request: ReportRequest): Promise<WrittenRep
   return { path, bytes: Buffer.byteLength(html), attempts: data.attempts };
 }
 
-/** results.jsonl aggregated as the final report shows it (one pass for its span, one for the rest): the end of a run reads it once for the report and the summary's resources. */
-export async function readFinalResults(layout: RunLayout, nowMs: number): Promise<ReportData> {
-  const { fromMs, toMs } = timelineSpan(await scanTimeSpan(layout.resultsPath), undefined, nowMs);
-  return aggregateResults(layout.resultsPath, { fromMs, toMs });
+/** results.jsonl aggregated as the final report shows it: the end of a run and `tasker report` read it once for both the report and what the commands used. */
+export function readFinalResults(layout: RunLayout, nowMs: number): Promise<ReportData> {
+  return aggregated(layout, undefined, nowMs);
+}
+
+/** results.jsonl aggregated over the timelines' span: one pass for the span, one for the rest. */
+async function aggregated(layout: RunLayout, live: LiveState | undefined, nowMs: number): Promise<ReportData> {
+  const { fromMs, toMs } = timelineSpan(await scanTimeSpan(layout.resultsPath), live, nowMs);
+  const running = live?.runningSinceMs === undefined ? undefined : { worker: live.worker ?? '?', sinceMs: live.runningSinceMs };
+  return aggregateResults(layout.resultsPath, { fromMs, toMs, running });
 }
 
 /** A live report's timelines reach to now, from the first start of what is finished or running. */
